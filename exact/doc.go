@@ -1,0 +1,33 @@
+// Package exact is the Exact Online REST client of exactsync: an OAuth2 token source that
+// persists every rotation of the token chain, OData paging with Exact's rate limits, typed
+// errors, and conversions for Exact's data types.
+//
+// # Tokens
+//
+// Exact's access tokens live 600 s, may be refreshed only from 570 s after they were issued,
+// and every refresh rotates the single-use refresh token (§1.6–§1.9 of the fact sheet). A
+// [Client] therefore keeps the chain in a [TokenStore] and refreshes under the store's row
+// lock: the stored access token is used while it has at least 30 s left; otherwise the row
+// is locked, re-read, and refreshed only if still needed, and the new pair is committed
+// before it is used. Goroutines of one process share one refresh; processes share the lock.
+// Answers that mean the chain is broken ("Old refresh token used", an expired refresh token,
+// invalid_grant, rejected client credentials) are never retried: the connection is marked
+// with MarkReauthRequired and the error, a *[ReauthError], says how to re-authorize.
+//
+// # Fetching
+//
+// [Client.Page] GETs one page with Accept: application/json and the division in the path,
+// honouring the per-division minute and day budgets from the X-RateLimit-* headers (§2),
+// retrying 5xx and timeouts with capped, jittered backoff, and refreshing once on 401. It
+// accepts both {"d":{"results":[…]}} and a bare {"d":[…]} and returns __next verbatim.
+// Records are not unmarshalled: a small scanner splits the page into [Record] values that
+// index their top-level members in place, and the converters ([Int64], [Decimal], [Date],
+// [Code], …) read single values when they are needed. Amounts stay exact decimal text.
+//
+// # What it does not do
+//
+// It does not know about PostgreSQL, entities, cursors or schedules; callers decide what to
+// fetch and keep. Secrets (tokens, the client secret, the Authorization header) never appear
+// in its logs or error strings. Its zerolog logger is passed in: Debug per HTTP call (method,
+// URL, status, rate-limit headers, duration), Warn per retry.
+package exact

@@ -1,0 +1,368 @@
+package exact
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Page is one decoded response of a collection endpoint.
+type Page struct {
+	Records []Record
+	Next    string // __next verbatim (§3.6), "" on the last page
+	Count   int64  // __count with $inlinecount=allpages (§3.5), -1 when absent
+	Calls   int    // HTTP calls this page cost, retries included
+}
+
+const (
+	maxBody     = 64 << 20 // Exact's messages are at most 38 MB (§2.6)
+	maxTooMany  = 10       // 429s answered for one page before giving up
+	decodeTries = 2        // a malformed body is fetched once more before *DecodeError
+)
+
+// Page GETs one page of division (0 for calls without a division, such as current/Me) and
+// decodes it. pageURL is a URL built with URL or a __next link; it must be on the client's
+// host, which is the only host that receives the access token.
+//
+// Rate limits (§2): before sending, a spent minute budget is waited out and a spent day budget
+// returns *DailyLimitError without a call; a 429 waits for the reset it names (a daily 429
+// returns *DailyLimitError). 5xx answers and timeouts are retried with capped exponential
+// backoff and jitter, up to MaxAttempts (§2.5, §6.11). A 401 causes one forced refresh
+// (the stored token is used instead if another process already replaced it) and one retry.
+// Other 4xx answers return *APIError at once: retrying functional errors only spends the
+// error budget (§2.5). A body that is not the JSON envelope is fetched once more, then
+// returns *DecodeError.
+func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page, error) {
+	u, endpoint, err := c.checkPageURL(pageURL)
+	if err != nil {
+		return nil, err
+	}
+	calls := 0
+	for attempt := 1; ; attempt++ {
+		body, n, err := c.get(ctx, division, u, endpoint)
+		calls += n
+		if err != nil {
+			return nil, err
+		}
+		pb, err := decodePage(body)
+		if err == nil {
+			return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
+		}
+		derr := &DecodeError{Endpoint: endpoint, Err: err}
+		if attempt >= decodeTries {
+			return nil, derr
+		}
+		wait := c.backoff(attempt)
+		c.log.Warn().Str("endpoint", endpoint).Int("division", division).Str("error", derr.Error()).
+			Dur("wait", wait).Msg("malformed page; fetching it again")
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// checkPageURL resolves pageURL against the base URL, refuses other hosts, and returns the
+// endpoint name used in errors and logs (path without host, version, division and query).
+func (c *Client) checkPageURL(pageURL string) (string, string, error) {
+	u, err := url.Parse(pageURL)
+	if err != nil {
+		return "", "", fmt.Errorf("invalid page URL: %v", err)
+	}
+	if !u.IsAbs() {
+		u = c.base.ResolveReference(u)
+	}
+	if u.Scheme != c.base.Scheme || !strings.EqualFold(u.Host, c.base.Host) {
+		return "", "", fmt.Errorf("refusing page URL on %s://%s: the client is configured for %s", u.Scheme, u.Host, c.baseStr)
+	}
+	return u.String(), endpointName(u.Path), nil
+}
+
+// endpointName turns /api/v1/101/sync/CRM/Accounts into sync/CRM/Accounts.
+func endpointName(path string) string {
+	if i := strings.Index(path, "/api/v1/"); i >= 0 {
+		path = path[i+len("/api/v1/"):]
+		if j := strings.IndexByte(path, '/'); j > 0 && isDigits(path[:j]) {
+			path = path[j+1:]
+		}
+	}
+	return strings.Trim(path, "/")
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// get performs the GET with the rate-limit, retry and 401 rules and returns the body of the
+// successful answer and the number of HTTP calls made.
+func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string) ([]byte, int, error) {
+	calls, failures, tooMany := 0, 0, 0
+	refreshed := false
+	for {
+		for {
+			wait, err := c.limits.reserve(division, c.now())
+			if err != nil {
+				return nil, calls, err
+			}
+			if wait == 0 {
+				break
+			}
+			c.log.Debug().Int("division", division).Dur("wait", wait).Msg("minute rate limit spent; waiting for its reset")
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, calls, err
+			}
+		}
+		tok, err := c.token(ctx, "")
+		if err != nil {
+			return nil, calls, err
+		}
+		calls++
+		status, hdr, body, err := c.do(ctx, pageURL, tok.AccessToken)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, calls, ctx.Err()
+			}
+			failures++
+			err = fmt.Errorf("GET %s: %w", endpoint, err)
+			if failures >= c.maxAttempts || !retryable(err) {
+				return nil, calls, err
+			}
+			if err := c.retryWait(ctx, failures, division, endpoint, err.Error()); err != nil {
+				return nil, calls, err
+			}
+			continue
+		}
+		c.limits.observe(division, hdr)
+		switch {
+		case status >= 200 && status < 300:
+			return body, calls, nil
+		case status == http.StatusUnauthorized && !refreshed:
+			refreshed = true
+			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Msg("access token rejected (401); refreshing it once")
+			if _, err := c.token(ctx, tok.AccessToken); err != nil {
+				return nil, calls, err
+			}
+		case status == http.StatusTooManyRequests:
+			wait, err := c.limits.tooMany(division, hdr, c.now())
+			if err != nil {
+				return nil, calls, err
+			}
+			if tooMany++; tooMany > maxTooMany {
+				return nil, calls, c.apiError(status, hdr, body, endpoint, division)
+			}
+			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Dur("wait", wait).
+				Msg("minute rate limit hit (429); waiting for its reset")
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, calls, err
+			}
+		case status >= 500 || status == http.StatusRequestTimeout:
+			failures++
+			apiErr := c.apiError(status, hdr, body, endpoint, division)
+			if failures >= c.maxAttempts {
+				return nil, calls, apiErr
+			}
+			if err := c.retryWait(ctx, failures, division, endpoint, apiErr.Error()); err != nil {
+				return nil, calls, err
+			}
+		default:
+			return nil, calls, c.apiError(status, hdr, body, endpoint, division)
+		}
+	}
+}
+
+func (c *Client) retryWait(ctx context.Context, failures, division int, endpoint, msg string) error {
+	wait := c.backoff(failures)
+	c.log.Warn().Str("endpoint", endpoint).Int("division", division).Int("attempt", failures).
+		Int("max_attempts", c.maxAttempts).Str("error", msg).Dur("wait", wait).Msg("call failed; retrying")
+	return c.sleep(ctx, wait)
+}
+
+// backoff returns the wait before retry n (1-based): RetryBase·2ⁿ⁻¹ capped at RetryMax, with
+// jitter over its upper half.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.retryMax
+	if n-1 < 30 {
+		d = min(c.retryBase<<(n-1), c.retryMax)
+	}
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryable reports whether a failed call may succeed when repeated.
+func retryable(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return false
+	}
+	var certErr *tls.CertificateVerificationError
+	return !errors.As(err, &certErr)
+}
+
+// do sends one GET and reads the whole answer within RequestTimeout.
+func (c *Client) do(ctx context.Context, pageURL, accessToken string) (int, http.Header, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pageURL, nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Accept", "application/json") // XML otherwise (§3.4)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return 0, nil, nil, fmt.Errorf("no answer from %s within %s", c.base.Host, c.requestTimeout)
+		}
+		return 0, nil, nil, networkError(c.base.Host, err)
+	}
+	defer resp.Body.Close()
+	body, err := readBody(resp)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return 0, nil, nil, fmt.Errorf("reading the answer of %s took longer than %s", c.base.Host, c.requestTimeout)
+		}
+		return 0, nil, nil, networkError(c.base.Host, fmt.Errorf("reading the answer: %w", err))
+	}
+	return resp.StatusCode, resp.Header, body, nil
+}
+
+func readBody(resp *http.Response) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= maxBody {
+		buf.Grow(int(n) + bytes.MinRead)
+	} else {
+		buf.Grow(64 << 10)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxBody {
+		return nil, fmt.Errorf("answer larger than %d MB", maxBody>>20)
+	}
+	return buf.Bytes(), nil
+}
+
+// apiError builds the *APIError of a failed call from Exact's error body (§4.1) and the
+// Reason header (§4.3).
+func (c *Client) apiError(status int, hdr http.Header, body []byte, endpoint string, division int) *APIError {
+	e := &APIError{Status: status, Endpoint: endpoint, Division: division, Reason: c.redact(hdr.Get("Reason"))}
+	var eb struct {
+		Error struct {
+			Code    json.RawMessage `json:"code"`
+			Message struct {
+				Value string `json:"value"`
+			} `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &eb) == nil {
+		e.Code = strings.Trim(string(eb.Error.Code), `"`)
+		e.Message = eb.Error.Message.Value
+	} else if t := strings.TrimSpace(string(body)); t != "" && len(t) <= 300 && !strings.Contains(t, "<") {
+		e.Message = t // non-JSON bodies happen (§6.5); HTML login pages are left out
+	}
+	if e.Message == "" && status == http.StatusUnauthorized {
+		e.Message = "the access token was rejected"
+	}
+	e.Message = c.redact(e.Message)
+	return e
+}
+
+// Me is the authorized user (current/Me, §3.2).
+type Me struct {
+	UserID          string
+	FullName, Email string
+	CurrentDivision int // the division last used in Exact's web UI; do not sync by it (§6.10)
+}
+
+// Me returns the user who authorized the app. The call does not count towards rate limits (§2.1).
+func (c *Client) Me(ctx context.Context) (Me, error) {
+	p, err := c.Page(ctx, 0, c.URL(0, "current/Me", nil))
+	if err != nil {
+		return Me{}, fmt.Errorf("reading current/Me: %w", err)
+	}
+	if len(p.Records) == 0 {
+		return Me{}, errors.New("reading current/Me: the answer has no record")
+	}
+	r := p.Records[0]
+	var me Me
+	var errs []error
+	var div int32
+	me.UserID, _, err = GUID(r.Field("UserID"))
+	errs = append(errs, fieldErr("UserID", err))
+	me.FullName, _, err = String(r.Field("FullName"))
+	errs = append(errs, fieldErr("FullName", err))
+	me.Email, _, err = String(r.Field("Email"))
+	errs = append(errs, fieldErr("Email", err))
+	div, _, err = Int32(r.Field("CurrentDivision"))
+	errs = append(errs, fieldErr("CurrentDivision", err))
+	me.CurrentDivision = int(div)
+	if err := errors.Join(errs...); err != nil {
+		return Me{}, fmt.Errorf("reading current/Me: %w", err)
+	}
+	return me, nil
+}
+
+// Division is a division (company) the user can access (system/Divisions, §3.3).
+type Division struct {
+	Code        int
+	Description string
+	Status      int // 0 inactive, 1 active, 2 archived
+	Current     bool
+}
+
+// Divisions lists the divisions the authorizing user can access, through the user's current
+// division (§3.3).
+func (c *Client) Divisions(ctx context.Context) ([]Division, error) {
+	me, err := c.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if me.CurrentDivision <= 0 {
+		return nil, errors.New("listing divisions: current/Me names no current division")
+	}
+	next := c.URL(me.CurrentDivision, "system/Divisions", url.Values{"$select": {"Code,Description,Status,Current"}})
+	var out []Division
+	for page := 1; next != ""; page++ {
+		p, err := c.Page(ctx, me.CurrentDivision, next)
+		if err != nil {
+			return nil, fmt.Errorf("listing divisions, page %d: %w", page, err)
+		}
+		for _, r := range p.Records {
+			code, ok, err := Int32(r.Field("Code"))
+			if err != nil || !ok {
+				return nil, fmt.Errorf("listing divisions, page %d: a division without a valid Code: %v", page, err)
+			}
+			d := Division{Code: int(code)}
+			d.Description, _, _ = String(r.Field("Description"))
+			status, _, _ := Int32(r.Field("Status"))
+			d.Status = int(status)
+			d.Current, _, _ = Bool(r.Field("Current"))
+			out = append(out, d)
+		}
+		next = p.Next
+	}
+	return out, nil
+}
+
+func fieldErr(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}

@@ -1,0 +1,399 @@
+package exact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Token is one step of a connection's token chain.
+type Token struct {
+	AccessToken  string
+	RefreshToken string
+	Expiry       time.Time // access-token expiry (IssuedAt + expires_in)
+	IssuedAt     time.Time // when Exact issued this access token (570 s rule, §1.8)
+}
+
+// TokenStore persists one connection's token chain (implemented by an adapter over sink).
+type TokenStore interface {
+	// LoadToken reads the stored token without locking.
+	LoadToken(ctx context.Context) (Token, error)
+	// UpdateToken locks the row (SELECT … FOR UPDATE, lock timeout), re-reads it and calls fn with it.
+	// When fn returns changed=true, next is stored and committed before UpdateToken returns it;
+	// if the commit fails it retries storing next (a few times) before giving up. When fn returns an
+	// error, nothing is stored and the error is returned as is.
+	UpdateToken(ctx context.Context, fn func(ctx context.Context, cur Token) (next Token, changed bool, err error)) (Token, error)
+	// MarkReauthRequired records that the chain is broken and a human must re-authorize.
+	MarkReauthRequired(ctx context.Context, reason string) error
+}
+
+const (
+	// minValidity: an access token with less left than this is refreshed (§1.8, §6.2).
+	minValidity = 30 * time.Second
+	// refreshNotBefore: Exact rejects a refresh earlier than this after the previous
+	// access token was issued (§1.8).
+	refreshNotBefore = 570 * time.Second
+	// defaultLifetime applies when the token response has no expires_in (§1.6: "600").
+	defaultLifetime = 600 * time.Second
+	// tooEarlyWait is how long to wait after Exact still answers "too early" (§1.8).
+	tooEarlyWait = 30 * time.Second
+)
+
+// AccessToken returns an access token with at least 30 s left. A stored token that still
+// qualifies is used as is (no lock, no call). Otherwise the row is locked, the token re-read,
+// and only if it still needs it the chain is refreshed, never earlier than IssuedAt+570s
+// (§1.8): when it is too early this waits until then. The new pair is committed before it is
+// used (§6.1). Goroutines of one process share one refresh; processes share the row lock.
+//
+// Terminal answers of the token endpoint ("Old refresh token used", an expired refresh token,
+// invalid_grant, rejected client credentials; §1.12) mark the connection with
+// MarkReauthRequired and return a *ReauthError (errors.Is(err, ErrReauthRequired)); the
+// rejected refresh token is never sent again by this Client.
+func (c *Client) AccessToken(ctx context.Context) (string, error) {
+	t, err := c.token(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	return t.AccessToken, nil
+}
+
+// token returns a usable token. When rejected is not empty, that access token was refused
+// with 401 and is not usable whatever its expiry: a newer stored token is used if there is
+// one, else the chain is refreshed.
+func (c *Client) token(ctx context.Context, rejected string) (Token, error) {
+	if t, ok := c.fromCache(rejected); ok {
+		return t, nil
+	}
+	select {
+	case c.gate <- struct{}{}:
+	case <-ctx.Done():
+		return Token{}, ctx.Err()
+	}
+	defer func() { <-c.gate }()
+	if t, ok := c.fromCache(rejected); ok {
+		return t, nil
+	}
+
+	cur, err := c.store.LoadToken(ctx)
+	if err != nil {
+		return Token{}, fmt.Errorf("loading the stored token: %w", err)
+	}
+	if c.usable(cur, rejected) {
+		c.setCache(cur)
+		return cur, nil
+	}
+	if err := c.checkBroken(cur); err != nil {
+		return Token{}, err
+	}
+
+	exactTooEarly := false
+	for range 4 {
+		// Wait for the 570 s window outside the row lock, so other processes are not held.
+		if err := c.waitRefreshWindow(ctx, cur); err != nil {
+			return Token{}, err
+		}
+		var terminal *ReauthError
+		next, err := c.store.UpdateToken(ctx, func(ctx context.Context, cur Token) (Token, bool, error) {
+			if c.usable(cur, rejected) {
+				return cur, false, nil // another process refreshed meanwhile
+			}
+			if err := c.checkBroken(cur); err != nil {
+				return Token{}, false, err
+			}
+			if until := refreshAllowedAt(cur); c.now().Before(until) {
+				return Token{}, false, &tooEarlyError{until: until, cur: cur}
+			}
+			nt, err := c.refresh(ctx, cur)
+			if errors.As(err, &terminal) {
+				c.setBroken(cur.RefreshToken, terminal)
+			}
+			if err != nil {
+				return Token{}, false, err
+			}
+			return nt, true, nil
+		})
+		if err == nil {
+			c.setCache(next)
+			return next, nil
+		}
+		if terminal != nil && errors.Is(err, ErrReauthRequired) {
+			c.markReauth(ctx, terminal)
+			return Token{}, terminal
+		}
+		var early *tooEarlyError
+		if !errors.As(err, &early) {
+			return Token{}, fmt.Errorf("refreshing the access token: %w", err)
+		}
+		cur = early.cur
+		if early.fromExact {
+			if exactTooEarly {
+				return Token{}, fmt.Errorf("refreshing the access token: %w", err)
+			}
+			exactTooEarly = true
+			wait := max(tooEarlyWait, early.until.Sub(c.now()))
+			c.log.Warn().Dur("wait", wait).Msg("exact refused the token refresh as too early; retrying once after the wait")
+			if err := c.sleep(ctx, wait); err != nil {
+				return Token{}, err
+			}
+		}
+	}
+	return Token{}, errors.New("refreshing the access token: the 570 s refresh window did not open")
+}
+
+// usable reports whether t can be used for a call now.
+func (c *Client) usable(t Token, rejected string) bool {
+	return t.AccessToken != "" && t.AccessToken != rejected && t.Expiry.Sub(c.now()) >= minValidity
+}
+
+func (c *Client) fromCache(rejected string) (Token, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cached, c.usable(c.cached, rejected)
+}
+
+func (c *Client) setCache(t Token) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cached = t
+}
+
+func (c *Client) setBroken(refreshToken string, err *ReauthError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.brokenRT, c.broken = refreshToken, err
+}
+
+// checkBroken returns the terminal error again for a refresh token Exact already rejected,
+// so it is never resent (§2.5: errors count towards a block). A newly imported token passes.
+func (c *Client) checkBroken(t Token) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil && t.RefreshToken == c.brokenRT {
+		return c.broken
+	}
+	if t.RefreshToken == "" {
+		return &ReauthError{Reason: "no refresh token is stored for this connection"}
+	}
+	return nil
+}
+
+func (c *Client) markReauth(ctx context.Context, e *ReauthError) {
+	// Record it even when the caller's context is ending: the next run must know.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.store.MarkReauthRequired(ctx, e.Reason); err != nil {
+		c.log.Error().Err(err).Msg("recording that re-authorization is required")
+	}
+}
+
+// refreshAllowedAt is the earliest time Exact accepts a refresh after t was issued (§1.8).
+func refreshAllowedAt(t Token) time.Time {
+	issued := t.IssuedAt
+	if issued.IsZero() && !t.Expiry.IsZero() {
+		issued = t.Expiry.Add(-defaultLifetime)
+	}
+	if issued.IsZero() {
+		return time.Time{}
+	}
+	return issued.Add(refreshNotBefore)
+}
+
+func (c *Client) waitRefreshWindow(ctx context.Context, t Token) error {
+	until := refreshAllowedAt(t)
+	wait := until.Sub(c.now())
+	if wait <= 0 {
+		return nil
+	}
+	c.log.Warn().Dur("wait", wait).Time("refresh_at", until).
+		Msg("access token needs refreshing before Exact allows it (570 s rule); waiting")
+	return c.sleep(ctx, wait)
+}
+
+// tooEarlyError means a refresh must wait: either our own 570 s rule (no call was made)
+// or Exact's answer to one that it considered too early (§1.8).
+type tooEarlyError struct {
+	until     time.Time
+	cur       Token
+	fromExact bool
+	detail    string
+}
+
+func (e *tooEarlyError) Error() string {
+	if e.fromExact {
+		return "Exact refused the refresh as too early (" + e.detail + ")"
+	}
+	return "refresh not allowed before " + e.until.UTC().Format(time.RFC3339) + " (570 s rule)"
+}
+
+// refresh makes the token call for cur's refresh token.
+func (c *Client) refresh(ctx context.Context, cur Token) (Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.tokenTimeout)
+	defer cancel()
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP)
+	ot, err := c.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: cur.RefreshToken}).Token()
+	if err != nil {
+		return Token{}, c.tokenError(ctx, "refresh", err, cur)
+	}
+	t := c.fromOAuth(ot)
+	if t.RefreshToken == "" {
+		t.RefreshToken = cur.RefreshToken
+	}
+	c.log.Debug().Time("expiry", t.Expiry).Msg("access token refreshed")
+	return t, nil
+}
+
+func (c *Client) fromOAuth(ot *oauth2.Token) Token {
+	issued := c.now()
+	life := defaultLifetime
+	if ot.ExpiresIn > 0 { // expires_in is the string "600" (§1.6); oauth2 parses both forms
+		life = time.Duration(ot.ExpiresIn) * time.Second
+	}
+	return Token{AccessToken: ot.AccessToken, RefreshToken: ot.RefreshToken, IssuedAt: issued, Expiry: issued.Add(life)}
+}
+
+// tokenError classifies a failed token call (§1.12). grant is "refresh" or "code".
+func (c *Client) tokenError(ctx context.Context, grant string, err error, cur Token) error {
+	host := c.base.Host
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response == nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("token endpoint of %s did not answer within %s", host, c.tokenTimeout)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return networkError(host, err)
+		}
+		return fmt.Errorf("token endpoint of %s: %s", host, c.redact(err.Error()))
+	}
+	status := re.Response.StatusCode
+	code := c.redact(re.ErrorCode)
+	desc := c.redact(re.ErrorDescription)
+	reason := c.redact(re.Response.Header.Get("Reason"))
+	detail := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	switch {
+	case code != "" && desc != "":
+		detail = fmt.Sprintf("%d %s: %s", status, code, desc)
+	case code != "":
+		detail = fmt.Sprintf("%d %s", status, code)
+	case len(re.Body) > 0 && len(re.Body) <= 200 && !strings.Contains(string(re.Body), "<"):
+		detail = fmt.Sprintf("%d %s", status, c.redact(strings.TrimSpace(string(re.Body))))
+	}
+	lower := strings.ToLower(desc + " " + reason)
+
+	switch {
+	case strings.Contains(lower, "not expired") || strings.HasPrefix(reason, "TooEarlyToRefreshTokens"):
+		// §1.8: 400 access_denied "Rate limit exceeded: access_token not expired" (older: 401).
+		return &tooEarlyError{until: c.now().Add(tooEarlyWait), cur: cur, fromExact: true, detail: detail}
+	case status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout:
+		return fmt.Errorf("token endpoint of %s answered %s", host, detail)
+	}
+
+	badClient := code == "invalid_request" && desc == "" // §1.12: wrong client id or secret
+	if grant == "code" {
+		if badClient {
+			return fmt.Errorf("Exact rejected the client credentials (%s): check EXACT_CLIENT_ID and EXACT_CLIENT_SECRET", detail)
+		}
+		// §1.12: plain "Bad Request" for a reused code or a wrong redirect_uri; invalid_grant
+		// for an expired code.
+		return fmt.Errorf("Exact rejected the authorization code (%s): a code works once and expires after a few minutes, "+
+			"and the redirect URI must equal the one registered for the app", detail)
+	}
+	var what string
+	switch {
+	case strings.Contains(lower, "old refresh token"):
+		what = "Exact rejected the stored refresh token because it was already used (another process or tool refreshed the chain)"
+	case strings.Contains(lower, "expired"):
+		what = "the refresh token expired (refresh tokens expire after 30 days without use)"
+	case code == "invalid_grant":
+		what = "Exact rejected the refresh token as invalid"
+	case badClient:
+		what = "Exact rejected the client credentials (check EXACT_CLIENT_ID and EXACT_CLIENT_SECRET)"
+	case status == http.StatusUnauthorized:
+		what = "Exact refused the refresh token"
+	default:
+		what = "Exact refused the token request"
+	}
+	return &ReauthError{Reason: what + " (" + detail + ")"}
+}
+
+// redact removes the secrets this client knows from s; Exact's answers should not contain
+// them, but error strings and logs must never do.
+func (c *Client) redact(s string) string {
+	c.mu.Lock()
+	secrets := []string{c.oauth.ClientSecret, c.cached.AccessToken, c.cached.RefreshToken, c.brokenRT}
+	c.mu.Unlock()
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+// AuthCodeURL returns the URL that asks the user to authorize the app (§1.3); Exact sends
+// the browser back to the RedirectURL with ?code=…&state=….
+func (c *Client) AuthCodeURL(state string) string {
+	return c.oauth.AuthCodeURL(state)
+}
+
+// Exchange trades an authorization code (decoded exactly once, §1.10) for a token pair,
+// stores it in the TokenStore as the new head of the chain and returns it.
+func (c *Client) Exchange(ctx context.Context, code string) (Token, error) {
+	tctx, cancel := context.WithTimeout(ctx, c.tokenTimeout)
+	defer cancel()
+	tctx = context.WithValue(tctx, oauth2.HTTPClient, c.tokenHTTP)
+	ot, err := c.oauth.Exchange(tctx, code)
+	if err != nil {
+		return Token{}, fmt.Errorf("exchanging the authorization code: %w", c.tokenError(tctx, "code", err, Token{}))
+	}
+	t := c.fromOAuth(ot)
+	if t.RefreshToken == "" {
+		return Token{}, errors.New("exchanging the authorization code: the answer has no refresh token")
+	}
+	stored, err := c.store.UpdateToken(ctx, func(context.Context, Token) (Token, bool, error) {
+		return t, true, nil
+	})
+	if err != nil {
+		return Token{}, fmt.Errorf("storing the new token: %w", err)
+	}
+	c.setCache(stored)
+	c.setBroken("", nil)
+	return stored, nil
+}
+
+// ParseAuthCode extracts the authorization code from what a user pastes: the full redirected
+// URL (…?code=…&state=…) or the bare code, percent-encoded (%21) or not (§1.10). The code is
+// decoded exactly once.
+func ParseAuthCode(input string) (code string, err error) {
+	in := strings.TrimSpace(input)
+	if in == "" {
+		return "", errors.New("no authorization code given")
+	}
+	if i := strings.IndexByte(in, '?'); i >= 0 || strings.HasPrefix(in, "code=") {
+		q, err := url.ParseQuery(in[i+1:])
+		if err != nil {
+			return "", fmt.Errorf("reading the redirected URL: %v", err)
+		}
+		if e := q.Get("error"); e != "" {
+			return "", fmt.Errorf("Exact answered the authorization with %s: %s", e, q.Get("error_description"))
+		}
+		if q.Get("code") == "" {
+			return "", errors.New("the redirected URL has no code parameter")
+		}
+		return q.Get("code"), nil
+	}
+	if strings.Contains(in, "%") {
+		dec, err := url.QueryUnescape(in)
+		if err != nil {
+			return "", fmt.Errorf("decoding the authorization code: %v", err)
+		}
+		return dec, nil
+	}
+	return in, nil
+}
