@@ -1,0 +1,22 @@
+// Package migrations holds exactsync's database schema as numbered plain SQL files,
+// embedded into the binary.
+//
+// Each file is a goose migration (a "-- +goose Up" section only: the schema moves forward,
+// never back). Package sink applies them with goose under a PostgreSQL advisory lock, so
+// several processes starting at once migrate exactly once. An applied file is never edited;
+// a change is a new file with the next number.
+//
+// Schema exact holds the live records downstream applications read (exact.accounts,
+// exact.suppliers). Schema exact_sync holds exactsync's own state: connections and their
+// tokens, cursors, run history, divisions and the rate limits last seen, and goose's
+// version table. The public schema is left untouched.
+//
+// The package has no Go types and no logic: it is the embedded files and nothing else.
+package migrations
+
+import "embed"
+
+// FS holds the migration files, named NNNNN_description.sql.
+//
+//go:embed *.sql
+var FS embed.FS

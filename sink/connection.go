@@ -1,0 +1,123 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotFound reports that a connection does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Connection states.
+const (
+	StateOK             = "ok"
+	StateReauthRequired = "reauth_required"
+)
+
+// Connection is one Exact Online host + app (client id) + user, as stored in
+// exact_sync.connections. It carries no secrets. Zero times mean unknown.
+type Connection struct {
+	ID          int64
+	BaseURL     string
+	ClientID    string
+	UserKey     string
+	State       string // StateOK or StateReauthRequired
+	StateReason string
+
+	AccessTokenExpiry    time.Time
+	AccessTokenIssuedAt  time.Time
+	RefreshTokenIssuedAt time.Time // when the current refresh token was received or imported
+	LastRefreshAt        time.Time // when a refresh was last stored
+	CreatedAt            time.Time
+}
+
+const connectionColumns = `id, base_url, client_id, user_key, state, state_reason,
+	access_token_expires_at, access_token_issued_at, refresh_token_issued_at, last_refresh_at, created_at`
+
+func scanConnection(row pgx.Row) (Connection, error) {
+	var c Connection
+	var exp, iss, rtIss, last *time.Time
+	err := row.Scan(&c.ID, &c.BaseURL, &c.ClientID, &c.UserKey, &c.State, &c.StateReason,
+		&exp, &iss, &rtIss, &last, &c.CreatedAt)
+	c.AccessTokenExpiry, c.AccessTokenIssuedAt = orZero(exp), orZero(iss)
+	c.RefreshTokenIssuedAt, c.LastRefreshAt = orZero(rtIss), orZero(last)
+	return c, err
+}
+
+// UpsertConnection returns the connection for (baseURL, clientID, userKey), creating it
+// when missing. userKey may be empty until the user is known (see SetConnectionUser).
+func (s *Store) UpsertConnection(ctx context.Context, baseURL, clientID, userKey string) (Connection, error) {
+	// DO UPDATE (a no-op) rather than DO NOTHING so RETURNING yields the existing row.
+	row := s.pool.QueryRow(ctx, `
+		INSERT INTO exact_sync.connections (base_url, client_id, user_key)
+		VALUES ($1, $2, $3)
+		ON CONFLICT (base_url, client_id, user_key) DO UPDATE SET base_url = EXCLUDED.base_url
+		RETURNING `+connectionColumns, baseURL, clientID, userKey)
+	c, err := scanConnection(row)
+	if err != nil {
+		return Connection{}, fmt.Errorf("storing connection for %s client %s: %w", baseURL, clientID, err)
+	}
+	return c, nil
+}
+
+// Connection returns one connection; errors.Is(err, ErrNotFound) when it does not exist.
+func (s *Store) Connection(ctx context.Context, id int64) (Connection, error) {
+	c, err := scanConnection(s.pool.QueryRow(ctx,
+		`SELECT `+connectionColumns+` FROM exact_sync.connections WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Connection{}, fmt.Errorf("connection %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Connection{}, fmt.Errorf("reading connection %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// Connections returns every connection, ordered by id.
+func (s *Store) Connections(ctx context.Context) ([]Connection, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+connectionColumns+` FROM exact_sync.connections ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing connections: %w", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Connection, error) { return scanConnection(r) })
+	if err != nil {
+		return nil, fmt.Errorf("listing connections: %w", err)
+	}
+	return cs, nil
+}
+
+// SetConnectionUser records which Exact user the connection belongs to.
+func (s *Store) SetConnectionUser(ctx context.Context, connID int64, userKey string) error {
+	return s.updateConnection(ctx, connID, "setting the user of",
+		`UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`, userKey)
+}
+
+// updateConnection runs an UPDATE of one connection row ($1 = id) and reports a missing row.
+func (s *Store) updateConnection(ctx context.Context, connID int64, what, sql string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, sql, append([]any{connID}, args...)...)
+	if err != nil {
+		return fmt.Errorf("%s connection %d: %w", what, connID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s connection %d: %w", what, connID, ErrNotFound)
+	}
+	return nil
+}
+
+func orZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func orNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

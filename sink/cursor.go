@@ -1,0 +1,63 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cursor is where the next incremental run of an entity in a division starts.
+// The zero Cursor means "from the start".
+type Cursor struct {
+	Timestamp        int64     // Exact row version of the last record written
+	DeletedTimestamp int64     // row version in the deletion log
+	LastFullAt       time.Time // when the last full run completed; zero = never
+}
+
+// Cursor returns the stored cursor of (connID, division, entity), or the zero Cursor.
+func (s *Store) Cursor(ctx context.Context, connID int64, division int, entity string) (Cursor, error) {
+	var c Cursor
+	var full *time.Time
+	err := s.pool.QueryRow(ctx, `
+		SELECT cursor_timestamp, deleted_timestamp, last_full_at FROM exact_sync.cursors
+		WHERE connection_id = $1 AND division = $2 AND entity = $3`, connID, division, entity).
+		Scan(&c.Timestamp, &c.DeletedTimestamp, &full)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Cursor{}, nil
+	}
+	if err != nil {
+		return Cursor{}, fmt.Errorf("reading the %s cursor of division %d: %w", entity, division, err)
+	}
+	c.LastFullAt = orZero(full)
+	return c, nil
+}
+
+// ResetCursor forgets the cursor of (connID, division, entity): the next run starts from
+// the start.
+func (s *Store) ResetCursor(ctx context.Context, connID int64, division int, entity string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM exact_sync.cursors WHERE connection_id = $1 AND division = $2 AND entity = $3`,
+		connID, division, entity)
+	if err != nil {
+		return fmt.Errorf("resetting the %s cursor of division %d: %w", entity, division, err)
+	}
+	return nil
+}
+
+// SetCursor stores the cursor of (connID, division, entity) on its own; WriteBatch stores
+// it together with a page.
+func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entity string, c Cursor) error {
+	if _, err := s.pool.Exec(ctx, upsertCursorSQL, connID, division, entity, c.Timestamp, c.DeletedTimestamp, orNull(c.LastFullAt)); err != nil {
+		return fmt.Errorf("storing the %s cursor of division %d: %w", entity, division, err)
+	}
+	return nil
+}
+
+const upsertCursorSQL = `
+	INSERT INTO exact_sync.cursors AS c (connection_id, division, entity, cursor_timestamp, deleted_timestamp, last_full_at)
+	VALUES ($1, $2, $3, $4, $5, $6)
+	ON CONFLICT (connection_id, division, entity) DO UPDATE
+	SET cursor_timestamp = EXCLUDED.cursor_timestamp, deleted_timestamp = EXCLUDED.deleted_timestamp,
+	    last_full_at = EXCLUDED.last_full_at, updated_at = now()`

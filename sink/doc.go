@@ -1,0 +1,38 @@
+// Package sink is exactsync's PostgreSQL side: the connection pool, the schema migrations
+// (applied from package migrations), the rows of the exact schema that downstream
+// applications read, and exactsync's own state in the exact_sync schema: connections and
+// their tokens, cursors, division locks, run history and rate limits last seen.
+//
+// # Writes
+//
+// WriteBatch writes one page at a time and is at-least-once and idempotent:
+//
+//   - a page's rows, its removals and the cursor that follows it commit in one transaction,
+//     so a crash at any point loses nothing and the next run resumes from the last
+//     committed cursor;
+//   - a replayed page changes nothing (not even synced_at);
+//   - an older version never overwrites a newer one, and a removal deletes a row only when
+//     the stored version is not newer than the removal's;
+//   - within one page, the highest version of a key wins.
+//
+// Rows are copied (COPY) into a per-session temporary staging table, then merged with
+// INSERT … ON CONFLICT DO UPDATE, so memory stays proportional to one page. The sink knows
+// nothing about Exact Online: a Table names the target, its columns, key and version column.
+// There are no tombstones: a row removed and later replayed from an older page than the
+// removal comes back; callers replay only pages after the committed cursor.
+//
+// # Tokens
+//
+// UpdateToken serializes token refreshes of one connection across processes with a row
+// lock (SELECT … FOR UPDATE under a lock timeout) and stores a refreshed pair before
+// returning it, retrying the write when the commit fails, because a refresh token is
+// single-use. Tokens are never logged nor put in error messages.
+//
+// # Locks
+//
+// LockDivision takes a session advisory lock per (connection, division) on its own
+// database session, so two replicas never sync the same division at once. Migrate takes
+// an advisory lock too, so concurrent processes migrate once.
+//
+// The sink does not schedule, fetch or decide what to write: package sync does.
+package sink

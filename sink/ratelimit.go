@@ -1,0 +1,64 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RateLimit is the rate-limit state of one division as last seen in Exact's response
+// headers. Zero values mean unknown.
+type RateLimit struct {
+	DailyLimit, DailyRemaining       int
+	DailyReset                       time.Time
+	MinutelyLimit, MinutelyRemaining int
+	MinutelyReset                    time.Time
+	ObservedAt                       time.Time // zero = now, on save
+}
+
+// SaveRateLimit stores the rate-limit state last seen for a division of a connection.
+func (s *Store) SaveRateLimit(ctx context.Context, connID int64, division int, rl RateLimit) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO exact_sync.rate_limits AS r (connection_id, division, daily_limit, daily_remaining, daily_reset_at,
+			minutely_limit, minutely_remaining, minutely_reset_at, observed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()))
+		ON CONFLICT (connection_id, division) DO UPDATE
+		SET daily_limit = EXCLUDED.daily_limit, daily_remaining = EXCLUDED.daily_remaining,
+		    daily_reset_at = EXCLUDED.daily_reset_at, minutely_limit = EXCLUDED.minutely_limit,
+		    minutely_remaining = EXCLUDED.minutely_remaining, minutely_reset_at = EXCLUDED.minutely_reset_at,
+		    observed_at = EXCLUDED.observed_at
+		WHERE r.observed_at <= EXCLUDED.observed_at`,
+		connID, division, rl.DailyLimit, rl.DailyRemaining, orNull(rl.DailyReset),
+		rl.MinutelyLimit, rl.MinutelyRemaining, orNull(rl.MinutelyReset), orNull(rl.ObservedAt))
+	if err != nil {
+		return fmt.Errorf("storing the rate limits of division %d: %w", division, err)
+	}
+	return nil
+}
+
+// RateLimits returns the rate-limit state last seen per division of a connection.
+func (s *Store) RateLimits(ctx context.Context, connID int64) (map[int]RateLimit, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT division, coalesce(daily_limit, 0), coalesce(daily_remaining, 0), daily_reset_at,
+		       coalesce(minutely_limit, 0), coalesce(minutely_remaining, 0), minutely_reset_at, observed_at
+		FROM exact_sync.rate_limits WHERE connection_id = $1`, connID)
+	if err != nil {
+		return nil, fmt.Errorf("reading rate limits of connection %d: %w", connID, err)
+	}
+	out := make(map[int]RateLimit)
+	var division int
+	var rl RateLimit
+	var dr, mr *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&division, &rl.DailyLimit, &rl.DailyRemaining, &dr,
+		&rl.MinutelyLimit, &rl.MinutelyRemaining, &mr, &rl.ObservedAt}, func() error {
+		rl.DailyReset, rl.MinutelyReset, rl.ObservedAt = orZero(dr), orZero(mr), rl.ObservedAt.UTC()
+		out[division] = rl
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading rate limits of connection %d: %w", connID, err)
+	}
+	return out, nil
+}

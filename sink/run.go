@@ -1,0 +1,106 @@
+package sink
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Run is the start of one run of one entity in one division.
+type Run struct {
+	ID           int64
+	ConnectionID int64
+	Division     int
+	Entity       string
+	Full         bool
+	StartedAt    time.Time // zero = now
+}
+
+// Run statuses.
+const (
+	RunRunning        = "running"
+	RunOK             = "ok"
+	RunFailed         = "failed"
+	RunDailyLimit     = "daily_limit"
+	RunReauthRequired = "reauth_required"
+)
+
+// RunResult is how a run ended.
+type RunResult struct {
+	Upserted, Removed, Pages, APICalls int
+	CursorFrom, CursorTo               int64
+	Err                                string
+	Status                             string // RunOK, RunFailed, RunDailyLimit, RunReauthRequired
+}
+
+// RunRecord is a run as stored in exact_sync.runs.
+type RunRecord struct {
+	Run
+	Result     RunResult // Status is RunRunning until FinishRun
+	FinishedAt time.Time // zero while running
+}
+
+// StartRun records the start of a run and returns its id.
+func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at)
+		VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id`,
+		r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("recording the start of a %s run of division %d: %w", r.Entity, r.Division, err)
+	}
+	return id, nil
+}
+
+// FinishRun records how run runID ended. An empty Status means RunOK when Err is empty and
+// RunFailed otherwise.
+func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error {
+	status := res.Status
+	if status == "" {
+		status = RunOK
+		if res.Err != "" {
+			status = RunFailed
+		}
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE exact_sync.runs
+		SET finished_at = now(), status = $2, upserted = $3, removed = $4, pages = $5, api_calls = $6,
+		    cursor_from = $7, cursor_to = $8, error = $9
+		WHERE id = $1`,
+		runID, status, res.Upserted, res.Removed, res.Pages, res.APICalls, res.CursorFrom, res.CursorTo, res.Err)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("run %d: %w", runID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("recording the end of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// Runs returns the most recent runs, newest first; limit <= 0 means 100.
+func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, connection_id, division, entity, full_sync, started_at, finished_at, status,
+		       upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error
+		FROM exact_sync.runs ORDER BY started_at DESC, id DESC LIMIT $1`, cmp.Or(max(limit, 0), 100))
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunRecord, error) {
+		var rr RunRecord
+		var fin *time.Time
+		err := r.Scan(&rr.ID, &rr.ConnectionID, &rr.Division, &rr.Entity, &rr.Full, &rr.StartedAt, &fin,
+			&rr.Result.Status, &rr.Result.Upserted, &rr.Result.Removed, &rr.Result.Pages, &rr.Result.APICalls,
+			&rr.Result.CursorFrom, &rr.Result.CursorTo, &rr.Result.Err)
+		rr.StartedAt, rr.FinishedAt = rr.StartedAt.UTC(), orZero(fin)
+		return rr, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	return runs, nil
+}

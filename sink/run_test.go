@@ -1,0 +1,132 @@
+package sink_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sink/sinktest"
+)
+
+func TestRuns(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	started := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+
+	tests := []struct {
+		name   string
+		run    sink.Run
+		result *sink.RunResult // nil = still running
+		want   sink.RunResult
+	}{
+		{
+			name:   "ok",
+			run:    sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts", Full: true, StartedAt: started},
+			result: &sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, CursorFrom: 0, CursorTo: 99},
+			want:   sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, CursorTo: 99, Status: sink.RunOK},
+		},
+		{
+			name:   "failed",
+			run:    sink.Run{ConnectionID: conn.ID, Division: 102, Entity: "suppliers", StartedAt: started.Add(time.Minute)},
+			result: &sink.RunResult{Pages: 1, APICalls: 1, CursorFrom: 5, CursorTo: 5, Err: "malformed JSON from sync/CRM/Accounts"},
+			want:   sink.RunResult{Pages: 1, APICalls: 1, CursorFrom: 5, CursorTo: 5, Err: "malformed JSON from sync/CRM/Accounts", Status: sink.RunFailed},
+		},
+		{
+			name:   "daily limit",
+			run:    sink.Run{ConnectionID: conn.ID, Division: 103, Entity: "accounts", StartedAt: started.Add(2 * time.Minute)},
+			result: &sink.RunResult{Upserted: 5, APICalls: 7, Err: "daily limit reached", Status: sink.RunDailyLimit},
+			want:   sink.RunResult{Upserted: 5, APICalls: 7, Err: "daily limit reached", Status: sink.RunDailyLimit},
+		},
+		{
+			name: "running",
+			run:  sink.Run{ConnectionID: conn.ID, Division: 104, Entity: "accounts", StartedAt: started.Add(3 * time.Minute)},
+			want: sink.RunResult{Status: sink.RunRunning},
+		},
+	}
+	var want []sink.RunRecord
+	for _, tt := range tests {
+		id, err := s.StartRun(ctx, tt.run)
+		if err != nil {
+			t.Fatalf("%s: StartRun: %v", tt.name, err)
+		}
+		if tt.result != nil {
+			if err := s.FinishRun(ctx, id, *tt.result); err != nil {
+				t.Fatalf("%s: FinishRun: %v", tt.name, err)
+			}
+		}
+		r := tt.run
+		r.ID = id
+		want = append([]sink.RunRecord{{Run: r, Result: tt.want}}, want...)
+	}
+	got, err := s.Runs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if finished := !got[i].FinishedAt.IsZero(); finished != (got[i].Result.Status != sink.RunRunning) {
+			t.Errorf("run %d: finished_at set = %t with status %q", got[i].ID, finished, got[i].Result.Status)
+		}
+		got[i].FinishedAt = time.Time{}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Runs (-want +got):\n%s", diff)
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	first := sink.RateLimit{DailyLimit: 5000, DailyRemaining: 4999, DailyReset: at.Add(15 * time.Hour),
+		MinutelyLimit: 60, MinutelyRemaining: 59, MinutelyReset: at.Add(time.Minute), ObservedAt: at}
+	newer := first
+	newer.DailyRemaining, newer.MinutelyRemaining, newer.ObservedAt = 4998, 58, at.Add(time.Second)
+	for _, rl := range []sink.RateLimit{first, newer, first /* late, older: ignored */} {
+		if err := s.SaveRateLimit(ctx, conn.ID, 101, rl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RateLimits(ctx, conn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[int]sink.RateLimit{101: newer}, got); diff != "" {
+		t.Errorf("RateLimits (-want +got):\n%s", diff)
+	}
+}
+
+func TestCursor(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	got, err := s.Cursor(ctx, conn.ID, 101, "accounts")
+	if err != nil || got != (sink.Cursor{}) {
+		t.Fatalf("Cursor before any write = %+v, %v; want zero", got, err)
+	}
+	want := sink.Cursor{Timestamp: 42, DeletedTimestamp: 7, LastFullAt: time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC)}
+	if err := s.SetCursor(ctx, conn.ID, 101, "accounts", want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Cursor(ctx, conn.ID, 101, "accounts"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Cursor (-want +got):\n%s", diff)
+	}
+	if other, _ := s.Cursor(ctx, conn.ID, 101, "suppliers"); other != (sink.Cursor{}) {
+		t.Errorf("suppliers cursor = %+v, want zero", other)
+	}
+	if err := s.ResetCursor(ctx, conn.ID, 101, "accounts"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.Cursor(ctx, conn.ID, 101, "accounts"); got != (sink.Cursor{}) {
+		t.Errorf("Cursor after reset = %+v, want zero", got)
+	}
+}

@@ -1,0 +1,124 @@
+// Package sinktest gives tests a fresh PostgreSQL database, migrated or not, on the test
+// server named by TEST_DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable).
+//
+// Every database has a unique name and is dropped (WITH (FORCE)) when the test ends, so
+// tests can run in parallel and leave nothing behind. Tests that need PostgreSQL fail,
+// rather than skip, when the server is unreachable: a test that cannot fail is a defect.
+package sinktest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/sink"
+)
+
+// DefaultURL is the test server used when TEST_DATABASE_URL is unset.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// ServerURL returns TEST_DATABASE_URL or DefaultURL.
+func ServerURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultURL
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// NewDatabase creates an empty database with a unique name on the test server and
+// returns its URL. The database is dropped when the test ends.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	cfg, err := pgx.ParseConfig(ServerURL())
+	if err != nil {
+		t.Fatalf("parsing TEST_DATABASE_URL: %v", err)
+	}
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connecting to the test PostgreSQL server: %v", err)
+	}
+	defer admin.Close(context.Background())
+
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	prefix := unsafeChars.ReplaceAllString(strings.ToLower(t.Name()), "_")
+	if len(prefix) > 40 {
+		prefix = prefix[:40]
+	}
+	name := "exactsync_test_" + prefix + "_" + hex.EncodeToString(suffix)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("creating test database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Errorf("connecting to drop test database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping test database %s: %v", name, err)
+		}
+	})
+
+	return URLFor(ServerURL(), name)
+}
+
+// URLFor returns serverURL (a URL or a keyword/value string) with its database replaced by
+// name.
+func URLFor(serverURL, name string) string {
+	u, err := url.Parse(serverURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return serverURL + " dbname=" + name
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String()
+}
+
+// NewStore returns a Store on a fresh, migrated database (see NewDatabase), closed when
+// the test ends.
+func NewStore(t testing.TB) *sink.Store {
+	t.Helper()
+	return NewStoreConfig(t, sink.Config{})
+}
+
+// NewStoreConfig is NewStore with cfg (its DatabaseURL is replaced by the fresh
+// database's).
+func NewStoreConfig(t testing.TB, cfg sink.Config) *sink.Store {
+	t.Helper()
+	cfg.DatabaseURL = NewDatabase(t)
+	return OpenStore(t, cfg)
+}
+
+// OpenStore opens and migrates a Store on cfg.DatabaseURL, closed when the test ends.
+func OpenStore(t testing.TB, cfg sink.Config) *sink.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := sink.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrating: %v", err)
+	}
+	return s
+}

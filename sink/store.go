@@ -1,0 +1,140 @@
+package sink
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+)
+
+// Config configures a Store. Zero values mean the defaults.
+type Config struct {
+	// DatabaseURL is a PostgreSQL connection URL or keyword/value string.
+	DatabaseURL string
+	// MaxConns caps the pool. Default 4.
+	MaxConns int32
+	// LockTimeout bounds the wait for a connection's token row lock in UpdateToken.
+	// Default 30s.
+	LockTimeout time.Duration
+	// IdleInTransactionTimeout is the idle_in_transaction_session_timeout of the
+	// UpdateToken transaction: PostgreSQL ends the session (and so releases the row lock)
+	// when the token callback stalls longer than this. It must exceed the token HTTP
+	// timeout. Default 60s.
+	IdleInTransactionTimeout time.Duration
+	// Logger receives migration and retry events.
+	Logger zerolog.Logger
+}
+
+// Store is exactsync's PostgreSQL state: a connection pool plus the operations on the
+// exact and exact_sync schemas. It is safe for concurrent use.
+type Store struct {
+	pool        *pgxpool.Pool
+	log         zerolog.Logger
+	lockTimeout time.Duration
+	idleTimeout time.Duration
+	addr        string // host:port, for error messages
+
+	plansMu sync.Mutex
+	plans   map[planKey]*tablePlan
+}
+
+// Open connects to PostgreSQL and pings it. It does not migrate; call Migrate.
+// On failure the error names host:port (never the password).
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		// pgx redacts the password in parse errors.
+		return nil, fmt.Errorf("parsing database URL: %w; check DATABASE_URL", err)
+	}
+	pcfg.MaxConns = cmp.Or(cfg.MaxConns, 4)
+	s := &Store{
+		log:         cfg.Logger,
+		lockTimeout: cmp.Or(cfg.LockTimeout, 30*time.Second),
+		idleTimeout: cmp.Or(cfg.IdleInTransactionTimeout, 60*time.Second),
+		addr:        hostPort(pcfg.ConnConfig.Config),
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, connectError(s.addr, pcfg.ConnConfig.Database, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, connectError(s.addr, pcfg.ConnConfig.Database, err)
+	}
+	s.pool = pool
+	return s, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool returns the underlying pool, for callers and tests that need raw SQL.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// EnsureDatabase connects to the "postgres" database of the server databaseURL points at
+// and creates the URL's database if it does not exist. Concurrent callers are safe.
+func EnsureDatabase(ctx context.Context, databaseURL string) error {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("parsing database URL: %w; check DATABASE_URL", err)
+	}
+	name := cfg.Database
+	if name == "" {
+		return errors.New("database URL names no database; check DATABASE_URL")
+	}
+	addr := hostPort(cfg.Config)
+	if name == "postgres" {
+		return nil
+	}
+	admin := cfg.Copy()
+	admin.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return connectError(addr, "postgres", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("checking for database %q on %s: %w", name, addr, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
+		return nil // created concurrently by someone else
+	}
+	if err != nil {
+		return fmt.Errorf("creating database %q on %s: %w", name, addr, err)
+	}
+	return nil
+}
+
+// hostPort names the server of a connection config, e.g. "127.0.0.1:5432" or a socket
+// directory.
+func hostPort(c pgconn.Config) string {
+	if len(c.Host) > 0 && c.Host[0] == '/' {
+		return c.Host
+	}
+	return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+}
+
+// connectError explains a failed connection with the server's address and the fix.
+func connectError(addr, database string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		return fmt.Errorf("PostgreSQL at %s has no database %q: %w; create it or check DATABASE_URL", addr, database, err)
+	}
+	return fmt.Errorf("cannot connect to PostgreSQL at %s: %w; check DATABASE_URL", addr, err)
+}

@@ -1,0 +1,181 @@
+package sink_test
+
+import (
+	"io/fs"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/migrations"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sink/sinktest"
+)
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		processes int // stores migrating at once, each with its own pool
+		rounds    int
+	}{
+		{"once", 1, 1},
+		{"twice in a row", 1, 2},
+		{"concurrently", 4, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := sinktest.NewDatabase(t)
+			ctx := testContext(t)
+			stores := make([]*sink.Store, tt.processes)
+			for i := range stores {
+				s, err := sink.Open(ctx, sink.Config{DatabaseURL: url})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(s.Close)
+				stores[i] = s
+			}
+			for round := range tt.rounds {
+				var wg sync.WaitGroup
+				errs := make([]error, len(stores))
+				for i, s := range stores {
+					wg.Go(func() { errs[i] = s.Migrate(ctx) })
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Errorf("round %d, store %d: Migrate: %v", round, i, err)
+					}
+				}
+			}
+
+			s := stores[0]
+			var applied int
+			if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM exact_sync.goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
+				t.Fatal(err)
+			}
+			files, err := fs.Glob(migrations.FS, "*.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if applied != len(files) {
+				t.Errorf("applied migrations = %d, want %d (each once)", applied, len(files))
+			}
+			rows, err := s.Pool().Query(ctx, `SELECT table_schema || '.' || table_name FROM information_schema.tables
+				WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"exact.accounts", "exact.suppliers", "exact_sync.connections", "exact_sync.cursors",
+				"exact_sync.divisions", "exact_sync.goose_db_version", "exact_sync.rate_limits", "exact_sync.runs"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("tables (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAccountsColumns(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	want := []string{"division integer", "id uuid", "code text", "name text", "is_supplier boolean", "is_sales boolean",
+		"status text", "email text", "city text", "country text", "vat_number text", "blocked boolean",
+		"created timestamp with time zone", "modified timestamp with time zone", "exact_timestamp bigint",
+		"raw jsonb", "synced_at timestamp with time zone"}
+	for _, table := range []string{"accounts", "suppliers"} {
+		rows, err := s.Pool().Query(testContext(t), `SELECT column_name || ' ' || data_type FROM information_schema.columns
+			WHERE table_schema = 'exact' AND table_name = $1 ORDER BY ordinal_position`, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("exact.%s columns (-want +got):\n%s", table, diff)
+		}
+		var pk string
+		err = s.Pool().QueryRow(testContext(t), `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+			WHERE conrelid = ('exact.' || $1)::regclass AND contype = 'p'`, table).Scan(&pk)
+		if err != nil || pk != "PRIMARY KEY (division, id)" {
+			t.Errorf("exact.%s primary key = %q (%v), want PRIMARY KEY (division, id)", table, pk, err)
+		}
+	}
+}
+
+func TestEnsureDatabase(t *testing.T) {
+	t.Parallel()
+	url := sinktest.NewDatabase(t) // created, then dropped so EnsureDatabase has to create it
+	ctx := testContext(t)
+	admin, err := pgx.Connect(ctx, sinktest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	cfg, _ := pgx.ParseConfig(url)
+	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{cfg.Database}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := sink.EnsureDatabase(ctx, url); err != nil {
+			t.Fatalf("EnsureDatabase (call %d): %v", i+1, err)
+		}
+	}
+	s, err := sink.Open(ctx, sink.Config{DatabaseURL: url})
+	if err != nil {
+		t.Fatalf("Open after EnsureDatabase: %v", err)
+	}
+	s.Close()
+}
+
+func TestConnectErrors(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	tests := []struct {
+		name string
+		call func(url string) error
+	}{
+		{"Open", func(url string) error { _, err := sink.Open(ctx, sink.Config{DatabaseURL: url}); return err }},
+		{"EnsureDatabase", func(url string) error { return sink.EnsureDatabase(ctx, url) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call("postgres://postgres:s3cret-pw@127.0.0.1:1/exactsync?sslmode=disable&connect_timeout=5")
+			if err == nil {
+				t.Fatal("no error connecting to a closed port")
+			}
+			msg := err.Error()
+			for _, want := range []string{"127.0.0.1:1"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not contain %q", msg, want)
+				}
+			}
+			if strings.Contains(msg, "s3cret-pw") {
+				t.Errorf("error %q contains the password", msg)
+			}
+		})
+	}
+
+	t.Run("missing database", func(t *testing.T) {
+		url := sinktest.URLFor(sinktest.ServerURL(), "exactsync_no_such_database")
+		_, err := sink.Open(ctx, sink.Config{DatabaseURL: url})
+		if err == nil || !strings.Contains(err.Error(), `no database "exactsync_no_such_database"`) {
+			t.Errorf("Open error = %v, want one naming the missing database", err)
+		}
+	})
+	t.Run("Open names DATABASE_URL", func(t *testing.T) {
+		_, err := sink.Open(ctx, sink.Config{DatabaseURL: "postgres://127.0.0.1:1/x?connect_timeout=5"})
+		if err == nil || !strings.Contains(err.Error(), "cannot connect to PostgreSQL at 127.0.0.1:1") || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("Open error = %v, want cannot connect … 127.0.0.1:1 … DATABASE_URL", err)
+		}
+	})
+}

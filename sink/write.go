@@ -1,0 +1,264 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Table describes a target table to WriteBatch. The sink knows nothing else about it:
+// the table must exist, have a unique constraint on Key, a synced_at timestamptz column
+// (set by the sink, not listed in Columns), and Columns must name Key and VersionColumn.
+type Table struct {
+	Name          string   // schema-qualified, e.g. "exact.accounts"
+	Columns       []string // every column written, in Rows order
+	Key           []string // conflict key, e.g. "division", "id"
+	VersionColumn string   // monotonic row version, e.g. "exact_timestamp"
+}
+
+// Removal asks WriteBatch to delete one row when its stored version is <= Version.
+// Division and ID match the first and second Key column of the table.
+type Removal struct {
+	Division int
+	ID       string
+	Version  int64
+}
+
+// Batch is one page to write: its rows, its removals and the cursor that follows it.
+type Batch struct {
+	Table    Table
+	Rows     [][]any // values in Table.Columns order (int32, int, int64, string, bool, time.Time, []byte JSON, nil, …)
+	Removals []Removal
+
+	// The cursor of (ConnectionID, Division, Entity) is set to Cursor in the same
+	// transaction. An empty Entity writes no cursor.
+	ConnectionID int64
+	Division     int
+	Entity       string
+	Cursor       Cursor
+}
+
+// BatchResult counts what a WriteBatch changed.
+type BatchResult struct {
+	Upserted int // rows inserted or changed; rows already stored at the same or a newer version are not counted
+	Removed  int // rows deleted
+}
+
+// WriteBatch writes one page in one transaction:
+//
+//  1. COPY the rows into a temporary staging table (one per target table and column list,
+//     created once per database session, emptied at commit, no indexes);
+//  2. INSERT … SELECT DISTINCT ON (key) … ON CONFLICT (key) DO UPDATE, keeping, among
+//     duplicate keys within the page, the row with the highest version, and updating a
+//     stored row only when the incoming version is newer, or equal with different values;
+//  3. delete the removals whose stored version is <= the removal's version;
+//  4. store the cursor.
+//
+// So a page's rows, removals and cursor commit together or not at all, a replayed page
+// changes nothing, and an older version never overwrites a newer one.
+func (s *Store) WriteBatch(ctx context.Context, b Batch) (BatchResult, error) {
+	p, err := s.plan(b.Table)
+	if err != nil {
+		return BatchResult{}, fmt.Errorf("writing a page of %s: %w", b.Table.Name, err)
+	}
+	if len(b.Removals) > 0 && len(b.Table.Key) != 2 {
+		return BatchResult{}, fmt.Errorf("writing a page of %s: removals need a two-column key (division, id), have %v", b.Table.Name, b.Table.Key)
+	}
+	for i, r := range b.Rows {
+		if len(r) != len(b.Table.Columns) {
+			return BatchResult{}, fmt.Errorf("writing a page of %s: row %d has %d values for %d columns", b.Table.Name, i, len(r), len(b.Table.Columns))
+		}
+	}
+	res, err := s.writeBatch(ctx, p, b)
+	if err != nil {
+		return BatchResult{}, fmt.Errorf("writing a page of %s for division %d: %w", b.Table.Name, b.Division, err)
+	}
+	return res, nil
+}
+
+func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchResult, error) {
+	var res BatchResult
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	if len(b.Rows) > 0 {
+		if _, err := tx.Exec(ctx, p.createStaging); err != nil {
+			return res, fmt.Errorf("creating the staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, p.staging, p.columns, pgx.CopyFromRows(b.Rows)); err != nil {
+			return res, fmt.Errorf("copying %d rows: %w", len(b.Rows), err)
+		}
+		tag, err := tx.Exec(ctx, p.upsert)
+		if err != nil {
+			return res, fmt.Errorf("upserting %d rows: %w", len(b.Rows), err)
+		}
+		res.Upserted = int(tag.RowsAffected())
+	}
+	if len(b.Removals) > 0 {
+		remove, err := s.removeQuery(ctx, tx, p, b.Table)
+		if err != nil {
+			return res, fmt.Errorf("preparing removals: %w", err)
+		}
+		divisions := make([]int64, len(b.Removals))
+		ids := make([]string, len(b.Removals))
+		versions := make([]int64, len(b.Removals))
+		for i, r := range b.Removals {
+			divisions[i], ids[i], versions[i] = int64(r.Division), r.ID, r.Version
+		}
+		tag, err := tx.Exec(ctx, remove, divisions, ids, versions)
+		if err != nil {
+			return res, fmt.Errorf("removing %d rows: %w", len(b.Removals), err)
+		}
+		res.Removed = int(tag.RowsAffected())
+	}
+	if b.Entity != "" {
+		c := b.Cursor
+		if _, err := tx.Exec(ctx, upsertCursorSQL, b.ConnectionID, b.Division, b.Entity, c.Timestamp, c.DeletedTimestamp, orNull(c.LastFullAt)); err != nil {
+			return res, fmt.Errorf("storing the %s cursor: %w", b.Entity, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("committing: %w", err)
+	}
+	return res, nil
+}
+
+// tablePlan is the SQL of one Table, built once per Store.
+type tablePlan struct {
+	target        string         // quoted target table
+	staging       pgx.Identifier // temporary staging table
+	columns       []string
+	createStaging string
+	upsert        string
+	remove        string // built on first use (needs the key column's type); guarded by Store.plansMu
+}
+
+type planKey struct{ name, columns, key, version string }
+
+// plan returns the cached SQL for t, building it on first use.
+func (s *Store) plan(t Table) (*tablePlan, error) {
+	k := planKey{t.Name, strings.Join(t.Columns, "\x00"), strings.Join(t.Key, "\x00"), t.VersionColumn}
+	s.plansMu.Lock()
+	defer s.plansMu.Unlock()
+	if p, ok := s.plans[k]; ok {
+		return p, nil
+	}
+	p, err := buildPlan(t)
+	if err != nil {
+		return nil, err
+	}
+	if s.plans == nil {
+		s.plans = make(map[planKey]*tablePlan)
+	}
+	s.plans[k] = p
+	return p, nil
+}
+
+func buildPlan(t Table) (*tablePlan, error) {
+	parts := strings.Split(t.Name, ".")
+	if t.Name == "" || len(parts) > 2 || slices.Contains(parts, "") {
+		return nil, fmt.Errorf("invalid table name %q: want schema.table", t.Name)
+	}
+	if len(t.Columns) == 0 || len(t.Key) == 0 || t.VersionColumn == "" {
+		return nil, errors.New("table needs columns, a key and a version column")
+	}
+	for _, c := range append(slices.Clone(t.Key), t.VersionColumn) {
+		if !slices.Contains(t.Columns, c) {
+			return nil, fmt.Errorf("column %q of the key or version is not among the columns", c)
+		}
+	}
+	if slices.Contains(t.Columns, "synced_at") {
+		return nil, errors.New("synced_at is set by the sink and must not be listed")
+	}
+
+	q := func(names ...string) []string {
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = pgx.Identifier{n}.Sanitize()
+		}
+		return out
+	}
+	prefix := func(p string, names []string) []string {
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = p + n
+		}
+		return out
+	}
+	cols, key, version := q(t.Columns...), q(t.Key...), pgx.Identifier{t.VersionColumn}.Sanitize()
+	target := pgx.Identifier(parts).Sanitize()
+
+	h := fnv.New64a()
+	h.Write([]byte(t.Name + "\x00" + strings.Join(t.Columns, "\x00")))
+	staging := pgx.Identifier{"pg_temp", fmt.Sprintf("exactsync_staging_%x", h.Sum64())}
+
+	var set []string
+	for _, c := range t.Columns {
+		if !slices.Contains(t.Key, c) {
+			qc := pgx.Identifier{c}.Sanitize()
+			set = append(set, qc+" = EXCLUDED."+qc)
+		}
+	}
+	set = append(set, "synced_at = EXCLUDED.synced_at")
+	colList := strings.Join(cols, ", ")
+	keyList := strings.Join(key, ", ")
+
+	return &tablePlan{
+		target:  target,
+		staging: staging,
+		columns: t.Columns,
+		// Same column types as the target, no constraints or indexes; rows vanish at commit
+		// so the table is reused by every page written on this session.
+		createStaging: fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT %s FROM %s WITH NO DATA`,
+			staging.Sanitize(), colList, target),
+		// The equal-version clause makes a replay write nothing while still letting a
+		// same-version page repair a row whose stored values differ.
+		upsert: fmt.Sprintf(`INSERT INTO %[1]s AS t (%[2]s, synced_at)
+SELECT DISTINCT ON (%[3]s) %[2]s, now() FROM %[4]s ORDER BY %[3]s, %[5]s DESC NULLS LAST
+ON CONFLICT (%[3]s) DO UPDATE SET %[6]s
+WHERE t.%[5]s < EXCLUDED.%[5]s OR (t.%[5]s = EXCLUDED.%[5]s AND (%[7]s) IS DISTINCT FROM (%[8]s))`,
+			target, colList, keyList, staging.Sanitize(), version, strings.Join(set, ", "),
+			strings.Join(prefix("t.", cols), ", "), strings.Join(prefix("EXCLUDED.", cols), ", ")),
+	}, nil
+}
+
+// removeQuery returns the plan's DELETE of removals, building it on first use.
+func (s *Store) removeQuery(ctx context.Context, tx pgx.Tx, p *tablePlan, t Table) (string, error) {
+	s.plansMu.Lock()
+	q := p.remove
+	s.plansMu.Unlock()
+	if q != "" {
+		return q, nil
+	}
+	q, err := removeSQL(ctx, tx, t, p.target)
+	if err != nil {
+		return "", err
+	}
+	s.plansMu.Lock()
+	p.remove = q
+	s.plansMu.Unlock()
+	return q, nil
+}
+
+// removeSQL builds the DELETE of removals, casting the text IDs to the type of the second
+// key column.
+func removeSQL(ctx context.Context, tx pgx.Tx, t Table, target string) (string, error) {
+	var idType string
+	err := tx.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`, target, t.Key[1]).Scan(&idType)
+	if err != nil {
+		return "", fmt.Errorf("looking up the type of %s.%s: %w", t.Name, t.Key[1], err)
+	}
+	k0, k1 := pgx.Identifier{t.Key[0]}.Sanitize(), pgx.Identifier{t.Key[1]}.Sanitize()
+	return fmt.Sprintf(`DELETE FROM %s AS t USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS r(k0, k1, version)
+WHERE t.%s = r.k0 AND t.%s = r.k1::%s AND t.%s <= r.version`,
+		target, k0, k1, idType, pgx.Identifier{t.VersionColumn}.Sanitize()), nil
+}
