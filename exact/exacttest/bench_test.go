@@ -1,0 +1,54 @@
+package exacttest
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// BenchmarkSyncAccounts1M pages a whole 1,000,000-account division through sync/CRM/Accounts
+// over real HTTP with a plain net/http client (rate limits off) and reports records/s.
+//
+//	go test -run '^$' -bench SyncAccounts1M -benchtime 3x ./exact/exacttest
+func BenchmarkSyncAccounts1M(b *testing.B) {
+	const n = 1_000_000
+	srv := newTestServer(b, Options{Accounts: n, Seed: 1, FreezeClock: true})
+	token := newAccessTokenFor(b, srv)
+	client := &http.Client{}
+	var buf bytes.Buffer
+	b.ResetTimer()
+	start := time.Now()
+	records := 0
+	for range b.N {
+		next := srv.URL + "/api/v1/101/sync/CRM/Accounts?$filter=Timestamp%20gt%200L&$select=ID,Code,Name,IsSupplier,IsSales,Status,Email,City,Country,VATNumber,Blocked,Created,Modified,Timestamp"
+		for next != "" {
+			req, _ := http.NewRequest(http.MethodGet, next, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Accept", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf.Reset()
+			_, err = io.Copy(&buf, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d, err %v: %.200s", resp.StatusCode, err, buf.Bytes())
+			}
+			body := buf.Bytes()
+			records += bytes.Count(body, []byte(`{"__metadata"`))
+			next = ""
+			if i := bytes.LastIndex(body, []byte(`"__next":"`)); i >= 0 {
+				rest := body[i+len(`"__next":"`):]
+				next = string(rest[:bytes.IndexByte(rest, '"')])
+			}
+		}
+	}
+	b.StopTimer()
+	if want := n * b.N; records != want {
+		b.Fatalf("got %d records, want %d", records, want)
+	}
+	b.ReportMetric(float64(records)/time.Since(start).Seconds(), "records/s")
+}

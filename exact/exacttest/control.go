@@ -1,0 +1,324 @@
+package exacttest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// UpsertAccounts creates or replaces accounts in a division; each one takes the division's next
+// Timestamp, so it appears in sync/CRM/Accounts again. An empty ID creates a new account; an
+// empty Code gets one; zero Created and Modified become the current simulated time (Created is
+// kept for an existing account).
+func (s *Simulator) UpsertAccounts(division int, accounts ...Account) error {
+	now := s.Now()
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	div := s.data[division]
+	if div == nil {
+		return fmt.Errorf("upserting accounts: unknown division %d", division)
+	}
+	t := div.tables[accountsEntity]
+	for _, a := range accounts {
+		if a.ID != "" {
+			id, err := canonicalGUID(a.ID)
+			if err != nil {
+				return fmt.Errorf("upserting accounts in division %d: %w", division, err)
+			}
+			a.ID = id
+		}
+		rec := recordFromAccount(a)
+		var old record
+		if a.ID != "" {
+			old, _, _ = t.row(a.ID, accountsEntity.newRecord())
+		}
+		if a.Created.IsZero() && old != nil {
+			rec[accCreated] = old[accCreated]
+		}
+		s.completeAccount(div, t, rec, now, a.Modified.IsZero())
+		div.upsert(t, rec)
+	}
+	return nil
+}
+
+// completeAccount fills what the simulator owns: a new ID and Code, the division, Created and Modified.
+func (s *Simulator) completeAccount(div *divisionData, t *table, rec record, now time.Time, touch bool) {
+	if rec[accID].s == "" {
+		rec[accID] = value{s: t.gen.guid(int(div.nextTS) + 1<<41)}
+	}
+	if strings.TrimSpace(rec[accCode].s) == "" {
+		rec[accCode] = value{s: padInt(int(div.nextTS))}
+	}
+	rec[accCode].s = PadCode(rec[accCode].s)
+	for _, f := range []int{accStatus, accType} {
+		if rec[f].s == "" {
+			rec[f] = value{s: "A"}
+		}
+	}
+	rec[accDivision] = value{n: int64(div.code)}
+	if rec[accCreated].null || rec[accCreated].n == 0 {
+		rec[accCreated] = value{n: now.UnixMilli()}
+	}
+	if touch || rec[accModified].null || rec[accModified].n == 0 {
+		rec[accModified] = value{n: now.UnixMilli()}
+	}
+}
+
+// DeleteAccounts deletes accounts; each deletion takes the division's next Timestamp and appears
+// in sync/Deleted with EntityType 2 (§3.12). Unknown IDs are an error; the others are still deleted.
+func (s *Simulator) DeleteAccounts(division int, ids ...string) error {
+	now := s.Now()
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	div := s.data[division]
+	if div == nil {
+		return fmt.Errorf("deleting accounts: unknown division %d", division)
+	}
+	var missing []string
+	for _, id := range ids {
+		cid, err := canonicalGUID(id)
+		if err != nil || !div.remove(div.tables[accountsEntity], cid, now, s.userID) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("deleting accounts in division %d: no such account: %s", division, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// Accounts returns the current accounts of a division, ordered by ID.
+func (s *Simulator) Accounts(division int) []Account {
+	s.dataMu.RLock()
+	defer s.dataMu.RUnlock()
+	div := s.data[division]
+	if div == nil {
+		return nil
+	}
+	t := div.tables[accountsEntity]
+	out := make([]Account, 0, t.base+len(t.cur))
+	t.scan(0, accountsEntity.newRecord(), func(_ int64, r record) bool {
+		out = append(out, accountFromRecord(r))
+		return true
+	})
+	slices.SortFunc(out, func(a, b Account) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Account returns one current account of a division.
+func (s *Simulator) Account(division int, id string) (Account, bool) {
+	cid, err := canonicalGUID(id)
+	if err != nil {
+		return Account{}, false
+	}
+	s.dataMu.RLock()
+	defer s.dataMu.RUnlock()
+	div := s.data[division]
+	if div == nil {
+		return Account{}, false
+	}
+	r, _, ok := div.tables[accountsEntity].row(cid, accountsEntity.newRecord())
+	if !ok {
+		return Account{}, false
+	}
+	return accountFromRecord(r), true
+}
+
+// mergeAccount applies Exact-field JSON over an account (new or existing) for POST /_sim/accounts.
+func (s *Simulator) mergeAccount(division int, fields map[string]json.RawMessage) error {
+	now := s.Now()
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	div := s.data[division]
+	if div == nil {
+		return fmt.Errorf("unknown division %d", division)
+	}
+	t := div.tables[accountsEntity]
+	rec := accountsEntity.newRecord()
+	for i := range rec {
+		rec[i] = value{null: true}
+	}
+	for _, i := range []int{accCode, accName, accStatus, accType, accIsSupplier, accIsSales, accIsPurchase, accBlocked} {
+		rec[i] = value{}
+	}
+	if raw, ok := fields["ID"]; ok {
+		var id string
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return fmt.Errorf("field ID: %w", err)
+		}
+		cid, err := canonicalGUID(id)
+		if err != nil {
+			return err
+		}
+		if old, _, ok := t.row(cid, accountsEntity.newRecord()); ok {
+			copy(rec, old)
+		}
+		rec[accID] = value{s: cid}
+	}
+	_, touched := fields["Modified"]
+	for name, raw := range fields {
+		i, ok := accountsEntity.index[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("unknown field %q", name)
+		case name == "ID" || name == "Timestamp" || name == "Division":
+			continue // set by the simulator
+		}
+		v, err := decodeValue(accountsEntity.fields[i].typ, raw)
+		if err != nil {
+			return fmt.Errorf("field %s: %w", name, err)
+		}
+		rec[i] = v
+	}
+	s.completeAccount(div, t, rec, now, !touched)
+	div.upsert(t, rec)
+	return nil
+}
+
+// decodeValue reads a JSON value of Edm type t; DateTime takes "/Date(ms)/" (Amsterdam
+// wall-clock, as Exact serves it, §3.8) or an RFC 3339 string.
+func decodeValue(t edmType, raw json.RawMessage) (value, error) {
+	if string(raw) == "null" {
+		return value{null: true}, nil
+	}
+	switch t {
+	case edmGuid, edmString:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return value{}, err
+		}
+		if t == edmGuid {
+			g, err := canonicalGUID(s)
+			return value{s: g}, err
+		}
+		return value{s: s}, nil
+	case edmBoolean:
+		var b bool
+		err := json.Unmarshal(raw, &b)
+		return boolVal(b), err
+	case edmInt32, edmInt64:
+		var n int64
+		err := json.Unmarshal(raw, &n)
+		return value{n: n}, err
+	case edmDouble:
+		var f float64
+		err := json.Unmarshal(raw, &f)
+		return value{f: f}, err
+	default:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return value{}, err
+		}
+		if ms, ok := strings.CutPrefix(s, "/Date("); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(ms, ")/"), 10, 64)
+			if err != nil {
+				return value{}, err
+			}
+			w := time.UnixMilli(n).UTC()
+			local := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), amsterdam)
+			return value{n: local.UnixMilli()}, nil
+		}
+		tm, err := time.Parse(time.RFC3339, s)
+		return value{n: tm.UnixMilli()}, err
+	}
+}
+
+// serveControl serves the /_sim/ endpoints (JSON, no auth) for black-box tests and demos.
+func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, err error) {
+		writeJSON(w, status, map[string]string{"error": err.Error()})
+	}
+	switch path := strings.TrimPrefix(r.URL.Path, "/_sim/"); {
+	case path == "clock" && r.Method == http.MethodPost:
+		var req struct {
+			Advance string `json:"advance"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding clock request: %w", err))
+			return
+		}
+		d, err := time.ParseDuration(req.Advance)
+		if err != nil || d < 0 {
+			fail(http.StatusBadRequest, fmt.Errorf("advance %q: want a non-negative Go duration like \"9m30s\"", req.Advance))
+			return
+		}
+		s.Advance(d)
+		fallthrough
+	case path == "clock" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]string{"now": s.Now().Format(time.RFC3339Nano)})
+	case path == "accounts" && r.Method == http.MethodPost:
+		var req struct {
+			Division int                          `json:"division"`
+			Upsert   []map[string]json.RawMessage `json:"upsert"`
+			Delete   []string                     `json:"delete"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding accounts request: %w", err))
+			return
+		}
+		for i, fields := range req.Upsert {
+			if err := s.mergeAccount(req.Division, fields); err != nil {
+				fail(http.StatusBadRequest, fmt.Errorf("upsert %d in division %d: %w", i, req.Division, err))
+				return
+			}
+		}
+		if err := s.DeleteAccounts(req.Division, req.Delete...); err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"upserted": len(req.Upsert), "deleted": len(req.Delete)})
+	case path == "accounts" && r.Method == http.MethodGet:
+		div, err := strconv.Atoi(r.URL.Query().Get("division"))
+		if err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("division: want a division code"))
+			return
+		}
+		accounts := s.Accounts(div)
+		if accounts == nil {
+			fail(http.StatusNotFound, fmt.Errorf("unknown division %d", div))
+			return
+		}
+		writeJSON(w, http.StatusOK, accounts)
+	case path == "stats" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Stats())
+	case path == "faults" && r.Method == http.MethodPost:
+		var req struct {
+			ErrorRate     float64 `json:"error_rate"`
+			Latency       string  `json:"latency"`
+			TruncateRate  float64 `json:"truncate_rate"`
+			MalformedNext int     `json:"malformed_next"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding faults request: %w", err))
+			return
+		}
+		var lat time.Duration
+		if req.Latency != "" {
+			var err error
+			if lat, err = time.ParseDuration(req.Latency); err != nil {
+				fail(http.StatusBadRequest, fmt.Errorf("latency: %w", err))
+				return
+			}
+		}
+		s.SetFaults(Faults{ErrorRate: req.ErrorRate, Latency: lat, TruncateRate: req.TruncateRate, MalformedNext: req.MalformedNext})
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	case path == "revoke" && r.Method == http.MethodPost:
+		var req struct {
+			Division int `json:"division"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding revoke request: %w", err))
+			return
+		}
+		s.RevokeDivision(req.Division)
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	case path == "refresh-token" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]string{"refresh_token": s.RefreshToken()})
+	default:
+		fail(http.StatusNotFound, fmt.Errorf("no control endpoint %s %s", r.Method, r.URL.Path))
+	}
+}

@@ -1,0 +1,181 @@
+package exacttest
+
+import (
+	"sort"
+	"time"
+)
+
+// deletedRetention is how long sync/Deleted keeps a deletion (§3.12).
+const deletedRetention = 2 * 30 * 24 * time.Hour
+
+// divisionData is one division's data: a table per entity and the deletion log. Generated rows
+// are never materialized: base row i of a table is derived from (seed, division, i) when served,
+// and only mutations (upserts and deletions) are held in memory. Timestamps form one increasing
+// sequence per division, shared by all tables and sync/Deleted (§3.10, §3.12): base rows first,
+// then each mutation takes the next value.
+type divisionData struct {
+	code    int
+	nextTS  int64
+	tables  map[*entity]*table
+	deleted []deletedEntry // in Timestamp order
+}
+
+type deletedEntry struct {
+	ts  int64
+	at  time.Time
+	rec record // a deletedEntity row
+}
+
+// table holds one entity's rows in a division.
+type table struct {
+	ent    *entity
+	gen    *generator
+	base   int    // generated rows
+	baseTS int64  // Timestamp of base row 0; row i has baseTS+i
+	gone   []bool // base row i was changed or deleted (then served from cur)
+	cur    map[string]*entry
+	log    []logEntry // mutations in Timestamp order; stale when cur[id].ts differs
+}
+
+type entry struct {
+	ts      int64
+	rec     record
+	deleted bool
+}
+
+type logEntry struct {
+	ts int64
+	id string
+}
+
+func newDivisionData(code, rows int, seed int64, start time.Time) *divisionData {
+	d := &divisionData{code: code, nextTS: 1, tables: map[*entity]*table{}}
+	for _, e := range catalogue {
+		n := 0
+		if e.generate != nil {
+			n = rows
+		}
+		d.tables[e] = &table{
+			ent: e, gen: newGenerator(seed, code, start), base: n, baseTS: d.nextTS,
+			cur: map[string]*entry{},
+		}
+		d.nextTS += int64(n)
+	}
+	return d
+}
+
+// row returns the current row with the given (canonical) ID, its Timestamp and whether it exists.
+// r is a scratch record used for generated rows.
+func (t *table) row(id string, r record) (record, int64, bool) {
+	if e, ok := t.cur[id]; ok {
+		return e.rec, e.ts, !e.deleted
+	}
+	if i := t.gen.index(id, t.base); i >= 0 {
+		t.ent.generate(t.gen, i, r)
+		r[t.ent.tsField] = value{n: t.baseTS + int64(i)}
+		return r, t.baseTS + int64(i), true
+	}
+	return nil, 0, false
+}
+
+// position returns the Timestamp to continue after when a page ended at id ($skiptoken=guid'…').
+// Mutated rows are looked up first, so paging always moves forward.
+func (t *table) position(id string) (int64, bool) {
+	if e, ok := t.cur[id]; ok {
+		return e.ts, true
+	}
+	if i := t.gen.index(id, t.base); i >= 0 {
+		return t.baseTS + int64(i), true
+	}
+	return 0, false
+}
+
+// scan calls fn for each current row with Timestamp > after, in Timestamp order, until fn
+// returns false. Generated rows are built in scratch, which fn must not retain.
+func (t *table) scan(after int64, scratch record, fn func(ts int64, r record) bool) {
+	start := max(after-t.baseTS+1, 0)
+	for i := int(start); i < t.base; i++ {
+		if t.gone != nil && t.gone[i] {
+			continue
+		}
+		t.ent.generate(t.gen, i, scratch)
+		ts := t.baseTS + int64(i)
+		if t.ent.tsField >= 0 {
+			scratch[t.ent.tsField] = value{n: ts}
+		}
+		if !fn(ts, scratch) {
+			return
+		}
+	}
+	k := sort.Search(len(t.log), func(k int) bool { return t.log[k].ts > after })
+	for ; k < len(t.log); k++ {
+		le := t.log[k]
+		e := t.cur[le.id]
+		if e.ts != le.ts || e.deleted {
+			continue
+		}
+		if !fn(le.ts, e.rec) {
+			return
+		}
+	}
+}
+
+func (t *table) markGone(id string) {
+	if i := t.gen.index(id, t.base); i >= 0 {
+		if t.gone == nil {
+			t.gone = make([]bool, t.base)
+		}
+		t.gone[i] = true
+	}
+}
+
+// upsert stores r as the new version of its row and returns its Timestamp.
+func (d *divisionData) upsert(t *table, r record) int64 {
+	id := r[t.ent.idField].s
+	ts := d.nextTS
+	d.nextTS++
+	if t.ent.tsField >= 0 {
+		r[t.ent.tsField] = value{n: ts}
+	}
+	t.markGone(id)
+	t.cur[id] = &entry{ts: ts, rec: r}
+	t.log = append(t.log, logEntry{ts: ts, id: id})
+	return ts
+}
+
+// remove deletes a row and logs it for sync/Deleted; false when the row does not exist.
+func (d *divisionData) remove(t *table, id string, now time.Time, deletedBy string) bool {
+	if _, _, ok := t.row(id, t.ent.newRecord()); !ok {
+		return false
+	}
+	ts := d.nextTS
+	d.nextTS++
+	t.markGone(id)
+	t.cur[id] = &entry{ts: ts, deleted: true}
+	t.log = append(t.log, logEntry{ts: ts, id: id})
+	r := deletedEntity.newRecord()
+	set := func(name string, v value) { r[deletedEntity.index[name]] = v }
+	set("Timestamp", value{n: ts})
+	set("DeletedBy", value{s: deletedBy})
+	set("DeletedDate", value{n: now.UnixMilli()})
+	set("Division", value{n: int64(d.code)})
+	set("EntityKey", value{s: id})
+	set("EntityType", value{n: int64(t.ent.deletedType)})
+	set("ID", value{s: t.gen.guid(int(ts) + 1<<40)}) // a GUID outside the base rows' range
+	d.deleted = append(d.deleted, deletedEntry{ts: ts, at: now, rec: r})
+	return true
+}
+
+// scanDeleted is scan for sync/Deleted; entries older than the retention are gone (§3.12).
+func (d *divisionData) scanDeleted(after int64, now time.Time, fn func(ts int64, r record) bool) {
+	k := sort.Search(len(d.deleted), func(k int) bool { return d.deleted[k].ts > after })
+	for ; k < len(d.deleted); k++ {
+		de := d.deleted[k]
+		if now.Sub(de.at) > deletedRetention {
+			continue
+		}
+		if !fn(de.ts, de.rec) {
+			return
+		}
+	}
+}

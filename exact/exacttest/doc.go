@@ -1,0 +1,97 @@
+// Package exacttest is a stateful simulator of the Exact Online API (OAuth2 and the OData REST
+// API), for tests, demos and benchmarks: NewServer starts one on a loopback port, with Go methods
+// to seed and change data, move the simulated clock, inject faults and read counters. The
+// exactsim command serves the same simulator standalone.
+//
+// It reproduces the behaviour documented in the project's Exact Online fact sheet, quirks
+// included; comments cite its sections ("§2.4"). Where the sheet marks a fact UNCONFIRMED the
+// simulator picks the default the sheet suggests and says so at that spot.
+//
+// # Data
+//
+// Entities are table entries (entity.go): a name, fields with Edm types, the regular, bulk and
+// sync endpoints, the sync/Deleted EntityType and the fields allowed in $filter. crm/Accounts is
+// the first. Generated rows are never materialized: row i of a division is derived from
+// (Seed, division, i) when served, with Timestamp i+1. Only changes are held in memory, so memory
+// grows with the changes made, not with Options.Accounts. Timestamps are one increasing sequence
+// per division shared with sync/Deleted; the sync stream is the generated rows not changed since,
+// then the changed rows in Timestamp order. Pages are serialized by appending bytes.
+//
+// # Clock
+//
+// The simulated clock starts at Options.Start and runs at real-time speed, plus every Advance
+// (or POST /_sim/clock); Options.FreezeClock makes it move only by Advance. Token lifetimes,
+// rate-limit windows and the deletion-log retention follow it.
+//
+// # Choices where Exact's behaviour is unknown
+//
+//   - Without Accept: application/json the REST API answers XML (§3.4): a small, valid Atom feed
+//     (errors as the OData XML error), not a 406.
+//   - Timestamp is served as a JSON number (§3.8); the sync skiptoken is "<Timestamp>L" (§3.10).
+//   - $select is required on sync endpoints as on bulk ones (§3.9); mandatory filtering applies to
+//     crm/Accounts and bulk/CRM/Accounts (§3.9).
+//   - Regular and bulk pages come in Timestamp order with $skiptoken=guid'<last ID>' (§3.6);
+//     Exact orders them by ID.
+//   - The REST 401 is the historic HTML "Object moved" page with a WWW-Authenticate header that
+//     contains "access token expired" for an expired token (§4.2, §8).
+//   - A consent replaces the token chain at the code exchange (§1.9). An early refresh leaves the
+//     refresh token valid (§1.8). Tokens or codes never issued get 400 invalid_grant "Signed data
+//     extraction has failed." (§1.10, an invented text).
+//   - The error-budget block (§2.5, off by default) answers 429 "API rate limit exceeded".
+//
+// # Control endpoints (JSON, no auth)
+//
+//	POST /_sim/clock    {"advance":"9m30s"}
+//	GET  /_sim/clock
+//	POST /_sim/accounts {"division":101,"upsert":[{"ID":"…","Name":"…","IsSupplier":true}],"delete":["<guid>"]}
+//	GET  /_sim/accounts?division=101
+//	GET  /_sim/stats
+//	POST /_sim/faults   {"error_rate":0.1,"latency":"50ms","truncate_rate":0.05,"malformed_next":1}
+//	POST /_sim/revoke   {"division":102}
+//	GET  /_sim/refresh-token
+//
+// An upsert of an existing ID merges the given fields over the current record; an upsert without
+// ID creates an account. Every change takes the division's next Timestamp.
+//
+// # Behaviour and the tests that pin it
+//
+//	Behaviour                                                        Test
+//	auth redirects with a '!' code, %21-encoded, state echoed         TestAuthorizeRedirectsWithEncodedCode
+//	auth rejects wrong redirect URI / client / response type          TestAuthorizeRejects
+//	code exchange: expires_in "600" string, bearer, '!' refresh token TestCodeExchange
+//	code single use (plain "Bad Request"), 3-minute TTL, bad client   TestCodeExchange, TestCodeErrors
+//	rotating refresh tokens, chain start from Options.RefreshToken    TestRefreshRotates
+//	570 s rule: 400 access_denied + Reason TooEarlyToRefreshTokens    TestRefreshErrors/too_early
+//	old refresh token: 401 unauthorized_client "Old refresh token used." TestRefreshErrors/old_refresh_token_reused
+//	30-day idle expiry: 400 invalid_request "…expired at…"            TestRefreshErrors/idle_for_more_than_30_days
+//	second consent invalidates the previous chain                     TestRefreshErrors/second_consent_…
+//	bad client: 400 {"error":"invalid_request"}                        TestRefreshErrors/bad_client
+//	early refresh keeps the refresh token valid                       TestEarlyRefreshKeepsTokenValid
+//	credentials only in the form body                                 TestTokenEndpointNeedsFormBody
+//	REST 401 missing/unknown/expired token + WWW-Authenticate          TestRESTAuth
+//	403 Reason: NoDivisionAccess (revoked, never granted)             TestRESTAuth
+//	current/Me CurrentDivision, not rate-limited; system/Divisions    TestMeAndDivisions
+//	crm/Accounts: 60 per page, $filter (IsSupplier eq true, ID, trim), TestAccountsQueries
+//	  mandatory filtering, $select, $top (>60 stays 60), $inlinecount,
+//	  absolute __next with $skiptoken, §4.4 messages
+//	bulk/CRM/Accounts: $select mandatory, 1,000 per page               TestAccountsQueries, TestPagingCoversEveryRowOnce
+//	sync/CRM/Accounts: only Timestamp gt nL, 1,000 per page, nL token TestAccountsQueries, TestSyncStreamAndDeleted
+//	paging returns every row exactly once                             TestPagingCoversEveryRowOnce
+//	sync/Deleted EntityType 2, shared Timestamp sequence, retention   TestSyncStreamAndDeleted
+//	GUIDs, 18-char Codes, /Date(ms)/ Amsterdam, __metadata, ~30%      TestDataRealism
+//	  suppliers, non-ASCII names, nulls, deterministic from the seed
+//	XML (Atom) unless Accept: application/json                        TestXMLUnlessJSONAccepted
+//	error envelope {"error":{"code":"","message":{…}}}                 TestAccountsQueries, TestRESTAuth
+//	six X-RateLimit-* headers in epoch ms, clock minute, 00:00 UTC     TestRateLimitHeaders
+//	per (client, division) counters                                   TestRateLimitHeaders
+//	429 empty body with only the exhausted limit's headers            TestRateLimit429
+//	limits off: no headers                                            TestNoLimitsNoHeaders
+//	10-errors-per-hour block (optional)                               TestErrorBudget
+//	POST /_sim/clock                                                  TestControlClock, TestClockFollowsRealTime
+//	POST and GET /_sim/accounts (merge, create, delete, truth)        TestControlAccounts
+//	GET /_sim/stats and Stats helpers                                 TestControlStats
+//	faults: 500/503, latency, truncated body, malformed __next        TestFaults
+//	405 on non-GET REST calls                                         TestMethodNotAllowed
+//	1M accounts through sync/CRM/Accounts >= 150,000 records/s        BenchmarkSyncAccounts1M
+//	exactsim flags, first line, serving                               TestExactsim (cmd/exactsim)
+package exacttest

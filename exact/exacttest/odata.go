@@ -1,0 +1,667 @@
+package exacttest
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"time"
+)
+
+// Page sizes (§3.6): 60 on regular endpoints, 1,000 on bulk and sync endpoints.
+const (
+	regularPageSize = 60
+	bulkPageSize    = 1000
+)
+
+// Messages of §4.4.
+const (
+	msgSelectRequired = "Please add a $select or a $top=1 statement to the query string."
+	msgMandatory      = "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter parameter with one of the following fields in the url:"
+	msgFilterNotSupp  = "This $filter parameter is not supported for this resource"
+	msgFieldsNotSupp  = "Filtering on these fields is not supported: "
+	msgNoDivision     = "Forbidden - User division is not within division scope"
+	msgRateBlocked    = "API rate limit exceeded"
+)
+
+// wantsJSON: Exact answers JSON only when asked with Accept: application/json and XML (Atom)
+// otherwise (§3.4). The simulator serves a small but valid Atom feed in that case.
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(strings.ToLower(r.Header.Get("Accept")), "application/json")
+}
+
+// writeError writes the REST error envelope (§4.1), as JSON or as the OData XML error.
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	var b []byte
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		b = append(b, `{"error":{"code":"","message":{"lang":"","value":`...)
+		b = appendJSONString(b, msg)
+		b = append(b, `}}}`...)
+	} else {
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		b = append(b, `<?xml version="1.0" encoding="utf-8"?><error xmlns="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"><code></code><message xml:lang="">`...)
+		b = appendXMLText(b, msg)
+		b = append(b, `</message></error>`...)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// serveMe is current/Me (§3.2): authenticated, but without a division, so neither rate-limited
+// nor counted against the limits and without rate-limit headers (§2.1, §2.2).
+func (s *Simulator) serveMe(w http.ResponseWriter, r *http.Request) {
+	s.countCall(0, "current/Me")
+	if expired, ok := s.authenticate(r); !ok {
+		s.writeUnauthorized(w, r, expired)
+		return
+	}
+	rec := meEntity.newRecord()
+	set := func(name string, v value) { rec[meEntity.index[name]] = v }
+	set("CurrentDivision", value{n: int64(s.opts.Divisions[0])})
+	set("UserID", value{s: s.userID})
+	set("UserName", value{s: "jan.devries@example.nl"})
+	set("FullName", value{s: "Jan de Vries"})
+	set("Email", value{s: "jan.devries@example.nl"})
+	set("LanguageCode", value{s: "nl-NL"})
+	set("Legislation", value{s: "1"}) // a string in real responses (§3.8)
+	set("DivisionCustomerCode", value{s: padInt(1265594)})
+	set("AccountingDivision", value{n: int64(s.opts.Divisions[0])})
+	set("ServerUtcOffset", value{n: 3600})
+	pw := s.newPageWriter(r, meEntity, nil, baseURL(r)+"/api/v1/current/Me(guid'", false)
+	pw.begin(baseURL(r) + "/api/v1/current/Me")
+	pw.key = s.userID + "'"
+	pw.add(0, rec)
+	s.writeBody(w, r, pw.end("", -1), false)
+}
+
+// serveREST serves /api/v1/{division}/{endpoint}: auth (401), division scope (403), error budget,
+// rate limits (429), faults, then the endpoint.
+func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division int, endpoint string) {
+	rt, known := routes[strings.ToLower(endpoint)]
+	switch {
+	case known:
+		endpoint = rt.path
+	case strings.EqualFold(endpoint, "system/Divisions"):
+		endpoint = "system/Divisions"
+	}
+	s.countCall(division, endpoint)
+	if s.budgetBlocked(division, endpoint) {
+		writeError(w, r, http.StatusTooManyRequests, msgRateBlocked)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { s.recordError(division, endpoint, sw.status) }()
+	if expired, ok := s.authenticate(r); !ok {
+		s.writeUnauthorized(sw, r, expired)
+		return
+	}
+	s.mu.Lock()
+	granted := s.granted(division)
+	s.mu.Unlock()
+	if !granted {
+		sw.Header().Set("Reason", "NoDivisionAccess") // §4.3
+		writeError(sw, r, http.StatusForbidden, msgNoDivision)
+		return
+	}
+	if !s.takeCall(sw.Header(), division) {
+		sw.WriteHeader(http.StatusTooManyRequests) // empty body (§2.4)
+		return
+	}
+	if !s.injectFault(sw, r) {
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeError(sw, r, http.StatusMethodNotAllowed, "Method not allowed: the simulator serves GET only")
+		return
+	}
+	switch {
+	case endpoint == "system/Divisions":
+		s.serveDivisions(sw, r, division)
+	case known:
+		s.serveEntity(sw, r, division, rt)
+	default:
+		writeError(sw, r, http.StatusNotFound, "Resource not found for the segment '"+endpoint+"'.")
+	}
+}
+
+// injectFault applies Faults.Latency and Faults.ErrorRate; false when it answered the request.
+func (s *Simulator) injectFault(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	f := s.faults
+	fail := f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate
+	status := http.StatusInternalServerError
+	if fail {
+		s.stats.FaultsInjected++
+		if s.rng.IntN(2) == 0 {
+			status = http.StatusServiceUnavailable
+		}
+	}
+	s.mu.Unlock()
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+		}
+	}
+	if fail {
+		writeError(w, r, status, "An error has occurred. (injected by the simulator)")
+		return false
+	}
+	return true
+}
+
+// writeBody writes a 200 body; with Faults.TruncateRate it may cut it in half (truncatable pages only).
+func (s *Simulator) writeBody(w http.ResponseWriter, r *http.Request, body []byte, truncatable bool) {
+	if truncatable {
+		s.mu.Lock()
+		if s.faults.TruncateRate > 0 && s.rng.Float64() < s.faults.TruncateRate {
+			s.stats.FaultsInjected++
+			body = body[:len(body)/2]
+		}
+		s.mu.Unlock()
+	}
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")
+	}
+	w.Header().Set("DataServiceVersion", "2.0")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// serveDivisions is system/Divisions: the divisions the user granted the app (§3.3).
+func (s *Simulator) serveDivisions(w http.ResponseWriter, r *http.Request, division int) {
+	s.mu.Lock()
+	var divs []int
+	for _, d := range s.division {
+		if !s.revoked[d] {
+			divs = append(divs, d)
+		}
+	}
+	s.mu.Unlock()
+	sel, msg := parseSelect(divisionsEntity, r.URL.Query().Get("$select"), kindRegular)
+	if msg != "" {
+		writeError(w, r, http.StatusBadRequest, msg)
+		return
+	}
+	base := baseURL(r) + "/api/v1/" + strconv.Itoa(division) + "/system/Divisions"
+	pw := s.newPageWriter(r, divisionsEntity, sel, base+"(", false)
+	pw.begin(base)
+	for _, d := range divs {
+		rec := divisionsEntity.newRecord()
+		set := func(name string, v value) { rec[divisionsEntity.index[name]] = v }
+		set("Code", value{n: int64(d)})
+		set("Description", value{s: "Administratie " + strconv.Itoa(d) + " – Exacte Simulatie B.V."})
+		set("Current", boolVal(d == s.opts.Divisions[0]))
+		set("Status", value{n: 1})
+		set("BlockingStatus", value{n: 0})
+		set("Country", value{s: "NL "})
+		set("Hid", value{s: strconv.Itoa(d)})
+		set("DivisionMoveDate", value{null: true})
+		pw.key = strconv.Itoa(d)
+		pw.add(0, rec)
+	}
+	s.writeBody(w, r, pw.end("", -1), false)
+}
+
+// parseSelect resolves $select into field positions; "" and "*" select every field the
+// endpoint serves. It returns a §4.4-style message on error.
+func parseSelect(e *entity, sel string, kind endpointKind) ([]int, string) {
+	var out []int
+	if strings.TrimSpace(sel) == "" || strings.TrimSpace(sel) == "*" {
+		for i, f := range e.fields {
+			if !f.syncOnly || kind == kindSync {
+				out = append(out, i)
+			}
+		}
+		return out, ""
+	}
+	for name := range strings.SplitSeq(sel, ",") {
+		name = strings.TrimSpace(name)
+		i, ok := e.index[name]
+		if !ok || e.fields[i].syncOnly && kind != kindSync {
+			return nil, "No property '" + name + "' exists in type '" + e.metaType + "'."
+		}
+		out = append(out, i)
+	}
+	return out, ""
+}
+
+// entityQuery is a parsed request to an entity endpoint.
+type entityQuery struct {
+	sel         []int
+	pred        expr   // nil: every row
+	after       int64  // rows with Timestamp > after
+	idEq        string // fast path for "ID eq guid'…'"
+	top         int    // -1: none
+	inlineCount bool
+}
+
+// parseEntityQuery validates the query options of §3.6–§3.10 and returns the §4.4 message on error.
+func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionData) (entityQuery, string) {
+	q := r.URL.Query()
+	eq := entityQuery{top: -1}
+	e := rt.ent
+	if v, ok := q["$top"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			return eq, errQuerySyntax.Error()
+		}
+		eq.top = n
+	}
+	if q.Get("$select") == "" && rt.kind != kindRegular && eq.top != 1 {
+		// Mandatory on bulk (§3.9, §3.13); on sync it is UNCONFIRMED whether omitting it is an
+		// error (§3.9): the simulator requires it there too, as Exact's own examples always send it.
+		return eq, msgSelectRequired
+	}
+	var msg string
+	if eq.sel, msg = parseSelect(e, q.Get("$select"), rt.kind); msg != "" {
+		return eq, msg
+	}
+	filters, hasFilter := q["$filter"]
+	switch {
+	case hasFilter && strings.TrimSpace(filters[0]) == "":
+		return eq, msgFilterNotSupp // an empty $filter= is rejected (§3.9)
+	case hasFilter:
+		x, fields, err := parseFilter(e, filters[0])
+		var bad []string
+		for _, f := range fields {
+			i, ok := e.index[f]
+			if !ok || rt.kind != kindSync && !e.fields[i].filter {
+				bad = append(bad, f)
+			}
+		}
+		if len(bad) > 0 && rt.kind != kindSync {
+			return eq, msgFieldsNotSupp + strings.Join(bad, ",")
+		}
+		if len(bad) > 0 {
+			return eq, msgFilterNotSupp
+		}
+		if err != nil {
+			return eq, err.Error()
+		}
+		if rt.kind == kindSync {
+			after, rest, ok := syncBound(e, x)
+			if !ok {
+				return eq, msgFilterNotSupp // only Timestamp on sync endpoints (§3.10)
+			}
+			eq.after = after
+			if rest {
+				eq.pred = x
+			}
+		} else {
+			eq.pred = x
+			if c, ok := x.(*cmpExpr); ok && c.field == e.idField && c.op == "eq" && !c.lit.null {
+				eq.idEq = c.lit.s
+			}
+		}
+	case e.mandatoryFilter && !s.opts.NoMandatoryFilter && rt.kind != kindSync:
+		return eq, msgMandatory + e.filterFields() + "."
+	}
+	if tok := q.Get("$skiptoken"); tok != "" {
+		if rt.kind == kindSync {
+			// The skiptoken of sync pages is the last Timestamp with the Int64 suffix ("4001L").
+			// Its form is UNCONFIRMED (§3.10); "…L" is the documented Int64 skiptoken of §3.6.
+			n, err := strconv.ParseInt(strings.TrimSuffix(tok, "L"), 10, 64)
+			if err != nil {
+				return eq, errQuerySyntax.Error()
+			}
+			eq.after = max(eq.after, n)
+		} else {
+			// GUID-keyed endpoints page with $skiptoken=guid'…' (§3.6).
+			g, ok := strings.CutPrefix(tok, "guid'")
+			g, ok2 := strings.CutSuffix(g, "'")
+			id, err := canonicalGUID(g)
+			if !ok || !ok2 || err != nil {
+				return eq, errQuerySyntax.Error()
+			}
+			if pos, found := div.tables[e].position(id); found {
+				eq.after = pos
+			}
+		}
+	}
+	eq.inlineCount = q.Get("$inlinecount") == "allpages"
+	return eq, ""
+}
+
+var bufPool = gosync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+// serveEntity serves one page of a regular, bulk or sync endpoint. Rows come in Timestamp order;
+// Exact orders GUID-keyed pages by ID, which only matters for where a page ends (§3.6).
+func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division int, rt route) {
+	now := s.Now()
+	s.dataMu.RLock()
+	div := s.data[division]
+	eq, msg := s.parseEntityQuery(r, rt, div)
+	if msg != "" {
+		s.dataMu.RUnlock()
+		writeError(w, r, http.StatusBadRequest, msg)
+		return
+	}
+	size := bulkPageSize
+	if rt.kind == kindRegular {
+		size = regularPageSize // $top above 60 does not enlarge the page (§3.6)
+	}
+	if eq.top >= 0 {
+		size = min(size, eq.top)
+	}
+	base := baseURL(r) + "/api/v1/" + strconv.Itoa(division) + "/" + rt.path
+	keyTS := rt.kind == kindSync
+	pw := s.newPageWriter(r, rt.ent, eq.sel, base+"(", keyTS)
+	bp := bufPool.Get().(*[]byte)
+	pw.buf = (*bp)[:0]
+	pw.begin(base)
+
+	var (
+		n       int
+		more    bool
+		lastTS  int64
+		lastID  string
+		scratch = rt.ent.newRecord()
+	)
+	visit := func(ts int64, rec record) bool {
+		if eq.pred != nil && !eq.pred.eval(rec) {
+			return true
+		}
+		if n == size {
+			more = true
+			return false
+		}
+		n++
+		lastTS = ts
+		if rt.ent.idField >= 0 {
+			lastID = rec[rt.ent.idField].s
+		}
+		if !keyTS {
+			pw.key = "guid'" + rec[rt.ent.idField].s + "'"
+		}
+		pw.add(ts, rec)
+		return true
+	}
+	scan := func(after int64, fn func(int64, record) bool) {
+		switch {
+		case rt.ent == deletedEntity:
+			div.scanDeleted(after, now, fn)
+		case eq.idEq != "":
+			t := div.tables[rt.ent]
+			if rec, ts, ok := t.row(eq.idEq, scratch); ok && ts > after {
+				fn(ts, rec)
+			}
+		default:
+			div.tables[rt.ent].scan(after, scratch, fn)
+		}
+	}
+	if size > 0 {
+		scan(eq.after, visit)
+	} else {
+		scan(eq.after, func(int64, record) bool { more = true; return false })
+	}
+	count := -1
+	if eq.inlineCount {
+		count = 0
+		scan(0, func(_ int64, rec record) bool {
+			if eq.pred == nil || eq.pred.eval(rec) {
+				count++
+			}
+			return true
+		})
+	}
+	s.dataMu.RUnlock()
+
+	next := ""
+	if more && n > 0 && (eq.top < 0 || eq.top > n) {
+		skip := "guid'" + lastID + "'"
+		if keyTS {
+			skip = strconv.FormatInt(lastTS, 10) + "L"
+		}
+		top := -1
+		if eq.top >= 0 {
+			top = eq.top - n
+		}
+		next = s.nextURL(base, r.URL.RawQuery, skip, top)
+	}
+	body := pw.end(next, count)
+	s.writeBody(w, r, body, true)
+	*bp = body[:0]
+	bufPool.Put(bp)
+}
+
+// nextURL builds the absolute __next (§3.6): the request's query options in their order, with
+// $skiptoken (and a reduced $top) set; '$', ',', '\” and '()' stay readable, spaces are %20.
+func (s *Simulator) nextURL(base, rawQuery, skiptoken string, top int) string {
+	var b strings.Builder
+	b.WriteString(base)
+	sep := byte('?')
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil || key == "" || key == "$skiptoken" || key == "$top" && top >= 0 {
+			continue
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString(queryEscape(key))
+		b.WriteByte('=')
+		b.WriteString(queryEscape(val))
+	}
+	if top >= 0 {
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString("$top=" + strconv.Itoa(top))
+	}
+	b.WriteByte(sep)
+	b.WriteString("$skiptoken=" + queryEscape(skiptoken))
+	s.mu.Lock()
+	malformed := s.faults.MalformedNext > 0
+	if malformed {
+		s.faults.MalformedNext--
+		s.stats.FaultsInjected++
+	}
+	s.mu.Unlock()
+	if malformed {
+		u := b.String()
+		if i := strings.Index(u, "/api/"); i >= 0 {
+			return u[i:] // host cut off: no longer absolute
+		}
+	}
+	return b.String()
+}
+
+func queryEscape(s string) string {
+	const keep = "$,'()*:;@-_.~"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', strings.IndexByte(keep, c) >= 0:
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteString("%20")
+		default:
+			b.WriteByte('%')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&0xf])
+		}
+	}
+	return b.String()
+}
+
+// pageWriter serializes a page by appending bytes: JSON {"d":{"results":[…],"__next":…}}
+// (§3.5) or an Atom feed.
+type pageWriter struct {
+	json       bool
+	ent        *entity
+	buf        []byte
+	names      [][]byte // per selected field: `,"Name":` (JSON) or "Name" (XML)
+	sel        []int
+	metaPrefix string // __metadata.uri up to the key
+	key        string // key of the next row for __metadata ("guid'…'"); Timestamp when keyTS
+	keyTS      bool
+	rows       int
+	updated    string
+}
+
+func (s *Simulator) newPageWriter(r *http.Request, e *entity, sel []int, metaPrefix string, keyTS bool) *pageWriter {
+	if sel == nil {
+		sel, _ = parseSelect(e, "", kindRegular)
+	}
+	pw := &pageWriter{json: wantsJSON(r), ent: e, sel: sel, metaPrefix: metaPrefix, keyTS: keyTS}
+	for _, i := range sel {
+		if pw.json {
+			pw.names = append(pw.names, []byte(`,"`+e.fields[i].name+`":`))
+		} else {
+			pw.names = append(pw.names, []byte(e.fields[i].name))
+		}
+	}
+	if !pw.json {
+		pw.updated = s.Now().UTC().Format("2006-01-02T15:04:05Z")
+	}
+	return pw
+}
+
+func (p *pageWriter) begin(self string) {
+	if p.json {
+		p.buf = append(p.buf, `{"d":{"results":[`...)
+		return
+	}
+	p.buf = append(p.buf, `<?xml version="1.0" encoding="utf-8"?>`+
+		`<feed xmlns="http://www.w3.org/2005/Atom" xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">`+
+		`<id>`...)
+	p.buf = appendXMLText(p.buf, self)
+	p.buf = append(p.buf, `</id><title type="text">`+p.ent.name+`</title><updated>`+p.updated+`</updated>`...)
+}
+
+func (p *pageWriter) add(ts int64, rec record) {
+	key := p.key
+	if p.keyTS {
+		key = strconv.FormatInt(ts, 10) + "L"
+	}
+	if p.json {
+		if p.rows > 0 {
+			p.buf = append(p.buf, ',')
+		}
+		p.buf = append(p.buf, `{"__metadata":{"uri":`...)
+		p.buf = appendJSONString(p.buf, p.metaPrefix+key+")")
+		p.buf = append(p.buf, `,"type":"`+p.ent.metaType+`"}`...)
+		for j, i := range p.sel {
+			p.buf = append(p.buf, p.names[j]...)
+			p.buf = appendJSONValue(p.buf, p.ent.fields[i].typ, rec[i])
+		}
+		p.buf = append(p.buf, '}')
+	} else {
+		p.buf = append(p.buf, `<entry><id>`...)
+		p.buf = appendXMLText(p.buf, p.metaPrefix+key+")")
+		p.buf = append(p.buf, `</id><title type="text"></title><updated>`+p.updated+`</updated><author><name></name></author>`+
+			`<category term="`+p.ent.metaType+`" scheme="http://schemas.microsoft.com/ado/2007/08/dataservices/scheme"/>`+
+			`<content type="application/xml"><m:properties>`...)
+		for j, i := range p.sel {
+			f := p.ent.fields[i]
+			p.buf = append(p.buf, "<d:"...)
+			p.buf = append(p.buf, p.names[j]...)
+			if f.typ != edmString {
+				p.buf = append(p.buf, ` m:type="`+f.typ.String()+`"`...)
+			}
+			if rec[i].null {
+				p.buf = append(p.buf, ` m:null="true"/>`...)
+				continue
+			}
+			p.buf = append(p.buf, '>')
+			p.buf = appendXMLValue(p.buf, f.typ, rec[i])
+			p.buf = append(p.buf, "</d:"...)
+			p.buf = append(p.buf, p.names[j]...)
+			p.buf = append(p.buf, '>')
+		}
+		p.buf = append(p.buf, `</m:properties></content></entry>`...)
+	}
+	p.rows++
+}
+
+// end closes the page; count >= 0 adds $inlinecount's "__count", a string (§3.5).
+func (p *pageWriter) end(next string, count int) []byte {
+	if p.json {
+		p.buf = append(p.buf, ']')
+		if count >= 0 {
+			p.buf = append(p.buf, `,"__count":"`...)
+			p.buf = strconv.AppendInt(p.buf, int64(count), 10)
+			p.buf = append(p.buf, '"')
+		}
+		if next != "" {
+			p.buf = append(p.buf, `,"__next":`...)
+			p.buf = appendJSONString(p.buf, next)
+		}
+		return append(p.buf, `}}`...)
+	}
+	if count >= 0 {
+		p.buf = append(p.buf, `<m:count>`...)
+		p.buf = strconv.AppendInt(p.buf, int64(count), 10)
+		p.buf = append(p.buf, `</m:count>`...)
+	}
+	if next != "" {
+		p.buf = append(p.buf, `<link rel="next" href="`...)
+		p.buf = appendXMLText(p.buf, next)
+		p.buf = append(p.buf, `"/>`...)
+	}
+	return append(p.buf, `</feed>`...)
+}
+
+// meEntity is current/Me (§3.2).
+var meEntity = (&entity{
+	name:     "Me",
+	metaType: "Exact.Web.Api.System.Me",
+	fields: []field{
+		{name: "CurrentDivision", typ: edmInt32},
+		{name: "UserID", typ: edmGuid},
+		{name: "UserName", typ: edmString},
+		{name: "FullName", typ: edmString},
+		{name: "Email", typ: edmString},
+		{name: "LanguageCode", typ: edmString},
+		{name: "Legislation", typ: edmString},
+		{name: "DivisionCustomerCode", typ: edmString},
+		{name: "AccountingDivision", typ: edmInt32},
+		{name: "ServerUtcOffset", typ: edmInt32},
+	},
+}).init()
+
+// divisionsEntity is system/Divisions (§3.3).
+var divisionsEntity = (&entity{
+	name:     "Divisions",
+	metaType: "Exact.Web.Api.Models.HRM.Division",
+	fields: []field{
+		{name: "Code", typ: edmInt32},
+		{name: "Description", typ: edmString},
+		{name: "Current", typ: edmBoolean},
+		{name: "Status", typ: edmInt32},
+		{name: "BlockingStatus", typ: edmInt32},
+		{name: "Country", typ: edmString},
+		{name: "Hid", typ: edmString},
+		{name: "DivisionMoveDate", typ: edmDateTime},
+	},
+}).init()

@@ -1,0 +1,236 @@
+package exacttest
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"time"
+)
+
+// Options configure a Simulator. The zero value is a usable simulator with one empty division.
+type Options struct {
+	ClientID, ClientSecret string // defaults "exactsim-client", "exactsim-secret"
+	RedirectURI            string // registered redirect URI, default "https://localhost:8443/callback"
+	RefreshToken           string // accepted as the start of a chain; generated (contains '!') when empty
+	Divisions              []int  // default []int{101}; the first is the user's CurrentDivision
+	Accounts               int    // accounts per division, generated deterministically from Seed
+	Seed                   int64
+	MinutelyLimit          int       // calls per client and division per clock minute; 0 = no limit
+	DailyLimit             int       // calls per client and division per UTC day; 0 = no limit
+	NoMandatoryFilter      bool      // mandatory filtering on crm/Accounts is ON unless this is set (§3.9)
+	ErrorBudget            bool      // the 10-errors-per-hour block (§2.5), off by default
+	Start                  time.Time // simulated clock start; default 2026-01-05T09:00:00Z
+	// FreezeClock stops the simulated clock from following real time: it then moves only by
+	// Advance. By default it runs from Start at real-time speed (plus every Advance), so a
+	// client that sleeps until a rate-limit reset is released.
+	FreezeClock bool
+	Faults      Faults
+}
+
+// Faults are injected failures on REST data calls (not on the token endpoint, current/Me or /_sim/).
+type Faults struct {
+	ErrorRate     float64       // probability of a 500 or 503 on a REST data call
+	Latency       time.Duration // added to each REST call
+	TruncateRate  float64       // probability of a truncated JSON body
+	MalformedNext int           // the next n pages carry a __next with the host cut off
+}
+
+// Stats are the simulator's counters.
+type Stats struct {
+	// TokenCalls by "grant/outcome", e.g. "refresh_token/ok", "refresh_token/old_refresh_token",
+	// "refresh_token/too_early", "authorization_code/ok".
+	TokenCalls             map[string]int `json:"token_calls"`
+	RefreshReuseRejections int            `json:"refresh_reuse_rejections"`
+	EarlyRefreshRejections int            `json:"early_refresh_rejections"`
+	// APICalls by "division endpoint" (e.g. "101 sync/CRM/Accounts"), or the bare endpoint for
+	// calls without a division ("current/Me"). Every request received is counted, whatever its status.
+	APICalls        map[string]int `json:"api_calls"`
+	TooManyRequests int            `json:"too_many_requests"`
+	Unauthorized    int            `json:"unauthorized"`
+	FaultsInjected  int            `json:"faults_injected"`
+}
+
+// TotalTokenCalls is the number of token-endpoint calls of any grant and outcome.
+func (st Stats) TotalTokenCalls() int {
+	n := 0
+	for _, c := range st.TokenCalls {
+		n += c
+	}
+	return n
+}
+
+// Calls is the number of calls to endpoint in division; division 0 for calls without one.
+func (st Stats) Calls(division int, endpoint string) int {
+	return st.APICalls[statsKey(division, endpoint)]
+}
+
+func statsKey(division int, endpoint string) string {
+	if division == 0 {
+		return endpoint
+	}
+	return strconv.Itoa(division) + " " + endpoint
+}
+
+// Simulator is a stateful fake of Exact Online's OAuth2 and REST API; it is an http.Handler.
+type Simulator struct {
+	opts  Options
+	start time.Time // simulated time at realStart
+	real  time.Time
+
+	mu       gosync.Mutex // guards the fields below
+	offset   time.Duration
+	faults   Faults
+	rng      *rand.Rand
+	revoked  map[int]bool
+	stats    Stats
+	auth     authState
+	limits   map[limitKey]*limitState
+	budget   map[budgetKey]*budgetState
+	userID   string
+	division []int
+
+	dataMu gosync.RWMutex // guards data
+	data   map[int]*divisionData
+}
+
+// New returns a simulator configured by opts.
+func New(opts Options) *Simulator {
+	opts.ClientID = cmp.Or(opts.ClientID, "exactsim-client")
+	opts.ClientSecret = cmp.Or(opts.ClientSecret, "exactsim-secret")
+	opts.RedirectURI = cmp.Or(opts.RedirectURI, "https://localhost:8443/callback")
+	if len(opts.Divisions) == 0 {
+		opts.Divisions = []int{101}
+	}
+	if opts.Start.IsZero() {
+		opts.Start = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	}
+	s := &Simulator{
+		opts:     opts,
+		start:    opts.Start.UTC(),
+		real:     time.Now(),
+		faults:   opts.Faults,
+		rng:      rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
+		revoked:  map[int]bool{},
+		limits:   map[limitKey]*limitState{},
+		budget:   map[budgetKey]*budgetState{},
+		division: slices.Clone(opts.Divisions),
+		data:     map[int]*divisionData{},
+		stats:    Stats{TokenCalls: map[string]int{}, APICalls: map[string]int{}},
+	}
+	s.userID = newGenerator(opts.Seed, 0, s.start).guid(1 << 44)
+	for _, d := range opts.Divisions {
+		s.data[d] = newDivisionData(d, opts.Accounts, opts.Seed, s.start)
+	}
+	s.auth.init(s.start, opts.RefreshToken)
+	return s
+}
+
+// Now returns the simulated time.
+func (s *Simulator) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nowLocked()
+}
+
+func (s *Simulator) nowLocked() time.Time {
+	t := s.start.Add(s.offset)
+	if !s.opts.FreezeClock {
+		t = t.Add(time.Since(s.real))
+	}
+	return t
+}
+
+// Advance moves the simulated clock forward by d: token lifetimes, rate-limit windows and the
+// deletion-log retention all follow it.
+func (s *Simulator) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += d
+}
+
+// SetFaults replaces the injected faults.
+func (s *Simulator) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// RevokeDivision removes a division from the app's scope: its calls get 403 with
+// Reason: NoDivisionAccess (§4.3) and system/Divisions no longer lists it.
+func (s *Simulator) RevokeDivision(division int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked[division] = true
+}
+
+// Stats returns a copy of the counters.
+func (s *Simulator) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.TokenCalls = maps(st.TokenCalls)
+	st.APICalls = maps(st.APICalls)
+	return st
+}
+
+func maps(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Simulator) granted(division int) bool {
+	return slices.Contains(s.division, division) && !s.revoked[division]
+}
+
+// ServeHTTP routes a request to the OAuth2, REST or control handlers.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/api/oauth2/auth":
+		s.serveAuthorize(w, r)
+	case p == "/api/oauth2/token":
+		s.serveToken(w, r)
+	case strings.HasPrefix(p, "/_sim/"):
+		s.serveControl(w, r)
+	case strings.EqualFold(p, "/api/v1/current/Me"):
+		s.serveMe(w, r)
+	case strings.HasPrefix(p, "/api/v1/"):
+		rest := strings.TrimPrefix(p, "/api/v1/")
+		divText, endpoint, _ := strings.Cut(rest, "/")
+		div, err := strconv.Atoi(divText)
+		if err != nil || endpoint == "" {
+			http.NotFound(w, r)
+			return
+		}
+		s.serveREST(w, r, div, endpoint)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// baseURL is the scheme and host the client used, for absolute __next and __metadata URIs.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Simulator) countCall(division int, endpoint string) {
+	s.mu.Lock()
+	s.stats.APICalls[statsKey(division, endpoint)]++
+	s.mu.Unlock()
+}
+
+func (s *Simulator) String() string {
+	return fmt.Sprintf("exacttest.Simulator(client %s, divisions %v)", s.opts.ClientID, s.opts.Divisions)
+}
