@@ -1,0 +1,130 @@
+// The exactsim command serves the Exact Online simulator (package exacttest) as a standalone
+// server, for demos and black-box tests of exactsync.
+//
+// On start it prints "exactsim listening on http://HOST:PORT", then the client id and, when
+// --refresh-token was not given, the generated refresh token. It stops on SIGINT or SIGTERM.
+//
+//	exactsim --addr 127.0.0.1:8080 --divisions 101,102 --accounts 1000
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "exactsim:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+type usageError struct{ err error }
+
+func (e usageError) Error() string        { return e.err.Error() + " (see exactsim -h)" }
+func (e usageError) Is(target error) bool { return target == errUsage }
+
+// parseFlags turns the command line into listen address and simulator options.
+func parseFlags(args []string) (string, exacttest.Options, error) {
+	fs := flag.NewFlagSet("exactsim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		opts      exacttest.Options
+		divisions string
+		mandatory bool
+		start     string
+	)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
+	fs.StringVar(&divisions, "divisions", "101,102", "comma-separated division codes; the first is the user's current division")
+	fs.IntVar(&opts.Accounts, "accounts", 500, "generated accounts per division")
+	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated data")
+	fs.StringVar(&opts.ClientID, "client-id", "exactsim-client", "OAuth client id")
+	fs.StringVar(&opts.ClientSecret, "client-secret", "exactsim-secret", "OAuth client secret")
+	fs.StringVar(&opts.RefreshToken, "refresh-token", "", "refresh token accepted as the start of a chain (generated and printed when empty)")
+	fs.StringVar(&opts.RedirectURI, "redirect-uri", "https://localhost:8443/callback", "registered redirect URI")
+	fs.IntVar(&opts.MinutelyLimit, "minutely-limit", 60, "calls per division per clock minute (0 = no limit)")
+	fs.IntVar(&opts.DailyLimit, "daily-limit", 5000, "calls per division per UTC day (0 = no limit)")
+	fs.BoolVar(&mandatory, "mandatory-filter", true, "require a $filter on crm/Accounts and bulk/CRM/Accounts")
+	fs.BoolVar(&opts.ErrorBudget, "error-budget", false, "block an endpoint for an hour after 10 errors in an hour")
+	fs.Float64Var(&opts.Faults.ErrorRate, "fault-rate", 0, "probability of a 500/503 on a REST data call")
+	fs.DurationVar(&opts.Faults.Latency, "latency", 0, "latency added to each REST call")
+	fs.Float64Var(&opts.Faults.TruncateRate, "truncate-rate", 0, "probability of a truncated page body")
+	fs.StringVar(&start, "start", "now", `simulated clock start, RFC 3339, or "now"`)
+	fs.BoolVar(&opts.FreezeClock, "freeze-clock", false, "move the simulated clock only through POST /_sim/clock")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", opts, err
+		}
+		return "", opts, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return "", opts, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	opts.NoMandatoryFilter = !mandatory
+	for d := range strings.SplitSeq(divisions, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(d))
+		if err != nil || n <= 0 {
+			return "", opts, usageError{fmt.Errorf("invalid value %q for flag -divisions: want division codes like 101,102", divisions)}
+		}
+		opts.Divisions = append(opts.Divisions, n)
+	}
+	switch {
+	case opts.Accounts < 0 || opts.MinutelyLimit < 0 || opts.DailyLimit < 0:
+		return "", opts, usageError{errors.New("-accounts, -minutely-limit and -daily-limit must not be negative")}
+	case opts.Faults.ErrorRate < 0 || opts.Faults.ErrorRate > 1 || opts.Faults.TruncateRate < 0 || opts.Faults.TruncateRate > 1:
+		return "", opts, usageError{errors.New("-fault-rate and -truncate-rate are probabilities between 0 and 1")}
+	}
+	if start == "now" {
+		opts.Start = time.Now().UTC()
+	} else {
+		t, err := time.Parse(time.RFC3339, start)
+		if err != nil {
+			return "", opts, usageError{fmt.Errorf("invalid value %q for flag -start: want RFC 3339 or \"now\"", start)}
+		}
+		opts.Start = t
+	}
+	return *addr, opts, nil
+}
+
+func run(args []string, stdout io.Writer) error {
+	addr, opts, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "usage: exactsim [flags]; flags: --addr --divisions --accounts --seed --client-id --client-secret --refresh-token --redirect-uri --minutely-limit --daily-limit --mandatory-filter --error-budget --fault-rate --latency --truncate-rate --start --freeze-clock")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := exacttest.Listen(addr, opts)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	fmt.Fprintf(stdout, "exactsim listening on %s\n", srv.URL)
+	fmt.Fprintf(stdout, "client_id: %s\n", opts.ClientID)
+	if opts.RefreshToken == "" {
+		fmt.Fprintf(stdout, "refresh_token: %s\n", srv.RefreshToken())
+	}
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

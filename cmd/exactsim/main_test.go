@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		check   func(t *testing.T, addr string, divisions []int, accounts int, mandatory bool)
+	}{
+		{name: "defaults", check: func(t *testing.T, addr string, divs []int, accounts int, mandatory bool) {
+			if addr != "127.0.0.1:0" || !cmp.Equal(divs, []int{101, 102}) || accounts != 500 || !mandatory {
+				t.Errorf("got addr %q divisions %v accounts %d mandatory %v", addr, divs, accounts, mandatory)
+			}
+		}},
+		{name: "double-dash with =", args: []string{"--divisions=7,8,9", "--accounts", "3", "--mandatory-filter=false"},
+			check: func(t *testing.T, _ string, divs []int, accounts int, mandatory bool) {
+				if !cmp.Equal(divs, []int{7, 8, 9}) || accounts != 3 || mandatory {
+					t.Errorf("got divisions %v accounts %d mandatory %v", divs, accounts, mandatory)
+				}
+			}},
+		{name: "unknown flag", args: []string{"--nope"}, wantErr: true},
+		{name: "bad divisions", args: []string{"--divisions", "a,b"}, wantErr: true},
+		{name: "bad rate", args: []string{"--fault-rate", "2"}, wantErr: true},
+		{name: "stray argument", args: []string{"serve"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, opts, err := parseFlags(tt.args)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got err %v, want error %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, addr, opts.Divisions, opts.Accounts, !opts.NoMandatoryFilter)
+			}
+		})
+	}
+}
+
+// TestExactsim builds the command, starts it, reads its first line and calls it.
+func TestExactsim(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "exactsim")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--accounts", "1000", "--divisions", "101")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	var got []string
+	for range 3 {
+		if !lines.Scan() {
+			t.Fatalf("got output %q, want 3 lines", got)
+		}
+		got = append(got, lines.Text())
+	}
+	base, ok := strings.CutPrefix(got[0], "exactsim listening on http://127.0.0.1:")
+	if !ok || base == "" {
+		t.Fatalf("got first line %q, want \"exactsim listening on http://127.0.0.1:PORT\"", got[0])
+	}
+	baseURL := strings.TrimPrefix(got[0], "exactsim listening on ")
+	rt, ok := strings.CutPrefix(got[2], "refresh_token: ")
+	if got[1] != "client_id: exactsim-client" || !ok || !strings.Contains(rt, "!") {
+		t.Fatalf("got lines %q, want client_id and a generated refresh_token", got[1:])
+	}
+	resp, err := http.PostForm(baseURL+"/api/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+		"client_id": {"exactsim-client"}, "client_secret": {"exactsim-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("token: got %d %v", resp.StatusCode, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, baseURL+"/api/v1/101/sync/CRM/Accounts?$filter=Timestamp%20gt%200L&$select=ID", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Count(string(b), `"__metadata"`) != 1000 {
+		t.Errorf("sync page: got %d with %d rows, want 200 with 1000", resp.StatusCode, strings.Count(string(b), `"__metadata"`))
+	}
+	if resp.Header.Get("X-RateLimit-Minutely-Limit") != "60" {
+		t.Errorf("got X-RateLimit-Minutely-Limit %q, want the default 60", resp.Header.Get("X-RateLimit-Minutely-Limit"))
+	}
+	// SIGTERM shuts it down cleanly.
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no exit within 10s of SIGTERM")
+	}
+}
+
+func TestBadFlagExitsTwo(t *testing.T) {
+	if os.Getenv("EXACTSIM_MAIN") == "1" {
+		os.Args = []string{"exactsim", "--nope"}
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBadFlagExitsTwo$")
+	cmd.Env = append(os.Environ(), "EXACTSIM_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("got %v, want exit status 2", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "-nope") {
+		t.Errorf("got output %q, want one line naming the flag", out)
+	}
+}
