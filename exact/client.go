@@ -62,6 +62,7 @@ type Client struct {
 	gate     chan struct{}
 	mu       sync.Mutex
 	cached   Token
+	previous [2]string // the access and refresh token cached before, for redaction
 	brokenRT string
 	broken   *ReauthError
 }

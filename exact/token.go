@@ -160,6 +160,10 @@ func (c *Client) fromCache(rejected string) (Token, bool) {
 func (c *Client) setCache(t Token) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if t.AccessToken != c.cached.AccessToken && c.cached.AccessToken != "" {
+		// Keep the previous pair known to redact: a late answer may concern it.
+		c.previous = [2]string{c.cached.AccessToken, c.cached.RefreshToken}
+	}
 	c.cached = t
 }
 
@@ -326,7 +330,7 @@ func (c *Client) tokenError(ctx context.Context, grant string, err error, cur To
 // them, but error strings and logs must never do.
 func (c *Client) redact(s string) string {
 	c.mu.Lock()
-	secrets := []string{c.oauth.ClientSecret, c.cached.AccessToken, c.cached.RefreshToken, c.brokenRT}
+	secrets := []string{c.oauth.ClientSecret, c.cached.AccessToken, c.cached.RefreshToken, c.brokenRT, c.previous[0], c.previous[1]}
 	c.mu.Unlock()
 	for _, sec := range secrets {
 		if len(sec) >= 4 {

@@ -1,0 +1,217 @@
+package exact
+
+import (
+	"strconv"
+	"testing"
+	"time"
+)
+
+func raw(s string) []byte {
+	if s == "<absent>" {
+		return nil
+	}
+	return []byte(s)
+}
+
+func TestString(t *testing.T) {
+	tests := []struct {
+		name, in, want  string
+		wantOK, wantErr bool
+	}{
+		{"plain", `"Amsterdam"`, "Amsterdam", true, false},
+		{"escapes", `"a \"b\" \u00e9\/"`, `a "b" é/`, true, false},
+		{"empty", `""`, "", true, false},
+		{"null", `null`, "", false, false},
+		{"absent", "<absent>", "", false, false},
+		{"number as text", `128`, "128", true, false},
+		{"object", `{"a":1}`, "", false, true},
+		{"bool", `true`, "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := String(raw(tt.in))
+			if (err != nil) != tt.wantErr || ok != tt.wantOK || got != tt.want {
+				t.Errorf("String(%s): got (%q, %v, %v), want (%q, %v, error %v)", tt.in, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCode(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		wantOK         bool
+	}{
+		{"padded to 18 (§3.8)", `"               101"`, "101", true},
+		{"not padded", `"ABC"`, "ABC", true},
+		{"escaped", `"  A\"B  "`, `A"B`, true},
+		{"null", `null`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := Code(raw(tt.in))
+			if err != nil || ok != tt.wantOK || got != tt.want {
+				t.Errorf("Code(%s): got (%q, %v, %v), want (%q, %v, nil)", tt.in, got, ok, err, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestGUID(t *testing.T) {
+	tests := []struct {
+		name, in, want  string
+		wantOK, wantErr bool
+	}{
+		{"canonical", `"5b7f4515-0c8d-4c1a-9d3e-0123456789ab"`, "5b7f4515-0c8d-4c1a-9d3e-0123456789ab", true, false},
+		{"upper case", `"5B7F4515-0C8D-4C1A-9D3E-0123456789AB"`, "5b7f4515-0c8d-4c1a-9d3e-0123456789ab", true, false},
+		{"no hyphens", `"5b7f45150c8d4c1a9d3e0123456789ab"`, "5b7f4515-0c8d-4c1a-9d3e-0123456789ab", true, false},
+		{"null", `null`, "", false, false},
+		{"too short", `"5b7f4515-0c8d-4c1a-9d3e-0123456789a"`, "", false, true},
+		{"too long", `"5b7f4515-0c8d-4c1a-9d3e-0123456789abc"`, "", false, true},
+		{"hyphens misplaced", `"5b7f451-50c8d-4c1a-9d3e-0123456789ab"`, "", false, true},
+		{"not hex", `"zb7f4515-0c8d-4c1a-9d3e-0123456789ab"`, "", false, true},
+		{"number", `12`, "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := GUID(raw(tt.in))
+			if (err != nil) != tt.wantErr || ok != tt.wantOK || got != tt.want {
+				t.Errorf("GUID(%s): got (%q, %v, %v), want (%q, %v, error %v)", tt.in, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBool(t *testing.T) {
+	tests := []struct {
+		name, in              string
+		want, wantOK, wantErr bool
+	}{
+		{"true", `true`, true, true, false},
+		{"false", `false`, false, true, false},
+		{"string true", `"true"`, true, true, false},
+		{"string False", `"False"`, false, true, false},
+		{"null", `null`, false, false, false},
+		{"absent", "<absent>", false, false, false},
+		{"number", `1`, false, false, true},
+		{"other string", `"yes"`, false, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := Bool(raw(tt.in))
+			if (err != nil) != tt.wantErr || ok != tt.wantOK || got != tt.want {
+				t.Errorf("Bool(%s): got (%v, %v, %v), want (%v, %v, error %v)", tt.in, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestInt64(t *testing.T) {
+	tests := []struct {
+		name, in        string
+		want            int64
+		wantOK, wantErr bool
+	}{
+		{"number", `4001`, 4001, true, false},
+		{"string (Edm.Int64, §3.8)", `"4001"`, 4001, true, false},
+		{"negative", `-12`, -12, true, false},
+		{"max", `9223372036854775807`, 9223372036854775807, true, false},
+		{"min", `"-9223372036854775808"`, -9223372036854775808, true, false},
+		{"overflow", `9223372036854775808`, 0, false, true},
+		{"null", `null`, 0, false, false},
+		{"fraction", `1.5`, 0, false, true},
+		{"empty string", `""`, 0, false, true},
+		{"text", `"12a"`, 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := Int64(raw(tt.in))
+			if (err != nil) != tt.wantErr || ok != tt.wantOK || got != tt.want {
+				t.Errorf("Int64(%s): got (%d, %v, %v), want (%d, %v, error %v)", tt.in, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestInt32(t *testing.T) {
+	tests := []struct {
+		name, in        string
+		want            int32
+		wantOK, wantErr bool
+	}{
+		{"number", `101`, 101, true, false},
+		{"string", `"101"`, 101, true, false},
+		{"too big", `2147483648`, 0, false, true},
+		{"null", `null`, 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := Int32(raw(tt.in))
+			if (err != nil) != tt.wantErr || ok != tt.wantOK || got != tt.want {
+				t.Errorf("Int32(%s): got (%d, %v, %v), want (%d, %v, error %v)", tt.in, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDecimal(t *testing.T) {
+	tests := []struct {
+		name, in, want  string
+		wantOK, wantErr bool
+	}{
+		{"number keeps its digits", `1234.50`, "1234.50", true, false},
+		{"string (Edm.Decimal, §3.8)", `"1234.50"`, "1234.50", true, false},
+		{"beyond float64 precision", `"12345678901234567890.123456789"`, "12345678901234567890.123456789", true, false},
+		{"exponent", `1.5E+3`, "1.5E+3", true, false},
+		{"negative", `"-0.01"`, "-0.01", true, false},
+		{"null", `null`, "", false, false},
+		{"text", `"12,50"`, "", false, true},
+		{"bool", `true`, "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := Decimal(raw(tt.in))
+			if (err != nil) != tt.wantErr || ok != tt.wantOK || got != tt.want {
+				t.Errorf("Decimal(%s): got (%q, %v, %v), want (%q, %v, error %v)", tt.in, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDate(t *testing.T) {
+	// ms of a wall-clock time written as if it were UTC, as Exact does (§3.8).
+	wall := func(y int, mo time.Month, d, h, mi int) string {
+		return `"/Date(` + itoa(time.Date(y, mo, d, h, mi, 0, 0, time.UTC).UnixMilli()) + `)/"`
+	}
+	tests := []struct {
+		name, in        string
+		want            time.Time
+		wantOK, wantErr bool
+	}{
+		{"winter, CET = UTC+1", wall(2026, 1, 5, 10, 0), time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), true, false},
+		{"summer, CEST = UTC+2", wall(2025, 7, 1, 10, 0), time.Date(2025, 7, 1, 8, 0, 0, 0, time.UTC), true, false},
+		{"midnight of a winter day", wall(2025, 1, 1, 0, 0), time.Date(2024, 12, 31, 23, 0, 0, 0, time.UTC), true, false},
+		{"fact sheet example", `"/Date(1735737600000)/"`, time.Date(2025, 1, 1, 12, 20, 0, 0, time.UTC), true, false},
+		{"milliseconds kept", `"/Date(1735737600123)/"`, time.Date(2025, 1, 1, 12, 20, 0, 123e6, time.UTC), true, false},
+		{"escaped slashes", `"\/Date(1735737600000)\/"`, time.Date(2025, 1, 1, 12, 20, 0, 0, time.UTC), true, false},
+		{"explicit offset is an instant", `"/Date(1735737600000+0100)/"`, time.Date(2025, 1, 1, 13, 20, 0, 0, time.UTC), true, false},
+		{"ISO without zone is Amsterdam", `"2024-01-31T00:00:00"`, time.Date(2024, 1, 30, 23, 0, 0, 0, time.UTC), true, false},
+		{"null", `null`, time.Time{}, false, false},
+		{"absent", "<absent>", time.Time{}, false, false},
+		{"garbage", `"/Date(abc)/"`, time.Time{}, false, true},
+		{"number", `1735737600000`, time.Time{}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := Date(raw(tt.in))
+			if (err != nil) != tt.wantErr || ok != tt.wantOK || !got.Equal(tt.want) {
+				t.Errorf("Date(%s): got (%v, %v, %v), want (%v, %v, error %v)", tt.in, got, ok, err, tt.want, tt.wantOK, tt.wantErr)
+			}
+			if ok && got.Location() != time.UTC {
+				t.Errorf("Date(%s): location %v, want UTC", tt.in, got.Location())
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
