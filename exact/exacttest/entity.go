@@ -240,6 +240,12 @@ const hexDigits = "0123456789abcdef"
 // escapes JSON knows; non-ASCII letters are copied as UTF-8.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = appendJSONChars(dst, s)
+	return append(dst, '"')
+}
+
+// appendJSONChars appends the escaped characters of s, without quotes.
+func appendJSONChars(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -263,8 +269,7 @@ func appendJSONString(dst []byte, s string) []byte {
 		}
 		start = i + 1
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // appendXMLValue appends v as the text of an Atom d:Field element.

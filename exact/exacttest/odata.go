@@ -523,6 +523,8 @@ type pageWriter struct {
 	names      [][]byte // per selected field: `,"Name":` (JSON) or "Name" (XML)
 	sel        []int
 	metaPrefix string // __metadata.uri up to the key
+	metaOpen   []byte // metaPrefix as an open JSON string
+	metaClose  []byte // `)"` and the type member
 	key        string // key of the next row for __metadata ("guid'…'"); Timestamp when keyTS
 	keyTS      bool
 	rows       int
@@ -534,6 +536,9 @@ func (s *Simulator) newPageWriter(r *http.Request, e *entity, sel []int, metaPre
 		sel, _ = parseSelect(e, "", kindRegular)
 	}
 	pw := &pageWriter{json: wantsJSON(r), ent: e, sel: sel, metaPrefix: metaPrefix, keyTS: keyTS}
+	pw.metaOpen = appendJSONString(nil, metaPrefix)
+	pw.metaOpen = pw.metaOpen[:len(pw.metaOpen)-1]
+	pw.metaClose = []byte(`)","type":"` + e.metaType + `"}`)
 	for _, i := range sel {
 		if pw.json {
 			pw.names = append(pw.names, []byte(`,"`+e.fields[i].name+`":`))
@@ -560,23 +565,29 @@ func (p *pageWriter) begin(self string) {
 }
 
 func (p *pageWriter) add(ts int64, rec record) {
-	key := p.key
-	if p.keyTS {
-		key = strconv.FormatInt(ts, 10) + "L"
-	}
 	if p.json {
 		if p.rows > 0 {
 			p.buf = append(p.buf, ',')
 		}
 		p.buf = append(p.buf, `{"__metadata":{"uri":`...)
-		p.buf = appendJSONString(p.buf, p.metaPrefix+key+")")
-		p.buf = append(p.buf, `,"type":"`+p.ent.metaType+`"}`...)
+		p.buf = append(p.buf, p.metaOpen...)
+		if p.keyTS {
+			p.buf = strconv.AppendInt(p.buf, ts, 10)
+			p.buf = append(p.buf, 'L')
+		} else {
+			p.buf = appendJSONChars(p.buf, p.key)
+		}
+		p.buf = append(p.buf, p.metaClose...)
 		for j, i := range p.sel {
 			p.buf = append(p.buf, p.names[j]...)
 			p.buf = appendJSONValue(p.buf, p.ent.fields[i].typ, rec[i])
 		}
 		p.buf = append(p.buf, '}')
 	} else {
+		key := p.key
+		if p.keyTS {
+			key = strconv.FormatInt(ts, 10) + "L"
+		}
 		p.buf = append(p.buf, `<entry><id>`...)
 		p.buf = appendXMLText(p.buf, p.metaPrefix+key+")")
 		p.buf = append(p.buf, `</id><title type="text"></title><updated>`+p.updated+`</updated><author><name></name></author>`+
