@@ -128,11 +128,13 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 		}
 		tok, err := c.token(ctx, "")
 		if err != nil {
+			c.limits.release(division)
 			return nil, calls, err
 		}
 		calls++
 		status, hdr, body, err := c.do(ctx, pageURL, tok.AccessToken)
 		if err != nil {
+			c.limits.release(division)
 			if ctx.Err() != nil {
 				return nil, calls, ctx.Err()
 			}

@@ -40,6 +40,7 @@ var rateHeaders = [...]struct{ name, key string }{
 type divisionLimit struct {
 	RateLimit
 	dailyKnown, minutelyKnown bool
+	inflight                  int // calls reserved but not answered yet
 }
 
 // limiter tracks the budgets of every division this client has called. Limits are counted
@@ -87,6 +88,7 @@ func (l *limiter) reserve(division int, now time.Time) (time.Duration, error) {
 	if d.minutelyKnown && d.MinutelyRemaining <= 0 && now.Before(d.MinutelyReset) {
 		return clampMinuteWait(d.MinutelyReset.Sub(now)), nil
 	}
+	d.inflight++
 	if d.dailyKnown && now.Before(d.DailyReset) {
 		d.DailyRemaining--
 	}
@@ -96,12 +98,27 @@ func (l *limiter) reserve(division int, now time.Time) (time.Duration, error) {
 	return 0, nil
 }
 
-// observe records the headers of a response; absent headers leave the known values alone
-// (a 429 carries only the exhausted limit's headers, §2.4).
+// release ends a reservation whose call got no answer.
+func (l *limiter) release(division int) {
+	if division <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d := l.get(division); d.inflight > 0 {
+		d.inflight--
+	}
+}
+
+// observe ends a reservation with the headers of its answer; absent headers leave the known
+// values alone (a 429 carries only the exhausted limit's headers, §2.4). Calls still in
+// flight are subtracted from the remaining budgets the headers name, so an answer that
+// overtakes another never hands out budget twice.
 func (l *limiter) observe(division int, h http.Header) {
 	if division <= 0 {
 		return
 	}
+	l.release(division)
 	var vals [len(rateHeaders)]int64
 	var have [len(rateHeaders)]bool
 	anyHave := false
@@ -123,7 +140,7 @@ func (l *limiter) observe(division int, h http.Header) {
 		d.DailyLimit = int(vals[0])
 	}
 	if have[1] {
-		d.DailyRemaining = int(vals[1])
+		d.DailyRemaining = int(vals[1]) - d.inflight
 		d.dailyKnown = true
 	}
 	if have[2] {
@@ -133,7 +150,7 @@ func (l *limiter) observe(division int, h http.Header) {
 		d.MinutelyLimit = int(vals[3])
 	}
 	if have[4] {
-		d.MinutelyRemaining = int(vals[4])
+		d.MinutelyRemaining = int(vals[4]) - d.inflight
 		d.minutelyKnown = true
 	}
 	if have[5] {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -14,9 +15,11 @@ type Record struct {
 	fields []member
 }
 
+// member locates one top-level member inside Record.raw. Offsets instead of slices keep the
+// index free of pointers, so the garbage collector never scans it.
 type member struct {
-	name  []byte // the member name between its quotes, as received
-	value []byte // the raw JSON value, without surrounding whitespace
+	nameStart, nameEnd uint32 // the name between its quotes, as received
+	valStart, valEnd   uint32 // the raw JSON value, without surrounding whitespace
 }
 
 // Raw returns the record's JSON object with the "__metadata" member removed (§3.5); all other
@@ -28,8 +31,9 @@ func (r Record) Raw() []byte { return r.raw }
 // It does not allocate.
 func (r Record) Field(name string) []byte {
 	for i := range r.fields {
-		if string(r.fields[i].name) == name {
-			return r.fields[i].value
+		f := &r.fields[i]
+		if int(f.nameEnd-f.nameStart) == len(name) && string(r.raw[f.nameStart:f.nameEnd]) == name {
+			return r.raw[f.valStart:f.valEnd:f.valEnd]
 		}
 	}
 	return nil
@@ -53,7 +57,7 @@ const metadataName = "__metadata"
 // except through the records. A "d" object without "results" and "__next" is one record
 // (the GET-by-key shape).
 func decodePage(body []byte) (pageBody, error) {
-	s := scanner{buf: body}
+	s := scanner{buf: body, spans: make([]span, 0, 64)}
 	out := pageBody{count: -1}
 	s.skipSpace()
 	if err := s.expect('{'); err != nil {
@@ -189,9 +193,8 @@ func (s *scanner) records(out *pageBody) error {
 // of the buffer. Members are appended to *pool when pool is not nil (sharing one backing
 // array across a page).
 func (s *scanner) record(pool *[]member) (Record, error) {
-	type span struct{ nameStart, nameEnd, valStart, valEnd int }
-	var local [32]span
-	spans := local[:0]
+	spans := s.spans[:0]
+	defer func() { s.spans = spans[:0] }() // reuse the array for the next record
 	start := s.pos
 	s.pos++ // '{'
 	meta := -1
@@ -253,34 +256,43 @@ func (s *scanner) record(pool *[]member) (Record, error) {
 		spans = append(spans[:meta], spans[meta+1:]...)
 	}
 
-	var fields []member
-	if pool != nil {
-		p := *pool
-		if cap(p)-len(p) < len(spans) {
-			// Room for the records that are likely to follow this one in the page.
-			more := (len(s.buf)-start)/max(end-start, 1) + 1
-			p = make([]member, 0, more*(len(spans)+1))
-		}
-		from := len(p)
-		for _, sp := range spans {
-			p = append(p, member{name: s.buf[sp.nameStart:sp.nameEnd], value: s.buf[sp.valStart:sp.valEnd]})
-		}
-		fields = p[from:len(p):len(p)]
-		*pool = p
-	} else {
-		fields = make([]member, len(spans))
-		for i, sp := range spans {
-			fields[i] = member{name: s.buf[sp.nameStart:sp.nameEnd], value: s.buf[sp.valStart:sp.valEnd]}
-		}
+	if hi-lo > math.MaxUint32 {
+		return Record{}, s.errorf("record larger than 4 GB")
 	}
-	return Record{raw: s.buf[lo:hi:hi], fields: fields}, nil
+	var p []member
+	if pool != nil {
+		p = *pool
+	}
+	if cap(p)-len(p) < len(spans) {
+		// Room for the records that are likely to follow this one in the page.
+		more := 1
+		if pool != nil {
+			more = (len(s.buf)-start)/max(end-start, 1) + 1
+		}
+		p = make([]member, 0, more*(len(spans)+1))
+	}
+	from := len(p)
+	for _, sp := range spans {
+		p = append(p, member{
+			nameStart: uint32(sp.nameStart - lo), nameEnd: uint32(sp.nameEnd - lo),
+			valStart: uint32(sp.valStart - lo), valEnd: uint32(sp.valEnd - lo),
+		})
+	}
+	if pool != nil {
+		*pool = p
+	}
+	return Record{raw: s.buf[lo:hi:hi], fields: p[from:len(p):len(p)]}, nil
 }
 
 // scanner walks a JSON document without building values.
 type scanner struct {
-	buf []byte
-	pos int
+	buf   []byte
+	pos   int
+	spans []span // scratch for record
 }
+
+// span locates a member in the page body while its record is being indexed.
+type span struct{ nameStart, nameEnd, valStart, valEnd int }
 
 var errEOF = errors.New("unexpected end of JSON input")
 
@@ -410,24 +422,37 @@ func (s *scanner) literal(lit string) error {
 
 // skipString skips a string starting at its opening quote.
 func (s *scanner) skipString() error {
+	buf := s.buf
 	i := s.pos + 1
-	for i < len(s.buf) {
-		switch c := s.buf[i]; {
+	for i < len(buf) {
+		c := buf[i]
+		if !stringSpecial[c] {
+			i++
+			continue
+		}
+		switch {
 		case c == '"':
 			s.pos = i + 1
 			return nil
 		case c == '\\':
 			i += 2
-		case c < 0x20:
+		default:
 			s.pos = i
 			return s.errorf("control character in a string")
-		default:
-			i++
 		}
 	}
-	s.pos = len(s.buf)
+	s.pos = len(buf)
 	return s.errorf("")
 }
+
+// stringSpecial marks the bytes that end the fast path inside a string.
+var stringSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // skipNested skips an object or array, checking that brackets balance and strings close.
 func (s *scanner) skipNested() error {
