@@ -254,11 +254,27 @@ func Date(v []byte) (time.Time, bool, error) {
 	return time.Time{}, false, typeError("a /Date(ms)/ value", v)
 }
 
-// amsterdamWallClock reads the fields of u (a UTC time) as Amsterdam local time.
+// amsterdamWallClock reads the fields of u (a UTC time) as Amsterdam local time. In the hour
+// that occurs twice when summer time ends, the first occurrence (CEST) is chosen; a time in
+// the hour skipped when it starts is read with the offset before the change.
 func amsterdamWallClock(u time.Time) time.Time {
-	y, mo, d := u.Date()
-	h, mi, sec := u.Clock()
-	return time.Date(y, mo, d, h, mi, sec, u.Nanosecond(), amsterdam).UTC()
+	// Offsets change at most twice a year: the ones a day before and after cover every case.
+	_, before := u.Add(-24 * time.Hour).In(amsterdam).Zone()
+	_, after := u.Add(24 * time.Hour).In(amsterdam).Zone()
+	first := u.Add(-time.Duration(before) * time.Second)
+	if before == after {
+		return first
+	}
+	second := u.Add(-time.Duration(after) * time.Second)
+	if second.Before(first) {
+		first, second = second, first
+	}
+	for _, t := range [2]time.Time{first, second} {
+		if _, off := t.In(amsterdam).Zone(); t.Add(time.Duration(off)*time.Second).Equal(u) {
+			return t
+		}
+	}
+	return u.Add(-time.Duration(before) * time.Second)
 }
 
 var errType = errors.New("unexpected JSON value")

@@ -190,6 +190,11 @@ func TestDate(t *testing.T) {
 	}{
 		{"winter, CET = UTC+1", wall(2026, 1, 5, 10, 0), time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), true, false},
 		{"summer, CEST = UTC+2", wall(2025, 7, 1, 10, 0), time.Date(2025, 7, 1, 8, 0, 0, 0, time.UTC), true, false},
+		{"hour that occurs twice: first occurrence (CEST)", wall(2023, 10, 29, 2, 57), time.Date(2023, 10, 29, 0, 57, 0, 0, time.UTC), true, false},
+		{"just after the repeated hour (CET)", wall(2023, 10, 29, 3, 0), time.Date(2023, 10, 29, 2, 0, 0, 0, time.UTC), true, false},
+		{"just before summer time (CET)", wall(2025, 3, 30, 1, 59), time.Date(2025, 3, 30, 0, 59, 0, 0, time.UTC), true, false},
+		{"skipped hour read as CET", wall(2025, 3, 30, 2, 30), time.Date(2025, 3, 30, 1, 30, 0, 0, time.UTC), true, false},
+		{"first hour of summer time (CEST)", wall(2025, 3, 30, 3, 0), time.Date(2025, 3, 30, 1, 0, 0, 0, time.UTC), true, false},
 		{"midnight of a winter day", wall(2025, 1, 1, 0, 0), time.Date(2024, 12, 31, 23, 0, 0, 0, time.UTC), true, false},
 		{"fact sheet example", `"/Date(1735737600000)/"`, time.Date(2025, 1, 1, 12, 20, 0, 0, time.UTC), true, false},
 		{"milliseconds kept", `"/Date(1735737600123)/"`, time.Date(2025, 1, 1, 12, 20, 0, 123e6, time.UTC), true, false},

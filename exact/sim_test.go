@@ -1,0 +1,286 @@
+package exact_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+// These tests run the client against the simulator, the way the sync job uses it.
+
+type simStore struct {
+	mu      sync.Mutex
+	row     sync.Mutex
+	tok     exact.Token
+	reasons []string
+}
+
+func (s *simStore) LoadToken(context.Context) (exact.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, nil
+}
+
+func (s *simStore) UpdateToken(ctx context.Context, fn func(context.Context, exact.Token) (exact.Token, bool, error)) (exact.Token, error) {
+	s.row.Lock()
+	defer s.row.Unlock()
+	cur, _ := s.LoadToken(ctx)
+	next, changed, err := fn(ctx, cur)
+	if err != nil || !changed {
+		return cur, err
+	}
+	s.mu.Lock()
+	s.tok = next
+	s.mu.Unlock()
+	return next, nil
+}
+
+func (s *simStore) MarkReauthRequired(_ context.Context, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reasons = append(s.reasons, reason)
+	return nil
+}
+
+func newSimClient(t *testing.T, opts exacttest.Options) (*exacttest.Server, *exact.Client, *simStore) {
+	t.Helper()
+	opts.FreezeClock = true
+	srv := exacttest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	store := &simStore{tok: exact.Token{RefreshToken: srv.RefreshToken()}}
+	c, err := exact.New(exact.Config{
+		BaseURL:      srv.URL,
+		ClientID:     "exactsim-client",
+		ClientSecret: "exactsim-secret",
+		Logger:       zerolog.Nop(),
+		Now:          srv.Now,
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			srv.Advance(d)
+			return ctx.Err()
+		},
+	}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, store
+}
+
+type account struct {
+	ID, Code, Name    string
+	IsSupplier        bool
+	Email             *string
+	Created, Modified time.Time
+	Timestamp         int64
+}
+
+// syncAccounts pages through sync/CRM/Accounts from the start.
+func syncAccounts(t *testing.T, c *exact.Client, division int) (map[string]account, int) {
+	t.Helper()
+	next := c.URL(division, "sync/CRM/Accounts", url.Values{
+		"$filter": {"Timestamp gt 0L"},
+		"$select": {"ID,Code,Name,IsSupplier,Email,Created,Modified,Timestamp"},
+	})
+	got := map[string]account{}
+	pages := 0
+	for next != "" {
+		p, err := c.Page(context.Background(), division, next)
+		if err != nil {
+			t.Fatalf("page %d: %v", pages+1, err)
+		}
+		pages++
+		for _, r := range p.Records {
+			var a account
+			var errs []error
+			var err error
+			a.ID, _, err = exact.GUID(r.Field("ID"))
+			errs = append(errs, err)
+			a.Code, _, err = exact.Code(r.Field("Code"))
+			errs = append(errs, err)
+			a.Name, _, err = exact.String(r.Field("Name"))
+			errs = append(errs, err)
+			a.IsSupplier, _, err = exact.Bool(r.Field("IsSupplier"))
+			errs = append(errs, err)
+			if s, ok, err := exact.String(r.Field("Email")); ok {
+				a.Email = &s
+			} else {
+				errs = append(errs, err)
+			}
+			a.Created, _, err = exact.Date(r.Field("Created"))
+			errs = append(errs, err)
+			a.Modified, _, err = exact.Date(r.Field("Modified"))
+			errs = append(errs, err)
+			a.Timestamp, _, err = exact.Int64(r.Field("Timestamp"))
+			errs = append(errs, err)
+			if err := errors.Join(errs...); err != nil {
+				t.Fatalf("page %d: %v", pages, err)
+			}
+			got[a.ID] = a
+		}
+		next = p.Next
+	}
+	return got, pages
+}
+
+func wantAccounts(srv *exacttest.Server, division int) map[string]account {
+	want := map[string]account{}
+	for _, a := range srv.Accounts(division) {
+		want[a.ID] = account{
+			ID: a.ID, Code: trimSpace(a.Code), Name: a.Name, IsSupplier: a.IsSupplier, Email: a.Email,
+			Created: a.Created.UTC(), Modified: a.Modified.UTC(), Timestamp: a.Timestamp,
+		}
+	}
+	return want
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
+	}
+	return s
+}
+
+func TestSimulatorFullSync(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   exacttest.Options
+		checks func(t *testing.T, st exacttest.Stats)
+	}{
+		{
+			name: "no limits",
+			opts: exacttest.Options{Accounts: 2500, Seed: 7},
+		},
+		{
+			name: "minute limit of 2: waits instead of 429s",
+			opts: exacttest.Options{Accounts: 2500, Seed: 7, MinutelyLimit: 2},
+			checks: func(t *testing.T, st exacttest.Stats) {
+				if st.TooManyRequests != 0 {
+					t.Errorf("429s: got %d, want 0", st.TooManyRequests)
+				}
+			},
+		},
+		{
+			name: "faults: 5xx and truncated bodies are retried",
+			opts: exacttest.Options{Accounts: 2500, Seed: 7, Faults: exacttest.Faults{ErrorRate: 0.3, TruncateRate: 0.2, MalformedNext: 1}},
+			checks: func(t *testing.T, st exacttest.Stats) {
+				if st.FaultsInjected == 0 {
+					t.Errorf("no faults were injected")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, c, _ := newSimClient(t, tt.opts)
+			got, pages := syncAccounts(t, c, 101)
+			if pages != 3 {
+				t.Errorf("pages: got %d, want 3", pages)
+			}
+			if diff := cmp.Diff(wantAccounts(srv, 101), got); diff != "" {
+				t.Errorf("accounts (-simulator +client):\n%s", diff)
+			}
+			st := srv.Stats()
+			if n := st.TotalTokenCalls(); n != 1 {
+				t.Errorf("token calls: got %d (%v), want 1", n, st.TokenCalls)
+			}
+			if tt.checks != nil {
+				tt.checks(t, st)
+			}
+		})
+	}
+}
+
+func TestSimulatorTokenChain(t *testing.T) {
+	srv, c, store := newSimClient(t, exacttest.Options{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for lifetime := range 5 {
+		for range 20 {
+			wg.Go(func() {
+				if _, err := c.AccessToken(ctx); err != nil {
+					t.Errorf("lifetime %d: %v", lifetime, err)
+				}
+			})
+		}
+		wg.Wait()
+		srv.Advance(575 * time.Second)
+	}
+	st := srv.Stats()
+	if diff := cmp.Diff(map[string]int{"refresh_token/ok": 5}, st.TokenCalls); diff != "" {
+		t.Errorf("token calls (-want +got):\n%s", diff)
+	}
+	if got, want := store.tok.RefreshToken, srv.RefreshToken(); got != want {
+		t.Errorf("stored refresh token is not the head of the chain")
+	}
+
+	// A chain broken elsewhere is terminal, marked once, never retried.
+	store.tok = exact.Token{RefreshToken: "stale!token"}
+	for range 3 {
+		if _, err := c.AccessToken(ctx); !errors.Is(err, exact.ErrReauthRequired) {
+			t.Fatalf("got %v, want ErrReauthRequired", err)
+		}
+	}
+	if got := srv.Stats().TotalTokenCalls(); got != 6 {
+		t.Errorf("token calls: got %d, want 6", got)
+	}
+	if len(store.reasons) != 1 {
+		t.Errorf("MarkReauthRequired: got %d calls, want 1", len(store.reasons))
+	}
+}
+
+func TestSimulatorMeDivisionsAndRevoke(t *testing.T) {
+	srv, c, _ := newSimClient(t, exacttest.Options{Divisions: []int{101, 202}})
+	ctx := context.Background()
+	me, err := c.Me(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.CurrentDivision != 101 || me.UserID == "" {
+		t.Errorf("Me: got %+v, want CurrentDivision 101 and a UserID", me)
+	}
+	divs, err := c.Divisions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int
+	for _, d := range divs {
+		codes = append(codes, d.Code)
+	}
+	if diff := cmp.Diff([]int{101, 202}, codes); diff != "" {
+		t.Errorf("divisions (-want +got):\n%s", diff)
+	}
+	srv.RevokeDivision(202)
+	_, err = c.Page(ctx, 202, c.URL(202, "sync/CRM/Accounts", url.Values{"$filter": {"Timestamp gt 0L"}, "$select": {"ID"}}))
+	var ae *exact.APIError
+	if !errors.As(err, &ae) || ae.Status != 403 || ae.Reason != "NoDivisionAccess" {
+		t.Errorf("revoked division: got %v, want 403 NoDivisionAccess", err)
+	}
+}
+
+func TestSimulatorDailyLimit(t *testing.T) {
+	srv, c, _ := newSimClient(t, exacttest.Options{Accounts: 10, DailyLimit: 3})
+	ctx := context.Background()
+	u := c.URL(101, "sync/CRM/Accounts", url.Values{"$filter": {"Timestamp gt 0L"}, "$select": {"ID"}})
+	var err error
+	for i := 0; i < 5 && err == nil; i++ {
+		_, err = c.Page(ctx, 101, u)
+	}
+	var de *exact.DailyLimitError
+	if !errors.As(err, &de) || de.Division != 101 {
+		t.Fatalf("got %v, want *DailyLimitError", err)
+	}
+	if got := srv.Stats().Calls(101, "sync/CRM/Accounts"); got != 3 {
+		t.Errorf("calls: got %d, want 3 (no call once the budget is known to be spent)", got)
+	}
+	if st := srv.Stats(); st.TooManyRequests != 0 {
+		t.Errorf("429s: got %d, want 0", st.TooManyRequests)
+	}
+}
