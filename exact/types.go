@@ -270,7 +270,7 @@ func amsterdamWallClock(u time.Time) time.Time {
 		first, second = second, first
 	}
 	for _, t := range [2]time.Time{first, second} {
-		if _, off := t.In(amsterdam).Zone(); t.Add(time.Duration(off)*time.Second).Equal(u) {
+		if _, off := t.In(amsterdam).Zone(); t.Add(time.Duration(off) * time.Second).Equal(u) {
 			return t
 		}
 	}
