@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -89,14 +90,26 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
+	// The staging table lives as long as the session; the session remembers that it has
+	// made it once a transaction that created it has committed.
+	session := tx.Conn().PgConn().CustomData()
+	stagingKey := "exactsync:" + p.staging.Sanitize()
+	created := false
 	if len(b.Rows) > 0 {
-		if _, err := tx.Exec(ctx, p.createStaging); err != nil {
-			return res, fmt.Errorf("creating the staging table: %w", err)
+		if session[stagingKey] == nil {
+			if _, err := tx.Exec(ctx, p.createStaging); err != nil {
+				return res, fmt.Errorf("creating the staging table: %w", err)
+			}
+			created = true
 		}
 		if _, err := tx.CopyFrom(ctx, p.staging, p.columns, pgx.CopyFromRows(b.Rows)); err != nil {
 			return res, fmt.Errorf("copying %d rows: %w", len(b.Rows), err)
 		}
-		tag, err := tx.Exec(ctx, p.upsert)
+		upsert := p.upsert
+		if hasDuplicateKeys(b.Rows, p.keyIndexes) {
+			upsert = p.upsertDistinct
+		}
+		tag, err := tx.Exec(ctx, upsert)
 		if err != nil {
 			return res, fmt.Errorf("upserting %d rows: %w", len(b.Rows), err)
 		}
@@ -128,17 +141,55 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 	if err := tx.Commit(ctx); err != nil {
 		return res, fmt.Errorf("committing: %w", err)
 	}
+	if created {
+		session[stagingKey] = true
+	}
 	return res, nil
+}
+
+// hasDuplicateKeys reports whether two rows share a key. Only then does the upsert need
+// DISTINCT ON, whose sort costs about a tenth of a page's write time.
+func hasDuplicateKeys(rows [][]any, keyIndexes []int) bool {
+	seen := make(map[string]struct{}, len(rows))
+	var sb strings.Builder
+	for _, r := range rows {
+		sb.Reset()
+		for _, i := range keyIndexes {
+			switch v := r[i].(type) {
+			case string:
+				sb.WriteString(v)
+			case []byte:
+				sb.Write(v)
+			case int32:
+				sb.WriteString(strconv.FormatInt(int64(v), 10))
+			case int:
+				sb.WriteString(strconv.Itoa(v))
+			case int64:
+				sb.WriteString(strconv.FormatInt(v, 10))
+			default:
+				fmt.Fprint(&sb, v)
+			}
+			sb.WriteByte(0)
+		}
+		k := sb.String()
+		if _, ok := seen[k]; ok {
+			return true
+		}
+		seen[k] = struct{}{}
+	}
+	return false
 }
 
 // tablePlan is the SQL of one Table, built once per Store.
 type tablePlan struct {
-	target        string         // quoted target table
-	staging       pgx.Identifier // temporary staging table
-	columns       []string
-	createStaging string
-	upsert        string
-	remove        string // built on first use (needs the key column's type); guarded by Store.plansMu
+	target         string         // quoted target table
+	staging        pgx.Identifier // temporary staging table
+	columns        []string
+	keyIndexes     []int // positions of the key columns in columns
+	createStaging  string
+	upsert         string // for pages without duplicate keys
+	upsertDistinct string // keeps the highest version of each key
+	remove         string // built on first use (needs the key column's type); guarded by Store.plansMu
 }
 
 type planKey struct{ name, columns, key, version string }
@@ -211,23 +262,33 @@ func buildPlan(t Table) (*tablePlan, error) {
 	colList := strings.Join(cols, ", ")
 	keyList := strings.Join(key, ", ")
 
-	return &tablePlan{
-		target:  target,
-		staging: staging,
-		columns: t.Columns,
+	var keyIndexes []int
+	for _, k := range t.Key {
+		keyIndexes = append(keyIndexes, slices.Index(t.Columns, k))
+	}
+	p := &tablePlan{
+		target:     target,
+		keyIndexes: keyIndexes,
+		staging:    staging,
+		columns:    t.Columns,
 		// Same column types as the target, no constraints or indexes; rows vanish at commit
 		// so the table is reused by every page written on this session.
 		createStaging: fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT %s FROM %s WITH NO DATA`,
 			staging.Sanitize(), colList, target),
 		// The equal-version clause makes a replay write nothing while still letting a
 		// same-version page repair a row whose stored values differ.
-		upsert: fmt.Sprintf(`INSERT INTO %[1]s AS t (%[2]s, synced_at)
+		upsertDistinct: fmt.Sprintf(`INSERT INTO %[1]s AS t (%[2]s, synced_at)
 SELECT DISTINCT ON (%[3]s) %[2]s, now() FROM %[4]s ORDER BY %[3]s, %[5]s DESC NULLS LAST
 ON CONFLICT (%[3]s) DO UPDATE SET %[6]s
 WHERE t.%[5]s < EXCLUDED.%[5]s OR (t.%[5]s = EXCLUDED.%[5]s AND (%[7]s) IS DISTINCT FROM (%[8]s))`,
 			target, colList, keyList, staging.Sanitize(), version, strings.Join(set, ", "),
 			strings.Join(prefix("t.", cols), ", "), strings.Join(prefix("EXCLUDED.", cols), ", ")),
-	}, nil
+	}
+	// Without duplicate keys in the page, the same statement minus the DISTINCT ON sort.
+	p.upsert = strings.Replace(p.upsertDistinct,
+		fmt.Sprintf("SELECT DISTINCT ON (%[1]s) %[2]s, now() FROM %[3]s ORDER BY %[1]s, %[4]s DESC NULLS LAST", keyList, colList, staging.Sanitize(), version),
+		fmt.Sprintf("SELECT %s, now() FROM %s", colList, staging.Sanitize()), 1)
+	return p, nil
 }
 
 // removeQuery returns the plan's DELETE of removals, building it on first use.
