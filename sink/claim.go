@@ -1,0 +1,114 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ClaimConnectionUser names the user of a connection whose user was not
+// known when its token was stored. If the same host, app and user already
+// have a connection, the token moves there (so its cursors and history are
+// kept), the pending row is deleted and the existing connection is returned.
+func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string) (Connection, error) {
+	var out Connection
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var baseURL, clientID string
+		err := tx.QueryRow(ctx, `SELECT base_url, client_id FROM exact_sync.connections WHERE id = $1 FOR UPDATE`,
+			pendingID).Scan(&baseURL, &clientID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("connection %d: %w", pendingID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		var existing int64
+		err = tx.QueryRow(ctx, `
+			SELECT id FROM exact_sync.connections
+			WHERE base_url = $1 AND client_id = $2 AND user_key = $3 AND id <> $4
+			FOR UPDATE`, baseURL, clientID, userKey, pendingID).Scan(&existing)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			_, err = tx.Exec(ctx, `UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`,
+				pendingID, userKey)
+			if err != nil {
+				return err
+			}
+			out, err = scanConnection(tx.QueryRow(ctx, `SELECT `+connectionColumns+` FROM exact_sync.connections WHERE id = $1`, pendingID))
+			return err
+		case err != nil:
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE exact_sync.connections AS c SET
+				access_token = p.access_token, refresh_token = p.refresh_token,
+				access_token_expires_at = p.access_token_expires_at, access_token_issued_at = p.access_token_issued_at,
+				refresh_token_issued_at = p.refresh_token_issued_at, last_refresh_at = p.last_refresh_at,
+				state = 'ok', state_reason = '', updated_at = now()
+			FROM exact_sync.connections AS p
+			WHERE c.id = $1 AND p.id = $2`, existing, pendingID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM exact_sync.connections WHERE id = $1`, pendingID); err != nil {
+			return err
+		}
+		out, err = scanConnection(tx.QueryRow(ctx, `SELECT `+connectionColumns+` FROM exact_sync.connections WHERE id = $1`, existing))
+		return err
+	})
+	if err != nil {
+		return Connection{}, fmt.Errorf("claiming connection %d for its user: %w", pendingID, err)
+	}
+	return out, nil
+}
+
+// TableCount is how many rows one division has in a table.
+type TableCount struct {
+	Table      string
+	Division   int
+	Rows       int
+	LastSynced time.Time
+}
+
+// Count counts the rows per division of the given tables, which must have
+// division and synced_at columns.
+func (s *Store) Count(ctx context.Context, tables ...string) ([]TableCount, error) {
+	var out []TableCount
+	for _, t := range tables {
+		parts := strings.Split(t, ".")
+		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			return nil, fmt.Errorf("invalid table name %q: want schema.table", t)
+		}
+		name := pgx.Identifier(parts).Sanitize()
+		rows, err := s.pool.Query(ctx, `SELECT division, count(*), max(synced_at) FROM `+name+` GROUP BY division ORDER BY division`)
+		if err != nil {
+			return nil, fmt.Errorf("counting %s: %w", t, err)
+		}
+		counts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TableCount, error) {
+			c := TableCount{Table: t}
+			return c, r.Scan(&c.Division, &c.Rows, &c.LastSynced)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("counting %s: %w", t, err)
+		}
+		out = append(out, counts...)
+	}
+	return out, nil
+}
+
+// DeletePendingConnection removes a connection whose user is not known yet
+// and that never received an access token: what a failed import leaves.
+// It reports whether a row was deleted.
+func (s *Store) DeletePendingConnection(ctx context.Context, id int64) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM exact_sync.connections
+		WHERE id = $1 AND user_key = '' AND access_token = '' AND last_refresh_at IS NULL`, id)
+	if err != nil {
+		return false, fmt.Errorf("deleting pending connection %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
