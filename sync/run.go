@@ -1,0 +1,387 @@
+package sync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/sink"
+)
+
+// Source pages through Exact Online. *exact.Client implements it.
+type Source interface {
+	URL(division int, path string, query url.Values) string
+	Page(ctx context.Context, division int, pageURL string) (*exact.Page, error)
+}
+
+// Writer stores pages and cursors. *sink.Store implements it.
+type Writer interface {
+	Cursor(ctx context.Context, connID int64, division int, entity string) (sink.Cursor, error)
+	WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error)
+}
+
+// History records runs. *sink.Store implements it.
+type History interface {
+	StartRun(ctx context.Context, r sink.Run) (int64, error)
+	FinishRun(ctx context.Context, runID int64, res sink.RunResult) error
+}
+
+// Locker gives one worker at a time a (connection, division). *sink.Store
+// implements it.
+type Locker interface {
+	LockDivision(ctx context.Context, connID int64, division int, wait bool) (unlock func(), ok bool, err error)
+}
+
+var (
+	_ Source  = (*exact.Client)(nil)
+	_ Writer  = (*sink.Store)(nil)
+	_ History = (*sink.Store)(nil)
+	_ Locker  = (*sink.Store)(nil)
+)
+
+// Job is one unit of work: an entity of a division of a connection.
+type Job struct {
+	ConnectionID int64
+	Division     int
+	Entity       string
+	Full         bool // start from the beginning instead of the stored cursor
+}
+
+func (j Job) String() string {
+	kind := "incremental"
+	if j.Full {
+		kind = "full"
+	}
+	return fmt.Sprintf("%s %s sync of division %d (connection %d)", kind, j.Entity, j.Division, j.ConnectionID)
+}
+
+// Result summarises one run.
+type Result struct {
+	Job        Job
+	Status     string // ok, failed, daily_limit, reauth_required, busy
+	Upserted   int
+	Removed    int
+	Pages      int
+	Calls      int
+	CursorFrom int64
+	CursorTo   int64
+	Duration   time.Duration
+}
+
+// Statuses of a run.
+const (
+	StatusOK             = "ok"
+	StatusFailed         = "failed"
+	StatusDailyLimit     = "daily_limit"
+	StatusReauthRequired = "reauth_required"
+	StatusBusy           = "busy"
+)
+
+// ErrBusy is returned when another worker holds the division.
+var ErrBusy = errors.New("division is being synced by another worker")
+
+// Config configures a [Runner]. Zero values mean defaults.
+type Config struct {
+	Logger zerolog.Logger
+	// WriteTimeout bounds the write of one page (default 30s). A page whose
+	// fetch has finished is written even while shutting down, within it.
+	WriteTimeout time.Duration
+	// WaitForLock makes a run wait for the division lock instead of
+	// returning ErrBusy.
+	WaitForLock bool
+	Now         func() time.Time
+}
+
+// Runner runs jobs.
+type Runner struct {
+	cfg     Config
+	writer  Writer
+	history History
+	locker  Locker
+}
+
+// NewRunner returns a Runner writing through w, recording runs in h and
+// locking divisions with l.
+func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 30*time.Second)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Runner{cfg: cfg, writer: w, history: h, locker: l}
+}
+
+// Run runs one job against src and logs its summary, once. It returns the
+// result and, for anything but success, an error saying what happened.
+func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
+	start := r.cfg.Now()
+	res := Result{Job: job, Status: StatusFailed}
+	log := r.cfg.Logger.With().Str("entity", job.Entity).Int("division", job.Division).
+		Int64("connection", job.ConnectionID).Bool("full", job.Full).Logger()
+
+	err := r.run(ctx, src, job, &res)
+	res.Duration = r.cfg.Now().Sub(start)
+	var daily *exact.DailyLimitError
+	switch {
+	case err == nil:
+		res.Status = StatusOK
+	case errors.Is(err, ErrBusy):
+		res.Status = StatusBusy
+	case errors.As(err, &daily):
+		res.Status = StatusDailyLimit
+	case errors.Is(err, exact.ErrReauthRequired):
+		res.Status = StatusReauthRequired
+	}
+
+	ev := log.Info()
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled):
+		ev = log.Warn().Str("status", "canceled")
+	case res.Status == StatusBusy || res.Status == StatusDailyLimit:
+		ev = log.Warn().Err(err)
+	default:
+		ev = log.Error().Err(err)
+	}
+	ev.Str("status", res.Status).Int("rows_upserted", res.Upserted).Int("rows_removed", res.Removed).
+		Int("pages", res.Pages).Int("api_calls", res.Calls).Int64("cursor_from", res.CursorFrom).
+		Int64("cursor_to", res.CursorTo).Dur("duration", res.Duration).Msg("sync run finished")
+	return res, err
+}
+
+func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result) (err error) {
+	e, err := Lookup(job.Entity)
+	if err != nil {
+		return err
+	}
+	unlock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
+	if err != nil {
+		return fmt.Errorf("locking division %d: %w", job.Division, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s: %w", job, ErrBusy)
+	}
+	defer unlock()
+
+	runID, err := r.history.StartRun(ctx, sink.Run{
+		ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity,
+		Full: job.Full, StartedAt: r.cfg.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("recording the start of the run: %w", err)
+	}
+	defer func() {
+		rr := sink.RunResult{
+			Upserted: res.Upserted, Removed: res.Removed, Pages: res.Pages, APICalls: res.Calls,
+			CursorFrom: res.CursorFrom, CursorTo: res.CursorTo, Status: StatusOK,
+		}
+		if err != nil {
+			rr.Err = err.Error()
+			rr.Status = StatusFailed
+			var daily *exact.DailyLimitError
+			switch {
+			case errors.As(err, &daily):
+				rr.Status = StatusDailyLimit
+			case errors.Is(err, exact.ErrReauthRequired):
+				rr.Status = StatusReauthRequired
+			}
+		}
+		// The run's outcome is recorded even when ctx is already canceled.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if ferr := r.history.FinishRun(fctx, runID, rr); ferr != nil && err == nil {
+			err = fmt.Errorf("recording the end of the run: %w", ferr)
+		}
+	}()
+
+	cur, err := r.writer.Cursor(ctx, job.ConnectionID, job.Division, e.Name)
+	if err != nil {
+		return fmt.Errorf("reading the cursor: %w", err)
+	}
+	from := cur.Timestamp
+	if job.Full {
+		from = 0
+	}
+	res.CursorFrom = from
+	res.CursorTo = cur.Timestamp
+
+	s := &stream{r: r, src: src, job: job, e: e, res: res, cur: cur}
+	if job.Full {
+		// A full pass moves the cursor from the start, so that a pass cut
+		// short resumes where it stopped rather than where the last
+		// incremental run had got to.
+		s.cur.Timestamp = 0
+		s.cur.LastFullAt = r.cfg.Now()
+	}
+	if err := s.records(ctx, from); err != nil {
+		return err
+	}
+	return s.deletions(ctx)
+}
+
+// stream holds the state of one run while it pages.
+type stream struct {
+	r   *Runner
+	src Source
+	job Job
+	e   *Entity
+	res *Result
+	cur sink.Cursor
+}
+
+// fetched is one page, or the error that ended the paging.
+type fetched struct {
+	n    int
+	page *exact.Page
+	err  error
+}
+
+// pages fetches pages in order starting at first, one ahead of the consumer:
+// page n+1 is fetched while page n is written.
+func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
+	ch := make(chan fetched, 1)
+	go func() {
+		defer close(ch)
+		next := first
+		for n := 1; next != ""; n++ {
+			page, err := s.src.Page(ctx, s.job.Division, next)
+			if err != nil {
+				err = fmt.Errorf("fetching %s page %d for division %d: %w", path, n, s.job.Division, err)
+			}
+			select {
+			case ch <- fetched{n: n, page: page, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			next = page.Next
+		}
+	}()
+	return ch
+}
+
+// records pages through the entity's sync endpoint from the given cursor.
+func (s *stream) records(ctx context.Context, from int64) error {
+	q := url.Values{
+		"$filter": {fmt.Sprintf("Timestamp gt %dL", from)}, // §3.10
+		"$select": {s.e.Select()},                          // §3.9
+	}
+	first := s.src.URL(s.job.Division, s.e.SyncPath, q)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	table := sink.Table{
+		Name: s.e.Table, Columns: s.e.Columns(),
+		Key: []string{"division", "id"}, VersionColumn: "exact_timestamp",
+	}
+	for f := range s.pages(fctx, s.e.SyncPath, first) {
+		if f.err != nil {
+			return f.err
+		}
+		s.res.Pages++
+		s.res.Calls += f.page.Calls
+		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
+		for _, rec := range f.page.Records {
+			vals, id, version, err := s.e.row(s.job.Division, rec)
+			if err != nil {
+				return fmt.Errorf("reading %s page %d for division %d: %w", s.e.SyncPath, f.n, s.job.Division, err)
+			}
+			keep, err := s.e.keep(rec)
+			if err != nil {
+				return fmt.Errorf("reading %s page %d for division %d: record %s: %w", s.e.SyncPath, f.n, s.job.Division, id, err)
+			}
+			if keep {
+				b.Rows = append(b.Rows, vals)
+			} else {
+				b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: id, Version: version})
+			}
+			b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
+		}
+		if len(f.page.Records) == 0 {
+			continue
+		}
+		if err := s.write(ctx, b, f.n, s.e.SyncPath); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// deletions applies sync/Deleted from the stored deletion cursor (§3.12).
+func (s *stream) deletions(ctx context.Context) error {
+	const path = "sync/Deleted"
+	q := url.Values{
+		"$filter": {fmt.Sprintf("Timestamp gt %dL", s.cur.DeletedTimestamp)},
+		"$select": {"EntityKey,EntityType,Timestamp"},
+	}
+	first := s.src.URL(s.job.Division, path, q)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	table := sink.Table{
+		Name: s.e.Table, Columns: s.e.Columns(),
+		Key: []string{"division", "id"}, VersionColumn: "exact_timestamp",
+	}
+	for f := range s.pages(fctx, path, first) {
+		if f.err != nil {
+			return f.err
+		}
+		s.res.Pages++
+		s.res.Calls += f.page.Calls
+		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
+		for _, rec := range f.page.Records {
+			ts, ok, err := exact.Int64(rec.Field("Timestamp"))
+			if err != nil || !ok {
+				return fmt.Errorf("reading %s page %d for division %d: deletion without a valid Timestamp: %v", path, f.n, s.job.Division, errOrNull(err))
+			}
+			b.Cursor.DeletedTimestamp = max(b.Cursor.DeletedTimestamp, ts)
+			typ, _, err := exact.Int32(rec.Field("EntityType"))
+			if err != nil {
+				return fmt.Errorf("reading %s page %d for division %d: EntityType: %w", path, f.n, s.job.Division, err)
+			}
+			if int(typ) != s.e.DeletedType {
+				continue
+			}
+			key, ok, err := exact.GUID(rec.Field("EntityKey"))
+			if err != nil || !ok {
+				return fmt.Errorf("reading %s page %d for division %d: deletion without a valid EntityKey: %v", path, f.n, s.job.Division, errOrNull(err))
+			}
+			b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: key, Version: ts})
+		}
+		if len(f.page.Records) == 0 {
+			continue
+		}
+		if err := s.write(ctx, b, f.n, path); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// write stores one page. Once a page has been fetched it is written even if
+// ctx is canceled meanwhile, bounded by the write timeout, so a shutdown
+// finishes the current page cleanly.
+func (s *stream) write(ctx context.Context, b sink.Batch, n int, path string) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.cfg.WriteTimeout)
+	defer cancel()
+	out, err := s.r.writer.WriteBatch(wctx, b)
+	if err != nil {
+		return fmt.Errorf("writing %s page %d for division %d into %s: %w", path, n, s.job.Division, b.Table.Name, err)
+	}
+	s.cur = b.Cursor
+	s.res.Upserted += out.Upserted
+	s.res.Removed += out.Removed
+	s.res.CursorTo = b.Cursor.Timestamp
+	return nil
+}

@@ -1,0 +1,57 @@
+package sync
+
+import (
+	"context"
+	"errors"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/sink"
+)
+
+// TokenRows is where connections' tokens live. *sink.Store implements it.
+type TokenRows interface {
+	LoadToken(ctx context.Context, connID int64) (sink.Token, error)
+	UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur sink.Token) (sink.Token, bool, error)) (sink.Token, error)
+	MarkReauthRequired(ctx context.Context, connID int64, reason string) error
+}
+
+var _ TokenRows = (*sink.Store)(nil)
+
+// NewTokenStore gives the exact client the token row of one connection.
+func NewTokenStore(rows TokenRows, connID int64) exact.TokenStore {
+	return &tokenStore{rows: rows, id: connID}
+}
+
+type tokenStore struct {
+	rows TokenRows
+	id   int64
+}
+
+func (s *tokenStore) LoadToken(ctx context.Context) (exact.Token, error) {
+	t, err := s.rows.LoadToken(ctx, s.id)
+	return toExact(t), err
+}
+
+func (s *tokenStore) UpdateToken(ctx context.Context, fn func(context.Context, exact.Token) (exact.Token, bool, error)) (exact.Token, error) {
+	t, err := s.rows.UpdateToken(ctx, s.id, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+		next, changed, err := fn(ctx, toExact(cur))
+		return toSink(next), changed, err
+	})
+	if errors.Is(err, sink.ErrReauthRequired) && !errors.Is(err, exact.ErrReauthRequired) {
+		// The row says the chain is already broken: never send its token again.
+		return exact.Token{}, &exact.ReauthError{Reason: err.Error()}
+	}
+	return toExact(t), err
+}
+
+func (s *tokenStore) MarkReauthRequired(ctx context.Context, reason string) error {
+	return s.rows.MarkReauthRequired(ctx, s.id, reason)
+}
+
+func toExact(t sink.Token) exact.Token {
+	return exact.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt}
+}
+
+func toSink(t exact.Token) sink.Token {
+	return sink.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt}
+}
