@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sync"
+)
+
+type migrateCmd struct{}
+
+func (migrateCmd) Run(e *env) error {
+	cfg, err := loadConfig(e, config.Needs{Database: true})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(e.ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	st.Close()
+	fmt.Fprintln(e.stdout, "database schema is up to date")
+	return nil
+}
+
+type entitiesCmd struct{}
+
+func (entitiesCmd) Run(e *env) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENTITY\tTABLE\tSOURCE\tDESCRIPTION")
+	for _, name := range sync.Names() {
+		ent, _ := sync.Lookup(name)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ent.Name, ent.Table, ent.SyncPath, ent.Description)
+	}
+	return tw.Flush()
+}
+
+type syncCmd struct {
+	Entity   string `required:"" help:"What to sync: ${entities}."`
+	Division int    `help:"Only this division (default: EXACT_DIVISIONS, or every division the token can see)."`
+	Full     bool   `help:"Start from the beginning instead of the stored cursor."`
+}
+
+func (c *syncCmd) Run(e *env) error {
+	ent, err := sync.Lookup(c.Entity)
+	if err != nil {
+		return usageError{err}
+	}
+	if c.Division < 0 {
+		return usageError{fmt.Errorf("--division %d is not a division code; use a positive number such as 101", c.Division)}
+	}
+	cfg, err := loadConfig(e, config.Needs{Database: true, Credentials: true})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(e.ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	conns, err := connections(e.ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true}, st, st, st)
+	var errs []error
+	for _, conn := range conns {
+		if conn.State == "reauth_required" {
+			errs = append(errs, errors.New(reauthMessage(conn)))
+			continue
+		}
+		client, err := newClient(cfg, st, conn, log)
+		if err != nil {
+			return usageError{err}
+		}
+		divs := []int{c.Division}
+		if c.Division == 0 {
+			if divs, err = divisions(e.ctx, cfg, client); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		for _, div := range divs {
+			res, err := runner.Run(e.ctx, client, sync.Job{ConnectionID: conn.ID, Division: div, Entity: ent.Name, Full: c.Full})
+			printResult(e, res)
+			if err != nil {
+				errs = append(errs, err)
+				if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {
+					break
+				}
+			}
+		}
+	}
+	return joinOneLine(errs)
+}
+
+func printResult(e *env, res sync.Result) {
+	fmt.Fprintf(e.stdout, "%s division %d: %s, %d upserted, %d removed, %d pages, %d API calls, cursor %d → %d, %s\n",
+		res.Job.Entity, res.Job.Division, res.Status, res.Upserted, res.Removed, res.Pages, res.Calls,
+		res.CursorFrom, res.CursorTo, res.Duration.Round(time.Millisecond))
+}
+
+// joinOneLine reports several errors in one line.
+func joinOneLine(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return fmt.Errorf("%d failures: %s", len(errs), strings.Join(msgs, "; "))
+}
+
+type authCmd struct {
+	Import authImportCmd `cmd:"" help:"Store a refresh token you already hold (for example from Postman)."`
+	Status authStatusCmd `cmd:"" help:"Show each connection's state, without secrets."`
+}
+
+type authImportCmd struct {
+	RefreshToken string `required:"" name:"refresh-token" help:"The refresh token; - reads it from standard input."`
+}
+
+func (c *authImportCmd) Run(e *env) error {
+	token := c.RefreshToken
+	if token == "-" {
+		t, err := readAllTrim(e.stdin)
+		if err != nil {
+			return fmt.Errorf("reading the refresh token from standard input: %w", err)
+		}
+		token = t
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return usageError{errors.New("--refresh-token is empty; pass the token, or - to read it from standard input")}
+	}
+	if strings.Contains(token, "%21") || strings.Contains(token, "%2521") {
+		// §1.10: a token copied from a URL is still percent-encoded.
+		return usageError{errors.New("the refresh token contains %21: it is still URL-encoded; decode it first (%21 is !)")}
+	}
+	cfg, err := loadConfig(e, config.Needs{Database: true, Credentials: true})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(e.ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	conn, err := importToken(e, cfg, st, token, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "connection %d (%s, user %s) is ready\n", conn.ID, host(conn.BaseURL), conn.UserKey)
+	return nil
+}
+
+type authStatusCmd struct{}
+
+func (authStatusCmd) Run(e *env) error {
+	cfg, err := loadConfig(e, config.Needs{Database: true})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(e.ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	conns, err := st.Connections(e.ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOST\tCLIENT\tUSER\tSTATE\tACCESS TOKEN EXPIRES")
+	for _, c := range conns {
+		tok, err := st.LoadToken(e.ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		exp := "-"
+		if !tok.Expiry.IsZero() {
+			exp = tok.Expiry.UTC().Format(time.RFC3339)
+		}
+		state := c.State
+		if c.StateReason != "" && c.State != "ok" {
+			state += " (" + c.StateReason + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, host(c.BaseURL), c.ClientID, c.UserKey, state, exp)
+	}
+	return tw.Flush()
+}
+
+var _ = sink.Connection{}
