@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"text/tabwriter"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -40,4 +42,41 @@ func importToken(e *env, cfg *config.Config, st *sink.Store, token string, log z
 		return sink.Connection{}, fmt.Errorf("storing the connection's user: %w", err)
 	}
 	return conn, nil
+}
+
+type authStatusCmd struct{}
+
+func (authStatusCmd) Run(e *env) error {
+	cfg, err := loadConfig(e, config.Needs{Database: true})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(e.ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	conns, err := st.Connections(e.ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOST\tCLIENT\tUSER\tSTATE\tACCESS TOKEN EXPIRES")
+	for _, c := range conns {
+		tok, err := st.LoadToken(e.ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		exp := "-"
+		if !tok.Expiry.IsZero() {
+			exp = tok.Expiry.UTC().Format(time.RFC3339)
+		}
+		state := c.State
+		if c.StateReason != "" && c.State != "ok" {
+			state += " (" + c.StateReason + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, host(c.BaseURL), c.ClientID, c.UserKey, state, exp)
+	}
+	return tw.Flush()
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -124,8 +123,10 @@ func joinOneLine(errs []error) error {
 }
 
 type authCmd struct {
-	Import authImportCmd `cmd:"" help:"Store a refresh token you already hold (for example from Postman)."`
-	Status authStatusCmd `cmd:"" help:"Show each connection's state, without secrets."`
+	Login     authLoginCmd     `cmd:"" help:"Connect an Exact Online user: open the authorization page, receive the code, store the tokens."`
+	Import    authImportCmd    `cmd:"" help:"Store a refresh token you already hold (for example from Postman)."`
+	Status    authStatusCmd    `cmd:"" help:"Show each connection's state, without secrets."`
+	RotateKey authRotateKeyCmd `cmd:"" name:"rotate-key" help:"Re-encrypt stored secrets with the current encryption key."`
 }
 
 type authImportCmd struct {
@@ -166,42 +167,3 @@ func (c *authImportCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "connection %d (%s, user %s) is ready\n", conn.ID, host(conn.BaseURL), conn.UserKey)
 	return nil
 }
-
-type authStatusCmd struct{}
-
-func (authStatusCmd) Run(e *env) error {
-	cfg, err := loadConfig(e, config.Needs{Database: true})
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, e.stderr)
-	st, err := openStore(e.ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	conns, err := st.Connections(e.ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOST\tCLIENT\tUSER\tSTATE\tACCESS TOKEN EXPIRES")
-	for _, c := range conns {
-		tok, err := st.LoadToken(e.ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		exp := "-"
-		if !tok.Expiry.IsZero() {
-			exp = tok.Expiry.UTC().Format(time.RFC3339)
-		}
-		state := c.State
-		if c.StateReason != "" && c.State != "ok" {
-			state += " (" + c.StateReason + ")"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, host(c.BaseURL), c.ClientID, c.UserKey, state, exp)
-	}
-	return tw.Flush()
-}
-
-var _ = sink.Connection{}
