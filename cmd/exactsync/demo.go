@@ -23,11 +23,18 @@ func (c *demoCmd) Run(e *env) error {
 	if c.Accounts < 0 || len(c.Divisions) == 0 {
 		return usageError{fmt.Errorf("--accounts must be 0 or more and --divisions must name at least one division")}
 	}
+	// The demo prints its own summary: by default its logs are short
+	// console lines, warnings and errors only.
+	defaults := map[string]string{
+		config.EnvDatabaseURL: defaultDemoDatabaseURL,
+		config.EnvLogLevel:    "warn",
+		config.EnvLogFormat:   "console",
+	}
 	getenv := func(k string) string {
-		if k == config.EnvDatabaseURL && e.getenv(k) == "" {
-			return defaultDemoDatabaseURL
+		if v := e.getenv(k); v != "" {
+			return v
 		}
-		return e.getenv(k)
+		return defaults[k]
 	}
 	const clientID, clientSecret = "exactsync-demo", "exactsync-demo-secret"
 	sim := exacttest.NewServer(exacttest.Options{
