@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+// TestRunSchedulesAndStopsOnSIGTERM starts the scheduler, waits for it to
+// sync both entities of both divisions (it catches up at start), then sends
+// SIGTERM and checks a clean exit well within 30 s.
+func TestRunSchedulesAndStopsOnSIGTERM(t *testing.T) {
+	divs := []int{101, 102}
+	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 1800})
+	w.importToken()
+
+	cmd := w.cmd(map[string]string{"LOG_LEVEL": "info"}, "run", "--workers", "2")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var runs int
+		err := w.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok'`).Scan(&runs)
+		if err == nil && runs >= 2*len(divs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduler did not finish its first runs in 30 s (ok runs %d, err %v)\nstderr:\n%s", runs, err, errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exactsync run exited with %v after SIGTERM\nstderr:\n%s", err, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("exactsync run did not exit within 30 s of SIGTERM")
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("shutdown took %v, want under 30 s", took)
+	}
+	w.mu.Lock()
+	w.logs = append(w.logs, out.String(), errb.String())
+	w.mu.Unlock()
+	if !strings.Contains(errb.String(), `"message":"stopped"`) {
+		t.Errorf("no clean stop was logged:\n%s", errb.String())
+	}
+	w.checkTables(divs)
+}
