@@ -201,8 +201,8 @@ func TestRowConversion(t *testing.T) {
 	want := map[string]any{
 		"division": int32(7), "id": id1, "code": "3", "name": "Naam 3", "is_supplier": true, "is_sales": true,
 		"status": "C", "email": nil, "city": "Zwolle", "country": "NL", "vat_number": nil, "blocked": false,
-		"created":  time.Date(2024, 12, 31, 23, 0, 0, 0, time.UTC),
-		"modified": time.Date(2025, 6, 30, 22, 0, 0, 0, time.UTC),
+		"created":         time.Date(2024, 12, 31, 23, 0, 0, 0, time.UTC),
+		"modified":        time.Date(2025, 6, 30, 22, 0, 0, 0, time.UTC),
 		"exact_timestamp": int64(3),
 	}
 	raw, _ := got["raw"].([]byte)
