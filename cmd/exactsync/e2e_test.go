@@ -277,6 +277,7 @@ func (w *world) checkTables(divisions []int) {
 }
 
 func TestFullSyncStoresTheSimulatorsAccountsAndSuppliers(t *testing.T) {
+	t.Parallel()
 	divs := []int{101, 102}
 	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 2100})
 	w.importToken()
@@ -309,6 +310,7 @@ func TestFullSyncStoresTheSimulatorsAccountsAndSuppliers(t *testing.T) {
 }
 
 func TestIncrementalRunConvergesWithSyncEndpointsOnly(t *testing.T) {
+	t.Parallel()
 	divs := []int{101, 102}
 	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 1500})
 	w.importToken()
@@ -388,6 +390,7 @@ func TestIncrementalRunConvergesWithSyncEndpointsOnly(t *testing.T) {
 }
 
 func TestTwoProcessesRefreshTheTokenOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 300})
 	w.importToken()
 	w.expireToken()
@@ -419,6 +422,7 @@ func TestTwoProcessesRefreshTheTokenOnce(t *testing.T) {
 }
 
 func TestSecondRunWithin570sMakesNoTokenCall(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 200})
 	w.importToken()
 	w.mustRun("sync", "--entity", "accounts")
@@ -434,6 +438,7 @@ func TestSecondRunWithin570sMakesNoTokenCall(t *testing.T) {
 // TestBadInput checks that each mistake gets one clear line, a non-zero
 // exit and nothing half-written.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 50})
 
 	tests := []struct {
@@ -488,6 +493,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestRevokedTokenIsReportedNotRetried(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 50})
 	w.importToken()
 	// The user authorizes the app again elsewhere: the chain we hold is
@@ -523,6 +529,7 @@ func TestRevokedTokenIsReportedNotRetried(t *testing.T) {
 }
 
 func TestMalformedJSONNamesEndpointAndPageAndWritesNothing(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 2500})
 	w.importToken()
 	w.sim.SetFaults(exacttest.Faults{TruncateRate: 1})
@@ -555,6 +562,7 @@ func (w *world) checkTablesAccountsOnly(divisions []int) {
 // TestNoSecretsInOutput runs the commands with debug logging and checks
 // that no token and no client secret appears anywhere in their output.
 func TestNoSecretsInOutput(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 1200})
 	first := w.sim.RefreshToken()
 	w.importToken()

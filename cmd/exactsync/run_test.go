@@ -15,6 +15,7 @@ import (
 // sync both entities of both divisions (it catches up at start), then sends
 // SIGTERM and checks a clean exit well within 30 s.
 func TestRunSchedulesAndStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	divs := []int{101, 102}
 	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 1800})
 	w.importToken()
@@ -65,4 +66,36 @@ func TestRunSchedulesAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("no clean stop was logged:\n%s", errb.String())
 	}
 	w.checkTables(divs)
+}
+
+// TestDailyLimitStopsCleanlyAndResumes spends a division's daily budget in
+// the middle of a sync: the run stops with one clear line, keeps the pages
+// it wrote, and the next day's run finishes the job.
+func TestDailyLimitStopsCleanlyAndResumes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 4500, DailyLimit: 3})
+	w.importToken()
+	r := w.run(nil, "sync", "--entity", "accounts")
+	if r.code == 0 {
+		t.Fatalf("sync past the daily limit succeeded: %s", r)
+	}
+	line := lastLine(r.stderr)
+	if !strings.Contains(line, "daily limit reached for division 101, resumes after") {
+		t.Errorf("error line %q does not say the daily limit was reached", line)
+	}
+	if !strings.Contains(r.stdout, "accounts division 101: daily_limit") {
+		t.Errorf("summary does not report daily_limit:\n%s", r.stdout)
+	}
+	kept := len(w.rows("exact.accounts"))
+	if kept != 3000 {
+		t.Errorf("%d rows kept after three calls, want 3000", kept)
+	}
+	if n := w.sim.Stats().TooManyRequests; n > 1 {
+		t.Errorf("%d calls answered 429, want at most 1", n)
+	}
+
+	w.sim.Advance(24 * time.Hour)
+	w.expireToken()
+	w.mustRun("sync", "--entity", "accounts")
+	w.checkTablesAccountsOnly([]int{101})
 }
