@@ -1,5 +1,5 @@
 # Builds the exactsync and exactsim commands into a small image.
-FROM golang:1.26 AS build
+FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -7,7 +7,10 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /out/exactsync ./cmd/exactsync && \
     CGO_ENABLED=0 go build -trimpath -o /out/exactsim ./cmd/exactsim
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && \
+    rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 exactsync
 COPY --from=build /out/exactsync /out/exactsim /usr/local/bin/
+USER exactsync
 ENTRYPOINT ["/usr/local/bin/exactsync"]
 CMD ["run"]
