@@ -43,15 +43,7 @@ func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKe
 		case err != nil:
 			return err
 		}
-		_, err = tx.Exec(ctx, `
-			UPDATE exact_sync.connections AS c SET
-				access_token = p.access_token, refresh_token = p.refresh_token,
-				access_token_expires_at = p.access_token_expires_at, access_token_issued_at = p.access_token_issued_at,
-				refresh_token_issued_at = p.refresh_token_issued_at, last_refresh_at = p.last_refresh_at,
-				state = 'ok', state_reason = '', updated_at = now()
-			FROM exact_sync.connections AS p
-			WHERE c.id = $1 AND p.id = $2`, existing, pendingID)
-		if err != nil {
+		if err := s.moveSecrets(ctx, tx, pendingID, existing); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM exact_sync.connections WHERE id = $1`, pendingID); err != nil {
@@ -64,6 +56,37 @@ func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKe
 		return Connection{}, fmt.Errorf("claiming connection %d for its user: %w", pendingID, err)
 	}
 	return out, nil
+}
+
+// moveSecrets copies the token pair, its times and the client secret (when one is stored)
+// of connection from to connection to, re-sealed for to: a sealed value is bound to its
+// row (see secretContext).
+func (s *Store) moveSecrets(ctx context.Context, tx pgx.Tx, from, to int64) error {
+	var vals [3]string
+	err := tx.QueryRow(ctx, `SELECT access_token, refresh_token, client_secret FROM exact_sync.connections WHERE id = $1`, from).
+		Scan(&vals[0], &vals[1], &vals[2])
+	if err != nil {
+		return err
+	}
+	for i, v := range vals {
+		plain, err := s.open(from, secretColumns[i], v)
+		if err != nil {
+			return err
+		}
+		if vals[i], err = s.seal(to, secretColumns[i], plain); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `
+		UPDATE exact_sync.connections AS c SET
+			access_token = $3, refresh_token = $4,
+			client_secret = CASE WHEN $5 = '' THEN c.client_secret ELSE $5 END,
+			access_token_expires_at = p.access_token_expires_at, access_token_issued_at = p.access_token_issued_at,
+			refresh_token_issued_at = p.refresh_token_issued_at, last_refresh_at = p.last_refresh_at,
+			state = 'ok', state_reason = '', updated_at = now()
+		FROM exact_sync.connections AS p
+		WHERE c.id = $1 AND p.id = $2`, to, from, vals[0], vals[1], vals[2])
+	return err
 }
 
 // TableCount is how many rows one division has in a table.

@@ -33,18 +33,30 @@ type Connection struct {
 	RefreshTokenIssuedAt time.Time // when the current refresh token was received or imported
 	LastRefreshAt        time.Time // when a refresh was last stored
 	CreatedAt            time.Time
+
+	// HasClientSecret says whether the app's client secret is stored with the connection.
+	HasClientSecret bool
+	// KeyIDs are the ids of the encryption keys that sealed the stored secrets, sorted;
+	// "" stands for secrets stored as plaintext. Nil when no secret is stored.
+	KeyIDs []string
 }
 
 const connectionColumns = `id, base_url, client_id, user_key, state, state_reason,
-	access_token_expires_at, access_token_issued_at, refresh_token_issued_at, last_refresh_at, created_at`
+	access_token_expires_at, access_token_issued_at, refresh_token_issued_at, last_refresh_at, created_at,
+	access_token, refresh_token, client_secret`
 
+// scanConnection reads connectionColumns. The secrets are read only to learn how they are
+// stored; they do not leave this function.
 func scanConnection(row pgx.Row) (Connection, error) {
 	var c Connection
 	var exp, iss, rtIss, last *time.Time
+	var access, refresh, secret string
 	err := row.Scan(&c.ID, &c.BaseURL, &c.ClientID, &c.UserKey, &c.State, &c.StateReason,
-		&exp, &iss, &rtIss, &last, &c.CreatedAt)
+		&exp, &iss, &rtIss, &last, &c.CreatedAt, &access, &refresh, &secret)
 	c.AccessTokenExpiry, c.AccessTokenIssuedAt = orZero(exp), orZero(iss)
 	c.RefreshTokenIssuedAt, c.LastRefreshAt = orZero(rtIss), orZero(last)
+	c.HasClientSecret = secret != ""
+	c.KeyIDs = keyIDs(access, refresh, secret)
 	return c, err
 }
 

@@ -37,6 +37,16 @@
 // returning it, retrying the write when the commit fails, because a refresh token is
 // single-use. Tokens are never logged nor put in error messages.
 //
+// # Secrets at rest
+//
+// The access token, the refresh token and the app's client secret of each connection are
+// sealed with Config.Keyring (AES-256-GCM, package seal) on every write and opened on
+// every read; each value is bound to its connection id and column, so a sealed value
+// copied elsewhere does not open. ClaimConnectionUser re-seals what it moves. Without a
+// keyring values are stored as plaintext. CheckSecrets opens every stored value, so a
+// process without the right key can refuse to start; RotateSecrets re-encrypts plaintext
+// and old-key values with the current key in one locking transaction.
+//
 // # Locks
 //
 // LockDivision takes a session advisory lock per (connection, division) on its own

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/sink/seal"
 )
 
 // Config configures a Store. Zero values mean the defaults.
@@ -32,6 +34,10 @@ type Config struct {
 	IdleInTransactionTimeout time.Duration
 	// Logger receives migration and retry events.
 	Logger zerolog.Logger
+	// Keyring seals the secrets stored in exact_sync.connections (access and refresh
+	// tokens, client secret) and opens them again. Nil stores them as plaintext and
+	// refuses to read sealed ones (see CheckSecrets).
+	Keyring *seal.Keyring
 }
 
 // Store is exactsync's PostgreSQL state: a connection pool plus the operations on the
@@ -42,6 +48,7 @@ type Store struct {
 	lockTimeout time.Duration
 	idleTimeout time.Duration
 	addr        string // host:port, for error messages
+	keys        *seal.Keyring
 
 	plansMu sync.Mutex
 	plans   map[planKey]*tablePlan
@@ -61,6 +68,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		lockTimeout: cmp.Or(cfg.LockTimeout, 30*time.Second),
 		idleTimeout: cmp.Or(cfg.IdleInTransactionTimeout, 60*time.Second),
 		addr:        hostPort(pcfg.ConnConfig.Config),
+		keys:        cfg.Keyring,
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

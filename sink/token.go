@@ -30,12 +30,16 @@ type Token struct {
 // ImportRefreshToken stores a refresh token obtained elsewhere as the head of the
 // connection's chain: the access token is cleared and the state set back to ok.
 func (s *Store) ImportRefreshToken(ctx context.Context, connID int64, refreshToken string) error {
+	sealed, err := s.seal(connID, colRefreshToken, refreshToken)
+	if err != nil {
+		return fmt.Errorf("importing a refresh token into connection %d: %w", connID, err)
+	}
 	return s.updateConnection(ctx, connID, "importing a refresh token into", `
 		UPDATE exact_sync.connections
 		SET refresh_token = $2, access_token = '', access_token_expires_at = NULL,
 		    access_token_issued_at = NULL, refresh_token_issued_at = now(),
 		    state = 'ok', state_reason = '', updated_at = now()
-		WHERE id = $1`, refreshToken)
+		WHERE id = $1`, sealed)
 }
 
 // LoadToken reads the stored token without locking.
@@ -49,6 +53,9 @@ func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
 		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, ErrNotFound)
 	}
 	if err != nil {
+		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, err)
+	}
+	if t, err = s.openToken(connID, t); err != nil {
 		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, err)
 	}
 	t.Expiry, t.IssuedAt = orZero(exp), orZero(iss)
@@ -113,6 +120,9 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 	if state == StateReauthRequired {
 		return Token{}, fmt.Errorf("connection %d (%s): %w", connID, reason, ErrReauthRequired)
 	}
+	if cur, err = s.openToken(connID, cur); err != nil {
+		return Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
+	}
 	cur.Expiry, cur.IssuedAt = orZero(exp), orZero(iss)
 
 	tt := &tokenTx{connID: connID, tx: tx}
@@ -134,12 +144,13 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 		return cur, nil
 	}
 
-	err = storeToken(ctx, tx, connID, next)
+	rotated := next.RefreshToken != cur.RefreshToken
+	err = s.storeToken(ctx, tx, connID, next, rotated)
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
 	if err != nil {
-		if err := s.restoreToken(ctx, connID, next, err); err != nil {
+		if err := s.restoreToken(ctx, connID, next, rotated, err); err != nil {
 			return Token{}, err
 		}
 	}
@@ -153,14 +164,14 @@ var tokenStoreRetries = []time.Duration{100 * time.Millisecond, 500 * time.Milli
 // restoreToken stores next in fresh transactions after the locked transaction failed to
 // commit it. It ignores ctx's cancellation: Exact has already rotated the chain, and the
 // only copy of the new refresh token is in memory.
-func (s *Store) restoreToken(ctx context.Context, connID int64, next Token, cause error) error {
+func (s *Store) restoreToken(ctx context.Context, connID int64, next Token, rotated bool, cause error) error {
 	ctx = context.WithoutCancel(ctx)
 	last := cause
 	for i, pause := range tokenStoreRetries {
 		s.log.Warn().Int64("connection", connID).Int("attempt", i+2).Str("error", last.Error()).
 			Msg("storing refreshed token failed, retrying")
 		time.Sleep(pause)
-		last = s.storeTokenOnce(ctx, connID, next)
+		last = s.storeTokenOnce(ctx, connID, next, rotated)
 		if last == nil {
 			return nil
 		}
@@ -169,7 +180,7 @@ func (s *Store) restoreToken(ctx context.Context, connID int64, next Token, caus
 		connID, len(tokenStoreRetries)+1, cause, last)
 }
 
-func (s *Store) storeTokenOnce(ctx context.Context, connID int64, next Token) error {
+func (s *Store) storeTokenOnce(ctx context.Context, connID int64, next Token, rotated bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.lockTimeout+5*time.Second)
 	defer cancel()
 	tx, err := s.pool.Begin(ctx)
@@ -180,7 +191,7 @@ func (s *Store) storeTokenOnce(ctx context.Context, connID int64, next Token) er
 	if err := s.setTokenTxLimits(ctx, tx); err != nil {
 		return err
 	}
-	if err := storeToken(ctx, tx, connID, next); err != nil {
+	if err := s.storeToken(ctx, tx, connID, next, rotated); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
@@ -192,14 +203,24 @@ func (s *Store) setTokenTxLimits(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-func storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token) error {
+// storeToken writes a token pair, sealed. rotated says whether the refresh token differs
+// from the stored one: sealed values differ even for equal plaintexts, so SQL cannot tell.
+func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token, rotated bool) error {
+	access, err := s.seal(connID, colAccessToken, t.AccessToken)
+	if err != nil {
+		return err
+	}
+	refresh, err := s.seal(connID, colRefreshToken, t.RefreshToken)
+	if err != nil {
+		return err
+	}
 	tag, err := tx.Exec(ctx, `
 		UPDATE exact_sync.connections
 		SET access_token = $2, refresh_token = $3,
 		    access_token_expires_at = $4, access_token_issued_at = $5,
-		    refresh_token_issued_at = CASE WHEN refresh_token IS DISTINCT FROM $3 THEN now() ELSE refresh_token_issued_at END,
+		    refresh_token_issued_at = CASE WHEN $6 THEN now() ELSE refresh_token_issued_at END,
 		    last_refresh_at = now(), state = 'ok', state_reason = '', updated_at = now()
-		WHERE id = $1`, connID, t.AccessToken, t.RefreshToken, orNull(t.Expiry), orNull(t.IssuedAt))
+		WHERE id = $1`, connID, access, refresh, orNull(t.Expiry), orNull(t.IssuedAt), rotated)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = fmt.Errorf("connection %d: %w", connID, ErrNotFound)
 	}
