@@ -56,19 +56,33 @@ const (
 // MarkReauthRequired and return a *ReauthError (errors.Is(err, ErrReauthRequired)); the
 // rejected refresh token is never sent again by this Client.
 func (c *Client) AccessToken(ctx context.Context) (string, error) {
-	t, err := c.token(ctx, "")
+	t, err := c.token(ctx, "", false)
 	if err != nil {
 		return "", err
 	}
 	return t.AccessToken, nil
 }
 
+// Refresh rotates the token chain now, even when the stored access token is still valid:
+// a keep-alive for connections that make no calls, so that the refresh token never reaches
+// Exact's 30-day idle expiry (§1.7, §6.4). Like every refresh it runs under the store's row
+// lock and never earlier than 570 s after the current access token was issued (§1.8): when
+// it is too early it waits until then. If another process rotates the chain meanwhile, that
+// rotation counts and no call is made. Terminal answers are handled as in AccessToken.
+func (c *Client) Refresh(ctx context.Context) error {
+	_, err := c.token(ctx, "", true)
+	return err
+}
+
 // token returns a usable token. When rejected is not empty, that access token was refused
 // with 401 and is not usable whatever its expiry: a newer stored token is used if there is
-// one, else the chain is refreshed.
-func (c *Client) token(ctx context.Context, rejected string) (Token, error) {
-	if t, ok := c.fromCache(rejected); ok {
-		return t, nil
+// one, else the chain is refreshed. When force is set the chain is rotated even if the
+// stored token is usable, unless its refresh token changes while this call waits.
+func (c *Client) token(ctx context.Context, rejected string, force bool) (Token, error) {
+	if !force {
+		if t, ok := c.fromCache(rejected); ok {
+			return t, nil
+		}
 	}
 	select {
 	case c.gate <- struct{}{}:
@@ -76,15 +90,25 @@ func (c *Client) token(ctx context.Context, rejected string) (Token, error) {
 		return Token{}, ctx.Err()
 	}
 	defer func() { <-c.gate }()
-	if t, ok := c.fromCache(rejected); ok {
-		return t, nil
+	if !force {
+		if t, ok := c.fromCache(rejected); ok {
+			return t, nil
+		}
 	}
 
 	cur, err := c.store.LoadToken(ctx)
 	if err != nil {
 		return Token{}, fmt.Errorf("loading the stored token: %w", err)
 	}
-	if c.usable(cur, rejected) {
+	seen := cur.RefreshToken
+	// settled reports whether t makes a refresh unnecessary.
+	settled := func(t Token) bool {
+		if force {
+			return t.AccessToken != "" && t.RefreshToken != seen
+		}
+		return c.usable(t, rejected)
+	}
+	if settled(cur) {
 		c.setCache(cur)
 		return cur, nil
 	}
@@ -99,8 +123,9 @@ func (c *Client) token(ctx context.Context, rejected string) (Token, error) {
 			return Token{}, err
 		}
 		var terminal *ReauthError
+		refreshed := false
 		next, err := c.store.UpdateToken(ctx, func(ctx context.Context, cur Token) (Token, bool, error) {
-			if c.usable(cur, rejected) {
+			if settled(cur) {
 				return cur, false, nil // another process refreshed meanwhile
 			}
 			if err := c.checkBroken(cur); err != nil {
@@ -116,9 +141,16 @@ func (c *Client) token(ctx context.Context, rejected string) (Token, error) {
 			if err != nil {
 				return Token{}, false, err
 			}
+			// Exact has rotated the chain: until the commit, the only copy of the new
+			// refresh token is in this process (§6.1).
+			failpoint("after-token-answer")
+			refreshed = true
 			return nt, true, nil
 		})
 		if err == nil {
+			if refreshed {
+				failpoint("after-token-commit")
+			}
 			c.setCache(next)
 			return next, nil
 		}
@@ -240,6 +272,7 @@ func (c *Client) refresh(ctx context.Context, cur Token) (Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.tokenTimeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP)
+	failpoint("before-token-call")
 	ot, err := c.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: cur.RefreshToken}).Token()
 	if err != nil {
 		return Token{}, c.tokenError(ctx, "refresh", err, cur)
