@@ -42,6 +42,7 @@ type cli struct {
 	Run      runCmd      `cmd:"" help:"Run the scheduler until SIGTERM."`
 	Entities entitiesCmd `cmd:"" help:"List what can be synced."`
 	Demo     demoCmd     `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
+	Bench    benchCmd    `cmd:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md)."`
 }
 
 // env is what every command gets.
