@@ -8,13 +8,18 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/sink/seal"
 )
 
 // DefaultBaseURL is Exact Online's Dutch host (fact sheet §1.1).
@@ -35,6 +40,9 @@ type Config struct {
 	Schedules     map[string]string
 	FullSchedules map[string]string
 	TimeZone      string // for schedules, default Europe/Amsterdam
+	// Keyring seals the tokens and client secrets stored in PostgreSQL; nil when no
+	// encryption key is configured (secrets are then stored as plaintext).
+	Keyring *seal.Keyring
 }
 
 // Needs says which values a command requires.
@@ -53,6 +61,8 @@ type Options struct {
 	// variable is unset.
 	DefaultSchedules     map[string]string
 	DefaultFullSchedules map[string]string
+	// ReadFile reads EXACTSYNC_ENCRYPTION_KEY_FILE; default os.ReadFile.
+	ReadFile func(name string) ([]byte, error)
 }
 
 // Environment variables read by [Load].
@@ -66,6 +76,14 @@ const (
 	EnvLogLevel     = "LOG_LEVEL"
 	EnvLogFormat    = "LOG_FORMAT"
 	EnvTimeZone     = "EXACTSYNC_TIMEZONE"
+
+	// EnvEncryptionKey is the current key sealing secrets at rest: 32 bytes as base64 or
+	// 64 hex digits. EnvEncryptionKeyFile names a file holding it instead.
+	EnvEncryptionKey     = "EXACTSYNC_ENCRYPTION_KEY"
+	EnvEncryptionKeyFile = "EXACTSYNC_ENCRYPTION_KEY_FILE"
+	// EnvEncryptionKeyOld lists earlier keys, comma separated, which only open values
+	// (until `exactsync auth rotate-key` re-encrypts them with the current key).
+	EnvEncryptionKeyOld = "EXACTSYNC_ENCRYPTION_KEY_OLD"
 )
 
 // ScheduleEnv is the variable holding an entity's incremental schedule,
@@ -184,10 +202,75 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		c.TimeZone = "Europe/Amsterdam"
 	}
 
+	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad)
+
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}
 	}
 	return c, nil
+}
+
+// loadKeyring reads the encryption keys. Problems go to bad; key material never appears
+// in them.
+func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, error), bad func(name, format string, args ...any)) *seal.Keyring {
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
+	const howTo = "use 32 random bytes as base64 or 64 hex digits, e.g. from `openssl rand -base64 32`"
+	raw, file := getenv(EnvEncryptionKey), strings.TrimSpace(getenv(EnvEncryptionKeyFile))
+	var current []byte
+	switch {
+	case strings.TrimSpace(raw) != "" && file != "":
+		bad(EnvEncryptionKeyFile, "set together with %s; set only one of them", EnvEncryptionKey)
+	case strings.TrimSpace(raw) != "":
+		k, err := seal.ParseKey(raw)
+		if err != nil {
+			bad(EnvEncryptionKey, "not a 32-byte key; %s", howTo)
+		}
+		current = k
+	case file != "":
+		b, err := readFile(file)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is named already
+			}
+			bad(EnvEncryptionKeyFile, "cannot read %q: %v", file, err)
+			break
+		}
+		k, err := seal.ParseKey(string(b))
+		if err != nil {
+			bad(EnvEncryptionKeyFile, "%q does not hold a 32-byte key; %s", file, howTo)
+		}
+		current = k
+	}
+
+	var old [][]byte
+	if s := strings.TrimSpace(getenv(EnvEncryptionKeyOld)); s != "" {
+		for i, part := range strings.Split(s, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			k, err := seal.ParseKey(part)
+			if err != nil {
+				bad(EnvEncryptionKeyOld, "entry %d is not a 32-byte key; %s", i+1, howTo)
+				continue
+			}
+			old = append(old, k)
+		}
+		if current == nil && strings.TrimSpace(raw) == "" && file == "" {
+			bad(EnvEncryptionKeyOld, "set without a current key; set %s (or %s) to the new key", EnvEncryptionKey, EnvEncryptionKeyFile)
+		}
+	}
+	if current == nil {
+		return nil
+	}
+	kr, err := seal.NewKeyring(current, old...)
+	if err != nil {
+		bad(EnvEncryptionKey, "%v", err)
+		return nil
+	}
+	return kr
 }
 
 // lookup distinguishes an unset variable from an empty one where getenv

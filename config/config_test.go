@@ -2,11 +2,14 @@ package config
 
 import (
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/sink/seal"
 )
 
 func env(m map[string]string) func(string) string {
@@ -125,4 +128,103 @@ func TestSecretNotInErrors(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cr3t-value") {
 		t.Errorf("error leaks the client secret: %v", err)
 	}
+}
+
+func TestLoadEncryptionKeys(t *testing.T) {
+	key := strings.Repeat("ab", 32) // hex
+	keyB64 := "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s="
+	other := strings.Repeat("cd", 32)
+	files := map[string]string{"/run/secrets/key": key + "\n", "/run/secrets/short": "abc"}
+	readFile := func(name string) ([]byte, error) {
+		if b, ok := files[name]; ok {
+			return []byte(b), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	opts := testOpts
+	opts.ReadFile = readFile
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantID    string   // current key id; "" = no keyring
+		wantOpens []string // key ids (besides the current one) whose values open
+		wantBad   []string // variables reported
+	}{
+		{name: "none", env: nil},
+		{name: "hex", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": key}, wantID: keyID(t, key)},
+		{name: "base64", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": keyB64}, wantID: keyID(t, key)},
+		{name: "file", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY_FILE": "/run/secrets/key"}, wantID: keyID(t, key)},
+		{name: "with old keys", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": other, "EXACTSYNC_ENCRYPTION_KEY_OLD": key + ", " + keyB64},
+			wantID: keyID(t, other), wantOpens: []string{keyID(t, key)}},
+		{name: "short key", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": "c2VjcmV0LWtleQ=="},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY"}},
+		{name: "key and file", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": key, "EXACTSYNC_ENCRYPTION_KEY_FILE": "/run/secrets/key"},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_FILE"}},
+		{name: "missing file", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY_FILE": "/nope"},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_FILE"}},
+		{name: "file with a short key", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY_FILE": "/run/secrets/short"},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_FILE"}},
+		{name: "old without current", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY_OLD": key},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_OLD"}},
+		{name: "bad old key and other problems", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": key, "EXACTSYNC_ENCRYPTION_KEY_OLD": "zz-not-a-key", "LOG_LEVEL": "loud"},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_OLD", "LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(env(tt.env), Needs{}, opts)
+			if len(tt.wantBad) > 0 {
+				var cerr *Error
+				if !errors.As(err, &cerr) {
+					t.Fatalf("Load error = %v, want *config.Error", err)
+				}
+				if len(cerr.Problems) != len(tt.wantBad) {
+					t.Errorf("got %d problems (%v), want %d", len(cerr.Problems), err, len(tt.wantBad))
+				}
+				for _, name := range tt.wantBad {
+					if !strings.Contains(err.Error(), name+":") {
+						t.Errorf("error %q does not name %s", err, name)
+					}
+				}
+				for _, v := range []string{tt.env["EXACTSYNC_ENCRYPTION_KEY"], tt.env["EXACTSYNC_ENCRYPTION_KEY_OLD"]} {
+					for _, part := range strings.Split(v, ",") {
+						if p := strings.TrimSpace(part); len(p) >= 16 && strings.Contains(err.Error(), p) {
+							t.Errorf("error %q prints a key", err)
+						}
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got, want := got.Keyring.CurrentID(), tt.wantID; got != want {
+				t.Errorf("current key id = %q, want %q", got, want)
+			}
+			for _, id := range tt.wantOpens {
+				old := mustKeyring(t, strings.Repeat("ab", 32))
+				if old.CurrentID() != id {
+					t.Fatalf("test setup: old key id %s, want %s", old.CurrentID(), id)
+				}
+				sealed, _ := old.Seal("v", "ctx")
+				if v, err := got.Keyring.Open(sealed, "ctx"); err != nil || v != "v" {
+					t.Errorf("a value sealed with old key %s: Open = %q, %v; want v", id, v, err)
+				}
+			}
+		})
+	}
+}
+
+func keyID(t *testing.T, hexKey string) string { return mustKeyring(t, hexKey).CurrentID() }
+
+func mustKeyring(t *testing.T, hexKey string) *seal.Keyring {
+	t.Helper()
+	k, err := seal.ParseKey(hexKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := seal.NewKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }
