@@ -38,11 +38,25 @@ type Locker interface {
 	LockDivision(ctx context.Context, connID int64, division int, wait bool) (unlock func(), ok bool, err error)
 }
 
+// RateLimitSource is implemented by a Source that knows the rate limits it
+// last saw per division. *exact.Client implements it.
+type RateLimitSource interface {
+	RateLimit(division int) exact.RateLimit
+}
+
+// RateLimitSaver is implemented by a Writer that keeps the rate limits last
+// seen, for status reports. *sink.Store implements it.
+type RateLimitSaver interface {
+	SaveRateLimit(ctx context.Context, connID int64, division int, rl sink.RateLimit) error
+}
+
 var (
-	_ Source  = (*exact.Client)(nil)
-	_ Writer  = (*sink.Store)(nil)
-	_ History = (*sink.Store)(nil)
-	_ Locker  = (*sink.Store)(nil)
+	_ RateLimitSource = (*exact.Client)(nil)
+	_ RateLimitSaver  = (*sink.Store)(nil)
+	_ Source          = (*exact.Client)(nil)
+	_ Writer          = (*sink.Store)(nil)
+	_ History         = (*sink.Store)(nil)
+	_ Locker          = (*sink.Store)(nil)
 )
 
 // Job is one unit of work: an entity of a division of a connection.
@@ -126,6 +140,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 
 	err := r.run(ctx, src, job, &res)
 	res.Duration = r.cfg.Now().Sub(start)
+	r.saveRateLimit(ctx, src, job, log)
 	var daily *exact.DailyLimitError
 	switch {
 	case err == nil:
@@ -152,6 +167,30 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 		Int("pages", res.Pages).Int("api_calls", res.Calls).Int64("cursor_from", res.CursorFrom).
 		Int64("cursor_to", res.CursorTo).Dur("duration", res.Duration).Msg("sync run finished")
 	return res, err
+}
+
+// saveRateLimit stores the division's rate limits as last seen by src, when
+// src and the writer support it (see RateLimitSource, RateLimitSaver).
+func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zerolog.Logger) {
+	rs, ok1 := src.(RateLimitSource)
+	saver, ok2 := r.writer.(RateLimitSaver)
+	if !ok1 || !ok2 {
+		return
+	}
+	rl := rs.RateLimit(job.Division)
+	if !rl.Known {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := saver.SaveRateLimit(sctx, job.ConnectionID, job.Division, sink.RateLimit{
+		DailyLimit: rl.DailyLimit, DailyRemaining: rl.DailyRemaining, DailyReset: rl.DailyReset,
+		MinutelyLimit: rl.MinutelyLimit, MinutelyRemaining: rl.MinutelyRemaining, MinutelyReset: rl.MinutelyReset,
+		ObservedAt: r.cfg.Now(),
+	})
+	if err != nil {
+		log.Warn().Err(err).Msg("cannot store the rate limits")
+	}
 }
 
 func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result) (err error) {

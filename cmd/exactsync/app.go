@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sink/seal"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -48,9 +51,12 @@ func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()
 }
 
-// openStore connects to PostgreSQL and brings the schema up to date.
+// openStore connects to PostgreSQL, brings the schema up to date and checks
+// that every stored secret opens with the configured keys, so that a process
+// without the right key refuses to start (one line naming the key id and the
+// variable to set) instead of failing at its first refresh.
 func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log})
+	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring})
 	if err != nil {
 		return nil, err
 	}
@@ -58,36 +64,91 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*si
 		st.Close()
 		return nil, fmt.Errorf("migrating the database: %w", err)
 	}
+	rep, err := st.CheckSecrets(ctx)
+	if err != nil {
+		st.Close()
+		if errors.Is(err, seal.ErrNoKey) {
+			return nil, usageError{fmt.Errorf("refusing to start: %w", err)}
+		}
+		return nil, err
+	}
+	switch {
+	case cfg.Keyring == nil:
+		log.Warn().Int("stored_secrets", rep.Values).
+			Msg("secrets are stored unencrypted; set " + config.EnvEncryptionKey + " (32 random bytes, e.g. `openssl rand -base64 32`)")
+	case rep.Stale() > 0:
+		log.Warn().Int("plaintext", rep.Plaintext).Int("old_key", rep.OtherKey).Str("key_id", rep.CurrentKeyID).
+			Msg("some stored secrets are not encrypted with the current key; run `exactsync auth rotate-key`")
+	}
 	return st, nil
 }
 
-// newClient builds the Exact client of one connection.
+// newClient builds the Exact client of one connection with the connection's
+// own host, client id and stored client secret.
 func newClient(cfg *config.Config, st *sink.Store, conn sink.Connection, log zerolog.Logger) (*exact.Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return newClientContext(ctx, cfg, st, conn, log)
+}
+
+// newClientContext is newClient reading the stored client secret under ctx.
+func newClientContext(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, log zerolog.Logger) (*exact.Client, error) {
+	secret, err := clientSecret(ctx, cfg, st, conn)
+	if err != nil {
+		return nil, err
+	}
 	return exact.New(exact.Config{
 		BaseURL:      conn.BaseURL,
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
+		ClientID:     conn.ClientID,
+		ClientSecret: secret,
 		RedirectURL:  cfg.RedirectURL,
 		Logger:       log.With().Int64("connection", conn.ID).Logger(),
 	}, sync.NewTokenStore(st, conn.ID))
 }
 
-// connections returns the stored connections of the configured app and host.
+// clientSecret is the connection's stored client secret; for a connection
+// stored without one, EXACT_CLIENT_SECRET when EXACT_CLIENT_ID is unset or
+// names the connection's app.
+func clientSecret(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection) (string, error) {
+	secret, err := st.ClientSecret(ctx, conn.ID)
+	if err != nil {
+		return "", err
+	}
+	if secret != "" {
+		return secret, nil
+	}
+	if cfg.ClientSecret != "" && (cfg.ClientID == "" || cfg.ClientID == conn.ClientID) {
+		return cfg.ClientSecret, nil
+	}
+	return "", usageError{fmt.Errorf("connection %d (%s, client %s) has no stored client secret: set %s=%s and %s, or run `exactsync auth import` for it again to store the secret",
+		conn.ID, host(conn.BaseURL), conn.ClientID, config.EnvClientID, conn.ClientID, config.EnvClientSecret)}
+}
+
+// storeClientSecret stores the configured client secret (EXACT_CLIENT_SECRET)
+// with a connection, sealed when an encryption key is configured, so that
+// later runs need no credentials in their environment. auth import and
+// auth login call it for the connection they store the token under.
+func storeClientSecret(ctx context.Context, cfg *config.Config, st *sink.Store, connID int64) error {
+	if cfg.ClientSecret == "" {
+		return nil
+	}
+	if err := st.SetClientSecret(ctx, connID, cfg.ClientSecret); err != nil {
+		return fmt.Errorf("storing the client secret: %w", err)
+	}
+	return nil
+}
+
+// connections returns every stored connection: each has its own host, app
+// and user, and all are synced side by side.
 func connections(ctx context.Context, cfg *config.Config, st *sink.Store) ([]sink.Connection, error) {
 	all, err := st.Connections(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading connections: %w", err)
 	}
-	var out []sink.Connection
-	for _, c := range all {
-		if c.BaseURL == cfg.BaseURL && c.ClientID == cfg.ClientID {
-			out = append(out, c)
-		}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no Exact Online connection is stored: run `exactsync auth login` or `exactsync auth import --refresh-token TOKEN` first")
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no Exact Online connection for client %s at %s: run `exactsync auth import --refresh-token TOKEN` first", cfg.ClientID, host(cfg.BaseURL))
-	}
-	return out, nil
+	return all, nil
 }
 
 // reauthMessage is the one line printed for a broken token chain.
@@ -96,21 +157,85 @@ func reauthMessage(c sink.Connection) string {
 		c.ID, host(c.BaseURL), c.StateReason)
 }
 
-// divisions returns the divisions to sync for one connection: the
-// configured ones, or every division the token can see.
+// divisions lists the divisions a connection's token can see, keeping those
+// in EXACT_DIVISIONS when it is set.
 func divisions(ctx context.Context, cfg *config.Config, client *exact.Client) ([]int, error) {
-	if len(cfg.Divisions) > 0 {
-		return cfg.Divisions, nil
-	}
 	ds, err := client.Divisions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing divisions: %w", err)
 	}
-	out := make([]int, 0, len(ds))
+	codes := make([]int, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, d.Code)
+		codes = append(codes, d.Code)
+	}
+	return filterDivisions(codes, cfg.Divisions), nil
+}
+
+// saveDivisions lists the divisions a connection has been granted and stores
+// them (exact_sync.divisions).
+func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) ([]sink.Division, error) {
+	ds, err := client.Divisions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing divisions: %w", err)
+	}
+	out := make([]sink.Division, len(ds))
+	for i, d := range ds {
+		out[i] = sink.Division{Code: d.Code, Description: d.Description, Status: d.Status}
+	}
+	if err := st.SaveDivisions(ctx, connID, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// connectionDivisions returns the divisions of a connection to sync, among
+// those in only (or EXACT_DIVISIONS when only is empty; both empty: all).
+// Without a filter it lists the divisions afresh and stores the list. With
+// one it calls nothing but the sync endpoints: it keeps the filtered
+// divisions the stored list holds, or, when none was ever stored, trusts the
+// filter (a division the connection cannot see then fails on its own, §6.9).
+func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, client *exact.Client, only []int) ([]int, error) {
+	filter := only
+	if len(filter) == 0 {
+		filter = cfg.Divisions
+	}
+	if len(filter) == 0 {
+		ds, err := saveDivisions(ctx, st, conn.ID, client)
+		if err != nil {
+			return nil, err
+		}
+		codes := make([]int, len(ds))
+		for i, d := range ds {
+			codes[i] = d.Code
+		}
+		return codes, nil
+	}
+	known, err := st.Divisions(ctx, conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(known) == 0 {
+		return filter, nil
+	}
+	codes := make([]int, len(known))
+	for i, d := range known {
+		codes[i] = d.Code
+	}
+	return filterDivisions(codes, filter), nil
+}
+
+// filterDivisions keeps the codes in filter, all when filter is empty.
+func filterDivisions(codes, filter []int) []int {
+	if len(filter) == 0 {
+		return codes
+	}
+	var out []int
+	for _, c := range codes {
+		if slices.Contains(filter, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func host(raw string) string {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"text/tabwriter"
+	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -12,11 +15,18 @@ import (
 	"github.com/exactsync/exactsync/sink"
 )
 
-// importToken stores a refresh token and proves it works: the token is
-// stored first, under a connection whose user is not known yet; the first
-// refresh stores the rotated pair before it is used (fact sheet §6.1);
-// current/Me then names the user, and the token moves to that user's
-// connection (keeping its cursors) if one exists.
+// refreshTokenIdleLifetime is how long Exact keeps an unused refresh token
+// (fact sheet §1.7).
+const refreshTokenIdleLifetime = 30 * 24 * time.Hour
+
+// importToken stores a refresh token and proves it works: the token and the
+// app's client secret are stored first, under a connection whose user is not
+// known yet; the first refresh stores the rotated pair before it is used
+// (fact sheet §6.1); current/Me then names the user, and the token moves to
+// that user's connection (keeping its cursors) if one exists. Finally, unless
+// EXACT_DIVISIONS names the divisions to sync, the divisions the user granted
+// are listed and stored (a call that counts against a division's daily
+// limit, §2.1).
 func importToken(e *env, cfg *config.Config, st *sink.Store, token string, log zerolog.Logger) (sink.Connection, error) {
 	pending, err := st.UpsertConnection(e.ctx, cfg.BaseURL, cfg.ClientID, "")
 	if err != nil {
@@ -25,7 +35,10 @@ func importToken(e *env, cfg *config.Config, st *sink.Store, token string, log z
 	if err := st.ImportRefreshToken(e.ctx, pending.ID, token); err != nil {
 		return sink.Connection{}, fmt.Errorf("storing the refresh token: %w", err)
 	}
-	client, err := newClient(cfg, st, pending, log)
+	if err := storeClientSecret(e.ctx, cfg, st, pending.ID); err != nil {
+		return sink.Connection{}, err
+	}
+	client, err := newClientContext(e.ctx, cfg, st, pending, log)
 	if err != nil {
 		return sink.Connection{}, usageError{err}
 	}
@@ -41,11 +54,51 @@ func importToken(e *env, cfg *config.Config, st *sink.Store, token string, log z
 	if err != nil {
 		return sink.Connection{}, fmt.Errorf("storing the connection's user: %w", err)
 	}
+	if conn.ID != pending.ID {
+		// The token moved to the user's existing connection: a client bound
+		// to the deleted pending row must not refresh it.
+		if client, err = newClientContext(e.ctx, cfg, st, conn, log); err != nil {
+			return sink.Connection{}, usageError{err}
+		}
+	}
+	if len(cfg.Divisions) == 0 {
+		if _, err := saveDivisions(e.ctx, st, conn.ID, client); err != nil {
+			log.Warn().Err(err).Int64("connection", conn.ID).Msg("cannot list the divisions; sync lists them later")
+		}
+	}
 	return conn, nil
+}
+
+// printDivisions prints the divisions stored for a connection, one line.
+func printDivisions(e *env, st *sink.Store, connID int64) {
+	ds, err := st.Divisions(e.ctx, connID)
+	if err != nil || len(ds) == 0 {
+		return
+	}
+	fmt.Fprintf(e.stdout, "divisions granted: %s\n", divisionList(ds))
+}
+
+func divisionList(ds []sink.Division) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprint(d.Code)
+		if d.Description != "" {
+			parts[i] += " " + d.Description
+		}
+		switch d.Status {
+		case 0:
+			parts[i] += " (inactive)"
+		case 2:
+			parts[i] += " (archived)"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 type authStatusCmd struct{}
 
+// Run prints each connection's state. It never prints a secret: the stored
+// secrets are not even opened, only how they are stored is shown.
 func (authStatusCmd) Run(e *env) error {
 	cfg, err := loadConfig(e, config.Needs{Database: true})
 	if err != nil {
@@ -61,22 +114,128 @@ func (authStatusCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOST\tCLIENT\tUSER\tSTATE\tACCESS TOKEN EXPIRES")
-	for _, c := range conns {
-		tok, err := st.LoadToken(e.ctx, c.ID)
+	if len(conns) == 0 {
+		fmt.Fprintln(e.stdout, "no connections: run `exactsync auth login` or `exactsync auth import --refresh-token TOKEN`")
+		return nil
+	}
+	now := time.Now().UTC()
+	for i, c := range conns {
+		if i > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		divs, err := st.Divisions(e.ctx, c.ID)
 		if err != nil {
 			return err
 		}
-		exp := "-"
-		if !tok.Expiry.IsZero() {
-			exp = tok.Expiry.UTC().Format(time.RFC3339)
+		limits, err := st.RateLimits(e.ctx, c.ID)
+		if err != nil {
+			return err
 		}
-		state := c.State
-		if c.StateReason != "" && c.State != "ok" {
-			state += " (" + c.StateReason + ")"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, host(c.BaseURL), c.ClientID, c.UserKey, state, exp)
+		printStatus(e.stdout, now, cfg, c, divs, limits)
 	}
-	return tw.Flush()
+	return nil
+}
+
+// printStatus writes the status block of one connection.
+func printStatus(w io.Writer, now time.Time, cfg *config.Config, c sink.Connection, divs []sink.Division, limits map[int]sink.RateLimit) {
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "  %-19s %s\n", label+":", fmt.Sprintf(format, args...))
+	}
+	fmt.Fprintf(w, "connection %d\n", c.ID)
+	line("host", "%s", host(c.BaseURL))
+	line("client id", "%s", c.ClientID)
+	line("user", "%s", cmp.Or(c.UserKey, "(not known yet)"))
+	if c.State == sink.StateReauthRequired {
+		line("state", "reauth_required: %s; re-authorize with `exactsync auth login` or `exactsync auth import`", c.StateReason)
+	} else {
+		line("state", "%s", c.State)
+	}
+	switch {
+	case c.AccessTokenExpiry.IsZero():
+		line("access token", "none yet (obtained at the next run)")
+	case c.AccessTokenExpiry.After(now):
+		line("access token", "expires %s (in %s)", stamp(c.AccessTokenExpiry), c.AccessTokenExpiry.Sub(now).Round(time.Second))
+	default:
+		line("access token", "expired %s (refreshed at the next run)", stamp(c.AccessTokenExpiry))
+	}
+	if c.LastRefreshAt.IsZero() {
+		line("last refresh", "never")
+	} else {
+		line("last refresh", "%s (%s ago)", stamp(c.LastRefreshAt), ago(now.Sub(c.LastRefreshAt)))
+	}
+	if c.RefreshTokenIssuedAt.IsZero() {
+		line("refresh token", "age unknown")
+	} else {
+		age := now.Sub(c.RefreshTokenIssuedAt)
+		left := refreshTokenIdleLifetime - age
+		if left > 0 {
+			line("refresh token", "received %s (%s ago); expires if unused in %d days", stamp(c.RefreshTokenIssuedAt), ago(age), int(left.Hours()/24))
+		} else {
+			line("refresh token", "received %s (%s ago); older than 30 days, probably expired: re-authorize", stamp(c.RefreshTokenIssuedAt), ago(age))
+		}
+	}
+	if c.HasClientSecret {
+		line("client secret", "stored")
+	} else {
+		line("client secret", "not stored (uses %s)", config.EnvClientSecret)
+	}
+	line("encryption", "%s", encryption(c.KeyIDs, cfg.Keyring.CurrentID()))
+	if len(divs) == 0 {
+		line("divisions", "not listed yet")
+	} else {
+		line("divisions", "%s", divisionList(divs))
+	}
+	codes := make([]int, 0, len(limits))
+	for d := range limits {
+		codes = append(codes, d)
+	}
+	slices.Sort(codes)
+	var parts []string
+	for _, d := range codes {
+		rl := limits[d]
+		if rl.DailyLimit == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%d: %d of %d (as of %s)", d, rl.DailyRemaining, rl.DailyLimit, stamp(rl.ObservedAt)))
+	}
+	if len(parts) == 0 {
+		line("daily calls left", "not seen yet")
+	} else {
+		line("daily calls left", "%s", strings.Join(parts, ", "))
+	}
+}
+
+// encryption says how a connection's secrets are stored.
+func encryption(keyIDs []string, current string) string {
+	switch {
+	case len(keyIDs) == 0:
+		return "no secrets stored"
+	case len(keyIDs) == 1 && keyIDs[0] == "":
+		return "none: stored as plaintext; set " + config.EnvEncryptionKey + " and run `exactsync auth rotate-key`"
+	case len(keyIDs) == 1 && keyIDs[0] == current:
+		return "AES-256-GCM, key " + current
+	}
+	var parts []string
+	for _, id := range keyIDs {
+		if id == "" {
+			parts = append(parts, "plaintext")
+		} else {
+			parts = append(parts, "key "+id)
+		}
+	}
+	return "mixed (" + strings.Join(parts, ", ") + "); run `exactsync auth rotate-key`"
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -42,9 +44,10 @@ func (entitiesCmd) Run(e *env) error {
 }
 
 type syncCmd struct {
-	Entity   string `required:"" help:"What to sync: ${entities}."`
-	Division int    `help:"Only this division (default: EXACT_DIVISIONS, or every division the token can see)."`
-	Full     bool   `help:"Start from the beginning instead of the stored cursor."`
+	Entity     string `required:"" help:"What to sync: ${entities}."`
+	Division   int    `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
+	Connection int64  `help:"Only this connection (see auth status; default: every connection)."`
+	Full       bool   `help:"Start from the beginning instead of the stored cursor."`
 }
 
 func (c *syncCmd) Run(e *env) error {
@@ -55,7 +58,12 @@ func (c *syncCmd) Run(e *env) error {
 	if c.Division < 0 {
 		return usageError{fmt.Errorf("--division %d is not a division code; use a positive number such as 101", c.Division)}
 	}
-	cfg, err := loadConfig(e, config.Needs{Database: true, Credentials: true})
+	if c.Connection < 0 {
+		return usageError{fmt.Errorf("--connection %d is not a connection id; see exactsync auth status", c.Connection)}
+	}
+	// Each connection brings its own host, client id and stored client
+	// secret: no credentials are needed here.
+	cfg, err := loadConfig(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
@@ -69,25 +77,37 @@ func (c *syncCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	if c.Connection != 0 {
+		i := slices.IndexFunc(conns, func(x sink.Connection) bool { return x.ID == c.Connection })
+		if i < 0 {
+			return usageError{fmt.Errorf("--connection %d: no such connection; see exactsync auth status", c.Connection)}
+		}
+		conns = conns[i : i+1]
+	}
+	var only []int
+	if c.Division != 0 {
+		only = []int{c.Division}
+	}
 	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true}, st, st, st)
 	var errs []error
+	jobs := 0
 	for _, conn := range conns {
-		if conn.State == "reauth_required" {
+		if conn.State == sink.StateReauthRequired {
 			errs = append(errs, errors.New(reauthMessage(conn)))
 			continue
 		}
-		client, err := newClient(cfg, st, conn, log)
+		client, err := newClientContext(e.ctx, cfg, st, conn, log)
 		if err != nil {
-			return usageError{err}
+			errs = append(errs, err)
+			continue
 		}
-		divs := []int{c.Division}
-		if c.Division == 0 {
-			if divs, err = divisions(e.ctx, cfg, client); err != nil {
-				errs = append(errs, err)
-				continue
-			}
+		divs, err := connectionDivisions(e.ctx, cfg, st, conn, client, only)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connection %d (%s): %w", conn.ID, host(conn.BaseURL), err))
+			continue
 		}
 		for _, div := range divs {
+			jobs++
 			res, err := runner.Run(e.ctx, client, sync.Job{ConnectionID: conn.ID, Division: div, Entity: ent.Name, Full: c.Full})
 			printResult(e, res)
 			if err != nil {
@@ -97,6 +117,13 @@ func (c *syncCmd) Run(e *env) error {
 				}
 			}
 		}
+	}
+	if jobs == 0 && len(errs) == 0 {
+		what := "the divisions in " + config.EnvDivisions
+		if c.Division != 0 {
+			what = fmt.Sprintf("division %d", c.Division)
+		}
+		return usageError{fmt.Errorf("no connection has access to %s; see exactsync auth status", what)}
 	}
 	return joinOneLine(errs)
 }
@@ -165,5 +192,6 @@ func (c *authImportCmd) Run(e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "connection %d (%s, user %s) is ready\n", conn.ID, host(conn.BaseURL), conn.UserKey)
+	printDivisions(e, st, conn.ID)
 	return nil
 }

@@ -450,9 +450,9 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown entity", nil, []string{"sync", "--entity", "invoices"}, 2,
 			[]string{`unknown entity "invoices"`, "accounts, suppliers"}},
-		{"missing client id", map[string]string{"EXACT_CLIENT_ID": ""}, []string{"sync", "--entity", "accounts"}, 2,
+		{"missing client id", map[string]string{"EXACT_CLIENT_ID": ""}, []string{"auth", "import", "--refresh-token", "abc!def"}, 2,
 			[]string{"EXACT_CLIENT_ID"}},
-		{"missing client secret and database", map[string]string{"EXACT_CLIENT_SECRET": "", "DATABASE_URL": ""}, []string{"sync", "--entity", "accounts"}, 2,
+		{"missing client secret and database", map[string]string{"EXACT_CLIENT_SECRET": "", "DATABASE_URL": ""}, []string{"auth", "import", "--refresh-token", "abc!def"}, 2,
 			[]string{"EXACT_CLIENT_SECRET", "DATABASE_URL"}},
 		{"unreachable database", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere?connect_timeout=2"}, []string{"sync", "--entity", "accounts"}, 1,
 			[]string{"127.0.0.1:1"}},
