@@ -21,7 +21,7 @@ type ReauthError struct {
 
 func (e *ReauthError) Error() string {
 	return "re-authorization required: " + e.Reason +
-		"; run `exactsync auth import --refresh-token …` (or `exactsync auth login`) to re-authorize"
+		"; run `exactsync auth login` (or `exactsync auth import --refresh-token …`) to re-authorize"
 }
 
 // Is reports whether target is ErrReauthRequired.

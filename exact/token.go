@@ -333,13 +333,18 @@ func (c *Client) tokenError(ctx context.Context, grant string, err error, cur To
 
 	badClient := code == "invalid_request" && desc == "" // §1.12: wrong client id or secret
 	if grant == "code" {
-		if badClient {
+		switch {
+		case badClient:
 			return fmt.Errorf("Exact rejected the client credentials (%s): check EXACT_CLIENT_ID and EXACT_CLIENT_SECRET", detail)
+		case code == "":
+			// §1.12: a plain "Bad Request" answers a reused code and a redirect_uri that is
+			// not the registered one (§1.4).
+			return fmt.Errorf("Exact rejected the authorization code (%s): either it was already used (a code works once), "+
+				"or the redirect URI %s is not exactly the one registered for the app in the App Center", detail, c.oauth.RedirectURL)
+		default:
+			// §1.7, §1.12: invalid_grant for an expired code (or one Exact cannot read).
+			return fmt.Errorf("Exact rejected the authorization code as expired or invalid (%s): a code expires a few minutes after the redirect", detail)
 		}
-		// §1.12: plain "Bad Request" for a reused code or a wrong redirect_uri; invalid_grant
-		// for an expired code.
-		return fmt.Errorf("Exact rejected the authorization code (%s): a code works once and expires after a few minutes, "+
-			"and the redirect URI must equal the one registered for the app", detail)
 	}
 	var what string
 	switch {

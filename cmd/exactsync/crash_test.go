@@ -103,6 +103,7 @@ func (w *world) tokenCalls(outcome string) int {
 // A crash before the token call loses nothing: the stored refresh token was never sent, so
 // the next run refreshes with it and syncs.
 func TestCrashBeforeTokenCallNextRunRefreshesAndSyncs(t *testing.T) {
+	t.Parallel()
 	w, before := crashWorld(t)
 	calls := w.sim.Stats().TotalTokenCalls()
 
@@ -134,6 +135,7 @@ func TestCrashBeforeTokenCallNextRunRefreshesAndSyncs(t *testing.T) {
 // marked reauth_required and the run ends with one line saying how to re-authorize; the
 // run after that makes no token call at all.
 func TestCrashAfterTokenAnswerBeforeCommitNeedsReauthorizationOnce(t *testing.T) {
+	t.Parallel()
 	w, before := crashWorld(t)
 	okBefore := w.tokenCalls("ok")
 
@@ -181,6 +183,7 @@ func TestCrashAfterTokenAnswerBeforeCommitNeedsReauthorizationOnce(t *testing.T)
 // A crash after the commit loses nothing: the next run finds the new pair stored and uses
 // its access token without a token call.
 func TestCrashAfterTokenCommitNextRunUsesStoredToken(t *testing.T) {
+	t.Parallel()
 	w, before := crashWorld(t)
 	okBefore := w.tokenCalls("ok")
 
