@@ -569,7 +569,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 	w.mustRun("sync", "--entity", "accounts")
 	w.expireToken()
 	w.mustRun("sync", "--entity", "suppliers", "--full")
-	w.mustRun("auth", "status")
+	status := w.mustRun("auth", "status")
 	secrets := []string{testClientSecret, first, w.sim.RefreshToken()}
 	var access, refresh string
 	if err := w.pool.QueryRow(context.Background(),
@@ -587,6 +587,14 @@ func TestNoSecretsInOutput(t *testing.T) {
 		}
 		if strings.Contains(all, s) {
 			t.Errorf("output contains a secret (%d chars starting %q)", len(s), s[:4])
+		}
+	}
+	if !strings.Contains(status.stdout, "client secret:") {
+		t.Fatalf("auth status shows no connection; the test would prove nothing:\n%s", status)
+	}
+	for _, s := range secrets {
+		if strings.Contains(status.stdout+status.stderr, s) {
+			t.Errorf("auth status output contains a secret (%d chars starting %q)", len(s), s[:4])
 		}
 	}
 	if strings.Contains(strings.ToLower(all), "bearer ") || strings.Contains(all, "Authorization") {
