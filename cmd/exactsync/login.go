@@ -80,7 +80,10 @@ func (c *authLoginCmd) Run(e *env) error {
 			}
 		}
 	}()
-	client, err := newClient(&lcfg, st, pending, log)
+	if err := storeClientSecret(e.ctx, &lcfg, st, pending.ID); err != nil {
+		return err
+	}
+	client, err := newClientContext(e.ctx, &lcfg, st, pending, log)
 	if err != nil {
 		return usageError{err}
 	}
@@ -136,7 +139,7 @@ func (c *authLoginCmd) Run(e *env) error {
 }
 
 // finishLogin proves the stored token with current/Me, moves it to the user's connection
-// (as importToken does) and lists the divisions the user granted.
+// (as importToken does), and lists and stores the divisions the user granted.
 func finishLogin(e *env, cfg *config.Config, st *sink.Store, pending sink.Connection, client *exact.Client, log zerolog.Logger) error {
 	me, err := client.Me(e.ctx)
 	if err != nil {
@@ -153,11 +156,11 @@ func finishLogin(e *env, cfg *config.Config, st *sink.Store, pending sink.Connec
 	fmt.Fprintf(e.stdout, "\nConnected to %s as %s: connection %d.\n", host(conn.BaseURL), who, conn.ID)
 
 	// A client for the claimed connection: the pending row may have been merged away.
-	cc, err := newClient(cfg, st, conn, log)
+	cc, err := newClientContext(e.ctx, cfg, st, conn, log)
 	if err != nil {
 		return err
 	}
-	divs, err := cc.Divisions(e.ctx)
+	divs, err := saveDivisions(e.ctx, st, conn.ID, cc)
 	if err != nil {
 		return fmt.Errorf("listing the divisions of connection %d: %w", conn.ID, err)
 	}
@@ -167,11 +170,7 @@ func finishLogin(e *env, cfg *config.Config, st *sink.Store, pending sink.Connec
 	}
 	fmt.Fprintln(e.stdout, "Divisions granted:")
 	for _, d := range divs {
-		mark := ""
-		if d.Current {
-			mark = " (current)"
-		}
-		fmt.Fprintf(e.stdout, "  %d  %s%s\n", d.Code, d.Description, mark)
+		fmt.Fprintf(e.stdout, "  %d  %s%s\n", d.Code, d.Description, map[int]string{0: " (inactive)", 2: " (archived)"}[d.Status])
 	}
 	fmt.Fprintln(e.stdout, "Next: `exactsync sync --entity accounts` syncs once; `exactsync run` keeps syncing on schedule.")
 	return nil

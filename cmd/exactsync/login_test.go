@@ -199,12 +199,13 @@ func (w *world) checkLoggedIn(r result) {
 	}
 	var n int
 	var user, state string
+	var secret bool
 	if err := w.pool.QueryRow(context.Background(),
-		`SELECT count(*), max(user_key), max(state) FROM exact_sync.connections`).Scan(&n, &user, &state); err != nil {
+		`SELECT count(*), max(user_key), max(state), bool_and(client_secret <> '') FROM exact_sync.connections`).Scan(&n, &user, &state, &secret); err != nil {
 		w.t.Fatal(err)
 	}
-	if n != 1 || user == "" || state != "ok" {
-		w.t.Errorf("connections: %d, user %q, state %q; want 1 with a user, ok", n, user, state)
+	if n != 1 || user == "" || state != "ok" || !secret {
+		w.t.Errorf("connections: %d, user %q, state %q, client secret stored %v; want 1 with a user, ok, stored", n, user, state, secret)
 	}
 	calls := st.TotalTokenCalls()
 	w.mustRun("sync", "--entity", "accounts", "--division", "101")
