@@ -49,6 +49,9 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		divisions string
 		mandatory bool
 		start     string
+		window    string
+		body401   string
+		bare      bool
 	)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
 	fs.StringVar(&divisions, "divisions", "101,102", "comma-separated division codes; the first is the user's current division")
@@ -67,6 +70,10 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.Float64Var(&opts.Faults.TruncateRate, "truncate-rate", 0, "probability of a truncated page body")
 	fs.StringVar(&start, "start", "now", `simulated clock start, RFC 3339, or "now"`)
 	fs.BoolVar(&opts.FreezeClock, "freeze-clock", false, "move the simulated clock only through POST /_sim/clock")
+	fs.BoolVar(&opts.Maintenance, "maintenance", false, "answer 503 during the daily maintenance window")
+	fs.StringVar(&window, "maintenance-window", "04:00-04:30", "daily maintenance window, HH:MM-HH:MM in Amsterdam time")
+	fs.StringVar(&body401, "unauthorized-body", "html", `body of the REST 401: "html" (Object moved page) or "empty"`)
+	fs.BoolVar(&bare, "bare-envelope", true, `serve {"d":[…]} for a regular GET with $top and without $select`)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return "", opts, err
@@ -77,6 +84,21 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		return "", opts, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	opts.NoMandatoryFilter = !mandatory
+	opts.NoBareEnvelope = !bare
+	switch body401 {
+	case "html":
+	case "empty":
+		opts.EmptyUnauthorizedBody = true
+	default:
+		return "", opts, usageError{fmt.Errorf("invalid value %q for flag -unauthorized-body: want html or empty", body401)}
+	}
+	from, to, ok := strings.Cut(window, "-")
+	var errs [2]error
+	opts.MaintenanceStart, errs[0] = timeOfDay(from)
+	opts.MaintenanceEnd, errs[1] = timeOfDay(to)
+	if !ok || errs[0] != nil || errs[1] != nil || opts.MaintenanceStart == opts.MaintenanceEnd {
+		return "", opts, usageError{fmt.Errorf("invalid value %q for flag -maintenance-window: want HH:MM-HH:MM like 04:00-04:30", window)}
+	}
 	for d := range strings.SplitSeq(divisions, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(d))
 		if err != nil || n <= 0 {
@@ -102,10 +124,19 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	return *addr, opts, nil
 }
 
+// timeOfDay parses "HH:MM" as an offset from midnight.
+func timeOfDay(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
 func run(args []string, stdout io.Writer) error {
 	addr, opts, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: exactsim [flags]; flags: --addr --divisions --accounts --seed --client-id --client-secret --refresh-token --redirect-uri --minutely-limit --daily-limit --mandatory-filter --error-budget --fault-rate --latency --truncate-rate --start --freeze-clock")
+		fmt.Fprintln(stdout, "usage: exactsim [flags]; flags: --addr --divisions --accounts --seed --client-id --client-secret --refresh-token --redirect-uri --minutely-limit --daily-limit --mandatory-filter --error-budget --fault-rate --latency --truncate-rate --start --freeze-clock --maintenance --maintenance-window --unauthorized-body --bare-envelope")
 		return nil
 	}
 	if err != nil {

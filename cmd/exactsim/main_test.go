@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -23,22 +24,39 @@ func TestParseFlags(t *testing.T) {
 		name    string
 		args    []string
 		wantErr bool
-		check   func(t *testing.T, addr string, divisions []int, accounts int, mandatory bool)
+		check   func(t *testing.T, addr string, opts exacttest.Options)
 	}{
-		{name: "defaults", check: func(t *testing.T, addr string, divs []int, accounts int, mandatory bool) {
-			if addr != "127.0.0.1:0" || !cmp.Equal(divs, []int{101, 102}) || accounts != 500 || !mandatory {
-				t.Errorf("got addr %q divisions %v accounts %d mandatory %v", addr, divs, accounts, mandatory)
+		{name: "defaults", check: func(t *testing.T, addr string, opts exacttest.Options) {
+			if addr != "127.0.0.1:0" || !cmp.Equal(opts.Divisions, []int{101, 102}) || opts.Accounts != 500 || opts.NoMandatoryFilter {
+				t.Errorf("got addr %q divisions %v accounts %d no mandatory filter %v", addr, opts.Divisions, opts.Accounts, opts.NoMandatoryFilter)
+			}
+			if opts.Maintenance || opts.MaintenanceStart != 4*time.Hour || opts.MaintenanceEnd != 4*time.Hour+30*time.Minute ||
+				opts.EmptyUnauthorizedBody || opts.NoBareEnvelope {
+				t.Errorf("got maintenance %v %v-%v, empty 401 %v, no bare envelope %v; want off 4h0m0s-4h30m0s false false",
+					opts.Maintenance, opts.MaintenanceStart, opts.MaintenanceEnd, opts.EmptyUnauthorizedBody, opts.NoBareEnvelope)
 			}
 		}},
 		{name: "double-dash with =", args: []string{"--divisions=7,8,9", "--accounts", "3", "--mandatory-filter=false"},
-			check: func(t *testing.T, _ string, divs []int, accounts int, mandatory bool) {
-				if !cmp.Equal(divs, []int{7, 8, 9}) || accounts != 3 || mandatory {
-					t.Errorf("got divisions %v accounts %d mandatory %v", divs, accounts, mandatory)
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if !cmp.Equal(opts.Divisions, []int{7, 8, 9}) || opts.Accounts != 3 || !opts.NoMandatoryFilter {
+					t.Errorf("got divisions %v accounts %d no mandatory filter %v", opts.Divisions, opts.Accounts, opts.NoMandatoryFilter)
+				}
+			}},
+		{name: "maintenance, empty 401, no bare envelope",
+			args: []string{"--maintenance", "--maintenance-window", "23:30-00:15", "--unauthorized-body=empty", "--bare-envelope=false"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if !opts.Maintenance || opts.MaintenanceStart != 23*time.Hour+30*time.Minute || opts.MaintenanceEnd != 15*time.Minute ||
+					!opts.EmptyUnauthorizedBody || !opts.NoBareEnvelope {
+					t.Errorf("got maintenance %v %v-%v, empty 401 %v, no bare envelope %v; want on 23h30m0s-15m0s true true",
+						opts.Maintenance, opts.MaintenanceStart, opts.MaintenanceEnd, opts.EmptyUnauthorizedBody, opts.NoBareEnvelope)
 				}
 			}},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: true},
 		{name: "bad divisions", args: []string{"--divisions", "a,b"}, wantErr: true},
 		{name: "bad rate", args: []string{"--fault-rate", "2"}, wantErr: true},
+		{name: "bad maintenance window", args: []string{"--maintenance-window", "4-5"}, wantErr: true},
+		{name: "empty maintenance window", args: []string{"--maintenance-window", "04:00-04:00"}, wantErr: true},
+		{name: "bad 401 body", args: []string{"--unauthorized-body", "json"}, wantErr: true},
 		{name: "stray argument", args: []string{"serve"}, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -48,7 +66,7 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("got err %v, want error %v", err, tt.wantErr)
 			}
 			if tt.check != nil {
-				tt.check(t, addr, opts.Divisions, opts.Accounts, !opts.NoMandatoryFilter)
+				tt.check(t, addr, opts)
 			}
 		})
 	}
@@ -113,6 +131,16 @@ func TestExactsim(t *testing.T) {
 	}
 	if resp.Header.Get("X-RateLimit-Minutely-Limit") != "60" {
 		t.Errorf("got X-RateLimit-Minutely-Limit %q, want the default 60", resp.Header.Get("X-RateLimit-Minutely-Limit"))
+	}
+	// The control endpoints are served: a division move.
+	resp, err = http.Post(baseURL+"/_sim/divisions/move", "application/json", strings.NewReader(`{"division":101}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"division":101`) {
+		t.Errorf("POST /_sim/divisions/move: got %d %s, want 200 naming division 101", resp.StatusCode, b)
 	}
 	// SIGTERM shuts it down cleanly.
 	_ = cmd.Process.Signal(syscall.SIGTERM)

@@ -316,6 +316,20 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		s.RevokeDivision(req.Division)
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	case path == "divisions/move" && r.Method == http.MethodPost:
+		var req struct {
+			Division int `json:"division"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding move request: %w", err))
+			return
+		}
+		at, err := s.MoveDivision(req.Division)
+		if err != nil {
+			fail(http.StatusNotFound, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"division": req.Division, "division_move_date": at.Format(time.RFC3339Nano)})
 	case path == "refresh-token" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, map[string]string{"refresh_token": s.RefreshToken()})
 	default:

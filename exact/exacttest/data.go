@@ -18,6 +18,8 @@ type divisionData struct {
 	nextTS  int64
 	tables  map[*entity]*table
 	deleted []deletedEntry // in Timestamp order
+	firstTS int64          // the first Timestamp of the current numbering: 1, plus one per move
+	moved   time.Time      // DivisionMoveDate (§3.3, §3.10); zero until the first move
 }
 
 type deletedEntry struct {
@@ -34,7 +36,9 @@ type table struct {
 	baseTS int64  // Timestamp of base row 0; row i has baseTS+i
 	gone   []bool // base row i was changed or deleted (then served from cur)
 	cur    map[string]*entry
-	log    []logEntry // mutations in Timestamp order; stale when cur[id].ts differs
+	// log lists mutations in Timestamp order; an entry is stale when cur[id].ts differs. After
+	// a division move its first entries may lie below baseTS (see divisionData.move).
+	log []logEntry
 }
 
 type entry struct {
@@ -49,7 +53,7 @@ type logEntry struct {
 }
 
 func newDivisionData(code, rows int, seed int64, start time.Time) *divisionData {
-	d := &divisionData{code: code, nextTS: 1, tables: map[*entity]*table{}}
+	d := &divisionData{code: code, nextTS: 1, firstTS: 1, tables: map[*entity]*table{}}
 	for _, e := range catalogue {
 		n := 0
 		if e.generate != nil {
@@ -93,6 +97,13 @@ func (t *table) position(id string) (int64, bool) {
 // scan calls fn for each current row with Timestamp > after, in Timestamp order, until fn
 // returns false. Generated rows are built in scratch, which fn must not retain.
 func (t *table) scan(after int64, scratch record, fn func(ts int64, r record) bool) {
+	k := sort.Search(len(t.log), func(k int) bool { return t.log[k].ts > after })
+	// Changed rows renumbered below the generated ones by a division move come first.
+	for ; k < len(t.log) && t.log[k].ts < t.baseTS; k++ {
+		if !t.visitLog(k, fn) {
+			return
+		}
+	}
 	start := max(after-t.baseTS+1, 0)
 	for i := int(start); i < t.base; i++ {
 		if t.gone != nil && t.gone[i] {
@@ -107,17 +118,21 @@ func (t *table) scan(after int64, scratch record, fn func(ts int64, r record) bo
 			return
 		}
 	}
-	k := sort.Search(len(t.log), func(k int) bool { return t.log[k].ts > after })
 	for ; k < len(t.log); k++ {
-		le := t.log[k]
-		e := t.cur[le.id]
-		if e.ts != le.ts || e.deleted {
-			continue
-		}
-		if !fn(le.ts, e.rec) {
+		if !t.visitLog(k, fn) {
 			return
 		}
 	}
+}
+
+// visitLog calls fn for log entry k when it is the live version of its row; false when fn stopped.
+func (t *table) visitLog(k int, fn func(ts int64, r record) bool) bool {
+	le := t.log[k]
+	e := t.cur[le.id]
+	if e.ts != le.ts || e.deleted {
+		return true
+	}
+	return fn(le.ts, e.rec)
 }
 
 func (t *table) markGone(id string) {
@@ -178,4 +193,73 @@ func (d *divisionData) scanDeleted(after int64, now time.Time, fn func(ts int64,
 			return
 		}
 	}
+}
+
+// move regenerates every Timestamp of the division, as when Exact moves it to another database
+// (§3.10), and sets DivisionMoveDate. Exact's new values come from the other database's row
+// versions and are unrelated to the old ones. The simulator renumbers in a new order, starting
+// one above where the previous numbering started (2 after the first move): first the live
+// changed rows and the deletion log (in their old order), then the generated rows. Old cursors
+// are then meaningless and mostly too high: a client that keeps its cursor instead of
+// resyncing misses rows (the failure §3.10's DivisionMoveDate check prevents), and every
+// generated row's Timestamp changes. A full resync (Timestamp gt 0) still returns every live
+// row exactly once, in Timestamp order, and later changes continue the new sequence.
+func (d *divisionData) move(now time.Time) {
+	type event struct {
+		old int64
+		t   *table        // a live changed row of t, or
+		del *deletedEntry // a deletion-log entry
+	}
+	var events []event
+	for _, e := range catalogue {
+		t := d.tables[e]
+		for _, le := range t.log {
+			if cur := t.cur[le.id]; cur.ts == le.ts && !cur.deleted {
+				events = append(events, event{old: le.ts, t: t})
+			}
+		}
+	}
+	for i := range d.deleted {
+		events = append(events, event{old: d.deleted[i].ts, del: &d.deleted[i]})
+	}
+	sort.Slice(events, func(i, j int) bool { return events[i].old < events[j].old })
+	renumbered := make(map[int64]int64, len(events)) // old → new, for deleted rows' entries
+	for _, e := range catalogue {
+		d.tables[e].log = d.tables[e].log[:0]
+	}
+	d.firstTS++
+	ts := d.firstTS
+	for _, ev := range events {
+		renumbered[ev.old] = ts
+		if ev.del != nil {
+			ev.del.ts = ts
+			ev.del.rec[deletedEntity.tsField] = value{n: ts}
+		} else {
+			// Rebuilt in Timestamp order; a live row has exactly one current log entry.
+			ev.t.log = append(ev.t.log, logEntry{ts: ts})
+		}
+		ts++
+	}
+	for _, e := range catalogue {
+		t := d.tables[e]
+		for id, cur := range t.cur {
+			// A deleted row's entry keeps its deletion's Timestamp (every deletion is in the log).
+			cur.ts = renumbered[cur.ts]
+			if cur.deleted {
+				continue
+			}
+			if e.tsField >= 0 {
+				cur.rec[e.tsField] = value{n: cur.ts}
+			}
+			k := sort.Search(len(t.log), func(k int) bool { return t.log[k].ts >= cur.ts })
+			t.log[k].id = id
+		}
+	}
+	for _, e := range catalogue {
+		t := d.tables[e]
+		t.baseTS = ts
+		ts += int64(t.base)
+	}
+	d.nextTS = ts
+	d.moved = now
 }

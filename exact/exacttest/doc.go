@@ -17,6 +17,16 @@
 // per division shared with sync/Deleted; the sync stream is the generated rows not changed since,
 // then the changed rows in Timestamp order. Pages are serialized by appending bytes.
 //
+// MoveDivision (or POST /_sim/divisions/move) simulates Exact moving a division to another
+// database (§3.10, §7): system/Divisions serves the simulated now as its DivisionMoveDate and
+// every Timestamp of the division is regenerated. Exact's new values come from the other
+// database and are unrelated to the old ones; the simulator renumbers starting one above where
+// the previous numbering started (2 after the first move), first the live changed rows and the
+// deletion log (each in its old order), then the generated rows, whose Timestamps all change.
+// Old cursors are thus meaningless and mostly too high: resuming from one misses rows, the
+// failure a DivisionMoveDate check prevents, while a full resync (Timestamp gt 0) returns every
+// live row exactly once. Later changes continue the new sequence.
+//
 // # Clock
 //
 // The simulated clock starts at Options.Start and runs at real-time speed, plus every Advance
@@ -38,16 +48,29 @@
 //     refresh token valid (§1.8). Tokens or codes never issued get 400 invalid_grant "Signed data
 //     extraction has failed." (§1.10, an invented text).
 //   - The error-budget block (§2.5, off by default) answers 429 "API rate limit exceeded".
+//   - With Options.EmptyUnauthorizedBody the REST 401 has an empty body instead (§7).
+//   - Maintenance (Options.Maintenance, off by default): every /api/ call, OAuth2 included, gets
+//     503 from 04:00 to 04:30 Amsterdam wall-clock time (§0, §6.11; "CET" read as Dutch local
+//     time) or in the window of MaintenanceStart/End. The 503 body is UNCONFIRMED (§4.2, §8):
+//     the §4.1 error envelope (JSON or XML by Accept) "Exact Online is unavailable because of
+//     scheduled maintenance. Please try again later.", with no Retry-After and no rate-limit
+//     headers, before authentication; the call is not counted against the limits.
+//   - The bare {"d":[…]} envelope (§3.5, trigger UNCONFIRMED): a GET on a regular entity
+//     endpoint (crm/Accounts) with $top and without $select, as the sheet says, narrowed by the
+//     WCF analogy it cites (the bare array is OData V1 and cannot carry V2 members): only when
+//     the page has no $inlinecount and no __next. Bulk, sync, current/Me and system/Divisions
+//     always use d.results; Options.NoBareEnvelope turns it off.
 //
 // # Control endpoints (JSON, no auth)
 //
 //	POST /_sim/clock    {"advance":"9m30s"}
-//	GET  /_sim/clock
+//	GET  /_sim/clock    → {"now":"<RFC3339Nano>"}
 //	POST /_sim/accounts {"division":101,"upsert":[{"ID":"…","Name":"…","IsSupplier":true}],"delete":["<guid>"]}
 //	GET  /_sim/accounts?division=101
 //	GET  /_sim/stats
 //	POST /_sim/faults   {"error_rate":0.1,"latency":"50ms","truncate_rate":0.05,"malformed_next":1}
 //	POST /_sim/revoke   {"division":102}
+//	POST /_sim/divisions/move {"division":101}  → {"division":101,"division_move_date":"<RFC3339Nano>"}
 //	GET  /_sim/refresh-token
 //
 // An upsert of an existing ID merges the given fields over the current record; an upsert without
@@ -69,6 +92,7 @@
 //	early refresh keeps the refresh token valid                       TestEarlyRefreshKeepsTokenValid
 //	credentials only in the form body                                 TestTokenEndpointNeedsFormBody
 //	REST 401 missing/unknown/expired token + WWW-Authenticate          TestRESTAuth
+//	REST 401 body: HTML "Object moved" or empty (option)              TestUnauthorizedBody
 //	403 Reason: NoDivisionAccess (revoked, never granted)             TestRESTAuth
 //	current/Me CurrentDivision, not rate-limited; system/Divisions    TestMeAndDivisions
 //	crm/Accounts: 60 per page, $filter (IsSupplier eq true, ID, trim), TestAccountsQueries
@@ -78,6 +102,11 @@
 //	sync/CRM/Accounts: only Timestamp gt nL, 1,000 per page, nL token TestAccountsQueries, TestSyncStreamAndDeleted
 //	paging returns every row exactly once                             TestPagingCoversEveryRowOnce
 //	sync/Deleted EntityType 2, shared Timestamp sequence, retention   TestSyncStreamAndDeleted
+//	division move: DivisionMoveDate, all Timestamps regenerated,       TestMoveDivision, TestMoveDivisionUnknown
+//	  full resync complete, old cursor misses rows, POST /_sim/divisions/move
+//	bare {"d":[…]} for $top without $select on regular endpoints       TestBareEnvelope
+//	503 in the daily maintenance window (04:00–04:30 Amsterdam,        TestMaintenance, TestMaintenanceAuthorize
+//	  configurable, off by default), OAuth2 included, /_sim/ not
 //	GUIDs, 18-char Codes, /Date(ms)/ Amsterdam, __metadata, ~30%      TestDataRealism
 //	  suppliers, non-ASCII names, nulls, deterministic from the seed
 //	XML (Atom) unless Accept: application/json                        TestXMLUnlessJSONAccepted
@@ -88,6 +117,7 @@
 //	limits off: no headers                                            TestNoLimitsNoHeaders
 //	10-errors-per-hour block (optional)                               TestErrorBudget
 //	POST /_sim/clock                                                  TestControlClock, TestClockFollowsRealTime
+//	GET /_sim/clock {"now":"<RFC3339Nano>"}                           TestControlClockGet
 //	POST and GET /_sim/accounts (merge, create, delete, truth)        TestControlAccounts
 //	GET /_sim/stats and Stats helpers                                 TestControlStats
 //	faults: 500/503, latency, truncated body, malformed __next        TestFaults

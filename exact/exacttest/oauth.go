@@ -81,6 +81,9 @@ func (s *Simulator) RefreshToken() string {
 // serveAuthorize auto-consents: it redirects to the registered redirect URI with a single-use,
 // 3-minute code, percent-encoded in the query (§1.3, §1.10).
 func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	if !s.maintenance(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	if q.Get("client_id") != s.opts.ClientID || q.Get("redirect_uri") != s.opts.RedirectURI ||
 		q.Get("response_type") != "code" {
@@ -152,6 +155,12 @@ func (s *Simulator) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	grant := r.PostForm.Get("grant_type")
+	if !s.maintenance(w, r) {
+		s.mu.Lock()
+		s.stats.TokenCalls[cmp.Or(grant, "none")+"/maintenance"]++
+		s.mu.Unlock()
+		return
+	}
 	s.mu.Lock()
 	resp, terr := s.grantLocked(grant, r.PostForm)
 	outcome := "ok"
@@ -284,8 +293,9 @@ func (s *Simulator) authenticate(r *http.Request) (expired, ok bool) {
 }
 
 // writeUnauthorized is the REST 401 (§4.2): not JSON but the historic HTML "Object moved" page,
-// with a WWW-Authenticate header. The header's exact value is UNCONFIRMED (§8); it carries the
-// "access token expired" substring clients look for.
+// or an empty body with Options.EmptyUnauthorizedBody (§7), with a WWW-Authenticate header. The
+// header's exact value is UNCONFIRMED (§8); it carries the "access token expired" substring
+// clients look for.
 func (s *Simulator) writeUnauthorized(w http.ResponseWriter, r *http.Request, expired bool) {
 	s.mu.Lock()
 	s.stats.Unauthorized++
@@ -295,6 +305,10 @@ func (s *Simulator) writeUnauthorized(w http.ResponseWriter, r *http.Request, ex
 		desc = "access token expired"
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="Exact Online", error="invalid_token", error_description="`+desc+`"`)
+	if s.opts.EmptyUnauthorizedBody { // the other body §7 asks for
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write([]byte(`<html><head><title>Object moved</title></head><body><h2>Object moved to <a href="/docs/Login.aspx?ReturnUrl=` +

@@ -72,6 +72,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // nor counted against the limits and without rate-limit headers (§2.1, §2.2).
 func (s *Simulator) serveMe(w http.ResponseWriter, r *http.Request) {
 	s.countCall(0, "current/Me")
+	if !s.maintenance(w, r) {
+		return
+	}
 	if expired, ok := s.authenticate(r); !ok {
 		s.writeUnauthorized(w, r, expired)
 		return
@@ -106,6 +109,9 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 		endpoint = "system/Divisions"
 	}
 	s.countCall(division, endpoint)
+	if !s.maintenance(w, r) { // before auth and limits: the service is down
+		return
+	}
 	if s.budgetBlocked(division, endpoint) {
 		writeError(w, r, http.StatusTooManyRequests, msgRateBlocked)
 		return
@@ -203,6 +209,14 @@ func (s *Simulator) serveDivisions(w http.ResponseWriter, r *http.Request, divis
 		}
 	}
 	s.mu.Unlock()
+	moved := map[int]time.Time{}
+	s.dataMu.RLock()
+	for _, d := range divs {
+		if div := s.data[d]; div != nil {
+			moved[d] = div.moved
+		}
+	}
+	s.dataMu.RUnlock()
 	sel, msg := parseSelect(divisionsEntity, r.URL.Query().Get("$select"), kindRegular)
 	if msg != "" {
 		writeError(w, r, http.StatusBadRequest, msg)
@@ -221,7 +235,7 @@ func (s *Simulator) serveDivisions(w http.ResponseWriter, r *http.Request, divis
 		set("BlockingStatus", value{n: 0})
 		set("Country", value{s: "NL "})
 		set("Hid", value{s: strconv.Itoa(d)})
-		set("DivisionMoveDate", value{null: true})
+		set("DivisionMoveDate", timeVal(moved[d])) // null until MoveDivision (§3.3, §3.10)
 		pw.key = strconv.Itoa(d)
 		pw.add(0, rec)
 	}
@@ -372,6 +386,11 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 	base := baseURL(r) + "/api/v1/" + strconv.Itoa(division) + "/" + rt.path
 	keyTS := rt.kind == kindSync
 	pw := s.newPageWriter(r, rt.ent, eq.sel, base+"(", keyTS)
+	// §3.5: a GET collection with $top and no $select "sometimes" returns the bare {"d":[…]}; the
+	// trigger is UNCONFIRMED. The simulator takes the sheet's rule on regular endpoints, narrowed
+	// by the WCF analogy it cites (the bare array is the OData V1 shape): only when the page needs
+	// nothing of V2, i.e. no $inlinecount and no __next (see pageWriter.end).
+	pw.bare = rt.kind == kindRegular && !s.opts.NoBareEnvelope && eq.top >= 0 && r.URL.Query().Get("$select") == ""
 	bp := bufPool.Get().(*[]byte)
 	pw.buf = (*bp)[:0]
 	pw.begin(base)
@@ -529,6 +548,7 @@ type pageWriter struct {
 	keyTS      bool
 	rows       int
 	updated    string
+	bare       bool // JSON: serve {"d":[…]} when the page has no __count and no __next (§3.5)
 }
 
 func (s *Simulator) newPageWriter(r *http.Request, e *entity, sel []int, metaPrefix string, keyTS bool) *pageWriter {
@@ -617,6 +637,14 @@ func (p *pageWriter) add(ts int64, rec record) {
 
 // end closes the page; count >= 0 adds $inlinecount's "__count", a string (§3.5).
 func (p *pageWriter) end(next string, count int) []byte {
+	if p.json && p.bare && next == "" && count < 0 {
+		// Rewrite the opening {"d":{"results":[ in place to {"d":[ (§3.5).
+		const open, bareOpen = `{"d":{"results":[`, `{"d":[`
+		n := copy(p.buf[len(bareOpen):], p.buf[len(open):])
+		copy(p.buf, bareOpen)
+		p.buf = p.buf[:len(bareOpen)+n]
+		return append(p.buf, `]}`...)
+	}
 	if p.json {
 		p.buf = append(p.buf, ']')
 		if count >= 0 {

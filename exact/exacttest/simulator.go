@@ -30,6 +30,20 @@ type Options struct {
 	// client that sleeps until a rate-limit reset is released.
 	FreezeClock bool
 	Faults      Faults
+
+	// Maintenance turns on the daily maintenance window (§0, §4.2, §6.11): every /api/ call
+	// (OAuth2 and REST, not /_sim/) in the window gets 503. Off by default.
+	Maintenance bool
+	// MaintenanceStart and MaintenanceEnd bound the window as Amsterdam wall-clock times of day
+	// (offsets from local midnight); both zero means 04:00–04:30 (§0). An end not after the
+	// start wraps over midnight.
+	MaintenanceStart, MaintenanceEnd time.Duration
+	// EmptyUnauthorizedBody makes the REST 401 body empty instead of the historic HTML "Object
+	// moved" page (§4.2, §7); the WWW-Authenticate header is sent either way.
+	EmptyUnauthorizedBody bool
+	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET on a regular entity
+	// endpoint with $top and without $select gets the bare {"d":[…]} of §3.5 (see doc.go).
+	NoBareEnvelope bool
 }
 
 // Faults are injected failures on REST data calls (not on the token endpoint, current/Me or /_sim/).
@@ -53,6 +67,7 @@ type Stats struct {
 	TooManyRequests int            `json:"too_many_requests"`
 	Unauthorized    int            `json:"unauthorized"`
 	FaultsInjected  int            `json:"faults_injected"`
+	Maintenance     int            `json:"maintenance"` // calls answered 503 in the maintenance window
 }
 
 // TotalTokenCalls is the number of token-endpoint calls of any grant and outcome.
@@ -166,6 +181,23 @@ func (s *Simulator) RevokeDivision(division int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.revoked[division] = true
+}
+
+// MoveDivision simulates Exact moving a division to another database (§3.10, §7):
+// system/Divisions then serves the simulated now as the division's DivisionMoveDate, and every
+// Timestamp of the division (its rows and sync/Deleted) is regenerated, so old sync cursors are
+// meaningless and a client must resync from the start. The new numbering is described in
+// doc.go. It returns the move date.
+func (s *Simulator) MoveDivision(division int) (time.Time, error) {
+	now := s.Now()
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	div := s.data[division]
+	if div == nil {
+		return time.Time{}, fmt.Errorf("moving division: unknown division %d", division)
+	}
+	div.move(now)
+	return now, nil
 }
 
 // Stats returns a copy of the counters.
