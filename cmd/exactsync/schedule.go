@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -16,15 +17,27 @@ import (
 	"github.com/exactsync/exactsync/sync"
 )
 
+// Keep-alive bounds: Exact expires a refresh token unused for 30 days (fact sheet §1.7,
+// §6.4), and refreshing more often than every 570 s is refused (§1.8).
+const (
+	minKeepalive = 10 * time.Minute
+	maxKeepalive = 29 * 24 * time.Hour
+)
+
 type runCmd struct {
 	Workers    int           `default:"4" help:"How many divisions are synced at the same time."`
 	RunTimeout time.Duration `default:"2h" help:"Upper bound for one run."`
 	Grace      time.Duration `default:"25s" help:"On SIGTERM, how long the current pages may take to finish."`
+	Keepalive  time.Duration `default:"168h" env:"EXACTSYNC_KEEPALIVE" help:"Refresh each connection's tokens at least this often, even when nothing is synced, so that Exact's 30-day expiry of unused refresh tokens never hits a quiet connection."`
 }
 
 func (c *runCmd) Run(e *env) error {
 	if c.Workers < 1 {
 		return usageError{fmt.Errorf("--workers %d: use 1 or more", c.Workers)}
+	}
+	if c.Keepalive < minKeepalive || c.Keepalive > maxKeepalive {
+		return usageError{fmt.Errorf("--keepalive (EXACTSYNC_KEEPALIVE) %s: use a duration from %s to %s; Exact expires refresh tokens unused for 30 days",
+			c.Keepalive, minKeepalive, maxKeepalive)}
 	}
 	cfg, err := loadConfig(e, config.Needs{Database: true, Credentials: true})
 	if err != nil {
@@ -43,6 +56,7 @@ func (c *runCmd) Run(e *env) error {
 
 	s := &scheduler{
 		cfg: cfg, st: st, log: log, runTimeout: c.RunTimeout,
+		keepalive: c.Keepalive, now: time.Now,
 		runner:  sync.NewRunner(sync.Config{Logger: log}, st, st, st),
 		clients: map[int64]*exact.Client{},
 		divs:    map[int64]cachedDivisions{},
@@ -78,6 +92,12 @@ func (c *runCmd) Run(e *env) error {
 			log.Info().Str("entity", name).Bool("full", v.full).Str("schedule", v.spec).Str("time_zone", loc.String()).Msg("scheduled")
 		}
 	}
+	// Keep-alive: checked a few times per period (at most hourly), so that a refresh is
+	// never much later than the period.
+	every := max(min(c.Keepalive/4, time.Hour), time.Minute)
+	cr.Schedule(cron.Every(every), cron.FuncJob(func() { s.keepAlive(e.ctx) }))
+	log.Info().Dur("keepalive", c.Keepalive).Dur("check_every", every).Msg("token keep-alive scheduled")
+	go s.keepAlive(e.ctx)
 	cr.Start()
 	// A start catches up at once instead of waiting for the first tick.
 	for _, name := range sync.Names() {
@@ -121,6 +141,11 @@ type scheduler struct {
 	log        zerolog.Logger
 	runner     *sync.Runner
 	runTimeout time.Duration
+	keepalive  time.Duration    // longest time a connection's chain may go unrefreshed
+	now        func() time.Time // the clock of the keep-alive
+	// newClient builds a connection's client; nil means newClient with cfg.
+	newClient func(sink.Connection) (*exact.Client, error)
+	keeping   atomic.Bool // a keep-alive pass is running
 
 	mu      gosync.Mutex
 	clients map[int64]*exact.Client
@@ -198,12 +223,70 @@ func (s *scheduler) client(conn sink.Connection) (*exact.Client, error) {
 	if c, ok := s.clients[conn.ID]; ok {
 		return c, nil
 	}
-	c, err := newClient(s.cfg, s.st, conn, s.log)
+	build := s.newClient
+	if build == nil {
+		build = func(conn sink.Connection) (*exact.Client, error) { return newClient(s.cfg, s.st, conn, s.log) }
+	}
+	c, err := build(conn)
 	if err != nil {
 		return nil, err
 	}
 	s.clients[conn.ID] = c
 	return c, nil
+}
+
+// keepAlive refreshes the token chain of every connection that was not refreshed for
+// s.keepalive, whether or not anything is due to sync: Exact expires a refresh token that
+// goes unused for 30 days (§1.7, §6.4), which would strand a quiet connection. The refresh
+// is exact.Client.Refresh: under the connection's row lock like every refresh, and never
+// earlier than 570 s after the last one (§1.8). Connections needing re-authorization are
+// skipped; the sync schedules already report them.
+func (s *scheduler) keepAlive(ctx context.Context) {
+	if !s.keeping.CompareAndSwap(false, true) {
+		return // the previous pass is still running
+	}
+	defer s.keeping.Store(false)
+	conns, err := s.st.Connections(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error().Err(err).Msg("keep-alive: cannot read the connections")
+		}
+		return
+	}
+	for _, conn := range conns {
+		if ctx.Err() != nil {
+			return
+		}
+		if conn.State == sink.StateReauthRequired {
+			continue
+		}
+		log := s.log.With().Int64("connection", conn.ID).Logger()
+		tok, err := s.st.LoadToken(ctx, conn.ID)
+		if err != nil {
+			log.Error().Err(err).Msg("keep-alive: cannot read the token")
+			continue
+		}
+		// IssuedAt is when the current pair was issued: the last refresh, by whoever.
+		if !tok.IssuedAt.IsZero() && s.now().Sub(tok.IssuedAt) < s.keepalive {
+			continue
+		}
+		client, err := s.client(conn)
+		if err != nil {
+			log.Error().Err(err).Msg("keep-alive: cannot build the client")
+			continue
+		}
+		if err := client.Refresh(ctx); err != nil {
+			if ctx.Err() == nil {
+				log.Error().Err(err).Msg("keep-alive: refreshing the token failed")
+			}
+			continue
+		}
+		ev := log.Info().Dur("keepalive", s.keepalive)
+		if !tok.IssuedAt.IsZero() {
+			ev = ev.Time("last_refresh", tok.IssuedAt)
+		}
+		ev.Msg("keep-alive: refreshed the token chain")
+	}
 }
 
 // divisions caches the division list of a connection for an hour.
