@@ -15,17 +15,23 @@
 //     the stored version is not newer than the removal's;
 //   - within one page, the highest version of a key wins.
 //
-// Rows are copied (COPY) into a per-session temporary staging table, then merged with
-// INSERT … ON CONFLICT DO UPDATE, so memory stays proportional to one page. The sink knows
-// nothing about Exact Online: a Table names the target, its columns, key and version column.
-// The staging table is created once per database session (the session remembers it), and
-// the DISTINCT ON sort runs only for pages that hold a key twice. BenchmarkWrite compares
+// A page none of whose keys is stored yet (the first sync of a division, a page of new
+// records) is copied (COPY) straight into the target table: it would only insert, so the
+// outcome is the upsert's at about the cost of a plain COPY. Any other page is copied into
+// a per-session temporary staging table, then merged with INSERT … ON CONFLICT DO UPDATE,
+// so memory stays proportional to one page. The sink knows nothing about Exact Online: a
+// Table names the target, its columns, key and version column. The staging table is
+// created once per database session (the session remembers it), and the DISTINCT ON sort
+// runs only for pages that hold a key twice. BenchmarkWrite and CompareWrites compare
 // WriteBatch with a plain COPY of the same rows into an unindexed table; the remaining gap
-// is the second pass over the rows, the primary-key index and ON CONFLICT's speculative
-// insertion. Page transactions commit with the server's synchronous_commit: because pages
-// are idempotent and carry their cursor, turning it off for them would be safe (a crash
-// loses only whole recent pages, which the next run fetches again) and saves the commit
-// flush, but the sink does not do it.
+// is the primary-key index, the key probe and, for updates, the second pass over the rows
+// and ON CONFLICT's speculative insertion.
+//
+// Page transactions commit with synchronous_commit off (SET LOCAL): a page's rows,
+// removals and cursor are one transaction, so a server crash loses at most whole recent
+// pages together with their cursor, never a page without its cursor or the reverse, and
+// the next run fetches those pages again. It saves waiting for a WAL flush on every page.
+// Token transactions keep the server's setting: a refresh token is single-use.
 //
 // There are no tombstones: a row removed and later replayed from an older page than the
 // removal comes back; callers replay only pages after the committed cursor.
