@@ -7,27 +7,28 @@ import (
 )
 
 // row converts one record into the entity's column values, in
-// [Entity.Columns] order. It also returns the record's key and version.
-func (e *Entity) row(division int, rec exact.Record) (vals []any, id string, version int64, err error) {
+// [Entity.Columns] order, written into vals (len(Columns) long, so that a page
+// shares one backing array instead of allocating a slice per record). It also
+// returns the record's key and version.
+func (e *Entity) row(division int, rec exact.Record, vals []any) (id string, version int64, err error) {
 	id, ok, err := exact.GUID(rec.Field(e.Key))
 	if err != nil || !ok {
-		return nil, "", 0, fmt.Errorf("record without a valid %s: %v", e.Key, errOrNull(err))
+		return "", 0, fmt.Errorf("record without a valid %s: %v", e.Key, errOrNull(err))
 	}
 	version, ok, err = exact.Int64(rec.Field("Timestamp"))
 	if err != nil || !ok {
-		return nil, "", 0, fmt.Errorf("record %s without a valid Timestamp: %v", id, errOrNull(err))
+		return "", 0, fmt.Errorf("record %s without a valid Timestamp: %v", id, errOrNull(err))
 	}
-	vals = make([]any, 0, len(e.Fields)+4)
-	vals = append(vals, int32(division), id)
-	for _, f := range e.Fields {
+	vals[0], vals[1] = int32(division), id
+	for i, f := range e.Fields {
 		v, err := convert(f.Kind, rec.Field(f.Source))
 		if err != nil {
-			return nil, "", 0, fmt.Errorf("record %s field %s: %w", id, f.Source, err)
+			return "", 0, fmt.Errorf("record %s field %s: %w", id, f.Source, err)
 		}
-		vals = append(vals, v)
+		vals[2+i] = v
 	}
-	vals = append(vals, version, rec.Raw())
-	return vals, id, version, nil
+	vals[2+len(e.Fields)], vals[3+len(e.Fields)] = version, rec.Raw()
+	return id, version, nil
 }
 
 // keep reports whether the record belongs to the entity.

@@ -326,8 +326,13 @@ func (s *stream) records(ctx context.Context, from int64) error {
 		s.res.Pages++
 		s.res.Calls += f.page.Calls
 		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
-		for _, rec := range f.page.Records {
-			vals, id, version, err := s.e.row(s.job.Division, rec)
+		// One backing array for the page's values instead of a slice per record.
+		cols := len(table.Columns)
+		backing := make([]any, len(f.page.Records)*cols)
+		b.Rows = make([][]any, 0, len(f.page.Records))
+		for i, rec := range f.page.Records {
+			vals := backing[i*cols : (i+1)*cols : (i+1)*cols]
+			id, version, err := s.e.row(s.job.Division, rec, vals)
 			if err != nil {
 				return fmt.Errorf("reading %s page %d for division %d: %w", s.e.SyncPath, f.n, s.job.Division, err)
 			}
