@@ -13,6 +13,10 @@
 // Answers that mean the chain is broken ("Old refresh token used", an expired refresh token,
 // invalid_grant, rejected client credentials) are never retried: the connection is marked
 // with MarkReauthRequired and the error, a *[ReauthError], says how to re-authorize.
+// [Client.Refresh] rotates the chain on demand, by the same rules, to keep an idle
+// connection's refresh token from expiring (§1.7). Binaries built with the build tag
+// failpoints can kill themselves at each step of a refresh (EXACTSYNC_FAILPOINT, see
+// failpoint.go) so that tests can prove what survives a crash.
 //
 // # Fetching
 //

@@ -120,7 +120,10 @@ func (c *authLoginCmd) Run(e *env) error {
 	pasted := readLines(ctx, e.stdin)
 	code, err := waitForCode(ctx, e, state, codes, pasted, where != "")
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && e.ctx.Err() == nil {
+		if e.ctx.Err() != nil {
+			return errors.New("login interrupted before an authorization arrived; nothing was stored")
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("no authorization arrived within %s: run `exactsync auth login` again (if Exact showed an error about the redirect URI, register %s in the App Center or set EXACT_REDIRECT_URL to the registered one)",
 				c.Timeout, redirectRaw)
 		}
