@@ -153,22 +153,8 @@ func connections(ctx context.Context, cfg *config.Config, st *sink.Store) ([]sin
 
 // reauthMessage is the one line printed for a broken token chain.
 func reauthMessage(c sink.Connection) string {
-	return fmt.Sprintf("connection %d (%s) needs re-authorization: %s; get a new refresh token and run `exactsync auth import --refresh-token TOKEN`",
+	return fmt.Sprintf("connection %d (%s) needs re-authorization: %s; run `exactsync auth login` (or `exactsync auth import --refresh-token TOKEN` with a new refresh token)",
 		c.ID, host(c.BaseURL), c.StateReason)
-}
-
-// divisions lists the divisions a connection's token can see, keeping those
-// in EXACT_DIVISIONS when it is set.
-func divisions(ctx context.Context, cfg *config.Config, client *exact.Client) ([]int, error) {
-	ds, err := client.Divisions(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing divisions: %w", err)
-	}
-	codes := make([]int, 0, len(ds))
-	for _, d := range ds {
-		codes = append(codes, d.Code)
-	}
-	return filterDivisions(codes, cfg.Divisions), nil
 }
 
 // saveDivisions lists the divisions a connection has been granted and stores

@@ -39,7 +39,7 @@ func (c *runCmd) Run(e *env) error {
 		return usageError{fmt.Errorf("--keepalive (EXACTSYNC_KEEPALIVE) %s: use a duration from %s to %s; Exact expires refresh tokens unused for 30 days",
 			c.Keepalive, minKeepalive, maxKeepalive)}
 	}
-	cfg, err := loadConfig(e, config.Needs{Database: true, Credentials: true})
+	cfg, err := loadConfig(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *scheduler) enqueueAll(ctx context.Context, entity string, full bool) {
 			s.log.Error().Err(err).Int64("connection", conn.ID).Msg("cannot build the client")
 			continue
 		}
-		divs, err := s.divisions(ctx, conn.ID, client)
+		divs, err := s.divisions(ctx, conn, client)
 		if err != nil {
 			s.log.Warn().Err(err).Int64("connection", conn.ID).Msg("cannot list divisions")
 			continue
@@ -290,14 +290,15 @@ func (s *scheduler) keepAlive(ctx context.Context) {
 }
 
 // divisions caches the division list of a connection for an hour.
-func (s *scheduler) divisions(ctx context.Context, connID int64, client *exact.Client) ([]int, error) {
+func (s *scheduler) divisions(ctx context.Context, conn sink.Connection, client *exact.Client) ([]int, error) {
+	connID := conn.ID
 	s.mu.Lock()
 	cached, ok := s.divs[connID]
 	s.mu.Unlock()
 	if ok && time.Since(cached.at) < time.Hour {
 		return cached.codes, nil
 	}
-	codes, err := divisions(ctx, s.cfg, client)
+	codes, err := connectionDivisions(ctx, s.cfg, s.st, conn, client, nil)
 	if err != nil {
 		return nil, err
 	}
