@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -169,9 +170,40 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 // yet, as on the first sync of a division, and reports whether it did. Such a page would
 // only insert, so the result is the upsert's, at about the cost of a plain COPY instead of
 // a COPY into staging plus an INSERT … SELECT (each about half of a page's write time).
-// Should a key appear meanwhile, the unique violation is rolled back to a savepoint and
-// the caller takes the staging path.
+//
+// The COPY runs under a savepoint: a stored key makes it fail with a unique violation,
+// which is rolled back, and the caller takes the staging path. While pages keep going
+// straight in, the next page is copied without asking first; after a page that did not, a
+// probe of the page's keys (about a sixth of a new page's write time) decides, so a full
+// pass over stored rows wastes at most one failed COPY.
 func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (bool, error) {
+	if !p.lastCopied.Load() {
+		stored, err := s.anyStored(ctx, tx, p, b)
+		if err != nil || stored {
+			return false, err
+		}
+	}
+	if _, err := tx.Exec(ctx, "SAVEPOINT exactsync_copy"); err != nil {
+		return false, err
+	}
+	_, err := tx.CopyFrom(ctx, p.targetIdent, p.columns, pgx.CopyFromRows(b.Rows))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+		p.lastCopied.Store(false)
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT exactsync_copy"); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("copying %d new rows: %w", len(b.Rows), err)
+	}
+	p.lastCopied.Store(true)
+	return true, nil
+}
+
+// anyStored reports whether any of the page's keys is stored.
+func (s *Store) anyStored(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (bool, error) {
 	probe, err := s.probeQuery(ctx, tx, p, b.Table)
 	if err != nil {
 		return false, fmt.Errorf("preparing the key probe: %w", err)
@@ -188,24 +220,7 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (
 	if err := tx.QueryRow(ctx, probe, keys...).Scan(&stored); err != nil {
 		return false, fmt.Errorf("looking up %d keys: %w", len(b.Rows), err)
 	}
-	if stored {
-		return false, nil
-	}
-	if _, err := tx.Exec(ctx, "SAVEPOINT exactsync_copy"); err != nil {
-		return false, err
-	}
-	_, err = tx.CopyFrom(ctx, p.targetIdent, p.columns, pgx.CopyFromRows(b.Rows))
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
-		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT exactsync_copy"); err != nil {
-			return false, err
-		}
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("copying %d new rows: %w", len(b.Rows), err)
-	}
-	return true, nil
+	return stored, nil
 }
 
 // probeQuery returns the plan's query for whether any of a page's keys is stored,
@@ -315,6 +330,7 @@ type tablePlan struct {
 	remove         string // built on first use (needs the key column's type); guarded by Store.plansMu
 	probe          string // whether any of a page's keys is stored; like remove
 	targetIdent    pgx.Identifier
+	lastCopied     atomic.Bool // the last page went straight into the target (see copyNew)
 }
 
 type planKey struct{ name, columns, key, version string }
