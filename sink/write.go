@@ -172,14 +172,16 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 // a COPY into staging plus an INSERT … SELECT (each about half of a page's write time).
 //
 // The COPY runs under a savepoint: a stored key makes it fail with a unique violation,
-// which is rolled back, and the caller takes the staging path. While pages keep going
-// straight in, the next page is copied without asking first; after a page that did not, a
-// probe of the page's keys (about a sixth of a new page's write time) decides, so a full
-// pass over stored rows wastes at most one failed COPY.
+// which is rolled back, and the caller takes the staging path. Once two pages in a row
+// have gone straight in, the next is copied without asking first; otherwise a probe of
+// the page's keys (about a sixth of a new page's write time) decides. So a stream of new
+// pages skips the probe, pages alternating between new and stored keys never waste a
+// COPY, and a full pass over stored rows wastes at most one.
 func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (bool, error) {
-	if !p.lastCopied.Load() {
+	if p.copied.Load() < 2 {
 		stored, err := s.anyStored(ctx, tx, p, b)
 		if err != nil || stored {
+			p.copied.Store(0)
 			return false, err
 		}
 	}
@@ -189,7 +191,7 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (
 	_, err := tx.CopyFrom(ctx, p.targetIdent, p.columns, pgx.CopyFromRows(b.Rows))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
-		p.lastCopied.Store(false)
+		p.copied.Store(0)
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT exactsync_copy"); err != nil {
 			return false, err
 		}
@@ -198,7 +200,7 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (
 	if err != nil {
 		return false, fmt.Errorf("copying %d new rows: %w", len(b.Rows), err)
 	}
-	p.lastCopied.Store(true)
+	p.copied.Add(1)
 	return true, nil
 }
 
@@ -330,7 +332,7 @@ type tablePlan struct {
 	remove         string // built on first use (needs the key column's type); guarded by Store.plansMu
 	probe          string // whether any of a page's keys is stored; like remove
 	targetIdent    pgx.Identifier
-	lastCopied     atomic.Bool // the last page went straight into the target (see copyNew)
+	copied         atomic.Int64 // pages in a row that went straight into the target (see copyNew)
 }
 
 type planKey struct{ name, columns, key, version string }

@@ -265,3 +265,33 @@ func TestWriteBatchInvalidTable(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteBatchStoredKeyAfterNewPages writes pages of new keys, which go straight into the
+// table without a probe once two have, then a page holding a stored key: its COPY fails
+// and is rolled back, and the page is merged through staging.
+func TestWriteBatchStoredKeyAfterNewPages(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	table := accountsTable("exact.accounts")
+	pages := [][]acct{
+		{{101, uuidN(1), "One", 1}},
+		{{101, uuidN(2), "Two", 2}},
+		{{101, uuidN(3), "Three", 3}},
+		{{101, uuidN(4), "Four", 4}, {101, uuidN(2), "Two renamed", 5}, {101, uuidN(3), "Three older", 1}},
+	}
+	want := []sink.BatchResult{{Upserted: 1}, {Upserted: 1}, {Upserted: 1}, {Upserted: 2}}
+	for i, p := range pages {
+		got, err := s.WriteBatch(ctx, sink.Batch{Table: table, Rows: accountRows(p...)})
+		if err != nil {
+			t.Fatalf("page %d: %v", i, err)
+		}
+		if got != want[i] {
+			t.Errorf("page %d: got %+v, want %+v", i, got, want[i])
+		}
+	}
+	stored := []acct{{101, uuidN(1), "One", 1}, {101, uuidN(2), "Two renamed", 5}, {101, uuidN(3), "Three", 3}, {101, uuidN(4), "Four", 4}}
+	if diff := cmp.Diff(stored, storedAccounts(t, s, "exact.accounts")); diff != "" {
+		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+}
