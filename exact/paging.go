@@ -326,6 +326,10 @@ type Division struct {
 	Description string
 	Status      int // 0 inactive, 1 active, 2 archived
 	Current     bool
+	// MoveDate is when Exact last moved the division to another database,
+	// zero if never. A move regenerates every Timestamp of the division, so
+	// stored sync cursors mean nothing after it (§3.10, §6.9).
+	MoveDate time.Time
 }
 
 // Divisions lists the divisions the authorizing user can access, through the user's current
@@ -338,7 +342,7 @@ func (c *Client) Divisions(ctx context.Context) ([]Division, error) {
 	if me.CurrentDivision <= 0 {
 		return nil, errors.New("listing divisions: current/Me names no current division")
 	}
-	next := c.URL(me.CurrentDivision, "system/Divisions", url.Values{"$select": {"Code,Description,Status,Current"}})
+	next := c.URL(me.CurrentDivision, "system/Divisions", url.Values{"$select": {"Code,Description,Status,Current,DivisionMoveDate"}})
 	var out []Division
 	for page := 1; next != ""; page++ {
 		p, err := c.Page(ctx, me.CurrentDivision, next)
@@ -355,6 +359,9 @@ func (c *Client) Divisions(ctx context.Context) ([]Division, error) {
 			status, _, _ := Int32(r.Field("Status"))
 			d.Status = int(status)
 			d.Current, _, _ = Bool(r.Field("Current"))
+			if d.MoveDate, _, err = Date(r.Field("DivisionMoveDate")); err != nil {
+				return nil, fmt.Errorf("listing divisions, page %d: division %d: DivisionMoveDate: %w", page, code, err)
+			}
 			out = append(out, d)
 		}
 		next = p.Next

@@ -673,7 +673,7 @@ func TestMeAndDivisions(t *testing.T) {
 	if diff := cmp.Diff(wantDivs, divs); diff != "" {
 		t.Errorf("Divisions (-want +got):\n%s", diff)
 	}
-	if want := "/api/v1/101/system/Divisions?$select=Code,Description,Status,Current"; divisionsURL != want {
+	if want := "/api/v1/101/system/Divisions?$select=Code,Description,Status,Current,DivisionMoveDate"; divisionsURL != want {
 		t.Errorf("divisions URL: got %s, want %s", divisionsURL, want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,11 +101,10 @@ type TableCount struct {
 func (s *Store) Count(ctx context.Context, tables ...string) ([]TableCount, error) {
 	var out []TableCount
 	for _, t := range tables {
-		parts := strings.Split(t, ".")
-		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-			return nil, fmt.Errorf("invalid table name %q: want schema.table", t)
+		name, err := sanitizeTable(t)
+		if err != nil {
+			return nil, err
 		}
-		name := pgx.Identifier(parts).Sanitize()
 		rows, err := s.pool.Query(ctx, `SELECT division, count(*), max(synced_at) FROM `+name+` GROUP BY division ORDER BY division`)
 		if err != nil {
 			return nil, fmt.Errorf("counting %s: %w", t, err)

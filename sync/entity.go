@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/exactsync/exactsync/sink"
 )
 
 // Kind is the Exact data type of a field, which decides how it is converted
@@ -66,6 +68,24 @@ func (e *Entity) Columns() []string {
 		cols = append(cols, f.Column)
 	}
 	return append(cols, "exact_timestamp", "raw")
+}
+
+// Target is the entity's table as the sink writes it: keyed by (division,
+// id), versioned by Exact's Timestamp.
+func (e *Entity) Target() sink.Table {
+	return sink.Table{
+		Name: e.Table, Columns: e.Columns(),
+		Key: []string{"division", "id"}, VersionColumn: "exact_timestamp",
+	}
+}
+
+// Targets are the tables of every entity of the catalogue.
+func Targets() []sink.Table {
+	out := make([]sink.Table, len(Catalogue))
+	for i := range Catalogue {
+		out[i] = Catalogue[i].Target()
+	}
+	return out
 }
 
 // Select is the $select list sent on every sync call (§3.9).

@@ -315,10 +315,7 @@ func (s *stream) records(ctx context.Context, from int64) error {
 	first := s.src.URL(s.job.Division, s.e.SyncPath, q)
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	table := sink.Table{
-		Name: s.e.Table, Columns: s.e.Columns(),
-		Key: []string{"division", "id"}, VersionColumn: "exact_timestamp",
-	}
+	table := s.e.Target()
 	for f := range s.pages(fctx, s.e.SyncPath, first) {
 		if f.err != nil {
 			return f.err
@@ -370,10 +367,7 @@ func (s *stream) deletions(ctx context.Context) error {
 	first := s.src.URL(s.job.Division, path, q)
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	table := sink.Table{
-		Name: s.e.Table, Columns: s.e.Columns(),
-		Key: []string{"division", "id"}, VersionColumn: "exact_timestamp",
-	}
+	table := s.e.Target()
 	for f := range s.pages(fctx, path, first) {
 		if f.err != nil {
 			return f.err

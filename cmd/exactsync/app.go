@@ -158,18 +158,26 @@ func reauthMessage(c sink.Connection) string {
 }
 
 // saveDivisions lists the divisions a connection has been granted and stores
-// them (exact_sync.divisions).
-func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) ([]sink.Division, error) {
+// them (exact_sync.divisions). A division that Exact moved to another
+// database since the last listing has new Timestamps throughout: its cursors
+// and stored row versions are reset in the same transaction, so the next run
+// reads it in full (fact sheet §3.10, §6.9).
+func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, log zerolog.Logger) ([]sink.Division, error) {
 	ds, err := client.Divisions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing divisions: %w", err)
 	}
 	out := make([]sink.Division, len(ds))
 	for i, d := range ds {
-		out[i] = sink.Division{Code: d.Code, Description: d.Description, Status: d.Status}
+		out[i] = sink.Division{Code: d.Code, Description: d.Description, Status: d.Status, MoveDate: d.MoveDate}
 	}
-	if err := st.SaveDivisions(ctx, connID, out); err != nil {
+	moved, err := st.SaveDivisionsResettingMoved(ctx, connID, out, sync.Targets()...)
+	if err != nil {
 		return nil, err
+	}
+	for _, d := range moved {
+		log.Warn().Int64("connection", connID).Int("division", d).
+			Msg("Exact moved this division to another database; its cursors were reset and the next run reads it in full")
 	}
 	return out, nil
 }
@@ -180,13 +188,13 @@ func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *ex
 // one it calls nothing but the sync endpoints: it keeps the filtered
 // divisions the stored list holds, or, when none was ever stored, trusts the
 // filter (a division the connection cannot see then fails on its own, §6.9).
-func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, client *exact.Client, only []int) ([]int, error) {
+func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, client *exact.Client, only []int, log zerolog.Logger) ([]int, error) {
 	filter := only
 	if len(filter) == 0 {
 		filter = cfg.Divisions
 	}
 	if len(filter) == 0 {
-		ds, err := saveDivisions(ctx, st, conn.ID, client)
+		ds, err := saveDivisions(ctx, st, conn.ID, client, log)
 		if err != nil {
 			return nil, err
 		}

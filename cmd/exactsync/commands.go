@@ -101,7 +101,7 @@ func (c *syncCmd) Run(e *env) error {
 			errs = append(errs, err)
 			continue
 		}
-		divs, err := connectionDivisions(e.ctx, cfg, st, conn, client, only)
+		divs, err := connectionDivisions(e.ctx, cfg, st, conn, client, only, log)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connection %d (%s): %w", conn.ID, host(conn.BaseURL), err))
 			continue

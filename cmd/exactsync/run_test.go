@@ -99,3 +99,52 @@ func TestDailyLimitStopsCleanlyAndResumes(t *testing.T) {
 	w.mustRun("sync", "--entity", "accounts")
 	w.checkTablesAccountsOnly([]int{101})
 }
+
+// TestDivisionMoveTriggersAFullPass moves a division in the simulator, which
+// regenerates all its Timestamps (fact sheet §3.10): the next run notices
+// the new DivisionMoveDate and reads the division in full, so the table
+// converges on the new versions.
+func TestDivisionMoveTriggersAFullPass(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 1500})
+	all := map[string]string{"EXACT_DIVISIONS": ""} // list divisions on every run
+	if r := w.run(all, "auth", "import", "--refresh-token", w.sim.RefreshToken()); r.code != 0 {
+		t.Fatalf("auth import: %s", r)
+	}
+	if r := w.run(all, "sync", "--entity", "accounts"); r.code != 0 {
+		t.Fatalf("first sync: %s", r)
+	}
+
+	accs := w.sim.Accounts(101)
+	before := accs[10]
+	before.Name = "Voor de verhuizing"
+	if err := w.sim.UpsertAccounts(101, before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.sim.MoveDivision(101); err != nil {
+		t.Fatal(err)
+	}
+	after := accs[20]
+	after.Name = "Na de verhuizing"
+	if err := w.sim.UpsertAccounts(101, after); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.run(all, "sync", "--entity", "accounts")
+	if r.code != 0 {
+		t.Fatalf("sync after the move: %s", r)
+	}
+	if !strings.Contains(r.stderr, "moved this division") {
+		t.Errorf("the move was not reported:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "cursor 0 →") {
+		t.Errorf("the run after the move did not start from the beginning:\n%s", r.stdout)
+	}
+	w.checkTablesAccountsOnly([]int{101})
+
+	// The move is noticed once: the following run is incremental again.
+	r = w.run(all, "sync", "--entity", "accounts")
+	if r.code != 0 || strings.Contains(r.stdout, "cursor 0 →") {
+		t.Errorf("the run after the full pass was not incremental: %s", r)
+	}
+}

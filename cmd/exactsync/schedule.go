@@ -298,10 +298,17 @@ func (s *scheduler) divisions(ctx context.Context, conn sink.Connection, client 
 	if ok && time.Since(cached.at) < time.Hour {
 		return cached.codes, nil
 	}
-	codes, err := connectionDivisions(ctx, s.cfg, s.st, conn, client, nil)
+	// The list is fetched even when EXACT_DIVISIONS names the divisions: once
+	// an hour it is how a division moved by Exact is noticed (§3.10).
+	ds, err := saveDivisions(ctx, s.st, conn.ID, client, s.log)
 	if err != nil {
 		return nil, err
 	}
+	all := make([]int, len(ds))
+	for i, d := range ds {
+		all[i] = d.Code
+	}
+	codes := filterDivisions(all, s.cfg.Divisions)
 	s.mu.Lock()
 	s.divs[connID] = cachedDivisions{codes: codes, at: time.Now()}
 	s.mu.Unlock()
