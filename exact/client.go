@@ -55,6 +55,7 @@ type Client struct {
 	retryBase, retryMax          time.Duration
 
 	calls, tokenCalls atomic.Int64
+	bodyHint          atomic.Int64 // largest answer body read so far, to size the next buffer
 	limits            limiter
 
 	// Tokens: one refresher per process (gate), the last good token in memory (mu), and

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -234,7 +235,7 @@ func (c *Client) do(ctx context.Context, pageURL, accessToken string) (int, http
 		return 0, nil, nil, networkError(c.base.Host, err)
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp)
+	body, err := readBody(resp, &c.bodyHint)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return 0, nil, nil, fmt.Errorf("reading the answer of %s took longer than %s", c.base.Host, c.requestTimeout)
@@ -244,18 +245,25 @@ func (c *Client) do(ctx context.Context, pageURL, accessToken string) (int, http
 	return resp.StatusCode, resp.Header, body, nil
 }
 
-func readBody(resp *http.Response) ([]byte, error) {
+// readBody reads a whole answer. Without a Content-Length (Exact's pages
+// come chunked) the buffer starts at the size of the largest body read so
+// far, hint, rather than growing by doubling through every page: records are
+// views into the body, so each page needs a buffer of its own.
+func readBody(resp *http.Response, hint *atomic.Int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if n := resp.ContentLength; n > 0 && n <= maxBody {
 		buf.Grow(int(n) + bytes.MinRead)
 	} else {
-		buf.Grow(64 << 10)
+		buf.Grow(int(max(64<<10, min(hint.Load(), maxBody)+bytes.MinRead)))
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
 		return nil, err
 	}
 	if buf.Len() > maxBody {
 		return nil, fmt.Errorf("answer larger than %d MB", maxBody>>20)
+	}
+	if n := int64(buf.Len()); n > hint.Load() {
+		hint.Store(n)
 	}
 	return buf.Bytes(), nil
 }
