@@ -87,7 +87,7 @@ func newWorld(t *testing.T, opts exacttest.Options) *world {
 	for i, d := range opts.Divisions {
 		divs[i] = fmt.Sprint(d)
 	}
-	return &world{t: t, sim: sim, dbURL: dbURL, pool: pool, env: map[string]string{
+	w := &world{t: t, sim: sim, dbURL: dbURL, pool: pool, env: map[string]string{
 		"DATABASE_URL":        dbURL,
 		"EXACT_BASE_URL":      sim.URL,
 		"EXACT_CLIENT_ID":     testClientID,
@@ -95,6 +95,37 @@ func newWorld(t *testing.T, opts exacttest.Options) *world {
 		"EXACT_DIVISIONS":     strings.Join(divs, ","),
 		"LOG_LEVEL":           "debug",
 	}}
+	first := sim.RefreshToken()
+	// Whatever a test does, nothing any command printed may contain a
+	// secret: the client secret, the first and the last refresh token of
+	// the simulator, or a token stored in the database.
+	t.Cleanup(func() { w.checkNoSecrets(first, sim.RefreshToken()) })
+	return w
+}
+
+// checkNoSecrets fails the test when a command's output contains a secret.
+func (w *world) checkNoSecrets(known ...string) {
+	w.t.Helper()
+	secrets := append([]string{testClientSecret}, known...)
+	rows, err := w.pool.Query(context.Background(),
+		`SELECT access_token, refresh_token FROM exact_sync.connections`)
+	if err == nil {
+		for rows.Next() {
+			var access, refresh string
+			if rows.Scan(&access, &refresh) == nil {
+				secrets = append(secrets, access, refresh)
+			}
+		}
+		rows.Close()
+	}
+	w.mu.Lock()
+	all := strings.Join(w.logs, "\n")
+	w.mu.Unlock()
+	for _, s := range secrets {
+		if len(s) >= 8 && strings.Contains(all, s) {
+			w.t.Errorf("a command printed a secret (%d chars starting %q)", len(s), s[:4])
+		}
+	}
 }
 
 type result struct {
