@@ -43,6 +43,21 @@ func loadConfig(e *env, needs config.Needs) (*config.Config, error) {
 	return cfg, nil
 }
 
+// setup reads the configuration, builds the logger and opens the migrated
+// store: the start of most commands. The caller closes the store.
+func setup(e *env, needs config.Needs) (*config.Config, zerolog.Logger, *sink.Store, error) {
+	cfg, err := loadConfig(e, needs)
+	if err != nil {
+		return nil, zerolog.Nop(), nil, err
+	}
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(e.ctx, cfg, log)
+	if err != nil {
+		return nil, log, nil, err
+	}
+	return cfg, log, st, nil
+}
+
 // newLogger builds the root logger; it writes to w (stderr).
 func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 	if cfg.LogFormat == "console" {

@@ -100,12 +100,7 @@ type authStatusCmd struct{}
 // Run prints each connection's state. It never prints a secret: the stored
 // secrets are not even opened, only how they are stored is shown.
 func (authStatusCmd) Run(e *env) error {
-	cfg, err := loadConfig(e, config.Needs{Database: true})
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, e.stderr)
-	st, err := openStore(e.ctx, cfg, log)
+	cfg, _, st, err := setup(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}

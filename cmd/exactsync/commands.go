@@ -17,12 +17,7 @@ import (
 type migrateCmd struct{}
 
 func (migrateCmd) Run(e *env) error {
-	cfg, err := loadConfig(e, config.Needs{Database: true})
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, e.stderr)
-	st, err := openStore(e.ctx, cfg, log)
+	_, _, st, err := setup(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
@@ -63,12 +58,7 @@ func (c *syncCmd) Run(e *env) error {
 	}
 	// Each connection brings its own host, client id and stored client
 	// secret: no credentials are needed here.
-	cfg, err := loadConfig(e, config.Needs{Database: true})
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, e.stderr)
-	st, err := openStore(e.ctx, cfg, log)
+	cfg, log, st, err := setup(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
@@ -177,12 +167,7 @@ func (c *authImportCmd) Run(e *env) error {
 		// §1.10: a token copied from a URL is still percent-encoded.
 		return usageError{errors.New("the refresh token contains %21: it is still URL-encoded; decode it first (%21 is !)")}
 	}
-	cfg, err := loadConfig(e, config.Needs{Database: true, Credentials: true})
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, e.stderr)
-	st, err := openStore(e.ctx, cfg, log)
+	cfg, log, st, err := setup(e, config.Needs{Database: true, Credentials: true})
 	if err != nil {
 		return err
 	}
