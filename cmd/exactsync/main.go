@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "exactsync: %v (see exactsync --help)\n", err)
+		fmt.Fprintf(stderr, "exactsync: %s (see exactsync --help)\n", redactArgs(err.Error(), args))
 		return exitUsage
 	}
 	if kctx.Command() == "" || hasHelp(args) {
@@ -94,6 +94,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitError
 	}
 	return exitOK
+}
+
+// redactArgs hides long command-line values in a parse error: a token put
+// in the wrong place must not be echoed back.
+func redactArgs(msg string, args []string) string {
+	for _, a := range args {
+		if _, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(a, "--") {
+			a = v
+		}
+		if len(a) >= 16 && !strings.HasPrefix(a, "-") {
+			msg = strings.ReplaceAll(msg, a, "[redacted]")
+		}
+	}
+	return msg
 }
 
 func hasHelp(args []string) bool {
