@@ -57,7 +57,9 @@ func (c *runCmd) Run(e *env) error {
 	s := &scheduler{
 		cfg: cfg, st: st, log: log, runTimeout: c.RunTimeout,
 		keepalive: c.Keepalive, now: time.Now,
-		runner:  sync.NewRunner(sync.Config{Logger: log}, st, st, st),
+		// A page being written when SIGTERM arrives gets less time than the
+		// grace period, so that it commits or rolls back before the exit.
+		runner:  sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5}, st, st, st),
 		clients: map[int64]*exact.Client{},
 		divs:    map[int64]cachedDivisions{},
 		pending: map[sync.Job]bool{},
