@@ -500,15 +500,7 @@ func TestBadInput(t *testing.T) {
 			if r.code != tt.wantCode {
 				t.Errorf("exit code %d, want %d\n%s", r.code, tt.wantCode, r)
 			}
-			line := lastLine(r.stderr)
-			if !strings.HasPrefix(line, "exactsync: ") {
-				t.Errorf("last stderr line %q does not start with exactsync:", line)
-			}
-			for _, s := range tt.wantIn {
-				if !strings.Contains(line, s) {
-					t.Errorf("error line %q does not mention %q", line, s)
-				}
-			}
+			checkErrorLine(t, r, tt.wantIn...)
 		})
 	}
 
@@ -658,6 +650,21 @@ func (w *world) consentAgain() {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		w.t.Fatalf("code exchange: status %d", resp.StatusCode)
+	}
+}
+
+// checkErrorLine checks that a command ended with one error line, prefixed
+// "exactsync: ", mentioning each of want.
+func checkErrorLine(t *testing.T, r result, want ...string) {
+	t.Helper()
+	line := lastLine(r.stderr)
+	if !strings.HasPrefix(line, "exactsync: ") {
+		t.Errorf("last stderr line %q does not start with exactsync:", line)
+	}
+	for _, s := range want {
+		if !strings.Contains(line, s) {
+			t.Errorf("error line %q does not mention %q", line, s)
+		}
 	}
 }
 

@@ -399,15 +399,7 @@ func TestLoginErrors(t *testing.T) {
 			if r.code != tt.code {
 				t.Fatalf("exit code %d, want %d\n%s", r.code, tt.code, r)
 			}
-			line := lastLine(r.stderr)
-			if !strings.HasPrefix(line, "exactsync: ") {
-				t.Errorf("last stderr line %q does not start with exactsync:", line)
-			}
-			for _, s := range tt.wantIn {
-				if !strings.Contains(line, s) {
-					t.Errorf("error line %q does not mention %q", line, s)
-				}
-			}
+			checkErrorLine(t, r, tt.wantIn...)
 		})
 	}
 

@@ -148,15 +148,7 @@ func TestRefusesToStartWithoutTheKey(t *testing.T) {
 			if r.code != exitUsage {
 				t.Errorf("exit code %d, want %d\n%s", r.code, exitUsage, r)
 			}
-			line := lastLine(r.stderr)
-			if !strings.HasPrefix(line, "exactsync: ") {
-				t.Errorf("last stderr line %q does not start with exactsync:", line)
-			}
-			for _, s := range tt.wantIn {
-				if !strings.Contains(line, s) {
-					t.Errorf("error line %q does not mention %q", line, s)
-				}
-			}
+			checkErrorLine(t, r, tt.wantIn...)
 			for _, k := range []string{key, other} {
 				if strings.Contains(r.stdout+r.stderr, k) {
 					t.Errorf("output prints an encryption key")
