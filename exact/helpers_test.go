@@ -286,7 +286,7 @@ func (env *testEnv) newClient(t *testing.T, store TokenStore) *Client {
 // validToken stores a token issued now by the fake, valid for 600 s.
 func (env *testEnv) validToken(t *testing.T) Token {
 	t.Helper()
-	tok, err := env.client.token(context.Background(), "", false)
+	tok, _, err := env.client.token(context.Background(), "", rotation{})
 	if err != nil {
 		t.Fatalf("getting a first token: %v", err)
 	}

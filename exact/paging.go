@@ -127,7 +127,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 				return nil, calls, err
 			}
 		}
-		tok, err := c.token(ctx, "", false)
+		tok, _, err := c.token(ctx, "", rotation{})
 		if err != nil {
 			c.limits.release(division)
 			return nil, calls, err
@@ -156,7 +156,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 		case status == http.StatusUnauthorized && !refreshed:
 			refreshed = true
 			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Msg("access token rejected (401); refreshing it once")
-			if _, err := c.token(ctx, tok.AccessToken, false); err != nil {
+			if _, _, err := c.token(ctx, tok.AccessToken, rotation{}); err != nil {
 				return nil, calls, err
 			}
 		case status == http.StatusTooManyRequests:

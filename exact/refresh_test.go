@@ -107,3 +107,28 @@ func TestRefreshBrokenChainIsTerminal(t *testing.T) {
 		t.Errorf("MarkReauthRequired called %d times, want 1", len(marks))
 	}
 }
+
+// Two keep-alives that both saw an old pair: the second finds the first one's rotation
+// under the row lock and makes no call, where Refresh would rotate again.
+func TestRefreshIfOlderSparesARecentRotation(t *testing.T) {
+	env := newTestEnv(t)
+	env.validToken(t)
+	other := env.newClient(t, env.store)
+	env.clock.Advance(8 * 24 * time.Hour)
+	const week = 7 * 24 * time.Hour
+
+	rotated, err := other.RefreshIfOlder(context.Background(), week)
+	if err != nil || !rotated {
+		t.Fatalf("first keep-alive: rotated %v, err %v; want a rotation", rotated, err)
+	}
+	rotated, err = env.client.RefreshIfOlder(context.Background(), week)
+	if err != nil || rotated {
+		t.Fatalf("second keep-alive: rotated %v, err %v; want none", rotated, err)
+	}
+	if got, _ := env.exact.counts(); got != 2 {
+		t.Errorf("token calls at the server: got %d, want 2 (first token, one keep-alive)", got)
+	}
+	if _, err := env.client.RefreshIfOlder(context.Background(), 0); err == nil {
+		t.Errorf("RefreshIfOlder with no maximum age succeeded, want an error")
+	}
+}

@@ -56,71 +56,99 @@ const (
 // MarkReauthRequired and return a *ReauthError (errors.Is(err, ErrReauthRequired)); the
 // rejected refresh token is never sent again by this Client.
 func (c *Client) AccessToken(ctx context.Context) (string, error) {
-	t, err := c.token(ctx, "", false)
+	t, _, err := c.token(ctx, "", rotation{})
 	if err != nil {
 		return "", err
 	}
 	return t.AccessToken, nil
 }
 
-// Refresh rotates the token chain now, even when the stored access token is still valid:
-// a keep-alive for connections that make no calls, so that the refresh token never reaches
-// Exact's 30-day idle expiry (§1.7, §6.4). Like every refresh it runs under the store's row
-// lock and never earlier than 570 s after the current access token was issued (§1.8): when
-// it is too early it waits until then. If another process rotates the chain meanwhile, that
-// rotation counts and no call is made. Terminal answers are handled as in AccessToken.
+// Refresh rotates the token chain now, even when the stored access token is still valid.
+// Like every refresh it runs under the store's row lock and never earlier than 570 s after
+// the current access token was issued (§1.8): when it is too early it waits until then. If
+// another process rotates the chain meanwhile, that rotation counts and no call is made.
+// Terminal answers are handled as in AccessToken.
 func (c *Client) Refresh(ctx context.Context) error {
-	_, err := c.token(ctx, "", true)
+	_, _, err := c.token(ctx, "", rotation{now: true})
 	return err
 }
 
-// token returns a usable token. When rejected is not empty, that access token was refused
-// with 401 and is not usable whatever its expiry: a newer stored token is used if there is
-// one, else the chain is refreshed. When force is set the chain is rotated even if the
-// stored token is usable, unless its refresh token changes while this call waits.
-func (c *Client) token(ctx context.Context, rejected string, force bool) (Token, error) {
-	if !force {
+// RefreshIfOlder rotates the token chain when the stored pair was issued maxAge or longer
+// ago, or at an unknown time, and reports whether this call rotated it: a keep-alive for
+// connections that make no calls, so that the refresh token never reaches Exact's 30-day
+// idle expiry (§1.7, §6.4). The age is judged again under the row lock, so of several
+// processes keeping the same chain alive at once only one rotates it. Otherwise it is
+// Refresh.
+func (c *Client) RefreshIfOlder(ctx context.Context, maxAge time.Duration) (bool, error) {
+	if maxAge <= 0 {
+		return false, errors.New("refreshing the token chain: the maximum age must be positive")
+	}
+	_, rotated, err := c.token(ctx, "", rotation{now: true, maxAge: maxAge})
+	return rotated, err
+}
+
+// rotation asks token to rotate a chain whose access token is still usable.
+type rotation struct {
+	now bool // rotate even a usable token
+	// maxAge, when positive, spares a pair issued less than maxAge ago; when zero, a
+	// pair rotated since the call began is spared.
+	maxAge time.Duration
+}
+
+// token returns a usable token, and whether this call rotated the chain to get it. When
+// rejected is not empty, that access token was refused with 401 and is not usable whatever
+// its expiry: a newer stored token is used if there is one, else the chain is refreshed.
+// With rot.now the chain is rotated even if the stored token is usable, unless rot spares
+// it (see rotation), judged before the call and again under the row lock.
+func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Token, bool, error) {
+	if !rot.now {
 		if t, ok := c.fromCache(rejected); ok {
-			return t, nil
+			return t, false, nil
 		}
 	}
 	select {
 	case c.gate <- struct{}{}:
 	case <-ctx.Done():
-		return Token{}, ctx.Err()
+		return Token{}, false, ctx.Err()
 	}
 	defer func() { <-c.gate }()
-	if !force {
+	if !rot.now {
 		if t, ok := c.fromCache(rejected); ok {
-			return t, nil
+			return t, false, nil
 		}
 	}
 
 	cur, err := c.store.LoadToken(ctx)
 	if err != nil {
-		return Token{}, fmt.Errorf("loading the stored token: %w", err)
+		return Token{}, false, fmt.Errorf("loading the stored token: %w", err)
 	}
 	seen := cur.RefreshToken
 	// settled reports whether t makes a refresh unnecessary.
 	settled := func(t Token) bool {
-		if force {
-			return t.AccessToken != "" && t.RefreshToken != seen
+		switch {
+		case !rot.now:
+			return c.usable(t, rejected)
+		case t.AccessToken == "":
+			return false
+		case rot.maxAge > 0:
+			return !t.IssuedAt.IsZero() && c.now().Sub(t.IssuedAt) < rot.maxAge
+		default:
+			return t.RefreshToken != seen
 		}
-		return c.usable(t, rejected)
 	}
 	if settled(cur) {
 		c.setCache(cur)
-		return cur, nil
+		return cur, false, nil
 	}
 	if err := c.checkBroken(cur); err != nil {
-		return Token{}, err
+		return Token{}, false, err
 	}
 
 	exactTooEarly := false
 	for range 4 {
 		// Wait for the 570 s window outside the row lock, so other processes are not held.
 		if err := c.waitRefreshWindow(ctx, cur); err != nil {
-			return Token{}, err
+			return Token{}, false, err
 		}
 		var terminal *ReauthError
 		refreshed := false
@@ -152,30 +180,30 @@ func (c *Client) token(ctx context.Context, rejected string, force bool) (Token,
 				failpoint("after-token-commit")
 			}
 			c.setCache(next)
-			return next, nil
+			return next, refreshed, nil
 		}
 		if terminal != nil && errors.Is(err, ErrReauthRequired) {
 			c.markReauth(ctx, terminal)
-			return Token{}, terminal
+			return Token{}, false, terminal
 		}
 		var early *tooEarlyError
 		if !errors.As(err, &early) {
-			return Token{}, fmt.Errorf("refreshing the access token: %w", err)
+			return Token{}, false, fmt.Errorf("refreshing the access token: %w", err)
 		}
 		cur = early.cur
 		if early.fromExact {
 			if exactTooEarly {
-				return Token{}, fmt.Errorf("refreshing the access token: %w", err)
+				return Token{}, false, fmt.Errorf("refreshing the access token: %w", err)
 			}
 			exactTooEarly = true
 			wait := max(tooEarlyWait, early.until.Sub(c.now()))
 			c.log.Warn().Dur("wait", wait).Msg("exact refused the token refresh as too early; retrying once after the wait")
 			if err := c.sleep(ctx, wait); err != nil {
-				return Token{}, err
+				return Token{}, false, err
 			}
 		}
 	}
-	return Token{}, errors.New("refreshing the access token: the 570 s refresh window did not open")
+	return Token{}, false, errors.New("refreshing the access token: the 570 s refresh window did not open")
 }
 
 // usable reports whether t can be used for a call now.

@@ -277,10 +277,16 @@ func (s *scheduler) keepAlive(ctx context.Context) {
 			log.Error().Err(err).Msg("keep-alive: cannot build the client")
 			continue
 		}
-		if err := client.Refresh(ctx); err != nil {
+		// Judged again under the row lock: another process's keep-alive may have
+		// rotated the chain since the read above.
+		rotated, err := client.RefreshIfOlder(ctx, s.keepalive)
+		if err != nil {
 			if ctx.Err() == nil {
 				log.Error().Err(err).Msg("keep-alive: refreshing the token failed")
 			}
+			continue
+		}
+		if !rotated {
 			continue
 		}
 		ev := log.Info().Dur("keepalive", s.keepalive)
