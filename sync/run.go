@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -97,15 +98,27 @@ const (
 	StatusBusy           = "busy"
 )
 
+// DefaultBatchPages is the default of [Config.BatchPages]. Writing 8 pages of
+// 1,000 accounts in one transaction instead of 8 ran at 1.3–1.5× the rows/s
+// on PostgreSQL 15 (BENCHMARKS.md): each COPY and commit has a fixed cost
+// besides its rows.
+const DefaultBatchPages = 8
+
 // ErrBusy is returned when another worker holds the division.
 var ErrBusy = errors.New("division is being synced by another worker")
 
 // Config configures a [Runner]. Zero values mean defaults.
 type Config struct {
 	Logger zerolog.Logger
-	// WriteTimeout bounds the write of one page (default 30s). A page whose
-	// fetch has finished is written even while shutting down, within it.
+	// WriteTimeout bounds one write (default 30s). Pages whose fetch has
+	// finished are written even while shutting down, within it.
 	WriteTimeout time.Duration
+	// BatchPages bounds how many fetched pages one write takes together
+	// (default 8; 1 writes every page on its own). Pages are only taken
+	// together when they are already waiting, that is when the writer is the
+	// slower side, so a run at Exact's pace still writes each page as it
+	// arrives. It is also how many pages are fetched ahead of the writer.
+	BatchPages int
 	// WaitForLock makes a run wait for the division lock instead of
 	// returning ErrBusy.
 	WaitForLock bool
@@ -124,6 +137,7 @@ type Runner struct {
 // locking divisions with l.
 func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 30*time.Second)
+	cfg.BatchPages = max(cmp.Or(cfg.BatchPages, DefaultBatchPages), 1)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -280,10 +294,10 @@ type fetched struct {
 	err  error
 }
 
-// pages fetches pages in order starting at first, one ahead of the consumer:
-// page n+1 is fetched while page n is written.
+// pages fetches pages in order starting at first, ahead of the consumer: up to
+// BatchPages pages wait while a write runs, and one more is being fetched.
 func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
-	ch := make(chan fetched, 1)
+	ch := make(chan fetched, s.r.cfg.BatchPages)
 	go func() {
 		defer close(ch)
 		next := first
@@ -306,27 +320,85 @@ func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
 	return ch
 }
 
+// drain pages through path from first. add turns each page into the rows,
+// removals and cursor of a batch; a batch takes the first page that arrives
+// and every further page already waiting, up to BatchPages, and is written in
+// one transaction. Rows and removals carry their versions, so the order of
+// pages inside a batch does not matter to the result (see sink.WriteBatch).
+// A fetch error ends the paging after the pages before it are written.
+func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink.Batch, f fetched) error) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	table := s.e.Target()
+	ch := s.pages(fctx, path, first)
+	for f := range ch {
+		if f.err != nil {
+			return f.err
+		}
+		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
+		pages := pageRange{first: f.n, last: f.n}
+		records := 0
+		var fetchErr error
+		for {
+			s.res.Pages++
+			s.res.Calls += f.page.Calls
+			records += len(f.page.Records)
+			if err := add(&b, f); err != nil {
+				return err
+			}
+			pages.last = f.n
+			if pages.last-pages.first+1 >= s.r.cfg.BatchPages {
+				break
+			}
+			var ok bool
+			select {
+			case f, ok = <-ch:
+			default:
+			}
+			if !ok {
+				break // nothing waiting, or no more pages
+			}
+			if f.err != nil {
+				fetchErr = f.err
+				break
+			}
+		}
+		if records > 0 {
+			if err := s.write(ctx, b, pages, path); err != nil {
+				return err
+			}
+		}
+		if fetchErr != nil {
+			return fetchErr
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// pageRange names the pages of one write in errors.
+type pageRange struct{ first, last int }
+
+func (p pageRange) String() string {
+	if p.first == p.last {
+		return fmt.Sprintf("page %d", p.first)
+	}
+	return fmt.Sprintf("pages %d-%d", p.first, p.last)
+}
+
 // records pages through the entity's sync endpoint from the given cursor.
 func (s *stream) records(ctx context.Context, from int64) error {
 	q := url.Values{
 		"$filter": {fmt.Sprintf("Timestamp gt %dL", from)}, // §3.10
 		"$select": {s.e.Select()},                          // §3.9
 	}
-	first := s.src.URL(s.job.Division, s.e.SyncPath, q)
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	table := s.e.Target()
-	for f := range s.pages(fctx, s.e.SyncPath, first) {
-		if f.err != nil {
-			return f.err
-		}
-		s.res.Pages++
-		s.res.Calls += f.page.Calls
-		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
+	cols := len(s.e.Columns())
+	return s.drain(ctx, s.e.SyncPath, s.src.URL(s.job.Division, s.e.SyncPath, q), func(b *sink.Batch, f fetched) error {
 		// One backing array for the page's values instead of a slice per record.
-		cols := len(table.Columns)
 		backing := make([]any, len(f.page.Records)*cols)
-		b.Rows = make([][]any, 0, len(f.page.Records))
+		b.Rows = slices.Grow(b.Rows, len(f.page.Records))
 		for i, rec := range f.page.Records {
 			vals := backing[i*cols : (i+1)*cols : (i+1)*cols]
 			id, version, err := s.e.row(s.job.Division, rec, vals)
@@ -344,17 +416,8 @@ func (s *stream) records(ctx context.Context, from int64) error {
 			}
 			b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
 		}
-		if len(f.page.Records) == 0 {
-			continue
-		}
-		if err := s.write(ctx, b, f.n, s.e.SyncPath); err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	return ctx.Err()
+		return nil
+	})
 }
 
 // deletions applies sync/Deleted from the stored deletion cursor (§3.12).
@@ -364,17 +427,7 @@ func (s *stream) deletions(ctx context.Context) error {
 		"$filter": {fmt.Sprintf("Timestamp gt %dL", s.cur.DeletedTimestamp)},
 		"$select": {"EntityKey,EntityType,Timestamp"},
 	}
-	first := s.src.URL(s.job.Division, path, q)
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	table := s.e.Target()
-	for f := range s.pages(fctx, path, first) {
-		if f.err != nil {
-			return f.err
-		}
-		s.res.Pages++
-		s.res.Calls += f.page.Calls
-		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
+	return s.drain(ctx, path, s.src.URL(s.job.Division, path, q), func(b *sink.Batch, f fetched) error {
 		for _, rec := range f.page.Records {
 			ts, ok, err := exact.Int64(rec.Field("Timestamp"))
 			if err != nil || !ok {
@@ -394,28 +447,19 @@ func (s *stream) deletions(ctx context.Context) error {
 			}
 			b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: key, Version: ts})
 		}
-		if len(f.page.Records) == 0 {
-			continue
-		}
-		if err := s.write(ctx, b, f.n, path); err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	return ctx.Err()
+		return nil
+	})
 }
 
-// write stores one page. Once a page has been fetched it is written even if
-// ctx is canceled meanwhile, bounded by the write timeout, so a shutdown
-// finishes the current page cleanly.
-func (s *stream) write(ctx context.Context, b sink.Batch, n int, path string) error {
+// write stores one batch. Once its pages have been fetched they are written
+// even if ctx is canceled meanwhile, bounded by the write timeout, so a
+// shutdown finishes the current write cleanly.
+func (s *stream) write(ctx context.Context, b sink.Batch, pages pageRange, path string) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.cfg.WriteTimeout)
 	defer cancel()
 	out, err := s.r.writer.WriteBatch(wctx, b)
 	if err != nil {
-		return fmt.Errorf("writing %s page %d for division %d into %s: %w", path, n, s.job.Division, b.Table.Name, err)
+		return fmt.Errorf("writing %s %s for division %d into %s: %w", path, pages, s.job.Division, b.Table.Name, err)
 	}
 	s.cur = b.Cursor
 	s.res.Upserted += out.Upserted

@@ -21,6 +21,8 @@ import (
 type fakeSource struct {
 	pages map[string]string // URL → page body
 	fail  map[string]error  // URL → error
+	// hold, when set, is called with a URL before it is served, and may block.
+	hold  func(u string)
 	mu    gosync.Mutex
 	asked []string
 }
@@ -33,6 +35,9 @@ func (f *fakeSource) Page(_ context.Context, _ int, u string) (*exact.Page, erro
 	f.mu.Lock()
 	f.asked = append(f.asked, u)
 	f.mu.Unlock()
+	if f.hold != nil {
+		f.hold(u)
+	}
 	if err := f.fail[u]; err != nil {
 		return nil, err
 	}
@@ -50,6 +55,8 @@ func (f *fakeSource) Page(_ context.Context, _ int, u string) (*exact.Page, erro
 
 // fakeStore is the sink's side: cursors, batches, runs, locks.
 type fakeStore struct {
+	// hold, when set, is called before batch n (from 0) is stored, and may block.
+	hold     func(n int)
 	cursor   sink.Cursor
 	batches  []sink.Batch
 	started  []sink.Run
@@ -63,6 +70,9 @@ func (f *fakeStore) Cursor(context.Context, int64, int, string) (sink.Cursor, er
 }
 
 func (f *fakeStore) WriteBatch(_ context.Context, b sink.Batch) (sink.BatchResult, error) {
+	if f.hold != nil {
+		f.hold(len(f.batches))
+	}
 	f.batches = append(f.batches, b)
 	f.cursor = b.Cursor
 	return sink.BatchResult{Upserted: len(b.Rows), Removed: len(b.Removals)}, nil
@@ -125,6 +135,11 @@ func newRunner(st *fakeStore) *Runner {
 	return NewRunner(Config{Logger: zerolog.Nop()}, st, st, st)
 }
 
+// newPageRunner writes every page on its own, for tests of what each page writes.
+func newPageRunner(st *fakeStore) *Runner {
+	return NewRunner(Config{Logger: zerolog.Nop(), BatchPages: 1}, st, st, st)
+}
+
 func TestRunWritesPagesRemovalsAndCursors(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -146,7 +161,7 @@ func TestRunWritesPagesRemovalsAndCursors(t *testing.T) {
 				`{"EntityKey":"`+id2+`","EntityType":2,"Timestamp":12}`,
 				`{"EntityKey":"`+id1+`","EntityType":5,"Timestamp":13}`) // a contact: not ours
 			st := &fakeStore{}
-			res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: tt.entity})
+			res, err := newPageRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: tt.entity})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -177,6 +192,124 @@ func TestRunWritesPagesRemovalsAndCursors(t *testing.T) {
 				t.Errorf("division still locked after the run")
 			}
 		})
+	}
+}
+
+// pagedSource serves n pages of one account each, at Timestamps 10, 20, …;
+// page k (from 1) is at URL "x:/k", the first at the entity's first URL.
+func pagedSource(n int) (*fakeSource, []string) {
+	src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+	urls := []string{firstURL(src, "accounts", 101, 0)}
+	for k := 2; k <= n; k++ {
+		urls = append(urls, fmt.Sprintf("x:/%d", k))
+	}
+	for k := 1; k <= n; k++ {
+		next := ""
+		if k < n {
+			next = urls[k]
+		}
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", k)
+		src.pages[urls[k-1]] = page(next, account(id, int64(10*k), true))
+	}
+	src.pages[deletedURL(src, 101, 0)] = page("")
+	return src, urls
+}
+
+// holdPages makes the pages of src wait so that pages 2 to last-1 are queued
+// behind the first write, and the last page is not: page 2 is served once the
+// first write has begun, which is held until the source is asked for the last
+// page. The returned function is the store's hold; the last page's answer is
+// held until the second write begins unless failLast.
+func holdPages(src *fakeSource, urls []string, last int, extra time.Duration) func(n int) {
+	writing, asked, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	src.hold = func(u string) {
+		switch u {
+		case urls[1]:
+			<-writing
+		case urls[last-1]:
+			close(asked)
+			if src.fail[u] == nil {
+				<-release
+			}
+		}
+	}
+	return func(n int) {
+		switch n {
+		case 0:
+			close(writing)
+			<-asked
+			time.Sleep(extra)
+		case 1:
+			close(release)
+		}
+	}
+}
+
+func TestWriteTakesTheWaitingPagesTogether(t *testing.T) {
+	tests := []struct {
+		name       string
+		batchPages int
+		pages      int
+		wantPages  [][]int64 // Timestamps of the rows of each write
+	}{
+		{"all waiting pages", 8, 5, [][]int64{{10}, {20, 30, 40}, {50}}},
+		{"at most BatchPages", 2, 4, [][]int64{{10}, {20, 30}, {40}}},
+		{"one page at a time", 1, 3, [][]int64{{10}, {20}, {30}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, urls := pagedSource(tt.pages)
+			st := &fakeStore{}
+			st.hold = holdPages(src, urls, tt.pages, 0)
+			r := NewRunner(Config{Logger: zerolog.Nop(), BatchPages: tt.batchPages}, st, st, st)
+			res, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			var got [][]int64
+			for _, b := range st.batches {
+				if len(b.Rows) == 0 {
+					continue // the sync/Deleted page
+				}
+				var ts []int64
+				for _, r := range b.Rows {
+					ts = append(ts, r[len(r)-2].(int64))
+				}
+				got = append(got, ts)
+				if want := ts[len(ts)-1]; b.Cursor.Timestamp != want {
+					t.Errorf("write of %v stores cursor %d, want %d (its last page's)", ts, b.Cursor.Timestamp, want)
+				}
+			}
+			if diff := cmp.Diff(tt.wantPages, got); diff != "" {
+				t.Errorf("rows per write (-want +got):\n%s", diff)
+			}
+			if res.Pages != tt.pages+1 || res.Calls != tt.pages+1 || res.Upserted != tt.pages {
+				t.Errorf("result = %+v, want %d pages and calls, %d upserted", res, tt.pages+1, tt.pages)
+			}
+		})
+	}
+}
+
+func TestFetchErrorAfterWaitingPagesKeepsThem(t *testing.T) {
+	// Pages 2 and 3 wait behind the first write and page 4 fails: the pages
+	// before the failure are stored with their cursor, and the run reports
+	// the page that failed. The pause usually lets the failure reach the
+	// queue before the first write returns, so that it arrives within the
+	// second write's pages; the outcome checked is the same either way.
+	src, urls := pagedSource(5)
+	src.fail[urls[3]] = &exact.DecodeError{Endpoint: "sync/CRM/Accounts", Err: errors.New("unexpected end")}
+	st := &fakeStore{}
+	st.hold = holdPages(src, urls, 4, 20*time.Millisecond)
+	_, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if err == nil || !strings.Contains(err.Error(), "fetching sync/CRM/Accounts page 4 for division 101") {
+		t.Fatalf("Run error = %v, want the failure of page 4", err)
+	}
+	var rows []int
+	for _, b := range st.batches {
+		rows = append(rows, len(b.Rows))
+	}
+	if diff := cmp.Diff([]int{1, 2}, rows); diff != "" || st.cursor.Timestamp != 30 {
+		t.Errorf("rows per write (-want +got):\n%s\ncursor %d, want 30", diff, st.cursor.Timestamp)
 	}
 }
 
