@@ -5,7 +5,8 @@
 //
 // # Writes
 //
-// WriteBatch writes one page at a time and is at-least-once and idempotent:
+// WriteBatch writes one batch (a page, or several consecutive pages) in one transaction,
+// and is at-least-once and idempotent:
 //
 //   - a page's rows, its removals and the cursor that follows it commit in one transaction,
 //     so a crash at any point loses nothing and the next run resumes from the last

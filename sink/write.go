@@ -32,7 +32,8 @@ type Removal struct {
 	Version  int64
 }
 
-// Batch is one page to write: its rows, its removals and the cursor that follows it.
+// Batch is what one transaction writes: the rows and removals of one page, or of several
+// consecutive pages, and the cursor that follows the last of them.
 type Batch struct {
 	Table    Table
 	Rows     [][]any // values in Table.Columns order (int32, int, int64, string, bool, time.Time, []byte JSON, nil, …)

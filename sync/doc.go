@@ -3,19 +3,21 @@
 //
 // A job is a self-contained unit (connection, division, entity) that any
 // worker can pick up. A run takes the division lock, reads the entity's
-// cursor, pages through Exact's sync endpoint from that cursor (fetching page
-// n+1 while page n is written), converts each record to a typed row and
-// hands the page to the sink, which writes rows, removals and the new cursor
-// in one transaction. After the records it applies deletions from
+// cursor, pages through Exact's sync endpoint from that cursor (fetching the
+// next pages while a write runs), converts each record to a typed row and
+// hands the rows to the sink, which writes rows, removals and the new cursor
+// in one transaction. A write takes one page, or, when the writer is the
+// slower side, every page already waiting, up to [Config.BatchPages]. After the records it applies deletions from
 // sync/Deleted the same way, and finally records the run's result.
 //
 // Guarantees:
 //
-//   - At least once, idempotent: a page's rows, removals and cursor commit
+//   - At least once, idempotent: a write's rows, removals and cursor commit
 //     together, so a crash at any point loses nothing and a rerun converges.
 //     Replaying a page changes nothing, and an older version of a record
 //     (lower Exact Timestamp) never overwrites a newer one.
-//   - Memory is flat: at most two pages are held at any time.
+//   - Memory is flat: at most 2 × BatchPages + 1 pages are held at any time,
+//     whatever the number of records.
 //   - Entities are data (see [Catalogue]): adding one is an [Entity] entry and
 //     a migration for its table, not a new code path.
 //
