@@ -41,6 +41,7 @@ type benchCmd struct {
 	Quick      bool   `help:"Small sizes only: a smoke test of a few seconds, not the published figures."`
 	WritePages int    `default:"100" help:"Pages of 1,000 rows written each way in the write comparison."`
 	CPUProfile string `name:"cpuprofile" type:"path" help:"Write a CPU profile of the largest end-to-end run to this file."`
+	BatchPages int    `default:"${default_batch_pages}" help:"Most pages one write takes together in the end-to-end runs (1: every page on its own), to compare with the default of ${default_batch_pages}."`
 	Child      string `hidden:"" help:"Run one end-to-end size, DIVISIONSxACCOUNTS, and print its figures as JSON."`
 }
 
@@ -67,7 +68,7 @@ func (c *benchCmd) Run(e *env) error {
 		if err != nil {
 			return usageError{err}
 		}
-		res, err := benchEndToEnd(e.ctx, base, size, c.CPUProfile)
+		res, err := benchEndToEnd(e.ctx, base, size, c.CPUProfile, c.BatchPages)
 		if err != nil {
 			return err
 		}
@@ -75,6 +76,9 @@ func (c *benchCmd) Run(e *env) error {
 	}
 	if c.WritePages < 1 {
 		return usageError{errors.New("--write-pages must be at least 1")}
+	}
+	if c.BatchPages < 1 {
+		return usageError{errors.New("--batch-pages must be at least 1")}
 	}
 	return c.runAll(e, base)
 }
@@ -151,7 +155,7 @@ func (c *benchCmd) runAll(e *env, base string) error {
 		if size == p.profile {
 			prof = c.CPUProfile
 		}
-		r, err := benchChild(e, size, prof)
+		r, err := benchChild(e, size, prof, c.BatchPages)
 		if err != nil {
 			return err
 		}
@@ -261,12 +265,12 @@ func (r benchResult) IncrementalCallsPerEntity() float64 {
 }
 
 // benchChild runs one size in a fresh process of this executable.
-func benchChild(e *env, size benchSize, profile string) (benchResult, error) {
+func benchChild(e *env, size benchSize, profile string, batchPages int) (benchResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return benchResult{}, fmt.Errorf("finding this executable: %w", err)
 	}
-	args := []string{"bench", "--child", size.String()}
+	args := []string{"bench", "--child", size.String(), "--batch-pages", strconv.Itoa(batchPages)}
 	if profile != "" {
 		args = append(args, "--cpuprofile", profile)
 	}
@@ -367,7 +371,7 @@ func (w *benchWorld) client(now func() time.Time, sleep func(context.Context, ti
 }
 
 // benchEndToEnd is the child process: a full sync of size, then an incremental run.
-func benchEndToEnd(ctx context.Context, base string, size benchSize, profile string) (benchResult, error) {
+func benchEndToEnd(ctx context.Context, base string, size benchSize, profile string, batchPages int) (benchResult, error) {
 	res := benchResult{Divisions: size.Divisions, Accounts: size.Accounts}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim, divs := newBenchSim(size, exacttest.Options{})
@@ -381,7 +385,7 @@ func benchEndToEnd(ctx context.Context, base string, size benchSize, profile str
 		if err != nil {
 			return err
 		}
-		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true}, st, st, st)
+		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, BatchPages: batchPages}, st, st, st)
 		if profile != "" {
 			f, err := os.Create(profile)
 			if err != nil {

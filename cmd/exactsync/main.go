@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Description("Keeps a PostgreSQL copy of Exact Online data fresh."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(int) {}),
-		kong.Vars{"entities": strings.Join(sync.Names(), ", ")},
+		kong.Vars{"entities": strings.Join(sync.Names(), ", "), "default_batch_pages": strconv.Itoa(sync.DefaultBatchPages)},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "exactsync: %v\n", err)
