@@ -15,6 +15,9 @@ type Cursor struct {
 	Timestamp        int64     // Exact row version of the last record written
 	DeletedTimestamp int64     // row version in the deletion log
 	LastFullAt       time.Time // when the last full run completed; zero = never
+	// Sweep is set while a full pass reconciles the division (see StartSweep): the
+	// keys of its pages are recorded, and FinishSweep removes the rows it did not see.
+	Sweep bool
 }
 
 // Cursor returns the stored cursor of (connID, division, entity), or the zero Cursor.
@@ -22,9 +25,9 @@ func (s *Store) Cursor(ctx context.Context, connID int64, division int, entity s
 	var c Cursor
 	var full *time.Time
 	err := s.pool.QueryRow(ctx, `
-		SELECT cursor_timestamp, deleted_timestamp, last_full_at FROM exact_sync.cursors
+		SELECT cursor_timestamp, deleted_timestamp, last_full_at, sweeping FROM exact_sync.cursors
 		WHERE connection_id = $1 AND division = $2 AND entity = $3`, connID, division, entity).
-		Scan(&c.Timestamp, &c.DeletedTimestamp, &full)
+		Scan(&c.Timestamp, &c.DeletedTimestamp, &full, &c.Sweep)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Cursor{}, nil
 	}
@@ -49,15 +52,20 @@ func (s *Store) ResetCursor(ctx context.Context, connID int64, division int, ent
 // SetCursor stores the cursor of (connID, division, entity) on its own; WriteBatch stores
 // it together with a page.
 func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entity string, c Cursor) error {
-	if _, err := s.pool.Exec(ctx, upsertCursorSQL, connID, division, entity, c.Timestamp, c.DeletedTimestamp, orNull(c.LastFullAt)); err != nil {
+	if _, err := s.pool.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...); err != nil {
 		return fmt.Errorf("storing the %s cursor of division %d: %w", entity, division, err)
 	}
 	return nil
 }
 
 const upsertCursorSQL = `
-	INSERT INTO exact_sync.cursors AS c (connection_id, division, entity, cursor_timestamp, deleted_timestamp, last_full_at)
-	VALUES ($1, $2, $3, $4, $5, $6)
+	INSERT INTO exact_sync.cursors AS c (connection_id, division, entity, cursor_timestamp, deleted_timestamp, last_full_at, sweeping)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)
 	ON CONFLICT (connection_id, division, entity) DO UPDATE
 	SET cursor_timestamp = EXCLUDED.cursor_timestamp, deleted_timestamp = EXCLUDED.deleted_timestamp,
-	    last_full_at = EXCLUDED.last_full_at, updated_at = now()`
+	    last_full_at = EXCLUDED.last_full_at, sweeping = EXCLUDED.sweeping, updated_at = now()`
+
+// cursorArgs are the arguments of upsertCursorSQL.
+func cursorArgs(connID int64, division int, entity string, c Cursor) []any {
+	return []any{connID, division, entity, c.Timestamp, c.DeletedTimestamp, orNull(c.LastFullAt), c.Sweep}
+}

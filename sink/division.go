@@ -70,8 +70,12 @@ func (s *Store) SaveDivisionsResettingMoved(ctx context.Context, connID int64, d
 		}
 		for _, d := range moved {
 			if _, err := tx.Exec(ctx, `
-				UPDATE exact_sync.cursors SET cursor_timestamp = 0, deleted_timestamp = 0, updated_at = now()
+				UPDATE exact_sync.cursors SET cursor_timestamp = 0, deleted_timestamp = 0, sweeping = true, updated_at = now()
 				WHERE connection_id = $1 AND division = $2`, connID, d); err != nil {
+				return err
+			}
+			// The reread from the start reconciles the division (see StartSweep).
+			if _, err := tx.Exec(ctx, `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2`, connID, d); err != nil {
 				return err
 			}
 			for _, t := range tables {

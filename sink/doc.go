@@ -37,6 +37,10 @@
 // There are no tombstones: a row removed and later replayed from an older page than the
 // removal comes back; callers replay only pages after the committed cursor.
 //
+// A sweep (StartSweep, WriteBatch with Cursor.Sweep, FinishSweep) reconciles a division
+// with a full pass: the keys of the pass's rows are recorded with its pages, and at its end
+// the rows of the division it did not see are removed in one transaction.
+//
 // # Tokens
 //
 // UpdateToken serializes token refreshes of one connection across processes with a row

@@ -104,3 +104,17 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
 	}
 	return runs, nil
 }
+
+// LastSuccess returns when the last successful run of (connID, division, entity)
+// finished, or the zero time when none has.
+func (s *Store) LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error) {
+	var at *time.Time
+	err := s.pool.QueryRow(ctx, `
+		SELECT max(finished_at) FROM exact_sync.runs
+		WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $4`,
+		connID, division, entity, RunOK).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the last successful %s run of division %d: %w", entity, division, err)
+	}
+	return orZero(at), nil
+}

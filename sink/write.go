@@ -70,8 +70,8 @@ func (s *Store) WriteBatch(ctx context.Context, b Batch) (BatchResult, error) {
 	if err != nil {
 		return BatchResult{}, fmt.Errorf("writing a page of %s: %w", b.Table.Name, err)
 	}
-	if len(b.Removals) > 0 && len(b.Table.Key) != 2 {
-		return BatchResult{}, fmt.Errorf("writing a page of %s: removals need a two-column key (division, id), have %v", b.Table.Name, b.Table.Key)
+	if (len(b.Removals) > 0 || b.Cursor.Sweep) && len(b.Table.Key) != 2 {
+		return BatchResult{}, fmt.Errorf("writing a page of %s: removals and sweeps need a two-column key (division, id), have %v", b.Table.Name, b.Table.Key)
 	}
 	for i, r := range b.Rows {
 		if len(r) != len(b.Table.Columns) {
@@ -154,7 +154,12 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 	}
 	if b.Entity != "" {
 		c := b.Cursor
-		if _, err := tx.Exec(ctx, upsertCursorSQL, b.ConnectionID, b.Division, b.Entity, c.Timestamp, c.DeletedTimestamp, orNull(c.LastFullAt)); err != nil {
+		if c.Sweep && len(b.Rows) > 0 {
+			if err := recordPassKeys(ctx, tx, p, b); err != nil {
+				return res, err
+			}
+		}
+		if _, err := tx.Exec(ctx, upsertCursorSQL, cursorArgs(b.ConnectionID, b.Division, b.Entity, c)...); err != nil {
 			return res, fmt.Errorf("storing the %s cursor: %w", b.Entity, err)
 		}
 	}

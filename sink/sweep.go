@@ -1,0 +1,95 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A sweep reconciles one division of one table with a full pass over Exact's records.
+// Exact keeps its deletion log two months (exact-online-api.md §3.12, §6.16): a row whose
+// deletion has left the log is never reported again, so only a full pass can tell that it
+// is gone. The caller starts a sweep with StartSweep, writes the pass's pages with
+// Cursor.Sweep set (WriteBatch then records the key of every row it is given, stored or
+// unchanged alike, in exact_sync.pass_keys, in the page's transaction), and, once the pass
+// has read every record, calls FinishSweep, which removes the rows of the division the
+// pass did not see. A pass cut short keeps its recorded keys and its cursor's Sweep flag,
+// so the next run goes on recording from where it stopped. Sweeps need a two-column key
+// (division, id uuid), like removals.
+
+// StartSweep forgets the keys recorded by an earlier, unfinished sweep of (connID,
+// division, entity) and reports whether t holds any row of the division: when it holds
+// none there is nothing to reconcile, and the pass need not record its keys.
+func (s *Store) StartSweep(ctx context.Context, t Table, connID int64, division int, entity string) (bool, error) {
+	target, err := sweepTarget(t)
+	if err != nil {
+		return false, err
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2 AND entity = $3`,
+		connID, division, entity); err != nil {
+		return false, fmt.Errorf("starting the sweep of %s in division %d: %w", t.Name, division, err)
+	}
+	var any bool
+	q := `SELECT EXISTS (SELECT 1 FROM ` + target + ` WHERE ` + pgx.Identifier{t.Key[0]}.Sanitize() + ` = $1)`
+	if err := s.pool.QueryRow(ctx, q, division).Scan(&any); err != nil {
+		return false, fmt.Errorf("starting the sweep of %s in division %d: %w", t.Name, division, err)
+	}
+	return any, nil
+}
+
+// FinishSweep ends the sweep of (connID, division, entity) in one transaction: it removes
+// the rows of the division in t whose key the pass did not record, forgets the recorded
+// keys and stores c, with Sweep cleared, as the cursor. It returns the number of rows
+// removed.
+func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division int, entity string, c Cursor) (int, error) {
+	target, err := sweepTarget(t)
+	if err != nil {
+		return 0, err
+	}
+	div, id := pgx.Identifier{t.Key[0]}.Sanitize(), pgx.Identifier{t.Key[1]}.Sanitize()
+	c.Sweep = false
+	removed := 0
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM `+target+` AS t WHERE t.`+div+` = $2 AND NOT EXISTS (
+			SELECT 1 FROM exact_sync.pass_keys AS k
+			WHERE k.connection_id = $1 AND k.division = $2 AND k.entity = $3 AND k.id = t.`+id+`)`,
+			connID, division, entity)
+		if err != nil {
+			return err
+		}
+		removed = int(tag.RowsAffected())
+		if _, err := tx.Exec(ctx, `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2 AND entity = $3`,
+			connID, division, entity); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("finishing the sweep of %s in division %d: %w", t.Name, division, err)
+	}
+	return removed, nil
+}
+
+// recordPassKeys records the keys of a sweeping page's rows, in its transaction.
+func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error {
+	di, ii := p.keyIndexes[0], p.keyIndexes[1]
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"exact_sync", "pass_keys"}, []string{"connection_id", "division", "entity", "id"},
+		pgx.CopyFromSlice(len(b.Rows), func(i int) ([]any, error) {
+			r := b.Rows[i]
+			return []any{b.ConnectionID, r[di], b.Entity, r[ii]}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("recording the keys of %d rows for the sweep: %w", len(b.Rows), err)
+	}
+	return nil
+}
+
+// sweepTarget checks that t can be swept and returns its quoted name.
+func sweepTarget(t Table) (string, error) {
+	if len(t.Key) != 2 {
+		return "", fmt.Errorf("sweeping %s: a sweep needs a two-column key (division, id), have %v", t.Name, t.Key)
+	}
+	return sanitizeTable(t.Name)
+}
