@@ -7,7 +7,11 @@
 // next pages while a write runs), converts each record to a typed row and
 // hands the rows to the sink, which writes rows, removals and the new cursor
 // in one transaction. A write takes one page, or, when the writer is the
-// slower side, every page already waiting, up to [Config.BatchPages]. After the records it applies deletions from
+// slower side, every page already waiting, up to [Config.BatchPages]. A full
+// pass over a division that holds rows then removes the rows it did not see
+// (a sweep, see sink.StartSweep); an entity last synced successfully more
+// than [DeletionLogSafeAge] ago gets a full pass, because Exact's deletion
+// log no longer reaches back that far. After the records it applies deletions from
 // sync/Deleted the same way, and finally records the run's result.
 //
 // Guarantees:

@@ -21,16 +21,21 @@ type Source interface {
 	Page(ctx context.Context, division int, pageURL string) (*exact.Page, error)
 }
 
-// Writer stores pages and cursors. *sink.Store implements it.
+// Writer stores pages and cursors, and reconciles a division after a full
+// pass. *sink.Store implements it.
 type Writer interface {
 	Cursor(ctx context.Context, connID int64, division int, entity string) (sink.Cursor, error)
 	WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error)
+	StartSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string) (bool, error)
+	FinishSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string, c sink.Cursor) (int, error)
 }
 
 // History records runs. *sink.Store implements it.
 type History interface {
 	StartRun(ctx context.Context, r sink.Run) (int64, error)
 	FinishRun(ctx context.Context, runID int64, res sink.RunResult) error
+	// LastSuccess is when the last successful run finished; zero if none.
+	LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error)
 }
 
 // Locker gives one worker at a time a (connection, division). *sink.Store
@@ -104,6 +109,13 @@ const (
 // besides its rows.
 const DefaultBatchPages = 8
 
+// DeletionLogSafeAge is how long after its last successful run an entity of a
+// division is still synced incrementally. Exact keeps its deletion log two
+// months, so a later run could miss deletions: it runs a full pass instead,
+// which removes the rows it does not see (fact sheet §3.12, §6.16: "> ~55
+// days").
+const DeletionLogSafeAge = 55 * 24 * time.Hour
+
 // ErrBusy is returned when another worker holds the division.
 var ErrBusy = errors.New("division is being synced by another worker")
 
@@ -150,7 +162,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	start := r.cfg.Now()
 	res := Result{Job: job, Status: StatusFailed}
 	log := r.cfg.Logger.With().Str("entity", job.Entity).Int("division", job.Division).
-		Int64("connection", job.ConnectionID).Bool("full", job.Full).Logger()
+		Int64("connection", job.ConnectionID).Logger()
 
 	err := r.run(ctx, src, job, &res)
 	res.Duration = r.cfg.Now().Sub(start)
@@ -177,7 +189,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	default:
 		ev = log.Error().Err(err)
 	}
-	ev.Str("status", res.Status).Int("rows_upserted", res.Upserted).Int("rows_removed", res.Removed).
+	ev.Bool("full", res.Job.Full).Str("status", res.Status).Int("rows_upserted", res.Upserted).Int("rows_removed", res.Removed).
 		Int("pages", res.Pages).Int("api_calls", res.Calls).Int64("cursor_from", res.CursorFrom).
 		Int64("cursor_to", res.CursorTo).Dur("duration", res.Duration).Msg("sync run finished")
 	return res, err
@@ -221,9 +233,28 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result) (err
 	}
 	defer unlock()
 
+	cur, err := r.writer.Cursor(ctx, job.ConnectionID, job.Division, e.Name)
+	if err != nil {
+		return fmt.Errorf("reading the cursor: %w", err)
+	}
+	full := job.Full
+	if !full && (cur.Timestamp > 0 || cur.DeletedTimestamp > 0) {
+		last, err := r.history.LastSuccess(ctx, job.ConnectionID, job.Division, e.Name)
+		if err != nil {
+			return err
+		}
+		if age := r.cfg.Now().Sub(last); !last.IsZero() && age > DeletionLogSafeAge {
+			full = true
+			res.Job.Full = true
+			r.cfg.Logger.Info().Str("entity", e.Name).Int("division", job.Division).Int64("connection", job.ConnectionID).
+				Time("last_success", last).
+				Msg("last synced longer ago than Exact keeps deletions (2 months): running a full pass that also removes rows deleted meanwhile")
+		}
+	}
+
 	runID, err := r.history.StartRun(ctx, sink.Run{
 		ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity,
-		Full: job.Full, StartedAt: r.cfg.Now(),
+		Full: full, StartedAt: r.cfg.Now(),
 	})
 	if err != nil {
 		return fmt.Errorf("recording the start of the run: %w", err)
@@ -252,27 +283,43 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result) (err
 		}
 	}()
 
-	cur, err := r.writer.Cursor(ctx, job.ConnectionID, job.Division, e.Name)
-	if err != nil {
-		return fmt.Errorf("reading the cursor: %w", err)
-	}
 	from := cur.Timestamp
-	if job.Full {
+	if full {
 		from = 0
 	}
 	res.CursorFrom = from
 	res.CursorTo = cur.Timestamp
 
 	s := &stream{r: r, src: src, job: job, e: e, res: res, cur: cur}
-	if job.Full {
+	table := e.Target()
+	if full {
 		// A full pass moves the cursor from the start, so that a pass cut
 		// short resumes where it stopped rather than where the last
-		// incremental run had got to.
+		// incremental run had got to. It reconciles the division when it
+		// holds rows: a row whose deletion has left Exact's log is only
+		// noticed by not being seen (§3.12, §6.16).
 		s.cur.Timestamp = 0
 		s.cur.LastFullAt = r.cfg.Now()
+		if s.cur.Sweep, err = r.writer.StartSweep(ctx, table, job.ConnectionID, job.Division, e.Name); err != nil {
+			return err
+		}
 	}
+	// A sweeping pass cut short goes on recording from its cursor (s.cur.Sweep
+	// was stored with it).
 	if err := s.records(ctx, from); err != nil {
 		return err
+	}
+	if s.cur.Sweep {
+		removed, err := r.writer.FinishSweep(ctx, table, job.ConnectionID, job.Division, e.Name, s.cur)
+		if err != nil {
+			return err
+		}
+		s.cur.Sweep = false
+		res.Removed += removed
+		if removed > 0 {
+			r.cfg.Logger.Info().Str("entity", e.Name).Int("division", job.Division).Int64("connection", job.ConnectionID).
+				Int("rows_removed", removed).Msg("full pass removed rows that are no longer in Exact")
+		}
 	}
 	return s.deletions(ctx)
 }

@@ -63,6 +63,27 @@ type fakeStore struct {
 	finished []sink.RunResult
 	locked   bool
 	busy     bool
+
+	lastSuccess time.Time     // LastSuccess answers it
+	hasRows     bool          // StartSweep answers it
+	sweepsStart int           // StartSweep calls
+	sweepsDone  []sink.Cursor // FinishSweep's cursors
+}
+
+func (f *fakeStore) StartSweep(context.Context, sink.Table, int64, int, string) (bool, error) {
+	f.sweepsStart++
+	return f.hasRows, nil
+}
+
+func (f *fakeStore) FinishSweep(_ context.Context, _ sink.Table, _ int64, _ int, _ string, c sink.Cursor) (int, error) {
+	c.Sweep = false
+	f.sweepsDone = append(f.sweepsDone, c)
+	f.cursor = c
+	return 2, nil
+}
+
+func (f *fakeStore) LastSuccess(context.Context, int64, int, string) (time.Time, error) {
+	return f.lastSuccess, nil
 }
 
 func (f *fakeStore) Cursor(context.Context, int64, int, string) (sink.Cursor, error) {
@@ -452,4 +473,65 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+func TestSweep(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		job         Job
+		cursor      sink.Cursor
+		lastSuccess time.Time
+		hasRows     bool
+		wantFrom    int64
+		wantFull    bool
+		wantSweep   bool // pages recorded for a sweep, and the sweep finished
+	}{
+		{"full pass over stored rows sweeps", Job{Full: true}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
+			now.Add(-time.Hour), true, 0, true, true},
+		{"full pass of an empty division records nothing", Job{Full: true}, sink.Cursor{},
+			time.Time{}, false, 0, true, false},
+		{"incremental run within the deletion log's reach", Job{}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
+			now.Add(-54 * 24 * time.Hour), true, 500, false, false},
+		{"incremental run past the deletion log's reach becomes a sweeping full pass", Job{}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
+			now.Add(-56 * 24 * time.Hour), true, 0, true, true},
+		{"a sweeping pass cut short goes on sweeping", Job{}, sink.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true},
+			now.Add(-time.Hour), true, 3, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &fakeSource{pages: map[string]string{}}
+			src.pages[firstURL(src, "accounts", 101, tt.wantFrom)] = page("", account(id1, 600, true))
+			src.pages[deletedURL(src, 101, tt.cursor.DeletedTimestamp)] = page("")
+			st := &fakeStore{cursor: tt.cursor, lastSuccess: tt.lastSuccess, hasRows: tt.hasRows}
+			r := NewRunner(Config{Logger: zerolog.Nop(), Now: func() time.Time { return now }}, st, st, st)
+			job := tt.job
+			job.ConnectionID, job.Division, job.Entity = 1, 101, "accounts"
+			res, err := r.Run(context.Background(), src, job)
+			if err != nil {
+				t.Fatalf("Run: %v (asked %v)", err, src.asked)
+			}
+			if res.Job.Full != tt.wantFull || st.started[0].Full != tt.wantFull {
+				t.Errorf("full: result %v, recorded %v; want %v", res.Job.Full, st.started[0].Full, tt.wantFull)
+			}
+			if len(st.batches) != 1 || st.batches[0].Cursor.Sweep != tt.wantSweep {
+				t.Fatalf("batches %+v, want one with Sweep %v", st.batches, tt.wantSweep)
+			}
+			if !tt.wantSweep {
+				if len(st.sweepsDone) != 0 || res.Removed != 0 {
+					t.Errorf("sweeps finished %v, removed %d; want none", st.sweepsDone, res.Removed)
+				}
+				return
+			}
+			if len(st.sweepsDone) != 1 || st.sweepsDone[0].Timestamp != 600 {
+				t.Fatalf("sweeps finished %+v, want one with cursor 600", st.sweepsDone)
+			}
+			if res.Removed != 2 {
+				t.Errorf("removed %d, want the sweep's 2", res.Removed)
+			}
+			if st.cursor.Sweep {
+				t.Errorf("cursor after the run %+v still sweeps", st.cursor)
+			}
+		})
+	}
 }
