@@ -148,3 +148,81 @@ func TestDivisionMoveTriggersAFullPass(t *testing.T) {
 		t.Errorf("the run after the full pass was not incremental: %s", r)
 	}
 }
+
+// TestLongPauseRunsASweepingFullPass: Exact keeps its deletion log two months
+// (fact sheet §3.12, §6.16). Deletions made before a longer pause are never
+// reported, so a division last synced more than 55 days ago is read in full,
+// and the rows the full pass does not see are removed.
+func TestLongPauseRunsASweepingFullPass(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 1500})
+	w.importToken()
+	w.mustRun("sync", "--entity", "accounts")
+
+	accs := w.sim.Accounts(101)
+	gone := []string{accs[3].ID, accs[700].ID}
+	if err := w.sim.DeleteAccounts(101, gone...); err != nil {
+		t.Fatal(err)
+	}
+	w.sim.Advance(61 * 24 * time.Hour) // the deletions leave Exact's log
+	w.consentAgain()                   // and the idle token chain has expired meanwhile
+	w.sim.Advance(10 * time.Minute)    // past the 570 s before the import's refresh
+	w.importToken()
+
+	// As far as exactsync knows the division was synced minutes ago: the run is
+	// incremental, and Exact no longer reports the deletions.
+	w.mustRun("sync", "--entity", "accounts")
+	for _, id := range gone {
+		if _, ok := w.rows("exact.accounts")["101/"+id]; !ok {
+			t.Fatalf("account %s was removed by an incremental run; the simulator should no longer report its deletion", id)
+		}
+	}
+
+	// Now the last successful run is 60 days old.
+	if _, err := w.pool.Exec(context.Background(), `
+		UPDATE exact_sync.runs SET started_at = started_at - interval '60 days', finished_at = finished_at - interval '60 days'`); err != nil {
+		t.Fatal(err)
+	}
+	r := w.mustRun("sync", "--entity", "accounts")
+	if !strings.Contains(r.stderr, "longer ago than Exact keeps deletions") {
+		t.Errorf("the full pass was not reported:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "cursor 0 →") {
+		t.Errorf("the run after the pause did not start from the beginning:\n%s", r.stdout)
+	}
+	w.checkTablesAccountsOnly([]int{101})
+
+	// The next run is incremental again and has nothing to do.
+	r = w.mustRun("sync", "--entity", "accounts")
+	if strings.Contains(r.stdout, "cursor 0 →") {
+		t.Errorf("the run after the full pass was not incremental: %s", r)
+	}
+	w.checkTablesAccountsOnly([]int{101})
+}
+
+// TestFullPassRemovesRowsNotInExact: `sync --full` reconciles the table with
+// Exact, whatever put a row there that Exact does not have.
+func TestFullPassRemovesRowsNotInExact(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 300})
+	w.importToken()
+	w.mustRun("sync", "--entity", "accounts")
+	stray := "00000000-0000-4000-8000-00000000beef"
+	for _, div := range []int{101, 102} {
+		if _, err := w.pool.Exec(context.Background(), `
+			INSERT INTO exact.accounts
+			SELECT division, $2, code, 'Not in Exact', is_supplier, is_sales, status, email, city, country,
+			       vat_number, blocked, created, modified, exact_timestamp, raw, synced_at
+			FROM exact.accounts WHERE division = $1 LIMIT 1`, div, stray); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.mustRun("sync", "--entity", "accounts", "--full", "--division", "101")
+	rows := w.rows("exact.accounts")
+	if _, ok := rows["101/"+stray]; ok {
+		t.Errorf("the full pass of division 101 kept a row Exact does not have")
+	}
+	if _, ok := rows["102/"+stray]; !ok {
+		t.Errorf("the full pass of division 101 removed a row of division 102")
+	}
+}
