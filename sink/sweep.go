@@ -12,7 +12,8 @@ import (
 // deletion has left the log is never reported again, so only a full pass can tell that it
 // is gone. The caller starts a sweep with StartSweep, writes the pass's pages with
 // Cursor.Sweep set (WriteBatch then records the key of every row it is given, stored or
-// unchanged alike, in exact_sync.pass_keys, in the page's transaction), and, once the pass
+// unchanged alike, in exact_sync.pass_keys, in the page's transaction; the rows of a
+// sweeping batch must all be of its Division), and, once the pass
 // has read every record, calls FinishSweep, which removes the rows of the division the
 // pass did not see. A pass cut short keeps its recorded keys and its cursor's Sweep flag,
 // so the next run goes on recording from where it stopped. Sweeps need a two-column key
@@ -52,8 +53,10 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 	removed := 0
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM `+target+` AS t WHERE t.`+div+` = $2 AND NOT EXISTS (
-			SELECT 1 FROM exact_sync.pass_keys AS k
-			WHERE k.connection_id = $1 AND k.division = $2 AND k.entity = $3 AND k.id = t.`+id+`)`,
+			SELECT 1 FROM (
+				SELECT unnest(ids) AS id FROM exact_sync.pass_keys
+				WHERE connection_id = $1 AND division = $2 AND entity = $3
+			) AS k WHERE k.id = t.`+id+`)`,
 			connID, division, entity)
 		if err != nil {
 			return err
@@ -72,14 +75,28 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 	return removed, nil
 }
 
-// recordPassKeys records the keys of a sweeping page's rows, in its transaction.
+// recordPassKeys records the keys of a sweeping page's rows, in its transaction: one row
+// holding them all, which costs about 16 bytes a key.
 func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error {
 	di, ii := p.keyIndexes[0], p.keyIndexes[1]
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"exact_sync", "pass_keys"}, []string{"connection_id", "division", "entity", "id"},
-		pgx.CopyFromSlice(len(b.Rows), func(i int) ([]any, error) {
-			r := b.Rows[i]
-			return []any{b.ConnectionID, r[di], b.Entity, r[ii]}, nil
-		}))
+	ids := make([]any, len(b.Rows))
+	for i, r := range b.Rows {
+		var d int64
+		switch v := r[di].(type) {
+		case int32:
+			d = int64(v)
+		case int:
+			d = int64(v)
+		case int64:
+			d = v
+		}
+		if d != int64(b.Division) {
+			return fmt.Errorf("sweeping division %d: row %d is of division %v", b.Division, i, r[di])
+		}
+		ids[i] = r[ii]
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO exact_sync.pass_keys (connection_id, division, entity, ids) VALUES ($1, $2, $3, $4::uuid[])`,
+		b.ConnectionID, b.Division, b.Entity, ids)
 	if err != nil {
 		return fmt.Errorf("recording the keys of %d rows for the sweep: %w", len(b.Rows), err)
 	}
