@@ -58,7 +58,8 @@ var benchColumns = []string{"division", "id", "code", "name", "is_supplier", "is
 // JSON each):
 //
 //   - a plain COPY, committed on its own with the server's settings, into an unindexed
-//     table of the same shape as exact.accounts (the baseline);
+//     table of the same shape as exact.accounts (the baseline), encoded as WriteBatch
+//     encodes its own;
 //   - WriteBatch of rows new to exact.accounts (inserts);
 //   - WriteBatch of the same rows at a newer version (updates).
 //
@@ -81,6 +82,21 @@ func CompareWrites(ctx context.Context, s *Store, pages, pageSize int) (WriteCom
 
 	table := Table{Name: "exact.accounts", Columns: benchColumns, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}
 	copyCols := append(benchColumns[:len(benchColumns):len(benchColumns)], "synced_at")
+	// The baseline is encoded as WriteBatch encodes its COPYs (copyRows), so that the
+	// ratios compare the writes, not two encoders.
+	var oids []uint32
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var ok bool
+		var err error
+		oids, ok, err = columnOIDs(ctx, tx, benchCopyTable.Sanitize(), copyCols)
+		if err == nil && !ok {
+			err = errors.New("a column type is unknown to the connection")
+		}
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("comparing writes: looking up the baseline's column types: %w", err)
+	}
 	for p := range pages {
 		inserts, updates := benchPage(p, pageSize, 1), benchPage(p, pageSize, 2)
 		now := time.Now()
@@ -90,7 +106,11 @@ func CompareWrites(ctx context.Context, s *Store, pages, pageSize int) (WriteCom
 		}
 
 		t0 := time.Now()
-		if _, err := s.pool.CopyFrom(ctx, benchCopyTable, copyCols, pgx.CopyFromRows(baseline)); err != nil {
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			_, err := copyRows(ctx, tx, benchCopyTable, copyCols, oids, baseline)
+			return err
+		})
+		if err != nil {
 			return out, fmt.Errorf("comparing writes: copying page %d: %w", p, err)
 		}
 		t1 := time.Now()

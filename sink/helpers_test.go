@@ -82,3 +82,6 @@ func newConnection(t *testing.T, s *sink.Store) sink.Connection {
 	}
 	return c
 }
+
+// fmtAny formats v as fmt.Sprint does.
+func fmtAny(v any) string { return fmt.Sprint(v) }

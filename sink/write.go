@@ -121,7 +121,7 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 				}
 				created = true
 			}
-			if _, err := tx.CopyFrom(ctx, p.staging, p.columns, pgx.CopyFromRows(b.Rows)); err != nil {
+			if err := s.copy(ctx, tx, p, p.staging, b.Rows); err != nil {
 				return res, fmt.Errorf("copying %d rows: %w", len(b.Rows), err)
 			}
 			upsert := p.upsert
@@ -194,7 +194,7 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (
 	if _, err := tx.Exec(ctx, "SAVEPOINT exactsync_copy"); err != nil {
 		return false, err
 	}
-	_, err := tx.CopyFrom(ctx, p.targetIdent, p.columns, pgx.CopyFromRows(b.Rows))
+	err := s.copy(ctx, tx, p, p.targetIdent, b.Rows)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
 		p.copied.Store(0)
@@ -333,10 +333,13 @@ type tablePlan struct {
 	columns        []string
 	keyIndexes     []int // positions of the key columns in columns
 	createStaging  string
-	upsert         string // for pages without duplicate keys
-	upsertDistinct string // keeps the highest version of each key
-	remove         string // built on first use (needs the key column's type); guarded by Store.plansMu
-	probe          string // whether any of a page's keys is stored; like remove
+	upsert         string   // for pages without duplicate keys
+	upsertDistinct string   // keeps the highest version of each key
+	remove         string   // built on first use (needs the key column's type); guarded by Store.plansMu
+	probe          string   // whether any of a page's keys is stored; like remove
+	oids           []uint32 // type OIDs of columns, looked up on first use; like remove
+	oidsKnown      bool     // oids have been looked up
+	oidsEncodable  bool     // every column's type is in the type map (see columnOIDs)
 	targetIdent    pgx.Identifier
 	copied         atomic.Int64 // pages in a row that went straight into the target (see copyNew)
 }
@@ -439,6 +442,28 @@ WHERE t.%[5]s < EXCLUDED.%[5]s OR (t.%[5]s = EXCLUDED.%[5]s AND (%[7]s) IS DISTI
 		fmt.Sprintf("SELECT DISTINCT ON (%[1]s) %[2]s, now() FROM %[3]s ORDER BY %[1]s, %[4]s DESC NULLS LAST", keyList, colList, staging.Sanitize(), version),
 		fmt.Sprintf("SELECT %s, now() FROM %s", colList, staging.Sanitize()), 1)
 	return p, nil
+}
+
+// copy copies rows into ident, the plan's target or staging table (same column types).
+func (s *Store) copy(ctx context.Context, tx pgx.Tx, p *tablePlan, ident pgx.Identifier, rows [][]any) error {
+	s.plansMu.Lock()
+	oids, known, encodable := p.oids, p.oidsKnown, p.oidsEncodable
+	s.plansMu.Unlock()
+	if !known {
+		var err error
+		if oids, encodable, err = columnOIDs(ctx, tx, p.target, p.columns); err != nil {
+			return fmt.Errorf("looking up the column types of %s: %w", p.target, err)
+		}
+		s.plansMu.Lock()
+		p.oids, p.oidsKnown, p.oidsEncodable = oids, true, encodable
+		s.plansMu.Unlock()
+	}
+	if !encodable {
+		_, err := tx.CopyFrom(ctx, ident, p.columns, pgx.CopyFromRows(rows))
+		return err
+	}
+	_, err := copyRows(ctx, tx, ident, p.columns, oids, rows)
+	return err
 }
 
 // removeQuery returns the plan's DELETE of removals, building it on first use.
