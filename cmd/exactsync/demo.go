@@ -51,6 +51,13 @@ func (c *demoCmd) Run(e *env) error {
 	log := newLogger(cfg, e.stderr)
 
 	fmt.Fprintf(e.stdout, "simulator of Exact Online at %s: divisions %v, %d accounts each\n", sim.URL, c.Divisions, c.Accounts)
+	if e.getenv(config.EnvDatabaseURL) == "" {
+		// The demo's own database starts empty on every run, so that each run tells
+		// the same story. A database named by DATABASE_URL is never dropped.
+		if err := sink.DropDatabase(e.ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	}
 	if err := sink.EnsureDatabase(e.ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
 // TestRunSchedulesAndStopsOnSIGTERM starts the scheduler, waits for it to
@@ -224,5 +227,36 @@ func TestFullPassRemovesRowsNotInExact(t *testing.T) {
 	}
 	if _, ok := rows["102/"+stray]; !ok {
 		t.Errorf("the full pass of division 101 removed a row of division 102")
+	}
+}
+
+// TestDemo runs the README's first command on a database of its own, twice:
+// each run syncs both entities of both divisions, then the three changes it
+// makes in the simulator, and prints what landed.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	dbURL := sinktest.NewDatabase(t)
+	for run := 1; run <= 2; run++ {
+		cmd := exec.Command(binary(t), "demo", "--accounts", "300")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("run %d: exactsync demo: %v\nstdout:\n%s\nstderr:\n%s", run, err, stdout.String(), stderr.String())
+		}
+		out := stdout.String()
+		for _, want := range []string{
+			"accounts division 101: ok", "accounts division 102: ok", "suppliers division 101: ok", "suppliers division 102: ok",
+			"incremental sync (only what changed):",
+			"exact.accounts   101       299", // one of 300 deleted
+			"exact.accounts   102       300",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("run %d: the output lacks %q:\n%s", run, want, out)
+			}
+		}
+		if run == 1 && !strings.Contains(out, "accounts division 101: ok, 2 upserted, 1 removed, 2 pages") {
+			t.Errorf("run 1: the incremental accounts run of division 101 should store the rename and the flip and remove the deletion:\n%s", out)
+		}
 	}
 }
