@@ -19,6 +19,8 @@ import (
 // so the next run goes on recording from where it stopped. Sweeps need a two-column key
 // (division, id uuid), like removals.
 
+const forgetPassKeysSQL = `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2 AND entity = $3`
+
 // StartSweep forgets the keys recorded by an earlier, unfinished sweep of (connID,
 // division, entity) and reports whether t holds any row of the division: when it holds
 // none there is nothing to reconcile, and the pass need not record its keys.
@@ -27,8 +29,7 @@ func (s *Store) StartSweep(ctx context.Context, t Table, connID int64, division 
 	if err != nil {
 		return false, err
 	}
-	if _, err := s.pool.Exec(ctx, `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2 AND entity = $3`,
-		connID, division, entity); err != nil {
+	if _, err := s.pool.Exec(ctx, forgetPassKeysSQL, connID, division, entity); err != nil {
 		return false, fmt.Errorf("starting the sweep of %s in division %d: %w", t.Name, division, err)
 	}
 	var any bool
@@ -62,8 +63,7 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 			return err
 		}
 		removed = int(tag.RowsAffected())
-		if _, err := tx.Exec(ctx, `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2 AND entity = $3`,
-			connID, division, entity); err != nil {
+		if _, err := tx.Exec(ctx, forgetPassKeysSQL, connID, division, entity); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...)

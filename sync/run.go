@@ -164,7 +164,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	log := r.cfg.Logger.With().Str("entity", job.Entity).Int("division", job.Division).
 		Int64("connection", job.ConnectionID).Logger()
 
-	err := r.run(ctx, src, job, &res)
+	err := r.run(ctx, src, job, &res, log)
 	res.Duration = r.cfg.Now().Sub(start)
 	r.saveRateLimit(ctx, src, job, log)
 	var daily *exact.DailyLimitError
@@ -219,7 +219,7 @@ func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zer
 	}
 }
 
-func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result) (err error) {
+func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
 	e, err := Lookup(job.Entity)
 	if err != nil {
 		return err
@@ -246,8 +246,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result) (err
 		if age := r.cfg.Now().Sub(last); !last.IsZero() && age > DeletionLogSafeAge {
 			full = true
 			res.Job.Full = true
-			r.cfg.Logger.Info().Str("entity", e.Name).Int("division", job.Division).Int64("connection", job.ConnectionID).
-				Time("last_success", last).
+			log.Info().Time("last_success", last).
 				Msg("last synced longer ago than Exact keeps deletions (2 months): running a full pass that also removes rows deleted meanwhile")
 		}
 	}
@@ -317,8 +316,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result) (err
 		s.cur.Sweep = false
 		res.Removed += removed
 		if removed > 0 {
-			r.cfg.Logger.Info().Str("entity", e.Name).Int("division", job.Division).Int64("connection", job.ConnectionID).
-				Int("rows_removed", removed).Msg("full pass removed rows that are no longer in Exact")
+			log.Info().Int("rows_removed", removed).Msg("full pass removed rows that are no longer in Exact")
 		}
 	}
 	return s.deletions(ctx)
