@@ -118,3 +118,21 @@ func (s *Store) LastSuccess(ctx context.Context, connID int64, division int, ent
 	}
 	return orZero(at), nil
 }
+
+// PruneRuns deletes the runs that started before cutoff and returns how many it deleted.
+// The newest successful run of each entity in each division is kept whatever its age:
+// LastSuccess reads it to decide whether Exact's deletion log still reaches back to it.
+func (s *Store) PruneRuns(ctx context.Context, cutoff time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM exact_sync.runs AS r
+		WHERE r.started_at < $1
+		  AND r.id NOT IN (
+			SELECT DISTINCT ON (connection_id, division, entity) id FROM exact_sync.runs
+			WHERE status = $2
+			ORDER BY connection_id, division, entity, started_at DESC, id DESC)`,
+		cutoff, RunOK)
+	if err != nil {
+		return 0, fmt.Errorf("pruning the run history: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

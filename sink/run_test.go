@@ -1,6 +1,7 @@
 package sink_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -128,5 +129,70 @@ func TestCursor(t *testing.T) {
 	}
 	if got, _ = s.Cursor(ctx, conn.ID, 101, "accounts"); got != (sink.Cursor{}) {
 		t.Errorf("Cursor after reset = %+v, want zero", got)
+	}
+}
+
+// TestPruneRuns: runs older than the cutoff go, except the newest successful run of each
+// entity in each division, which LastSuccess needs.
+func TestPruneRuns(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	now := time.Now().UTC().Truncate(time.Second)
+	day := 24 * time.Hour
+	type run struct {
+		division int
+		entity   string
+		age      time.Duration
+		status   string // "" = still running
+		kept     bool
+	}
+	runs := []run{
+		{101, "accounts", 200 * day, sink.RunOK, false},
+		{101, "accounts", 100 * day, sink.RunOK, false},
+		{101, "accounts", 95 * day, sink.RunFailed, false},
+		{101, "accounts", 1 * day, sink.RunOK, true},
+		{101, "accounts", 2 * time.Hour, sink.RunFailed, true},
+		{102, "accounts", 200 * day, sink.RunOK, true}, // the newest success of division 102
+		{102, "accounts", 150 * day, sink.RunFailed, false},
+		{101, "suppliers", 120 * day, "", false}, // a run whose process died
+	}
+	var want []int64
+	for _, r := range runs {
+		id, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: r.division, Entity: r.entity, StartedAt: now.Add(-r.age)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != "" {
+			if err := s.FinishRun(ctx, id, sink.RunResult{Status: r.status}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r.kept {
+			want = append(want, id)
+		}
+	}
+	n, err := s.PruneRuns(ctx, now.Add(-90*day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(runs)-len(want) {
+		t.Errorf("PruneRuns deleted %d runs, want %d", n, len(runs)-len(want))
+	}
+	got, err := s.Runs(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotIDs []int64
+	for _, r := range got {
+		gotIDs = append(gotIDs, r.ID)
+	}
+	slices.Sort(gotIDs)
+	if diff := cmp.Diff(want, gotIDs); diff != "" {
+		t.Errorf("runs kept (-want +got):\n%s", diff)
+	}
+	if last, err := s.LastSuccess(ctx, conn.ID, 102, "accounts"); err != nil || last.IsZero() {
+		t.Errorf("LastSuccess of division 102 after pruning = %v, %v; want its 200-day-old run", last, err)
 	}
 }

@@ -240,3 +240,24 @@ func TestKeepAliveSetting(t *testing.T) {
 		})
 	}
 }
+
+func TestRunHistorySetting(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}})
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"flag", nil, []string{"run", "--run-history", "5m"}},
+		{"environment", map[string]string{"EXACTSYNC_RUN_HISTORY": "30m"}, []string{"run"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := w.run(tt.env, tt.args...)
+			if r.code != 2 {
+				t.Fatalf("exit code %d, want 2\n%s", r.code, r)
+			}
+			checkErrorLine(t, r, "EXACTSYNC_RUN_HISTORY", "1h or more")
+		})
+	}
+}

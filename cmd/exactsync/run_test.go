@@ -22,6 +22,14 @@ func TestRunSchedulesAndStopsOnSIGTERM(t *testing.T) {
 	divs := []int{101, 102}
 	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 1800})
 	w.importToken()
+	// A failed run of 100 days ago: past the default run history of 90 days.
+	var old int64
+	if err := w.pool.QueryRow(context.Background(), `
+		INSERT INTO exact_sync.runs (connection_id, division, entity, started_at, finished_at, status)
+		SELECT id, 101, 'accounts', now() - interval '100 days', now() - interval '100 days', 'failed'
+		FROM exact_sync.connections RETURNING id`).Scan(&old); err != nil {
+		t.Fatal(err)
+	}
 
 	cmd := w.cmd(map[string]string{"LOG_LEVEL": "info"}, "run", "--workers", "2")
 	var out, errb bytes.Buffer
@@ -41,6 +49,18 @@ func TestRunSchedulesAndStopsOnSIGTERM(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the scheduler did not finish its first runs in 30 s (ok runs %d, err %v)\nstderr:\n%s", runs, err, errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	for {
+		var left bool
+		err := w.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM exact_sync.runs WHERE id = $1)`, old).Scan(&left)
+		if err == nil && !left {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run of 100 days ago was not pruned in 30 s (err %v)\nstderr:\n%s", err, errb.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -29,6 +29,7 @@ type runCmd struct {
 	RunTimeout time.Duration `default:"2h" help:"Upper bound for one run."`
 	Grace      time.Duration `default:"25s" help:"On SIGTERM, how long the current pages may take to finish."`
 	Keepalive  time.Duration `default:"168h" env:"EXACTSYNC_KEEPALIVE" help:"Refresh each connection's tokens at least this often, even when nothing is synced, so that Exact's 30-day expiry of unused refresh tokens never hits a quiet connection."`
+	RunHistory time.Duration `default:"2160h" env:"EXACTSYNC_RUN_HISTORY" help:"How long exact_sync.runs keeps a run (default 90 days; 0 keeps every run). The last successful run of each entity in each division is always kept."`
 }
 
 func (c *runCmd) Run(e *env) error {
@@ -38,6 +39,9 @@ func (c *runCmd) Run(e *env) error {
 	if c.Keepalive < minKeepalive || c.Keepalive > maxKeepalive {
 		return usageError{fmt.Errorf("--keepalive (EXACTSYNC_KEEPALIVE) %s: use a duration from %s to %s; Exact expires refresh tokens unused for 30 days",
 			c.Keepalive, minKeepalive, maxKeepalive)}
+	}
+	if c.RunHistory != 0 && c.RunHistory < time.Hour {
+		return usageError{fmt.Errorf("--run-history (EXACTSYNC_RUN_HISTORY) %s: use 0 to keep every run, or a duration of 1h or more, e.g. 2160h for 90 days", c.RunHistory)}
 	}
 	cfg, err := loadConfig(e, config.Needs{Database: true})
 	if err != nil {
@@ -56,7 +60,7 @@ func (c *runCmd) Run(e *env) error {
 
 	s := &scheduler{
 		cfg: cfg, st: st, log: log, runTimeout: c.RunTimeout,
-		keepalive: c.Keepalive, now: time.Now,
+		keepalive: c.Keepalive, runHistory: c.RunHistory, now: time.Now,
 		// A page being written when SIGTERM arrives gets less time than the
 		// grace period, so that it commits or rolls back before the exit.
 		runner:  sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5}, st, st, st),
@@ -100,6 +104,10 @@ func (c *runCmd) Run(e *env) error {
 	cr.Schedule(cron.Every(every), cron.FuncJob(func() { s.keepAlive(e.ctx) }))
 	log.Info().Dur("keepalive", c.Keepalive).Dur("check_every", every).Msg("token keep-alive scheduled")
 	go s.keepAlive(e.ctx)
+	if c.RunHistory > 0 {
+		cr.Schedule(cron.Every(time.Hour), cron.FuncJob(func() { s.pruneRuns(e.ctx) }))
+		go s.pruneRuns(e.ctx)
+	}
 	cr.Start()
 	// A start catches up at once instead of waiting for the first tick.
 	for _, name := range sync.Names() {
@@ -144,6 +152,7 @@ type scheduler struct {
 	runner     *sync.Runner
 	runTimeout time.Duration
 	keepalive  time.Duration    // longest time a connection's chain may go unrefreshed
+	runHistory time.Duration    // how long a run stays in exact_sync.runs; 0 = for ever
 	now        func() time.Time // the clock of the keep-alive
 	// newClient builds a connection's client; nil means newClient with cfg.
 	newClient func(sink.Connection) (*exact.Client, error)
@@ -294,6 +303,18 @@ func (s *scheduler) keepAlive(ctx context.Context) {
 			ev = ev.Time("last_refresh", tok.IssuedAt)
 		}
 		ev.Msg("keep-alive: refreshed the token chain")
+	}
+}
+
+// pruneRuns deletes the runs older than s.runHistory, except the last successful run of
+// each entity in each division (see sink.Store.PruneRuns).
+func (s *scheduler) pruneRuns(ctx context.Context) {
+	n, err := s.st.PruneRuns(ctx, s.now().Add(-s.runHistory))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Error().Err(err).Msg("cannot prune the run history")
+	case n > 0:
+		s.log.Info().Int("runs_deleted", n).Dur("run_history", s.runHistory).Msg("pruned the run history")
 	}
 }
 
