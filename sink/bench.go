@@ -86,12 +86,11 @@ func CompareWrites(ctx context.Context, s *Store, pages, pageSize int) (WriteCom
 	// ratios compare the writes, not two encoders.
 	var oids []uint32
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var ok bool
-		var err error
-		oids, ok, err = columnOIDs(ctx, tx, benchCopyTable.Sanitize(), copyCols)
-		if err == nil && !ok {
+		cols, err := lookupColumns(ctx, tx, benchCopyTable.Sanitize(), copyCols)
+		if err == nil && !cols.encodable {
 			err = errors.New("a column type is unknown to the connection")
 		}
+		oids = cols.oids
 		return err
 	})
 	if err != nil {

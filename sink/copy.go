@@ -17,7 +17,7 @@ import (
 // UUID given as text is parsed here instead of through pgx's failed-encode fallback, which
 // builds an error value for every row. In a profile of a 1,000,000-account sync those two
 // were 22% of the exactsync process's CPU (BENCHMARKS.md). oids are the columns' type OIDs
-// (see columnOIDs).
+// (see lookupColumns).
 func copyRows(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string, oids []uint32, rows [][]any) (int64, error) {
 	quoted := make([]byte, 0, 16*len(columns))
 	for i, c := range columns {
@@ -150,38 +150,45 @@ func appendUUID(buf []byte, s string) ([]byte, error) {
 	return append(buf, u.Bytes[:]...), nil
 }
 
-// columnOIDs returns the type OIDs of columns of table, in order. ok is false when one of
-// them is a type the connection's type map does not know (a domain or an enum, say):
-// such a table is copied with pgx's CopyFrom, which resolves it by name.
-func columnOIDs(ctx context.Context, tx pgx.Tx, table string, columns []string) (oids []uint32, ok bool, err error) {
-	rows, err := tx.Query(ctx, `SELECT attname, atttypid FROM pg_attribute
+// tableColumns is what the catalogue says of the columns a table is written through.
+type tableColumns struct {
+	oids      []uint32          // type OIDs, in the order asked for
+	types     map[string]string // column name → SQL type, e.g. "uuid", "character varying(10)"
+	encodable bool              // every one is a type the connection's type map knows
+}
+
+// lookupColumns reads the types of columns of table (quoted) from the catalogue. encodable
+// is false when one of them is a type the connection's type map does not know (a domain or
+// an enum, say): such a table is copied with pgx's CopyFrom, which resolves it by name.
+func lookupColumns(ctx context.Context, tx pgx.Tx, table string, columns []string) (tableColumns, error) {
+	rows, err := tx.Query(ctx, `SELECT attname, atttypid, format_type(atttypid, atttypmod) FROM pg_attribute
 		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, table)
 	if err != nil {
-		return nil, false, err
+		return tableColumns{}, err
 	}
-	byName := map[string]uint32{}
+	oidOf := map[string]uint32{}
+	out := tableColumns{types: map[string]string{}, encodable: true}
 	for rows.Next() {
-		var name string
+		var name, typ string
 		var oid uint32
-		if err := rows.Scan(&name, &oid); err != nil {
-			return nil, false, err
+		if err := rows.Scan(&name, &oid, &typ); err != nil {
+			return tableColumns{}, err
 		}
-		byName[name] = oid
+		oidOf[name], out.types[name] = oid, typ
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, err
+		return tableColumns{}, err
 	}
 	m := tx.Conn().TypeMap()
-	oids = make([]uint32, len(columns))
-	for i, c := range columns {
-		oid, found := byName[c]
+	for _, c := range columns {
+		oid, found := oidOf[c]
 		if !found {
-			return nil, false, fmt.Errorf("table %s has no column %q", table, c)
+			return tableColumns{}, fmt.Errorf("table %s has no column %q", table, c)
 		}
 		if _, known := m.TypeForOID(oid); !known {
-			return nil, false, nil
+			out.encodable = false
 		}
-		oids[i] = oid
+		out.oids = append(out.oids, oid)
 	}
-	return oids, true, nil
+	return out, nil
 }

@@ -121,7 +121,7 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 				}
 				created = true
 			}
-			if err := s.copy(ctx, tx, p, p.staging, b.Rows); err != nil {
+			if err := s.copy(ctx, tx, p, p.staging, b.Table, b.Rows); err != nil {
 				return res, fmt.Errorf("copying %d rows: %w", len(b.Rows), err)
 			}
 			upsert := p.upsert
@@ -136,7 +136,7 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 		}
 	}
 	if len(b.Removals) > 0 {
-		remove, err := s.removeQuery(ctx, tx, p, b.Table)
+		cat, err := s.catalog(ctx, tx, p, b.Table)
 		if err != nil {
 			return res, fmt.Errorf("preparing removals: %w", err)
 		}
@@ -146,7 +146,7 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 		for i, r := range b.Removals {
 			divisions[i], ids[i], versions[i] = int64(r.Division), r.ID, r.Version
 		}
-		tag, err := tx.Exec(ctx, remove, divisions, ids, versions)
+		tag, err := tx.Exec(ctx, cat.remove, divisions, ids, versions)
 		if err != nil {
 			return res, fmt.Errorf("removing %d rows: %w", len(b.Removals), err)
 		}
@@ -194,7 +194,7 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (
 	if _, err := tx.Exec(ctx, "SAVEPOINT exactsync_copy"); err != nil {
 		return false, err
 	}
-	err := s.copy(ctx, tx, p, p.targetIdent, b.Rows)
+	err := s.copy(ctx, tx, p, p.targetIdent, b.Table, b.Rows)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
 		p.copied.Store(0)
@@ -212,7 +212,7 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (
 
 // anyStored reports whether any of the page's keys is stored.
 func (s *Store) anyStored(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (bool, error) {
-	probe, err := s.probeQuery(ctx, tx, p, b.Table)
+	cat, err := s.catalog(ctx, tx, p, b.Table)
 	if err != nil {
 		return false, fmt.Errorf("preparing the key probe: %w", err)
 	}
@@ -225,43 +225,10 @@ func (s *Store) anyStored(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch)
 		keys[k] = col
 	}
 	var stored bool
-	if err := tx.QueryRow(ctx, probe, keys...).Scan(&stored); err != nil {
+	if err := tx.QueryRow(ctx, cat.probe, keys...).Scan(&stored); err != nil {
 		return false, fmt.Errorf("looking up %d keys: %w", len(b.Rows), err)
 	}
 	return stored, nil
-}
-
-// probeQuery returns the plan's query for whether any of a page's keys is stored,
-// building it on first use.
-func (s *Store) probeQuery(ctx context.Context, tx pgx.Tx, p *tablePlan, t Table) (string, error) {
-	s.plansMu.Lock()
-	q := p.probe
-	s.plansMu.Unlock()
-	if q != "" {
-		return q, nil
-	}
-	var args, conds []string
-	for i, k := range t.Key {
-		var typ string
-		err := tx.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-			WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`, p.target, k).Scan(&typ)
-		if err != nil {
-			return "", fmt.Errorf("looking up the type of %s.%s: %w", t.Name, k, err)
-		}
-		args = append(args, fmt.Sprintf("$%d::%s[]", i+1, typ))
-		qk := pgx.Identifier{k}.Sanitize()
-		conds = append(conds, fmt.Sprintf("t.%s = k.k%d", qk, i))
-	}
-	names := make([]string, len(t.Key))
-	for i := range names {
-		names[i] = fmt.Sprintf("k%d", i)
-	}
-	q = fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM unnest(%s) AS k(%s) JOIN %s AS t ON %s)`,
-		strings.Join(args, ", "), strings.Join(names, ", "), p.target, strings.Join(conds, " AND "))
-	s.plansMu.Lock()
-	p.probe = q
-	s.plansMu.Unlock()
-	return q, nil
 }
 
 // hasDuplicateKeys reports whether two rows share a key. Only then does the upsert need
@@ -333,13 +300,9 @@ type tablePlan struct {
 	columns        []string
 	keyIndexes     []int // positions of the key columns in columns
 	createStaging  string
-	upsert         string   // for pages without duplicate keys
-	upsertDistinct string   // keeps the highest version of each key
-	remove         string   // built on first use (needs the key column's type); guarded by Store.plansMu
-	probe          string   // whether any of a page's keys is stored; like remove
-	oids           []uint32 // type OIDs of columns, looked up on first use; like remove
-	oidsKnown      bool     // oids have been looked up
-	oidsEncodable  bool     // every column's type is in the type map (see columnOIDs)
+	upsert         string        // for pages without duplicate keys
+	upsertDistinct string        // keeps the highest version of each key
+	cat            *tableCatalog // built on first use; guarded by Store.plansMu
 	targetIdent    pgx.Identifier
 	copied         atomic.Int64 // pages in a row that went straight into the target (see copyNew)
 }
@@ -445,56 +408,60 @@ WHERE t.%[5]s < EXCLUDED.%[5]s OR (t.%[5]s = EXCLUDED.%[5]s AND (%[7]s) IS DISTI
 }
 
 // copy copies rows into ident, the plan's target or staging table (same column types).
-func (s *Store) copy(ctx context.Context, tx pgx.Tx, p *tablePlan, ident pgx.Identifier, rows [][]any) error {
-	s.plansMu.Lock()
-	oids, known, encodable := p.oids, p.oidsKnown, p.oidsEncodable
-	s.plansMu.Unlock()
-	if !known {
-		var err error
-		if oids, encodable, err = columnOIDs(ctx, tx, p.target, p.columns); err != nil {
-			return fmt.Errorf("looking up the column types of %s: %w", p.target, err)
-		}
-		s.plansMu.Lock()
-		p.oids, p.oidsKnown, p.oidsEncodable = oids, true, encodable
-		s.plansMu.Unlock()
+func (s *Store) copy(ctx context.Context, tx pgx.Tx, p *tablePlan, ident pgx.Identifier, t Table, rows [][]any) error {
+	cat, err := s.catalog(ctx, tx, p, t)
+	if err != nil {
+		return err
 	}
-	if !encodable {
+	if !cat.encodable {
 		_, err := tx.CopyFrom(ctx, ident, p.columns, pgx.CopyFromRows(rows))
 		return err
 	}
-	_, err := copyRows(ctx, tx, ident, p.columns, oids, rows)
+	_, err = copyRows(ctx, tx, ident, p.columns, cat.oids, rows)
 	return err
 }
 
-// removeQuery returns the plan's DELETE of removals, building it on first use.
-func (s *Store) removeQuery(ctx context.Context, tx pgx.Tx, p *tablePlan, t Table) (string, error) {
-	s.plansMu.Lock()
-	q := p.remove
-	s.plansMu.Unlock()
-	if q != "" {
-		return q, nil
-	}
-	q, err := removeSQL(ctx, tx, t, p.target)
-	if err != nil {
-		return "", err
-	}
-	s.plansMu.Lock()
-	p.remove = q
-	s.plansMu.Unlock()
-	return q, nil
+// tableCatalog is what a plan needs of the catalogue: the written columns' types and the
+// statements that cast to them.
+type tableCatalog struct {
+	oids      []uint32 // type OIDs of the written columns, in order
+	encodable bool     // copyRows can encode every one of them (see lookupColumns)
+	probe     string   // whether any of a page's keys is stored
+	remove    string   // DELETE of removals (two-column keys only)
 }
 
-// removeSQL builds the DELETE of removals, casting the text IDs to the type of the second
-// key column.
-func removeSQL(ctx context.Context, tx pgx.Tx, t Table, target string) (string, error) {
-	var idType string
-	err := tx.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-		WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`, target, t.Key[1]).Scan(&idType)
-	if err != nil {
-		return "", fmt.Errorf("looking up the type of %s.%s: %w", t.Name, t.Key[1], err)
+// catalog returns the plan's tableCatalog, looking it up on first use.
+func (s *Store) catalog(ctx context.Context, tx pgx.Tx, p *tablePlan, t Table) (*tableCatalog, error) {
+	s.plansMu.Lock()
+	cat := p.cat
+	s.plansMu.Unlock()
+	if cat != nil {
+		return cat, nil
 	}
-	k0, k1 := pgx.Identifier{t.Key[0]}.Sanitize(), pgx.Identifier{t.Key[1]}.Sanitize()
-	return fmt.Sprintf(`DELETE FROM %s AS t USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS r(k0, k1, version)
+	cols, err := lookupColumns(ctx, tx, p.target, p.columns)
+	if err != nil {
+		return nil, fmt.Errorf("looking up the columns of %s: %w", t.Name, err)
+	}
+	cat = &tableCatalog{oids: cols.oids, encodable: cols.encodable}
+
+	var args, conds, names []string
+	for i, k := range t.Key {
+		args = append(args, fmt.Sprintf("$%d::%s[]", i+1, cols.types[k]))
+		conds = append(conds, fmt.Sprintf("t.%s = k.k%d", pgx.Identifier{k}.Sanitize(), i))
+		names = append(names, fmt.Sprintf("k%d", i))
+	}
+	cat.probe = fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM unnest(%s) AS k(%s) JOIN %s AS t ON %s)`,
+		strings.Join(args, ", "), strings.Join(names, ", "), p.target, strings.Join(conds, " AND "))
+	if len(t.Key) == 2 {
+		// The IDs come as text and are cast to the type of the second key column.
+		k0, k1 := pgx.Identifier{t.Key[0]}.Sanitize(), pgx.Identifier{t.Key[1]}.Sanitize()
+		cat.remove = fmt.Sprintf(`DELETE FROM %s AS t USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS r(k0, k1, version)
 WHERE t.%s = r.k0 AND t.%s = r.k1::%s AND t.%s <= r.version`,
-		target, k0, k1, idType, pgx.Identifier{t.VersionColumn}.Sanitize()), nil
+			p.target, k0, k1, cols.types[t.Key[1]], pgx.Identifier{t.VersionColumn}.Sanitize())
+	}
+
+	s.plansMu.Lock()
+	p.cat = cat
+	s.plansMu.Unlock()
+	return cat, nil
 }
