@@ -41,6 +41,7 @@ type cli struct {
 	Auth     authCmd     `cmd:"" help:"Manage the Exact Online connection's tokens."`
 	Sync     syncCmd     `cmd:"" help:"Run one sync by hand, then exit."`
 	Run      runCmd      `cmd:"" help:"Run the scheduler until SIGTERM."`
+	Status   statusCmd   `cmd:"" help:"Show each entity of each division: rows stored, last run, last success, what the next run does."`
 	Entities entitiesCmd `cmd:"" help:"List what can be synced."`
 	Demo     demoCmd     `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
 	Bench    benchCmd    `cmd:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md)."`

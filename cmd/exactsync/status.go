@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sync"
+)
+
+type statusCmd struct{}
+
+// Run prints, for every entity of every division of every connection that has run, the
+// rows stored, the last run and what the next run will do differently.
+func (statusCmd) Run(e *env) error {
+	_, _, st, err := setup(e, config.Needs{Database: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	states, err := st.SyncStates(e.ctx)
+	if err != nil {
+		return err
+	}
+	if len(states) == 0 {
+		fmt.Fprintln(e.stdout, "nothing synced yet: run `exactsync sync --entity accounts` or `exactsync run`")
+		return nil
+	}
+	tables := map[string]string{} // entity → table
+	var names []string
+	for _, name := range sync.Names() {
+		ent, _ := sync.Lookup(name)
+		tables[name] = ent.Table
+		names = append(names, ent.Table)
+	}
+	counts, err := st.Count(e.ctx, names...)
+	if err != nil {
+		return err
+	}
+	rows := map[string]int{} // table/division → rows
+	for _, c := range counts {
+		rows[fmt.Sprintf("%s/%d", c.Table, c.Division)] = c.Rows
+	}
+
+	now := time.Now()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTION\tDIVISION\tENTITY\tROWS\tLAST RUN\tLAST SUCCESS\tCURSOR\tNEXT RUN")
+	for _, s := range states {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\t%d\t%s\n", s.ConnectionID, s.Division, s.Entity,
+			rows[fmt.Sprintf("%s/%d", tables[s.Entity], s.Division)], lastRun(now, s.LastRun),
+			since(now, s.LastSuccess), s.Cursor.Timestamp, nextRun(now, s))
+	}
+	return tw.Flush()
+}
+
+// lastRun sums up a run: its status, when, what it changed, and its error.
+func lastRun(now time.Time, r sink.RunRecord) string {
+	if r.ID == 0 {
+		return "never"
+	}
+	kind := ""
+	if r.Full {
+		kind = " full"
+	}
+	if r.Result.Status == sink.RunRunning {
+		return fmt.Sprintf("running%s since %s", kind, since(now, r.StartedAt))
+	}
+	out := fmt.Sprintf("%s%s %s, %d upserted, %d removed", r.Result.Status, kind, since(now, r.FinishedAt),
+		r.Result.Upserted, r.Result.Removed)
+	if r.Result.Err != "" {
+		out += ": " + r.Result.Err
+	}
+	return out
+}
+
+// nextRun says how the next run of s differs from an incremental one.
+func nextRun(now time.Time, s sink.SyncState) string {
+	switch {
+	case s.Cursor.Sweep:
+		return "goes on with a full pass that removes what it does not see"
+	case !s.LastSuccess.IsZero() && now.Sub(s.LastSuccess) > sync.DeletionLogSafeAge:
+		return "full pass: last success is older than Exact's deletion log (2 months)"
+	case s.Cursor.Timestamp == 0 && s.Cursor.DeletedTimestamp == 0:
+		return "from the start"
+	}
+	return "incremental"
+}
+
+func since(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return ago(now.Sub(t)) + " ago"
+}
