@@ -370,7 +370,8 @@ func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
 // and every further page already waiting, up to BatchPages, and is written in
 // one transaction. Rows and removals carry their versions, so the order of
 // pages inside a batch does not matter to the result (see sink.WriteBatch).
-// A fetch error ends the paging after the pages before it are written.
+// A page that cannot be fetched or read ends the paging after the pages
+// before it are written.
 func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink.Batch, f fetched) error) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -381,16 +382,20 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink
 			return f.err
 		}
 		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
-		pages := pageRange{first: f.n, last: f.n}
+		pages := pageRange{first: f.n, last: f.n - 1}
 		records := 0
-		var fetchErr error
+		var stop error // ends the paging once the pages taken before it are written
 		for {
 			s.res.Pages++
 			s.res.Calls += f.page.Calls
-			records += len(f.page.Records)
+			rows, removals, cursor := len(b.Rows), len(b.Removals), b.Cursor
 			if err := add(&b, f); err != nil {
-				return err
+				// The pages before this one are still written.
+				b.Rows, b.Removals, b.Cursor = b.Rows[:rows], b.Removals[:removals], cursor
+				stop = err
+				break
 			}
+			records += len(f.page.Records)
 			pages.last = f.n
 			if pages.last-pages.first+1 >= s.r.cfg.BatchPages {
 				break
@@ -404,7 +409,7 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink
 				break // nothing waiting, or no more pages
 			}
 			if f.err != nil {
-				fetchErr = f.err
+				stop = f.err
 				break
 			}
 		}
@@ -413,8 +418,8 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink
 				return err
 			}
 		}
-		if fetchErr != nil {
-			return fetchErr
+		if stop != nil {
+			return stop
 		}
 		if err := ctx.Err(); err != nil {
 			return err

@@ -535,3 +535,24 @@ func TestSweep(t *testing.T) {
 		})
 	}
 }
+
+func TestBadRecordAfterWaitingPagesKeepsThePagesBefore(t *testing.T) {
+	// Pages 2 and 3 wait behind the first write, and page 3 holds a record
+	// without a valid ID: page 2 is still stored, with its cursor, and the run
+	// reports page 3.
+	src, urls := pagedSource(4)
+	src.pages[urls[2]] = page(urls[3], account("not-a-guid", 30, true))
+	st := &fakeStore{}
+	st.hold = holdPages(src, urls, 4, 0)
+	_, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if err == nil || !strings.Contains(err.Error(), "reading sync/CRM/Accounts page 3 for division 101") {
+		t.Fatalf("Run error = %v, want the bad record of page 3", err)
+	}
+	var rows []int
+	for _, b := range st.batches {
+		rows = append(rows, len(b.Rows))
+	}
+	if diff := cmp.Diff([]int{1, 1}, rows); diff != "" || st.cursor.Timestamp != 20 {
+		t.Errorf("rows per write (-want +got):\n%s\ncursor %d, want 20", diff, st.cursor.Timestamp)
+	}
+}
