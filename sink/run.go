@@ -26,11 +26,18 @@ const (
 	RunFailed         = "failed"
 	RunDailyLimit     = "daily_limit"
 	RunReauthRequired = "reauth_required"
+	// RunAbandoned is a run whose process died or was cut off before it could record
+	// its end: StartRun marks a job's runs still 'running' so, under the division lock.
+	RunAbandoned = "abandoned"
+	// RunLockLost is a run stopped because its division lock was lost to another
+	// worker (see ErrLockLost).
+	RunLockLost = "lock_lost"
 )
 
 // RunResult is how a run ended.
 type RunResult struct {
 	Upserted, Removed, Pages, APICalls int
+	Quarantined                        int // records written to exact_sync.rejected_records
 	CursorFrom, CursorTo               int64
 	Err                                string
 	Status                             string // RunOK, RunFailed, RunDailyLimit, RunReauthRequired
@@ -43,13 +50,24 @@ type RunRecord struct {
 	FinishedAt time.Time // zero while running
 }
 
-// StartRun records the start of a run and returns its id.
+// StartRun records the start of a run and returns its id. The caller holds the
+// division's lock, so a run of the same entity and division still 'running' belongs to
+// a process that died or was cut off: it is marked RunAbandoned first.
 func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at)
-		VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id`,
-		r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt)).Scan(&id)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			UPDATE exact_sync.runs SET status = $4, finished_at = now(),
+				error = 'the process running it ended before it finished'
+			WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $5`,
+			r.ConnectionID, r.Division, r.Entity, RunAbandoned, RunRunning); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `
+			INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at)
+			VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id`,
+			r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt)).Scan(&id)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("recording the start of a %s run of division %d: %w", r.Entity, r.Division, err)
 	}
@@ -69,9 +87,9 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE exact_sync.runs
 		SET finished_at = now(), status = $2, upserted = $3, removed = $4, pages = $5, api_calls = $6,
-		    cursor_from = $7, cursor_to = $8, error = $9
+		    cursor_from = $7, cursor_to = $8, error = $9, quarantined = $10
 		WHERE id = $1`,
-		runID, status, res.Upserted, res.Removed, res.Pages, res.APICalls, res.CursorFrom, res.CursorTo, res.Err)
+		runID, status, res.Upserted, res.Removed, res.Pages, res.APICalls, res.CursorFrom, res.CursorTo, res.Err, res.Quarantined)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = fmt.Errorf("run %d: %w", runID, ErrNotFound)
 	}
@@ -85,7 +103,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, connection_id, division, entity, full_sync, started_at, finished_at, status,
-		       upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error
+		       upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error, quarantined
 		FROM exact_sync.runs ORDER BY started_at DESC, id DESC LIMIT $1`, cmp.Or(max(limit, 0), 100))
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
@@ -95,7 +113,7 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
 		var fin *time.Time
 		err := r.Scan(&rr.ID, &rr.ConnectionID, &rr.Division, &rr.Entity, &rr.Full, &rr.StartedAt, &fin,
 			&rr.Result.Status, &rr.Result.Upserted, &rr.Result.Removed, &rr.Result.Pages, &rr.Result.APICalls,
-			&rr.Result.CursorFrom, &rr.Result.CursorTo, &rr.Result.Err)
+			&rr.Result.CursorFrom, &rr.Result.CursorTo, &rr.Result.Err, &rr.Result.Quarantined)
 		rr.StartedAt, rr.FinishedAt = rr.StartedAt.UTC(), orZero(fin)
 		return rr, err
 	})

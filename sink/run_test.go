@@ -27,8 +27,8 @@ func TestRuns(t *testing.T) {
 		{
 			name:   "ok",
 			run:    sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts", Full: true, StartedAt: started},
-			result: &sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, CursorFrom: 0, CursorTo: 99},
-			want:   sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, CursorTo: 99, Status: sink.RunOK},
+			result: &sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, Quarantined: 2, CursorFrom: 0, CursorTo: 99},
+			want:   sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, Quarantined: 2, CursorTo: 99, Status: sink.RunOK},
 		},
 		{
 			name:   "failed",
@@ -75,6 +75,42 @@ func TestRuns(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Runs (-want +got):\n%s", diff)
+	}
+}
+
+// TestStartRunAbandonsTheJobsOrphans: a run left 'running' by a process that died becomes
+// 'abandoned' when the next run of the same job starts; other jobs' runs are left alone.
+func TestStartRunAbandonsTheJobsOrphans(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	orphan, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "suppliers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.Runs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]string{}
+	for _, r := range runs {
+		got[r.ID] = r.Result.Status
+		if r.ID == orphan && (r.FinishedAt.IsZero() || r.Result.Err == "") {
+			t.Errorf("abandoned run %+v: want a finish time and a reason", r)
+		}
+	}
+	want := map[int64]string{orphan: sink.RunAbandoned, other: sink.RunRunning, next: sink.RunRunning}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
 }
 

@@ -74,8 +74,8 @@ func TestMigrate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []string{"exact.accounts", "exact.suppliers", "exact_sync.connections", "exact_sync.cursors",
-				"exact_sync.divisions", "exact_sync.goose_db_version", "exact_sync.pass_keys", "exact_sync.rate_limits", "exact_sync.runs"}
+			want := []string{"exact.accounts", "exact.suppliers", "exact_sync.connections", "exact_sync.cursors", "exact_sync.division_locks",
+				"exact_sync.divisions", "exact_sync.goose_db_version", "exact_sync.pass_keys", "exact_sync.rate_limits", "exact_sync.rejected_records", "exact_sync.runs"}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("tables (-want +got):\n%s", diff)
 			}

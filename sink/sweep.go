@@ -22,8 +22,9 @@ import (
 const forgetPassKeysSQL = `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2 AND entity = $3`
 
 // StartSweep forgets the keys recorded by an earlier, unfinished sweep of (connID,
-// division, entity) and reports whether t holds any row of the division: when it holds
-// none there is nothing to reconcile, and the pass need not record its keys.
+// division, entity) and reports whether t holds any row of the division, or the entity
+// any quarantined record of it: when there are none there is nothing to reconcile, and
+// the pass need not record its keys.
 func (s *Store) StartSweep(ctx context.Context, t Table, connID int64, division int, entity string) (bool, error) {
 	target, err := sweepTarget(t)
 	if err != nil {
@@ -33,18 +34,20 @@ func (s *Store) StartSweep(ctx context.Context, t Table, connID int64, division 
 		return false, fmt.Errorf("starting the sweep of %s in division %d: %w", t.Name, division, err)
 	}
 	var any bool
-	q := `SELECT EXISTS (SELECT 1 FROM ` + target + ` WHERE ` + pgx.Identifier{t.Key[0]}.Sanitize() + ` = $1)`
-	if err := s.pool.QueryRow(ctx, q, division).Scan(&any); err != nil {
+	q := `SELECT EXISTS (SELECT 1 FROM ` + target + ` WHERE ` + pgx.Identifier{t.Key[0]}.Sanitize() + ` = $1)
+		OR EXISTS (SELECT 1 FROM exact_sync.rejected_records WHERE connection_id = $2 AND division = $1 AND entity = $3)`
+	if err := s.pool.QueryRow(ctx, q, division, connID, entity).Scan(&any); err != nil {
 		return false, fmt.Errorf("starting the sweep of %s in division %d: %w", t.Name, division, err)
 	}
 	return any, nil
 }
 
 // FinishSweep ends the sweep of (connID, division, entity) in one transaction: it removes
-// the rows of the division in t whose key the pass did not record, forgets the recorded
-// keys and stores c, with Sweep cleared, as the cursor. It returns the number of rows
-// removed.
-func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division int, entity string, c Cursor) (int, error) {
+// the rows of the division in t whose key the pass did not record, and the quarantined
+// records of the entity whose key the pass did not see either, forgets the recorded keys
+// and stores c, with Sweep cleared, as the cursor. It returns the number of rows
+// removed. A non-zero fence is checked as in Batch.Fence.
+func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division int, entity string, c Cursor, fence int64) (int, error) {
 	target, err := sweepTarget(t)
 	if err != nil {
 		return 0, err
@@ -53,6 +56,21 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 	c.Sweep = false
 	removed := 0
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if fence != 0 {
+			if err := checkFence(ctx, tx, connID, division, fence); err != nil {
+				return err
+			}
+		}
+		// A quarantined record whose key the pass did not see is gone from Exact. Its
+		// ref is its key; refs of unreadable keys are hashes, never uuids.
+		if _, err := tx.Exec(ctx, `DELETE FROM exact_sync.rejected_records AS q
+			WHERE q.connection_id = $1 AND q.division = $2 AND q.entity = $3 AND q.record_key IS NOT NULL
+			  AND NOT EXISTS (
+				SELECT 1 FROM exact_sync.pass_keys AS k
+				WHERE k.connection_id = $1 AND k.division = $2 AND k.entity = $3
+				  AND q.record_key::uuid = ANY(k.ids))`, connID, division, entity); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM `+target+` AS t WHERE t.`+div+` = $2 AND NOT EXISTS (
 			SELECT 1 FROM (
 				SELECT unnest(ids) AS id FROM exact_sync.pass_keys
@@ -79,7 +97,7 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 // holding them all, which costs about 16 bytes a key.
 func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error {
 	di, ii := p.keyIndexes[0], p.keyIndexes[1]
-	ids := make([]any, len(b.Rows))
+	ids := make([]any, len(b.Rows), len(b.Rows)+len(b.Rejects))
 	for i, r := range b.Rows {
 		var d int64
 		switch v := r[di].(type) {
@@ -94,6 +112,15 @@ func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error
 			return fmt.Errorf("sweeping division %d: row %d is of division %v", b.Division, i, r[di])
 		}
 		ids[i] = r[ii]
+	}
+	// A quarantined record was seen: the row of an earlier, good version of it stays.
+	for _, r := range b.Rejects {
+		if r.Key != "" {
+			ids = append(ids, r.Key)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO exact_sync.pass_keys (connection_id, division, entity, ids) VALUES ($1, $2, $3, $4::uuid[])`,
 		b.ConnectionID, b.Division, b.Entity, ids)

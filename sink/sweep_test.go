@@ -46,7 +46,7 @@ func TestSweepRemovesRowsThePassDidNotSee(t *testing.T) {
 		t.Fatalf("cursor during the pass = %+v, %v; want timestamp 4, sweeping", cur, err)
 	}
 
-	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", cur)
+	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", cur, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestSweepOfAnEmptyPassRemovesEveryRow(t *testing.T) {
 	if _, err := s.StartSweep(ctx, table, conn.ID, 101, "accounts"); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", sink.Cursor{Sweep: true})
+	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", sink.Cursor{Sweep: true}, 0)
 	if err != nil || removed != 2 {
 		t.Fatalf("FinishSweep = %d, %v; want 2 rows removed", removed, err)
 	}

@@ -45,6 +45,18 @@ type Batch struct {
 	Division     int
 	Entity       string
 	Cursor       Cursor
+
+	// Rejects are records of the batch's pages that could not be decoded or stored:
+	// they go to exact_sync.rejected_records under (ConnectionID, Division, Entity).
+	Rejects []Reject
+	// Released are quarantined records that this batch holds in good shape, or that
+	// were deleted: their quarantine rows are removed.
+	Released []Release
+
+	// Fence, when not zero, is the fencing token of the run's division lock (see
+	// LockDivision): the write fails with ErrLockLost if another worker has taken the
+	// division since.
+	Fence int64
 }
 
 // BatchResult counts what a WriteBatch changed.
@@ -97,6 +109,11 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 	// the next run fetches again; it saves waiting for the WAL flush on every page.
 	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 		return res, fmt.Errorf("setting synchronous_commit: %w", err)
+	}
+	if b.Fence != 0 {
+		if err := checkFence(ctx, tx, b.ConnectionID, b.Division, b.Fence); err != nil {
+			return res, err
+		}
 	}
 
 	// The staging table lives as long as the session; the session remembers that it has
@@ -152,9 +169,14 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 		}
 		res.Removed = int(tag.RowsAffected())
 	}
+	if len(b.Rejects) > 0 || len(b.Released) > 0 {
+		if err := writeRejects(ctx, tx, b); err != nil {
+			return res, err
+		}
+	}
 	if b.Entity != "" {
 		c := b.Cursor
-		if c.Sweep && len(b.Rows) > 0 {
+		if c.Sweep && (len(b.Rows) > 0 || len(b.Rejects) > 0) {
 			if err := recordPassKeys(ctx, tx, p, b); err != nil {
 				return res, err
 			}

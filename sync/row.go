@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/exactsync/exactsync/exact"
@@ -9,27 +10,45 @@ import (
 // row converts one record into the entity's column values, in
 // [Entity.Columns] order, written into vals (len(Columns) long, so that a page
 // shares one backing array instead of allocating a slice per record). It also
-// returns the record's key and version.
-func (e *Entity) row(division int, rec exact.Record, vals []any) (id string, version int64, err error) {
+// returns the record's key and version. When the record cannot be converted,
+// the error says why, and the key and version are still returned when they
+// could be read (id "" and hasVersion false otherwise), for the quarantine.
+func (e *Entity) row(division int, rec exact.Record, vals []any) (id string, version int64, hasVersion bool, err error) {
 	id, ok, err := exact.GUID(rec.Field(e.Key))
 	if err != nil || !ok {
-		return "", 0, fmt.Errorf("record without a valid %s: %v", e.Key, errOrNull(err))
+		id = ""
+		if err == nil {
+			err = errMissing
+		}
+		err = fmt.Errorf("field %s: %w", e.Key, err)
 	}
-	version, ok, err = exact.Int64(rec.Field("Timestamp"))
-	if err != nil || !ok {
-		return "", 0, fmt.Errorf("record %s without a valid Timestamp: %v", id, errOrNull(err))
+	version, hasVersion, verr := exact.Int64(rec.Field("Timestamp"))
+	if (verr != nil || !hasVersion) && err == nil {
+		if verr == nil {
+			verr = errMissing
+		}
+		err = fmt.Errorf("field Timestamp: %w", verr)
+	}
+	if verr != nil {
+		version, hasVersion = 0, false
+	}
+	if err != nil {
+		return id, version, hasVersion, err
 	}
 	vals[0], vals[1] = int32(division), id
 	for i, f := range e.Fields {
 		v, err := convert(f.Kind, rec.Field(f.Source))
 		if err != nil {
-			return "", 0, fmt.Errorf("record %s field %s: %w", id, f.Source, err)
+			return id, version, hasVersion, fmt.Errorf("field %s: %w", f.Source, err)
 		}
 		vals[2+i] = v
 	}
 	vals[2+len(e.Fields)], vals[3+len(e.Fields)] = version, rec.Raw()
-	return id, version, nil
+	return id, version, hasVersion, nil
 }
+
+// errMissing is the reason of a required field that is absent or null.
+var errMissing = errors.New("missing or null")
 
 // keep reports whether the record belongs to the entity.
 func (e *Entity) keep(rec exact.Record) (bool, error) {
@@ -81,5 +100,5 @@ func errOrNull(err error) error {
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("missing or null")
+	return errMissing
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rs/zerolog"
 
@@ -27,7 +30,10 @@ type Writer interface {
 	Cursor(ctx context.Context, connID int64, division int, entity string) (sink.Cursor, error)
 	WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error)
 	StartSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string) (bool, error)
-	FinishSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string, c sink.Cursor) (int, error)
+	FinishSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string, c sink.Cursor, fence int64) (int, error)
+	// Quarantined returns the refs (sink.Reject.Ref) of the entity's records in
+	// quarantine in the division.
+	Quarantined(ctx context.Context, connID int64, division int, entity string) ([]string, error)
 }
 
 // History records runs. *sink.Store implements it.
@@ -41,7 +47,7 @@ type History interface {
 // Locker gives one worker at a time a (connection, division). *sink.Store
 // implements it.
 type Locker interface {
-	LockDivision(ctx context.Context, connID int64, division int, wait bool) (unlock func(), ok bool, err error)
+	LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *sink.DivisionLock, ok bool, err error)
 }
 
 // RateLimitSource is implemented by a Source that knows the rate limits it
@@ -83,15 +89,18 @@ func (j Job) String() string {
 
 // Result summarises one run.
 type Result struct {
-	Job        Job
-	Status     string // ok, failed, daily_limit, reauth_required, busy
-	Upserted   int
-	Removed    int
-	Pages      int
-	Calls      int
-	CursorFrom int64
-	CursorTo   int64
-	Duration   time.Duration
+	Job      Job
+	Status   string // ok, failed, daily_limit, reauth_required, busy, lock_lost
+	Upserted int
+	Removed  int
+	// Quarantined counts the records written to exact_sync.rejected_records: they
+	// could not be decoded or stored, and the run went on without them.
+	Quarantined int
+	Pages       int
+	Calls       int
+	CursorFrom  int64
+	CursorTo    int64
+	Duration    time.Duration
 }
 
 // Statuses of a run.
@@ -101,6 +110,9 @@ const (
 	StatusDailyLimit     = "daily_limit"
 	StatusReauthRequired = "reauth_required"
 	StatusBusy           = "busy"
+	// StatusLockLost: the run's division lock was lost (its database session ended)
+	// and another worker took the division; the run stopped at its next write.
+	StatusLockLost = sink.RunLockLost
 )
 
 // DefaultBatchPages is the default of [Config.BatchPages]. Writing 8 pages of
@@ -164,7 +176,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	log := r.cfg.Logger.With().Str("entity", job.Entity).Int("division", job.Division).
 		Int64("connection", job.ConnectionID).Logger()
 
-	err := r.run(ctx, src, job, &res, log)
+	err := r.runRecovered(ctx, src, job, &res, log)
 	res.Duration = r.cfg.Now().Sub(start)
 	r.saveRateLimit(ctx, src, job, log)
 	var daily *exact.DailyLimitError
@@ -177,6 +189,8 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 		res.Status = StatusDailyLimit
 	case errors.Is(err, exact.ErrReauthRequired):
 		res.Status = StatusReauthRequired
+	case errors.Is(err, sink.ErrLockLost):
+		res.Status = StatusLockLost
 	}
 
 	ev := log.Info()
@@ -184,13 +198,13 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	case err == nil:
 	case errors.Is(err, context.Canceled):
 		ev = log.Warn().Str("status", "canceled")
-	case res.Status == StatusBusy || res.Status == StatusDailyLimit:
+	case res.Status == StatusBusy || res.Status == StatusDailyLimit || res.Status == StatusLockLost:
 		ev = log.Warn().Err(err)
 	default:
 		ev = log.Error().Err(err)
 	}
 	ev.Bool("full", res.Job.Full).Str("status", res.Status).Int("rows_upserted", res.Upserted).Int("rows_removed", res.Removed).
-		Int("pages", res.Pages).Int("api_calls", res.Calls).Int64("cursor_from", res.CursorFrom).
+		Int("records_quarantined", res.Quarantined).Int("pages", res.Pages).Int("api_calls", res.Calls).Int64("cursor_from", res.CursorFrom).
 		Int64("cursor_to", res.CursorTo).Dur("duration", res.Duration).Msg("sync run finished")
 	return res, err
 }
@@ -219,19 +233,48 @@ func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zer
 	}
 }
 
+// PanicError is a panic inside a run, recovered so that one bad input never takes
+// the process (and every other division's runs) down. Stack is the panicking
+// goroutine's stack, for the log.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("internal error (panic): %v", e.Value) }
+
+// recoverPanic turns a panic into a *PanicError in *err.
+func recoverPanic(err *error) {
+	if v := recover(); v != nil {
+		*err = &PanicError{Value: v, Stack: debug.Stack()}
+	}
+}
+
+// runRecovered is run with panics recovered and logged with their stack.
+func (r *Runner) runRecovered(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
+	defer func() {
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			log.Error().Str("stack", string(pe.Stack)).Msgf("recovered from a panic: %v", pe.Value)
+		}
+	}()
+	defer recoverPanic(&err)
+	return r.run(ctx, src, job, res, log)
+}
+
 func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
 	e, err := Lookup(job.Entity)
 	if err != nil {
 		return err
 	}
-	unlock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
+	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
 	if err != nil {
-		return fmt.Errorf("locking division %d: %w", job.Division, err)
+		return fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
 	}
 	if !ok {
 		return fmt.Errorf("%s: %w", job, ErrBusy)
 	}
-	defer unlock()
+	defer lock.Unlock()
 
 	cur, err := r.writer.Cursor(ctx, job.ConnectionID, job.Division, e.Name)
 	if err != nil {
@@ -260,7 +303,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 	}
 	defer func() {
 		rr := sink.RunResult{
-			Upserted: res.Upserted, Removed: res.Removed, Pages: res.Pages, APICalls: res.Calls,
+			Upserted: res.Upserted, Removed: res.Removed, Pages: res.Pages, APICalls: res.Calls, Quarantined: res.Quarantined,
 			CursorFrom: res.CursorFrom, CursorTo: res.CursorTo, Status: StatusOK,
 		}
 		if err != nil {
@@ -272,6 +315,8 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 				rr.Status = StatusDailyLimit
 			case errors.Is(err, exact.ErrReauthRequired):
 				rr.Status = StatusReauthRequired
+			case errors.Is(err, sink.ErrLockLost):
+				rr.Status = sink.RunLockLost
 			}
 		}
 		// The run's outcome is recorded even when ctx is already canceled.
@@ -281,6 +326,17 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 			err = fmt.Errorf("recording the end of the run: %w", ferr)
 		}
 	}()
+	// Deferred after FinishRun, so it runs before it: a panic is recorded as a failure.
+	defer recoverPanic(&err)
+
+	refs, err := r.writer.Quarantined(ctx, job.ConnectionID, job.Division, e.Name)
+	if err != nil {
+		return err
+	}
+	quarantined := make(map[string]bool, len(refs))
+	for _, ref := range refs {
+		quarantined[ref] = true
+	}
 
 	from := cur.Timestamp
 	if full {
@@ -289,7 +345,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 	res.CursorFrom = from
 	res.CursorTo = cur.Timestamp
 
-	s := &stream{r: r, src: src, job: job, e: e, res: res, cur: cur}
+	s := &stream{r: r, src: src, job: job, e: e, res: res, cur: cur, fence: lock.Fence, quarantined: quarantined, log: log}
 	table := e.Target()
 	if full {
 		// A full pass moves the cursor from the start, so that a pass cut
@@ -309,7 +365,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 		return err
 	}
 	if s.cur.Sweep {
-		removed, err := r.writer.FinishSweep(ctx, table, job.ConnectionID, job.Division, e.Name, s.cur)
+		removed, err := r.writer.FinishSweep(ctx, table, job.ConnectionID, job.Division, e.Name, s.cur, s.fence)
 		if err != nil {
 			return err
 		}
@@ -330,6 +386,12 @@ type stream struct {
 	e   *Entity
 	res *Result
 	cur sink.Cursor
+	log zerolog.Logger
+	// fence is the division lock's fencing token, checked by every write.
+	fence int64
+	// quarantined holds the refs of the entity's records in quarantine in the
+	// division, as of the last write: a good version of one releases it.
+	quarantined map[string]bool
 }
 
 // fetched is one page, or the error that ended the paging.
@@ -347,7 +409,7 @@ func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
 		defer close(ch)
 		next := first
 		for n := 1; next != ""; n++ {
-			page, err := s.src.Page(ctx, s.job.Division, next)
+			page, err := s.page(ctx, next)
 			if err != nil {
 				err = fmt.Errorf("fetching %s page %d for division %d: %w", path, n, s.job.Division, err)
 			}
@@ -363,6 +425,12 @@ func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
 		}
 	}()
 	return ch
+}
+
+// page fetches one page; a panic while fetching or decoding it is an error.
+func (s *stream) page(ctx context.Context, pageURL string) (p *exact.Page, err error) {
+	defer recoverPanic(&err)
+	return s.src.Page(ctx, s.job.Division, pageURL)
 }
 
 // drain pages through path from first. add turns each page into the rows,
@@ -381,17 +449,18 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink
 		if f.err != nil {
 			return f.err
 		}
-		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur}
+		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur, Fence: s.fence}
 		pages := pageRange{first: f.n, last: f.n - 1}
 		records := 0
 		var stop error // ends the paging once the pages taken before it are written
 		for {
 			s.res.Pages++
 			s.res.Calls += f.page.Calls
-			rows, removals, cursor := len(b.Rows), len(b.Removals), b.Cursor
+			rows, removals, rejects, released, cursor := len(b.Rows), len(b.Removals), len(b.Rejects), len(b.Released), b.Cursor
 			if err := add(&b, f); err != nil {
 				// The pages before this one are still written.
 				b.Rows, b.Removals, b.Cursor = b.Rows[:rows], b.Removals[:removals], cursor
+				b.Rejects, b.Released = b.Rejects[:rejects], b.Released[:released]
 				stop = err
 				break
 			}
@@ -438,7 +507,9 @@ func (p pageRange) String() string {
 	return fmt.Sprintf("pages %d-%d", p.first, p.last)
 }
 
-// records pages through the entity's sync endpoint from the given cursor.
+// records pages through the entity's sync endpoint from the given cursor. A
+// record that cannot be read is quarantined (sink.Reject) in its page's
+// transaction, and the page and cursor move on without it.
 func (s *stream) records(ctx context.Context, from int64) error {
 	q := url.Values{
 		"$filter": {fmt.Sprintf("Timestamp gt %dL", from)}, // §3.10
@@ -451,26 +522,46 @@ func (s *stream) records(ctx context.Context, from int64) error {
 		b.Rows = slices.Grow(b.Rows, len(f.page.Records))
 		for i, rec := range f.page.Records {
 			vals := backing[i*cols : (i+1)*cols : (i+1)*cols]
-			id, version, err := s.e.row(s.job.Division, rec, vals)
+			id, version, hasVersion, err := s.e.row(s.job.Division, rec, vals)
+			if err == nil {
+				var keep bool
+				if keep, err = s.e.keep(rec); err == nil {
+					if keep {
+						b.Rows = append(b.Rows, vals)
+					} else {
+						b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: id, Version: version})
+					}
+					s.release(b, id, version)
+				}
+			}
 			if err != nil {
-				return fmt.Errorf("reading %s page %d for division %d: %w", s.e.SyncPath, f.n, s.job.Division, err)
+				s.reject(b, sink.Reject{Key: id, Timestamp: version, HasTimestamp: hasVersion,
+					Reason: fmt.Sprintf("%s page %d record %d: %v", s.e.SyncPath, f.n, i, err), Record: rec.Raw()})
 			}
-			keep, err := s.e.keep(rec)
-			if err != nil {
-				return fmt.Errorf("reading %s page %d for division %d: record %s: %w", s.e.SyncPath, f.n, s.job.Division, id, err)
+			if hasVersion {
+				b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
 			}
-			if keep {
-				b.Rows = append(b.Rows, vals)
-			} else {
-				b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: id, Version: version})
-			}
-			b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
 		}
 		return nil
 	})
 }
 
-// deletions applies sync/Deleted from the stored deletion cursor (§3.12).
+// release takes a record out of quarantine once a good version of it, or its
+// deletion, is in the batch.
+func (s *stream) release(b *sink.Batch, ref string, version int64) {
+	if s.quarantined[ref] {
+		b.Released = append(b.Released, sink.Release{Ref: ref, Version: version})
+	}
+}
+
+// reject adds a record to the batch's quarantine.
+func (s *stream) reject(b *sink.Batch, r sink.Reject) {
+	b.Rejects = append(b.Rejects, r)
+}
+
+// deletions applies sync/Deleted from the stored deletion cursor (§3.12). A
+// deletion record that cannot be read is quarantined under the entity, with a
+// reason naming sync/Deleted.
 func (s *stream) deletions(ctx context.Context) error {
 	const path = "sync/Deleted"
 	q := url.Values{
@@ -478,24 +569,34 @@ func (s *stream) deletions(ctx context.Context) error {
 		"$select": {"EntityKey,EntityType,Timestamp"},
 	}
 	return s.drain(ctx, path, s.src.URL(s.job.Division, path, q), func(b *sink.Batch, f fetched) error {
-		for _, rec := range f.page.Records {
+		for i, rec := range f.page.Records {
+			bad := func(format string, args ...any) {
+				// The ref is the hash of the record: a deletion record shares no key
+				// with the entity's own quarantined records.
+				s.reject(b, sink.Reject{Reason: fmt.Sprintf("%s page %d record %d: ", path, f.n, i) + fmt.Sprintf(format, args...),
+					Record: rec.Raw()})
+			}
 			ts, ok, err := exact.Int64(rec.Field("Timestamp"))
 			if err != nil || !ok {
-				return fmt.Errorf("reading %s page %d for division %d: deletion without a valid Timestamp: %v", path, f.n, s.job.Division, errOrNull(err))
+				bad("field Timestamp: %v", errOrNull(err))
+				continue
 			}
 			b.Cursor.DeletedTimestamp = max(b.Cursor.DeletedTimestamp, ts)
-			typ, _, err := exact.Int32(rec.Field("EntityType"))
-			if err != nil {
-				return fmt.Errorf("reading %s page %d for division %d: EntityType: %w", path, f.n, s.job.Division, err)
+			typ, ok, err := exact.Int32(rec.Field("EntityType"))
+			if err != nil || !ok {
+				bad("field EntityType: %v", errOrNull(err))
+				continue
 			}
 			if int(typ) != s.e.DeletedType {
 				continue
 			}
 			key, ok, err := exact.GUID(rec.Field("EntityKey"))
 			if err != nil || !ok {
-				return fmt.Errorf("reading %s page %d for division %d: deletion without a valid EntityKey: %v", path, f.n, s.job.Division, errOrNull(err))
+				bad("field EntityKey: %v", errOrNull(err))
+				continue
 			}
 			b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: key, Version: ts})
+			s.release(b, key, ts)
 		}
 		return nil
 	})
@@ -507,13 +608,66 @@ func (s *stream) deletions(ctx context.Context) error {
 func (s *stream) write(ctx context.Context, b sink.Batch, pages pageRange, path string) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.cfg.WriteTimeout)
 	defer cancel()
-	out, err := s.r.writer.WriteBatch(wctx, b)
+	out, quarantined, err := s.store(wctx, b)
 	if err != nil {
 		return fmt.Errorf("writing %s %s for division %d into %s: %w", path, pages, s.job.Division, b.Table.Name, err)
 	}
 	s.cur = b.Cursor
 	s.res.Upserted += out.Upserted
 	s.res.Removed += out.Removed
+	s.res.Quarantined += quarantined
 	s.res.CursorTo = b.Cursor.Timestamp
+	for _, r := range b.Released {
+		delete(s.quarantined, r.Ref)
+	}
+	for _, r := range b.Rejects {
+		s.quarantined[r.Ref()] = true
+	}
 	return nil
+}
+
+// store writes b and returns how many records it quarantined. When PostgreSQL
+// refuses a value of b's rows (a data exception: a record that decoded but
+// cannot be stored), the rows are split in halves, each written on its own, down
+// to the single rows that fail, which are quarantined: the other rows of the
+// batch are stored and the cursor moves on. The first half is written with the
+// cursor as it was, the second with b's; writes are idempotent, so a crash
+// between them loses nothing.
+func (s *stream) store(ctx context.Context, b sink.Batch) (sink.BatchResult, int, error) {
+	out, err := s.r.writer.WriteBatch(ctx, b)
+	if err == nil || !sink.IsDataError(err) || len(b.Rows) == 0 {
+		return out, len(b.Rejects), err
+	}
+	if len(b.Rows) == 1 {
+		row := b.Rows[0]
+		id, _ := row[1].(string)
+		version, _ := row[len(row)-2].(int64)
+		raw, _ := row[len(row)-1].([]byte)
+		s.log.Warn().Str("id", id).Str("error", err.Error()).Msg("PostgreSQL refused a record; quarantining it")
+		b.Rows = nil
+		b.Rejects = append(slices.Clip(b.Rejects), sink.Reject{Key: id, Timestamp: version, HasTimestamp: true,
+			Reason: "PostgreSQL refused the record: " + pgMessage(err), Record: raw})
+		out, err := s.r.writer.WriteBatch(ctx, b)
+		return out, len(b.Rejects), err
+	}
+	half := len(b.Rows) / 2
+	first := sink.Batch{Table: b.Table, Rows: b.Rows[:half], ConnectionID: b.ConnectionID, Division: b.Division,
+		Entity: b.Entity, Cursor: s.cur, Fence: b.Fence}
+	second := b
+	second.Rows = b.Rows[half:]
+	o1, q1, err := s.store(ctx, first)
+	if err != nil {
+		return o1, q1, err
+	}
+	o2, q2, err := s.store(ctx, second)
+	return sink.BatchResult{Upserted: o1.Upserted + o2.Upserted, Removed: o1.Removed + o2.Removed}, q1 + q2, err
+}
+
+// pgMessage is PostgreSQL's message of err, without our wrapping.
+func pgMessage(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
+	}
+	return err.Error()
 }

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/exact"
@@ -63,6 +65,11 @@ type fakeStore struct {
 	finished []sink.RunResult
 	locked   bool
 	busy     bool
+	// quarantined is what Quarantined answers; a row with the key refuse fails
+	// its write as PostgreSQL refusing a value would.
+	quarantined []string
+	refuse      string
+	lockLost    bool // WriteBatch fails with sink.ErrLockLost
 
 	lastSuccess time.Time     // LastSuccess answers it
 	hasRows     bool          // StartSweep answers it
@@ -75,7 +82,7 @@ func (f *fakeStore) StartSweep(context.Context, sink.Table, int64, int, string) 
 	return f.hasRows, nil
 }
 
-func (f *fakeStore) FinishSweep(_ context.Context, _ sink.Table, _ int64, _ int, _ string, c sink.Cursor) (int, error) {
+func (f *fakeStore) FinishSweep(_ context.Context, _ sink.Table, _ int64, _ int, _ string, c sink.Cursor, _ int64) (int, error) {
 	c.Sweep = false
 	f.sweepsDone = append(f.sweepsDone, c)
 	f.cursor = c
@@ -94,6 +101,14 @@ func (f *fakeStore) WriteBatch(_ context.Context, b sink.Batch) (sink.BatchResul
 	if f.hold != nil {
 		f.hold(len(f.batches))
 	}
+	if f.lockLost {
+		return sink.BatchResult{}, fmt.Errorf("writing a page of exact.accounts: %w", sink.ErrLockLost)
+	}
+	for _, r := range b.Rows {
+		if f.refuse != "" && r[1] == f.refuse {
+			return sink.BatchResult{}, fmt.Errorf("copying: %w", &pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"})
+		}
+	}
 	f.batches = append(f.batches, b)
 	f.cursor = b.Cursor
 	return sink.BatchResult{Upserted: len(b.Rows), Removed: len(b.Removals)}, nil
@@ -109,12 +124,16 @@ func (f *fakeStore) FinishRun(_ context.Context, _ int64, res sink.RunResult) er
 	return nil
 }
 
-func (f *fakeStore) LockDivision(context.Context, int64, int, bool) (func(), bool, error) {
+func (f *fakeStore) LockDivision(context.Context, int64, int, bool) (*sink.DivisionLock, bool, error) {
 	if f.busy {
 		return nil, false, nil
 	}
 	f.locked = true
-	return func() { f.locked = false }, true, nil
+	return sink.NewDivisionLock(1, func() { f.locked = false }), true, nil
+}
+
+func (f *fakeStore) Quarantined(context.Context, int64, int, string) ([]string, error) {
+	return f.quarantined, nil
 }
 
 const (
@@ -536,23 +555,202 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-func TestBadRecordAfterWaitingPagesKeepsThePagesBefore(t *testing.T) {
+func TestBadRecordAmongWaitingPagesIsQuarantined(t *testing.T) {
 	// Pages 2 and 3 wait behind the first write, and page 3 holds a record
-	// without a valid ID: page 2 is still stored, with its cursor, and the run
-	// reports page 3.
+	// without a valid ID: it is quarantined in the write of its page, and the
+	// paging goes on to page 4.
 	src, urls := pagedSource(4)
 	src.pages[urls[2]] = page(urls[3], account("not-a-guid", 30, true))
 	st := &fakeStore{}
 	st.hold = holdPages(src, urls, 4, 0)
-	_, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
-	if err == nil || !strings.Contains(err.Error(), "reading sync/CRM/Accounts page 3 for division 101") {
-		t.Fatalf("Run error = %v, want the bad record of page 3", err)
+	res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
 	}
-	var rows []int
+	var rows, rejects int
 	for _, b := range st.batches {
-		rows = append(rows, len(b.Rows))
+		rows += len(b.Rows)
+		rejects += len(b.Rejects)
 	}
-	if diff := cmp.Diff([]int{1, 1}, rows); diff != "" || st.cursor.Timestamp != 20 {
-		t.Errorf("rows per write (-want +got):\n%s\ncursor %d, want 20", diff, st.cursor.Timestamp)
+	if rows != 3 || rejects != 1 || res.Quarantined != 1 || st.cursor.Timestamp != 40 {
+		t.Errorf("rows %d, rejects %d, quarantined %d, cursor %d; want 3, 1, 1, 40", rows, rejects, res.Quarantined, st.cursor.Timestamp)
+	}
+	if len(st.finished) != 1 || st.finished[0].Quarantined != 1 {
+		t.Errorf("recorded %+v, want the run with 1 quarantined", st.finished)
+	}
+}
+
+// hostile are records that exact's parsers refuse, each with what the reason
+// must name and whether the key and Timestamp stay readable.
+var hostile = []struct {
+	name, record, reason string
+	key                  string
+	ts                   int64 // 0: unreadable
+}{
+	{"ID not a GUID", `{"ID":"not-a-guid","Timestamp":31,"Name":"x"}`, "field ID", "", 31},
+	{"null Timestamp", `{"ID":"` + idQ1 + `","Timestamp":null,"Name":"x"}`, "field Timestamp: missing or null", idQ1, 0},
+	{"string for a boolean", `{"ID":"` + idQ2 + `","Timestamp":32,"IsSupplier":"yes"}`, "field IsSupplier", idQ2, 32},
+	{"garbage date", `{"ID":"` + idQ3 + `","Timestamp":33,"Created":"/Date(garbage)/"}`, "field Created", idQ3, 33},
+	{"no ID", `{"Timestamp":34,"Name":"x"}`, "field ID: missing or null", "", 34},
+}
+
+const (
+	idQ1 = "00000000-0000-4000-8000-0000000000a1"
+	idQ2 = "00000000-0000-4000-8000-0000000000a2"
+	idQ3 = "00000000-0000-4000-8000-0000000000a3"
+)
+
+func TestHostileRecordsAreQuarantinedAndTheDivisionMovesOn(t *testing.T) {
+	src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+	recs := []string{account(id1, 10, true)}
+	for _, h := range hostile {
+		recs = append(recs, h.record)
+	}
+	recs = append(recs, account(id2, 50, false))
+	src.pages[firstURL(src, "accounts", 101, 0)] = page("", recs...)
+	src.pages[deletedURL(src, 101, 0)] = page("",
+		`{"EntityKey":"`+id3+`","EntityType":2,"Timestamp":60}`,
+		`{"EntityKey":"bad","EntityType":2,"Timestamp":61}`,
+		`{"EntityKey":"`+id3+`","EntityType":2,"Timestamp":null}`)
+	st := &fakeStore{}
+	res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(st.batches) != 2 {
+		t.Fatalf("%d writes, want 2 (records, deletions)", len(st.batches))
+	}
+	b := st.batches[0]
+	if len(b.Rows) != 2 || b.Cursor.Timestamp != 50 {
+		t.Errorf("records write: %d rows, cursor %d; want 2 rows, cursor 50", len(b.Rows), b.Cursor.Timestamp)
+	}
+	if len(b.Rejects) != len(hostile) {
+		t.Fatalf("records write quarantines %d records, want %d", len(b.Rejects), len(hostile))
+	}
+	for i, h := range hostile {
+		r := b.Rejects[i]
+		if !strings.Contains(r.Reason, h.reason) || !strings.Contains(r.Reason, "sync/CRM/Accounts page 1 record") {
+			t.Errorf("%s: reason %q, want it to name the page and %q", h.name, r.Reason, h.reason)
+		}
+		if r.Key != h.key || r.HasTimestamp != (h.ts != 0) || r.Timestamp != h.ts {
+			t.Errorf("%s: key %q, timestamp %d (%t); want %q, %d", h.name, r.Key, r.Timestamp, r.HasTimestamp, h.key, h.ts)
+		}
+		if !json.Valid(r.Record) || !strings.Contains(h.record, string(r.Record)[1:10]) {
+			t.Errorf("%s: record bytes %q, want the record as received", h.name, r.Record)
+		}
+	}
+	d := st.batches[1]
+	if len(d.Removals) != 1 || d.Removals[0].ID != id3 || len(d.Rejects) != 2 || d.Cursor.DeletedTimestamp != 61 {
+		t.Errorf("deletions write: removals %+v, rejects %d, deleted cursor %d; want %s removed, 2 quarantined, cursor 61",
+			d.Removals, len(d.Rejects), d.Cursor.DeletedTimestamp, id3)
+	}
+	if res.Quarantined != len(hostile)+2 || res.Status != StatusOK {
+		t.Errorf("result %+v, want ok with %d quarantined", res, len(hostile)+2)
+	}
+}
+
+func TestGoodVersionReleasesAQuarantinedRecord(t *testing.T) {
+	src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+	src.pages[firstURL(src, "accounts", 101, 0)] = page("", account(idQ2, 70, true), account(id1, 71, true))
+	src.pages[deletedURL(src, 101, 0)] = page("", `{"EntityKey":"`+idQ3+`","EntityType":2,"Timestamp":72}`)
+	st := &fakeStore{quarantined: []string{idQ2, idQ3, "sha256:00"}}
+	if _, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var got []sink.Release
+	for _, b := range st.batches {
+		got = append(got, b.Released...)
+	}
+	want := []sink.Release{{Ref: idQ2, Version: 70}, {Ref: idQ3, Version: 72}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("released (-want +got):\n%s", diff)
+	}
+}
+
+func TestPanicInARunIsAFailedRun(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(src *fakeSource, st *fakeStore)
+	}{
+		{"while fetching a page", func(src *fakeSource, _ *fakeStore) {
+			src.hold = func(string) { panic("decoder bug") }
+		}},
+		{"while writing", func(_ *fakeSource, st *fakeStore) {
+			st.hold = func(int) { panic("writer bug") }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+			src.pages[firstURL(src, "accounts", 101, 0)] = page("", account(id1, 3, true))
+			st := &fakeStore{}
+			tt.set(src, st)
+			res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+			var pe *PanicError
+			if !errors.As(err, &pe) || len(pe.Stack) == 0 {
+				t.Fatalf("Run error = %v, want a *PanicError with its stack", err)
+			}
+			if res.Status != StatusFailed || len(st.finished) != 1 || st.finished[0].Status != sink.RunFailed {
+				t.Errorf("status %q, recorded %+v; want the run recorded as failed", res.Status, st.finished)
+			}
+			if st.locked {
+				t.Error("the division is still locked after the panic")
+			}
+		})
+	}
+}
+
+func TestRowsPostgreSQLRefusesAreQuarantined(t *testing.T) {
+	// PostgreSQL refuses the row of idQ1 (a data exception): the batch is split
+	// until that row alone fails; it is quarantined, every other row stored, and
+	// the cursor moves past the page.
+	src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+	var recs []string
+	for i := 1; i <= 9; i++ {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		if i == 6 {
+			id = idQ1
+		}
+		recs = append(recs, account(id, int64(100+i), true))
+	}
+	src.pages[firstURL(src, "accounts", 101, 0)] = page("", recs...)
+	src.pages[deletedURL(src, 101, 0)] = page("")
+	st := &fakeStore{refuse: idQ1}
+	res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	stored := map[string]bool{}
+	var rejects []sink.Reject
+	for _, b := range st.batches {
+		for _, r := range b.Rows {
+			stored[r[1].(string)] = true
+		}
+		rejects = append(rejects, b.Rejects...)
+	}
+	if len(stored) != 8 || stored[idQ1] {
+		t.Errorf("stored %d rows (%v), want the 8 others", len(stored), stored)
+	}
+	if len(rejects) != 1 || rejects[0].Key != idQ1 || rejects[0].Timestamp != 106 ||
+		!strings.Contains(rejects[0].Reason, "PostgreSQL refused the record") {
+		t.Errorf("rejects %+v, want %s refused by PostgreSQL", rejects, idQ1)
+	}
+	if res.Quarantined != 1 || st.cursor.Timestamp != 109 {
+		t.Errorf("quarantined %d, cursor %d; want 1, 109", res.Quarantined, st.cursor.Timestamp)
+	}
+}
+
+func TestLostLockStopsTheRunAndSaysSo(t *testing.T) {
+	src, _ := pagedSource(3)
+	st := &fakeStore{lockLost: true}
+	res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if !errors.Is(err, sink.ErrLockLost) || !strings.Contains(err.Error(), "lock was lost") {
+		t.Fatalf("Run error = %v, want ErrLockLost", err)
+	}
+	if res.Status != StatusLockLost || len(st.finished) != 1 || st.finished[0].Status != sink.RunLockLost {
+		t.Errorf("status %q, recorded %+v; want lock_lost", res.Status, st.finished)
+	}
+	if contains(src.asked, deletedURL(src, 101, 0)) {
+		t.Error("the run read sync/Deleted after the lock was lost, want it stopped")
 	}
 }
