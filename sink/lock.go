@@ -11,18 +11,46 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// DivisionLock is a held division lock (see LockDivision).
+type DivisionLock struct {
+	// Fence is the lock's fencing token: every taking of the division's lock increments
+	// it. Writes given it (Batch.Fence) fail with ErrLockLost once someone else has taken
+	// the lock since.
+	Fence  int64
+	unlock func()
+}
+
+// NewDivisionLock returns a lock with the given fence whose Unlock calls unlock once:
+// for lockers other than the Store's, such as in-memory ones.
+func NewDivisionLock(fence int64, unlock func()) *DivisionLock {
+	var once sync.Once
+	return &DivisionLock{Fence: fence, unlock: func() { once.Do(unlock) }}
+}
+
+// Unlock releases the lock; it is idempotent.
+func (l *DivisionLock) Unlock() {
+	if l != nil && l.unlock != nil {
+		l.unlock()
+	}
+}
+
 // LockDivision takes the session advisory lock of (connID, division), so that two
 // processes never sync the same division of the same connection at once. The lock is
 // held on a dedicated database session, opened for it outside the pool (a held lock never
-// takes a pool slot that writes need), until unlock is called; unlock is idempotent.
+// takes a pool slot that writes need), until Unlock is called.
 //
 // With wait=false it returns ok=false at once when someone else holds the lock. With
 // wait=true it blocks until the lock is free or ctx is done (then it returns ctx's error).
-// If the session dies, PostgreSQL releases the lock.
-func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wait bool) (unlock func(), ok bool, err error) {
+//
+// If the session dies (a server restart, a network cut), PostgreSQL releases the lock
+// and another worker may take it. That is why taking it also increments the division's
+// fencing token in exact_sync.division_locks and returns it as Fence: a write that
+// carries the fence checks it in its own transaction, so the worker that lost the lock
+// stops at its next write instead of syncing alongside the new holder.
+func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *DivisionLock, ok bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return nil, false, fmt.Errorf("locking division %d: %w", division, connectError(s.addr, s.pool.Config().ConnConfig.Database, err))
+		return nil, false, fmt.Errorf("connecting: %w", connectError(s.addr, s.pool.Config().ConnConfig.Database, err))
 	}
 	k1, k2 := divisionLockKey(connID, division)
 	if wait {
@@ -35,12 +63,21 @@ func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wa
 		// Closing the session drops any lock it might have taken as the wait was cancelled.
 		conn.Close(context.WithoutCancel(ctx))
 		if err != nil {
-			return nil, false, fmt.Errorf("locking division %d of connection %d: %w", division, connID, err)
+			return nil, false, err
 		}
 		return nil, false, nil
 	}
+	var fence int64
+	err = conn.QueryRow(ctx, `
+		INSERT INTO exact_sync.division_locks AS l (connection_id, division, fence) VALUES ($1, $2, 1)
+		ON CONFLICT (connection_id, division) DO UPDATE SET fence = l.fence + 1, acquired_at = now()
+		RETURNING fence`, connID, division).Scan(&fence)
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, false, fmt.Errorf("taking the fencing token: %w", err)
+	}
 	var once sync.Once
-	unlock = func() {
+	unlock := func() {
 		once.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -51,7 +88,7 @@ func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wa
 			conn.Close(ctx) // ends the session, which releases the lock in any case
 		})
 	}
-	return unlock, true, nil
+	return &DivisionLock{Fence: fence, unlock: unlock}, true, nil
 }
 
 // divisionLockKey is the two-int4 advisory lock key of (connID, division): the first half

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -39,7 +40,7 @@ func TestLockDivision(t *testing.T) {
 				t.Errorf("LockDivision(%d, %d) ok = %t, want %t", tt.conn, tt.division, ok, tt.wantOK)
 			}
 			if ok {
-				u()
+				u.Unlock()
 			}
 		})
 	}
@@ -61,7 +62,7 @@ func TestLockDivision(t *testing.T) {
 				err = errors.New("not ok")
 			}
 			if u != nil {
-				u()
+				u.Unlock()
 			}
 			got <- err
 		}()
@@ -70,8 +71,8 @@ func TestLockDivision(t *testing.T) {
 			t.Fatalf("LockDivision(wait) returned %v while the lock was held", err)
 		case <-time.After(300 * time.Millisecond):
 		}
-		unlock()
-		unlock() // idempotent
+		unlock.Unlock()
+		unlock.Unlock() // idempotent
 		select {
 		case err := <-got:
 			if err != nil {
@@ -87,5 +88,60 @@ func TestLockDivision(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("LockDivision after everything was released: ok %t, err %v", ok, err)
 	}
-	u()
+	u.Unlock()
+}
+
+// TestLostLockStopsTheWritesOfItsHolder: the session holding a division's lock ends (as
+// on a server restart; here its backend is terminated), another worker takes the lock,
+// and the first worker's next write fails with ErrLockLost instead of writing alongside.
+func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	first, ok, err := s.LockDivision(ctx, conn.ID, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: %t, %v", ok, err)
+	}
+	defer first.Unlock()
+	write := func(fence int64) error {
+		_, err := s.WriteBatch(ctx, sink.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(acct{101, uuidN(1), "A", fence}),
+			ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: sink.Cursor{Timestamp: fence}, Fence: fence})
+		return err
+	}
+	if err := write(first.Fence); err != nil {
+		t.Fatalf("write while holding the lock: %v", err)
+	}
+
+	k1, k2 := sink.DivisionLockKey(conn.ID, 101)
+	var n int
+	err = s.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, k1, k2).Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("terminating the lock's session: %d, %v", n, err)
+	}
+	var second *sink.DivisionLock
+	for range 50 { // the server releases the lock as the backend exits
+		if second, ok, err = s.LockDivision(ctx, conn.ID, 101, false); err != nil || ok {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || !ok {
+		t.Fatalf("second LockDivision after the first session ended: %t, %v", ok, err)
+	}
+	defer second.Unlock()
+	if second.Fence <= first.Fence {
+		t.Fatalf("fences %d then %d, want increasing", first.Fence, second.Fence)
+	}
+	if err := write(first.Fence); !errors.Is(err, sink.ErrLockLost) {
+		t.Errorf("write with the lost lock's fence: %v, want ErrLockLost", err)
+	}
+	if _, err := s.FinishSweep(ctx, accountsTable("exact.accounts"), conn.ID, 101, "accounts", sink.Cursor{}, first.Fence); !errors.Is(err, sink.ErrLockLost) {
+		t.Errorf("FinishSweep with the lost lock's fence: %v, want ErrLockLost", err)
+	}
+	if err := write(second.Fence); err != nil {
+		t.Errorf("write of the new holder: %v", err)
+	}
 }

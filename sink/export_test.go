@@ -1,0 +1,4 @@
+package sink
+
+// DivisionLockKey exposes divisionLockKey to the tests.
+var DivisionLockKey = divisionLockKey
