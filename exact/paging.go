@@ -340,22 +340,50 @@ type Division struct {
 	MoveDate time.Time
 }
 
-// Divisions lists the divisions the authorizing user can access, through the user's current
-// division (§3.3).
-func (c *Client) Divisions(ctx context.Context) ([]Division, error) {
+// Divisions lists the divisions the authorizing user can access (§3.3). The list needs a
+// division in the URL, and each division has its own day budget (§2.1), so one spent
+// division must not hide the others: the user's current division is tried first, then
+// each of via in order. A division whose day budget the client knows to be spent (see
+// SpentDay) is skipped without a call, and one that answers with a spent day gives way to
+// the next. When every candidate's day is spent, the error is a *DailyLimitError.
+func (c *Client) Divisions(ctx context.Context, via ...int) ([]Division, error) {
 	me, err := c.Me(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if me.CurrentDivision <= 0 {
+	if me.CurrentDivision <= 0 && len(via) == 0 {
 		return nil, errors.New("listing divisions: current/Me names no current division")
 	}
-	next := c.URL(me.CurrentDivision, "system/Divisions", url.Values{"$select": {"Code,Description,Status,Current,DivisionMoveDate"}})
+	tried := map[int]bool{}
+	var last error
+	for _, d := range append([]int{me.CurrentDivision}, via...) {
+		if d <= 0 || tried[d] {
+			continue
+		}
+		tried[d] = true
+		out, err := c.divisionsVia(ctx, d)
+		var daily *DailyLimitError
+		if !errors.As(err, &daily) {
+			return out, err
+		}
+		c.log.Info().Int("division", d).Time("resumes", daily.Reset).
+			Msg("listing divisions: this division's day budget is spent; trying through another")
+		last = err
+	}
+	if last == nil {
+		return nil, errors.New("listing divisions: no division to list them through")
+	}
+	return nil, last
+}
+
+// divisionsVia lists the divisions through division via.
+func (c *Client) divisionsVia(ctx context.Context, via int) ([]Division, error) {
+	next := c.URL(via, "system/Divisions", url.Values{"$select": {"Code,Description,Status,Current,DivisionMoveDate"}})
 	var out []Division
 	for page := 1; next != ""; page++ {
-		p, err := c.Page(ctx, me.CurrentDivision, next)
+		p, err := c.Page(ctx, via, next)
 		if err != nil {
-			return nil, fmt.Errorf("listing divisions, page %d: %w", page, err)
+			return nil, fmt.Errorf("listing divisions through division %d, page %d: %w", via, page, err)
 		}
 		for _, r := range p.Records {
 			code, ok, err := Int32(r.Field("Code"))
@@ -375,6 +403,15 @@ func (c *Client) Divisions(ctx context.Context) ([]Division, error) {
 		next = p.Next
 	}
 	return out, nil
+}
+
+// SpentDay tells the client that division's day budget is spent until reset, as another
+// process or an earlier run saw it (exact_sync.rate_limits): the client then calls that
+// division nothing before reset, not even to learn so from a 429 (§2.4).
+func (c *Client) SpentDay(division int, reset time.Time) {
+	if reset.After(c.now()) {
+		c.limits.spentDay(division, reset)
+	}
 }
 
 func fieldErr(name string, err error) error {

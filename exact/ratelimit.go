@@ -194,3 +194,20 @@ func (l *limiter) tooMany(division int, h http.Header, now time.Time) (time.Dura
 func clampMinuteWait(d time.Duration) time.Duration {
 	return min(max(d, 100*time.Millisecond), time.Minute)
 }
+
+// spentDay records that division's day budget is spent until reset, as learnt elsewhere
+// (another process, an earlier run): the client then sends that division nothing before
+// reset (§2.4: after a daily 429, stop calling the division until X-RateLimit-Reset).
+func (l *limiter) spentDay(division int, reset time.Time) {
+	if division <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.get(division)
+	if d.dailyKnown && !reset.After(d.DailyReset) {
+		return // what this client saw itself is as recent
+	}
+	d.Known, d.dailyKnown = true, true
+	d.DailyRemaining, d.DailyReset = 0, reset
+}

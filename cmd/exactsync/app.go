@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -177,8 +179,32 @@ func reauthMessage(c sink.Connection) string {
 // database since the last listing has new Timestamps throughout: its cursors
 // and stored row versions are reset in the same transaction, so the next run
 // reads it in full (fact sheet §3.10, §6.9).
-func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, log zerolog.Logger) ([]sink.Division, error) {
-	ds, err := client.Divisions(ctx)
+//
+// Besides the user's current division, the list may go through any stored division and
+// any of also (EXACT_DIVISIONS), the ones with the most day budget left first.
+func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]sink.Division, error) {
+	// Each division has its own day budget (§2.1): the list goes through a division
+	// with budget left, the fullest first, and a spent one costs no call.
+	limits, err := primeRateLimits(ctx, st, connID, client)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.Divisions(ctx, connID)
+	if err != nil {
+		return nil, err
+	}
+	via := slices.Clone(also)
+	for _, d := range stored {
+		via = append(via, d.Code)
+	}
+	slices.SortStableFunc(via, func(a, b int) int { return cmp.Compare(budgetLeft(limits, b), budgetLeft(limits, a)) })
+	ds, err := client.Divisions(ctx, via...)
+	var daily *exact.DailyLimitError
+	if errors.As(err, &daily) && len(stored) > 0 {
+		log.Warn().Int64("connection", connID).Err(err).
+			Msg("every known division's day budget is spent; using the stored division list until the budgets reset")
+		return stored, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing divisions: %w", err)
 	}
@@ -197,6 +223,31 @@ func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *ex
 	return out, nil
 }
 
+// primeRateLimits tells client which divisions of the connection have spent their day
+// budget, as stored by any process, so that it sends them nothing until their reset,
+// and returns the stored limits.
+func primeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) (map[int]sink.RateLimit, error) {
+	limits, err := st.RateLimits(ctx, connID)
+	if err != nil {
+		return nil, err
+	}
+	for d, rl := range limits {
+		if !rl.DailyReset.IsZero() && rl.DailyRemaining <= 0 {
+			client.SpentDay(d, rl.DailyReset)
+		}
+	}
+	return limits, nil
+}
+
+// budgetLeft is the day budget last seen for division; unknown counts as full.
+func budgetLeft(limits map[int]sink.RateLimit, division int) int {
+	rl, ok := limits[division]
+	if !ok || rl.DailyLimit <= 0 || time.Now().After(rl.DailyReset) {
+		return math.MaxInt
+	}
+	return rl.DailyRemaining
+}
+
 // connectionDivisions returns the divisions of a connection to sync, among
 // those in only (or EXACT_DIVISIONS when only is empty; both empty: all).
 // Without a filter it lists the divisions afresh and stores the list. With
@@ -209,7 +260,7 @@ func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store
 		filter = cfg.Divisions
 	}
 	if len(filter) == 0 {
-		ds, err := saveDivisions(ctx, st, conn.ID, client, log)
+		ds, err := saveDivisions(ctx, st, conn.ID, client, cfg.Divisions, log)
 		if err != nil {
 			return nil, err
 		}
@@ -218,6 +269,9 @@ func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store
 			codes[i] = d.Code
 		}
 		return codes, nil
+	}
+	if _, err := primeRateLimits(ctx, st, conn.ID, client); err != nil {
+		return nil, err
 	}
 	known, err := st.Divisions(ctx, conn.ID)
 	if err != nil {

@@ -62,7 +62,7 @@ func importToken(e *env, cfg *config.Config, st *sink.Store, token string, log z
 		}
 	}
 	if len(cfg.Divisions) == 0 {
-		if _, err := saveDivisions(e.ctx, st, conn.ID, client, log); err != nil {
+		if _, err := saveDivisions(e.ctx, st, conn.ID, client, cfg.Divisions, log); err != nil {
 			log.Warn().Err(err).Int64("connection", conn.ID).Msg("cannot list the divisions; sync lists them later")
 		}
 	}

@@ -163,7 +163,7 @@ func finishLogin(e *env, cfg *config.Config, st *sink.Store, pending sink.Connec
 	if err != nil {
 		return err
 	}
-	divs, err := saveDivisions(e.ctx, st, conn.ID, cc, log)
+	divs, err := saveDivisions(e.ctx, st, conn.ID, cc, cfg.Divisions, log)
 	if err != nil {
 		return fmt.Errorf("listing the divisions of connection %d: %w", conn.ID, err)
 	}

@@ -329,7 +329,7 @@ func (s *scheduler) divisions(ctx context.Context, conn sink.Connection, client 
 	}
 	// The list is fetched even when EXACT_DIVISIONS names the divisions: once
 	// an hour it is how a division moved by Exact is noticed (§3.10).
-	ds, err := saveDivisions(ctx, s.st, conn.ID, client, s.log)
+	ds, err := saveDivisions(ctx, s.st, conn.ID, client, s.cfg.Divisions, s.log)
 	if err != nil {
 		return nil, err
 	}
