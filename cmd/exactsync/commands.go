@@ -40,7 +40,7 @@ func (entitiesCmd) Run(e *env) error {
 
 type syncCmd struct {
 	Entity     string `required:"" help:"What to sync: ${entities}."`
-	Division   int    `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
+	Division   *int   `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
 	Connection int64  `help:"Only this connection (see auth status; default: every connection)."`
 	Full       bool   `help:"Start from the beginning instead of the stored cursor."`
 }
@@ -50,8 +50,11 @@ func (c *syncCmd) Run(e *env) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if c.Division < 0 {
-		return usageError{fmt.Errorf("--division %d is not a division code; use a positive number such as 101", c.Division)}
+	division := 0
+	if c.Division != nil {
+		if division = *c.Division; division <= 0 {
+			return usageError{fmt.Errorf("--division %d is not a division code; use a positive number such as 101, or leave --division out to sync every division", division)}
+		}
 	}
 	if c.Connection < 0 {
 		return usageError{fmt.Errorf("--connection %d is not a connection id; see exactsync auth status", c.Connection)}
@@ -75,8 +78,8 @@ func (c *syncCmd) Run(e *env) error {
 		conns = conns[i : i+1]
 	}
 	var only []int
-	if c.Division != 0 {
-		only = []int{c.Division}
+	if division != 0 {
+		only = []int{division}
 	}
 	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true}, st, st, st)
 	var errs []error
@@ -110,8 +113,8 @@ func (c *syncCmd) Run(e *env) error {
 	}
 	if jobs == 0 && len(errs) == 0 {
 		what := "the divisions in " + config.EnvDivisions
-		if c.Division != 0 {
-			what = fmt.Sprintf("division %d", c.Division)
+		if division != 0 {
+			what = fmt.Sprintf("division %d", division)
 		}
 		return usageError{fmt.Errorf("no connection has access to %s; see exactsync auth status", what)}
 	}

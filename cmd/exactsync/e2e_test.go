@@ -491,6 +491,10 @@ func TestBadInput(t *testing.T) {
 			[]string{"127.0.0.1:1"}},
 		{"remote plain http", map[string]string{"EXACT_BASE_URL": "http://start.exactonline.nl"}, []string{"sync", "--entity", "accounts"}, 2,
 			[]string{"EXACT_BASE_URL", "https"}},
+		{"division 0", nil, []string{"sync", "--entity", "accounts", "--division", "0"}, 2,
+			[]string{"--division 0", "positive"}},
+		{"negative division", nil, []string{"sync", "--entity", "accounts", "--division=-3"}, 2,
+			[]string{"--division -3"}},
 		{"percent-encoded token", nil, []string{"auth", "import", "--refresh-token", "abc%21def"}, 2,
 			[]string{"%21"}},
 	}
