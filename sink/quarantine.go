@@ -181,3 +181,25 @@ func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
+
+// QuarantineCount is how many records of an entity in a division are in quarantine.
+type QuarantineCount struct {
+	ConnectionID int64
+	Division     int
+	Entity       string
+	Records      int
+}
+
+// QuarantineCounts counts the records in quarantine per connection, division and entity.
+func (s *Store) QuarantineCounts(ctx context.Context) ([]QuarantineCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT connection_id, division, entity, count(*)
+		FROM exact_sync.rejected_records GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
+	if err != nil {
+		return nil, fmt.Errorf("counting the quarantined records: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[QuarantineCount])
+	if err != nil {
+		return nil, fmt.Errorf("counting the quarantined records: %w", err)
+	}
+	return out, nil
+}

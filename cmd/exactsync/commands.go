@@ -122,8 +122,12 @@ func (c *syncCmd) Run(e *env) error {
 }
 
 func printResult(e *env, res sync.Result) {
-	fmt.Fprintf(e.stdout, "%s division %d: %s, %d upserted, %d removed, %d pages, %d API calls, cursor %d → %d, %s\n",
-		res.Job.Entity, res.Job.Division, res.Status, res.Upserted, res.Removed, res.Pages, res.Calls,
+	quarantined := ""
+	if res.Quarantined > 0 {
+		quarantined = fmt.Sprintf(", %d quarantined (see exactsync status)", res.Quarantined)
+	}
+	fmt.Fprintf(e.stdout, "%s division %d: %s, %d upserted, %d removed%s, %d pages, %d API calls, cursor %d → %d, %s\n",
+		res.Job.Entity, res.Job.Division, res.Status, res.Upserted, res.Removed, quarantined, res.Pages, res.Calls,
 		res.CursorFrom, res.CursorTo, res.Duration.Round(time.Millisecond))
 }
 

@@ -25,14 +25,17 @@ func TestStatus(t *testing.T) {
 		SELECT id, 102, 'suppliers', now(), 'failed', 'fetching sync/CRM/Accounts page 2 for division 102: timeout'
 		FROM exact_sync.connections;
 		UPDATE exact_sync.runs SET started_at = started_at - interval '60 days', finished_at = finished_at - interval '60 days'
-		WHERE division = 101`); err != nil {
+		WHERE division = 101;
+		INSERT INTO exact_sync.rejected_records (connection_id, division, entity, ref, reason, record)
+		SELECT id, 102, 'accounts', 'sha256:00', 'field ID: want a GUID', '{}' FROM exact_sync.connections`); err != nil {
 		t.Fatal(err)
 	}
 	out := w.mustRun("status").stdout
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^1 +101 +accounts +300 +ok 60 days ago, 300 upserted, 0 removed +60 days ago +300 +full pass: last success is older than Exact's deletion log`),
-		regexp.MustCompile(`(?m)^1 +102 +accounts +300 +ok \S+ ago, 300 upserted, 0 removed +\S+ ago +300 +incremental$`),
-		regexp.MustCompile(`(?m)^1 +102 +suppliers +0 +failed \S+ ago, 0 upserted, 0 removed: fetching sync/CRM/Accounts page 2 for division 102: timeout +never +0 +from the start$`),
+		regexp.MustCompile(`(?m)^1 +101 +accounts +300 +0 +ok 60 days ago, 300 upserted, 0 removed +60 days ago +300 +full pass: last success is older than Exact's deletion log`),
+		regexp.MustCompile(`(?m)^1 +102 +accounts +300 +1 +ok \S+ ago, 300 upserted, 0 removed +\S+ ago +300 +incremental$`),
+		regexp.MustCompile(`(?m)^quarantined records: 1\. .*exact_sync.rejected_records`),
+		regexp.MustCompile(`(?m)^1 +102 +suppliers +0 +0 +failed \S+ ago, 0 upserted, 0 removed: fetching sync/CRM/Accounts page 2 for division 102: timeout +never +0 +from the start$`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("status lacks a line matching %s:\n%s", want, out)
