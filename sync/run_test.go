@@ -685,7 +685,12 @@ func TestPanicInARunIsAFailedRun(t *testing.T) {
 			src.pages[firstURL(src, "accounts", 101, 0)] = page("", account(id1, 3, true))
 			st := &fakeStore{}
 			tt.set(src, st)
-			res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+			var logs strings.Builder
+			r := NewRunner(Config{Logger: zerolog.New(&logs)}, st, st, st)
+			res, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+			if !strings.Contains(logs.String(), "recovered from a panic") || !strings.Contains(logs.String(), "goroutine") {
+				t.Errorf("log lacks the panic and its stack:\n%s", logs.String())
+			}
 			var pe *PanicError
 			if !errors.As(err, &pe) || len(pe.Stack) == 0 {
 				t.Fatalf("Run error = %v, want a *PanicError with its stack", err)

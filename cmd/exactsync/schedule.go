@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"runtime/debug"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -83,7 +84,9 @@ func (c *runCmd) Run(e *env) error {
 		}(s.queues[i])
 	}
 
-	cr := cron.New(cron.WithLocation(loc), cron.WithParser(cronParser))
+	// A panic in a tick (listing divisions, queueing) is logged and the scheduler goes on.
+	cr := cron.New(cron.WithLocation(loc), cron.WithParser(cronParser),
+		cron.WithChain(cron.Recover(cronLogger{log})))
 	for _, name := range sync.Names() {
 		for _, v := range []struct {
 			spec string
@@ -134,6 +137,15 @@ func (c *runCmd) Run(e *env) error {
 		log.Warn().Dur("grace", c.Grace).Msg("stopped with runs still finishing; their last page is rolled back")
 	}
 	return nil
+}
+
+// cronLogger hands robfig/cron's messages (panics it recovered) to zerolog.
+type cronLogger struct{ log zerolog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug().Fields(kv).Msg(msg) }
+
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error().Err(err).Fields(kv).Msg(msg)
 }
 
 type cachedDivisions struct {
@@ -215,6 +227,13 @@ func (s *scheduler) work(ctx context.Context, job sync.Job) {
 		s.mu.Lock()
 		delete(s.pending, job)
 		s.mu.Unlock()
+	}()
+	// The runner recovers from panics inside a run and records it as failed; this
+	// catches the rest, so that one job never takes the worker down.
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error().Stringer("job", job).Str("stack", string(debug.Stack())).Msgf("recovered from a panic: %v", v)
+		}
 	}()
 	if ctx.Err() != nil {
 		return
