@@ -36,6 +36,9 @@ func (s *Simulator) UpsertAccounts(division int, accounts ...Account) error {
 		if a.ID != "" {
 			old, _, _ = t.row(a.ID, accountsEntity.newRecord())
 		}
+		if _, _, hostile := hostileOf(accountsEntity, old); hostile {
+			old = nil // replaced, not merged
+		}
 		if a.Created.IsZero() && old != nil {
 			rec[accCreated] = old[accCreated]
 		}
@@ -91,7 +94,8 @@ func (s *Simulator) DeleteAccounts(division int, ids ...string) error {
 	return nil
 }
 
-// Accounts returns the current accounts of a division, ordered by ID.
+// Accounts returns the current accounts of a division, ordered by ID; hostile accounts
+// (UpsertRawAccounts) are not among them.
 func (s *Simulator) Accounts(division int) []Account {
 	s.dataMu.RLock()
 	defer s.dataMu.RUnlock()
@@ -102,7 +106,9 @@ func (s *Simulator) Accounts(division int) []Account {
 	t := div.tables[accountsEntity]
 	out := make([]Account, 0, t.base+len(t.cur))
 	t.scan(0, accountsEntity.newRecord(), func(_ int64, r record) bool {
-		out = append(out, accountFromRecord(r))
+		if _, _, hostile := hostileOf(accountsEntity, r); !hostile {
+			out = append(out, accountFromRecord(r))
+		}
 		return true
 	})
 	slices.SortFunc(out, func(a, b Account) int { return strings.Compare(a.ID, b.ID) })
@@ -122,7 +128,7 @@ func (s *Simulator) Account(division int, id string) (Account, bool) {
 		return Account{}, false
 	}
 	r, _, ok := div.tables[accountsEntity].row(cid, accountsEntity.newRecord())
-	if !ok {
+	if _, _, hostile := hostileOf(accountsEntity, r); !ok || hostile {
 		return Account{}, false
 	}
 	return accountFromRecord(r), true
@@ -155,7 +161,9 @@ func (s *Simulator) mergeAccount(division int, fields map[string]json.RawMessage
 			return err
 		}
 		if old, _, ok := t.row(cid, accountsEntity.newRecord()); ok {
-			copy(rec, old)
+			if _, _, hostile := hostileOf(accountsEntity, old); !hostile {
+				copy(rec, old) // a hostile record is replaced, not merged
+			}
 		}
 		rec[accID] = value{s: cid}
 	}
@@ -177,6 +185,23 @@ func (s *Simulator) mergeAccount(division int, fields map[string]json.RawMessage
 	s.completeAccount(div, t, rec, now, !touched)
 	div.upsert(t, rec)
 	return nil
+}
+
+// rawRecords reads the members of "raw_upsert": a JSON object is taken byte for byte, a JSON
+// string is the text of a record that is not valid JSON itself ("{\"Name\":[1 2 x]}").
+func rawRecords(list []json.RawMessage) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(list))
+	for i, m := range list {
+		if len(m) > 0 && m[0] == '"' {
+			var text string
+			if err := json.Unmarshal(m, &text); err != nil {
+				return nil, fmt.Errorf("raw_upsert %d: %w", i, err)
+			}
+			m = json.RawMessage(text)
+		}
+		out[i] = m
+	}
+	return out, nil
 }
 
 // decodeValue reads a JSON value of Edm type t; DateTime takes "/Date(ms)/" (Amsterdam
@@ -252,9 +277,10 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"now": s.Now().Format(time.RFC3339Nano)})
 	case path == "accounts" && r.Method == http.MethodPost:
 		var req struct {
-			Division int                          `json:"division"`
-			Upsert   []map[string]json.RawMessage `json:"upsert"`
-			Delete   []string                     `json:"delete"`
+			Division  int                          `json:"division"`
+			Upsert    []map[string]json.RawMessage `json:"upsert"`
+			RawUpsert []json.RawMessage            `json:"raw_upsert"`
+			Delete    []string                     `json:"delete"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			fail(http.StatusBadRequest, fmt.Errorf("decoding accounts request: %w", err))
@@ -266,15 +292,32 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		raws, err := rawRecords(req.RawUpsert)
+		if err == nil {
+			err = s.UpsertRawAccounts(req.Division, raws...)
+		}
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
 		if err := s.DeleteAccounts(req.Division, req.Delete...); err != nil {
 			fail(http.StatusBadRequest, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]int{"upserted": len(req.Upsert), "deleted": len(req.Delete)})
+		writeJSON(w, http.StatusOK, map[string]int{"upserted": len(req.Upsert), "raw_upserted": len(req.RawUpsert), "deleted": len(req.Delete)})
 	case path == "accounts" && r.Method == http.MethodGet:
 		div, err := strconv.Atoi(r.URL.Query().Get("division"))
 		if err != nil {
 			fail(http.StatusBadRequest, fmt.Errorf("division: want a division code"))
+			return
+		}
+		if r.URL.Query().Get("hostile") != "" {
+			hostile := s.HostileAccounts(div)
+			if hostile == nil {
+				fail(http.StatusNotFound, fmt.Errorf("unknown division %d", div))
+				return
+			}
+			writeJSON(w, http.StatusOK, hostile)
 			return
 		}
 		accounts := s.Accounts(div)

@@ -66,7 +66,9 @@
 //	POST /_sim/clock    {"advance":"9m30s"}
 //	GET  /_sim/clock    → {"now":"<RFC3339Nano>"}
 //	POST /_sim/accounts {"division":101,"upsert":[{"ID":"…","Name":"…","IsSupplier":true}],"delete":["<guid>"]}
+//	POST /_sim/accounts {"division":101,"raw_upsert":[{"ID":"…","Name":"has\u0000nul"},"{\"ID\":\"…\",\"Name\":[1 2 x]}"]}
 //	GET  /_sim/accounts?division=101
+//	GET  /_sim/accounts?division=101&hostile=1  → [{"id":"<guid or empty>","timestamp":N,"record":"<bytes>"}]
 //	GET  /_sim/stats
 //	POST /_sim/faults   {"error_rate":0.1,"latency":"50ms","truncate_rate":0.05,"malformed_next":1}
 //	POST /_sim/revoke   {"division":102}
@@ -75,6 +77,26 @@
 //
 // An upsert of an existing ID merges the given fields over the current record; an upsert without
 // ID creates an account. Every change takes the division's next Timestamp.
+//
+// # Hostile records
+//
+// Exact can in practice serve records a client cannot decode or store. UpsertRawAccounts (or
+// "raw_upsert": a JSON object taken byte for byte, or a JSON string holding a record that is not
+// valid JSON itself) injects such a record, served verbatim by sync/CRM/Accounts inside the
+// normal envelope: a NUL ("has\u0000nul") or a lone surrogate ("\ud800") in a string, an ID that
+// is not a GUID, "Timestamp":null, "IsSupplier":"yes", "Created":"/Date(garbage)/", invalid
+// JSON such as "Name":[1 2 x] or "Name":"\x". The only requirement is that the record starts
+// with '{' and ends with '}'. Each takes the division's next Timestamp, its position in the sync
+// order. The simulator adds the usual __metadata when the record has none, and a Timestamp
+// member holding its position when the record has none; a Timestamp the record has (null,
+// garbage) is served as given. $select does not cut a hostile record. A record whose ID is a
+// GUID is keyed by it: a later ordinary upsert of that ID replaces it (the given fields over
+// defaults, not merged), a deletion removes it and appears in sync/Deleted. A record without a
+// GUID ID is a row of its own, never replaced nor deletable, and crm/Accounts and
+// bulk/CRM/Accounts, which page by ID, do not serve it (they do serve the GUID-keyed ones). The
+// XML feed serves a hostile record from the fields the simulator could read. Accounts, Account
+// and GET /_sim/accounts (the truth) leave hostile records out; HostileAccounts and
+// GET /_sim/accounts?hostile=1 list them with their position.
 //
 // # Behaviour and the tests that pin it
 //
@@ -119,6 +141,14 @@
 //	POST /_sim/clock                                                  TestControlClock, TestClockFollowsRealTime
 //	GET /_sim/clock {"now":"<RFC3339Nano>"}                           TestControlClockGet
 //	POST and GET /_sim/accounts (merge, create, delete, truth)        TestControlAccounts
+//	hostile records verbatim, in sync order, Timestamp added only     TestHostileRecordsServedVerbatimInSyncOrder
+//	  when absent, __metadata added
+//	raw_upsert (objects and strings), GET ?hostile=1, truth without   TestHostileRecordsThroughControlEndpoint
+//	  them, bad raw records rejected
+//	hostile record replaced by an ordinary upsert, deleted by ID      TestHostileRecordReplacedAndDeleted
+//	  (sync/Deleted); a non-GUID ID cannot be deleted
+//	regular and bulk endpoints serve GUID-keyed hostile records only  TestHostileRecordsOnRegularAndBulkEndpoints
+//	lenient member lookup in invalid JSON                             TestRawMember
 //	GET /_sim/stats and Stats helpers                                 TestControlStats
 //	faults: 500/503, latency, truncated body, malformed __next        TestFaults
 //	405 on non-GET REST calls                                         TestMethodNotAllowed

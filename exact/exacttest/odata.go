@@ -406,6 +406,9 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 		if eq.pred != nil && !eq.pred.eval(rec) {
 			return true
 		}
+		if _, flags, ok := hostileOf(rt.ent, rec); ok && !keyTS && flags&hostileGUIDKey == 0 {
+			return true // regular and bulk pages end on an ID: a record without one is not served there
+		}
 		if n == size {
 			more = true
 			return false
@@ -589,6 +592,10 @@ func (p *pageWriter) add(ts int64, rec record) {
 		if p.rows > 0 {
 			p.buf = append(p.buf, ',')
 		}
+		if raw, flags, ok := hostileOf(p.ent, rec); ok {
+			p.addHostile(ts, raw, flags)
+			return
+		}
 		p.buf = append(p.buf, `{"__metadata":{"uri":`...)
 		p.buf = append(p.buf, p.metaOpen...)
 		if p.keyTS {
@@ -632,6 +639,20 @@ func (p *pageWriter) add(ts int64, rec record) {
 		}
 		p.buf = append(p.buf, `</m:properties></content></entry>`...)
 	}
+	p.rows++
+}
+
+// addHostile appends a hostile record (hostile.go) verbatim, with the __metadata add would give it.
+func (p *pageWriter) addHostile(ts int64, raw string, flags int) {
+	meta := append([]byte(`{"uri":`), p.metaOpen...)
+	if p.keyTS {
+		meta = strconv.AppendInt(meta, ts, 10)
+		meta = append(meta, 'L')
+	} else {
+		meta = appendJSONChars(meta, p.key)
+	}
+	meta = append(meta, p.metaClose...)
+	p.buf = appendHostile(p.buf, raw, flags, meta, ts)
 	p.rows++
 }
 
