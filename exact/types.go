@@ -216,7 +216,8 @@ func Date(v []byte) (time.Time, bool, error) {
 	}
 	s := v[1 : len(v)-1]
 	// JSON allows "\/Date(…)\/", the classic WCF escaping.
-	if bytes.HasPrefix(s, []byte(`\/`)) && bytes.HasSuffix(s, []byte(`\/`)) {
+	// At least four bytes: in `\/` the prefix and the suffix are the same two bytes.
+	if len(s) >= 4 && bytes.HasPrefix(s, []byte(`\/`)) && bytes.HasSuffix(s, []byte(`\/`)) {
 		s = s[1 : len(s)-2]
 		s = append(s[:len(s):len(s)], '/') // copy: do not write into the page
 	}

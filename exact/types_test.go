@@ -204,6 +204,9 @@ func TestDate(t *testing.T) {
 		{"null", `null`, time.Time{}, false, false},
 		{"absent", "<absent>", time.Time{}, false, false},
 		{"garbage", `"/Date(abc)/"`, time.Time{}, false, true},
+		{"escaped slash alone", `"\/"`, time.Time{}, false, true},
+		{"escaped slashes alone", `"\/\/"`, time.Time{}, false, true},
+		{"escaped slashes around nothing", `"\/\/\/"`, time.Time{}, false, true},
 		{"number", `1735737600000`, time.Time{}, false, true},
 	}
 	for _, tt := range tests {
