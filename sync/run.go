@@ -608,35 +608,35 @@ func (s *stream) deletions(ctx context.Context) error {
 func (s *stream) write(ctx context.Context, b sink.Batch, pages pageRange, path string) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.cfg.WriteTimeout)
 	defer cancel()
-	out, quarantined, err := s.store(wctx, b)
+	out, rejects, err := s.store(wctx, b)
 	if err != nil {
 		return fmt.Errorf("writing %s %s for division %d into %s: %w", path, pages, s.job.Division, b.Table.Name, err)
 	}
 	s.cur = b.Cursor
 	s.res.Upserted += out.Upserted
 	s.res.Removed += out.Removed
-	s.res.Quarantined += quarantined
+	s.res.Quarantined += len(rejects)
 	s.res.CursorTo = b.Cursor.Timestamp
 	for _, r := range b.Released {
 		delete(s.quarantined, r.Ref)
 	}
-	for _, r := range b.Rejects {
+	for _, r := range rejects {
 		s.quarantined[r.Ref()] = true
 	}
 	return nil
 }
 
-// store writes b and returns how many records it quarantined. When PostgreSQL
-// refuses a value of b's rows (a data exception: a record that decoded but
-// cannot be stored), the rows are split in halves, each written on its own, down
-// to the single rows that fail, which are quarantined: the other rows of the
-// batch are stored and the cursor moves on. The first half is written with the
-// cursor as it was, the second with b's; writes are idempotent, so a crash
-// between them loses nothing.
-func (s *stream) store(ctx context.Context, b sink.Batch) (sink.BatchResult, int, error) {
+// store writes b and returns the records it quarantined. When PostgreSQL refuses
+// a value of b's rows (a data exception: a record that decoded but cannot be
+// stored), the rows are split in halves, each written on its own, down to the
+// single rows that fail, which are quarantined: the other rows of the batch are
+// stored and the cursor moves on. The first half is written with the cursor as
+// it was, the second with b's, and the removals and releases go with the second;
+// writes are idempotent, so a crash between them loses nothing.
+func (s *stream) store(ctx context.Context, b sink.Batch) (sink.BatchResult, []sink.Reject, error) {
 	out, err := s.r.writer.WriteBatch(ctx, b)
 	if err == nil || !sink.IsDataError(err) || len(b.Rows) == 0 {
-		return out, len(b.Rejects), err
+		return out, b.Rejects, err
 	}
 	if len(b.Rows) == 1 {
 		row := b.Rows[0]
@@ -648,19 +648,27 @@ func (s *stream) store(ctx context.Context, b sink.Batch) (sink.BatchResult, int
 		b.Rejects = append(slices.Clip(b.Rejects), sink.Reject{Key: id, Timestamp: version, HasTimestamp: true,
 			Reason: "PostgreSQL refused the record: " + pgMessage(err), Record: raw})
 		out, err := s.r.writer.WriteBatch(ctx, b)
-		return out, len(b.Rejects), err
+		return out, b.Rejects, err
 	}
 	half := len(b.Rows) / 2
 	first := sink.Batch{Table: b.Table, Rows: b.Rows[:half], ConnectionID: b.ConnectionID, Division: b.Division,
 		Entity: b.Entity, Cursor: s.cur, Fence: b.Fence}
+	o1, r1, err := s.store(ctx, first)
+	if err != nil {
+		return o1, r1, err
+	}
 	second := b
 	second.Rows = b.Rows[half:]
-	o1, q1, err := s.store(ctx, first)
-	if err != nil {
-		return o1, q1, err
+	if len(r1) > 0 {
+		// A record just quarantined is not released by the releases of its batch.
+		rejected := make(map[string]bool, len(r1))
+		for _, r := range r1 {
+			rejected[r.Ref()] = true
+		}
+		second.Released = slices.DeleteFunc(slices.Clone(b.Released), func(r sink.Release) bool { return rejected[r.Ref] })
 	}
-	o2, q2, err := s.store(ctx, second)
-	return sink.BatchResult{Upserted: o1.Upserted + o2.Upserted, Removed: o1.Removed + o2.Removed}, q1 + q2, err
+	o2, r2, err := s.store(ctx, second)
+	return sink.BatchResult{Upserted: o1.Upserted + o2.Upserted, Removed: o1.Removed + o2.Removed}, append(r1, r2...), err
 }
 
 // pgMessage is PostgreSQL's message of err, without our wrapping.
