@@ -159,13 +159,13 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 	if err := c.checkBroken(cur); err != nil {
 		return Token{}, false, err
 	}
-	// A 401 on the token we hold: only the shared NotBefore holds the refresh back.
-	afterReject := rejected != "" && cur.AccessToken == rejected
+	// After a 401 on the stored token, only the shared NotBefore holds the refresh back.
+	afterReject := func(t Token) bool { return rejected != "" && t.AccessToken == rejected }
 
 	exactTooEarly := false
 	for range 4 {
 		// Wait for the refresh window outside the row lock, so other processes are not held.
-		if err := c.waitRefreshWindow(ctx, cur, afterReject); err != nil {
+		if err := c.waitRefreshWindow(ctx, cur, afterReject(cur)); err != nil {
 			return Token{}, false, err
 		}
 		var terminal *ReauthError
@@ -179,8 +179,8 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 			if err := c.checkBroken(cur); err != nil {
 				return Token{}, false, err
 			}
-			if until := c.refreshAllowedAt(cur, afterReject && cur.AccessToken == rejected); c.exactNow().Before(until) {
-				return Token{}, false, &tooEarlyError{until: until, cur: cur, why: c.waitReason(cur, afterReject)}
+			if until := c.refreshAllowedAt(cur, afterReject(cur)); c.exactNow().Before(until) {
+				return Token{}, false, &tooEarlyError{until: until, cur: cur, why: c.waitReason(cur, afterReject(cur))}
 			}
 			nt, err := c.refresh(ctx, cur)
 			if errors.As(err, &terminal) {
