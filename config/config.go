@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,10 @@ type Config struct {
 	// Keyring seals the tokens and client secrets stored in PostgreSQL; nil when no
 	// encryption key is configured (secrets are then stored as plaintext).
 	Keyring *seal.Keyring
+	// StateDir holds the recovery files of refreshed token pairs that PostgreSQL could not
+	// store (EXACTSYNC_STATE_DIR, default $XDG_STATE_HOME/exactsync or
+	// ~/.local/state/exactsync); empty when no directory can be named.
+	StateDir string
 }
 
 // Needs says which values a command requires.
@@ -84,6 +89,10 @@ const (
 	// EnvEncryptionKeyOld lists earlier keys, comma separated, which only open values
 	// (until `exactsync auth rotate-key` re-encrypts them with the current key).
 	EnvEncryptionKeyOld = "EXACTSYNC_ENCRYPTION_KEY_OLD"
+
+	// EnvStateDir is the directory of exactsync's local state: the recovery files of
+	// refreshed token pairs that PostgreSQL could not store.
+	EnvStateDir = "EXACTSYNC_STATE_DIR"
 )
 
 // ScheduleEnv is the variable holding an entity's incremental schedule,
@@ -203,6 +212,7 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	}
 
 	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad)
+	c.StateDir = stateDir(getenv)
 
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}
@@ -271,6 +281,21 @@ func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, erro
 		return nil
 	}
 	return kr
+}
+
+// stateDir is EXACTSYNC_STATE_DIR, or the per-user state directory of the XDG base
+// directory convention: $XDG_STATE_HOME/exactsync, else $HOME/.local/state/exactsync.
+func stateDir(getenv func(string) string) string {
+	if d := strings.TrimSpace(getenv(EnvStateDir)); d != "" {
+		return d
+	}
+	if d := strings.TrimSpace(getenv("XDG_STATE_HOME")); filepath.IsAbs(d) {
+		return filepath.Join(d, "exactsync")
+	}
+	if h := strings.TrimSpace(getenv("HOME")); filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "exactsync")
+	}
+	return ""
 }
 
 // lookup distinguishes an unset variable from an empty one where getenv

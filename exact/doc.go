@@ -10,6 +10,9 @@
 // lock: the stored access token is used while it has at least 30 s left; otherwise the row
 // is locked, re-read, and refreshed only if still needed, and the new pair is committed
 // before it is used. Goroutines of one process share one refresh; processes share the lock.
+// Token times are judged on Exact's clock, learned from the Date header of its answers;
+// a "too early" answer stores on the row a time before which no process refreshes, and a
+// 401 refreshes at once unless that time is still ahead.
 // Answers that mean the chain is broken ("Old refresh token used", an expired refresh token,
 // invalid_grant, rejected client credentials) are never retried: the connection is marked
 // with MarkReauthRequired and the error, a *[ReauthError], says how to re-authorize.

@@ -17,6 +17,10 @@ var ErrReauthRequired = errors.New("re-authorization required")
 // re-authorization in the TokenStore.
 type ReauthError struct {
 	Reason string // what happened, without secrets; also stored by MarkReauthRequired
+	// TokenUsed says Exact answered that the refresh token had already been used (§1.9):
+	// the chain moved on without this process, for instance because the pair that replaced
+	// it was not stored yet. Recovering that pair repairs the chain.
+	TokenUsed bool
 }
 
 func (e *ReauthError) Error() string {
