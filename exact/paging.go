@@ -41,8 +41,9 @@ const (
 // backoff and jitter, up to MaxAttempts (§2.5, §6.11). A 401 causes one forced refresh
 // (the stored token is used instead if another process already replaced it) and one retry.
 // Other 4xx answers return *APIError at once: retrying functional errors only spends the
-// error budget (§2.5). A body that is not the JSON envelope is fetched once more, then
-// returns *DecodeError.
+// error budget (§2.5). A body that cannot be split into records (truncated, not the JSON
+// envelope) is fetched once more, then returns *DecodeError. A record that is bad on its
+// own does not fail the page: it is returned with [Record.Err] set, and not fetched again.
 func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page, error) {
 	u, endpoint, err := c.checkPageURL(pageURL)
 	if err != nil {
@@ -55,11 +56,11 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		if err != nil {
 			return nil, err
 		}
-		pb, err := decodePage(body)
+		pb, err := decodePage(endpoint, body)
 		if err == nil {
 			return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
 		}
-		derr := &DecodeError{Endpoint: endpoint, Err: err}
+		derr := pageError(endpoint, err)
 		if attempt >= decodeTries {
 			return nil, derr
 		}
@@ -310,6 +311,9 @@ func (c *Client) Me(ctx context.Context) (Me, error) {
 		return Me{}, errors.New("reading current/Me: the answer has no record")
 	}
 	r := p.Records[0]
+	if err := r.Err(); err != nil {
+		return Me{}, fmt.Errorf("reading current/Me: %w", err)
+	}
 	var me Me
 	var errs []error
 	var div int32
@@ -358,6 +362,9 @@ func (c *Client) Divisions(ctx context.Context) ([]Division, error) {
 			return nil, fmt.Errorf("listing divisions, page %d: %w", page, err)
 		}
 		for _, r := range p.Records {
+			if err := r.Err(); err != nil {
+				return nil, fmt.Errorf("listing divisions, page %d: %w", page, err)
+			}
 			code, ok, err := Int32(r.Field("Code"))
 			if err != nil || !ok {
 				return nil, fmt.Errorf("listing divisions, page %d: a division without a valid Code: %v", page, err)

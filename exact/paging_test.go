@@ -292,6 +292,39 @@ func TestPageRetries(t *testing.T) {
 	}
 }
 
+// A record that is bad on its own costs no second call: fetching the page again would
+// bring the same record.
+func TestPageBadRecordNotFetchedAgain(t *testing.T) {
+	env := newTestEnv(t)
+	env.exact.setAPI(ok(`{"d":{"results":[{"ID":"a","Name":"x\u0000"},{"ID":"b","Name":"y"}]}}`))
+	p, err := env.client.Page(context.Background(), 101, env.client.URL(101, "sync/CRM/Accounts", nil))
+	if err != nil {
+		t.Fatalf("Page: %v", err)
+	}
+	if p.Calls != 1 || len(env.clock.Sleeps()) != 0 {
+		t.Errorf("got %d calls and sleeps %v, want 1 call and no sleep", p.Calls, env.clock.Sleeps())
+	}
+	if len(p.Records) != 2 {
+		t.Fatalf("got %d records, want 2", len(p.Records))
+	}
+	want := `record 0 (ID "a") from sync/CRM/Accounts: member "Name" holds a NUL character (\u0000), which PostgreSQL cannot store`
+	if err := p.Records[0].Err(); err == nil || err.Error() != want {
+		t.Errorf("record 0: got Err %v, want %s", err, want)
+	}
+	if err := p.Records[1].Err(); err != nil || string(p.Records[1].Raw()) != `{"ID":"b","Name":"y"}` {
+		t.Errorf("record 1: got Err %v, Raw %s, want a good record", err, p.Records[1].Raw())
+	}
+}
+
+func TestMeRefusesABadRecord(t *testing.T) {
+	env := newTestEnv(t)
+	env.exact.setAPI(ok(`{"d":{"results":[{"UserID":"5b7f4515-0c8d-4c1a-9d3e-0123456789ab","FullName":"Jan \ud800","CurrentDivision":101}]}}`))
+	_, err := env.client.Me(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `reading current/Me: record 0 from current/Me: member "FullName" holds a lone UTF-16 surrogate`) {
+		t.Errorf("got %v, want the bad record named", err)
+	}
+}
+
 func TestPageRateLimitBeforeSending(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -31,7 +31,7 @@ func String(v []byte) (string, bool, error) {
 	if isNull(v) {
 		return "", false, nil
 	}
-	if v[0] == '"' {
+	if len(v) > 0 && v[0] == '"' {
 		s, err := unquote(v)
 		return s, err == nil, err
 	}
@@ -47,8 +47,12 @@ func Code(v []byte) (string, bool, error) {
 	if isNull(v) {
 		return "", false, nil
 	}
-	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 {
-		return string(bytes.TrimSpace(v[1 : len(v)-1])), true, nil
+	if len(v) > 0 && v[0] == '"' {
+		b, err := unquoteBytes(v)
+		if err != nil {
+			return "", false, err
+		}
+		return string(bytes.TrimSpace(b)), true, nil // trimmed before copying
 	}
 	s, ok, err := String(v)
 	return strings.TrimSpace(s), ok, err
@@ -215,11 +219,13 @@ func Date(v []byte) (time.Time, bool, error) {
 		return time.Time{}, false, typeError("a date string", v)
 	}
 	s := v[1 : len(v)-1]
-	// JSON allows "\/Date(…)\/", the classic WCF escaping.
-	// At least four bytes: in `\/` the prefix and the suffix are the same two bytes.
-	if len(s) >= 4 && bytes.HasPrefix(s, []byte(`\/`)) && bytes.HasSuffix(s, []byte(`\/`)) {
-		s = s[1 : len(s)-2]
-		s = append(s[:len(s):len(s)], '/') // copy: do not write into the page
+	if bytes.IndexByte(s, '\\') >= 0 {
+		// JSON allows "\/Date(…)\/", the classic WCF escaping, and any other escape.
+		u, err := unquoteBytes(v) // a copy: the page is not written
+		if err != nil {
+			return time.Time{}, false, typeError("a date string", v)
+		}
+		s = u
 	}
 	if bytes.HasPrefix(s, []byte("/Date(")) && bytes.HasSuffix(s, []byte(")/")) {
 		inner := s[len("/Date(") : len(s)-len(")/")]
@@ -281,5 +287,5 @@ func amsterdamWallClock(u time.Time) time.Time {
 var errType = errors.New("unexpected JSON value")
 
 func typeError(want string, v []byte) error {
-	return fmt.Errorf("%w: want %s, got %s", errType, want, truncate(v, 60))
+	return fmt.Errorf("%w: want %s, got %s", errType, want, show(v))
 }
