@@ -710,3 +710,28 @@ func TestMeAndDivisions(t *testing.T) {
 		t.Errorf("divisions URL: got %s, want %s", divisionsURL, want)
 	}
 }
+
+func TestParseRateHeader(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     int64
+		wantOK   bool
+	}{
+		{"count", "4766", 4766, true},
+		{"epoch milliseconds (§2.2)", "1683936000000", 1683936000000, true},
+		{"surrounding spaces", " 58 ", 58, true},
+		{"absent", "", 0, false},
+		{"negative", "-1", 0, false},
+		{"plus sign", "+5", 0, false},
+		{"fraction", "1.5", 0, false},
+		{"beyond int64", "99999999999999999999", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := parseRateHeader(tt.in)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("parseRateHeader(%q): got (%d, %v), want (%d, %v)", tt.in, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
