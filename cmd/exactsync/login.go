@@ -281,15 +281,17 @@ func parseLoginInput(input, state string, requireState bool) (string, error) {
 		}
 		return "", err
 	}
+	var got []string
+	haveState := false
 	if i := strings.IndexByte(in, '?'); i >= 0 || strings.HasPrefix(in, "code=") {
 		q, _ := url.ParseQuery(in[i+1:]) // ParseAuthCode parsed it already
-		got, ok := q["state"]
-		switch {
-		case !ok && requireState:
-			return "", errors.New("the redirect has no state parameter: it does not come from this login")
-		case ok && (len(got) != 1 || got[0] != state):
-			return "", errors.New("the redirect's state does not match this login: it belongs to another `exactsync auth login` (use the URL printed by this one) or was altered")
-		}
+		got, haveState = q["state"]
+	}
+	switch {
+	case !haveState && requireState:
+		return "", errors.New("the redirect has no state parameter: it does not come from this login")
+	case haveState && (len(got) != 1 || got[0] != state):
+		return "", errors.New("the redirect's state does not match this login: it belongs to another `exactsync auth login` (use the URL printed by this one) or was altered")
 	}
 	if strings.Contains(code, "%") {
 		return "", errors.New("the code is still percent-encoded after decoding it once (was it encoded twice, %2521?): copy the URL from the browser's address bar unchanged")

@@ -452,3 +452,28 @@ func TestLoginCallbackReplayRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestParseLoginInputState(t *testing.T) {
+	const state = "0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name, in     string
+		requireState bool
+		want         string
+		wantErr      string
+	}{
+		{"pasted bare code", "dAfj!hB1k", false, "dAfj!hB1k", ""},
+		{"pasted redirect", "https://localhost:8443/callback?code=dAfj%21hB1k&state=" + state, false, "dAfj!hB1k", ""},
+		{"callback without state", "?code=dAfj%21hB1k", true, "", "no state parameter"},
+		{"callback with a bare code", "dAfj!hB1k", true, "", "no state parameter"},
+		{"callback with another state", "?code=a&state=other", true, "", "does not match this login"},
+		{"callback with the state twice", "?code=a&state=" + state + "&state=" + state, true, "", "does not match this login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseLoginInput(tt.in, state, tt.requireState)
+			if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("parseLoginInput(%q, %v): got (%q, %v), want (%q, error containing %q)", tt.in, tt.requireState, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
