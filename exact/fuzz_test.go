@@ -212,7 +212,7 @@ func FuzzCheckPageURL(f *testing.F) {
 		if err != nil {
 			return // refused before anything is sent
 		}
-		if req.URL.Scheme != "https" || !strings.EqualFold(req.URL.Host, "start.exactonline.nl") {
+		if req.URL.Scheme != "https" || !strings.EqualFold(req.URL.Host, "start.exactonline.nl") || req.URL.User != nil {
 			t.Fatalf("checkPageURL(%q) accepted %q, which goes to %s://%s", pageURL, got, req.URL.Scheme, req.URL.Host)
 		}
 		if again, _, err := c.checkPageURL(got); err != nil || again != got {

@@ -73,7 +73,8 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 	}
 }
 
-// checkPageURL resolves pageURL against the base URL, refuses other hosts, and returns the
+// checkPageURL resolves pageURL against the base URL, refuses other hosts and schemes and
+// URLs with user information, and returns the
 // endpoint name used in errors and logs (path without host, version, division and query).
 func (c *Client) checkPageURL(pageURL string) (string, string, error) {
 	u, err := url.Parse(pageURL)
@@ -85,6 +86,10 @@ func (c *Client) checkPageURL(pageURL string) (string, string, error) {
 	}
 	if u.Scheme != c.base.Scheme || !strings.EqualFold(u.Host, c.base.Host) {
 		return "", "", fmt.Errorf("refusing page URL on %s://%s: the client is configured for %s", u.Scheme, u.Host, c.baseStr)
+	}
+	if u.User != nil {
+		// __next is a plain URL on the API host (§3.6); credentials in it are never Exact's.
+		return "", "", fmt.Errorf("refusing page URL on %s://%s with user information in it", u.Scheme, u.Host)
 	}
 	return u.String(), endpointName(u.Path), nil
 }

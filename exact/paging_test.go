@@ -523,6 +523,35 @@ func TestPageRefusesForeignHost(t *testing.T) {
 	}
 }
 
+func TestCheckPageURL(t *testing.T) {
+	c, err := New(Config{BaseURL: "https://start.exactonline.nl", ClientID: "id", ClientSecret: "secret"}, &memStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, in, want, wantEndpoint string
+	}{
+		{"__next on the host", "https://start.exactonline.nl/api/v1/101/sync/CRM/Accounts?$skiptoken=4001L",
+			"https://start.exactonline.nl/api/v1/101/sync/CRM/Accounts?$skiptoken=4001L", "sync/CRM/Accounts"},
+		{"host in another case", "https://START.exactonline.nl/api/v1/current/Me", "https://START.exactonline.nl/api/v1/current/Me", "current/Me"},
+		{"relative", "/api/v1/101/crm/Accounts", "https://start.exactonline.nl/api/v1/101/crm/Accounts", "crm/Accounts"},
+		{"another host", "https://evil.example/api/v1/101/crm/Accounts", "", ""},
+		{"another host, relative to the scheme", "//evil.example/api", "", ""},
+		{"another host behind user information", "https://start.exactonline.nl@evil.example/api", "", ""},
+		{"user information", "https://user:pass@start.exactonline.nl/api/v1/current/Me", "", ""},
+		{"plain http", "http://start.exactonline.nl/api/v1/current/Me", "", ""},
+		{"another port", "https://start.exactonline.nl:8443/api/v1/current/Me", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, endpoint, err := c.checkPageURL(tt.in)
+			if got != tt.want || endpoint != tt.wantEndpoint || (err == nil) != (tt.want != "") {
+				t.Errorf("checkPageURL(%q): got (%q, %q, %v), want (%q, %q)", tt.in, got, endpoint, err, tt.want, tt.wantEndpoint)
+			}
+		})
+	}
+}
+
 func TestPageUnreachableNamesHost(t *testing.T) {
 	env := newTestEnv(t)
 	env.validToken(t)
