@@ -10,11 +10,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -48,6 +50,9 @@ type Config struct {
 	// store (EXACTSYNC_STATE_DIR, default $XDG_STATE_HOME/exactsync or
 	// ~/.local/state/exactsync); empty when no directory can be named.
 	StateDir string
+	// Warnings are problems that do not stop a start, each with its fix, for the
+	// command to log (a key file that others can read).
+	Warnings []string
 }
 
 // Needs says which values a command requires.
@@ -66,7 +71,8 @@ type Options struct {
 	// variable is unset.
 	DefaultSchedules     map[string]string
 	DefaultFullSchedules map[string]string
-	// ReadFile reads EXACTSYNC_ENCRYPTION_KEY_FILE; default os.ReadFile.
+	// ReadFile reads EXACTSYNC_ENCRYPTION_KEY_FILE; by default the file is read from
+	// disk, and a warning is given when its mode lets group or others read it.
 	ReadFile func(name string) ([]byte, error)
 }
 
@@ -211,7 +217,7 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		c.TimeZone = "Europe/Amsterdam"
 	}
 
-	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad)
+	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad, func(w string) { c.Warnings = append(c.Warnings, w) })
 	c.StateDir = stateDir(getenv)
 
 	if len(errs) > 0 {
@@ -220,11 +226,18 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	return c, nil
 }
 
-// loadKeyring reads the encryption keys. Problems go to bad; key material never appears
-// in them.
-func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, error), bad func(name, format string, args ...any)) *seal.Keyring {
+// loadKeyring reads the encryption keys. Problems go to bad, warnings to warn; key
+// material never appears in them.
+func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, error), bad func(name, format string, args ...any), warn func(string)) *seal.Keyring {
 	if readFile == nil {
-		readFile = os.ReadFile
+		readFile = func(name string) ([]byte, error) {
+			b, mode, err := readKeyFile(name)
+			if err == nil && mode&0o044 != 0 && runtime.GOOS != "windows" {
+				warn(fmt.Sprintf("%s: %q is readable by group or others (mode %04o); run chmod 600 %s so that only its owner can read the key",
+					EnvEncryptionKeyFile, name, mode.Perm(), shellQuote(name)))
+			}
+			return b, err
+		}
 	}
 	const howTo = "use 32 random bytes as base64 or 64 hex digits, e.g. from `openssl rand -base64 32`"
 	raw, file := getenv(EnvEncryptionKey), strings.TrimSpace(getenv(EnvEncryptionKeyFile))
@@ -296,6 +309,33 @@ func stateDir(getenv func(string) string) string {
 		return filepath.Join(h, ".local", "state", "exactsync")
 	}
 	return ""
+}
+
+// shellQuote quotes a file name for a command to copy, when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// readKeyFile reads a key file and returns its permission bits (0 when it is not a
+// regular file), taken from the file it read.
+func readKeyFile(name string) ([]byte, fs.FileMode, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10)) // a key is 44 bytes; anything far larger is not one
+	if !fi.Mode().IsRegular() {
+		return b, 0, err // a pipe (<(…)) or a device: no one else reads it later
+	}
+	return b, fi.Mode().Perm(), err
 }
 
 // lookup distinguishes an unset variable from an empty one where getenv

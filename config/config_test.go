@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -227,4 +230,48 @@ func mustKeyring(t *testing.T, hexKey string) *seal.Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// A key file others can read gives one warning naming the file, its mode and the fix;
+// the key is still used.
+func TestKeyFileReadableByOthersWarns(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits")
+	}
+	key := strings.Repeat("ab", 32)
+	tests := []struct {
+		name string
+		mode fs.FileMode
+		want []string
+	}{
+		{"owner only", 0o600, nil},
+		{"owner read-only", 0o400, nil},
+		{"group readable", 0o640, []string{`EXACTSYNC_ENCRYPTION_KEY_FILE: "PATH" is readable by group or others (mode 0640); run chmod 600 PATH so that only its owner can read the key`}},
+		{"world readable", 0o644, []string{`EXACTSYNC_ENCRYPTION_KEY_FILE: "PATH" is readable by group or others (mode 0644); run chmod 600 PATH so that only its owner can read the key`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "key")
+			if err := os.WriteFile(file, []byte(key+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(file, tt.mode); err != nil { // not subject to the umask
+				t.Fatal(err)
+			}
+			cfg, err := Load(env(map[string]string{"EXACTSYNC_ENCRYPTION_KEY_FILE": file}), Needs{}, testOpts)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.Keyring == nil || cfg.Keyring.CurrentID() != keyID(t, key) {
+				t.Errorf("the key in the file is not the current key")
+			}
+			var want []string
+			for _, w := range tt.want {
+				want = append(want, strings.ReplaceAll(w, "PATH", file))
+			}
+			if diff := cmp.Diff(want, cfg.Warnings); diff != "" {
+				t.Errorf("Warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -30,6 +30,12 @@
 // Records are not unmarshalled: a small scanner splits the page into [Record] values that
 // index their top-level members in place, and the converters ([Int64], [Decimal], [Date],
 // [Code], …) read single values when they are needed. Amounts stay exact decimal text.
+// The scanner validates every byte. A page it cannot split into records (truncated,
+// unbalanced) is fetched once more, then returned as a *[DecodeError]. A record that is
+// bad on its own, invalid JSON within clear bounds or text that PostgreSQL's text and
+// jsonb refuse (NUL, a lone UTF-16 surrogate, bytes that are not UTF-8), comes back in the
+// page with [Record.Err] set, so that the caller can keep it aside and go on; the
+// converters refuse such text too rather than replace it.
 //
 // # What it does not do
 //

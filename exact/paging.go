@@ -41,8 +41,9 @@ const (
 // backoff and jitter, up to MaxAttempts (§2.5, §6.11). A 401 causes one forced refresh
 // (the stored token is used instead if another process already replaced it) and one retry.
 // Other 4xx answers return *APIError at once: retrying functional errors only spends the
-// error budget (§2.5). A body that is not the JSON envelope is fetched once more, then
-// returns *DecodeError.
+// error budget (§2.5). A body that cannot be split into records (truncated, not the JSON
+// envelope) is fetched once more, then returns *DecodeError. A record that is bad on its
+// own does not fail the page: it is returned with [Record.Err] set, and not fetched again.
 func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page, error) {
 	u, endpoint, err := c.checkPageURL(pageURL)
 	if err != nil {
@@ -55,11 +56,11 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		if err != nil {
 			return nil, err
 		}
-		pb, err := decodePage(body)
+		pb, err := decodePage(endpoint, body)
 		if err == nil {
 			return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
 		}
-		derr := &DecodeError{Endpoint: endpoint, Err: err}
+		derr := pageError(endpoint, err)
 		if attempt >= decodeTries {
 			return nil, derr
 		}
@@ -72,7 +73,8 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 	}
 }
 
-// checkPageURL resolves pageURL against the base URL, refuses other hosts, and returns the
+// checkPageURL resolves pageURL against the base URL, refuses other hosts and schemes and
+// URLs with user information, and returns the
 // endpoint name used in errors and logs (path without host, version, division and query).
 func (c *Client) checkPageURL(pageURL string) (string, string, error) {
 	u, err := url.Parse(pageURL)
@@ -84,6 +86,10 @@ func (c *Client) checkPageURL(pageURL string) (string, string, error) {
 	}
 	if u.Scheme != c.base.Scheme || !strings.EqualFold(u.Host, c.base.Host) {
 		return "", "", fmt.Errorf("refusing page URL on %s://%s: the client is configured for %s", u.Scheme, u.Host, c.baseStr)
+	}
+	if u.User != nil {
+		// __next is a plain URL on the API host (§3.6); credentials in it are never Exact's.
+		return "", "", fmt.Errorf("refusing page URL on %s://%s with user information in it", u.Scheme, u.Host)
 	}
 	return u.String(), endpointName(u.Path), nil
 }
@@ -310,6 +316,9 @@ func (c *Client) Me(ctx context.Context) (Me, error) {
 		return Me{}, errors.New("reading current/Me: the answer has no record")
 	}
 	r := p.Records[0]
+	if err := r.Err(); err != nil {
+		return Me{}, fmt.Errorf("reading current/Me: %w", err)
+	}
 	var me Me
 	var errs []error
 	var div int32
@@ -386,6 +395,9 @@ func (c *Client) divisionsVia(ctx context.Context, via int) ([]Division, error) 
 			return nil, fmt.Errorf("listing divisions through division %d, page %d: %w", via, page, err)
 		}
 		for _, r := range p.Records {
+			if err := r.Err(); err != nil {
+				return nil, fmt.Errorf("listing divisions, page %d: %w", page, err)
+			}
 			code, ok, err := Int32(r.Field("Code"))
 			if err != nil || !ok {
 				return nil, fmt.Errorf("listing divisions, page %d: a division without a valid Code: %v", page, err)

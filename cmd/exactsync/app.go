@@ -98,6 +98,9 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*si
 		}
 		return nil, err
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
+	}
 	switch {
 	case cfg.Keyring == nil:
 		log.Warn().Int("stored_secrets", rep.Values).
