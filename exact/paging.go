@@ -121,7 +121,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 	refreshed := false
 	for {
 		for {
-			wait, err := c.limits.reserve(division, c.now())
+			wait, err := c.limits.reserve(division, c.exactNow())
 			if err != nil {
 				return nil, calls, err
 			}
@@ -166,7 +166,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 				return nil, calls, err
 			}
 		case status == http.StatusTooManyRequests:
-			wait, err := c.limits.tooMany(division, hdr, c.now())
+			wait, err := c.limits.tooMany(division, hdr, c.exactNow())
 			if err != nil {
 				return nil, calls, err
 			}
@@ -420,8 +420,11 @@ func (c *Client) divisionsVia(ctx context.Context, via int) ([]Division, error) 
 // SpentDay tells the client that division's day budget is spent until reset, as another
 // process or an earlier run saw it (exact_sync.rate_limits): the client then calls that
 // division nothing before reset, not even to learn so from a 429 (§2.4).
+//
+// Reset is on Exact's clock, like the X-RateLimit-Reset header; the client judges it on
+// its estimate of that clock at each call.
 func (c *Client) SpentDay(division int, reset time.Time) {
-	if reset.After(c.now()) {
+	if !reset.IsZero() {
 		c.limits.spentDay(division, reset)
 	}
 }

@@ -522,6 +522,21 @@ func (s *stream) records(ctx context.Context, from int64) error {
 		b.Rows = slices.Grow(b.Rows, len(f.page.Records))
 		for i, rec := range f.page.Records {
 			vals := backing[i*cols : (i+1)*cols : (i+1)*cols]
+			if err := rec.Err(); err != nil {
+				// Invalid JSON, or text PostgreSQL cannot hold: the decoder flagged
+				// it (exact.Record.Err); what could be read still names it.
+				id, _, _ := exact.GUID(rec.Field(s.e.Key))
+				version, hasVersion, verr := exact.Int64(rec.Field("Timestamp"))
+				if verr != nil {
+					hasVersion = false
+				}
+				s.reject(b, sink.Reject{Key: id, Timestamp: version, HasTimestamp: hasVersion,
+					Reason: fmt.Sprintf("%s page %d record %d: %v", s.e.SyncPath, f.n, i, err), Record: rec.Bytes()})
+				if hasVersion {
+					b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
+				}
+				continue
+			}
 			id, version, hasVersion, err := s.e.row(s.job.Division, rec, vals)
 			if err == nil {
 				var keep bool
@@ -536,7 +551,7 @@ func (s *stream) records(ctx context.Context, from int64) error {
 			}
 			if err != nil {
 				s.reject(b, sink.Reject{Key: id, Timestamp: version, HasTimestamp: hasVersion,
-					Reason: fmt.Sprintf("%s page %d record %d: %v", s.e.SyncPath, f.n, i, err), Record: rec.Raw()})
+					Reason: fmt.Sprintf("%s page %d record %d: %v", s.e.SyncPath, f.n, i, err), Record: rec.Bytes()})
 			}
 			if hasVersion {
 				b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
@@ -574,7 +589,11 @@ func (s *stream) deletions(ctx context.Context) error {
 				// The ref is the hash of the record: a deletion record shares no key
 				// with the entity's own quarantined records.
 				s.reject(b, sink.Reject{Reason: fmt.Sprintf("%s page %d record %d: ", path, f.n, i) + fmt.Sprintf(format, args...),
-					Record: rec.Raw()})
+					Record: rec.Bytes()})
+			}
+			if err := rec.Err(); err != nil {
+				bad("%v", err)
+				continue
 			}
 			ts, ok, err := exact.Int64(rec.Field("Timestamp"))
 			if err != nil || !ok {
