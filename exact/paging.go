@@ -54,7 +54,7 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		body, n, err := c.get(ctx, division, u, endpoint)
 		calls += n
 		if err != nil {
-			return nil, err
+			return nil, withCalls(calls, err)
 		}
 		pb, err := decodePage(endpoint, body)
 		if err == nil {
@@ -62,15 +62,42 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		}
 		derr := pageError(endpoint, err)
 		if attempt >= decodeTries {
-			return nil, derr
+			return nil, withCalls(calls, derr)
 		}
 		wait := c.backoff(attempt)
 		c.log.Warn().Str("endpoint", endpoint).Int("division", division).Str("error", derr.Error()).
 			Dur("wait", wait).Msg("malformed page; fetching it again")
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, err
+			return nil, withCalls(calls, err)
 		}
 	}
+}
+
+// callsError is an error of Page that made HTTP calls before it failed.
+type callsError struct {
+	calls int
+	err   error
+}
+
+func (e *callsError) Error() string { return e.err.Error() }
+func (e *callsError) Unwrap() error { return e.err }
+
+func withCalls(calls int, err error) error {
+	if calls == 0 {
+		return err
+	}
+	return &callsError{calls: calls, err: err}
+}
+
+// CallsMade returns how many HTTP calls a failed Page made before it returned err
+// (retries and answers it could not read included), so that a run's count of calls
+// spent is complete; 0 when err says nothing of calls.
+func CallsMade(err error) int {
+	var ce *callsError
+	if errors.As(err, &ce) {
+		return ce.calls
+	}
+	return 0
 }
 
 // checkPageURL resolves pageURL against the base URL, refuses other hosts and schemes and

@@ -447,6 +447,7 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink
 	ch := s.pages(fctx, path, first)
 	for f := range ch {
 		if f.err != nil {
+			s.res.Calls += exact.CallsMade(f.err)
 			return f.err
 		}
 		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur, Fence: s.fence}
@@ -478,6 +479,7 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink
 				break // nothing waiting, or no more pages
 			}
 			if f.err != nil {
+				s.res.Calls += exact.CallsMade(f.err)
 				stop = f.err
 				break
 			}
