@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,8 +39,10 @@ type Config struct {
 	Divisions    []int // empty: every division the token can see
 	LogLevel     zerolog.Level
 	LogFormat    string // json or console
-	// Schedules maps an entity name to its incremental cron schedule, and
-	// FullSchedules to its full-pass schedule ("" disables it).
+	// Entities are the entities to sync (EXACTSYNC_ENTITIES), in Options.Entities order.
+	Entities []string
+	// Schedules maps every entity name of Options.Entities to its incremental cron
+	// schedule, and FullSchedules to its full-pass schedule ("" disables it).
 	Schedules     map[string]string
 	FullSchedules map[string]string
 	TimeZone      string // for schedules, default Europe/Amsterdam
@@ -63,8 +66,17 @@ type Needs struct {
 
 // Options tune how the environment is read.
 type Options struct {
-	// Entities are the entity names that can have schedules.
+	// Entities are the entity names that can be synced and have schedules.
 	Entities []string
+	// DefaultEntities are synced when EXACTSYNC_ENTITIES is unset; nil means all.
+	DefaultEntities []string
+	// Unsupported names entities that cannot be chosen, with the reason (e.g. deprecated
+	// by Exact), so that asking for one gets a clear answer.
+	Unsupported map[string]string
+	// DefaultSchedule and DefaultFullSchedule apply to an entity without a schedule of
+	// its own in DefaultSchedules or DefaultFullSchedules; EXACTSYNC_SCHEDULE_DEFAULT and
+	// EXACTSYNC_FULL_SCHEDULE_DEFAULT replace both.
+	DefaultSchedule, DefaultFullSchedule string
 	// ParseSchedule validates a cron schedule; nil skips schedule checks.
 	ParseSchedule func(spec string) error
 	// DefaultSchedules and DefaultFullSchedules apply when a schedule
@@ -99,6 +111,13 @@ const (
 	// EnvStateDir is the directory of exactsync's local state: the recovery files of
 	// refreshed token pairs that PostgreSQL could not store.
 	EnvStateDir = "EXACTSYNC_STATE_DIR"
+
+	// EnvEntities lists the entities to sync: names separated by commas, or all.
+	EnvEntities = "EXACTSYNC_ENTITIES"
+	// EnvScheduleDefault and EnvFullScheduleDefault are the schedules of every entity
+	// without a variable of its own.
+	EnvScheduleDefault     = "EXACTSYNC_SCHEDULE_DEFAULT"
+	EnvFullScheduleDefault = "EXACTSYNC_FULL_SCHEDULE_DEFAULT"
 )
 
 // ScheduleEnv is the variable holding an entity's incremental schedule,
@@ -188,27 +207,45 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		bad(EnvLogFormat, "%q is not a format; use json or console", c.LogFormat)
 	}
 
-	for _, e := range opts.Entities {
-		for _, v := range []struct {
-			env string
-			def map[string]string
-			out map[string]string
-		}{
-			{ScheduleEnv(e), opts.DefaultSchedules, c.Schedules},
-			{FullScheduleEnv(e), opts.DefaultFullSchedules, c.FullSchedules},
-		} {
-			spec, set := lookup(getenv, v.env)
-			if !set {
-				spec = v.def[e]
+	c.Entities = entities(getenv, opts, bad)
+	checkSchedule := func(env, spec string) string {
+		spec = strings.TrimSpace(spec)
+		if spec != "" && spec != "off" && opts.ParseSchedule != nil {
+			if err := opts.ParseSchedule(spec); err != nil {
+				bad(env, "%q is not a cron schedule (%v); use five fields such as \"*/15 * * * *\", or \"off\"", spec, err)
 			}
-			spec = strings.TrimSpace(spec)
-			if spec != "" && spec != "off" && opts.ParseSchedule != nil {
-				if err := opts.ParseSchedule(spec); err != nil {
-					bad(v.env, "%q is not a cron schedule (%v); use five fields such as \"*/15 * * * *\", or \"off\"", spec, err)
+		}
+		if spec == "off" {
+			return ""
+		}
+		return spec
+	}
+	for _, v := range []struct {
+		env, perEntity, builtIn string
+		defaults, out           map[string]string
+	}{
+		{EnvScheduleDefault, "", opts.DefaultSchedule, opts.DefaultSchedules, c.Schedules},
+		{EnvFullScheduleDefault, "full", opts.DefaultFullSchedule, opts.DefaultFullSchedules, c.FullSchedules},
+	} {
+		def, defSet := lookup(getenv, v.env)
+		def = checkSchedule(v.env, def)
+		for _, e := range opts.Entities {
+			env := ScheduleEnv(e)
+			if v.perEntity == "full" {
+				env = FullScheduleEnv(e)
+			}
+			spec, set := lookup(getenv, env)
+			switch {
+			case set:
+				spec = checkSchedule(env, spec)
+			case defSet:
+				spec = def
+			default:
+				d, ok := v.defaults[e]
+				if !ok {
+					d = v.builtIn
 				}
-			}
-			if spec == "off" {
-				spec = ""
+				spec = checkSchedule(env, d)
 			}
 			v.out[e] = spec
 		}
@@ -224,6 +261,45 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		return nil, &Error{Problems: errs}
 	}
 	return c, nil
+}
+
+// entities reads EXACTSYNC_ENTITIES: names separated by commas, or all. Unset, it is
+// opts.DefaultEntities.
+func entities(getenv func(string) string, opts Options, bad func(name, format string, args ...any)) []string {
+	raw, set := lookup(getenv, EnvEntities)
+	raw = strings.TrimSpace(raw)
+	if !set || raw == "" {
+		if opts.DefaultEntities == nil {
+			return slices.Clone(opts.Entities)
+		}
+		return slices.Clone(opts.DefaultEntities)
+	}
+	if strings.EqualFold(raw, "all") {
+		return slices.Clone(opts.Entities)
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(raw, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		switch {
+		case name == "":
+		case slices.Contains(opts.Entities, name):
+			want[name] = true
+		case opts.Unsupported[name] != "":
+			bad(EnvEntities, "%s cannot be synced: %s; leave it out", name, opts.Unsupported[name])
+		default:
+			bad(EnvEntities, "unknown entity %q; use all, or names from `exactsync entities` separated by commas", name)
+		}
+	}
+	var out []string
+	for _, e := range opts.Entities {
+		if want[e] {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 && len(want) == 0 {
+		bad(EnvEntities, "%q names no entity; use all, or names from `exactsync entities` separated by commas", raw)
+	}
+	return out
 }
 
 // loadKeyring reads the encryption keys. Problems go to bad, warnings to warn; key
