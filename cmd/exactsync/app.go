@@ -22,23 +22,10 @@ import (
 	"github.com/exactsync/exactsync/sync"
 )
 
-// Default schedules, in the configured time zone (Europe/Amsterdam). The
-// nightly full pass runs at 02:30, clear of Exact's 04:00–04:30 CET
-// maintenance window (fact sheet §0, §6.11).
-var (
-	defaultSchedules     = map[string]string{"accounts": "*/15 * * * *", "suppliers": "*/15 * * * *"}
-	defaultFullSchedules = map[string]string{"accounts": "30 2 * * *", "suppliers": "45 2 * * *"}
-)
-
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 func loadConfig(e *env, needs config.Needs) (*config.Config, error) {
-	cfg, err := config.Load(e.getenv, needs, config.Options{
-		Entities:             sync.Names(),
-		ParseSchedule:        func(spec string) error { _, err := cronParser.Parse(spec); return err },
-		DefaultSchedules:     defaultSchedules,
-		DefaultFullSchedules: defaultFullSchedules,
-	})
+	cfg, err := config.Load(e.getenv, needs, configOptions())
 	if err != nil {
 		return nil, usageError{err}
 	}

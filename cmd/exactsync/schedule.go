@@ -85,9 +85,12 @@ func (c *runCmd) Run(e *env) error {
 	}
 
 	// A panic in a tick (listing divisions, queueing) is logged and the scheduler goes on.
+	if _, err := checkBudget(cfg, loc, time.Now()); err != nil {
+		return err
+	}
 	cr := cron.New(cron.WithLocation(loc), cron.WithParser(cronParser),
 		cron.WithChain(cron.Recover(cronLogger{log})))
-	for _, name := range sync.Names() {
+	for _, name := range cfg.Entities {
 		for _, v := range []struct {
 			spec string
 			full bool
@@ -113,7 +116,7 @@ func (c *runCmd) Run(e *env) error {
 	}
 	cr.Start()
 	// A start catches up at once instead of waiting for the first tick.
-	for _, name := range sync.Names() {
+	for _, name := range cfg.Entities {
 		if cfg.Schedules[name] != "" {
 			s.enqueueAll(e.ctx, name, false)
 		}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+func TestRunsPerDay(t *testing.T) {
+	loc, _ := time.LoadLocation("Europe/Amsterdam")
+	now := time.Date(2026, 3, 27, 12, 0, 0, 0, loc) // the next days cross the change to summer time
+	for spec, want := range map[string]int{"*/15 * * * *": 96, "5 * * * *": 24, "30 2 * * *": 1, "0 3 * * 0": 1, "": 0, "* * * * *": 1440} {
+		got, err := runsPerDay(spec, loc, now)
+		if err != nil || got != want {
+			t.Errorf("runsPerDay(%q) = %d, %v; want %d", spec, got, err, want)
+		}
+	}
+}
+
+// TestBudgetForecast: `entities` shows each entity's share of the forecast, and `run`
+// refuses a configuration whose forecast exceeds 80 % of Exact's day budget, in one line
+// with the numbers and what to change, before it touches anything.
+func TestBudgetForecast(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
+	out := w.mustRun("entities").stdout
+	for _, want := range []string{"accounts", "exact.accounts", "sync/CRM/Accounts", "yes", "0 (read with accounts)",
+		"quotations", "deprecated", "forecast per division:", "within the 4000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("entities output lacks %q:\n%s", want, out)
+		}
+	}
+
+	every := map[string]string{"EXACTSYNC_SCHEDULE_DEFAULT": "* * * * *", "EXACTSYNC_FULL_SCHEDULE_DEFAULT": "* * * * *"}
+	if out := w.run(every, "entities").stdout; !strings.Contains(out, "OVER the 4000") {
+		t.Errorf("entities does not flag the over-full forecast:\n%s", out)
+	}
+	r := w.run(every, "run")
+	if r.code != 2 {
+		t.Fatalf("run with an over-full schedule: %s; want exit 2", r)
+	}
+	checkErrorLine(t, r, "forecast 4344 API calls a day per division, over 4000", "5000", "EXACTSYNC_SCHEDULE_DEFAULT", "exactsync entities")
+}
