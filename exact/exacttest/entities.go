@@ -157,7 +157,8 @@ func catalogueFields(ce catalogue.Entity) []field {
 		if !ok {
 			t = edmComplex
 		}
-		f := field{name: cf.Name, typ: t, filter: t.scalar() && t != edmComplex}
+		f := field{name: cf.Name, typ: t, filter: t.scalar() && t != edmComplex,
+			required: cf.Name == "Date" || cf.Name == "Code" || cf.Name == "Description", strKind: stringKindOf(cf.Name)}
 		switch {
 		case cf.Name == "Timestamp":
 			f.syncOnly = true

@@ -83,6 +83,10 @@ type field struct {
 	// quoted serves an Edm.Int64 or Edm.Decimal as a JSON string, the OData V2 verbose
 	// convention (§3.8); every Int64 but Timestamp is served so.
 	quoted bool
+	// Generation (generate.go), worked out from the name once: required fields are never
+	// null; strKind says what a string holds.
+	required bool
+	strKind  uint8
 }
 
 // value holds one field value; which member is used depends on the field's type.

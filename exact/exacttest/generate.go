@@ -135,7 +135,7 @@ var (
 
 // generateValue is the value of an ordinary field f (position k) of record i; h is its hash.
 func (t *table) generateValue(f *field, k, i int, h uint64) value {
-	optional := !(f.name == "Date" || f.name == "Code" || f.name == "Description")
+	optional := !f.required
 	if optional && f.typ != edmBoolean && h>>59 == 0 { // 1 in 32 for every optional field
 		return value{null: true}
 	}
@@ -158,7 +158,7 @@ func (t *table) generateValue(f *field, k, i int, h uint64) value {
 		if optional && h%5 == 0 {
 			return value{null: true}
 		}
-		return value{s: generateString(f.name, i, h)}
+		return value{s: generateString(f, i, h)}
 	case edmBoolean:
 		return boolVal(h&1 == 1)
 	case edmByte:
@@ -284,36 +284,94 @@ func trimZeros(frac string) string {
 	return frac
 }
 
-// generateString is a plausible value of a string field, by its name.
-func generateString(name string, i int, h uint64) string {
-	num := strconv.Itoa(i + 1)
-	pick := func(list []string, shift uint) string { return list[int((h>>shift)%uint64(len(list)))] }
+// String kinds: how generateString fills a field, worked out once from its name (stringKindOf).
+const (
+	strWords = iota
+	strPerson
+	strEmail
+	strPhone
+	strCurrency
+	strCountry
+	strCity
+	strPostcode
+	strAddress
+	strURL
+	strIBAN
+	strCode
+	strRemarks
+)
+
+// stringKindOf is the kind of a string field, by its name.
+func stringKindOf(name string) uint8 {
 	switch {
 	case strings.HasSuffix(name, "FullName") || name == "Salesperson":
-		return pick(personNames, 8)
+		return strPerson
 	case strings.Contains(name, "Email"):
-		return "boekhouding" + num + "@relatie.example.nl"
+		return strEmail
 	case strings.HasSuffix(name, "Phone") || strings.HasSuffix(name, "Fax") || strings.HasSuffix(name, "Mobile"):
-		return "+31 20 " + strconv.Itoa(1000000+int(h>>8%9000000))
+		return strPhone
 	case strings.HasSuffix(name, "Currency"):
-		return pick(currencies, 8)
+		return strCurrency
 	case strings.HasSuffix(name, "Country"):
-		return pick(countries, 8)
+		return strCountry
 	case strings.HasSuffix(name, "City"):
-		return pick(cities, 8)
+		return strCity
 	case strings.HasSuffix(name, "Postcode"):
-		return strconv.Itoa(1000+int(h>>8%9000)) + " " + string(rune('A'+h>>20%26)) + string(rune('A'+h>>25%26))
+		return strPostcode
 	case strings.HasPrefix(name, "AddressLine") || strings.HasSuffix(name, "Street"):
-		return pick(streets, 8) + " " + strconv.Itoa(1+int(h>>20%200))
+		return strAddress
 	case strings.HasSuffix(name, "Url") || name == "Website":
-		return "https://www.relatie" + num + ".example.nl/" + strconv.Itoa(int(h>>8%1000))
+		return strURL
 	case strings.HasSuffix(name, "IBAN"):
-		return "NL" + pad(h>>8%100, 2) + "ABNA" + pad(h>>16%10000000000, 10)
+		return strIBAN
 	case strings.HasSuffix(name, "Code") || strings.HasSuffix(name, "Number") || strings.HasSuffix(name, "Ref") ||
 		strings.HasSuffix(name, "Reference"):
-		return strings.ToUpper(name[:1]) + strconv.Itoa(int(h>>8%100000))
+		return strCode
 	case strings.HasSuffix(name, "Remarks") || strings.HasSuffix(name, "Notes"):
+		return strRemarks
+	}
+	return strWords
+}
+
+// wordPairs are the descriptions' first two words, joined once.
+var wordPairs = func() []string {
+	out := make([]string, 0, len(words)*len(words))
+	for _, a := range words {
+		for _, b := range words {
+			out = append(out, a+" "+b+" ")
+		}
+	}
+	return out
+}()
+
+// generateString is a plausible value of a string field f of record i.
+func generateString(f *field, i int, h uint64) string {
+	pick := func(list []string, shift uint) string { return list[int((h>>shift)%uint64(len(list)))] }
+	switch f.strKind {
+	case strPerson:
+		return pick(personNames, 8)
+	case strEmail:
+		return "boekhouding" + strconv.Itoa(i+1) + "@relatie.example.nl"
+	case strPhone:
+		return "+31 20 " + strconv.Itoa(1000000+int(h>>8%9000000))
+	case strCurrency:
+		return pick(currencies, 8)
+	case strCountry:
+		return pick(countries, 8)
+	case strCity:
+		return pick(cities, 8)
+	case strPostcode:
+		return strconv.Itoa(1000+int(h>>8%9000)) + " " + string(rune('A'+h>>20%26)) + string(rune('A'+h>>25%26))
+	case strAddress:
+		return pick(streets, 8) + " " + strconv.Itoa(1+int(h>>20%200))
+	case strURL:
+		return "https://www.relatie" + strconv.Itoa(i+1) + ".example.nl/" + strconv.Itoa(int(h>>8%1000))
+	case strIBAN:
+		return "NL" + pad(h>>8%100, 2) + "ABNA" + pad(h>>16%10000000000, 10)
+	case strCode:
+		return f.name[:1] + strconv.Itoa(int(h>>8%100000))
+	case strRemarks:
 		return pick(words, 8) + " – regel 1\nregel 2 met \"aanhalingstekens\" en een tab\t."
 	}
-	return pick(words, 8) + " " + pick(words, 16) + " " + num
+	return pick(wordPairs, 8) + strconv.Itoa(i+1)
 }

@@ -231,6 +231,9 @@ type entityQuery struct {
 	order  []orderKey
 	sorted bool
 	skip   string
+	// want names the fields a generated row needs: the selected ones, those the filter and
+	// the order read, and the key.
+	want []bool
 }
 
 // parseEntityQuery validates the query options of §3.6–§3.10 and returns the §4.4 message on error.
@@ -330,6 +333,24 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 		}
 	}
 	eq.inlineCount = q.Get("$inlinecount") == "allpages"
+	eq.want = make([]bool, len(e.fields))
+	for _, i := range eq.sel {
+		eq.want[i] = true
+	}
+	for _, k := range eq.order {
+		eq.want[k.field] = true
+	}
+	if e.idField >= 0 {
+		eq.want[e.idField] = true
+	}
+	if f, ok := q["$filter"]; ok {
+		_, names, _ := parseFilter(e, f[0])
+		for _, name := range names {
+			if i, ok := e.index[name]; ok {
+				eq.want[i] = true
+			}
+		}
+	}
 	return eq, ""
 }
 
@@ -405,7 +426,7 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 				fn(ts, rec)
 			}
 		default:
-			div.tables[rt.ent].scan(after, scratch, fn)
+			div.tables[rt.ent].scanFields(after, scratch, eq.want, fn)
 		}
 	}
 	count := -1
