@@ -4,7 +4,7 @@
 // On start it prints "exactsim listening on http://HOST:PORT", then the client id and, when
 // --refresh-token was not given, the generated refresh token. It stops on SIGINT or SIGTERM.
 //
-//	exactsim --addr 127.0.0.1:8080 --divisions 101,102 --accounts 1000
+//	exactsim --addr 127.0.0.1:8080 --divisions 101,102 --accounts 1000 --records transaction_lines=200000,items=5000
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,10 +53,12 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		window    string
 		body401   string
 		bare      bool
+		records   string
 	)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
 	fs.StringVar(&divisions, "divisions", "101,102", "comma-separated division codes; the first is the user's current division")
 	fs.IntVar(&opts.Accounts, "accounts", 500, "generated accounts per division")
+	fs.StringVar(&records, "records", "", `generated records per division of other entities, like transaction_lines=200000,items=5000; "*=N" sizes every entity not named (default 20 each)`)
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&opts.ClientID, "client-id", "exactsim-client", "OAuth client id")
 	fs.StringVar(&opts.ClientSecret, "client-secret", "exactsim-secret", "OAuth client secret")
@@ -93,11 +96,17 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		return "", opts, usageError{fmt.Errorf("invalid value %q for flag -unauthorized-body: want html or empty", body401)}
 	}
 	from, to, ok := strings.Cut(window, "-")
-	var errs [2]error
+	var (
+		errs [2]error
+		err  error
+	)
 	opts.MaintenanceStart, errs[0] = timeOfDay(from)
 	opts.MaintenanceEnd, errs[1] = timeOfDay(to)
 	if !ok || errs[0] != nil || errs[1] != nil || opts.MaintenanceStart == opts.MaintenanceEnd {
 		return "", opts, usageError{fmt.Errorf("invalid value %q for flag -maintenance-window: want HH:MM-HH:MM like 04:00-04:30", window)}
+	}
+	if opts.Records, err = parseRecords(records); err != nil {
+		return "", opts, usageError{err}
 	}
 	for d := range strings.SplitSeq(divisions, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(d))
@@ -124,6 +133,31 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	return *addr, opts, nil
 }
 
+// parseRecords parses --records: name=count pairs of the simulator's entities, or "*=count".
+func parseRecords(s string) (map[string]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	valid := exacttest.Entities()
+	out := map[string]int{}
+	for pair := range strings.SplitSeq(s, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		n, err := strconv.Atoi(count)
+		switch {
+		case !ok || err != nil || n < 0:
+			return nil, fmt.Errorf("invalid value %q for flag -records: want name=count pairs like transaction_lines=200000,items=5000", s)
+		case name == "accounts":
+			return nil, errors.New("-records: size the accounts with -accounts")
+		case name == "divisions":
+			return nil, errors.New("-records: the divisions are -divisions")
+		case name != "*" && !slices.Contains(valid, name):
+			return nil, fmt.Errorf("-records: unknown entity %q; the simulator serves %s", name, strings.Join(valid, ", "))
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
 // timeOfDay parses "HH:MM" as an offset from midnight.
 func timeOfDay(s string) (time.Duration, error) {
 	t, err := time.Parse("15:04", strings.TrimSpace(s))
@@ -136,7 +170,7 @@ func timeOfDay(s string) (time.Duration, error) {
 func run(args []string, stdout io.Writer) error {
 	addr, opts, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: exactsim [flags]; flags: --addr --divisions --accounts --seed --client-id --client-secret --refresh-token --redirect-uri --minutely-limit --daily-limit --mandatory-filter --error-budget --fault-rate --latency --truncate-rate --start --freeze-clock --maintenance --maintenance-window --unauthorized-body --bare-envelope")
+		fmt.Fprintln(stdout, "usage: exactsim [flags]; flags: --addr --divisions --accounts --records --seed --client-id --client-secret --refresh-token --redirect-uri --minutely-limit --daily-limit --mandatory-filter --error-budget --fault-rate --latency --truncate-rate --start --freeze-clock --maintenance --maintenance-window --unauthorized-body --bare-envelope")
 		return nil
 	}
 	if err != nil {

@@ -51,6 +51,17 @@ func TestParseFlags(t *testing.T) {
 						opts.Maintenance, opts.MaintenanceStart, opts.MaintenanceEnd, opts.EmptyUnauthorizedBody, opts.NoBareEnvelope)
 				}
 			}},
+		{name: "records", args: []string{"--records", "transaction_lines=200000, items=5000,*=0"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if want := map[string]int{"transaction_lines": 200000, "items": 5000, "*": 0}; !cmp.Equal(opts.Records, want) {
+					t.Errorf("got records %v, want %v", opts.Records, want)
+				}
+			}},
+		{name: "records of an unknown entity", args: []string{"--records", "nope=1"}, wantErr: true},
+		{name: "records of suppliers", args: []string{"--records", "suppliers=1"}, wantErr: true},
+		{name: "records of accounts", args: []string{"--records", "accounts=1"}, wantErr: true},
+		{name: "records without a count", args: []string{"--records", "items"}, wantErr: true},
+		{name: "negative records", args: []string{"--records", "items=-1"}, wantErr: true},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: true},
 		{name: "bad divisions", args: []string{"--divisions", "a,b"}, wantErr: true},
 		{name: "bad rate", args: []string{"--fault-rate", "2"}, wantErr: true},

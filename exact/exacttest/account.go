@@ -120,8 +120,12 @@ func accountFromRecord(r record) Account {
 	}
 }
 
+// recordFromAccount is the record of a; the fields Account does not carry are null.
 func recordFromAccount(a Account) record {
 	r := accountsEntity.newRecord()
+	for i := accountFields; i < len(r); i++ {
+		r[i] = value{null: true}
+	}
 	r[accID] = value{s: a.ID}
 	r[accCode] = value{s: PadCode(a.Code)}
 	r[accName] = value{s: a.Name}
@@ -160,8 +164,11 @@ var (
 	countries = []string{"NL", "NL", "NL", "NL", "NL", "NL", "NL", "DE", "BE", "BE"}
 )
 
-// generateAccount fills r with generated account i of g's division. ~30% are suppliers.
-func generateAccount(g *generator, i int, r record) {
+// generateAccount fills r with generated account i of t's division. ~30% are suppliers. The
+// fields after the ones of §5.2 it always served are generated as for every entity (generate.go).
+func generateAccount(t *table, i int, r record, want []bool) {
+	generateFields(t, i, r, want, accountFields)
+	g := t.gen
 	h := g.hash(i, 1)
 	h2 := g.hash(i, 2)
 	pick := func(list []string, shift uint) string { return list[int((h>>shift)%uint64(len(list)))] }
@@ -234,8 +241,13 @@ type generator struct {
 
 const mask48 = 1<<48 - 1
 
-func newGenerator(seed int64, division int, start time.Time) *generator {
+// newGenerator returns the generator of one table of a division; salt tells the tables apart
+// (0 for the accounts, whose IDs predate the other tables).
+func newGenerator(seed int64, division int, start time.Time, salt uint64) *generator {
 	key := splitmix(uint64(seed)*0x9e3779b97f4a7c15 ^ uint64(division))
+	if salt != 0 {
+		key = splitmix(key ^ salt*0xa0761d6478bd642f)
+	}
 	mul := splitmix(key)&mask48 | 1
 	inv := mul // Newton iteration for the inverse of an odd number modulo 2^64
 	for range 6 {

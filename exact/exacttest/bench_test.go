@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -51,4 +52,58 @@ func BenchmarkSyncAccounts1M(b *testing.B) {
 		b.Fatalf("got %d records, want %d", records, want)
 	}
 	b.ReportMetric(float64(records)/time.Since(start).Seconds(), "records/s")
+}
+
+// BenchmarkSyncTransactionLines1M pages a whole 1,000,000-line division through
+// sync/Financial/TransactionLines with every field selected, over real HTTP (rate limits off),
+// and reports records/s and the heap the simulator holds for the division.
+//
+//	go test -run '^$' -bench SyncTransactionLines1M -benchtime 1x ./exact/exacttest
+func BenchmarkSyncTransactionLines1M(b *testing.B) {
+	const n = 1_000_000
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	srv := newTestServer(b, Options{Seed: 1, FreezeClock: true, Divisions: []int{101}, Records: map[string]int{"transaction_lines": n}})
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
+	token := newAccessTokenFor(b, srv)
+	path, _ := endpointOf(entitiesByName["transaction_lines"])
+	client := &http.Client{}
+	var buf bytes.Buffer
+	b.ResetTimer()
+	start := time.Now()
+	records := 0
+	for range b.N {
+		next := srv.URL + path
+		for next != "" {
+			req, _ := http.NewRequest(http.MethodGet, next, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Accept", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf.Reset()
+			_, err = io.Copy(&buf, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d, err %v: %.200s", resp.StatusCode, err, buf.Bytes())
+			}
+			body := buf.Bytes()
+			records += bytes.Count(body, []byte(`{"__metadata"`))
+			next = ""
+			if i := bytes.LastIndex(body, []byte(`"__next":"`)); i >= 0 {
+				rest := body[i+len(`"__next":"`):]
+				next = string(rest[:bytes.IndexByte(rest, '"')])
+			}
+		}
+	}
+	b.StopTimer()
+	if want := n * b.N; records != want {
+		b.Fatalf("got %d records, want %d", records, want)
+	}
+	b.ReportMetric(float64(records)/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(heap, "heap-MB")
 }

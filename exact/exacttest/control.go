@@ -39,8 +39,11 @@ func (s *Simulator) UpsertAccounts(division int, accounts ...Account) error {
 		if _, _, hostile := hostileOf(accountsEntity, old); hostile {
 			old = nil // replaced, not merged
 		}
-		if a.Created.IsZero() && old != nil {
-			rec[accCreated] = old[accCreated]
+		if old != nil {
+			copy(rec[accountFields:], old[accountFields:]) // the fields Account does not carry
+			if a.Created.IsZero() {
+				rec[accCreated] = old[accCreated]
+			}
 		}
 		s.completeAccount(div, t, rec, now, a.Modified.IsZero())
 		div.upsert(t, rec)
@@ -143,48 +146,8 @@ func (s *Simulator) mergeAccount(division int, fields map[string]json.RawMessage
 	if div == nil {
 		return fmt.Errorf("unknown division %d", division)
 	}
-	t := div.tables[accountsEntity]
-	rec := accountsEntity.newRecord()
-	for i := range rec {
-		rec[i] = value{null: true}
-	}
-	for _, i := range []int{accCode, accName, accStatus, accType, accIsSupplier, accIsSales, accIsPurchase, accBlocked} {
-		rec[i] = value{}
-	}
-	if raw, ok := fields["ID"]; ok {
-		var id string
-		if err := json.Unmarshal(raw, &id); err != nil {
-			return fmt.Errorf("field ID: %w", err)
-		}
-		cid, err := canonicalGUID(id)
-		if err != nil {
-			return err
-		}
-		if old, _, ok := t.row(cid, accountsEntity.newRecord()); ok {
-			if _, _, hostile := hostileOf(accountsEntity, old); !hostile {
-				copy(rec, old) // a hostile record is replaced, not merged
-			}
-		}
-		rec[accID] = value{s: cid}
-	}
-	_, touched := fields["Modified"]
-	for name, raw := range fields {
-		i, ok := accountsEntity.index[name]
-		switch {
-		case !ok:
-			return fmt.Errorf("unknown field %q", name)
-		case name == "ID" || name == "Timestamp" || name == "Division":
-			continue // set by the simulator
-		}
-		v, err := decodeValue(accountsEntity.fields[i].typ, raw)
-		if err != nil {
-			return fmt.Errorf("field %s: %w", name, err)
-		}
-		rec[i] = v
-	}
-	s.completeAccount(div, t, rec, now, !touched)
-	div.upsert(t, rec)
-	return nil
+	_, err := s.mergeRecord(div, div.tables[accountsEntity], fields, now)
+	return err
 }
 
 // rawRecords reads the members of "raw_upsert": a JSON object is taken byte for byte, a JSON
@@ -202,54 +165,6 @@ func rawRecords(list []json.RawMessage) ([]json.RawMessage, error) {
 		out[i] = m
 	}
 	return out, nil
-}
-
-// decodeValue reads a JSON value of Edm type t; DateTime takes "/Date(ms)/" (Amsterdam
-// wall-clock, as Exact serves it, §3.8) or an RFC 3339 string.
-func decodeValue(t edmType, raw json.RawMessage) (value, error) {
-	if string(raw) == "null" {
-		return value{null: true}, nil
-	}
-	switch t {
-	case edmGuid, edmString:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return value{}, err
-		}
-		if t == edmGuid {
-			g, err := canonicalGUID(s)
-			return value{s: g}, err
-		}
-		return value{s: s}, nil
-	case edmBoolean:
-		var b bool
-		err := json.Unmarshal(raw, &b)
-		return boolVal(b), err
-	case edmInt32, edmInt64:
-		var n int64
-		err := json.Unmarshal(raw, &n)
-		return value{n: n}, err
-	case edmDouble:
-		var f float64
-		err := json.Unmarshal(raw, &f)
-		return value{f: f}, err
-	default:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return value{}, err
-		}
-		if ms, ok := strings.CutPrefix(s, "/Date("); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(ms, ")/"), 10, 64)
-			if err != nil {
-				return value{}, err
-			}
-			w := time.UnixMilli(n).UTC()
-			local := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), amsterdam)
-			return value{n: local.UnixMilli()}, nil
-		}
-		tm, err := time.Parse(time.RFC3339, s)
-		return value{n: tm.UnixMilli()}, err
-	}
 }
 
 // serveControl serves the /_sim/ endpoints (JSON, no auth) for black-box tests and demos.
@@ -326,6 +241,53 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, accounts)
+	case path == "records" && r.Method == http.MethodPost:
+		var req struct {
+			Entity   string                       `json:"entity"`
+			Division int                          `json:"division"`
+			Upsert   []map[string]json.RawMessage `json:"upsert"`
+			Delete   []string                     `json:"delete"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding records request: %w", err))
+			return
+		}
+		recs := make([]map[string]any, len(req.Upsert))
+		for i, fields := range req.Upsert {
+			recs[i] = make(map[string]any, len(fields))
+			for name, raw := range fields {
+				recs[i][name] = raw
+			}
+		}
+		keys, err := s.UpsertRecords(req.Entity, req.Division, recs...)
+		if err == nil {
+			err = s.DeleteRecords(req.Entity, req.Division, req.Delete...)
+		}
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"upserted": len(keys), "keys": keys, "deleted": len(req.Delete)})
+	case path == "records" && r.Method == http.MethodGet:
+		q := r.URL.Query()
+		div, err := strconv.Atoi(q.Get("division"))
+		if err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("division: want a division code"))
+			return
+		}
+		if _, err := lookupEntity(q.Get("entity")); err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		recs, err := s.Records(q.Get("entity"), div)
+		if err != nil {
+			fail(http.StatusNotFound, err)
+			return
+		}
+		if recs == nil {
+			recs = []json.RawMessage{}
+		}
+		writeJSON(w, http.StatusOK, recs)
 	case path == "stats" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Stats())
 	case path == "faults" && r.Method == http.MethodPost:

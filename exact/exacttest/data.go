@@ -15,6 +15,7 @@ const deletedRetention = 2 * 30 * 24 * time.Hour
 // then each mutation takes the next value.
 type divisionData struct {
 	code    int
+	userID  string // the connection's user: DeletedBy, and one of the generated Creators
 	nextTS  int64
 	tables  map[*entity]*table
 	deleted []deletedEntry // in Timestamp order
@@ -31,6 +32,7 @@ type deletedEntry struct {
 // table holds one entity's rows in a division.
 type table struct {
 	ent    *entity
+	div    *divisionData // for foreign keys: the tables they point into
 	gen    *generator
 	base   int    // generated rows
 	baseTS int64  // Timestamp of base row 0; row i has baseTS+i
@@ -52,20 +54,60 @@ type logEntry struct {
 	id string
 }
 
-func newDivisionData(code, rows int, seed int64, start time.Time) *divisionData {
-	d := &divisionData{code: code, nextTS: 1, firstTS: 1, tables: map[*entity]*table{}}
-	for _, e := range catalogue {
+// defaultRecords is the number of generated records per division of every entity but the
+// accounts, when Options.Records names neither the entity nor "*".
+const defaultRecords = 20
+
+// recordsOf returns how many records of e a division generates.
+func (o *Options) recordsOf(e *entity) int {
+	if e == accountsEntity {
+		return o.Accounts
+	}
+	if n, ok := o.Records[e.name]; ok {
+		return n
+	}
+	if n, ok := o.Records["*"]; ok {
+		return n
+	}
+	return defaultRecords
+}
+
+func newDivisionData(code int, opts *Options, start time.Time, userID string) *divisionData {
+	d := &divisionData{code: code, userID: userID, nextTS: 1, firstTS: 1, tables: map[*entity]*table{}}
+	for k, e := range dataEntities {
 		n := 0
 		if e.generate != nil {
-			n = rows
+			n = opts.recordsOf(e)
+		}
+		salt := uint64(0) // the accounts keep the IDs they always had
+		if e != accountsEntity {
+			salt = uint64(k) + 1
 		}
 		d.tables[e] = &table{
-			ent: e, gen: newGenerator(seed, code, start), base: n, baseTS: d.nextTS,
+			ent: e, div: d, gen: newGenerator(opts.Seed, code, start, salt), base: n, baseTS: d.nextTS,
 			cur: map[string]*entry{},
 		}
 		d.nextTS += int64(n)
 	}
+	d.generateDeletions(start)
 	return d
+}
+
+// generateDeletions fills the deletion log with a few deletions of every sync entity but the
+// accounts (one per ten generated records, at most three): records deleted before the simulator
+// started, which no page serves, so that sync/Deleted carries every entity's EntityType
+// (§3.12) from the start. They take the Timestamps after the generated rows.
+func (d *divisionData) generateDeletions(start time.Time) {
+	for _, e := range dataEntities {
+		t := d.tables[e]
+		if e == accountsEntity || e.deletedType == 0 || t.base == 0 {
+			continue
+		}
+		for j := range min(3, (t.base+9)/10) {
+			at := start.Add(-time.Duration(1+int(t.gen.hash(j, 3)%(24*30))) * time.Hour)
+			d.logDeletion(t, t.gen.guid(t.base+j), at, d.userID)
+		}
+	}
 }
 
 // row returns the current row with the given (canonical) ID, its Timestamp and whether it exists.
@@ -75,8 +117,10 @@ func (t *table) row(id string, r record) (record, int64, bool) {
 		return e.rec, e.ts, !e.deleted
 	}
 	if i := t.gen.index(id, t.base); i >= 0 {
-		t.ent.generate(t.gen, i, r)
-		r[t.ent.tsField] = value{n: t.baseTS + int64(i)}
+		t.ent.generate(t, i, r, nil)
+		if t.ent.tsField >= 0 {
+			r[t.ent.tsField] = value{n: t.baseTS + int64(i)}
+		}
 		return r, t.baseTS + int64(i), true
 	}
 	return nil, 0, false
@@ -97,6 +141,11 @@ func (t *table) position(id string) (int64, bool) {
 // scan calls fn for each current row with Timestamp > after, in Timestamp order, until fn
 // returns false. Generated rows are built in scratch, which fn must not retain.
 func (t *table) scan(after int64, scratch record, fn func(ts int64, r record) bool) {
+	t.scanFields(after, scratch, nil, fn)
+}
+
+// scanFields is scan where generated rows need only the fields want names (nil: all).
+func (t *table) scanFields(after int64, scratch record, want []bool, fn func(ts int64, r record) bool) {
 	k := sort.Search(len(t.log), func(k int) bool { return t.log[k].ts > after })
 	// Changed rows renumbered below the generated ones by a division move come first.
 	for ; k < len(t.log) && t.log[k].ts < t.baseTS; k++ {
@@ -109,7 +158,7 @@ func (t *table) scan(after int64, scratch record, fn func(ts int64, r record) bo
 		if t.gone != nil && t.gone[i] {
 			continue
 		}
-		t.ent.generate(t.gen, i, scratch)
+		t.ent.generate(t, i, scratch, want)
 		ts := t.baseTS + int64(i)
 		if t.ent.tsField >= 0 {
 			scratch[t.ent.tsField] = value{n: ts}
@@ -163,22 +212,29 @@ func (d *divisionData) remove(t *table, id string, now time.Time, deletedBy stri
 	if _, _, ok := t.row(id, t.ent.newRecord()); !ok {
 		return false
 	}
-	ts := d.nextTS
-	d.nextTS++
+	ts := d.logDeletion(t, id, now, deletedBy)
 	t.markGone(id)
 	t.cur[id] = &entry{ts: ts, deleted: true}
 	t.log = append(t.log, logEntry{ts: ts, id: id})
+	return true
+}
+
+// logDeletion appends the deletion of t's record id to sync/Deleted at the division's next
+// Timestamp, with the entity's EntityType (§3.12), and returns that Timestamp.
+func (d *divisionData) logDeletion(t *table, id string, at time.Time, deletedBy string) int64 {
+	ts := d.nextTS
+	d.nextTS++
 	r := deletedEntity.newRecord()
 	set := func(name string, v value) { r[deletedEntity.index[name]] = v }
 	set("Timestamp", value{n: ts})
 	set("DeletedBy", value{s: deletedBy})
-	set("DeletedDate", value{n: now.UnixMilli()})
+	set("DeletedDate", value{n: at.UnixMilli()})
 	set("Division", value{n: int64(d.code)})
 	set("EntityKey", value{s: id})
 	set("EntityType", value{n: int64(t.ent.deletedType)})
 	set("ID", value{s: t.gen.guid(int(ts) + 1<<40)}) // a GUID outside the base rows' range
-	d.deleted = append(d.deleted, deletedEntry{ts: ts, at: now, rec: r})
-	return true
+	d.deleted = append(d.deleted, deletedEntry{ts: ts, at: at, rec: r})
+	return ts
 }
 
 // scanDeleted is scan for sync/Deleted; entries older than the retention are gone (§3.12).
@@ -211,7 +267,7 @@ func (d *divisionData) move(now time.Time) {
 		del *deletedEntry // a deletion-log entry
 	}
 	var events []event
-	for _, e := range catalogue {
+	for _, e := range dataEntities {
 		t := d.tables[e]
 		for _, le := range t.log {
 			if cur := t.cur[le.id]; cur.ts == le.ts && !cur.deleted {
@@ -224,7 +280,7 @@ func (d *divisionData) move(now time.Time) {
 	}
 	sort.Slice(events, func(i, j int) bool { return events[i].old < events[j].old })
 	renumbered := make(map[int64]int64, len(events)) // old → new, for deleted rows' entries
-	for _, e := range catalogue {
+	for _, e := range dataEntities {
 		d.tables[e].log = d.tables[e].log[:0]
 	}
 	d.firstTS++
@@ -240,7 +296,7 @@ func (d *divisionData) move(now time.Time) {
 		}
 		ts++
 	}
-	for _, e := range catalogue {
+	for _, e := range dataEntities {
 		t := d.tables[e]
 		for id, cur := range t.cur {
 			// A deleted row's entry keeps its deletion's Timestamp (every deletion is in the log).
@@ -255,7 +311,7 @@ func (d *divisionData) move(now time.Time) {
 			t.log[k].id = id
 		}
 	}
-	for _, e := range catalogue {
+	for _, e := range dataEntities {
 		t := d.tables[e]
 		t.baseTS = ts
 		ts += int64(t.base)

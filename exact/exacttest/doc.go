@@ -9,13 +9,52 @@
 //
 // # Data
 //
-// Entities are table entries (entity.go): a name, fields with Edm types, the regular, bulk and
-// sync endpoints, the sync/Deleted EntityType and the fields allowed in $filter. crm/Accounts is
-// the first. Generated rows are never materialized: row i of a division is derived from
-// (Seed, division, i) when served, with Timestamp i+1. Only changes are held in memory, so memory
-// grows with the changes made, not with Options.Accounts. Timestamps are one increasing sequence
-// per division shared with sync/Deleted; the sync stream is the generated rows not changed since,
-// then the changed rows in Timestamp order. Pages are serialized by appending bytes.
+// The simulator serves every entity of the catalogue package (exact/catalogue), built from its
+// data: adding an entity to entities.json makes it served, with generated records, without new
+// code (entities.go). Sync entities get their sync endpoint (1,000 a page by Timestamp, deletions
+// in sync/Deleted with the catalogue's EntityType); the reference entities read by Modified or in
+// full get their regular endpoint (60 a page, $filter on every scalar field, $orderby, $select).
+// "suppliers" is not served twice: it is the accounts' stream filtered on IsSupplier (§5.1).
+// crm/Accounts keeps its hand-tuned generator and endpoints (regular, bulk, sync) and serves the
+// catalogue's other fields of sync/CRM/Accounts too. system/Divisions is an entity whose rows are
+// the connection's granted divisions, with the catalogue's fields (§3.3). Entities() lists the
+// names; Options.Records (exactsim --records) sizes them: 20 records per division unless named,
+// "*" sizing the unnamed ones; the accounts are sized by Options.Accounts.
+//
+// Generated rows are never materialized: row i of a table is derived from (Seed, division,
+// entity, i) when served, field by field from its Edm type and name (generate.go), and only the
+// fields a page needs are built. Only changes are held in memory, so memory grows with the
+// changes made, not with the sizes: a division of 1,000,000 transaction lines costs nothing more
+// than an empty one. Timestamps are one increasing sequence per division shared by all tables and
+// sync/Deleted: the accounts' generated rows take 1…Accounts, then each other table's in the
+// catalogue's order, then a few generated deletions of every sync entity but the accounts (one
+// per ten records, at most three, of records no page serves), then every change. The sync stream
+// is the generated rows not changed since, then the changed rows in Timestamp order. Pages are
+// serialized by appending bytes.
+//
+// Generated values (generate.go): keys are GUIDs that map back to their row; a Guid field naming
+// another entity points at one of its generated records in the same division (the rule below);
+// Creator and Modifier are a few users, the connection's among them; strings follow the field's
+// name with non-ASCII letters, quotes, tabs and newlines; Byte, Int16 and Int32 are in range with
+// their extremes now and then; Int64 values reach past 2^53 and are served as JSON strings
+// (Timestamp excepted, §3.8); Edm.Double values are decimal text stored and served verbatim as
+// JSON numbers, many decimals, tiny and negative values and exponents ("1234.5678901", "-0.015",
+// "1E-05", "2.5e+3", "0.30000000000000004"), never through a float64; dates are /Date(ms)/ in
+// Amsterdam wall-clock time (§3.8), among them midnights on both sides of the spring and autumn
+// changes, the last millisecond before and the first after the spring change, and instants in
+// the autumn hour that happens twice, which two different instants serve as the same /Date(ms)/;
+// Binary values are base64 strings; complex values (Division's Class_01…) are null. Modified
+// rises with the row, in batches of seven records sharing one Modified to the millisecond, so
+// that ties cross the 60-record page boundaries of the regular endpoints.
+//
+// The foreign-key rule: a Guid field other than the key, Creator and Modifier names a record of
+// the entity whose endpoint's last path segment is the field's name, without a trailing "ID",
+// plus "s" or "es", compared without regard to case (TransactionLines.GLAccount → GLAccounts,
+// .Account → Accounts, .Item → Items, .Project → Projects, .CostCenter → Costcenters,
+// SalesOrderHeaders.WarehouseID → Warehouses). One reference in sixteen is null, and so is every
+// reference to an entity without records. Names that fit no entity (InvoiceAccount, MainContact,
+// GLAR) hold GUIDs of records the simulator does not serve. A record deleted through the control
+// API may leave references to it, as Exact's own data can.
 //
 // MoveDivision (or POST /_sim/divisions/move) simulates Exact moving a division to another
 // database (§3.10, §7): system/Divisions serves the simulated now as its DivisionMoveDate and
@@ -40,8 +79,18 @@
 //   - Timestamp is served as a JSON number (§3.8); the sync skiptoken is "<Timestamp>L" (§3.10).
 //   - $select is required on sync endpoints as on bulk ones (§3.9); mandatory filtering applies to
 //     crm/Accounts and bulk/CRM/Accounts (§3.9).
-//   - Regular and bulk pages come in Timestamp order with $skiptoken=guid'<last ID>' (§3.6);
-//     Exact orders them by ID.
+//   - Regular and bulk pages without $orderby come in Timestamp order with
+//     $skiptoken=guid'<last ID>' (§3.6); Exact orders them by ID. With $orderby (§3.7, §3.15) the
+//     rows are sorted by its fields, then by the key; the skiptoken is the last row's sort values
+//     and key as literals, as WCF Data Services pages ordered results
+//     ($skiptoken=datetime'2026-01-05T10:00:00.000',guid'…'); nulls sort first; dates compare
+//     and sort by their Amsterdam wall-clock time, as Exact stores them, in $filter too.
+//     $orderby on a sync endpoint is refused (400). system/Divisions pages by Code.
+//   - Navigation collections (an account's BankAccounts) are served only when $select names
+//     them, as {"__deferred":{"uri":"<record URI>/BankAccounts"}}, OData V2's unexpanded form
+//     (§3.5); never in a default selection nor in Records.
+//   - Int64 values are JSON strings (the OData V2 verbose convention, §3.8), but Timestamp is a
+//     number; Doubles are JSON numbers with their exact text.
 //   - The REST 401 is the historic HTML "Object moved" page with a WWW-Authenticate header that
 //     contains "access token expired" for an expired token (§4.2, §8).
 //   - A consent replaces the token chain at the code exchange (§1.9). An early refresh leaves the
@@ -74,9 +123,23 @@
 //	POST /_sim/revoke   {"division":102}
 //	POST /_sim/divisions/move {"division":101}  → {"division":101,"division_move_date":"<RFC3339Nano>"}
 //	GET  /_sim/refresh-token
+//	POST /_sim/records  {"entity":"transaction_lines","division":101,"upsert":[{"ID":"…","AmountDC":1E-05,"Date":"/Date(1761445800000)/"}],"delete":["<key>"]}
+//	                    → {"upserted":1,"keys":["<key>",…],"deleted":1}
+//	GET  /_sim/records?entity=transaction_lines&division=101  → [{"Timestamp":…,"Account":"…","AmountDC":-1234567.89,…},…]
 //
 // An upsert of an existing ID merges the given fields over the current record; an upsert without
 // ID creates an account. Every change takes the division's next Timestamp.
+//
+// /_sim/records does the same for any entity by the catalogue's name (UpsertRecords,
+// DeleteRecords, Records in Go): an upsert of an existing key merges, one without a key (or with
+// an unknown one) creates the record with null in the fields not given; each takes the division's
+// next Timestamp and, unless it gives one, Modified = the simulated now (give several records the
+// same Modified to make ties); deletions appear in sync/Deleted with the entity's EntityType.
+// Values are JSON as served: dates "/Date(ms)/" in Amsterdam wall-clock time (or RFC 3339),
+// Doubles JSON numbers whose text is kept ("1E-05" stays 1E-05), Int64 numbers or strings,
+// Binary base64. An unknown entity is a 400 naming the valid ones. GET returns the truth: every
+// record, ordered by key, every scalar field as the endpoint serves it (Timestamp for sync
+// entities), without __metadata. /_sim/accounts and the Account API work as before.
 //
 // # Hostile records
 //
@@ -152,6 +215,24 @@
 //	GET /_sim/stats and Stats helpers                                 TestControlStats
 //	faults: 500/503, latency, truncated body, malformed __next        TestFaults
 //	405 on non-GET REST calls                                         TestMethodNotAllowed
+//	every catalogue entity served but suppliers, the served records   TestEveryCatalogueEntityIsServed
+//	  equal Records (the truth) byte for byte, page sizes 1,000/60
+//	foreign-key rule; every generated reference names a record of     TestForeignKeyRule,
+//	  its target (transaction lines' GL accounts, accounts, items,     TestForeignKeysPointAtExistingRecords
+//	  projects), spread over them
+//	dates around daylight saving: spring edges, midnights on both      TestDatesAroundDaylightSaving
+//	  sides, the autumn hour twice (same /Date(ms)/)
+//	Doubles as exact decimal text, exponents, round trip through the   TestDoublesAreExactDecimalText
+//	  control API
+//	Modified paging: $orderby, ties across page boundaries, ge/gt      TestModifiedPagingWithTies
+//	  datetime literals in Amsterdam time, ties via the control API,
+//	  skiptoken inside a tie, 400 for bad $orderby and skiptokens
+//	sync/Deleted carries every sync entity's EntityType, shared        TestDeletedCarriesEveryEntityType
+//	  Timestamp sequence
+//	POST and GET /_sim/records (merge, create, delete, exact text,     TestControlRecords
+//	  400 naming the entities, 404 unknown division)
+//	Options.Records sizes, "*", bad names panic                        TestRecordsSizing
 //	1M accounts through sync/CRM/Accounts >= 150,000 records/s        BenchmarkSyncAccounts1M
-//	exactsim flags, first line, serving                               TestExactsim (cmd/exactsim)
+//	1M transaction lines, every field: records/s, heap held            BenchmarkSyncTransactionLines1M
+//	exactsim flags (--records), first line, serving                   TestParseFlags, TestExactsim (cmd/exactsim)
 package exacttest

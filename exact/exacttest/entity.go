@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam must load on machines without zoneinfo
+
+	"github.com/exactsync/exactsync/exact/catalogue"
 )
 
 // edmType is the OData (Edm) type of a field.
@@ -18,50 +20,91 @@ const (
 	edmInt64
 	edmDateTime
 	edmDouble
+	edmByte
+	edmInt16
+	edmDecimal
+	edmBinary
+	// edmComplex is a complex value (Exact.Web.Api.Models.…): served as null, an unset value.
+	edmComplex
+	// edmCollection is a navigation collection (an account's BankAccounts): no member of a
+	// record; served as {"__deferred":{"uri":…}} only when $select names it (§3.5).
+	edmCollection
 )
+
+// edmTypes maps the catalogue's Edm type names to the simulator's.
+var edmTypes = map[string]edmType{
+	catalogue.EdmGUID: edmGuid, catalogue.EdmString: edmString, catalogue.EdmBoolean: edmBoolean,
+	catalogue.EdmByte: edmByte, catalogue.EdmInt16: edmInt16, catalogue.EdmInt32: edmInt32,
+	catalogue.EdmInt64: edmInt64, catalogue.EdmDouble: edmDouble, catalogue.EdmDecimal: edmDecimal,
+	catalogue.EdmDateTime: edmDateTime, catalogue.EdmBinary: edmBinary, catalogue.Collection: edmCollection,
+}
 
 func (t edmType) String() string {
 	switch t {
 	case edmGuid:
-		return "Edm.Guid"
+		return catalogue.EdmGUID
 	case edmString:
-		return "Edm.String"
+		return catalogue.EdmString
 	case edmBoolean:
-		return "Edm.Boolean"
+		return catalogue.EdmBoolean
 	case edmInt32:
-		return "Edm.Int32"
+		return catalogue.EdmInt32
 	case edmInt64:
-		return "Edm.Int64"
+		return catalogue.EdmInt64
 	case edmDateTime:
-		return "Edm.DateTime"
+		return catalogue.EdmDateTime
+	case edmByte:
+		return catalogue.EdmByte
+	case edmInt16:
+		return catalogue.EdmInt16
+	case edmDecimal:
+		return catalogue.EdmDecimal
+	case edmBinary:
+		return catalogue.EdmBinary
+	case edmCollection:
+		return catalogue.Collection
+	case edmComplex:
+		return "Edm.ComplexType"
 	default:
-		return "Edm.Double"
+		return catalogue.EdmDouble
 	}
 }
+
+// scalar reports whether values of t are record members (everything but collections).
+func (t edmType) scalar() bool { return t != edmCollection }
 
 // field is one property of an entity.
 type field struct {
 	name     string
 	typ      edmType
-	filter   bool // allowed in $filter on the regular and bulk endpoints ("MF" in §5.2)
-	syncOnly bool // served only by the sync endpoint (Timestamp, §5.2)
+	filter   bool    // allowed in $filter on the regular and bulk endpoints ("MF" in §5.2)
+	syncOnly bool    // served only by the sync endpoint (Timestamp, §5.2)
+	ref      *entity // a Guid foreign key: the entity whose records it names (see refTarget)
+	// quoted serves an Edm.Int64 or Edm.Decimal as a JSON string, the OData V2 verbose
+	// convention (§3.8); every Int64 but Timestamp is served so.
+	quoted bool
+	// Generation (generate.go), worked out from the name once: required fields are never
+	// null; strKind says what a string holds.
+	required bool
+	strKind  uint8
 }
 
 // value holds one field value; which member is used depends on the field's type.
 type value struct {
 	null bool
-	s    string  // Guid (lowercase 8-4-4-4-12), String
-	n    int64   // Boolean (0/1), Int32, Int64, DateTime (Unix milliseconds, UTC instant)
-	f    float64 // Double
+	// s: Guid (lowercase 8-4-4-4-12), String, Binary (base64), and Double and Decimal as their
+	// decimal text, served verbatim so that it round-trips exactly ("1E-05" stays "1E-05").
+	s string
+	n int64 // Boolean (0/1), Byte, Int16, Int32, Int64, DateTime (Unix milliseconds, UTC instant)
 }
 
 // record is one row; values are indexed like entity.fields.
 type record []value
 
-// entity describes one Exact Online resource: its fields and its endpoints. Adding an entity to
-// the simulator is adding a catalogue entry (plus a generator when it has generated rows).
+// entity describes one Exact Online resource: its fields and its endpoints. Every entity of
+// the catalogue package is one (catalogue.go); the Accounts entity adds hand-tuned generation.
 type entity struct {
-	name        string // "Accounts"
+	name        string // the catalogue's name ("transaction_lines"); "Deleted", "Me" for the others
 	metaType    string // __metadata.type
 	regular     string // "crm/Accounts"; "" when absent
 	bulk        string // "bulk/CRM/Accounts"; "" when absent
@@ -71,24 +114,33 @@ type entity struct {
 	// the filter fields (§3.9), unless Options.NoMandatoryFilter is set.
 	mandatoryFilter bool
 	fields          []field
-	// generate fills r with generated base row i of a division (deterministic, §"Data realism").
-	generate func(g *generator, i int, r record)
+	keyName         string // the field identifying a record; "ID" when empty
+	// generate fills r with generated base row i of t (deterministic, §"Data realism"). want,
+	// when not nil, names the fields that must be filled; the others may be left as they are.
+	generate func(t *table, i int, r record, want []bool)
 
-	index   map[string]int // field name → position
-	idField int
-	tsField int
+	index    map[string]int // field name → position
+	idField  int            // the key field
+	tsField  int
+	modField int // Modified (Edm.DateTime), -1 when absent
 }
 
 func (e *entity) init() *entity {
 	e.index = make(map[string]int, len(e.fields))
-	e.idField, e.tsField = -1, -1
+	e.idField, e.tsField, e.modField = -1, -1, -1
+	key := e.keyName
+	if key == "" {
+		key = "ID"
+	}
 	for i, f := range e.fields {
 		e.index[f.name] = i
-		switch f.name {
-		case "ID":
+		switch {
+		case f.name == key:
 			e.idField = i
-		case "Timestamp":
+		case f.name == "Timestamp":
 			e.tsField = i
+		case f.name == "Modified" && f.typ == edmDateTime:
+			e.modField = i
 		}
 	}
 	return e
@@ -107,41 +159,8 @@ func (e *entity) filterFields() string {
 
 func (e *entity) newRecord() record { return make(record, len(e.fields)) }
 
-// accountsEntity is crm/Accounts with the key fields of §5.2. Deleted accounts are EntityType 2 (§3.12).
-var accountsEntity = (&entity{
-	name:            "Accounts",
-	metaType:        "Exact.Web.Api.Models.Account",
-	regular:         "crm/Accounts",
-	bulk:            "bulk/CRM/Accounts",
-	sync:            "sync/CRM/Accounts",
-	deletedType:     2,
-	mandatoryFilter: true,
-	fields: []field{
-		{name: "ID", typ: edmGuid, filter: true},
-		{name: "Code", typ: edmString, filter: true},
-		{name: "Name", typ: edmString, filter: true},
-		{name: "IsSupplier", typ: edmBoolean, filter: true},
-		{name: "IsSales", typ: edmBoolean, filter: true},
-		{name: "IsPurchase", typ: edmBoolean},
-		{name: "Blocked", typ: edmBoolean, filter: true},
-		{name: "Status", typ: edmString, filter: true},
-		{name: "Type", typ: edmString, filter: true},
-		{name: "Email", typ: edmString, filter: true},
-		{name: "Phone", typ: edmString, filter: true},
-		{name: "Website", typ: edmString},
-		{name: "AddressLine1", typ: edmString, filter: true},
-		{name: "Postcode", typ: edmString, filter: true},
-		{name: "City", typ: edmString, filter: true},
-		{name: "Country", typ: edmString, filter: true},
-		{name: "VATNumber", typ: edmString, filter: true},
-		{name: "ChamberOfCommerce", typ: edmString, filter: true},
-		{name: "Created", typ: edmDateTime, filter: true},
-		{name: "Modified", typ: edmDateTime, filter: true},
-		{name: "Division", typ: edmInt32},
-		{name: "Timestamp", typ: edmInt64, syncOnly: true},
-	},
-	generate: generateAccount,
-}).init()
+// guidKey reports whether the entity's records are keyed by a GUID.
+func (e *entity) guidKey() bool { return e.idField >= 0 && e.fields[e.idField].typ == edmGuid }
 
 // deletedEntity is sync/Deleted (§3.12): one row per deletion, sharing the division's
 // Timestamp sequence.
@@ -159,10 +178,6 @@ var deletedEntity = (&entity{
 		{name: "ID", typ: edmGuid},
 	},
 }).init()
-
-// catalogue lists the entities with data tables, in the order their generated rows take
-// Timestamps in a division.
-var catalogue = []*entity{accountsEntity}
 
 // endpointKind says which flavour of an entity's endpoints a request hit.
 type endpointKind int
@@ -183,7 +198,7 @@ type route struct {
 // case-insensitive (§3.1).
 var routes = func() map[string]route {
 	m := map[string]route{}
-	for _, e := range append([]*entity{deletedEntity}, catalogue...) {
+	for _, e := range append([]*entity{deletedEntity, divisionsEntity}, dataEntities...) {
 		for kind, p := range []string{e.regular, e.bulk, e.sync} {
 			if p != "" {
 				m[strings.ToLower(p)] = route{ent: e, kind: endpointKind(kind), path: p}
@@ -208,29 +223,41 @@ func wallMillis(ms int64) int64 {
 	return ms + int64(off)*1000
 }
 
-// appendJSONValue appends v as JSON for a field of type t.
-func appendJSONValue(dst []byte, t edmType, v value) []byte {
+// appendJSONValue appends v as JSON for field f.
+func appendJSONValue(dst []byte, f *field, v value) []byte {
 	if v.null {
 		return append(dst, "null"...)
 	}
-	switch t {
-	case edmGuid, edmString:
+	switch f.typ {
+	case edmGuid, edmString, edmBinary:
 		return appendJSONString(dst, v.s)
 	case edmBoolean:
 		if v.n != 0 {
 			return append(dst, "true"...)
 		}
 		return append(dst, "false"...)
-	case edmInt32, edmInt64:
+	case edmByte, edmInt16, edmInt32, edmInt64:
 		// Timestamp (Edm.Int64) is served as a JSON number: its JSON type is UNCONFIRMED
-		// (§3.8); the sheet's illustrative page (§3.10) shows a number.
+		// (§3.8); the sheet's illustrative page (§3.10) shows a number. Other Int64 values are
+		// served as strings, the OData V2 verbose convention the sheet reports (§3.8).
+		if f.quoted {
+			dst = append(dst, '"')
+			dst = strconv.AppendInt(dst, v.n, 10)
+			return append(dst, '"')
+		}
 		return strconv.AppendInt(dst, v.n, 10)
 	case edmDateTime:
 		dst = append(dst, `"/Date(`...)
 		dst = strconv.AppendInt(dst, wallMillis(v.n), 10)
 		return append(dst, `)/"`...)
-	default:
-		return strconv.AppendFloat(dst, v.f, 'f', -1, 64)
+	case edmDouble, edmDecimal:
+		// The decimal text as stored, a JSON number ("1E-05", "2.5e+3"); Decimal as a string (§3.8).
+		if f.quoted {
+			return appendJSONString(dst, v.s)
+		}
+		return append(dst, v.s...)
+	default: // complex values are served unset; collections are no members
+		return append(dst, "null"...)
 	}
 }
 
@@ -275,16 +302,16 @@ func appendJSONChars(dst []byte, s string) []byte {
 // appendXMLValue appends v as the text of an Atom d:Field element.
 func appendXMLValue(dst []byte, t edmType, v value) []byte {
 	switch t {
-	case edmGuid, edmString:
+	case edmGuid, edmString, edmBinary, edmDouble, edmDecimal:
 		return appendXMLText(dst, v.s)
 	case edmBoolean:
 		return strconv.AppendBool(dst, v.n != 0)
-	case edmInt32, edmInt64:
+	case edmByte, edmInt16, edmInt32, edmInt64:
 		return strconv.AppendInt(dst, v.n, 10)
 	case edmDateTime:
 		return time.UnixMilli(v.n).In(amsterdam).AppendFormat(dst, "2006-01-02T15:04:05.000")
 	default:
-		return strconv.AppendFloat(dst, v.f, 'f', -1, 64)
+		return dst
 	}
 }
 

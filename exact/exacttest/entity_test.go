@@ -27,7 +27,7 @@ func TestAppendJSONStringRoundTrips(t *testing.T) {
 }
 
 func TestGeneratedIDsMapBackToRows(t *testing.T) {
-	g := newGenerator(7, 101, testOptions(0).Start)
+	g := newGenerator(7, 101, testOptions(0).Start, 0)
 	for _, i := range []int{0, 1, 999, 999_999} {
 		if got := g.index(g.guid(i), 1_000_000); got != i {
 			t.Errorf("index(guid(%d)): got %d, want %d", i, got, i)

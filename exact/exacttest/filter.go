@@ -2,6 +2,7 @@ package exacttest
 
 import (
 	"errors"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -51,32 +52,7 @@ func (e *cmpExpr) eval(r record) bool {
 		}
 		return false
 	}
-	var c int
-	switch e.typ {
-	case edmGuid:
-		c = strings.Compare(v.s, e.lit.s)
-	case edmString:
-		s := v.s
-		if e.trim {
-			s = strings.TrimSpace(s)
-		}
-		// String comparison ignores case, as SQL Server's default collation does.
-		c = strings.Compare(strings.ToLower(s), strings.ToLower(e.lit.s))
-	case edmDouble:
-		switch {
-		case v.f < e.lit.f:
-			c = -1
-		case v.f > e.lit.f:
-			c = 1
-		}
-	default:
-		switch {
-		case v.n < e.lit.n:
-			c = -1
-		case v.n > e.lit.n:
-			c = 1
-		}
-	}
+	c := compareValues(e.typ, v, e.lit, e.trim)
 	switch e.op {
 	case "eq":
 		return c == 0
@@ -91,6 +67,43 @@ func (e *cmpExpr) eval(r record) bool {
 	default:
 		return c <= 0
 	}
+}
+
+// compareValues orders two non-null values of type t: strings without regard to case, as SQL
+// Server's default collation does (trim drops the padding of v first, §3.8); decimals by their
+// value; dates by their Amsterdam wall-clock time, as Exact stores and compares them (§3.8), so
+// that the autumn hour that happens twice orders as its served /Date(ms)/ values do.
+func compareValues(t edmType, v, lit value, trim bool) int {
+	switch t {
+	case edmGuid:
+		return strings.Compare(v.s, lit.s)
+	case edmString, edmBinary:
+		s := v.s
+		if trim {
+			s = strings.TrimSpace(s)
+		}
+		return strings.Compare(strings.ToLower(s), strings.ToLower(lit.s))
+	case edmDouble, edmDecimal:
+		a, _ := new(big.Rat).SetString(v.s)
+		b, _ := new(big.Rat).SetString(lit.s)
+		if a == nil || b == nil {
+			return strings.Compare(v.s, lit.s)
+		}
+		return a.Cmp(b)
+	case edmDateTime:
+		return cmpInt(wallMillis(v.n), wallMillis(lit.n))
+	}
+	return cmpInt(v.n, lit.n)
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // token kinds of the $filter lexer.
@@ -127,7 +140,9 @@ func lexFilter(s string) ([]token, error) {
 			i += n
 		case c == '-' || c >= '0' && c <= '9':
 			j := i + 1
-			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
+			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.' ||
+				(s[j] == 'E' || s[j] == 'e') && j+1 < len(s) && (s[j+1] >= '0' && s[j+1] <= '9' || s[j+1] == '-' || s[j+1] == '+') ||
+				(s[j] == '-' || s[j] == '+') && (s[j-1] == 'E' || s[j-1] == 'e')) {
 				j++
 			}
 			if j < len(s) && strings.IndexByte("LlMmDd", s[j]) >= 0 {
@@ -331,18 +346,18 @@ func literal(t edmType, lit token) (value, error) {
 		case lit.kind == tokWord && strings.EqualFold(lit.text, "false"), lit.kind == tokNumber && lit.text == "0":
 			return value{n: 0}, nil
 		}
-	case edmInt32, edmInt64:
+	case edmByte, edmInt16, edmInt32, edmInt64:
 		if lit.kind == tokNumber {
 			n, err := strconv.ParseInt(strings.TrimRight(lit.text, "Ll"), 10, 64)
 			if err == nil {
 				return value{n: n}, nil
 			}
 		}
-	case edmDouble:
+	case edmDouble, edmDecimal:
 		if lit.kind == tokNumber {
-			f, err := strconv.ParseFloat(strings.TrimRight(lit.text, "MmDd"), 64)
-			if err == nil {
-				return value{f: f}, nil
+			text := strings.TrimRight(lit.text, "MmDd")
+			if _, ok := new(big.Rat).SetString(text); ok {
+				return value{s: text}, nil
 			}
 		}
 	case edmDateTime:

@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// testOptions are deterministic defaults for tests: a frozen clock and no limits.
+// testOptions are deterministic defaults for tests of the accounts: a frozen clock, no limits
+// and no records of the other entities, so that the Timestamps after the accounts are the changes'.
 func testOptions(accounts int) Options {
-	return Options{Accounts: accounts, Seed: 1, Divisions: []int{101, 102}, FreezeClock: true}
+	return Options{Accounts: accounts, Seed: 1, Divisions: []int{101, 102}, FreezeClock: true, Records: map[string]int{"*": 0}}
 }
 
 func newTestServer(t testing.TB, opts Options) *Server {

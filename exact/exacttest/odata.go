@@ -102,11 +102,8 @@ func (s *Simulator) serveMe(w http.ResponseWriter, r *http.Request) {
 // rate limits (429), faults, then the endpoint.
 func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division int, endpoint string) {
 	rt, known := routes[strings.ToLower(endpoint)]
-	switch {
-	case known:
+	if known {
 		endpoint = rt.path
-	case strings.EqualFold(endpoint, "system/Divisions"):
-		endpoint = "system/Divisions"
 	}
 	s.countCall(division, endpoint)
 	if !s.maintenance(w, r) { // before auth and limits: the service is down
@@ -142,8 +139,6 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 		return
 	}
 	switch {
-	case endpoint == "system/Divisions":
-		s.serveDivisions(sw, r, division)
 	case known:
 		s.serveEntity(sw, r, division, rt)
 	default:
@@ -199,56 +194,14 @@ func (s *Simulator) writeBody(w http.ResponseWriter, r *http.Request, body []byt
 	_, _ = w.Write(body)
 }
 
-// serveDivisions is system/Divisions: the divisions the user granted the app (§3.3).
-func (s *Simulator) serveDivisions(w http.ResponseWriter, r *http.Request, division int) {
-	s.mu.Lock()
-	var divs []int
-	for _, d := range s.division {
-		if !s.revoked[d] {
-			divs = append(divs, d)
-		}
-	}
-	s.mu.Unlock()
-	moved := map[int]time.Time{}
-	s.dataMu.RLock()
-	for _, d := range divs {
-		if div := s.data[d]; div != nil {
-			moved[d] = div.moved
-		}
-	}
-	s.dataMu.RUnlock()
-	sel, msg := parseSelect(divisionsEntity, r.URL.Query().Get("$select"), kindRegular)
-	if msg != "" {
-		writeError(w, r, http.StatusBadRequest, msg)
-		return
-	}
-	base := baseURL(r) + "/api/v1/" + strconv.Itoa(division) + "/system/Divisions"
-	pw := s.newPageWriter(r, divisionsEntity, sel, base+"(", false)
-	pw.begin(base)
-	for _, d := range divs {
-		rec := divisionsEntity.newRecord()
-		set := func(name string, v value) { rec[divisionsEntity.index[name]] = v }
-		set("Code", value{n: int64(d)})
-		set("Description", value{s: "Administratie " + strconv.Itoa(d) + " – Exacte Simulatie B.V."})
-		set("Current", boolVal(d == s.opts.Divisions[0]))
-		set("Status", value{n: 1})
-		set("BlockingStatus", value{n: 0})
-		set("Country", value{s: "NL "})
-		set("Hid", value{s: strconv.Itoa(d)})
-		set("DivisionMoveDate", timeVal(moved[d])) // null until MoveDivision (§3.3, §3.10)
-		pw.key = strconv.Itoa(d)
-		pw.add(0, rec)
-	}
-	s.writeBody(w, r, pw.end("", -1), false)
-}
-
-// parseSelect resolves $select into field positions; "" and "*" select every field the
-// endpoint serves. It returns a §4.4-style message on error.
+// parseSelect resolves $select into field positions; "" and "*" select every scalar field the
+// endpoint serves. A navigation collection is served (deferred, §3.5) only when named. It
+// returns a §4.4-style message on error.
 func parseSelect(e *entity, sel string, kind endpointKind) ([]int, string) {
 	var out []int
 	if strings.TrimSpace(sel) == "" || strings.TrimSpace(sel) == "*" {
 		for i, f := range e.fields {
-			if !f.syncOnly || kind == kindSync {
+			if f.typ.scalar() && (!f.syncOnly || kind == kindSync) {
 				out = append(out, i)
 			}
 		}
@@ -273,6 +226,14 @@ type entityQuery struct {
 	idEq        string // fast path for "ID eq guid'…'"
 	top         int    // -1: none
 	inlineCount bool
+	// order is $orderby (regular and bulk endpoints); with it, or on system/Divisions, the
+	// page is served sorted (order.go) and skip holds the raw $skiptoken.
+	order  []orderKey
+	sorted bool
+	skip   string
+	// want names the fields a generated row needs: the selected ones, those the filter and
+	// the order read, and the key.
+	want []bool
 }
 
 // parseEntityQuery validates the query options of §3.6–§3.10 and returns the §4.4 message on error.
@@ -329,14 +290,27 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 			}
 		} else {
 			eq.pred = x
-			if c, ok := x.(*cmpExpr); ok && c.field == e.idField && c.op == "eq" && !c.lit.null {
+			if c, ok := x.(*cmpExpr); ok && c.field == e.idField && e.guidKey() && c.op == "eq" && !c.lit.null {
 				eq.idEq = c.lit.s
 			}
 		}
 	case e.mandatoryFilter && !s.opts.NoMandatoryFilter && rt.kind != kindSync:
 		return eq, msgMandatory + e.filterFields() + "."
 	}
-	if tok := q.Get("$skiptoken"); tok != "" {
+	if ob := q.Get("$orderby"); ob != "" {
+		if rt.kind == kindSync {
+			// Sync endpoints serve in Timestamp order (§3.10); Exact's answer to $orderby there
+			// is UNCONFIRMED: the simulator refuses it.
+			return eq, "$orderby is not supported on sync endpoints, which are ordered by Timestamp"
+		}
+		if eq.order, msg = parseOrderBy(e, ob); msg != "" {
+			return eq, msg
+		}
+	}
+	eq.sorted = len(eq.order) > 0 || e == divisionsEntity
+	if tok := q.Get("$skiptoken"); tok != "" && eq.sorted {
+		eq.skip = tok
+	} else if tok != "" {
 		if rt.kind == kindSync {
 			// The skiptoken of sync pages is the last Timestamp with the Int64 suffix ("4001L").
 			// Its form is UNCONFIRMED (§3.10); "…L" is the documented Int64 skiptoken of §3.6.
@@ -359,6 +333,24 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 		}
 	}
 	eq.inlineCount = q.Get("$inlinecount") == "allpages"
+	eq.want = make([]bool, len(e.fields))
+	for _, i := range eq.sel {
+		eq.want[i] = true
+	}
+	for _, k := range eq.order {
+		eq.want[k.field] = true
+	}
+	if e.idField >= 0 {
+		eq.want[e.idField] = true
+	}
+	if f, ok := q["$filter"]; ok {
+		_, names, _ := parseFilter(e, f[0])
+		for _, name := range names {
+			if i, ok := e.index[name]; ok {
+				eq.want[i] = true
+			}
+		}
+	}
 	return eq, ""
 }
 
@@ -434,16 +426,24 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 				fn(ts, rec)
 			}
 		default:
-			div.tables[rt.ent].scan(after, scratch, fn)
+			div.tables[rt.ent].scanFields(after, scratch, eq.want, fn)
 		}
 	}
-	if size > 0 {
+	count := -1
+	if eq.sorted {
+		skip, m := s.servePageSorted(div, rt, &eq, size, scan, scratch, pw, &count)
+		if m != "" {
+			s.dataMu.RUnlock()
+			writeError(w, r, http.StatusBadRequest, m)
+			return
+		}
+		n, more, lastID = pw.rows, skip != "", skip
+	} else if size > 0 {
 		scan(eq.after, visit)
 	} else {
 		scan(eq.after, func(int64, record) bool { more = true; return false })
 	}
-	count := -1
-	if eq.inlineCount {
+	if eq.inlineCount && count < 0 {
 		count = 0
 		scan(0, func(_ int64, rec record) bool {
 			if eq.pred == nil || eq.pred.eval(rec) {
@@ -457,7 +457,10 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 	next := ""
 	if more && n > 0 && (eq.top < 0 || eq.top > n) {
 		skip := "guid'" + lastID + "'"
-		if keyTS {
+		switch {
+		case eq.sorted:
+			skip = lastID // the sorted page's own skiptoken (order.go)
+		case keyTS:
 			skip = strconv.FormatInt(lastTS, 10) + "L"
 		}
 		top := -1
@@ -607,7 +610,11 @@ func (p *pageWriter) add(ts int64, rec record) {
 		p.buf = append(p.buf, p.metaClose...)
 		for j, i := range p.sel {
 			p.buf = append(p.buf, p.names[j]...)
-			p.buf = appendJSONValue(p.buf, p.ent.fields[i].typ, rec[i])
+			if f := &p.ent.fields[i]; f.typ == edmCollection {
+				p.appendDeferred(ts, f.name)
+			} else {
+				p.buf = appendJSONValue(p.buf, f, rec[i])
+			}
 		}
 		p.buf = append(p.buf, '}')
 	} else {
@@ -622,6 +629,9 @@ func (p *pageWriter) add(ts int64, rec record) {
 			`<content type="application/xml"><m:properties>`...)
 		for j, i := range p.sel {
 			f := p.ent.fields[i]
+			if !f.typ.scalar() || f.typ == edmComplex {
+				continue
+			}
 			p.buf = append(p.buf, "<d:"...)
 			p.buf = append(p.buf, p.names[j]...)
 			if f.typ != edmString {
@@ -640,6 +650,22 @@ func (p *pageWriter) add(ts int64, rec record) {
 		p.buf = append(p.buf, `</m:properties></content></entry>`...)
 	}
 	p.rows++
+}
+
+// appendDeferred appends a navigation collection as OData V2 serves one that was not expanded
+// (§3.5, §3.7): {"__deferred":{"uri":"<the record's URI>/<Name>"}}.
+func (p *pageWriter) appendDeferred(ts int64, name string) {
+	p.buf = append(p.buf, `{"__deferred":{"uri":`...)
+	p.buf = append(p.buf, p.metaOpen...)
+	if p.keyTS {
+		p.buf = strconv.AppendInt(p.buf, ts, 10)
+		p.buf = append(p.buf, 'L')
+	} else {
+		p.buf = appendJSONChars(p.buf, p.key)
+	}
+	p.buf = append(p.buf, ")/"...)
+	p.buf = append(p.buf, name...)
+	p.buf = append(p.buf, `"}}`...)
 }
 
 // addHostile appends a hostile record (hostile.go) verbatim, with the __metadata add would give it.
@@ -707,21 +733,5 @@ var meEntity = (&entity{
 		{name: "DivisionCustomerCode", typ: edmString},
 		{name: "AccountingDivision", typ: edmInt32},
 		{name: "ServerUtcOffset", typ: edmInt32},
-	},
-}).init()
-
-// divisionsEntity is system/Divisions (§3.3).
-var divisionsEntity = (&entity{
-	name:     "Divisions",
-	metaType: "Exact.Web.Api.Models.HRM.Division",
-	fields: []field{
-		{name: "Code", typ: edmInt32},
-		{name: "Description", typ: edmString},
-		{name: "Current", typ: edmBoolean},
-		{name: "Status", typ: edmInt32},
-		{name: "BlockingStatus", typ: edmInt32},
-		{name: "Country", typ: edmString},
-		{name: "Hid", typ: edmString},
-		{name: "DivisionMoveDate", typ: edmDateTime},
 	},
 }).init()

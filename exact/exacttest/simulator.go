@@ -12,19 +12,27 @@ import (
 	"time"
 )
 
-// Options configure a Simulator. The zero value is a usable simulator with one empty division.
+// Options configure a Simulator. The zero value is a usable simulator with one division, no
+// accounts and 20 generated records of every other entity.
 type Options struct {
 	ClientID, ClientSecret string // defaults "exactsim-client", "exactsim-secret"
 	RedirectURI            string // registered redirect URI, default "https://localhost:8443/callback"
 	RefreshToken           string // accepted as the start of a chain; generated (contains '!') when empty
 	Divisions              []int  // default []int{101}; the first is the user's CurrentDivision
 	Accounts               int    // accounts per division, generated deterministically from Seed
-	Seed                   int64
-	MinutelyLimit          int       // calls per client and division per clock minute; 0 = no limit
-	DailyLimit             int       // calls per client and division per UTC day; 0 = no limit
-	NoMandatoryFilter      bool      // mandatory filtering on crm/Accounts is ON unless this is set (§3.9)
-	ErrorBudget            bool      // the 10-errors-per-hour block (§2.5), off by default
-	Start                  time.Time // simulated clock start; default 2026-01-05T09:00:00Z
+	// Records sizes the other entities: entity name (the catalogue's, see Entities) → records
+	// generated per division; "*" sets the count of every entity it does not name. Entities
+	// it does not size get 20 records (defaultRecords), so that an end-to-end test of every
+	// entity is cheap. The accounts are sized by Accounts, and divisions are the Divisions;
+	// naming either is a mistake. Generated records are computed when served, so a million
+	// records cost no memory.
+	Records           map[string]int
+	Seed              int64
+	MinutelyLimit     int       // calls per client and division per clock minute; 0 = no limit
+	DailyLimit        int       // calls per client and division per UTC day; 0 = no limit
+	NoMandatoryFilter bool      // mandatory filtering on crm/Accounts is ON unless this is set (§3.9)
+	ErrorBudget       bool      // the 10-errors-per-hour block (§2.5), off by default
+	Start             time.Time // simulated clock start; default 2026-01-05T09:00:00Z
 	// FreezeClock stops the simulated clock from following real time: it then moves only by
 	// Advance. By default it runs from Start at real-time speed (plus every Advance), so a
 	// client that sleeps until a rate-limit reset is released.
@@ -137,9 +145,14 @@ func New(opts Options) *Simulator {
 		data:     map[int]*divisionData{},
 		stats:    Stats{TokenCalls: map[string]int{}, APICalls: map[string]int{}},
 	}
-	s.userID = newGenerator(opts.Seed, 0, s.start).guid(1 << 44)
+	s.userID = newGenerator(opts.Seed, 0, s.start, 0).guid(1 << 44)
+	for name, n := range opts.Records {
+		if _, err := lookupEntity(name); (err != nil && name != "*") || name == "accounts" || name == "divisions" || n < 0 {
+			panic(fmt.Sprintf("exacttest: Options.Records[%q] = %d: want an entity's name (or \"*\") and a count >= 0", name, n))
+		}
+	}
 	for _, d := range opts.Divisions {
-		s.data[d] = newDivisionData(d, opts.Accounts, opts.Seed, s.start)
+		s.data[d] = newDivisionData(d, &s.opts, s.start, s.userID)
 	}
 	s.auth.init(s.start, opts.RefreshToken)
 	return s
