@@ -26,7 +26,11 @@ type fakeSource struct {
 	pages map[string]string // URL → page body
 	fail  map[string]error  // URL → error
 	// hold, when set, is called with a URL before it is served, and may block.
-	hold  func(u string)
+	hold func(u string)
+	// def, when set, is the page of every URL not in pages.
+	def string
+	// limit, when set, is what RateLimit answers.
+	limit *exact.RateLimit
 	mu    gosync.Mutex
 	asked []string
 }
@@ -46,6 +50,9 @@ func (f *fakeSource) Page(_ context.Context, _ int, u string) (*exact.Page, erro
 		return nil, err
 	}
 	body, ok := f.pages[u]
+	if !ok && f.def != "" {
+		body, ok = f.def, true
+	}
 	if !ok {
 		return nil, fmt.Errorf("no page at %s", u)
 	}
@@ -55,6 +62,13 @@ func (f *fakeSource) Page(_ context.Context, _ int, u string) (*exact.Page, erro
 	}
 	p.Calls = 1
 	return p, nil
+}
+
+func (f *fakeSource) RateLimit(int) exact.RateLimit {
+	if f.limit == nil {
+		return exact.RateLimit{}
+	}
+	return *f.limit
 }
 
 // fakeStore is the sink's side: cursors, batches, runs, locks.

@@ -1,4 +1,4 @@
-// Command ddl writes, from the catalogue (exact/catalogue/entities.json), the migration
+// The ddl command writes, from the catalogue (exact/catalogue/entities.json), the migration
 // that creates the table of every entity, and docs/entities.md, which lists them for
 // downstream applications. It is run by go generate in exact/catalogue.
 //
