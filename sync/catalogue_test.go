@@ -71,9 +71,9 @@ func TestTransactionLinesAmountsAndDates(t *testing.T) {
 	want := map[string]any{
 		"amount_dc": "1E-05", "amount_fc": "0.1", "amount_vatfc": "-12345678901234567890.123456789",
 		"exchange_rate": "1.50E2", "amount_vat_base_fc": nil,
-		"date":             time.Date(2024, 3, 31, 0, 30, 0, 0, time.UTC), // 01:30 CET
-		"due_date":         time.Date(2024, 3, 31, 1, 30, 0, 0, time.UTC), // 03:30 CEST
-		"financial_year":   int32(2024), "financial_period": int32(3), "gl_account": id2,
+		"date":           time.Date(2024, 3, 31, 0, 30, 0, 0, time.UTC), // 01:30 CET
+		"due_date":       time.Date(2024, 3, 31, 1, 30, 0, 0, time.UTC), // 03:30 CEST
+		"financial_year": int32(2024), "financial_period": int32(3), "gl_account": id2,
 		"entry_number": int32(24000017), "description": "Verkoop", "id": id1, "exact_timestamp": int64(77), "division": int32(101),
 	}
 	for c, w := range want {
