@@ -10,10 +10,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,14 +39,23 @@ type Config struct {
 	Divisions    []int // empty: every division the token can see
 	LogLevel     zerolog.Level
 	LogFormat    string // json or console
-	// Schedules maps an entity name to its incremental cron schedule, and
-	// FullSchedules to its full-pass schedule ("" disables it).
+	// Entities are the entities to sync (EXACTSYNC_ENTITIES), in Options.Entities order.
+	Entities []string
+	// Schedules maps every entity name of Options.Entities to its incremental cron
+	// schedule, and FullSchedules to its full-pass schedule ("" disables it).
 	Schedules     map[string]string
 	FullSchedules map[string]string
 	TimeZone      string // for schedules, default Europe/Amsterdam
 	// Keyring seals the tokens and client secrets stored in PostgreSQL; nil when no
 	// encryption key is configured (secrets are then stored as plaintext).
 	Keyring *seal.Keyring
+	// StateDir holds the recovery files of refreshed token pairs that PostgreSQL could not
+	// store (EXACTSYNC_STATE_DIR, default $XDG_STATE_HOME/exactsync or
+	// ~/.local/state/exactsync); empty when no directory can be named.
+	StateDir string
+	// Warnings are problems that do not stop a start, each with its fix, for the
+	// command to log (a key file that others can read).
+	Warnings []string
 }
 
 // Needs says which values a command requires.
@@ -53,15 +66,25 @@ type Needs struct {
 
 // Options tune how the environment is read.
 type Options struct {
-	// Entities are the entity names that can have schedules.
+	// Entities are the entity names that can be synced and have schedules.
 	Entities []string
+	// DefaultEntities are synced when EXACTSYNC_ENTITIES is unset; nil means all.
+	DefaultEntities []string
+	// Unsupported names entities that cannot be chosen, with the reason (e.g. deprecated
+	// by Exact), so that asking for one gets a clear answer.
+	Unsupported map[string]string
+	// DefaultSchedule and DefaultFullSchedule apply to an entity without a schedule of
+	// its own in DefaultSchedules or DefaultFullSchedules; EXACTSYNC_SCHEDULE_DEFAULT and
+	// EXACTSYNC_FULL_SCHEDULE_DEFAULT replace both.
+	DefaultSchedule, DefaultFullSchedule string
 	// ParseSchedule validates a cron schedule; nil skips schedule checks.
 	ParseSchedule func(spec string) error
 	// DefaultSchedules and DefaultFullSchedules apply when a schedule
 	// variable is unset.
 	DefaultSchedules     map[string]string
 	DefaultFullSchedules map[string]string
-	// ReadFile reads EXACTSYNC_ENCRYPTION_KEY_FILE; default os.ReadFile.
+	// ReadFile reads EXACTSYNC_ENCRYPTION_KEY_FILE; by default the file is read from
+	// disk, and a warning is given when its mode lets group or others read it.
 	ReadFile func(name string) ([]byte, error)
 }
 
@@ -84,6 +107,17 @@ const (
 	// EnvEncryptionKeyOld lists earlier keys, comma separated, which only open values
 	// (until `exactsync auth rotate-key` re-encrypts them with the current key).
 	EnvEncryptionKeyOld = "EXACTSYNC_ENCRYPTION_KEY_OLD"
+
+	// EnvStateDir is the directory of exactsync's local state: the recovery files of
+	// refreshed token pairs that PostgreSQL could not store.
+	EnvStateDir = "EXACTSYNC_STATE_DIR"
+
+	// EnvEntities lists the entities to sync: names separated by commas, or all.
+	EnvEntities = "EXACTSYNC_ENTITIES"
+	// EnvScheduleDefault and EnvFullScheduleDefault are the schedules of every entity
+	// without a variable of its own.
+	EnvScheduleDefault     = "EXACTSYNC_SCHEDULE_DEFAULT"
+	EnvFullScheduleDefault = "EXACTSYNC_FULL_SCHEDULE_DEFAULT"
 )
 
 // ScheduleEnv is the variable holding an entity's incremental schedule,
@@ -173,27 +207,45 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		bad(EnvLogFormat, "%q is not a format; use json or console", c.LogFormat)
 	}
 
-	for _, e := range opts.Entities {
-		for _, v := range []struct {
-			env string
-			def map[string]string
-			out map[string]string
-		}{
-			{ScheduleEnv(e), opts.DefaultSchedules, c.Schedules},
-			{FullScheduleEnv(e), opts.DefaultFullSchedules, c.FullSchedules},
-		} {
-			spec, set := lookup(getenv, v.env)
-			if !set {
-				spec = v.def[e]
+	c.Entities = entities(getenv, opts, bad)
+	checkSchedule := func(env, spec string) string {
+		spec = strings.TrimSpace(spec)
+		if spec != "" && spec != "off" && opts.ParseSchedule != nil {
+			if err := opts.ParseSchedule(spec); err != nil {
+				bad(env, "%q is not a cron schedule (%v); use five fields such as \"*/15 * * * *\", or \"off\"", spec, err)
 			}
-			spec = strings.TrimSpace(spec)
-			if spec != "" && spec != "off" && opts.ParseSchedule != nil {
-				if err := opts.ParseSchedule(spec); err != nil {
-					bad(v.env, "%q is not a cron schedule (%v); use five fields such as \"*/15 * * * *\", or \"off\"", spec, err)
+		}
+		if spec == "off" {
+			return ""
+		}
+		return spec
+	}
+	for _, v := range []struct {
+		env, perEntity, builtIn string
+		defaults, out           map[string]string
+	}{
+		{EnvScheduleDefault, "", opts.DefaultSchedule, opts.DefaultSchedules, c.Schedules},
+		{EnvFullScheduleDefault, "full", opts.DefaultFullSchedule, opts.DefaultFullSchedules, c.FullSchedules},
+	} {
+		def, defSet := lookup(getenv, v.env)
+		def = checkSchedule(v.env, def)
+		for _, e := range opts.Entities {
+			env := ScheduleEnv(e)
+			if v.perEntity == "full" {
+				env = FullScheduleEnv(e)
+			}
+			spec, set := lookup(getenv, env)
+			switch {
+			case set:
+				spec = checkSchedule(env, spec)
+			case defSet:
+				spec = def
+			default:
+				d, ok := v.defaults[e]
+				if !ok {
+					d = v.builtIn
 				}
-			}
-			if spec == "off" {
-				spec = ""
+				spec = checkSchedule(env, d)
 			}
 			v.out[e] = spec
 		}
@@ -202,7 +254,8 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		c.TimeZone = "Europe/Amsterdam"
 	}
 
-	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad)
+	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad, func(w string) { c.Warnings = append(c.Warnings, w) })
+	c.StateDir = stateDir(getenv)
 
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}
@@ -210,11 +263,57 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	return c, nil
 }
 
-// loadKeyring reads the encryption keys. Problems go to bad; key material never appears
-// in them.
-func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, error), bad func(name, format string, args ...any)) *seal.Keyring {
+// entities reads EXACTSYNC_ENTITIES: names separated by commas, or all. Unset, it is
+// opts.DefaultEntities.
+func entities(getenv func(string) string, opts Options, bad func(name, format string, args ...any)) []string {
+	raw, set := lookup(getenv, EnvEntities)
+	raw = strings.TrimSpace(raw)
+	if !set || raw == "" {
+		if opts.DefaultEntities == nil {
+			return slices.Clone(opts.Entities)
+		}
+		return slices.Clone(opts.DefaultEntities)
+	}
+	if strings.EqualFold(raw, "all") {
+		return slices.Clone(opts.Entities)
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(raw, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		switch {
+		case name == "":
+		case slices.Contains(opts.Entities, name):
+			want[name] = true
+		case opts.Unsupported[name] != "":
+			bad(EnvEntities, "%s cannot be synced: %s; leave it out", name, opts.Unsupported[name])
+		default:
+			bad(EnvEntities, "unknown entity %q; use all, or names from `exactsync entities` separated by commas", name)
+		}
+	}
+	var out []string
+	for _, e := range opts.Entities {
+		if want[e] {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 && len(want) == 0 {
+		bad(EnvEntities, "%q names no entity; use all, or names from `exactsync entities` separated by commas", raw)
+	}
+	return out
+}
+
+// loadKeyring reads the encryption keys. Problems go to bad, warnings to warn; key
+// material never appears in them.
+func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, error), bad func(name, format string, args ...any), warn func(string)) *seal.Keyring {
 	if readFile == nil {
-		readFile = os.ReadFile
+		readFile = func(name string) ([]byte, error) {
+			b, mode, err := readKeyFile(name)
+			if err == nil && mode&0o044 != 0 && runtime.GOOS != "windows" {
+				warn(fmt.Sprintf("%s: %q is readable by group or others (mode %04o); run chmod 600 %s so that only its owner can read the key",
+					EnvEncryptionKeyFile, name, mode.Perm(), shellQuote(name)))
+			}
+			return b, err
+		}
 	}
 	const howTo = "use 32 random bytes as base64 or 64 hex digits, e.g. from `openssl rand -base64 32`"
 	raw, file := getenv(EnvEncryptionKey), strings.TrimSpace(getenv(EnvEncryptionKeyFile))
@@ -271,6 +370,48 @@ func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, erro
 		return nil
 	}
 	return kr
+}
+
+// stateDir is EXACTSYNC_STATE_DIR, or the per-user state directory of the XDG base
+// directory convention: $XDG_STATE_HOME/exactsync, else $HOME/.local/state/exactsync.
+func stateDir(getenv func(string) string) string {
+	if d := strings.TrimSpace(getenv(EnvStateDir)); d != "" {
+		return d
+	}
+	if d := strings.TrimSpace(getenv("XDG_STATE_HOME")); filepath.IsAbs(d) {
+		return filepath.Join(d, "exactsync")
+	}
+	if h := strings.TrimSpace(getenv("HOME")); filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "exactsync")
+	}
+	return ""
+}
+
+// shellQuote quotes a file name for a command to copy, when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// readKeyFile reads a key file and returns its permission bits (0 when it is not a
+// regular file), taken from the file it read.
+func readKeyFile(name string) ([]byte, fs.FileMode, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10)) // a key is 44 bytes; anything far larger is not one
+	if !fi.Mode().IsRegular() {
+		return b, 0, err // a pipe (<(…)) or a device: no one else reads it later
+	}
+	return b, fi.Mode().Perm(), err
 }
 
 // lookup distinguishes an unset variable from an empty one where getenv

@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -50,6 +53,7 @@ func TestLoadValid(t *testing.T) {
 		DatabaseURL: "postgres://u@db:5432/x", BaseURL: "http://127.0.0.1:8080",
 		ClientID: "id", ClientSecret: "secret", Divisions: []int{101, 102},
 		LogLevel: zerolog.DebugLevel, LogFormat: "console",
+		Entities:      []string{"accounts"},
 		Schedules:     map[string]string{"accounts": "*/5 * * * *"},
 		FullSchedules: map[string]string{"accounts": ""},
 		TimeZone:      "Europe/Amsterdam",
@@ -227,4 +231,131 @@ func mustKeyring(t *testing.T, hexKey string) *seal.Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// A key file others can read gives one warning naming the file, its mode and the fix;
+// the key is still used.
+func TestKeyFileReadableByOthersWarns(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits")
+	}
+	key := strings.Repeat("ab", 32)
+	tests := []struct {
+		name string
+		mode fs.FileMode
+		want []string
+	}{
+		{"owner only", 0o600, nil},
+		{"owner read-only", 0o400, nil},
+		{"group readable", 0o640, []string{`EXACTSYNC_ENCRYPTION_KEY_FILE: "PATH" is readable by group or others (mode 0640); run chmod 600 PATH so that only its owner can read the key`}},
+		{"world readable", 0o644, []string{`EXACTSYNC_ENCRYPTION_KEY_FILE: "PATH" is readable by group or others (mode 0644); run chmod 600 PATH so that only its owner can read the key`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "key")
+			if err := os.WriteFile(file, []byte(key+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(file, tt.mode); err != nil { // not subject to the umask
+				t.Fatal(err)
+			}
+			cfg, err := Load(env(map[string]string{"EXACTSYNC_ENCRYPTION_KEY_FILE": file}), Needs{}, testOpts)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.Keyring == nil || cfg.Keyring.CurrentID() != keyID(t, key) {
+				t.Errorf("the key in the file is not the current key")
+			}
+			var want []string
+			for _, w := range tt.want {
+				want = append(want, strings.ReplaceAll(w, "PATH", file))
+			}
+			if diff := cmp.Diff(want, cfg.Warnings); diff != "" {
+				t.Errorf("Warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEntitiesAndDefaultSchedules(t *testing.T) {
+	opts := Options{
+		Entities:             []string{"accounts", "gl_accounts", "suppliers", "transaction_lines"},
+		DefaultEntities:      []string{"accounts", "suppliers"},
+		Unsupported:          map[string]string{"quotations": "deprecated by Exact"},
+		ParseSchedule:        parseFiveFields,
+		DefaultSchedule:      "*/15 * * * *",
+		DefaultFullSchedule:  "off",
+		DefaultSchedules:     map[string]string{"accounts": "*/10 * * * *"},
+		DefaultFullSchedules: map[string]string{"accounts": "30 2 * * *"},
+	}
+	tests := []struct {
+		name      string
+		env       map[string]string
+		entities  []string
+		schedules map[string]string
+		full      map[string]string
+		wantErr   []string
+	}{
+		{
+			name:      "defaults",
+			entities:  []string{"accounts", "suppliers"},
+			schedules: map[string]string{"accounts": "*/10 * * * *", "gl_accounts": "*/15 * * * *", "suppliers": "*/15 * * * *", "transaction_lines": "*/15 * * * *"},
+			full:      map[string]string{"accounts": "30 2 * * *", "gl_accounts": "", "suppliers": "", "transaction_lines": ""},
+		},
+		{
+			name: "all, a default schedule and one of its own",
+			env: map[string]string{"EXACTSYNC_ENTITIES": "all", "EXACTSYNC_SCHEDULE_DEFAULT": "0 * * * *",
+				"EXACTSYNC_SCHEDULE_TRANSACTION_LINES": "*/5 * * * *", "EXACTSYNC_FULL_SCHEDULE_DEFAULT": "0 3 * * 0"},
+			entities:  []string{"accounts", "gl_accounts", "suppliers", "transaction_lines"},
+			schedules: map[string]string{"accounts": "0 * * * *", "gl_accounts": "0 * * * *", "suppliers": "0 * * * *", "transaction_lines": "*/5 * * * *"},
+			full:      map[string]string{"accounts": "0 3 * * 0", "gl_accounts": "0 3 * * 0", "suppliers": "0 3 * * 0", "transaction_lines": "0 3 * * 0"},
+		},
+		{
+			name:     "a list, in catalogue order",
+			env:      map[string]string{"EXACTSYNC_ENTITIES": " Transaction_Lines, accounts ,"},
+			entities: []string{"accounts", "transaction_lines"},
+		},
+		{
+			name:    "unknown and unsupported names",
+			env:     map[string]string{"EXACTSYNC_ENTITIES": "accounts,invoices,quotations", "EXACTSYNC_SCHEDULE_DEFAULT": "often"},
+			wantErr: []string{`EXACTSYNC_ENTITIES: unknown entity "invoices"`, "EXACTSYNC_ENTITIES: quotations cannot be synced: deprecated by Exact", "EXACTSYNC_SCHEDULE_DEFAULT: \"often\" is not a cron schedule"},
+		},
+		{
+			name:    "no entity",
+			env:     map[string]string{"EXACTSYNC_ENTITIES": ","},
+			wantErr: []string{"EXACTSYNC_ENTITIES: \",\" names no entity"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(env(tt.env), Needs{}, opts)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("Load succeeded, want errors %q", tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if diff := cmp.Diff(tt.entities, got.Entities); diff != "" {
+				t.Errorf("entities (-want +got):\n%s", diff)
+			}
+			if tt.schedules != nil {
+				if diff := cmp.Diff(tt.schedules, got.Schedules); diff != "" {
+					t.Errorf("schedules (-want +got):\n%s", diff)
+				}
+			}
+			if tt.full != nil {
+				if diff := cmp.Diff(tt.full, got.FullSchedules); diff != "" {
+					t.Errorf("full schedules (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
 }

@@ -58,6 +58,9 @@ type Client struct {
 	bodyHint          atomic.Int64 // largest answer body read so far, to size the next buffer
 	limits            limiter
 
+	// Exact's clock, learned from the Date headers of its answers.
+	clock exactClock
+
 	// Tokens: one refresher per process (gate), the last good token in memory (mu), and
 	// the refresh token Exact rejected for good, so it is never sent again.
 	gate     chan struct{}
@@ -124,7 +127,7 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 		rt = http.DefaultTransport
 	}
 	c.http = &http.Client{
-		Transport: &logTransport{base: rt, log: &c.log, calls: &c.calls},
+		Transport: &logTransport{base: rt, log: &c.log, calls: &c.calls, answered: c.observeDate},
 		Jar:       hc.Jar,
 		Timeout:   hc.Timeout,
 		// A redirect on a data call means a login page or a foreign host, never data (§4.2);
@@ -132,7 +135,7 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	c.tokenHTTP = &http.Client{
-		Transport:     &logTransport{base: rt, log: &c.log, calls: &c.tokenCalls},
+		Transport:     &logTransport{base: rt, log: &c.log, calls: &c.tokenCalls, answered: c.observeDate},
 		Timeout:       hc.Timeout,
 		CheckRedirect: c.http.CheckRedirect,
 	}
@@ -259,15 +262,19 @@ func encodeQuery(q url.Values) string {
 // rate-limit headers and the duration. It never logs request headers or bodies, which
 // carry the tokens and the client secret.
 type logTransport struct {
-	base  http.RoundTripper
-	log   *zerolog.Logger
-	calls *atomic.Int64
+	base     http.RoundTripper
+	log      *zerolog.Logger
+	calls    *atomic.Int64
+	answered func(http.Header) // called with the headers of every answer
 }
 
 func (t *logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	t.calls.Add(1)
 	resp, err := t.base.RoundTrip(req)
+	if err == nil && t.answered != nil {
+		t.answered(resp.Header)
+	}
 	if ev := t.log.Debug(); ev.Enabled() {
 		ev.Str("method", req.Method).Str("url", req.URL.Redacted())
 		if err != nil {

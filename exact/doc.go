@@ -10,6 +10,9 @@
 // lock: the stored access token is used while it has at least 30 s left; otherwise the row
 // is locked, re-read, and refreshed only if still needed, and the new pair is committed
 // before it is used. Goroutines of one process share one refresh; processes share the lock.
+// Token times are judged on Exact's clock, learned from the Date header of its answers;
+// a "too early" answer stores on the row a time before which no process refreshes, and a
+// 401 refreshes at once unless that time is still ahead.
 // Answers that mean the chain is broken ("Old refresh token used", an expired refresh token,
 // invalid_grant, rejected client credentials) are never retried: the connection is marked
 // with MarkReauthRequired and the error, a *[ReauthError], says how to re-authorize.
@@ -27,6 +30,12 @@
 // Records are not unmarshalled: a small scanner splits the page into [Record] values that
 // index their top-level members in place, and the converters ([Int64], [Decimal], [Date],
 // [Code], …) read single values when they are needed. Amounts stay exact decimal text.
+// The scanner validates every byte. A page it cannot split into records (truncated,
+// unbalanced) is fetched once more, then returned as a *[DecodeError]. A record that is
+// bad on its own, invalid JSON within clear bounds or text that PostgreSQL's text and
+// jsonb refuse (NUL, a lone UTF-16 surrogate, bytes that are not UTF-8), comes back in the
+// page with [Record.Err] set, so that the caller can keep it aside and go on; the
+// converters refuse such text too rather than replace it.
 //
 // # What it does not do
 //

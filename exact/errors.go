@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrReauthRequired reports that the stored token chain can no longer be used and a human
@@ -17,6 +19,10 @@ var ErrReauthRequired = errors.New("re-authorization required")
 // re-authorization in the TokenStore.
 type ReauthError struct {
 	Reason string // what happened, without secrets; also stored by MarkReauthRequired
+	// TokenUsed says Exact answered that the refresh token had already been used (§1.9):
+	// the chain moved on without this process, for instance because the pair that replaced
+	// it was not stored yet. Recovering that pair repairs the chain.
+	TokenUsed bool
 }
 
 func (e *ReauthError) Error() string {
@@ -66,14 +72,49 @@ func (e *DailyLimitError) Error() string {
 }
 
 // DecodeError reports a response body that is not the JSON envelope Exact serves (§3.5),
-// for instance a truncated page.
+// for instance a truncated page (Record is -1), or one record of an otherwise sound page
+// that is not valid JSON or holds text PostgreSQL cannot store (Record is its index, see
+// [Record.Err]).
 type DecodeError struct {
-	Endpoint string
+	Endpoint string // "" when unknown
+	Record   int    // 0-based index of the bad record in its page; -1 for the whole page
+	Key      string // the bad record's ID, when that member could be read
 	Err      error
 }
 
 func (e *DecodeError) Error() string {
-	return "malformed JSON from " + e.Endpoint + ": " + e.Err.Error()
+	from := ""
+	if e.Endpoint != "" {
+		from = " from " + e.Endpoint
+	}
+	if e.Record < 0 {
+		return "malformed JSON" + from + ": " + e.Err.Error()
+	}
+	rec := "record " + strconv.Itoa(e.Record)
+	if e.Key != "" {
+		rec += " (ID " + strconv.QuoteToASCII(truncateString(e.Key, 64)) + ")"
+	}
+	var se *scanError
+	if errors.As(e.Err, &se) && se.text {
+		return rec + from + ": " + e.Err.Error()
+	}
+	return "malformed JSON" + from + " in " + rec + ": " + e.Err.Error()
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// pageError is the *DecodeError of a page that cannot be split into records.
+func pageError(endpoint string, err error) *DecodeError {
+	return &DecodeError{Endpoint: endpoint, Record: -1, Err: err}
+}
+
+// truncateString cuts s to at most n bytes, at a character boundary.
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -91,10 +91,10 @@ func (s *memStore) UpdateToken(ctx context.Context, fn func(context.Context, Tok
 	return next, nil
 }
 
-func (s *memStore) MarkReauthRequired(_ context.Context, reason string) error {
+func (s *memStore) MarkReauthRequired(_ context.Context, e *ReauthError) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reasons = append(s.reasons, reason)
+	s.reasons = append(s.reasons, e.Reason)
 	return nil
 }
 
@@ -123,7 +123,8 @@ type fakeExact struct {
 	api       http.HandlerFunc                              // REST handler
 	tokReq    int
 	apiReq    int
-	expiresIn any // expires_in value, default "600"
+	expiresIn any              // expires_in value, default "600"
+	now       func() time.Time // Exact's clock, sent as the Date header of every answer
 }
 
 func newFakeExact(t *testing.T) *fakeExact {
@@ -135,6 +136,12 @@ func newFakeExact(t *testing.T) *fakeExact {
 }
 
 func (f *fakeExact) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	now := f.now
+	f.mu.Unlock()
+	if now != nil {
+		w.Header().Set("Date", now().UTC().Format(http.TimeFormat))
+	}
 	switch {
 	case r.URL.Path == "/api/oauth2/token":
 		f.mu.Lock()
@@ -260,6 +267,9 @@ type testEnv struct {
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	env := &testEnv{exact: newFakeExact(t), clock: newFakeClock(), logs: &syncBuffer{}}
+	env.exact.mu.Lock()
+	env.exact.now = env.clock.Now
+	env.exact.mu.Unlock()
 	env.store = &memStore{tok: Token{RefreshToken: env.exact.rt}}
 	env.client = env.newClient(t, env.store)
 	t.Cleanup(func() { checkNoSecrets(t, "logs", env.logs.String()) })

@@ -41,8 +41,9 @@ const (
 // backoff and jitter, up to MaxAttempts (§2.5, §6.11). A 401 causes one forced refresh
 // (the stored token is used instead if another process already replaced it) and one retry.
 // Other 4xx answers return *APIError at once: retrying functional errors only spends the
-// error budget (§2.5). A body that is not the JSON envelope is fetched once more, then
-// returns *DecodeError.
+// error budget (§2.5). A body that cannot be split into records (truncated, not the JSON
+// envelope) is fetched once more, then returns *DecodeError. A record that is bad on its
+// own does not fail the page: it is returned with [Record.Err] set, and not fetched again.
 func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page, error) {
 	u, endpoint, err := c.checkPageURL(pageURL)
 	if err != nil {
@@ -53,26 +54,54 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		body, n, err := c.get(ctx, division, u, endpoint)
 		calls += n
 		if err != nil {
-			return nil, err
+			return nil, withCalls(calls, err)
 		}
-		pb, err := decodePage(body)
+		pb, err := decodePage(endpoint, body)
 		if err == nil {
 			return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
 		}
-		derr := &DecodeError{Endpoint: endpoint, Err: err}
+		derr := pageError(endpoint, err)
 		if attempt >= decodeTries {
-			return nil, derr
+			return nil, withCalls(calls, derr)
 		}
 		wait := c.backoff(attempt)
 		c.log.Warn().Str("endpoint", endpoint).Int("division", division).Str("error", derr.Error()).
 			Dur("wait", wait).Msg("malformed page; fetching it again")
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, err
+			return nil, withCalls(calls, err)
 		}
 	}
 }
 
-// checkPageURL resolves pageURL against the base URL, refuses other hosts, and returns the
+// callsError is an error of Page that made HTTP calls before it failed.
+type callsError struct {
+	calls int
+	err   error
+}
+
+func (e *callsError) Error() string { return e.err.Error() }
+func (e *callsError) Unwrap() error { return e.err }
+
+func withCalls(calls int, err error) error {
+	if calls == 0 {
+		return err
+	}
+	return &callsError{calls: calls, err: err}
+}
+
+// CallsMade returns how many HTTP calls a failed Page made before it returned err
+// (retries and answers it could not read included), so that a run's count of calls
+// spent is complete; 0 when err says nothing of calls.
+func CallsMade(err error) int {
+	var ce *callsError
+	if errors.As(err, &ce) {
+		return ce.calls
+	}
+	return 0
+}
+
+// checkPageURL resolves pageURL against the base URL, refuses other hosts and schemes and
+// URLs with user information, and returns the
 // endpoint name used in errors and logs (path without host, version, division and query).
 func (c *Client) checkPageURL(pageURL string) (string, string, error) {
 	u, err := url.Parse(pageURL)
@@ -84,6 +113,10 @@ func (c *Client) checkPageURL(pageURL string) (string, string, error) {
 	}
 	if u.Scheme != c.base.Scheme || !strings.EqualFold(u.Host, c.base.Host) {
 		return "", "", fmt.Errorf("refusing page URL on %s://%s: the client is configured for %s", u.Scheme, u.Host, c.baseStr)
+	}
+	if u.User != nil {
+		// __next is a plain URL on the API host (§3.6); credentials in it are never Exact's.
+		return "", "", fmt.Errorf("refusing page URL on %s://%s with user information in it", u.Scheme, u.Host)
 	}
 	return u.String(), endpointName(u.Path), nil
 }
@@ -115,7 +148,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 	refreshed := false
 	for {
 		for {
-			wait, err := c.limits.reserve(division, c.now())
+			wait, err := c.limits.reserve(division, c.exactNow())
 			if err != nil {
 				return nil, calls, err
 			}
@@ -160,7 +193,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 				return nil, calls, err
 			}
 		case status == http.StatusTooManyRequests:
-			wait, err := c.limits.tooMany(division, hdr, c.now())
+			wait, err := c.limits.tooMany(division, hdr, c.exactNow())
 			if err != nil {
 				return nil, calls, err
 			}
@@ -310,6 +343,9 @@ func (c *Client) Me(ctx context.Context) (Me, error) {
 		return Me{}, errors.New("reading current/Me: the answer has no record")
 	}
 	r := p.Records[0]
+	if err := r.Err(); err != nil {
+		return Me{}, fmt.Errorf("reading current/Me: %w", err)
+	}
 	var me Me
 	var errs []error
 	var div int32
@@ -386,6 +422,9 @@ func (c *Client) divisionsVia(ctx context.Context, via int) ([]Division, error) 
 			return nil, fmt.Errorf("listing divisions through division %d, page %d: %w", via, page, err)
 		}
 		for _, r := range p.Records {
+			if err := r.Err(); err != nil {
+				return nil, fmt.Errorf("listing divisions, page %d: %w", page, err)
+			}
 			code, ok, err := Int32(r.Field("Code"))
 			if err != nil || !ok {
 				return nil, fmt.Errorf("listing divisions, page %d: a division without a valid Code: %v", page, err)
@@ -408,8 +447,11 @@ func (c *Client) divisionsVia(ctx context.Context, via int) ([]Division, error) 
 // SpentDay tells the client that division's day budget is spent until reset, as another
 // process or an earlier run saw it (exact_sync.rate_limits): the client then calls that
 // division nothing before reset, not even to learn so from a 429 (§2.4).
+//
+// Reset is on Exact's clock, like the X-RateLimit-Reset header; the client judges it on
+// its estimate of that clock at each call.
 func (c *Client) SpentDay(division int, reset time.Time) {
-	if reset.After(c.now()) {
+	if !reset.IsZero() {
 		c.limits.spentDay(division, reset)
 	}
 }

@@ -3,6 +3,7 @@ package exact
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -123,10 +124,8 @@ func (l *limiter) observe(division int, h http.Header) {
 	var have [len(rateHeaders)]bool
 	anyHave := false
 	for i, rh := range rateHeaders {
-		if s := h.Get(rh.name); s != "" {
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				vals[i], have[i], anyHave = n, true, true
-			}
+		if n, ok := parseRateHeader(h.Get(rh.name)); ok {
+			vals[i], have[i], anyHave = n, true, true
 		}
 	}
 	if !anyHave {
@@ -156,6 +155,21 @@ func (l *limiter) observe(division int, h http.Header) {
 	if have[5] {
 		d.MinutelyReset = time.UnixMilli(vals[5]).UTC()
 	}
+}
+
+// parseRateHeader reads one X-RateLimit-* value: a count or an epoch in milliseconds
+// (§2.2), so decimal digits only. Anything else (a sign, a fraction, a value beyond int64)
+// reports false, and the value known before is kept.
+func parseRateHeader(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	if !isDigits(s) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
 }
 
 // tooMany interprets a 429 for division (§2.4): a spent day budget gives a *DailyLimitError;

@@ -1,18 +1,24 @@
 package exact
 
 import (
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Record is one record of a page as received. It is a view into the page's body: it stays
 // valid as long as the caller holds it, and must not be modified.
+//
+// A record whose bytes are not valid JSON, or hold text PostgreSQL cannot store, while the
+// page around it is sound, is still returned, with Err saying what is wrong; store it aside
+// (Bytes) rather than writing it, and go on with the other records.
 type Record struct {
 	raw    []byte
 	fields []member
+	err    *DecodeError // nil for a good record
 }
 
 // member locates one top-level member inside Record.raw. Offsets instead of slices keep the
@@ -23,12 +29,29 @@ type member struct {
 }
 
 // Raw returns the record's JSON object with the "__metadata" member removed (§3.5); all other
-// bytes are as received. It does not allocate.
+// bytes are as received. It does not allocate. For a record with Err, Raw is Bytes: it is
+// not valid JSON, or holds text PostgreSQL cannot store.
 func (r Record) Raw() []byte { return r.raw }
+
+// Bytes returns the record's bytes as received, to keep a bad record aside. For a good
+// record it equals Raw (the "__metadata" member removed).
+func (r Record) Bytes() []byte { return r.raw }
+
+// Err returns nil for a good record, or a *DecodeError naming the record (its index in the
+// page and its ID when readable) and what is wrong: JSON that is not valid inside the
+// record, or text PostgreSQL cannot store (a NUL character, a lone UTF-16 surrogate,
+// bytes that are not UTF-8).
+func (r Record) Err() error {
+	if r.err == nil {
+		return nil
+	}
+	return r.err
+}
 
 // Field returns the raw JSON value of the top-level member name (e.g. `"A"`, `12`, `null`),
 // or nil when the record has no such member. Names are compared exactly, as received.
-// It does not allocate.
+// It does not allocate. On a record with Err, members from the one in error onwards are
+// not indexed, and Field returns nil for them.
 func (r Record) Field(name string) []byte {
 	for i := range r.fields {
 		f := &r.fields[i]
@@ -49,24 +72,32 @@ type pageBody struct {
 	count   int64 // -1 when absent
 }
 
-const metadataName = "__metadata"
+const (
+	metadataName = "__metadata"
+	keyName      = "ID" // the member named in the errors of a bad record
+	maxNesting   = 10000
+)
 
 // decodePage splits an OData page, {"d":{"results":[…],"__next":"…","__count":"…"}} or
 // {"d":[…]} (§3.5), into records without copying or unmarshalling them. It rewrites bytes
 // of body in place to cut the __metadata members out, so body must not be used afterwards
 // except through the records. A "d" object without "results" and "__next" is one record
 // (the GET-by-key shape).
-func decodePage(body []byte) (pageBody, error) {
-	s := scanner{buf: body, spans: make([]span, 0, 64)}
+//
+// Every byte is validated. A page whose records cannot be told apart (a truncated body,
+// unbalanced brackets, invalid JSON outside the records) is an error. A record that is bad
+// within bounds that are still clear is returned with its err set, naming endpoint.
+func decodePage(endpoint string, body []byte) (pageBody, error) {
+	s := scanner{buf: body, spans: make([]span, 0, 64), endpoint: endpoint}
 	out := pageBody{count: -1}
 	s.skipSpace()
 	if err := s.expect('{'); err != nil {
 		return out, err
 	}
 	foundD := false
-	err := s.members(func(name []byte, _ int) error {
+	err := s.members(func(name []byte) error {
 		if string(name) != "d" {
-			return s.skipValue()
+			return s.skip()
 		}
 		foundD = true
 		s.skipSpace()
@@ -76,7 +107,7 @@ func decodePage(body []byte) (pageBody, error) {
 		case '{':
 			return s.envelope(&out)
 		default:
-			return s.errorf("expected an object or array as \"d\"")
+			return s.errorf(`expected an object or array as "d"`)
 		}
 	})
 	if err != nil {
@@ -97,7 +128,7 @@ func (s *scanner) envelope(out *pageBody) error {
 	start := s.pos
 	s.pos++ // '{'
 	var haveResults, haveNext bool
-	err := s.members(func(name []byte, _ int) error {
+	err := s.members(func(name []byte) error {
 		switch string(name) {
 		case "results":
 			haveResults = true
@@ -117,7 +148,7 @@ func (s *scanner) envelope(out *pageBody) error {
 			}
 			str, err := unquote(v)
 			if err != nil {
-				return s.errorf(`"__next" is not a string`)
+				return s.errorf(`"__next" is not a string: %v`, err)
 			}
 			out.next = str
 			return nil
@@ -135,16 +166,17 @@ func (s *scanner) envelope(out *pageBody) error {
 			}
 			return nil
 		default:
-			return s.skipValue()
+			return s.skip()
 		}
 	})
-	if err != nil {
+	if err != nil && (haveResults || haveNext) {
 		return err
 	}
 	if !haveResults && !haveNext {
-		// {"d":{…entity…}}: the entity itself is the only record.
-		s2 := scanner{buf: s.buf, pos: start}
-		rec, err := s2.record(nil)
+		// {"d":{…entity…}}: the entity itself is the only record, which may be bad on its
+		// own like any other.
+		s.pos = start
+		rec, err := s.record(nil, 0)
 		if err != nil {
 			return err
 		}
@@ -167,7 +199,7 @@ func (s *scanner) records(out *pageBody) error {
 			return s.errorf("expected a record object")
 		}
 		start := s.pos
-		rec, err := s.record(&pool)
+		rec, err := s.record(&pool, i)
 		if err != nil {
 			return err
 		}
@@ -189,30 +221,70 @@ func (s *scanner) records(out *pageBody) error {
 	}
 }
 
-// record reads one object at s.pos, indexes its members and cuts its __metadata member out
-// of the buffer. Members are appended to *pool when pool is not nil (sharing one backing
-// array across a page).
-func (s *scanner) record(pool *[]member) (Record, error) {
+// record reads one object at s.pos, the index-th record of its page, indexes its members
+// and cuts its __metadata member out of the buffer. Members are appended to *pool when pool
+// is not nil (sharing one backing array across a page).
+//
+// The returned error concerns the page: the record's end cannot be found. A record that is
+// bad within clear bounds is returned with its err set, as received.
+func (s *scanner) record(pool *[]member, index int) (Record, error) {
 	spans := s.spans[:0]
 	defer func() { s.spans = spans[:0] }() // reuse the array for the next record
 	start := s.pos
 	s.pos++ // '{'
 	meta := -1
-	err := s.members(func(name []byte, nameStart int) error {
-		ns := nameStart
-		v, err := s.value()
-		if err != nil {
-			return err
+	var bad *scanError
+	for i := 0; ; i++ {
+		s.skipSpace()
+		if i == 0 && s.peek() == '}' {
+			s.pos++
+			break
 		}
-		vs := s.pos - len(v)
-		if string(name) == metadataName {
+		if s.peek() != '"' {
+			bad = s.fail("expected a member name")
+			break
+		}
+		ns := s.pos + 1
+		if err := s.skipString(); err != nil {
+			bad = err
+			bad.inName = true
+			break
+		}
+		ne := s.pos - 1
+		s.skipSpace()
+		if s.peek() != ':' {
+			bad = s.fail("expected ':' after a member name")
+			bad.member = string(s.buf[ns:ne])
+			break
+		}
+		s.pos++
+		s.skipSpace()
+		vs := s.pos
+		if err := s.skipValue(); err != nil {
+			bad = err
+			bad.member = string(s.buf[ns:ne])
+			break
+		}
+		if string(s.buf[ns:ne]) == metadataName {
 			meta = len(spans)
 		}
-		spans = append(spans, span{ns, ns + len(name), vs, s.pos})
-		return nil
-	})
-	if err != nil {
-		return Record{}, err
+		spans = append(spans, span{ns, ne, vs, s.pos})
+		s.skipSpace()
+		c := s.peek()
+		if c == ',' {
+			s.pos++
+			continue
+		}
+		if c == '}' {
+			s.pos++
+			break
+		}
+		bad = s.fail("expected ',' or '}' after a member")
+		bad.member = string(s.buf[ns:ne])
+		break
+	}
+	if bad != nil {
+		return s.badRecord(pool, index, start, spans, meta, bad)
 	}
 	end := s.pos // after '}'
 
@@ -255,10 +327,40 @@ func (s *scanner) record(pool *[]member) (Record, error) {
 		}
 		spans = append(spans[:meta], spans[meta+1:]...)
 	}
-
 	if hi-lo > math.MaxUint32 {
 		return Record{}, s.errorf("record larger than 4 GB")
 	}
+	return Record{raw: s.buf[lo:hi:hi], fields: s.index(pool, spans, lo, end-start)}, nil
+}
+
+// badRecord finds the end of the record at start, in which bad was found, and returns it
+// as received, with the members before bad indexed (__metadata left out). When the end
+// cannot be found the page is broken, and that is the error.
+func (s *scanner) badRecord(pool *[]member, index, start int, spans []span, meta int, bad *scanError) (Record, error) {
+	s.pos = start
+	if err := s.skipBalanced(); err != nil {
+		return Record{}, err
+	}
+	end := s.pos
+	if end-start > math.MaxUint32 {
+		return Record{}, s.errorf("record larger than 4 GB")
+	}
+	if meta >= 0 {
+		spans = append(spans[:meta], spans[meta+1:]...)
+	}
+	rec := Record{raw: s.buf[start:end:end], fields: s.index(pool, spans, start, end-start)}
+	bad.pos -= start
+	bad.inRecord = true
+	rec.err = &DecodeError{Endpoint: s.endpoint, Record: index, Err: bad}
+	if id, ok, err := String(rec.Field(keyName)); ok && err == nil {
+		rec.err.Key = id
+	}
+	return rec, nil
+}
+
+// index turns spans into members relative to lo, appended to *pool when pool is not nil.
+// size is the record's length, to guess how many more records the page holds.
+func (s *scanner) index(pool *[]member, spans []span, lo, size int) []member {
 	var p []member
 	if pool != nil {
 		p = *pool
@@ -267,7 +369,7 @@ func (s *scanner) record(pool *[]member) (Record, error) {
 		// Room for the records that are likely to follow this one in the page.
 		more := 1
 		if pool != nil {
-			more = (len(s.buf)-start)/max(end-start, 1) + 1
+			more = (len(s.buf)-lo)/max(size, 1) + 1
 		}
 		p = make([]member, 0, more*(len(spans)+1))
 	}
@@ -281,14 +383,18 @@ func (s *scanner) record(pool *[]member) (Record, error) {
 	if pool != nil {
 		*pool = p
 	}
-	return Record{raw: s.buf[lo:hi:hi], fields: p[from:len(p):len(p)]}, nil
+	return p[from:len(p):len(p)]
 }
 
-// scanner walks a JSON document without building values.
+// scanner walks a JSON document without building values, validating every byte: the
+// grammar of RFC 8259, and text that PostgreSQL can store (no NUL character, no lone
+// UTF-16 surrogate, UTF-8 only), since every record ends up in a jsonb column.
 type scanner struct {
-	buf   []byte
-	pos   int
-	spans []span // scratch for record
+	buf      []byte
+	pos      int
+	depth    int    // objects and arrays open inside skipValue
+	spans    []span // scratch for record
+	endpoint string // named in the errors of bad records
 }
 
 // span locates a member in the page body while its record is being indexed.
@@ -296,11 +402,57 @@ type span struct{ nameStart, nameEnd, valStart, valEnd int }
 
 var errEOF = errors.New("unexpected end of JSON input")
 
-func (s *scanner) errorf(format string, args ...any) error {
-	if s.pos >= len(s.buf) {
-		return fmt.Errorf("%w (at byte %d)", errEOF, s.pos)
+// scanError is what the scanner found wrong, at pos: an offset in the page, or in the
+// record once inRecord is set.
+type scanError struct {
+	msg      string
+	pos      int
+	eof      bool
+	text     bool   // valid JSON, but text PostgreSQL cannot store; msg names it
+	member   string // the record's top-level member in which it was found, as received
+	inName   bool   // found in a member name rather than a value
+	inRecord bool
+}
+
+func (e *scanError) Error() string {
+	if e.eof {
+		return fmt.Sprintf("%v (at byte %d)", errEOF, e.pos)
 	}
-	return fmt.Errorf(format+" at byte %d", append(args, s.pos)...)
+	where := ""
+	switch {
+	case e.inName && e.member == "":
+		where = "a member name"
+	case e.member != "":
+		where = "member " + strconv.Quote(e.member)
+	}
+	if e.text {
+		return cmp.Or(where, "the text") + " holds " + e.msg + ", which PostgreSQL cannot store"
+	}
+	at := fmt.Sprintf(" at byte %d", e.pos)
+	if e.inRecord {
+		at += " of the record"
+	}
+	if where != "" {
+		return where + ": " + e.msg + at
+	}
+	return e.msg + at
+}
+
+// Unwrap gives errors.Is access to errEOF.
+func (e *scanError) Unwrap() error {
+	if e.eof {
+		return errEOF
+	}
+	return nil
+}
+
+// fail reports a syntax error at s.pos, or the end of the input when s.pos is there.
+func (s *scanner) fail(msg string) *scanError {
+	return &scanError{msg: msg, pos: s.pos, eof: s.pos >= len(s.buf)}
+}
+
+func (s *scanner) errorf(format string, args ...any) error {
+	return s.fail(fmt.Sprintf(format, args...))
 }
 
 func (s *scanner) peek() byte {
@@ -330,9 +482,9 @@ func (s *scanner) expect(c byte) error {
 }
 
 // members iterates the members of an object whose '{' has been consumed, up to and including
-// its '}'. fn is called with the name (without quotes) and the offset of the name's first
-// byte, positioned after the ':'; it must consume the value.
-func (s *scanner) members(fn func(name []byte, nameStart int) error) error {
+// its '}'. fn is called with the name (without quotes) positioned after the ':'; it must
+// consume the value.
+func (s *scanner) members(fn func(name []byte) error) error {
 	for i := 0; ; i++ {
 		s.skipSpace()
 		if i == 0 && s.peek() == '}' {
@@ -351,7 +503,7 @@ func (s *scanner) members(fn func(name []byte, nameStart int) error) error {
 		if err := s.expect(':'); err != nil {
 			return err
 		}
-		if err := fn(name, ns); err != nil {
+		if err := fn(name); err != nil {
 			return err
 		}
 		s.skipSpace()
@@ -377,13 +529,25 @@ func (s *scanner) value() ([]byte, error) {
 	return s.buf[start:s.pos], nil
 }
 
-func (s *scanner) skipValue() error {
+// skip is skipValue for callers that want an error interface.
+func (s *scanner) skip() error {
+	if err := s.skipValue(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// skipValue skips one value, validating it whole. The error is a *scanError or nil; it is
+// returned as such so that record can add where it was found.
+func (s *scanner) skipValue() *scanError {
 	s.skipSpace()
 	switch c := s.peek(); {
 	case c == '"':
 		return s.skipString()
-	case c == '{' || c == '[':
-		return s.skipNested()
+	case c == '{':
+		return s.skipObject()
+	case c == '[':
+		return s.skipArray()
 	case c == 't':
 		return s.literal("true")
 	case c == 'f':
@@ -397,52 +561,136 @@ func (s *scanner) skipValue() error {
 		}
 		if !validNumber(s.buf[start:s.pos]) {
 			s.pos = start
-			return s.errorf("invalid number")
+			return s.fail("invalid number")
 		}
 		if s.pos == len(s.buf) {
-			return s.errorf("")
+			return s.fail("") // a number cannot end a document that is an object
 		}
 		return nil
 	default:
-		return s.errorf("expected a value")
+		return s.fail("expected a value")
 	}
 }
 
-func (s *scanner) literal(lit string) error {
-	if len(s.buf)-s.pos < len(lit) {
-		s.pos = len(s.buf)
-		return s.errorf("")
+// skipObject skips an object at its '{'.
+func (s *scanner) skipObject() *scanError {
+	if s.depth++; s.depth > maxNesting {
+		return s.fail("objects and arrays nested too deep")
 	}
-	if string(s.buf[s.pos:s.pos+len(lit)]) != lit {
-		return s.errorf("invalid literal")
+	defer func() { s.depth-- }()
+	s.pos++
+	for i := 0; ; i++ {
+		s.skipSpace()
+		if i == 0 && s.peek() == '}' {
+			s.pos++
+			return nil
+		}
+		if s.peek() != '"' {
+			return s.fail("expected a member name in an object")
+		}
+		if err := s.skipString(); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.peek() != ':' {
+			return s.fail("expected ':' after a member name")
+		}
+		s.pos++
+		if err := s.skipValue(); err != nil {
+			return err
+		}
+		s.skipSpace()
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return nil
+		default:
+			return s.fail("expected ',' or '}' in an object")
+		}
+	}
+}
+
+// skipArray skips an array at its '['.
+func (s *scanner) skipArray() *scanError {
+	if s.depth++; s.depth > maxNesting {
+		return s.fail("objects and arrays nested too deep")
+	}
+	defer func() { s.depth-- }()
+	s.pos++
+	for i := 0; ; i++ {
+		s.skipSpace()
+		if i == 0 && s.peek() == ']' {
+			s.pos++
+			return nil
+		}
+		if err := s.skipValue(); err != nil {
+			return err
+		}
+		s.skipSpace()
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return nil
+		default:
+			return s.fail("expected ',' or ']' in an array")
+		}
+	}
+}
+
+func (s *scanner) literal(lit string) *scanError {
+	if len(s.buf)-s.pos < len(lit) && string(s.buf[s.pos:]) == lit[:len(s.buf)-s.pos] {
+		s.pos = len(s.buf)
+		return s.fail("")
+	}
+	if len(s.buf)-s.pos < len(lit) || string(s.buf[s.pos:s.pos+len(lit)]) != lit {
+		return s.fail("invalid literal")
 	}
 	s.pos += len(lit)
 	return nil
 }
 
-// skipString skips a string starting at its opening quote.
-func (s *scanner) skipString() error {
+// skipString skips a string starting at its opening quote, validating its escapes and its
+// UTF-8, and refusing the text PostgreSQL cannot store.
+func (s *scanner) skipString() *scanError {
 	buf := s.buf
 	i := s.pos + 1
-	for i < len(buf) {
-		c := buf[i]
-		if !stringSpecial[c] {
-			i++
-			continue
+	for {
+		for i < len(buf) && !stringSpecial[buf[i]] {
+			i++ // the fast path: printable ASCII
 		}
-		switch {
+		if i >= len(buf) {
+			s.pos = len(buf)
+			return s.fail("")
+		}
+		switch c := buf[i]; {
 		case c == '"':
 			s.pos = i + 1
 			return nil
 		case c == '\\':
-			i += 2
-		default:
+			n, err := s.escape(i)
+			if err != nil {
+				return err
+			}
+			i += n
+		case c < 0x20:
 			s.pos = i
-			return s.errorf("control character in a string")
+			return s.fail(fmt.Sprintf("control character %#02x in a string", c))
+		default:
+			r, n := utf8.DecodeRune(buf[i:])
+			if r == utf8.RuneError && n <= 1 {
+				s.pos = i
+				if !utf8.FullRune(buf[i:]) {
+					return s.fail("")
+				}
+				return &scanError{msg: fmt.Sprintf("bytes that are not UTF-8 (%#02x)", c), pos: i, text: true}
+			}
+			i += n
 		}
 	}
-	s.pos = len(buf)
-	return s.errorf("")
 }
 
 // stringSpecial marks the bytes that end the fast path inside a string.
@@ -450,36 +698,136 @@ var stringSpecial = func() (t [256]bool) {
 	for c := range 0x20 {
 		t[c] = true
 	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true
+	}
 	t['"'], t['\\'] = true, true
 	return t
 }()
 
-// skipNested skips an object or array, checking that brackets balance and strings close.
-func (s *scanner) skipNested() error {
-	var stack [64]byte
-	depth := 0
+// escape validates the escape sequence at buf[i] (a backslash) and returns its length.
+func (s *scanner) escape(i int) (int, *scanError) {
+	n, _, msg, text := checkEscape(s.buf[i:])
+	switch {
+	case msg == "":
+		return n, nil
+	case text:
+		return 0, &scanError{msg: msg, pos: i, text: true}
+	case i+n >= len(s.buf): // cut short by the end of the body
+		s.pos = len(s.buf)
+		return 0, s.fail("")
+	}
+	s.pos = i
+	return 0, s.fail(msg)
+}
+
+// checkEscape reads the escape sequence at the start of b (a backslash) and returns its
+// length and the rune it stands for. msg describes a sequence that is not valid JSON (n
+// then says how far the bytes were read), or with text set one that is valid JSON but
+// names a character PostgreSQL cannot store: NUL, or a UTF-16 surrogate that is not half
+// of a pair.
+func checkEscape(b []byte) (n int, r rune, msg string, text bool) {
+	if len(b) < 2 {
+		return len(b), 0, "unterminated escape", false
+	}
+	switch b[1] {
+	case '"', '\\', '/':
+		return 2, rune(b[1]), "", false
+	case 'b':
+		return 2, '\b', "", false
+	case 'f':
+		return 2, '\f', "", false
+	case 'n':
+		return 2, '\n', "", false
+	case 'r':
+		return 2, '\r', "", false
+	case 't':
+		return 2, '\t', "", false
+	case 'u':
+	default:
+		return 2, 0, fmt.Sprintf("invalid escape %s in a string", strconv.QuoteToASCII(string(b[:2]))), false
+	}
+	r, ok := hex4(b[2:])
+	if !ok {
+		return min(len(b), 6), 0, "invalid escape: \\u wants 4 hex digits", false
+	}
+	switch {
+	case r == 0:
+		return 6, 0, `a NUL character (\u0000)`, true
+	case r >= 0xdc00 && r <= 0xdfff:
+		return 6, 0, fmt.Sprintf(`a lone UTF-16 surrogate (\u%04x)`, r), true
+	case r >= 0xd800 && r <= 0xdbff:
+		if len(b) >= 8 && b[6] == '\\' && b[7] == 'u' {
+			lo, ok := hex4(b[8:])
+			if !ok {
+				return min(len(b), 12), 0, "invalid escape: \\u wants 4 hex digits", false
+			}
+			if lo >= 0xdc00 && lo <= 0xdfff {
+				return 12, utf16Pair(r, lo), "", false
+			}
+		}
+		return 6, 0, fmt.Sprintf(`a lone UTF-16 surrogate (\u%04x)`, r), true
+	}
+	return 6, r, "", false
+}
+
+func utf16Pair(hi, lo rune) rune { return (hi-0xd800)<<10 | (lo - 0xdc00) + 0x10000 }
+
+// hex4 reads four hex digits.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// skipBalanced finds the end of the object or array at s.pos by its brackets alone,
+// skipping strings without judging their contents: the bounds of a record in which
+// skipValue found a fault.
+func (s *scanner) skipBalanced() error {
+	var arr [64]byte
+	stack := arr[:0]
 	for s.pos < len(s.buf) {
 		switch c := s.buf[s.pos]; c {
 		case '{', '[':
-			if depth == len(stack) {
-				return s.errorf("nesting too deep")
-			}
-			stack[depth] = c
-			depth++
+			stack = append(stack, c)
 			s.pos++
 		case '}', ']':
-			if depth == 0 || (c == '}') != (stack[depth-1] == '{') {
+			if len(stack) == 0 || (c == '}') != (stack[len(stack)-1] == '{') {
 				return s.errorf("unbalanced %q", c)
 			}
-			depth--
+			stack = stack[:len(stack)-1]
 			s.pos++
-			if depth == 0 {
+			if len(stack) == 0 {
 				return nil
 			}
 		case '"':
-			if err := s.skipString(); err != nil {
-				return err
+			i := s.pos + 1
+			for i < len(s.buf) && s.buf[i] != '"' {
+				if s.buf[i] == '\\' {
+					i++
+				}
+				i++
 			}
+			if i >= len(s.buf) {
+				s.pos = len(s.buf)
+				return s.errorf("")
+			}
+			s.pos = i + 1
 		default:
 			s.pos++
 		}
@@ -537,25 +885,74 @@ func validNumber(b []byte) bool {
 
 // unquote decodes a JSON string value (with its quotes).
 func unquote(v []byte) (string, error) {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return "", errors.New("not a JSON string")
-	}
-	inner := v[1 : len(v)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			var str string
-			if err := json.Unmarshal(v, &str); err != nil {
-				return "", fmt.Errorf("invalid string %s", strconv.Quote(string(truncate(v, 40))))
-			}
-			return str, nil
-		}
-	}
-	return string(inner), nil
+	b, err := unquoteBytes(v)
+	return string(b), err
 }
 
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
+// unquoteBytes decodes a JSON string value (with its quotes). Without escapes it returns
+// the bytes between the quotes, without copying. Text PostgreSQL cannot store (NUL, a lone
+// UTF-16 surrogate, bytes that are not UTF-8) is an error, never replaced.
+func unquoteBytes(v []byte) ([]byte, error) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, fmt.Errorf("%w: want a string, got %s", errType, show(v))
 	}
-	return b
+	inner := v[1 : len(v)-1]
+	i := 0
+	for i < len(inner) && !stringSpecial[inner[i]] {
+		i++
+	}
+	if i == len(inner) {
+		return inner, nil
+	}
+	out := make([]byte, 0, len(inner))
+	out = append(out, inner[:i]...)
+	for i < len(inner) {
+		c := inner[i]
+		switch {
+		case !stringSpecial[c]:
+			out = append(out, c)
+			i++
+		case c == '\\':
+			n, r, msg, text := checkEscape(inner[i:])
+			if text {
+				return nil, &scanError{msg: msg, text: true}
+			}
+			if msg != "" {
+				return nil, fmt.Errorf("invalid string %s: %s", show(v), msg)
+			}
+			out = utf8.AppendRune(out, r)
+			i += n
+		case c == '"' || c < 0x20:
+			return nil, fmt.Errorf("invalid string %s: unescaped %s", show(v), strconv.QuoteRuneToASCII(rune(c)))
+		default:
+			r, n := utf8.DecodeRune(inner[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return nil, &scanError{msg: fmt.Sprintf("bytes that are not UTF-8 (%#02x)", c), text: true}
+			}
+			out = append(out, inner[i:i+n]...)
+			i += n
+		}
+	}
+	return out, nil
+}
+
+// show quotes a value for an error message: at most 60 bytes, cut at a character, in
+// Go syntax when it holds bytes that a log line or a text column should not.
+func show(v []byte) string {
+	t := v
+	if len(t) > 60 {
+		t = t[:60]
+		for k := 0; k < utf8.UTFMax-1 && !utf8.Valid(t); k++ {
+			t = t[:len(t)-1] // a character cut in two
+		}
+	}
+	for _, c := range t {
+		if c < 0x20 || c == 0x7f {
+			return strconv.QuoteToASCII(string(t))
+		}
+	}
+	if !utf8.Valid(t) {
+		return strconv.QuoteToASCII(string(t))
+	}
+	return string(t)
 }

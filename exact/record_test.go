@@ -89,7 +89,7 @@ func TestDecodePage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pb, err := decodePage([]byte(tt.body))
+			pb, err := decodePage("", []byte(tt.body))
 			if err != nil {
 				t.Fatalf("decodePage: %v", err)
 			}
@@ -118,7 +118,7 @@ func TestDecodePage(t *testing.T) {
 
 func TestRecordField(t *testing.T) {
 	body := `{"d":{"results":[{"__metadata":{"uri":"x"},"ID":"0c8d", "Code":"               101","Name":"A \"quoted\" name","Amount":12.50,"Blocked":false,"Email":null,"Nested":{"ID":"inner"}}]}}`
-	pb, err := decodePage([]byte(body))
+	pb, err := decodePage("", []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,17 +158,19 @@ func TestDecodePageMalformed(t *testing.T) {
 		{"d is a string", `{"d":"x"}`},
 		{"results not an array", `{"d":{"results":{}}}`},
 		{"record not an object", `{"d":{"results":[1]}}`},
-		{"missing comma", `{"d":[{"A":1 "B":2}]}`},
-		{"bad literal", `{"d":[{"A":tru}]}`},
-		{"bad number", `{"d":[{"A":01}]}`},
 		{"unbalanced nesting", `{"d":[{"A":[1}]}`},
+		{"unclosed record", `{"d":[{"A":[1]]}`},
 		{"trailing garbage", `{"d":[]} x`},
-		{"control character", "{\"d\":[{\"A\":\"a\nb\"}]}"},
+		{"garbage between records", `{"d":[{"A":1} x {"A":2}]}`},
+		{"garbage after results", `{"d":{"results":[],"x":[1 2]}}`},
+		{"bad escape outside records", `{"d":{"results":[],"__next":"\x"}}`},
 		{"__next not a string", `{"d":{"results":[],"__next":5}}`},
+		{"__next a lone surrogate", `{"d":{"results":[],"__next":"\ud800"}}`},
+		{"other member not JSON", `{"x":[1 2],"d":[]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodePage([]byte(tt.body)); err == nil {
+			if _, err := decodePage("", []byte(tt.body)); err == nil {
 				t.Errorf("got no error, want one")
 			}
 		})
@@ -179,18 +181,18 @@ func TestDecodePageMalformed(t *testing.T) {
 func TestDecodePageTruncated(t *testing.T) {
 	body := string(samplePage(3))
 	for n := range len(body) {
-		_, err := decodePage([]byte(body[:n]))
+		_, err := decodePage("", []byte(body[:n]))
 		if err == nil {
 			t.Fatalf("truncated at %d of %d: got no error (…%s)", n, len(body), body[max(0, n-30):n])
 		}
 	}
-	if _, err := decodePage([]byte(body)); err != nil {
+	if _, err := decodePage("", []byte(body)); err != nil {
 		t.Fatalf("full body: %v", err)
 	}
 }
 
 func TestDecodePageEOFError(t *testing.T) {
-	_, err := decodePage([]byte(`{"d":{"results":[{"ID":"a"},{"ID":`))
+	_, err := decodePage("", []byte(`{"d":{"results":[{"ID":"a"},{"ID":`))
 	if !errors.Is(err, errEOF) {
 		t.Errorf("got %v, want unexpected end of JSON input", err)
 	}
@@ -207,7 +209,7 @@ func TestDecodePageRawMatchesEncodingJSON(t *testing.T) {
 	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatal(err)
 	}
-	pb, err := decodePage(append([]byte(nil), body...))
+	pb, err := decodePage("", append([]byte(nil), body...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +264,7 @@ func BenchmarkDecodePage(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(body, page) // decoding rewrites the body in place
-		pb, err := decodePage(body)
+		pb, err := decodePage("", body)
 		if err != nil || len(pb.records) != 1000 {
 			b.Fatalf("decodePage: %v, %d records", err, len(pb.records))
 		}
@@ -279,7 +281,7 @@ func BenchmarkDecodePageAndConvert(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(body, page)
-		pb, err := decodePage(body)
+		pb, err := decodePage("", body)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -305,4 +307,169 @@ func BenchmarkDecodePageAndConvert(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/record")
+}
+
+// A record that is bad within clear bounds is flagged; the page and its other records
+// survive.
+func TestDecodePageBadRecord(t *testing.T) {
+	tests := []struct {
+		name    string
+		record  string // the middle record of three, as received
+		wantErr string // in Err().Error()
+		text    bool   // valid JSON, but text PostgreSQL cannot store
+	}{
+		{"NUL escape", `{"ID":"b","Name":"has\u0000nul"}`,
+			`member "Name" holds a NUL character (\u0000), which PostgreSQL cannot store`, true},
+		{"lone high surrogate", `{"ID":"b","Name":"\ud800"}`,
+			`member "Name" holds a lone UTF-16 surrogate (\ud800), which PostgreSQL cannot store`, true},
+		{"high surrogate before another escape", `{"ID":"b","Name":"\ud800\n"}`,
+			`member "Name" holds a lone UTF-16 surrogate (\ud800)`, true},
+		{"lone low surrogate", `{"ID":"b","Name":"x\udc00"}`,
+			`member "Name" holds a lone UTF-16 surrogate (\udc00)`, true},
+		{"invalid UTF-8", "{\"ID\":\"b\",\"Name\":\"a\xffb\"}",
+			`member "Name" holds bytes that are not UTF-8 (0xff), which PostgreSQL cannot store`, true},
+		{"UTF-16 surrogate encoded in UTF-8", "{\"ID\":\"b\",\"Name\":\"\xed\xa0\x80\"}",
+			`member "Name" holds bytes that are not UTF-8`, true},
+		{"NUL in a nested value", `{"ID":"b","Lines":[{"Note":"\u0000"}]}`,
+			`member "Lines" holds a NUL character`, true},
+		{"NUL in a member name", `{"ID":"b","N\u0000":1}`,
+			`a member name holds a NUL character`, true},
+		{"array without commas", `{"ID":"b","A":[1 2 x]}`,
+			`malformed JSON in record 1 (ID "b"): member "A": expected ',' or ']' in an array at byte 17 of the record`, false},
+		{"invalid escape", `{"ID":"b","A":"\x"}`, `member "A": invalid escape "\\x" in a string`, false},
+		{"short unicode escape", `{"ID":"b","A":"\u12"}`, `member "A": invalid escape: \u wants 4 hex digits`, false},
+		{"raw control character", "{\"ID\":\"b\",\"A\":\"a\nb\"}", `member "A": control character 0x0a in a string`, false},
+		{"missing comma between members", `{"ID":"b","A":1 "B":2}`, `member "A": expected ',' or '}' after a member`, false},
+		{"bad literal", `{"ID":"b","A":tru}`, `member "A": invalid literal`, false},
+		{"bad number", `{"ID":"b","A":01}`, `member "A": invalid number`, false},
+		{"bad value in a nested object", `{"ID":"b","A":{"x":}}`, `member "A": expected a value`, false},
+		{"error before the ID", `{"A":"\x","ID":"b"}`, `malformed JSON in record 1: member "A"`, false},
+		{"bad metadata", `{"__metadata":{"uri":"\x"},"ID":"b"}`, `member "__metadata": invalid escape`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"d":{"results":[{"__metadata":{"uri":"u1"},"ID":"a","N":1},` + tt.record +
+				`,{"__metadata":{"uri":"u3"},"ID":"c","N":3}],"__next":"https://h/next"}}`
+			pb, err := decodePage("", []byte(body))
+			if err != nil {
+				t.Fatalf("decodePage: got %v, want a page with a bad record", err)
+			}
+			if got, want := len(pb.records), 3; got != want {
+				t.Fatalf("records: got %d, want %d", got, want)
+			}
+			if got, want := pb.next, "https://h/next"; got != want {
+				t.Errorf("next: got %q, want %q", got, want)
+			}
+			for i, want := range map[int]string{0: `{"ID":"a","N":1}`, 2: `{"ID":"c","N":3}`} {
+				r := pb.records[i]
+				if r.Err() != nil {
+					t.Errorf("record %d: got Err %v, want nil", i, r.Err())
+				}
+				if got := string(r.Raw()); got != want {
+					t.Errorf("record %d: got Raw %s, want %s", i, got, want)
+				}
+				if got := string(r.Bytes()); got != want {
+					t.Errorf("record %d: got Bytes %s, want %s", i, got, want)
+				}
+			}
+			bad := pb.records[1]
+			if got := string(bad.Bytes()); got != tt.record {
+				t.Errorf("bad record: got Bytes %q, want %q", got, tt.record)
+			}
+			var derr *DecodeError
+			if !errors.As(bad.Err(), &derr) {
+				t.Fatalf("bad record: got Err %v, want a *DecodeError", bad.Err())
+			}
+			if got, want := derr.Record, 1; got != want {
+				t.Errorf("DecodeError.Record: got %d, want %d", got, want)
+			}
+			if !strings.Contains(derr.Error(), tt.wantErr) {
+				t.Errorf("Err: got %q, want it to contain %q", derr.Error(), tt.wantErr)
+			}
+			var se *scanError
+			if !errors.As(derr, &se) || se.text != tt.text {
+				t.Errorf("Err %q: got text %v, want %v", derr, se != nil && se.text, tt.text)
+			}
+			if bad.Field("__metadata") != nil {
+				t.Errorf("bad record: Field(__metadata) is not nil")
+			}
+		})
+	}
+}
+
+func TestDecodePageBadRecordKey(t *testing.T) {
+	body := `{"d":[{"__metadata":{"uri":"x"},"ID":"5b7f4515-0c8d-4c1a-9d3e-0123456789ab","Name":"\ud800"}]}`
+	p, err := DecodePage("sync/CRM/Accounts", []byte(body))
+	if err != nil {
+		t.Fatalf("DecodePage: %v", err)
+	}
+	var derr *DecodeError
+	if !errors.As(p.Records[0].Err(), &derr) {
+		t.Fatalf("got Err %v, want a *DecodeError", p.Records[0].Err())
+	}
+	want := DecodeError{Endpoint: "sync/CRM/Accounts", Record: 0, Key: "5b7f4515-0c8d-4c1a-9d3e-0123456789ab", Err: derr.Err}
+	if diff := cmp.Diff(want, *derr, cmp.Comparer(func(a, b error) bool { return a == b })); diff != "" {
+		t.Errorf("DecodeError (-want +got):\n%s", diff)
+	}
+	if got, want := derr.Error(), `record 0 (ID "5b7f4515-0c8d-4c1a-9d3e-0123456789ab") from sync/CRM/Accounts: member "Name" holds a lone UTF-16 surrogate (\ud800), which PostgreSQL cannot store`; got != want {
+		t.Errorf("Error:\ngot  %s\nwant %s", got, want)
+	}
+	if got, want := string(p.Records[0].Field("ID")), `"5b7f4515-0c8d-4c1a-9d3e-0123456789ab"`; got != want {
+		t.Errorf("Field(ID) of the bad record: got %s, want %s", got, want)
+	}
+}
+
+// A page that cannot be split into records fails whole, as a *DecodeError with Record -1,
+// also when a bad record comes before the break.
+func TestDecodePagePageLevelError(t *testing.T) {
+	tests := []struct{ name, body string }{
+		{"truncated after a bad record", `{"d":[{"A":"\x"},{"A":`},
+		{"truncated inside a bad record", `{"d":[{"A":"\u0000"`},
+		{"unbalanced bad record", `{"d":[{"A":[1 2 x}]}`},
+		{"unterminated string", `{"d":[{"A":"x}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := DecodePage("sync/CRM/Accounts", []byte(tt.body))
+			var derr *DecodeError
+			if !errors.As(err, &derr) {
+				t.Fatalf("got (%v, %v), want a *DecodeError", p, err)
+			}
+			if derr.Record != -1 || derr.Endpoint != "sync/CRM/Accounts" {
+				t.Errorf("got Record %d, Endpoint %q, want -1, sync/CRM/Accounts", derr.Record, derr.Endpoint)
+			}
+			if !strings.HasPrefix(err.Error(), "malformed JSON from sync/CRM/Accounts: ") {
+				t.Errorf("got %q, want it to start with the endpoint", err)
+			}
+		})
+	}
+}
+
+// The GET-by-key shape is one record, which may be bad on its own.
+func TestDecodePageBadEntity(t *testing.T) {
+	pb, err := decodePage("current/Me", []byte(`{"d":{"__metadata":{},"UserID":"u","FullName":"a\u0000b"}}`))
+	if err != nil {
+		t.Fatalf("decodePage: %v", err)
+	}
+	if len(pb.records) != 1 || pb.records[0].Err() == nil {
+		t.Fatalf("got %d records, want 1 with Err", len(pb.records))
+	}
+	if got, want := pb.records[0].Err().Error(), `record 0 from current/Me: member "FullName" holds a NUL character`; !strings.HasPrefix(got, want) {
+		t.Errorf("got %q, want it to start with %q", got, want)
+	}
+}
+
+func TestDecodePageValidValues(t *testing.T) {
+	// Everything RFC 8259 allows, including surrogate pairs and escapes of every kind.
+	rec := `{"S":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00 é 😀","N":[-0,1.5e-3,2E+10,0.0],"L":[true,false,null],"O":{"a":{"b":[[],{}]}},"E":""}`
+	pb, err := decodePage("", []byte(`{"d":[`+rec+`]}`))
+	if err != nil {
+		t.Fatalf("decodePage: %v", err)
+	}
+	if err := pb.records[0].Err(); err != nil {
+		t.Fatalf("Err: got %v, want nil", err)
+	}
+	if got := string(pb.records[0].Raw()); got != rec {
+		t.Errorf("Raw: got %s, want %s", got, rec)
+	}
 }

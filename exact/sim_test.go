@@ -44,10 +44,10 @@ func (s *simStore) UpdateToken(ctx context.Context, fn func(context.Context, exa
 	return next, nil
 }
 
-func (s *simStore) MarkReauthRequired(_ context.Context, reason string) error {
+func (s *simStore) MarkReauthRequired(_ context.Context, e *exact.ReauthError) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reasons = append(s.reasons, reason)
+	s.reasons = append(s.reasons, e.Reason)
 	return nil
 }
 

@@ -12,12 +12,19 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Token is one step of a connection's token chain.
+// Token is one step of a connection's token chain, with what every process must know
+// before it refreshes it. Times are on Exact's clock (see exactClock).
 type Token struct {
 	AccessToken  string
 	RefreshToken string
 	Expiry       time.Time // access-token expiry (IssuedAt + expires_in)
 	IssuedAt     time.Time // when Exact issued this access token (570 s rule, §1.8)
+	// NotBefore: Exact answered a refresh "too early" (§1.8), and no process sends one
+	// before this time. Zero when none is pending.
+	NotBefore time.Time
+	// ClockOffset is Exact's clock minus the clock of the process that stored the token,
+	// used by processes that have not heard from Exact yet. Zero: the same, or unknown.
+	ClockOffset time.Duration
 }
 
 // TokenStore persists one connection's token chain (implemented by an adapter over sink).
@@ -25,12 +32,15 @@ type TokenStore interface {
 	// LoadToken reads the stored token without locking.
 	LoadToken(ctx context.Context) (Token, error)
 	// UpdateToken locks the row (SELECT … FOR UPDATE, lock timeout), re-reads it and calls fn with it.
-	// When fn returns changed=true, next is stored and committed before UpdateToken returns it;
-	// if the commit fails it retries storing next (a few times) before giving up. When fn returns an
-	// error, nothing is stored and the error is returned as is.
+	// When fn returns changed=true, next is stored and committed before UpdateToken returns it
+	// (a next with the same pair only changes NotBefore and ClockOffset); if the commit of a
+	// new pair fails, the store keeps it and retries until it is stored, giving up only when
+	// the pair can no longer be kept. When fn returns an error, nothing is stored and the
+	// error is returned as is.
 	UpdateToken(ctx context.Context, fn func(ctx context.Context, cur Token) (next Token, changed bool, err error)) (Token, error)
-	// MarkReauthRequired records that the chain is broken and a human must re-authorize.
-	MarkReauthRequired(ctx context.Context, reason string) error
+	// MarkReauthRequired records that the chain is broken and a human must re-authorize;
+	// e says why.
+	MarkReauthRequired(ctx context.Context, e *ReauthError) error
 }
 
 const (
@@ -41,15 +51,18 @@ const (
 	refreshNotBefore = 570 * time.Second
 	// defaultLifetime applies when the token response has no expires_in (§1.6: "600").
 	defaultLifetime = 600 * time.Second
-	// tooEarlyWait is how long to wait after Exact still answers "too early" (§1.8).
-	tooEarlyWait = 30 * time.Second
 )
 
-// AccessToken returns an access token with at least 30 s left. A stored token that still
-// qualifies is used as is (no lock, no call). Otherwise the row is locked, the token re-read,
-// and only if it still needs it the chain is refreshed, never earlier than IssuedAt+570s
-// (§1.8): when it is too early this waits until then. The new pair is committed before it is
-// used (§6.1). Goroutines of one process share one refresh; processes share the row lock.
+// AccessToken returns an access token with at least 30 s left, judged on Exact's clock
+// (see exactClock). A stored token that still qualifies is used as is (no lock, no call).
+// Otherwise the row is locked, the token re-read, and only if it still needs it the chain is
+// refreshed, never earlier than IssuedAt+570s (§1.8) nor before the connection's shared
+// NotBefore: when it is too early this waits until then. When Exact answers a refresh "too
+// early" anyway, NotBefore is stored on the row for every process: the time the stored
+// issue time explains, or else 570 s after Exact's answer, so that a connection costs at
+// most one such answer per 570 s (§2.5: each one counts towards a block). The new pair is
+// committed before it is used (§6.1). Goroutines of one process share one refresh;
+// processes share the row lock.
 //
 // Terminal answers of the token endpoint ("Old refresh token used", an expired refresh token,
 // invalid_grant, rejected client credentials; §1.12) mark the connection with
@@ -97,9 +110,11 @@ type rotation struct {
 
 // token returns a usable token, and whether this call rotated the chain to get it. When
 // rejected is not empty, that access token was refused with 401 and is not usable whatever
-// its expiry: a newer stored token is used if there is one, else the chain is refreshed.
-// With rot.now the chain is rotated even if the stored token is usable, unless rot spares
-// it (see rotation), judged before the call and again under the row lock.
+// its expiry: a newer stored token is used if there is one, else the chain is refreshed at
+// once, waiting only for the connection's shared NotBefore, not for our own 570 s judgement
+// (Exact's 401 says the token is over, whatever we believed). With rot.now the chain is
+// rotated even if the stored token is usable, unless rot spares it (see rotation), judged
+// before the call and again under the row lock.
 func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Token, bool, error) {
 	if !rot.now {
 		if t, ok := c.fromCache(rejected); ok {
@@ -122,6 +137,7 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 	if err != nil {
 		return Token{}, false, fmt.Errorf("loading the stored token: %w", err)
 	}
+	c.adoptClockHint(cur.ClockOffset)
 	seen := cur.RefreshToken
 	// settled reports whether t makes a refresh unnecessary.
 	settled := func(t Token) bool {
@@ -131,7 +147,7 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 		case t.AccessToken == "":
 			return false
 		case rot.maxAge > 0:
-			return !t.IssuedAt.IsZero() && c.now().Sub(t.IssuedAt) < rot.maxAge
+			return !t.IssuedAt.IsZero() && c.exactNow().Sub(t.IssuedAt) < rot.maxAge
 		default:
 			return t.RefreshToken != seen
 		}
@@ -143,28 +159,40 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 	if err := c.checkBroken(cur); err != nil {
 		return Token{}, false, err
 	}
+	// After a 401 on the stored token, only the shared NotBefore holds the refresh back.
+	afterReject := func(t Token) bool { return rejected != "" && t.AccessToken == rejected }
 
 	exactTooEarly := false
 	for range 4 {
-		// Wait for the 570 s window outside the row lock, so other processes are not held.
-		if err := c.waitRefreshWindow(ctx, cur); err != nil {
+		// Wait for the refresh window outside the row lock, so other processes are not held.
+		if err := c.waitRefreshWindow(ctx, cur, afterReject(cur)); err != nil {
 			return Token{}, false, err
 		}
 		var terminal *ReauthError
+		var early *tooEarlyError
 		refreshed := false
 		next, err := c.store.UpdateToken(ctx, func(ctx context.Context, cur Token) (Token, bool, error) {
+			c.adoptClockHint(cur.ClockOffset)
 			if settled(cur) {
 				return cur, false, nil // another process refreshed meanwhile
 			}
 			if err := c.checkBroken(cur); err != nil {
 				return Token{}, false, err
 			}
-			if until := refreshAllowedAt(cur); c.now().Before(until) {
-				return Token{}, false, &tooEarlyError{until: until, cur: cur}
+			if until := c.refreshAllowedAt(cur, afterReject(cur)); c.exactNow().Before(until) {
+				return Token{}, false, &tooEarlyError{until: until, cur: cur, why: c.waitReason(cur, afterReject(cur))}
 			}
 			nt, err := c.refresh(ctx, cur)
 			if errors.As(err, &terminal) {
 				c.setBroken(cur.RefreshToken, terminal)
+			}
+			if errors.As(err, &early) {
+				// Exact's "too early" (§1.8): every process must hold back until the time
+				// it implies, on Exact's clock, which this answer's Date just taught us.
+				early.until = c.tooEarlyUntil(cur)
+				early.cur = cur
+				early.cur.NotBefore, early.cur.ClockOffset = early.until, c.clockOffset()
+				return early.cur, true, nil
 			}
 			if err != nil {
 				return Token{}, false, err
@@ -175,7 +203,7 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 			refreshed = true
 			return nt, true, nil
 		})
-		if err == nil {
+		if err == nil && early == nil {
 			if refreshed {
 				failpoint("after-token-commit")
 			}
@@ -186,21 +214,22 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 			c.markReauth(ctx, terminal)
 			return Token{}, false, terminal
 		}
-		var early *tooEarlyError
-		if !errors.As(err, &early) {
+		if err != nil && early != nil {
+			// NotBefore could not be stored: this process still holds back.
+			c.log.Warn().Str("error", err.Error()).Msg("cannot store the time before which no refresh is sent")
+			err = nil
+		}
+		if err != nil && !errors.As(err, &early) {
 			return Token{}, false, fmt.Errorf("refreshing the access token: %w", err)
 		}
 		cur = early.cur
 		if early.fromExact {
 			if exactTooEarly {
-				return Token{}, false, fmt.Errorf("refreshing the access token: %w", err)
+				return Token{}, false, fmt.Errorf("refreshing the access token: %w", early)
 			}
 			exactTooEarly = true
-			wait := max(tooEarlyWait, early.until.Sub(c.now()))
-			c.log.Warn().Dur("wait", wait).Msg("exact refused the token refresh as too early; retrying once after the wait")
-			if err := c.sleep(ctx, wait); err != nil {
-				return Token{}, false, err
-			}
+			c.log.Warn().Time("refresh_at", early.until).Str("reason", early.detail).
+				Msg("exact refused the token refresh as too early; no process of this connection refreshes before refresh_at")
 		}
 	}
 	return Token{}, false, errors.New("refreshing the access token: the 570 s refresh window did not open")
@@ -208,13 +237,14 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 
 // usable reports whether t can be used for a call now.
 func (c *Client) usable(t Token, rejected string) bool {
-	return t.AccessToken != "" && t.AccessToken != rejected && t.Expiry.Sub(c.now()) >= minValidity
+	return t.AccessToken != "" && t.AccessToken != rejected && t.Expiry.Sub(c.exactNow()) >= minValidity
 }
 
 func (c *Client) fromCache(rejected string) (Token, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cached, c.usable(c.cached, rejected)
+	cached := c.cached
+	c.mu.Unlock()
+	return cached, c.usable(cached, rejected)
 }
 
 func (c *Client) setCache(t Token) {
@@ -251,48 +281,81 @@ func (c *Client) markReauth(ctx context.Context, e *ReauthError) {
 	// Record it even when the caller's context is ending: the next run must know.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := c.store.MarkReauthRequired(ctx, e.Reason); err != nil {
+	if err := c.store.MarkReauthRequired(ctx, e); err != nil {
 		c.log.Error().Err(err).Msg("recording that re-authorization is required")
 	}
 }
 
-// refreshAllowedAt is the earliest time Exact accepts a refresh after t was issued (§1.8).
-func refreshAllowedAt(t Token) time.Time {
-	issued := t.IssuedAt
-	if issued.IsZero() && !t.Expiry.IsZero() {
-		issued = t.Expiry.Add(-defaultLifetime)
+// issuedAt is when t was issued, on Exact's clock; zero when unknown.
+func issuedAt(t Token) time.Time {
+	if t.IssuedAt.IsZero() && !t.Expiry.IsZero() {
+		return t.Expiry.Add(-defaultLifetime)
 	}
-	if issued.IsZero() {
-		return time.Time{}
-	}
-	return issued.Add(refreshNotBefore)
+	return t.IssuedAt
 }
 
-func (c *Client) waitRefreshWindow(ctx context.Context, t Token) error {
-	until := refreshAllowedAt(t)
-	wait := until.Sub(c.now())
+// refreshAllowedAt is the earliest time a refresh of t may be sent, on Exact's clock: the
+// shared NotBefore, and, unless Exact rejected t's access token (rejected), 570 s after t
+// was issued (§1.8).
+func (c *Client) refreshAllowedAt(t Token, rejected bool) time.Time {
+	until := t.NotBefore
+	if iss := issuedAt(t); !rejected && !iss.IsZero() && iss.Add(refreshNotBefore).After(until) {
+		until = iss.Add(refreshNotBefore)
+	}
+	return until
+}
+
+// tooEarlyUntil is the NotBefore to share after Exact answered a refresh of cur "too early"
+// (§1.8), on Exact's clock as just learned from the answer: the end of the 570 s window
+// when cur's issue time explains the answer; otherwise that issue time is wrong (a clock
+// step, a restored backup) and Exact issued the current token at most 570 s ago.
+func (c *Client) tooEarlyUntil(cur Token) time.Time {
+	now := c.exactNow()
+	if iss := issuedAt(cur); !iss.IsZero() && iss.Add(refreshNotBefore).After(now) {
+		return iss.Add(refreshNotBefore)
+	}
+	return now.Add(refreshNotBefore)
+}
+
+// waitReason says why a refresh of t waits, for the log.
+func (c *Client) waitReason(t Token, rejected bool) string {
+	iss := issuedAt(t)
+	if !t.NotBefore.IsZero() && (rejected || iss.IsZero() || !iss.Add(refreshNotBefore).After(t.NotBefore)) {
+		return "Exact answered a refresh of this connection too early; no process refreshes before then (§1.8)"
+	}
+	return "Exact refuses a refresh earlier than 570 s after the access token was issued (§1.8)"
+}
+
+func (c *Client) waitRefreshWindow(ctx context.Context, t Token, rejected bool) error {
+	until := c.refreshAllowedAt(t, rejected)
+	wait := until.Sub(c.exactNow())
 	if wait <= 0 {
 		return nil
 	}
-	c.log.Warn().Dur("wait", wait).Time("refresh_at", until).
-		Msg("access token needs refreshing before Exact allows it (570 s rule); waiting")
+	ev := c.log.Warn().Dur("wait", wait).Time("refresh_at", until).Str("reason", c.waitReason(t, rejected))
+	if rejected {
+		ev.Msg("access token rejected (401) and a refresh is not allowed yet; waiting")
+	} else {
+		ev.Msg("access token needs refreshing before Exact allows it; waiting")
+	}
 	return c.sleep(ctx, wait)
 }
 
 // tooEarlyError means a refresh must wait: either our own 570 s rule (no call was made)
 // or Exact's answer to one that it considered too early (§1.8).
 type tooEarlyError struct {
-	until     time.Time
+	until     time.Time // on Exact's clock
 	cur       Token
 	fromExact bool
-	detail    string
+	detail    string // Exact's answer
+	why       string // our reason to wait
 }
 
 func (e *tooEarlyError) Error() string {
 	if e.fromExact {
 		return "Exact refused the refresh as too early (" + e.detail + ")"
 	}
-	return "refresh not allowed before " + e.until.UTC().Format(time.RFC3339) + " (570 s rule)"
+	return "refresh not allowed before " + e.until.UTC().Format(time.RFC3339) + " (" + e.why + ")"
 }
 
 // refresh makes the token call for cur's refresh token.
@@ -313,13 +376,17 @@ func (c *Client) refresh(ctx context.Context, cur Token) (Token, error) {
 	return t, nil
 }
 
+// fromOAuth is the pair of a token answer, its times on Exact's clock: the answer's Date
+// has just been learned. On a skewed clock the issue time errs late by the Date's
+// resolution (the 570 s rule is never judged early) and the expiry errs early.
 func (c *Client) fromOAuth(ot *oauth2.Token) Token {
-	issued := c.now()
+	now := c.exactNow()
 	life := defaultLifetime
 	if ot.ExpiresIn > 0 { // expires_in is the string "600" (§1.6); oauth2 parses both forms
 		life = time.Duration(ot.ExpiresIn) * time.Second
 	}
-	return Token{AccessToken: ot.AccessToken, RefreshToken: ot.RefreshToken, IssuedAt: issued, Expiry: issued.Add(life)}
+	return Token{AccessToken: ot.AccessToken, RefreshToken: ot.RefreshToken, IssuedAt: now.Add(c.issueMargin()),
+		Expiry: now.Add(life), ClockOffset: c.clockOffset()}
 }
 
 // tokenError classifies a failed token call (§1.12). grant is "refresh" or "code".
@@ -354,7 +421,7 @@ func (c *Client) tokenError(ctx context.Context, grant string, err error, cur To
 	switch {
 	case strings.Contains(lower, "not expired") || strings.HasPrefix(reason, "TooEarlyToRefreshTokens"):
 		// §1.8: 400 access_denied "Rate limit exceeded: access_token not expired" (older: 401).
-		return &tooEarlyError{until: c.now().Add(tooEarlyWait), cur: cur, fromExact: true, detail: detail}
+		return &tooEarlyError{until: c.tooEarlyUntil(cur), cur: cur, fromExact: true, detail: detail}
 	case status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout:
 		return fmt.Errorf("token endpoint of %s answered %s", host, detail)
 	}
@@ -375,8 +442,10 @@ func (c *Client) tokenError(ctx context.Context, grant string, err error, cur To
 		}
 	}
 	var what string
+	used := false
 	switch {
 	case strings.Contains(lower, "old refresh token"):
+		used = true
 		what = "Exact rejected the stored refresh token because it was already used (another process or tool refreshed the chain)"
 	case strings.Contains(lower, "expired"):
 		what = "the refresh token expired (refresh tokens expire after 30 days without use)"
@@ -389,7 +458,7 @@ func (c *Client) tokenError(ctx context.Context, grant string, err error, cur To
 	default:
 		what = "Exact refused the token request"
 	}
-	return &ReauthError{Reason: what + " (" + detail + ")"}
+	return &ReauthError{Reason: what + " (" + detail + ")", TokenUsed: used}
 }
 
 // redact removes the secrets this client knows from s; Exact's answers should not contain

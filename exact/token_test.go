@@ -272,7 +272,7 @@ func TestAccessTokenTooEarly(t *testing.T) {
 			if got := env.client.TokenCalls(); got != int64(tt.wantCalls) {
 				t.Errorf("token calls: got %d, want %d", got, tt.wantCalls)
 			}
-			if diff := cmp.Diff([]time.Duration{30 * time.Second}, env.clock.Sleeps()); diff != "" {
+			if diff := cmp.Diff([]time.Duration{570 * time.Second}, env.clock.Sleeps()); diff != "" {
 				t.Errorf("sleeps (-want +got):\n%s", diff)
 			}
 		})

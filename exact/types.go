@@ -31,7 +31,7 @@ func String(v []byte) (string, bool, error) {
 	if isNull(v) {
 		return "", false, nil
 	}
-	if v[0] == '"' {
+	if len(v) > 0 && v[0] == '"' {
 		s, err := unquote(v)
 		return s, err == nil, err
 	}
@@ -47,8 +47,12 @@ func Code(v []byte) (string, bool, error) {
 	if isNull(v) {
 		return "", false, nil
 	}
-	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 {
-		return string(bytes.TrimSpace(v[1 : len(v)-1])), true, nil
+	if len(v) > 0 && v[0] == '"' {
+		b, err := unquoteBytes(v)
+		if err != nil {
+			return "", false, err
+		}
+		return string(bytes.TrimSpace(b)), true, nil // trimmed before copying
 	}
 	s, ok, err := String(v)
 	return strings.TrimSpace(s), ok, err
@@ -199,7 +203,54 @@ func Decimal(v []byte) (string, bool, error) {
 	if !validNumber(s) {
 		return "", false, typeError("a decimal number", v)
 	}
+	if !numericFits(s) {
+		return "", false, typeError("a decimal number PostgreSQL's numeric can hold", v)
+	}
 	return string(s), true, nil
+}
+
+// PostgreSQL's numeric holds up to 131072 digits before the decimal point and 16383
+// after it.
+const (
+	numericMaxIntDigits  = 131072
+	numericMaxFracDigits = 16383
+)
+
+// numericFits reports whether the JSON number b fits PostgreSQL's numeric, which refuses
+// larger exponents ("1e200000") than a JSON number can carry.
+func numericFits(b []byte) bool {
+	if bytes.IndexAny(b, "eE") < 0 && len(b) <= numericMaxFracDigits {
+		return true // the usual case: too short to overflow
+	}
+	mant, exp := b, 0
+	if i := bytes.IndexAny(b, "eE"); i >= 0 {
+		mant = b[:i]
+		e := b[i+1:]
+		neg := len(e) > 0 && e[0] == '-'
+		if len(e) > 0 && (e[0] == '-' || e[0] == '+') {
+			e = e[1:]
+		}
+		for _, c := range e {
+			exp = exp*10 + int(c-'0')
+			if exp > 1<<30 {
+				return false
+			}
+		}
+		if neg {
+			exp = -exp
+		}
+	}
+	mant = bytes.TrimPrefix(mant, []byte("-"))
+	intPart, frac, _ := bytes.Cut(mant, []byte("."))
+	if len(frac)-exp > numericMaxFracDigits {
+		return false
+	}
+	if intPart = bytes.TrimLeft(intPart, "0"); len(intPart) > 0 {
+		return len(intPart)+exp <= numericMaxIntDigits
+	}
+	// Below 1: the digits before the point are what the exponent moves there.
+	lead := len(frac) - len(bytes.TrimLeft(frac, "0"))
+	return lead == len(frac) || exp-lead <= numericMaxIntDigits
 }
 
 // Date returns an Edm.DateTime as a UTC instant. Exact serves "/Date(ms)/" where ms counts
@@ -215,11 +266,13 @@ func Date(v []byte) (time.Time, bool, error) {
 		return time.Time{}, false, typeError("a date string", v)
 	}
 	s := v[1 : len(v)-1]
-	// JSON allows "\/Date(…)\/", the classic WCF escaping.
-	// At least four bytes: in `\/` the prefix and the suffix are the same two bytes.
-	if len(s) >= 4 && bytes.HasPrefix(s, []byte(`\/`)) && bytes.HasSuffix(s, []byte(`\/`)) {
-		s = s[1 : len(s)-2]
-		s = append(s[:len(s):len(s)], '/') // copy: do not write into the page
+	if bytes.IndexByte(s, '\\') >= 0 {
+		// JSON allows "\/Date(…)\/", the classic WCF escaping, and any other escape.
+		u, err := unquoteBytes(v) // a copy: the page is not written
+		if err != nil {
+			return time.Time{}, false, typeError("a date string", v)
+		}
+		s = u
 	}
 	if bytes.HasPrefix(s, []byte("/Date(")) && bytes.HasSuffix(s, []byte(")/")) {
 		inner := s[len("/Date(") : len(s)-len(")/")]
@@ -236,6 +289,9 @@ func Date(v []byte) (time.Time, bool, error) {
 			msText = inner[:offAt]
 		}
 		ms, ok := parseInt(msText)
+		if offAt > 0 && !validOffset(inner[offAt:]) {
+			ok = false
+		}
 		if !ok {
 			return time.Time{}, false, typeError("a /Date(ms)/ value", v)
 		}
@@ -253,6 +309,19 @@ func Date(v []byte) (time.Time, bool, error) {
 		return t.UTC(), true, nil
 	}
 	return time.Time{}, false, typeError("a /Date(ms)/ value", v)
+}
+
+// validOffset accepts the +hhmm or -hhmm of a "/Date(ms+hhmm)/" value.
+func validOffset(b []byte) bool {
+	if len(b) != 5 || (b[0] != '+' && b[0] != '-') {
+		return false
+	}
+	for _, c := range b[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // amsterdamWallClock reads the fields of u (a UTC time) as Amsterdam local time. In the hour
@@ -281,5 +350,5 @@ func amsterdamWallClock(u time.Time) time.Time {
 var errType = errors.New("unexpected JSON value")
 
 func typeError(want string, v []byte) error {
-	return fmt.Errorf("%w: want %s, got %s", errType, want, truncate(v, 60))
+	return fmt.Errorf("%w: want %s, got %s", errType, want, show(v))
 }

@@ -2,8 +2,10 @@ package exact
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func raw(s string) []byte {
@@ -26,6 +28,19 @@ func TestString(t *testing.T) {
 		{"number as text", `128`, "128", true, false},
 		{"object", `{"a":1}`, "", false, true},
 		{"bool", `true`, "", false, true},
+		{"surrogate pair", `"\ud83d\ude00"`, "😀", true, false},
+		{"NUL escape", `"a\u0000b"`, "", false, true},
+		{"lone high surrogate", `"\ud800"`, "", false, true},
+		{"high surrogate before a non-surrogate", `"\ud800\u0041"`, "", false, true},
+		{"lone low surrogate", `"\udfff"`, "", false, true},
+		{"invalid UTF-8", "\"a\xffb\"", "", false, true},
+		{"invalid UTF-8 after an escape", "\"\\n\xc3\"", "", false, true},
+		{"invalid escape", `"\x"`, "", false, true},
+		{"short unicode escape", `"\u12"`, "", false, true},
+		{"unescaped quote", `"a"b"`, "", false, true},
+		{"raw control character", "\"a\tb\"", "", false, true},
+		{"lone quote", `"`, "", false, true},
+		{"empty input", "", "", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,6 +61,7 @@ func TestCode(t *testing.T) {
 		{"not padded", `"ABC"`, "ABC", true},
 		{"escaped", `"  A\"B  "`, `A"B`, true},
 		{"null", `null`, "", false},
+		{"number", `101`, "101", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +70,40 @@ func TestCode(t *testing.T) {
 				t.Errorf("Code(%s): got (%q, %v, %v), want (%q, %v, nil)", tt.in, got, ok, err, tt.want, tt.wantOK)
 			}
 		})
+	}
+}
+
+// Text PostgreSQL cannot store is an error naming it, never replaced (U+FFFD) or dropped.
+func TestStringUnstorableText(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"NUL", `"  a\u0000"`, `the text holds a NUL character (\u0000), which PostgreSQL cannot store`},
+		{"lone surrogate", `"  \ud800  "`, `the text holds a lone UTF-16 surrogate (\ud800), which PostgreSQL cannot store`},
+		{"invalid UTF-8", "\"  \x80  \"", `the text holds bytes that are not UTF-8 (0x80), which PostgreSQL cannot store`},
+		{"invalid UTF-8 without escapes", "\"\xff\"", `the text holds bytes that are not UTF-8 (0xff)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for fn, conv := range map[string]func([]byte) (string, bool, error){"String": String, "Code": Code} {
+				got, ok, err := conv([]byte(tt.in))
+				if err == nil || !strings.HasPrefix(err.Error(), tt.want) || ok || got != "" {
+					t.Errorf("%s(%q): got (%q, %v, %v), want an error starting %q", fn, tt.in, got, ok, err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// Error messages end up in logs and in the run history's text column: they quote what
+// is not printable UTF-8, and cut values at a character.
+func TestTypeErrorPrintable(t *testing.T) {
+	for _, in := range []string{"\"\x00\xff\"", `"` + strings.Repeat("é", 40) + `"`, "\"a\nb\""} {
+		_, _, err := GUID([]byte(in))
+		if err == nil {
+			t.Fatalf("GUID(%q): got no error", in)
+		}
+		if msg := err.Error(); !utf8.ValidString(msg) || strings.ContainsAny(msg, "\x00\n") {
+			t.Errorf("GUID(%q): error %q is not printable UTF-8", in, msg)
+		}
 	}
 }
 
@@ -167,6 +217,16 @@ func TestDecimal(t *testing.T) {
 		{"null", `null`, "", false, false},
 		{"text", `"12,50"`, "", false, true},
 		{"bool", `true`, "", false, true},
+		{"largest exponent numeric holds", `1e131071`, "1e131071", true, false},
+		{"exponent too large for numeric", `1e131072`, "", false, true},
+		{"fraction moved up to the limit", `"0.05e131073"`, "0.05e131073", true, false},
+		{"fraction moved past the limit", `0.05e131074`, "", false, true},
+		{"smallest exponent numeric holds", `1e-16383`, "1e-16383", true, false},
+		{"exponent too small for numeric", `1.5e-16383`, "", false, true},
+		{"zero with a large exponent", `0e200000`, "0e200000", true, false},
+		{"zero with too small an exponent", `0.0e-20000`, "", false, true},
+		{"exponent beyond int", `1e99999999999999999999`, "", false, true},
+		{"empty string", `""`, "", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,6 +264,10 @@ func TestDate(t *testing.T) {
 		{"null", `null`, time.Time{}, false, false},
 		{"absent", "<absent>", time.Time{}, false, false},
 		{"garbage", `"/Date(abc)/"`, time.Time{}, false, true},
+		{"offset not digits", `"/Date(1735737600000+01:0)/"`, time.Time{}, false, true},
+		{"offset too short", `"/Date(1735737600000-1)/"`, time.Time{}, false, true},
+		{"other escapes", `"\u002FDate(1735737600000)\u002F"`, time.Date(2025, 1, 1, 12, 20, 0, 0, time.UTC), true, false},
+		{"bad escape", `"\/Date(1735737600000)\x"`, time.Time{}, false, true},
 		{"escaped slash alone", `"\/"`, time.Time{}, false, true},
 		{"escaped slashes alone", `"\/\/"`, time.Time{}, false, true},
 		{"escaped slashes around nothing", `"\/\/\/"`, time.Time{}, false, true},

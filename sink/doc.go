@@ -45,8 +45,13 @@
 //
 // UpdateToken serializes token refreshes of one connection across processes with a row
 // lock (SELECT … FOR UPDATE under a lock timeout) and stores a refreshed pair before
-// returning it, retrying the write when the commit fails, because a refresh token is
-// single-use. Tokens are never logged nor put in error messages.
+// returning it. Because a refresh token is single-use, a pair whose commit fails is kept:
+// written at once to a recovery file in Config.StateDir (0600, sealed like the columns)
+// and stored again with a capped backoff for Config.TokenStoreWindow; RecoverTokens
+// imports the files a process left behind, each only over the refresh token it replaces.
+// The row also carries the time before which no process refreshes (after Exact answered
+// one too early) and the offset of Exact's clock. Tokens are never logged nor put in
+// error messages.
 //
 // # Secrets at rest
 //

@@ -38,6 +38,16 @@ type Config struct {
 	// tokens, client secret) and opens them again. Nil stores them as plaintext and
 	// refuses to read sealed ones (see CheckSecrets).
 	Keyring *seal.Keyring
+	// StateDir holds the recovery files of refreshed token pairs that could not be stored
+	// (see UpdateToken and RecoverTokens). Empty: no recovery files.
+	StateDir string
+	// TokenStoreWindow bounds how long UpdateToken keeps retrying to store a refreshed
+	// pair whose commit failed. Default 10 minutes, the life of the access token that
+	// came with it (fact sheet §1.7).
+	TokenStoreWindow time.Duration
+	// TokenStoreGrace is how long those retries go on after the caller's context is done
+	// (a shutdown), before the pair is left to the recovery file. Default 10s.
+	TokenStoreGrace time.Duration
 }
 
 // Store is exactsync's PostgreSQL state: a connection pool plus the operations on the
@@ -49,6 +59,10 @@ type Store struct {
 	idleTimeout time.Duration
 	addr        string // host:port, for error messages
 	keys        *seal.Keyring
+	database    string // the database's name, part of a recovery file's identity
+	stateDir    string
+	storeWindow time.Duration
+	storeGrace  time.Duration
 
 	plansMu sync.Mutex
 	plans   map[planKey]*tablePlan
@@ -69,6 +83,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		idleTimeout: cmp.Or(cfg.IdleInTransactionTimeout, 60*time.Second),
 		addr:        hostPort(pcfg.ConnConfig.Config),
 		keys:        cfg.Keyring,
+		database:    pcfg.ConnConfig.Database,
+		stateDir:    cfg.StateDir,
+		storeWindow: cmp.Or(cfg.TokenStoreWindow, defaultTokenStoreWindow),
+		storeGrace:  cmp.Or(cfg.TokenStoreGrace, defaultTokenStoreGrace),
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

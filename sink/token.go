@@ -19,12 +19,19 @@ var ErrLockTimeout = errors.New("lock timeout")
 // chain is broken and only a new authorization (or token import) repairs it.
 var ErrReauthRequired = errors.New("connection requires re-authorization")
 
-// Token is a connection's stored token pair. Zero times mean unknown.
+// Token is a connection's stored token pair and what every process must know before it
+// refreshes it. Times are on Exact's clock; zero times mean unknown.
 type Token struct {
 	AccessToken  string
 	RefreshToken string
 	Expiry       time.Time // access-token expiry
 	IssuedAt     time.Time // when the access token was issued
+	// NotBefore is the earliest time a refresh may be sent, set after Exact answered one
+	// "too early"; zero when none is pending.
+	NotBefore time.Time
+	// ClockOffset is Exact's clock minus the clock of the process that wrote the row,
+	// as that process learned it from Exact's answers; zero when unknown.
+	ClockOffset time.Duration
 }
 
 // ImportRefreshToken stores a refresh token obtained elsewhere as the head of the
@@ -37,18 +44,20 @@ func (s *Store) ImportRefreshToken(ctx context.Context, connID int64, refreshTok
 	return s.updateConnection(ctx, connID, "importing a refresh token into", `
 		UPDATE exact_sync.connections
 		SET refresh_token = $2, access_token = '', access_token_expires_at = NULL,
-		    access_token_issued_at = NULL, refresh_token_issued_at = now(),
-		    state = 'ok', state_reason = '', updated_at = now()
+		    access_token_issued_at = NULL, refresh_token_issued_at = now(), refresh_not_before = NULL,
+		    state = 'ok', state_reason = '', state_cause = '', updated_at = now()
 		WHERE id = $1`, sealed)
 }
 
 // LoadToken reads the stored token without locking.
 func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
 	var t Token
-	var exp, iss *time.Time
+	var exp, iss, nb *time.Time
+	var offMS int64
 	err := s.pool.QueryRow(ctx, `
-		SELECT access_token, refresh_token, access_token_expires_at, access_token_issued_at
-		FROM exact_sync.connections WHERE id = $1`, connID).Scan(&t.AccessToken, &t.RefreshToken, &exp, &iss)
+		SELECT access_token, refresh_token, access_token_expires_at, access_token_issued_at,
+		       refresh_not_before, exact_clock_offset_ms
+		FROM exact_sync.connections WHERE id = $1`, connID).Scan(&t.AccessToken, &t.RefreshToken, &exp, &iss, &nb, &offMS)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, ErrNotFound)
 	}
@@ -58,7 +67,8 @@ func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
 	if t, err = s.openToken(connID, t); err != nil {
 		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, err)
 	}
-	t.Expiry, t.IssuedAt = orZero(exp), orZero(iss)
+	t.Expiry, t.IssuedAt, t.NotBefore = orZero(exp), orZero(iss), orZero(nb)
+	t.ClockOffset = time.Duration(offMS) * time.Millisecond
 	return t, nil
 }
 
@@ -72,17 +82,61 @@ type tokenTx struct {
 
 type tokenTxKey struct{}
 
+// tokenRow is a connection's row as UpdateToken locks it: its token, its identity (which
+// names its recovery file) and its state.
+type tokenRow struct {
+	connID            int64
+	baseURL, clientID string
+	state, reason     string
+	cause             ReauthCause
+	tok               Token
+}
+
+// lockTokenRow locks and reads a connection's row in tx (SELECT … FOR UPDATE, waiting at
+// most Config.LockTimeout) and opens its secrets.
+func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (tokenRow, error) {
+	r := tokenRow{connID: connID}
+	var exp, iss, nb *time.Time
+	var offMS int64
+	err := tx.QueryRow(ctx, `
+		SELECT base_url, client_id, access_token, refresh_token, access_token_expires_at, access_token_issued_at,
+		       refresh_not_before, exact_clock_offset_ms, state, state_reason, state_cause
+		FROM exact_sync.connections WHERE id = $1 FOR UPDATE`, connID).
+		Scan(&r.baseURL, &r.clientID, &r.tok.AccessToken, &r.tok.RefreshToken, &exp, &iss, &nb, &offMS, &r.state, &r.reason, &r.cause)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return r, fmt.Errorf("locking the token of connection %d: %w", connID, ErrNotFound)
+	case isLockTimeout(err):
+		return r, fmt.Errorf("locking the token of connection %d: %w: another process held it for more than %s", connID, ErrLockTimeout, s.lockTimeout)
+	case err != nil:
+		return r, fmt.Errorf("locking the token of connection %d: %w", connID, err)
+	}
+	if r.tok, err = s.openToken(connID, r.tok); err != nil {
+		return r, fmt.Errorf("locking the token of connection %d: %w", connID, err)
+	}
+	r.tok.Expiry, r.tok.IssuedAt, r.tok.NotBefore = orZero(exp), orZero(iss), orZero(nb)
+	r.tok.ClockOffset = time.Duration(offMS) * time.Millisecond
+	return r, nil
+}
+
 // UpdateToken serializes token refreshes of one connection across goroutines and
 // processes. In one transaction it locks the connection's row (SELECT … FOR UPDATE,
 // waiting at most Config.LockTimeout, then failing with ErrLockTimeout), reads the token
-// and calls fn with it.
+// and calls fn with it. A pair that a process of this machine could not store before (a
+// recovery file in Config.StateDir, see RecoverTokens) is taken first, under the same
+// lock, when it replaces the stored one.
 //
 //   - fn returns changed=false: nothing is written; the stored token is returned.
-//   - fn returns changed=true: next is stored (with last_refresh_at, and the refresh
-//     token's issue time when it changed) and committed before UpdateToken returns it.
-//     If the write or the commit fails, next is written again in fresh transactions a
-//     few times with a short backoff, even when ctx is done, because the old refresh
-//     token has been spent; if every attempt fails the error says the chain may be lost.
+//   - fn returns changed=true with the same pair and only NotBefore or ClockOffset
+//     changed: those are stored and committed.
+//   - fn returns changed=true with a new pair: next is stored (with last_refresh_at, and
+//     the refresh token's issue time when it changed) and committed before UpdateToken
+//     returns it. If the write or the commit fails, Exact has already spent the old
+//     refresh token and the new pair exists only in this process: it is written to a
+//     recovery file at once, and stored again in fresh transactions with a capped
+//     exponential backoff for as long as Config.TokenStoreWindow allows, also after ctx
+//     is done for Config.TokenStoreGrace (see keepToken). Only if that fails does
+//     UpdateToken return an error, which names where the pair is kept.
 //   - fn returns an error: nothing is stored and the error is returned as is.
 //
 // fn runs while the row is locked and the transaction is open: it must finish well
@@ -101,87 +155,168 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 	if err := s.setTokenTxLimits(ctx, tx); err != nil {
 		return Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
 	}
-
-	var cur Token
-	var exp, iss *time.Time
-	var state, reason string
-	err = tx.QueryRow(ctx, `
-		SELECT access_token, refresh_token, access_token_expires_at, access_token_issued_at, state, state_reason
-		FROM exact_sync.connections WHERE id = $1 FOR UPDATE`, connID).
-		Scan(&cur.AccessToken, &cur.RefreshToken, &exp, &iss, &state, &reason)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, ErrNotFound)
-	case isLockTimeout(err):
-		return Token{}, fmt.Errorf("locking the token of connection %d: %w: another process held it for more than %s", connID, ErrLockTimeout, s.lockTimeout)
-	case err != nil:
-		return Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
+	row, err := s.lockTokenRow(ctx, tx, connID)
+	if err != nil {
+		return Token{}, err
 	}
-	if state == StateReauthRequired {
-		return Token{}, fmt.Errorf("connection %d (%s): %w", connID, reason, ErrReauthRequired)
+	row, rec, err := s.recoverLocked(ctx, tx, row)
+	if err != nil {
+		return Token{}, err
 	}
-	if cur, err = s.openToken(connID, cur); err != nil {
-		return Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
+	// commit commits what was written so far: a recovered pair, a reauth_required mark.
+	commit := func(dirty bool) error {
+		if !dirty && rec == nil {
+			return nil
+		}
+		if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("committing the state of connection %d: %w", connID, err)
+		}
+		if rec != nil {
+			rec.done()
+			rec = nil
+		}
+		return nil
 	}
-	cur.Expiry, cur.IssuedAt = orZero(exp), orZero(iss)
+	if row.state == StateReauthRequired {
+		if err := commit(false); err != nil {
+			return Token{}, err
+		}
+		return Token{}, fmt.Errorf("connection %d (%s): %w", connID, row.reason, ErrReauthRequired)
+	}
+	cur := row.tok
 
 	tt := &tokenTx{connID: connID, tx: tx}
 	next, changed, err := fn(context.WithValue(ctx, tokenTxKey{}, tt), cur)
 	if err != nil {
-		if tt.marked {
-			if cerr := tx.Commit(context.WithoutCancel(ctx)); cerr != nil {
-				s.log.Warn().Err(cerr).Int64("connection", connID).Msg("committing reauth_required failed")
-			}
+		if cerr := commit(tt.marked); cerr != nil {
+			s.log.Warn().Err(cerr).Int64("connection", connID).Msg("committing the connection's state failed")
 		}
 		return Token{}, err
 	}
 	if !changed {
-		if tt.marked {
-			if err := tx.Commit(ctx); err != nil {
-				return Token{}, fmt.Errorf("committing the state of connection %d: %w", connID, err)
-			}
+		if err := commit(tt.marked); err != nil {
+			return Token{}, err
 		}
 		return cur, nil
+	}
+	if next.AccessToken == cur.AccessToken && next.RefreshToken == cur.RefreshToken {
+		_, err := tx.Exec(ctx, `
+			UPDATE exact_sync.connections SET refresh_not_before = $2, exact_clock_offset_ms = $3, updated_at = now()
+			WHERE id = $1`, connID, orNull(next.NotBefore), next.ClockOffset.Milliseconds())
+		if err == nil {
+			err = commit(true)
+		}
+		if err != nil {
+			return Token{}, fmt.Errorf("storing the refresh schedule of connection %d: %w", connID, err)
+		}
+		return next, nil
 	}
 
 	rotated := next.RefreshToken != cur.RefreshToken
 	err = s.storeToken(ctx, tx, connID, next, rotated)
 	if err == nil {
-		err = tx.Commit(ctx)
+		err = commit(true)
 	}
 	if err != nil {
-		if err := s.restoreToken(ctx, connID, next, rotated, err); err != nil {
+		if err := s.keepToken(ctx, row, next, rotated, err); err != nil {
 			return Token{}, err
 		}
 	}
 	return next, nil
 }
 
-// tokenStoreRetries are the pauses before each extra attempt to store a refreshed token
-// whose first commit failed.
-var tokenStoreRetries = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
+// Defaults of the Config fields that bound keepToken.
+const (
+	// defaultTokenStoreWindow: Exact's new refresh token stays usable until it is used (or
+	// 30 days idle, §1.7, §1.9), but the access token that came with it lives 600 s
+	// (§1.7): after ten minutes a process holding the pair in memory has nothing the
+	// recovery file does not keep as well, and it should get on with its exit or its work.
+	defaultTokenStoreWindow = 10 * time.Minute
+	// defaultTokenStoreGrace: after a shutdown signal, how long the pair is still offered
+	// to PostgreSQL before it goes to the recovery file only; well within the 30 s a
+	// scheduler takes to stop.
+	defaultTokenStoreGrace = 10 * time.Second
+	// tokenStoreBackoff is the first pause between two attempts to store a kept pair; it
+	// doubles up to tokenStoreBackoffMax (§2.5: capped exponential backoff).
+	tokenStoreBackoff    = 250 * time.Millisecond
+	tokenStoreBackoffMax = 5 * time.Second
+)
 
-// restoreToken stores next in fresh transactions after the locked transaction failed to
-// commit it. It ignores ctx's cancellation: Exact has already rotated the chain, and the
-// only copy of the new refresh token is in memory.
-func (s *Store) restoreToken(ctx context.Context, connID int64, next Token, rotated bool, cause error) error {
-	ctx = context.WithoutCancel(ctx)
-	last := cause
-	for i, pause := range tokenStoreRetries {
-		s.log.Warn().Int64("connection", connID).Int("attempt", i+2).Str("error", last.Error()).
-			Msg("storing refreshed token failed, retrying")
-		time.Sleep(pause)
-		last = s.storeTokenOnce(ctx, connID, next, rotated)
-		if last == nil {
-			return nil
+// errChainMovedOn: the stored refresh token is neither the one a kept pair replaces nor
+// the kept one: someone stored a newer chain (a new authorization, an import).
+var errChainMovedOn = errors.New("the stored token chain moved on")
+
+// keepToken stores next after the locked transaction failed to commit it. Exact has
+// already rotated the chain (§1.9): next is the only live pair, so it is written to the
+// recovery file at once (a killed process leaves it behind too) and stored in fresh
+// transactions, with a backoff from 250 ms doubling to 5 s, until it is stored, or until
+// Config.TokenStoreWindow has passed since the answer, or Config.TokenStoreGrace after ctx
+// is done. Each failed attempt is logged at Warn, without secrets. A stored pair removes
+// the recovery file; otherwise the error says where the pair is kept, and the next start
+// of any exactsync command imports it (RecoverTokens).
+func (s *Store) keepToken(ctx context.Context, row tokenRow, next Token, rotated bool, cause error) error {
+	connID := row.connID
+	log := s.log.With().Int64("connection", connID).Logger()
+	began := time.Now()
+	deadline := began.Add(s.storeWindow)
+	file := ""
+	if rotated {
+		path, err := s.writeRecovery(row, next)
+		switch {
+		case err != nil:
+			log.Error().Str("error", err.Error()).Msg("cannot write the refreshed token to a recovery file; it is kept in memory only")
+		case path != "":
+			file = path
+			log.Warn().Str("file", path).Msg("the refreshed token could not be stored; it is kept in a recovery file until it is")
 		}
 	}
-	return fmt.Errorf("storing the refreshed token of connection %d failed %d times (first: %v): %w; the refresh token chain may be lost: if the connection then reports reauth_required, re-authorize it",
-		connID, len(tokenStoreRetries)+1, cause, last)
+
+	last := cause
+	pause := tokenStoreBackoff
+	done := ctx.Done()
+	for attempt := 2; ; attempt++ {
+		wait := min(pause, time.Until(deadline))
+		log.Warn().Int("attempt", attempt).Dur("retry_in", wait).Str("error", last.Error()).
+			Msg("storing refreshed token failed, retrying")
+		timer := time.NewTimer(max(wait, 0))
+		select {
+		case <-timer.C:
+		case <-done:
+			timer.Stop()
+			// Shutting down: a little longer for PostgreSQL, then the recovery file only.
+			done = nil
+			deadline = earliest(deadline, time.Now().Add(s.storeGrace))
+			log.Warn().Dur("grace", s.storeGrace).Msg("shutting down while the refreshed token is not stored; retrying for the grace period")
+			continue
+		}
+		last = s.storeTokenOnce(context.WithoutCancel(ctx), row, next, rotated, deadline)
+		if last == nil {
+			s.removeRecovery(file)
+			log.Info().Int("attempts", attempt).Dur("duration", time.Since(began)).Msg("stored the refreshed token")
+			return nil
+		}
+		if errors.Is(last, errChainMovedOn) {
+			s.setAsideRecovery(file, "stale")
+			return fmt.Errorf("storing the refreshed token of connection %d: %w meanwhile; the refreshed pair is no longer the head of the chain and was not stored", connID, errChainMovedOn)
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
+		pause = min(pause*2, tokenStoreBackoffMax)
+	}
+	if file != "" {
+		return fmt.Errorf("storing the refreshed token of connection %d failed for %s (last: %v); it is kept in the recovery file %s, which the next start of exactsync imports",
+			connID, time.Since(began).Round(time.Second), last, file)
+	}
+	return fmt.Errorf("storing the refreshed token of connection %d failed for %s (first: %v, last: %w); the refresh token chain may be lost: if the connection then reports reauth_required, re-authorize it",
+		connID, time.Since(began).Round(time.Second), cause, last)
 }
 
-func (s *Store) storeTokenOnce(ctx context.Context, connID int64, next Token, rotated bool) error {
-	ctx, cancel := context.WithTimeout(ctx, s.lockTimeout+5*time.Second)
+// storeTokenOnce stores next in a fresh transaction if the row still holds the pair next
+// replaces (row.tok); a row that already holds next counts as stored. It gives up at
+// deadline.
+func (s *Store) storeTokenOnce(ctx context.Context, row tokenRow, next Token, rotated bool, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(ctx, earliest(deadline, time.Now().Add(s.lockTimeout+5*time.Second)))
 	defer cancel()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -191,10 +326,31 @@ func (s *Store) storeTokenOnce(ctx context.Context, connID int64, next Token, ro
 	if err := s.setTokenTxLimits(ctx, tx); err != nil {
 		return err
 	}
-	if err := s.storeToken(ctx, tx, connID, next, rotated); err != nil {
+	now, err := s.lockTokenRow(ctx, tx, row.connID)
+	if err != nil {
+		return err
+	}
+	switch now.tok.RefreshToken {
+	case next.RefreshToken:
+		if !rotated && now.tok.AccessToken != next.AccessToken {
+			break
+		}
+		return nil
+	case row.tok.RefreshToken:
+	default:
+		return errChainMovedOn
+	}
+	if err := s.storeToken(ctx, tx, row.connID, next, rotated); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (s *Store) setTokenTxLimits(ctx context.Context, tx pgx.Tx) error {
@@ -203,8 +359,11 @@ func (s *Store) setTokenTxLimits(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// storeToken writes a token pair, sealed. rotated says whether the refresh token differs
-// from the stored one: sealed values differ even for equal plaintexts, so SQL cannot tell.
+// storeToken writes a token pair, sealed, with its refresh schedule. rotated says whether
+// the refresh token differs from the stored one: sealed values differ even for equal
+// plaintexts, so SQL cannot tell. A stored pair ends a reauth_required state only when
+// that state came from the refresh token this pair replaces being used
+// (ReauthRefreshTokenUsed): any other cause still needs a human.
 func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token, rotated bool) error {
 	access, err := s.seal(connID, colAccessToken, t.AccessToken)
 	if err != nil {
@@ -219,27 +378,47 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token
 		SET access_token = $2, refresh_token = $3,
 		    access_token_expires_at = $4, access_token_issued_at = $5,
 		    refresh_token_issued_at = CASE WHEN $6 THEN now() ELSE refresh_token_issued_at END,
-		    last_refresh_at = now(), state = 'ok', state_reason = '', updated_at = now()
-		WHERE id = $1`, connID, access, refresh, orNull(t.Expiry), orNull(t.IssuedAt), rotated)
+		    refresh_not_before = $7, exact_clock_offset_ms = $8,
+		    last_refresh_at = now(), updated_at = now(),
+		    state = CASE WHEN `+keepsReauth+` THEN state ELSE 'ok' END,
+		    state_reason = CASE WHEN `+keepsReauth+` THEN state_reason ELSE '' END,
+		    state_cause = CASE WHEN `+keepsReauth+` THEN state_cause ELSE '' END
+		WHERE id = $1`, connID, access, refresh, orNull(t.Expiry), orNull(t.IssuedAt), rotated,
+		orNull(t.NotBefore), t.ClockOffset.Milliseconds())
 	if err == nil && tag.RowsAffected() == 0 {
 		err = fmt.Errorf("connection %d: %w", connID, ErrNotFound)
 	}
 	return err
 }
 
+// keepsReauth is true for a row whose reauth_required state a new pair does not end.
+const keepsReauth = `(state = 'reauth_required' AND state_cause <> '` + string(ReauthRefreshTokenUsed) + `')`
+
+// ReauthCause says why a connection needs re-authorization, as far as decisions depend on it.
+type ReauthCause string
+
+const (
+	// ReauthOther is any cause that only a human can repair.
+	ReauthOther ReauthCause = ""
+	// ReauthRefreshTokenUsed: Exact answered that the refresh token had already been used
+	// (§1.9). When the pair that replaced it is recovered (RecoverTokens), the chain is
+	// whole again.
+	ReauthRefreshTokenUsed ReauthCause = "refresh_token_used"
+)
+
 // MarkReauthRequired records that the connection's token chain is broken and a human must
-// re-authorize. Called inside an UpdateToken callback for the same connection, it joins
-// that transaction (see UpdateToken).
-func (s *Store) MarkReauthRequired(ctx context.Context, connID int64, reason string) error {
-	const q = `UPDATE exact_sync.connections SET state = 'reauth_required', state_reason = $2, updated_at = now() WHERE id = $1`
+// re-authorize, and why. Called inside an UpdateToken callback for the same connection, it
+// joins that transaction (see UpdateToken).
+func (s *Store) MarkReauthRequired(ctx context.Context, connID int64, reason string, cause ReauthCause) error {
+	const q = `UPDATE exact_sync.connections SET state = 'reauth_required', state_reason = $2, state_cause = $3, updated_at = now() WHERE id = $1`
 	if tt, ok := ctx.Value(tokenTxKey{}).(*tokenTx); ok && tt.connID == connID {
-		if _, err := tt.tx.Exec(ctx, q, connID, reason); err != nil {
+		if _, err := tt.tx.Exec(ctx, q, connID, reason, cause); err != nil {
 			return fmt.Errorf("marking connection %d reauth_required: %w", connID, err)
 		}
 		tt.marked = true
 		return nil
 	}
-	return s.updateConnection(ctx, connID, "marking reauth_required on", q, reason)
+	return s.updateConnection(ctx, connID, "marking reauth_required on", q, reason, cause)
 }
 
 func isLockTimeout(err error) bool {

@@ -73,7 +73,7 @@ func TestConnections(t *testing.T) {
 		"LoadToken":          func() error { _, err := s.LoadToken(ctx, 999); return err }(),
 		"SetConnectionUser":  s.SetConnectionUser(ctx, 999, "x"),
 		"ImportRefreshToken": s.ImportRefreshToken(ctx, 999, "x"),
-		"MarkReauthRequired": s.MarkReauthRequired(ctx, 999, "x"),
+		"MarkReauthRequired": s.MarkReauthRequired(ctx, 999, "x", sink.ReauthOther),
 	} {
 		if !errors.Is(err, sink.ErrNotFound) {
 			t.Errorf("%s of a missing connection: got %v, want ErrNotFound", name, err)
@@ -98,7 +98,7 @@ func TestTokenImportLoadMark(t *testing.T) {
 		t.Errorf("LoadToken after import (-want +got):\n%s", diff)
 	}
 
-	if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used"); err != nil {
+	if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", sink.ReauthRefreshTokenUsed); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.Connection(ctx, conn.ID)
@@ -331,7 +331,7 @@ func TestMarkReauthRequiredInsideUpdate(t *testing.T) {
 	errTerminal := errors.New("old refresh token used")
 
 	_, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
-		if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used"); err != nil {
+		if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", sink.ReauthRefreshTokenUsed); err != nil {
 			return cur, false, err
 		}
 		return cur, false, errTerminal

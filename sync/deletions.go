@@ -86,7 +86,11 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 				// The ref is the hash of the record: a deletion record shares no key
 				// with the entities' own quarantined records.
 				b.Rejects = append(b.Rejects, sink.Reject{Reason: fmt.Sprintf("%s page %d record %d: ", path, f.n, i) + fmt.Sprintf(format, args...),
-					Record: rec.Raw()})
+					Record: rec.Bytes()})
+			}
+			if err := rec.Err(); err != nil {
+				bad("%v", err)
+				continue
 			}
 			ts, ok, err := exact.Int64(rec.Field("Timestamp"))
 			if err != nil || !ok {

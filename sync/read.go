@@ -294,6 +294,7 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(bs []si
 	cursors := make([]sink.Cursor, len(s.members))
 	for f := range ch {
 		if f.err != nil {
+			s.res.Calls += exact.CallsMade(f.err)
 			return f.err
 		}
 		bs := s.batches()
@@ -332,6 +333,7 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(bs []si
 				break // nothing waiting, or no more pages
 			}
 			if f.err != nil {
+				s.res.Calls += exact.CallsMade(f.err)
 				stop = f.err
 				break
 			}
@@ -424,7 +426,18 @@ func (s *stream) records(ctx context.Context) error {
 		for i, rec := range f.page.Records {
 			for k, m := range s.members {
 				c := &conv[k]
-				if m.same >= 0 {
+				if err := rec.Err(); err != nil {
+					// Invalid JSON, or text PostgreSQL cannot hold: the decoder flagged
+					// it (exact.Record.Err); what could be read still names it.
+					*c = converted{err: err}
+					c.key, _ = m.e.key(rec)
+					if m.e.Read == ReadSync {
+						var verr error
+						if c.version, c.hasVersion, verr = exact.Int64(rec.Field("Timestamp")); verr != nil {
+							c.version, c.hasVersion = 0, false
+						}
+					}
+				} else if m.same >= 0 {
 					*c = conv[m.same]
 				} else {
 					cols := len(m.table.Columns)
@@ -457,7 +470,7 @@ func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, w
 	}
 	if err != nil {
 		b.Rejects = append(b.Rejects, sink.Reject{Key: c.key, Timestamp: c.version, HasTimestamp: c.hasVersion,
-			Reason: where + ": " + err.Error(), Record: rec.Raw()})
+			Reason: where + ": " + err.Error(), Record: rec.Bytes()})
 	}
 	if c.hasVersion && m.e.Read != ReadFull {
 		b.Cursor.Timestamp = max(b.Cursor.Timestamp, c.version)

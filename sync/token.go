@@ -12,7 +12,7 @@ import (
 type TokenRows interface {
 	LoadToken(ctx context.Context, connID int64) (sink.Token, error)
 	UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur sink.Token) (sink.Token, bool, error)) (sink.Token, error)
-	MarkReauthRequired(ctx context.Context, connID int64, reason string) error
+	MarkReauthRequired(ctx context.Context, connID int64, reason string, cause sink.ReauthCause) error
 }
 
 var _ TokenRows = (*sink.Store)(nil)
@@ -44,14 +44,20 @@ func (s *tokenStore) UpdateToken(ctx context.Context, fn func(context.Context, e
 	return toExact(t), err
 }
 
-func (s *tokenStore) MarkReauthRequired(ctx context.Context, reason string) error {
-	return s.rows.MarkReauthRequired(ctx, s.id, reason)
+func (s *tokenStore) MarkReauthRequired(ctx context.Context, e *exact.ReauthError) error {
+	cause := sink.ReauthOther
+	if e.TokenUsed {
+		cause = sink.ReauthRefreshTokenUsed
+	}
+	return s.rows.MarkReauthRequired(ctx, s.id, e.Reason, cause)
 }
 
 func toExact(t sink.Token) exact.Token {
-	return exact.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt}
+	return exact.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt,
+		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset}
 }
 
 func toSink(t exact.Token) sink.Token {
-	return sink.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt}
+	return sink.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt,
+		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset}
 }

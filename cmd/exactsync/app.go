@@ -68,18 +68,27 @@ func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()
 }
 
-// openStore connects to PostgreSQL, brings the schema up to date and checks
-// that every stored secret opens with the configured keys, so that a process
+// openStore connects to PostgreSQL, brings the schema up to date, imports the
+// token pairs an earlier process kept in recovery files because PostgreSQL
+// could not store them (before anything else uses a token), and checks that
+// every stored secret opens with the configured keys, so that a process
 // without the right key refuses to start (one line naming the key id and the
 // variable to set) instead of failing at its first refresh.
 func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring})
+	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir})
 	if err != nil {
 		return nil, err
 	}
 	if err := st.Migrate(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	if _, err := st.RecoverTokens(ctx); err != nil {
+		st.Close()
+		if errors.Is(err, seal.ErrNoKey) {
+			return nil, usageError{fmt.Errorf("refusing to start: %w", err)}
+		}
+		return nil, fmt.Errorf("importing kept token pairs: %w", err)
 	}
 	rep, err := st.CheckSecrets(ctx)
 	if err != nil {
@@ -88,6 +97,9 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*si
 			return nil, usageError{fmt.Errorf("refusing to start: %w", err)}
 		}
 		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
 	}
 	switch {
 	case cfg.Keyring == nil:

@@ -574,6 +574,15 @@ func TestMalformedJSONNamesEndpointAndPageAndWritesNothing(t *testing.T) {
 	if n := len(w.rows("exact.accounts")); n != 0 {
 		t.Errorf("%d rows written from malformed pages, want 0", n)
 	}
+	// Every call counts, also those whose answer could not be read (fetched twice).
+	var calls int
+	if err := w.pool.QueryRow(context.Background(),
+		`SELECT api_calls FROM exact_sync.runs WHERE entity = 'accounts' ORDER BY id DESC LIMIT 1`).Scan(&calls); err != nil {
+		t.Fatal(err)
+	}
+	if served := w.sim.Stats().Calls(101, "sync/CRM/Accounts"); calls != served || calls < 2 {
+		t.Errorf("the run recorded %d API calls, the simulator served %d; want them equal (at least 2)", calls, served)
+	}
 	w.mustRun("sync", "--entity", "accounts")
 	w.checkTablesAccountsOnly([]int{101})
 }

@@ -208,7 +208,7 @@ func TestKeepAliveSkipsBrokenConnections(t *testing.T) {
 	w := newKeepAliveWorld(t)
 	s := w.scheduler(7 * 24 * time.Hour)
 	w.pass(s)
-	if err := w.st.MarkReauthRequired(context.Background(), w.conn.ID, "test"); err != nil {
+	if err := w.st.MarkReauthRequired(context.Background(), w.conn.ID, "test", sink.ReauthOther); err != nil {
 		t.Fatal(err)
 	}
 	w.sim.Advance(8 * 24 * time.Hour)

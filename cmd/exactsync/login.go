@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -280,15 +281,17 @@ func parseLoginInput(input, state string, requireState bool) (string, error) {
 		}
 		return "", err
 	}
+	var got []string
+	haveState := false
 	if i := strings.IndexByte(in, '?'); i >= 0 || strings.HasPrefix(in, "code=") {
 		q, _ := url.ParseQuery(in[i+1:]) // ParseAuthCode parsed it already
-		got, ok := q["state"]
-		switch {
-		case !ok && requireState:
-			return "", errors.New("the redirect has no state parameter: it does not come from this login")
-		case ok && (len(got) != 1 || got[0] != state):
-			return "", errors.New("the redirect's state does not match this login: it belongs to another `exactsync auth login` (use the URL printed by this one) or was altered")
-		}
+		got, haveState = q["state"]
+	}
+	switch {
+	case !haveState && requireState:
+		return "", errors.New("the redirect has no state parameter: it does not come from this login")
+	case haveState && (len(got) != 1 || got[0] != state):
+		return "", errors.New("the redirect's state does not match this login: it belongs to another `exactsync auth login` (use the URL printed by this one) or was altered")
 	}
 	if strings.Contains(code, "%") {
 		return "", errors.New("the code is still percent-encoded after decoding it once (was it encoded twice, %2521?): copy the URL from the browser's address bar unchanged")
@@ -396,6 +399,8 @@ func callbackHandler(path, state string, codes chan<- loginInput, log zerolog.Lo
 		fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><title>exactsync: %s</title><h1>%s</h1><p>%s</p>\n",
 			html.EscapeString(title), html.EscapeString(title), html.EscapeString(msg))
 	}
+	var mu gosync.Mutex
+	delivered := false // an authorization went to codes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != path {
 			page(w, http.StatusNotFound, "Not here", "exactsync waits for the redirect on "+path+".")
@@ -407,8 +412,19 @@ func callbackHandler(path, state string, codes chan<- loginInput, log zerolog.Lo
 			page(w, http.StatusBadRequest, "Authorization not accepted", err.Error())
 			return
 		}
+		// A code works once (§1.7): a replayed redirect (a reload, the back button, a
+		// second request) is refused, and only the first is delivered.
+		mu.Lock()
+		defer mu.Unlock()
+		if delivered {
+			log.Warn().Str("remote", r.RemoteAddr).Msg("callback refused: the authorization was already used")
+			page(w, http.StatusConflict, "Authorization already used",
+				"This authorization was already used; run `exactsync auth login` again if you need a new one.")
+			return
+		}
 		select {
 		case codes <- loginInput{text: in, callback: true}:
+			delivered = true
 			page(w, http.StatusOK, "Authorization received", "exactsync received the authorization. Return to the terminal; you may close this tab.")
 		default:
 			page(w, http.StatusConflict, "Already received", "exactsync already received an authorization for this login.")

@@ -224,6 +224,9 @@ func (s *Simulator) granted(division int) bool {
 
 // ServeHTTP routes a request to the OAuth2, REST or control handlers.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer is dated on the simulated clock, as Exact's are on its own: clients
+	// judge token times on it (§1.8).
+	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
 	p := r.URL.Path
 	switch {
 	case p == "/api/oauth2/auth":

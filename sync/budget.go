@@ -1,0 +1,92 @@
+package sync
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/exactsync/exactsync/exact/catalogue"
+)
+
+// Exact allows each app 5,000 calls a day per division (fact sheet §2.1). A schedule is
+// only accepted when its forecast leaves a fifth of that free, for retries, full passes of
+// large divisions and what people do by hand; while running, a division that has spent
+// nine tenths of its day only runs incremental syncs (see Config).
+const (
+	DailyCallBudget = 5000
+	// ForecastLimit is the share of DailyCallBudget a forecast may take.
+	ForecastLimit = 0.8
+	// ListingsPerDay is how often run lists a connection's divisions: hourly.
+	ListingsPerDay = 24
+)
+
+// Plan is how often one enabled entity runs in a day, as its schedules say.
+type Plan struct {
+	Entity string
+	// Schedule and FullSchedule are the cron specs ("" for none): entities of one
+	// endpoint with the same specs are read together.
+	Schedule, FullSchedule string
+	IncrementalPerDay      int
+	FullPerDay             int
+}
+
+// Forecast is the calls a day one division costs, at least: each run at its minimum
+// cost of one call (a quiet incremental run reads one page; a full pass at least one).
+type Forecast struct {
+	// Entities are the calls charged to each enabled entity. An entity that shares its
+	// endpoint and schedule with an earlier one (suppliers with accounts) costs nothing
+	// of its own and names it in SharedWith.
+	Entities   map[string]int
+	SharedWith map[string]string
+	// Deletions are the reads of the division's one shared sync/Deleted stream: one at
+	// each distinct time a sync entity runs (DeletionsPerDay of ForecastCalls).
+	Deletions int
+	// Listing are the division listings (run's hourly refresh), charged to every
+	// division since which division answers them is not known in advance.
+	Listing int
+	Total   int
+}
+
+// Limit is the most calls a day a forecast may reach.
+func Limit() int { return int(DailyCallBudget * ForecastLimit) }
+
+// Over reports whether the forecast exceeds Limit.
+func (f Forecast) Over() bool { return f.Total > Limit() }
+
+// ForecastCalls forecasts a division's calls a day for the enabled entities' plans (in
+// any order; unknown entities are an error). deletionsPerDay is how many distinct times a
+// day some enabled sync entity runs: the deletions stream is read once at each.
+func ForecastCalls(plans []Plan, deletionsPerDay int) (Forecast, error) {
+	f := Forecast{Entities: map[string]int{}, SharedWith: map[string]string{}, Listing: ListingsPerDay}
+	type stream struct{ path, schedule, full string }
+	owner := map[stream]string{}
+	order := map[string]int{}
+	for i, e := range catalogue.All() {
+		order[e.Name] = i
+	}
+	plans = slices.Clone(plans)
+	for _, p := range plans {
+		if _, ok := order[p.Entity]; !ok {
+			return Forecast{}, fmt.Errorf("forecasting calls: unknown entity %q", p.Entity)
+		}
+	}
+	slices.SortFunc(plans, func(a, b Plan) int { return order[a.Entity] - order[b.Entity] })
+	anySync := false
+	for _, p := range plans {
+		e, _ := catalogue.Lookup(p.Entity)
+		anySync = anySync || e.Read == catalogue.ReadSync
+		k := stream{e.Path, p.Schedule, p.FullSchedule}
+		if first, ok := owner[k]; ok {
+			f.Entities[p.Entity] = 0
+			f.SharedWith[p.Entity] = first
+			continue
+		}
+		owner[k] = p.Entity
+		f.Entities[p.Entity] = p.IncrementalPerDay + p.FullPerDay
+		f.Total += f.Entities[p.Entity]
+	}
+	if anySync {
+		f.Deletions = deletionsPerDay
+	}
+	f.Total += f.Deletions + f.Listing
+	return f, nil
+}

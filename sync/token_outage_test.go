@@ -1,0 +1,168 @@
+package sync_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/internal/tcpproxy"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sink/sinktest"
+	"github.com/exactsync/exactsync/sync"
+)
+
+const (
+	outageClientID = "outage-client"
+	outageSecret   = "outage-secret-0123456789"
+)
+
+// outageWorld is the simulator behind a front that cuts PostgreSQL (a proxy in front of the
+// test server) while it answers a refresh, and a store that reaches PostgreSQL through the
+// proxy.
+type outageWorld struct {
+	sim      *exacttest.Server
+	front    *httptest.Server
+	proxy    *tcpproxy.Proxy
+	st       *sink.Store
+	conn     sink.Connection
+	stateDir string
+	cutNext  atomic.Bool   // cut at the next token call
+	outage   time.Duration // how long a cut lasts; 0: until Restore
+}
+
+func newOutageWorld(t *testing.T, outage time.Duration) *outageWorld {
+	t.Helper()
+	w := &outageWorld{outage: outage, stateDir: t.TempDir()}
+	w.sim = exacttest.NewServer(exacttest.Options{ClientID: outageClientID, ClientSecret: outageSecret, FreezeClock: true})
+	t.Cleanup(w.sim.Close)
+	dbURL := sinktest.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.proxy, err = tcpproxy.New(u.Host); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.proxy.Close() })
+	u.Host = w.proxy.Addr()
+	w.front = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/oauth2/token" && w.cutNext.CompareAndSwap(true, false) {
+			// The row is locked and the transaction open: the answer reaches a process
+			// whose commit cannot succeed.
+			w.proxy.Cut()
+			if w.outage > 0 {
+				time.AfterFunc(w.outage, w.proxy.Restore)
+			}
+		}
+		w.sim.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(w.front.Close)
+	w.st = sinktest.OpenStore(t, sink.Config{DatabaseURL: u.String(), StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	ctx := context.Background()
+	if w.conn, err = w.st.UpsertConnection(ctx, w.front.URL, outageClientID, "outage-user"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.ImportRefreshToken(ctx, w.conn.ID, w.sim.RefreshToken()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// client is one process's client of the connection; waits move the simulator's clock.
+func (w *outageWorld) client(t *testing.T) *exact.Client {
+	t.Helper()
+	c, err := exact.New(exact.Config{
+		BaseURL: w.front.URL, ClientID: outageClientID, ClientSecret: outageSecret,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)), Now: w.sim.Now,
+		Sleep: func(ctx context.Context, d time.Duration) error { w.sim.Advance(d); return ctx.Err() },
+	}, sync.NewTokenStore(w.st, w.conn.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The pair Exact answers while PostgreSQL is away is kept until PostgreSQL is back: the
+// stored refresh token is the head of Exact's chain and the next refresh succeeds. The
+// full suite cuts PostgreSQL for 60 s; -short for 3 s.
+func TestFaultTokenPairSurvivesDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	outage := 60 * time.Second
+	if testing.Short() {
+		outage = 3 * time.Second
+	}
+	w := newOutageWorld(t, outage)
+	ctx, cancel := context.WithTimeout(context.Background(), outage+2*time.Minute)
+	defer cancel()
+
+	// While the pair is kept, its recovery file exists; it is gone once stored.
+	var sawFile atomic.Bool
+	var watch gosync.WaitGroup
+	stop := make(chan struct{})
+	watch.Go(func() {
+		for {
+			if m, _ := filepath.Glob(filepath.Join(w.stateDir, "token-*.json")); len(m) > 0 {
+				sawFile.Store(true)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+
+	w.cutNext.Store(true)
+	began := time.Now()
+	if _, err := w.client(t).AccessToken(ctx); err != nil {
+		t.Fatalf("AccessToken across a %s outage: %v", outage, err)
+	}
+	took := time.Since(began)
+	close(stop)
+	watch.Wait()
+	if took < outage {
+		t.Fatalf("AccessToken returned after %s, before the %s outage ended: PostgreSQL was not cut", took.Round(time.Millisecond), outage)
+	}
+	t.Logf("outage survived: %s (the refreshed pair was stored %s after the token answer)", outage, took.Round(time.Millisecond))
+
+	stored, err := w.st.LoadToken(ctx, w.conn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.RefreshToken != w.sim.RefreshToken() {
+		t.Fatalf("the stored refresh token is not the head of Exact's chain: the chain was lost")
+	}
+	if !sawFile.Load() {
+		t.Errorf("no recovery file appeared while the pair was kept")
+	}
+	if m, _ := filepath.Glob(filepath.Join(w.stateDir, "*")); len(m) != 0 {
+		t.Errorf("files left in the state directory after the pair was stored: %v", m)
+	}
+
+	// The next refresh, by another process, works.
+	w.sim.Advance(10 * time.Minute)
+	if err := w.client(t).Refresh(ctx); err != nil {
+		t.Fatalf("the next refresh: %v", err)
+	}
+	st := w.sim.Stats()
+	if st.RefreshReuseRejections != 0 || st.TokenCalls["refresh_token/old_refresh_token"] != 0 {
+		t.Errorf("Exact saw an old refresh token (stats %v): the chain was lost", st.TokenCalls)
+	}
+	if got := st.TokenCalls["refresh_token/ok"]; got != 2 {
+		t.Errorf("%d successful refreshes, want 2", got)
+	}
+	if _, err := os.Stat(w.stateDir); err != nil {
+		t.Fatal(err)
+	}
+}
