@@ -114,8 +114,14 @@ func (e *copyEncoder) row(i int) error {
 // value appends v as column c's binary value; nil means NULL.
 func (e *copyEncoder) value(c int, v any, buf []byte) ([]byte, error) {
 	oid := e.oids[c]
-	if s, ok := v.(string); ok && oid == pgtype.UUIDOID {
-		return appendUUID(buf, s)
+	if s, ok := v.(string); ok {
+		switch oid {
+		case pgtype.UUIDOID:
+			return appendUUID(buf, s)
+		case pgtype.NumericOID:
+			// Doubles and decimals come as the exact text Exact sent (§3.8).
+			return appendNumeric(buf, s)
+		}
 	}
 	cp := &e.plans[c]
 	if t := reflect.TypeOf(v); cp.typ != t {

@@ -69,3 +69,28 @@ const upsertCursorSQL = `
 func cursorArgs(connID int64, division int, entity string, c Cursor) []any {
 	return []any{connID, division, entity, c.Timestamp, c.DeletedTimestamp, orNull(c.LastFullAt), c.Sweep}
 }
+
+// Cursors returns every stored cursor of a division of a connection, by entity.
+func (s *Store) Cursors(ctx context.Context, connID int64, division int) (map[string]Cursor, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT entity, cursor_timestamp, deleted_timestamp, last_full_at, sweeping FROM exact_sync.cursors
+		WHERE connection_id = $1 AND division = $2`, connID, division)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cursors of division %d: %w", division, err)
+	}
+	out := map[string]Cursor{}
+	var (
+		entity string
+		c      Cursor
+		full   *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&entity, &c.Timestamp, &c.DeletedTimestamp, &full, &c.Sweep}, func() error {
+		c.LastFullAt = orZero(full)
+		out[entity] = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the cursors of division %d: %w", division, err)
+	}
+	return out, nil
+}

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -17,7 +18,7 @@ import (
 // has read every record, calls FinishSweep, which removes the rows of the division the
 // pass did not see. A pass cut short keeps its recorded keys and its cursor's Sweep flag,
 // so the next run goes on recording from where it stopped. Sweeps need a two-column key
-// (division, id uuid), like removals.
+// (division, key), like removals.
 
 const forgetPassKeysSQL = `DELETE FROM exact_sync.pass_keys WHERE connection_id = $1 AND division = $2 AND entity = $3`
 
@@ -68,14 +69,14 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 			  AND NOT EXISTS (
 				SELECT 1 FROM exact_sync.pass_keys AS k
 				WHERE k.connection_id = $1 AND k.division = $2 AND k.entity = $3
-				  AND q.record_key::uuid = ANY(k.ids))`, connID, division, entity); err != nil {
+				  AND q.record_key = ANY(k.ids))`, connID, division, entity); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM `+target+` AS t WHERE t.`+div+` = $2 AND NOT EXISTS (
 			SELECT 1 FROM (
 				SELECT unnest(ids) AS id FROM exact_sync.pass_keys
 				WHERE connection_id = $1 AND division = $2 AND entity = $3
-			) AS k WHERE k.id = t.`+id+`)`,
+			) AS k WHERE k.id = t.`+id+`::text)`,
 			connID, division, entity)
 		if err != nil {
 			return err
@@ -94,7 +95,8 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 }
 
 // recordPassKeys records the keys of a sweeping page's rows, in its transaction: one row
-// holding them all, which costs about 16 bytes a key.
+// holding them all, as text (a GUID in its canonical form, an integer in decimal), which
+// costs about 40 bytes a key.
 func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error {
 	di, ii := p.keyIndexes[0], p.keyIndexes[1]
 	ids := make([]any, len(b.Rows), len(b.Rows)+len(b.Rejects))
@@ -111,7 +113,7 @@ func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error
 		if d != int64(b.Division) {
 			return fmt.Errorf("sweeping division %d: row %d is of division %v", b.Division, i, r[di])
 		}
-		ids[i] = r[ii]
+		ids[i] = keyText(r[ii])
 	}
 	// A quarantined record was seen: the row of an earlier, good version of it stays.
 	for _, r := range b.Rejects {
@@ -122,12 +124,28 @@ func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO exact_sync.pass_keys (connection_id, division, entity, ids) VALUES ($1, $2, $3, $4::uuid[])`,
+	_, err := tx.Exec(ctx, `INSERT INTO exact_sync.pass_keys (connection_id, division, entity, ids) VALUES ($1, $2, $3, $4::text[])`,
 		b.ConnectionID, b.Division, b.Entity, ids)
 	if err != nil {
 		return fmt.Errorf("recording the keys of %d rows for the sweep: %w", len(b.Rows), err)
 	}
 	return nil
+}
+
+// keyText is a key value as PostgreSQL writes its text: a uuid given as text is already
+// canonical (lower case, with hyphens), as exact's parsers return it.
+func keyText(v any) any {
+	switch k := v.(type) {
+	case string:
+		return k
+	case int32:
+		return strconv.FormatInt(int64(k), 10)
+	case int64:
+		return strconv.FormatInt(k, 10)
+	case int:
+		return strconv.Itoa(k)
+	}
+	return fmt.Sprint(v)
 }
 
 // sweepTarget checks that t can be swept and returns its quoted name.

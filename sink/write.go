@@ -40,11 +40,14 @@ type Batch struct {
 	Removals []Removal
 
 	// The cursor of (ConnectionID, Division, Entity) is set to Cursor in the same
-	// transaction. An empty Entity writes no cursor.
+	// transaction. An empty Entity, or NoCursor, writes no cursor.
 	ConnectionID int64
 	Division     int
 	Entity       string
 	Cursor       Cursor
+	// NoCursor leaves the entity's cursor alone: the batch's Entity only names the
+	// quarantine of its Released (removals routed from another stream, say).
+	NoCursor bool
 
 	// Rejects are records of the batch's pages that could not be decoded or stored:
 	// they go to exact_sync.rejected_records under (ConnectionID, Division, Entity).
@@ -78,55 +81,116 @@ type BatchResult struct {
 // So a page's rows, removals and cursor commit together or not at all, a replayed page
 // changes nothing, and an older version never overwrites a newer one.
 func (s *Store) WriteBatch(ctx context.Context, b Batch) (BatchResult, error) {
-	p, err := s.plan(b.Table)
+	res, err := s.WriteBatches(ctx, []Batch{b})
 	if err != nil {
-		return BatchResult{}, fmt.Errorf("writing a page of %s: %w", b.Table.Name, err)
+		return BatchResult{}, err
 	}
-	if (len(b.Removals) > 0 || b.Cursor.Sweep) && len(b.Table.Key) != 2 {
-		return BatchResult{}, fmt.Errorf("writing a page of %s: removals and sweeps need a two-column key (division, id), have %v", b.Table.Name, b.Table.Key)
-	}
-	for i, r := range b.Rows {
-		if len(r) != len(b.Table.Columns) {
-			return BatchResult{}, fmt.Errorf("writing a page of %s: row %d has %d values for %d columns", b.Table.Name, i, len(r), len(b.Table.Columns))
+	return res[0], nil
+}
+
+// WriteBatches writes several batches, of one table each (of several tables, or with
+// several cursors), in one transaction, each as WriteBatch would: all of them commit or
+// none. A batch with no rows, removals or sweep needs no Table: it writes its rejects,
+// releases and cursor only. The fence is checked once per connection and division.
+func (s *Store) WriteBatches(ctx context.Context, bs []Batch) ([]BatchResult, error) {
+	plans := make([]*tablePlan, len(bs))
+	for i, b := range bs {
+		if b.Table.Name == "" && len(b.Rows) == 0 && len(b.Removals) == 0 && !b.Cursor.Sweep {
+			continue // rejects and cursor only
 		}
+		p, err := s.plan(b.Table)
+		if err != nil {
+			return nil, fmt.Errorf("writing a page of %s: %w", b.Table.Name, err)
+		}
+		if (len(b.Removals) > 0 || b.Cursor.Sweep) && len(b.Table.Key) != 2 {
+			return nil, fmt.Errorf("writing a page of %s: removals and sweeps need a two-column key (division, id), have %v", b.Table.Name, b.Table.Key)
+		}
+		for i, r := range b.Rows {
+			if len(r) != len(b.Table.Columns) {
+				return nil, fmt.Errorf("writing a page of %s: row %d has %d values for %d columns", b.Table.Name, i, len(r), len(b.Table.Columns))
+			}
+		}
+		plans[i] = p
 	}
-	res, err := s.writeBatch(ctx, p, b)
+	res, err := s.writeBatches(ctx, plans, bs)
 	if err != nil {
-		return BatchResult{}, fmt.Errorf("writing a page of %s for division %d: %w", b.Table.Name, b.Division, err)
+		names := make([]string, 0, len(bs))
+		for _, b := range bs {
+			if b.Table.Name != "" && !slices.Contains(names, b.Table.Name) {
+				names = append(names, b.Table.Name)
+			}
+		}
+		what := strings.Join(names, ", ")
+		if what == "" {
+			what = "the " + bs[0].Entity + " cursor"
+		}
+		return nil, fmt.Errorf("writing a page of %s for division %d: %w", what, bs[0].Division, err)
 	}
 	return res, nil
 }
 
-func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchResult, error) {
-	var res BatchResult
+func (s *Store) writeBatches(ctx context.Context, plans []*tablePlan, bs []Batch) ([]BatchResult, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	// The page's rows, removals and cursor are one transaction, so an asynchronous commit
 	// loses, on a server crash, only whole recent pages together with their cursor, which
 	// the next run fetches again; it saves waiting for the WAL flush on every page.
 	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-		return res, fmt.Errorf("setting synchronous_commit: %w", err)
+		return nil, fmt.Errorf("setting synchronous_commit: %w", err)
 	}
-	if b.Fence != 0 {
-		if err := checkFence(ctx, tx, b.ConnectionID, b.Division, b.Fence); err != nil {
-			return res, err
+	type fenced struct {
+		conn     int64
+		division int
+	}
+	checked := map[fenced]bool{}
+	for _, b := range bs {
+		if k := (fenced{b.ConnectionID, b.Division}); b.Fence != 0 && !checked[k] {
+			if err := checkFence(ctx, tx, b.ConnectionID, b.Division, b.Fence); err != nil {
+				return nil, err
+			}
+			checked[k] = true
 		}
 	}
-
-	// The staging table lives as long as the session; the session remembers that it has
-	// made it once a transaction that created it has committed.
+	// The staging tables live as long as the session; the session remembers that it has
+	// made one once a transaction that created it has committed.
 	session := tx.Conn().PgConn().CustomData()
-	stagingKey := "exactsync:" + p.staging.Sanitize()
-	created := false
+	var created []string
+	out := make([]BatchResult, len(bs))
+	for i, b := range bs {
+		res, made, err := s.writeInTx(ctx, tx, plans[i], b, session)
+		if err != nil {
+			return nil, err
+		}
+		if made != "" {
+			created = append(created, made)
+		}
+		out[i] = res
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("committing: %w", err)
+	}
+	for _, k := range created {
+		session[k] = true
+	}
+	return out, nil
+}
+
+// writeInTx writes one batch in tx; p is nil for a batch without a table. It returns the
+// session key of a staging table it created.
+func (s *Store) writeInTx(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch, session map[string]any) (BatchResult, string, error) {
+	var res BatchResult
+	created := ""
 	if len(b.Rows) > 0 {
+		stagingKey := "exactsync:" + p.staging.Sanitize()
 		dup := hasDuplicateKeys(b.Rows, p.keyIndexes)
 		direct := false
+		var err error
 		if !dup {
 			if direct, err = s.copyNew(ctx, tx, p, b); err != nil {
-				return res, err
+				return res, "", err
 			}
 		}
 		if direct {
@@ -134,12 +198,12 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 		} else {
 			if session[stagingKey] == nil {
 				if _, err := tx.Exec(ctx, p.createStaging); err != nil {
-					return res, fmt.Errorf("creating the staging table: %w", err)
+					return res, "", fmt.Errorf("creating the staging table: %w", err)
 				}
-				created = true
+				created = stagingKey
 			}
 			if err := s.copy(ctx, tx, p, p.staging, b.Table, b.Rows); err != nil {
-				return res, fmt.Errorf("copying %d rows: %w", len(b.Rows), err)
+				return res, "", fmt.Errorf("copying %d rows: %w", len(b.Rows), err)
 			}
 			upsert := p.upsert
 			if dup {
@@ -147,7 +211,7 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 			}
 			tag, err := tx.Exec(ctx, upsert)
 			if err != nil {
-				return res, fmt.Errorf("upserting %d rows: %w", len(b.Rows), err)
+				return res, "", fmt.Errorf("upserting %d rows: %w", len(b.Rows), err)
 			}
 			res.Upserted = int(tag.RowsAffected())
 		}
@@ -155,7 +219,7 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 	if len(b.Removals) > 0 {
 		cat, err := s.catalog(ctx, tx, p, b.Table)
 		if err != nil {
-			return res, fmt.Errorf("preparing removals: %w", err)
+			return res, "", fmt.Errorf("preparing removals: %w", err)
 		}
 		divisions := make([]int64, len(b.Removals))
 		ids := make([]string, len(b.Removals))
@@ -165,33 +229,27 @@ func (s *Store) writeBatch(ctx context.Context, p *tablePlan, b Batch) (BatchRes
 		}
 		tag, err := tx.Exec(ctx, cat.remove, divisions, ids, versions)
 		if err != nil {
-			return res, fmt.Errorf("removing %d rows: %w", len(b.Removals), err)
+			return res, "", fmt.Errorf("removing %d rows: %w", len(b.Removals), err)
 		}
 		res.Removed = int(tag.RowsAffected())
 	}
 	if len(b.Rejects) > 0 || len(b.Released) > 0 {
 		if err := writeRejects(ctx, tx, b); err != nil {
-			return res, err
+			return res, "", err
 		}
 	}
-	if b.Entity != "" {
+	if b.Entity != "" && !b.NoCursor {
 		c := b.Cursor
 		if c.Sweep && (len(b.Rows) > 0 || len(b.Rejects) > 0) {
 			if err := recordPassKeys(ctx, tx, p, b); err != nil {
-				return res, err
+				return res, "", err
 			}
 		}
 		if _, err := tx.Exec(ctx, upsertCursorSQL, cursorArgs(b.ConnectionID, b.Division, b.Entity, c)...); err != nil {
-			return res, fmt.Errorf("storing the %s cursor: %w", b.Entity, err)
+			return res, "", fmt.Errorf("storing the %s cursor: %w", b.Entity, err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("committing: %w", err)
-	}
-	if created {
-		session[stagingKey] = true
-	}
-	return res, nil
+	return res, created, nil
 }
 
 // copyNew copies the page straight into the target table when none of its keys is stored

@@ -5,30 +5,31 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/exactsync/exactsync/exact/catalogue"
 	"github.com/exactsync/exactsync/sink"
 )
 
-// Kind is the Exact data type of a field, which decides how it is converted
-// into a column value.
-type Kind int
-
-// The kinds of field values (Exact's Edm types, fact sheet §3.8).
+// How an entity is read (fact sheet §3.10, §3.15), as the catalogue states it.
 const (
-	KindString  Kind = iota // Edm.String
-	KindCode                // Edm.String, space-padded code: trimmed (§3.8)
-	KindGUID                // Edm.Guid
-	KindBool                // Edm.Boolean
-	KindInt32               // Edm.Int32
-	KindInt64               // Edm.Int64, number or string (§3.8)
-	KindDecimal             // Edm.Decimal, kept as exact text (never float64)
-	KindDate                // Edm.DateTime, /Date(ms)/ in Amsterdam time → UTC (§3.8)
+	// ReadSync pages a sync endpoint by its Timestamp cursor, 1,000 records a page;
+	// its deletions come from the division's sync/Deleted stream (see DeletionsJob).
+	ReadSync = catalogue.ReadSync
+	// ReadModified pages a regular endpoint, 60 records a page, by a Modified cursor
+	// with an overlap (see ModifiedOverlap).
+	ReadModified = catalogue.ReadModified
+	// ReadFull reads a regular endpoint in full on every run and replaces the
+	// division's rows with what it read.
+	ReadFull = catalogue.ReadFull
 )
 
 // Field maps one Exact field to one typed column.
 type Field struct {
 	Column string // column in the entity's table
 	Source string // Exact field name
-	Kind   Kind
+	Type   string // Edm type (catalogue.EdmString, …), which decides the conversion
+	SQL    string // PostgreSQL type of the column
+	// Trim removes Exact's space padding (codes are right-aligned in 18 characters, §3.8).
+	Trim bool
 }
 
 // Condition keeps a record only when a boolean field has a given value.
@@ -37,58 +38,163 @@ type Condition struct {
 	Equals bool
 }
 
-// Entity declares one syncable entity: where it comes from in Exact and
-// where it goes in PostgreSQL.
+// Entity is one syncable entity: where it comes from in Exact and where it goes in
+// PostgreSQL. Entities come from the catalogue (package exact/catalogue); values
+// returned by [Lookup] and [Catalogue] are copies.
 type Entity struct {
-	Name        string // CLI name, e.g. "accounts"
+	Name        string // CLI name and table without its schema, e.g. "accounts"
 	Description string
 	Table       string // e.g. "exact.accounts"
 
-	// SyncPath is the sync endpoint below /api/v1/{division}/, paged by the
-	// Timestamp cursor (§3.10).
-	SyncPath string
-	// DeletedType is the sync/Deleted EntityType of this entity's records (§3.12).
+	// Path is the endpoint below /api/v1/{division}/. Entities sharing a Path are read
+	// once per run for all of them.
+	Path string
+	// Read is ReadSync, ReadModified or ReadFull.
+	Read string
+	// DeletedType is the sync/Deleted EntityType of the entity's records (§3.12); 0 for
+	// entities not read from a sync endpoint.
 	DeletedType int
-	// Key is the Exact field that identifies a record (a GUID).
-	Key string
-	// Fields are the typed columns besides division, id, exact_timestamp and raw.
+	// Key is the Exact field that identifies a record, KeyColumn its column.
+	Key       string
+	KeyColumn string
+	// Deprecated entities are still known but not synced by default, and have no table.
+	Deprecated bool
+	// Fields are the typed columns besides division, exact_timestamp and raw, in the
+	// catalogue's order; the key is one of them.
 	Fields []Field
-	// Extra are Exact fields fetched only for the raw column.
+	// Extra are scalar Exact fields fetched only for the raw column.
 	Extra []string
-	// Keep, when set, limits the entity to matching records; a record that
-	// stops matching is removed from the table.
+	// Keep, when set, limits the entity to matching records; a record that stops
+	// matching is removed from the table.
 	Keep *Condition
 }
 
-// Columns are the table columns written for each record, in row order.
+// entities is the catalogue as sync sees it, built once.
+var entities = func() []Entity {
+	all := catalogue.All()
+	out := make([]Entity, len(all))
+	for i, c := range all {
+		e := Entity{
+			Name: c.Name, Description: c.Description, Table: c.Table, Path: c.Path, Read: c.Read,
+			DeletedType: c.DeletedType, Key: c.Key, KeyColumn: c.KeyColumn, Deprecated: c.Deprecated,
+		}
+		if c.Keep != nil {
+			e.Keep = &Condition{Source: c.Keep.Field, Equals: c.Keep.Equals}
+		}
+		for _, col := range c.Columns {
+			e.Fields = append(e.Fields, Field{Column: col.Name, Source: col.Field, Type: col.Type, SQL: col.SQL, Trim: col.Trim})
+		}
+		// Exact's own Division field is a scalar the table holds as its division
+		// column; it is fetched for raw, like before.
+		for _, f := range c.Fields {
+			if f.Name == "Division" {
+				e.Extra = append(e.Extra, f.Name)
+			}
+		}
+		out[i] = e
+	}
+	return out
+}()
+
+// clone returns a copy of e that shares nothing with it.
+func (e Entity) clone() Entity {
+	e.Fields = slices.Clone(e.Fields)
+	e.Extra = slices.Clone(e.Extra)
+	if e.Keep != nil {
+		k := *e.Keep
+		e.Keep = &k
+	}
+	return e
+}
+
+// Catalogue returns every entity exactsync knows, deprecated ones included, in the
+// catalogue's order. The entities are copies: changing them changes nothing else.
+func Catalogue() []Entity {
+	out := make([]Entity, len(entities))
+	for i, e := range entities {
+		out[i] = e.clone()
+	}
+	return out
+}
+
+// Lookup returns a copy of the entity named name, deprecated or not.
+func Lookup(name string) (Entity, error) {
+	e, ok := lookup(name)
+	if !ok {
+		return Entity{}, fmt.Errorf("unknown entity %q: valid entities are %s", name, strings.Join(Names(), ", "))
+	}
+	return e.clone(), nil
+}
+
+// lookup returns the shared entity named name; callers must not modify it.
+func lookup(name string) (*Entity, bool) {
+	for i := range entities {
+		if entities[i].Name == name {
+			return &entities[i], true
+		}
+	}
+	return nil, false
+}
+
+// Names lists the entities synced by default (every entity but the deprecated ones),
+// sorted.
+func Names() []string {
+	var names []string
+	for _, e := range entities {
+		if !e.Deprecated {
+			names = append(names, e.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Targets are the tables of every entity that has one (the non-deprecated ones).
+func Targets() []sink.Table {
+	var out []sink.Table
+	for i := range entities {
+		if !entities[i].Deprecated {
+			out = append(out, entities[i].Target())
+		}
+	}
+	return out
+}
+
+// Columns are the table columns written for each record, in row order: division, the
+// fields' columns, exact_timestamp and raw.
 func (e *Entity) Columns() []string {
-	cols := make([]string, 0, len(e.Fields)+4)
-	cols = append(cols, "division", "id")
+	cols := make([]string, 0, len(e.Fields)+3)
+	cols = append(cols, "division")
 	for _, f := range e.Fields {
 		cols = append(cols, f.Column)
 	}
 	return append(cols, "exact_timestamp", "raw")
 }
 
-// Target is the entity's table as the sink writes it: keyed by (division,
-// id), versioned by Exact's Timestamp.
+// keyIndex is the position of the key column in a row.
+func (e *Entity) keyIndex() int {
+	for i, f := range e.Fields {
+		if f.Column == e.KeyColumn {
+			return 1 + i
+		}
+	}
+	panic("sync: entity " + e.Name + " has no key column") // the catalogue checks it
+}
+
+// Target is the entity's table as the sink writes it: keyed by (division, key),
+// versioned by exact_timestamp. exact_timestamp is Exact's Timestamp for sync
+// entities, and for entities read from a regular endpoint the record's Modified
+// time in milliseconds since 1970 UTC (0 when it has none): a version that only
+// grows, so that an older read never overwrites a newer one.
 func (e *Entity) Target() sink.Table {
 	return sink.Table{
 		Name: e.Table, Columns: e.Columns(),
-		Key: []string{"division", "id"}, VersionColumn: "exact_timestamp",
+		Key: []string{"division", e.KeyColumn}, VersionColumn: "exact_timestamp",
 	}
 }
 
-// Targets are the tables of every entity of the catalogue.
-func Targets() []sink.Table {
-	out := make([]sink.Table, len(Catalogue))
-	for i := range Catalogue {
-		out[i] = Catalogue[i].Target()
-	}
-	return out
-}
-
-// Select is the $select list sent on every sync call (§3.9).
+// Select is the $select list sent on every call (§3.9): every scalar field of the
+// catalogue.
 func (e *Entity) Select() string {
 	seen := map[string]bool{}
 	var out []string
@@ -99,7 +205,9 @@ func (e *Entity) Select() string {
 		}
 	}
 	add(e.Key)
-	add("Timestamp")
+	if e.Read == ReadSync {
+		add("Timestamp")
+	}
 	for _, f := range e.Fields {
 		add(f.Source)
 	}
@@ -110,74 +218,4 @@ func (e *Entity) Select() string {
 		add(e.Keep.Source)
 	}
 	return strings.Join(out, ",")
-}
-
-// accountFields are the typed columns of exact.accounts and exact.suppliers.
-var accountFields = []Field{
-	{"code", "Code", KindCode},
-	{"name", "Name", KindString},
-	{"is_supplier", "IsSupplier", KindBool},
-	{"is_sales", "IsSales", KindBool},
-	{"status", "Status", KindString},
-	{"email", "Email", KindString},
-	{"city", "City", KindString},
-	{"country", "Country", KindString},
-	{"vat_number", "VATNumber", KindString},
-	{"blocked", "Blocked", KindBool},
-	{"created", "Created", KindDate},
-	{"modified", "Modified", KindDate},
-}
-
-// accountExtra are further account fields kept in raw for downstream apps.
-var accountExtra = []string{
-	"IsPurchase", "Type", "Phone", "Website", "AddressLine1", "Postcode",
-	"ChamberOfCommerce", "Division",
-}
-
-// Catalogue lists every entity exactsync can sync.
-var Catalogue = []Entity{
-	{
-		Name:        "accounts",
-		Description: "all CRM accounts (customers, suppliers, prospects) from sync/CRM/Accounts",
-		Table:       "exact.accounts",
-		SyncPath:    "sync/CRM/Accounts",
-		DeletedType: 2, // §3.12
-		Key:         "ID",
-		Fields:      accountFields,
-		Extra:       accountExtra,
-	},
-	{
-		// Suppliers are accounts with IsSupplier = true (§5.1). sync/CRM/Accounts
-		// only filters on Timestamp (§3.10), so the stream is filtered here, and
-		// an account that stops being a supplier leaves the table.
-		Name:        "suppliers",
-		Description: "accounts with IsSupplier = true, from the sync/CRM/Accounts stream",
-		Table:       "exact.suppliers",
-		SyncPath:    "sync/CRM/Accounts",
-		DeletedType: 2,
-		Key:         "ID",
-		Fields:      accountFields,
-		Extra:       accountExtra,
-		Keep:        &Condition{Source: "IsSupplier", Equals: true},
-	},
-}
-
-// Lookup finds an entity of the catalogue by name.
-func Lookup(name string) (*Entity, error) {
-	for i := range Catalogue {
-		if Catalogue[i].Name == name {
-			return &Catalogue[i], nil
-		}
-	}
-	return nil, fmt.Errorf("unknown entity %q: valid entities are %s", name, strings.Join(Names(), ", "))
-}
-
-// Names lists the catalogue's entity names, sorted.
-func Names() []string {
-	names := make([]string, len(Catalogue))
-	for i, e := range Catalogue {
-		names[i] = e.Name
-	}
-	slices.Sort(names)
-	return names
 }

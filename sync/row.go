@@ -3,48 +3,83 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/exact/catalogue"
 )
 
-// row converts one record into the entity's column values, in
-// [Entity.Columns] order, written into vals (len(Columns) long, so that a page
-// shares one backing array instead of allocating a slice per record). It also
-// returns the record's key and version. When the record cannot be converted,
-// the error says why, and the key and version are still returned when they
-// could be read (id "" and hasVersion false otherwise), for the quarantine.
-func (e *Entity) row(division int, rec exact.Record, vals []any) (id string, version int64, hasVersion bool, err error) {
-	id, ok, err := exact.GUID(rec.Field(e.Key))
-	if err != nil || !ok {
-		id = ""
-		if err == nil {
-			err = errMissing
-		}
-		err = fmt.Errorf("field %s: %w", e.Key, err)
+// row converts one record into the entity's column values, in [Entity.Columns]
+// order, written into vals (len(Columns) long, so that a page shares one backing
+// array instead of allocating a slice per record). It also returns the record's key
+// (as text) and version. When the record cannot be converted, the error says why,
+// and the key and version are still returned when they could be read (key "" and
+// hasVersion false otherwise), for the quarantine.
+//
+// The version is Exact's Timestamp for sync entities (§3.10), and the Modified time in
+// milliseconds since 1970 UTC for entities read from a regular endpoint (0 without a
+// Modified field or value), see [Entity.Target].
+func (e *Entity) row(division int, rec exact.Record, vals []any) (key string, version int64, hasVersion bool, err error) {
+	key, err = e.key(rec)
+	if err != nil {
+		key = ""
 	}
-	version, hasVersion, verr := exact.Int64(rec.Field("Timestamp"))
-	if (verr != nil || !hasVersion) && err == nil {
-		if verr == nil {
-			verr = errMissing
+	if e.Read == ReadSync {
+		var verr error
+		version, hasVersion, verr = exact.Int64(rec.Field("Timestamp"))
+		if (verr != nil || !hasVersion) && err == nil {
+			err = fmt.Errorf("field Timestamp: %w", errOrNull(verr))
 		}
-		err = fmt.Errorf("field Timestamp: %w", verr)
-	}
-	if verr != nil {
-		version, hasVersion = 0, false
+		if verr != nil {
+			version, hasVersion = 0, false
+		}
+	} else {
+		hasVersion = true
 	}
 	if err != nil {
-		return id, version, hasVersion, err
+		return key, version, hasVersion, err
 	}
-	vals[0], vals[1] = int32(division), id
-	for i, f := range e.Fields {
-		v, err := convert(f.Kind, rec.Field(f.Source))
+	vals[0] = int32(division)
+	for i := range e.Fields {
+		f := &e.Fields[i]
+		v, err := convert(f, rec.Field(f.Source))
 		if err != nil {
-			return id, version, hasVersion, fmt.Errorf("field %s: %w", f.Source, err)
+			return key, version, hasVersion, fmt.Errorf("field %s: %w", f.Source, err)
 		}
-		vals[2+i] = v
+		vals[1+i] = v
+		if e.Read != ReadSync && f.Source == "Modified" {
+			if t, ok := v.(time.Time); ok {
+				version = t.UnixMilli()
+			}
+		}
 	}
-	vals[2+len(e.Fields)], vals[3+len(e.Fields)] = version, rec.Raw()
-	return id, version, hasVersion, nil
+	vals[1+len(e.Fields)], vals[2+len(e.Fields)] = version, rec.Raw()
+	return key, version, hasVersion, nil
+}
+
+// key reads the record's key as text: a canonical GUID, or the decimal text of an
+// integer key (system/Divisions' Code).
+func (e *Entity) key(rec exact.Record) (string, error) {
+	raw := rec.Field(e.Key)
+	var (
+		s   string
+		ok  bool
+		err error
+	)
+	switch e.Fields[e.keyIndex()-1].Type {
+	case catalogue.EdmGUID:
+		s, ok, err = exact.GUID(raw)
+	case catalogue.EdmByte, catalogue.EdmInt16, catalogue.EdmInt32, catalogue.EdmInt64:
+		var n int64
+		n, ok, err = exact.Int64(raw)
+		s = fmt.Sprint(n)
+	default:
+		s, ok, err = exact.String(raw)
+	}
+	if err != nil || !ok {
+		return "", fmt.Errorf("field %s: %w", e.Key, errOrNull(err))
+	}
+	return s, nil
 }
 
 // errMissing is the reason of a required field that is absent or null.
@@ -62,33 +97,39 @@ func (e *Entity) keep(rec exact.Record) (bool, error) {
 	return ok && v == e.Keep.Equals, nil
 }
 
-// convert turns a raw JSON value into a value pgx can encode; JSON null
-// and absent fields become SQL NULL.
-func convert(k Kind, raw []byte) (any, error) {
+// convert turns a raw JSON value into a value the sink can encode, by the field's
+// Edm type (§3.8); JSON null and absent fields become SQL NULL. Doubles and decimals
+// stay the exact text Exact sent (a string the sink writes as numeric), never a
+// float64.
+func convert(f *Field, raw []byte) (any, error) {
 	var (
 		v   any
 		ok  bool
 		err error
 	)
-	switch k {
-	case KindString:
-		v, ok, err = exact.String(raw)
-	case KindCode:
-		v, ok, err = exact.Code(raw)
-	case KindGUID:
+	switch f.Type {
+	case catalogue.EdmString:
+		if f.Trim {
+			v, ok, err = exact.Code(raw)
+		} else {
+			v, ok, err = exact.String(raw)
+		}
+	case catalogue.EdmGUID:
 		v, ok, err = exact.GUID(raw)
-	case KindBool:
+	case catalogue.EdmBoolean:
 		v, ok, err = exact.Bool(raw)
-	case KindInt32:
+	case catalogue.EdmByte, catalogue.EdmInt16, catalogue.EdmInt32:
 		v, ok, err = exact.Int32(raw)
-	case KindInt64:
+	case catalogue.EdmInt64:
 		v, ok, err = exact.Int64(raw)
-	case KindDecimal:
-		v, ok, err = exact.Decimal(raw)
-	case KindDate:
+	case catalogue.EdmDouble, catalogue.EdmDecimal:
+		v, ok, err = exact.Numeric(raw)
+	case catalogue.EdmDateTime:
 		v, ok, err = exact.Date(raw)
+	case catalogue.EdmBinary:
+		v, ok, err = exact.Binary(raw)
 	default:
-		return nil, fmt.Errorf("unknown kind %d", k)
+		return nil, fmt.Errorf("no conversion for type %s", f.Type)
 	}
 	if err != nil || !ok {
 		return nil, err

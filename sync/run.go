@@ -10,8 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/exact"
@@ -29,6 +27,10 @@ type Source interface {
 type Writer interface {
 	Cursor(ctx context.Context, connID int64, division int, entity string) (sink.Cursor, error)
 	WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error)
+	// WriteBatches writes several batches (of several tables) in one transaction.
+	WriteBatches(ctx context.Context, bs []sink.Batch) ([]sink.BatchResult, error)
+	// Cursors returns every stored cursor of a division, by entity.
+	Cursors(ctx context.Context, connID int64, division int) (map[string]sink.Cursor, error)
 	StartSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string) (bool, error)
 	FinishSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string, c sink.Cursor, fence int64) (int, error)
 	// Quarantined returns the refs (sink.Reject.Ref) of the entity's records in
@@ -71,13 +73,22 @@ var (
 	_ Locker          = (*sink.Store)(nil)
 )
 
-// Job is one unit of work: an entity of a division of a connection.
+// Job is one unit of work: an entity of a division of a connection, or, with Entity
+// [DeletionsJob], the division's deletion log. A job for an entity reads its endpoint
+// once and writes every enabled entity read from the same endpoint (see
+// [Runner.Writes]).
 type Job struct {
 	ConnectionID int64
 	Division     int
-	Entity       string
-	Full         bool // start from the beginning instead of the stored cursor
+	Entity       string // an entity's name, or DeletionsJob
+	Full         bool   // start from the beginning instead of the stored cursor
 }
+
+// DeletionsJob is the Job.Entity of the job that reads a division's sync/Deleted
+// stream (§3.12) from its own cursor and removes the deleted records from the tables
+// of the enabled entities their EntityType names. It is the only reader of
+// sync/Deleted: one stream per division, whatever the number of entities.
+const DeletionsJob = "deletions"
 
 func (j Job) String() string {
 	kind := "incremental"
@@ -90,7 +101,7 @@ func (j Job) String() string {
 // Result summarises one run.
 type Result struct {
 	Job      Job
-	Status   string // ok, failed, daily_limit, reauth_required, busy, lock_lost
+	Status   string // ok, failed, daily_limit, reauth_required, busy, lock_lost, budget_reserve
 	Upserted int
 	Removed  int
 	// Quarantined counts the records written to exact_sync.rejected_records: they
@@ -113,7 +124,20 @@ const (
 	// StatusLockLost: the run's division lock was lost (its database session ended)
 	// and another worker took the division; the run stopped at its next write.
 	StatusLockLost = sink.RunLockLost
+	// StatusBudgetReserve: a full pass did not start because the division's day
+	// budget is below [BudgetReserve] of its limit; incremental runs go on.
+	StatusBudgetReserve = "budget_reserve"
 )
+
+// BudgetReserve is the share of a division's day budget (§2) kept for incremental
+// runs: a full pass does not start while less than this is left.
+const BudgetReserve = 0.10
+
+// ModifiedOverlap is how far before its stored cursor a run of an entity read by
+// Modified starts (§3.15): records sharing a Modified value across a page boundary or
+// a run are read again rather than skipped, and the upserts make the second read a
+// no-op. Exact's dates have whole seconds in filters (§3.8).
+const ModifiedOverlap = 5 * time.Second
 
 // DefaultBatchPages is the default of [Config.BatchPages]. Writing 8 pages of
 // 1,000 accounts in one transaction instead of 8 ran at 1.3–1.5× the rows/s
@@ -131,6 +155,9 @@ const DeletionLogSafeAge = 55 * 24 * time.Hour
 // ErrBusy is returned when another worker holds the division.
 var ErrBusy = errors.New("division is being synced by another worker")
 
+// ErrBudgetReserve is returned when a full pass does not start for lack of day budget.
+var ErrBudgetReserve = errors.New("day budget below the reserve kept for incremental runs; the full pass waits for the reset")
+
 // Config configures a [Runner]. Zero values mean defaults.
 type Config struct {
 	Logger zerolog.Logger
@@ -146,7 +173,11 @@ type Config struct {
 	// WaitForLock makes a run wait for the division lock instead of
 	// returning ErrBusy.
 	WaitForLock bool
-	Now         func() time.Time
+	// Enabled names the entities synced (nil: every entity of [Names]). A job for an
+	// entity also writes the enabled entities read from its endpoint; the deletions
+	// job removes records of enabled entities only. Unknown names are ignored.
+	Enabled []string
+	Now     func() time.Time
 }
 
 // Runner runs jobs.
@@ -155,6 +186,7 @@ type Runner struct {
 	writer  Writer
 	history History
 	locker  Locker
+	enabled map[string]bool
 }
 
 // NewRunner returns a Runner writing through w, recording runs in h and
@@ -165,7 +197,95 @@ func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Runner{cfg: cfg, writer: w, history: h, locker: l}
+	enabled := map[string]bool{}
+	names := cfg.Enabled
+	if names == nil {
+		names = Names()
+	}
+	for _, n := range names {
+		if _, ok := lookup(n); ok {
+			enabled[n] = true
+		}
+	}
+	return &Runner{cfg: cfg, writer: w, history: h, locker: l, enabled: enabled}
+}
+
+// Enabled lists the entities the runner syncs, sorted.
+func (r *Runner) Enabled() []string {
+	out := make([]string, 0, len(r.enabled))
+	for n := range r.enabled {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Writes lists the entities a job for entity writes: the entity itself, then the
+// enabled entities read from the same endpoint, in the catalogue's order (a job for
+// accounts writes accounts and suppliers). For DeletionsJob it lists the enabled
+// entities whose deletions it applies.
+func (r *Runner) Writes(entity string) ([]string, error) {
+	if entity == DeletionsJob {
+		var out []string
+		for _, e := range r.deletable() {
+			out = append(out, e.Name)
+		}
+		return out, nil
+	}
+	ms, err := r.members(entity)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ms))
+	for i, e := range ms {
+		out[i] = e.Name
+	}
+	return out, nil
+}
+
+// Jobs are the jobs of one run of every enabled entity of a division: one per
+// endpoint, named after its first enabled entity in the catalogue's order, so that no
+// endpoint is read twice, then the deletions job, which comes last so that it
+// removes what the others may have just written.
+func (r *Runner) Jobs(connID int64, division int, full bool) []Job {
+	var jobs []Job
+	paths := map[string]bool{}
+	for i := range entities {
+		e := &entities[i]
+		if !r.enabled[e.Name] || paths[e.Path] {
+			continue
+		}
+		paths[e.Path] = true
+		jobs = append(jobs, Job{ConnectionID: connID, Division: division, Entity: e.Name, Full: full})
+	}
+	return append(jobs, Job{ConnectionID: connID, Division: division, Entity: DeletionsJob})
+}
+
+// members are the entities a job for name writes (see Writes).
+func (r *Runner) members(name string) ([]*Entity, error) {
+	e, ok := lookup(name)
+	if !ok {
+		_, err := Lookup(name)
+		return nil, err
+	}
+	out := []*Entity{e}
+	for i := range entities {
+		if o := &entities[i]; o != e && o.Path == e.Path && r.enabled[o.Name] {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// deletable are the enabled entities whose deletions sync/Deleted reports.
+func (r *Runner) deletable() []*Entity {
+	var out []*Entity
+	for i := range entities {
+		if e := &entities[i]; r.enabled[e.Name] && e.Read == ReadSync && e.DeletedType > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Run runs one job against src and logs its summary, once. It returns the
@@ -191,6 +311,8 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 		res.Status = StatusReauthRequired
 	case errors.Is(err, sink.ErrLockLost):
 		res.Status = StatusLockLost
+	case errors.Is(err, ErrBudgetReserve):
+		res.Status = StatusBudgetReserve
 	}
 
 	ev := log.Info()
@@ -198,7 +320,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	case err == nil:
 	case errors.Is(err, context.Canceled):
 		ev = log.Warn().Str("status", "canceled")
-	case res.Status == StatusBusy || res.Status == StatusDailyLimit || res.Status == StatusLockLost:
+	case res.Status == StatusBusy || res.Status == StatusDailyLimit || res.Status == StatusLockLost || res.Status == StatusBudgetReserve:
 		ev = log.Warn().Err(err)
 	default:
 		ev = log.Error().Err(err)
@@ -260,443 +382,4 @@ func (r *Runner) runRecovered(ctx context.Context, src Source, job Job, res *Res
 	}()
 	defer recoverPanic(&err)
 	return r.run(ctx, src, job, res, log)
-}
-
-func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
-	e, err := Lookup(job.Entity)
-	if err != nil {
-		return err
-	}
-	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
-	if err != nil {
-		return fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
-	}
-	if !ok {
-		return fmt.Errorf("%s: %w", job, ErrBusy)
-	}
-	defer lock.Unlock()
-
-	cur, err := r.writer.Cursor(ctx, job.ConnectionID, job.Division, e.Name)
-	if err != nil {
-		return fmt.Errorf("reading the cursor: %w", err)
-	}
-	full := job.Full
-	if !full && (cur.Timestamp > 0 || cur.DeletedTimestamp > 0) {
-		last, err := r.history.LastSuccess(ctx, job.ConnectionID, job.Division, e.Name)
-		if err != nil {
-			return err
-		}
-		if age := r.cfg.Now().Sub(last); !last.IsZero() && age > DeletionLogSafeAge {
-			full = true
-			res.Job.Full = true
-			log.Info().Time("last_success", last).
-				Msg("last synced longer ago than Exact keeps deletions (2 months): running a full pass that also removes rows deleted meanwhile")
-		}
-	}
-
-	runID, err := r.history.StartRun(ctx, sink.Run{
-		ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity,
-		Full: full, StartedAt: r.cfg.Now(),
-	})
-	if err != nil {
-		return fmt.Errorf("recording the start of the run: %w", err)
-	}
-	defer func() {
-		rr := sink.RunResult{
-			Upserted: res.Upserted, Removed: res.Removed, Pages: res.Pages, APICalls: res.Calls, Quarantined: res.Quarantined,
-			CursorFrom: res.CursorFrom, CursorTo: res.CursorTo, Status: StatusOK,
-		}
-		if err != nil {
-			rr.Err = err.Error()
-			rr.Status = StatusFailed
-			var daily *exact.DailyLimitError
-			switch {
-			case errors.As(err, &daily):
-				rr.Status = StatusDailyLimit
-			case errors.Is(err, exact.ErrReauthRequired):
-				rr.Status = StatusReauthRequired
-			case errors.Is(err, sink.ErrLockLost):
-				rr.Status = sink.RunLockLost
-			}
-		}
-		// The run's outcome is recorded even when ctx is already canceled.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if ferr := r.history.FinishRun(fctx, runID, rr); ferr != nil && err == nil {
-			err = fmt.Errorf("recording the end of the run: %w", ferr)
-		}
-	}()
-	// Deferred after FinishRun, so it runs before it: a panic is recorded as a failure.
-	defer recoverPanic(&err)
-
-	refs, err := r.writer.Quarantined(ctx, job.ConnectionID, job.Division, e.Name)
-	if err != nil {
-		return err
-	}
-	quarantined := make(map[string]bool, len(refs))
-	for _, ref := range refs {
-		quarantined[ref] = true
-	}
-
-	from := cur.Timestamp
-	if full {
-		from = 0
-	}
-	res.CursorFrom = from
-	res.CursorTo = cur.Timestamp
-
-	s := &stream{r: r, src: src, job: job, e: e, res: res, cur: cur, fence: lock.Fence, quarantined: quarantined, log: log}
-	table := e.Target()
-	if full {
-		// A full pass moves the cursor from the start, so that a pass cut
-		// short resumes where it stopped rather than where the last
-		// incremental run had got to. It reconciles the division when it
-		// holds rows: a row whose deletion has left Exact's log is only
-		// noticed by not being seen (§3.12, §6.16).
-		s.cur.Timestamp = 0
-		s.cur.LastFullAt = r.cfg.Now()
-		if s.cur.Sweep, err = r.writer.StartSweep(ctx, table, job.ConnectionID, job.Division, e.Name); err != nil {
-			return err
-		}
-	}
-	// A sweeping pass cut short goes on recording from its cursor (s.cur.Sweep
-	// was stored with it).
-	if err := s.records(ctx, from); err != nil {
-		return err
-	}
-	if s.cur.Sweep {
-		removed, err := r.writer.FinishSweep(ctx, table, job.ConnectionID, job.Division, e.Name, s.cur, s.fence)
-		if err != nil {
-			return err
-		}
-		s.cur.Sweep = false
-		res.Removed += removed
-		if removed > 0 {
-			log.Info().Int("rows_removed", removed).Msg("full pass removed rows that are no longer in Exact")
-		}
-	}
-	return s.deletions(ctx)
-}
-
-// stream holds the state of one run while it pages.
-type stream struct {
-	r   *Runner
-	src Source
-	job Job
-	e   *Entity
-	res *Result
-	cur sink.Cursor
-	log zerolog.Logger
-	// fence is the division lock's fencing token, checked by every write.
-	fence int64
-	// quarantined holds the refs of the entity's records in quarantine in the
-	// division, as of the last write: a good version of one releases it.
-	quarantined map[string]bool
-}
-
-// fetched is one page, or the error that ended the paging.
-type fetched struct {
-	n    int
-	page *exact.Page
-	err  error
-}
-
-// pages fetches pages in order starting at first, ahead of the consumer: up to
-// BatchPages pages wait while a write runs, and one more is being fetched.
-func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
-	ch := make(chan fetched, s.r.cfg.BatchPages)
-	go func() {
-		defer close(ch)
-		next := first
-		for n := 1; next != ""; n++ {
-			page, err := s.page(ctx, next)
-			if err != nil {
-				err = fmt.Errorf("fetching %s page %d for division %d: %w", path, n, s.job.Division, err)
-			}
-			select {
-			case ch <- fetched{n: n, page: page, err: err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			next = page.Next
-		}
-	}()
-	return ch
-}
-
-// page fetches one page; a panic while fetching or decoding it is an error.
-func (s *stream) page(ctx context.Context, pageURL string) (p *exact.Page, err error) {
-	defer recoverPanic(&err)
-	return s.src.Page(ctx, s.job.Division, pageURL)
-}
-
-// drain pages through path from first. add turns each page into the rows,
-// removals and cursor of a batch; a batch takes the first page that arrives
-// and every further page already waiting, up to BatchPages, and is written in
-// one transaction. Rows and removals carry their versions, so the order of
-// pages inside a batch does not matter to the result (see sink.WriteBatch).
-// A page that cannot be fetched or read ends the paging after the pages
-// before it are written.
-func (s *stream) drain(ctx context.Context, path, first string, add func(b *sink.Batch, f fetched) error) error {
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	table := s.e.Target()
-	ch := s.pages(fctx, path, first)
-	for f := range ch {
-		if f.err != nil {
-			s.res.Calls += exact.CallsMade(f.err)
-			return f.err
-		}
-		b := sink.Batch{Table: table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: s.e.Name, Cursor: s.cur, Fence: s.fence}
-		pages := pageRange{first: f.n, last: f.n - 1}
-		records := 0
-		var stop error // ends the paging once the pages taken before it are written
-		for {
-			s.res.Pages++
-			s.res.Calls += f.page.Calls
-			rows, removals, rejects, released, cursor := len(b.Rows), len(b.Removals), len(b.Rejects), len(b.Released), b.Cursor
-			if err := add(&b, f); err != nil {
-				// The pages before this one are still written.
-				b.Rows, b.Removals, b.Cursor = b.Rows[:rows], b.Removals[:removals], cursor
-				b.Rejects, b.Released = b.Rejects[:rejects], b.Released[:released]
-				stop = err
-				break
-			}
-			records += len(f.page.Records)
-			pages.last = f.n
-			if pages.last-pages.first+1 >= s.r.cfg.BatchPages {
-				break
-			}
-			var ok bool
-			select {
-			case f, ok = <-ch:
-			default:
-			}
-			if !ok {
-				break // nothing waiting, or no more pages
-			}
-			if f.err != nil {
-				s.res.Calls += exact.CallsMade(f.err)
-				stop = f.err
-				break
-			}
-		}
-		if records > 0 {
-			if err := s.write(ctx, b, pages, path); err != nil {
-				return err
-			}
-		}
-		if stop != nil {
-			return stop
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	return ctx.Err()
-}
-
-// pageRange names the pages of one write in errors.
-type pageRange struct{ first, last int }
-
-func (p pageRange) String() string {
-	if p.first == p.last {
-		return fmt.Sprintf("page %d", p.first)
-	}
-	return fmt.Sprintf("pages %d-%d", p.first, p.last)
-}
-
-// records pages through the entity's sync endpoint from the given cursor. A
-// record that cannot be read is quarantined (sink.Reject) in its page's
-// transaction, and the page and cursor move on without it.
-func (s *stream) records(ctx context.Context, from int64) error {
-	q := url.Values{
-		"$filter": {fmt.Sprintf("Timestamp gt %dL", from)}, // §3.10
-		"$select": {s.e.Select()},                          // §3.9
-	}
-	cols := len(s.e.Columns())
-	return s.drain(ctx, s.e.SyncPath, s.src.URL(s.job.Division, s.e.SyncPath, q), func(b *sink.Batch, f fetched) error {
-		// One backing array for the page's values instead of a slice per record.
-		backing := make([]any, len(f.page.Records)*cols)
-		b.Rows = slices.Grow(b.Rows, len(f.page.Records))
-		for i, rec := range f.page.Records {
-			vals := backing[i*cols : (i+1)*cols : (i+1)*cols]
-			if err := rec.Err(); err != nil {
-				// Invalid JSON, or text PostgreSQL cannot hold: the decoder flagged
-				// it (exact.Record.Err); what could be read still names it.
-				id, _, _ := exact.GUID(rec.Field(s.e.Key))
-				version, hasVersion, verr := exact.Int64(rec.Field("Timestamp"))
-				if verr != nil {
-					hasVersion = false
-				}
-				s.reject(b, sink.Reject{Key: id, Timestamp: version, HasTimestamp: hasVersion,
-					Reason: fmt.Sprintf("%s page %d record %d: %v", s.e.SyncPath, f.n, i, err), Record: rec.Bytes()})
-				if hasVersion {
-					b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
-				}
-				continue
-			}
-			id, version, hasVersion, err := s.e.row(s.job.Division, rec, vals)
-			if err == nil {
-				var keep bool
-				if keep, err = s.e.keep(rec); err == nil {
-					if keep {
-						b.Rows = append(b.Rows, vals)
-					} else {
-						b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: id, Version: version})
-					}
-					s.release(b, id, version)
-				}
-			}
-			if err != nil {
-				s.reject(b, sink.Reject{Key: id, Timestamp: version, HasTimestamp: hasVersion,
-					Reason: fmt.Sprintf("%s page %d record %d: %v", s.e.SyncPath, f.n, i, err), Record: rec.Bytes()})
-			}
-			if hasVersion {
-				b.Cursor.Timestamp = max(b.Cursor.Timestamp, version)
-			}
-		}
-		return nil
-	})
-}
-
-// release takes a record out of quarantine once a good version of it, or its
-// deletion, is in the batch.
-func (s *stream) release(b *sink.Batch, ref string, version int64) {
-	if s.quarantined[ref] {
-		b.Released = append(b.Released, sink.Release{Ref: ref, Version: version})
-	}
-}
-
-// reject adds a record to the batch's quarantine.
-func (s *stream) reject(b *sink.Batch, r sink.Reject) {
-	b.Rejects = append(b.Rejects, r)
-}
-
-// deletions applies sync/Deleted from the stored deletion cursor (§3.12). A
-// deletion record that cannot be read is quarantined under the entity, with a
-// reason naming sync/Deleted.
-func (s *stream) deletions(ctx context.Context) error {
-	const path = "sync/Deleted"
-	q := url.Values{
-		"$filter": {fmt.Sprintf("Timestamp gt %dL", s.cur.DeletedTimestamp)},
-		"$select": {"EntityKey,EntityType,Timestamp"},
-	}
-	return s.drain(ctx, path, s.src.URL(s.job.Division, path, q), func(b *sink.Batch, f fetched) error {
-		for i, rec := range f.page.Records {
-			bad := func(format string, args ...any) {
-				// The ref is the hash of the record: a deletion record shares no key
-				// with the entity's own quarantined records.
-				s.reject(b, sink.Reject{Reason: fmt.Sprintf("%s page %d record %d: ", path, f.n, i) + fmt.Sprintf(format, args...),
-					Record: rec.Bytes()})
-			}
-			if err := rec.Err(); err != nil {
-				bad("%v", err)
-				continue
-			}
-			ts, ok, err := exact.Int64(rec.Field("Timestamp"))
-			if err != nil || !ok {
-				bad("field Timestamp: %v", errOrNull(err))
-				continue
-			}
-			b.Cursor.DeletedTimestamp = max(b.Cursor.DeletedTimestamp, ts)
-			typ, ok, err := exact.Int32(rec.Field("EntityType"))
-			if err != nil || !ok {
-				bad("field EntityType: %v", errOrNull(err))
-				continue
-			}
-			if int(typ) != s.e.DeletedType {
-				continue
-			}
-			key, ok, err := exact.GUID(rec.Field("EntityKey"))
-			if err != nil || !ok {
-				bad("field EntityKey: %v", errOrNull(err))
-				continue
-			}
-			b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: key, Version: ts})
-			s.release(b, key, ts)
-		}
-		return nil
-	})
-}
-
-// write stores one batch. Once its pages have been fetched they are written
-// even if ctx is canceled meanwhile, bounded by the write timeout, so a
-// shutdown finishes the current write cleanly.
-func (s *stream) write(ctx context.Context, b sink.Batch, pages pageRange, path string) error {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.cfg.WriteTimeout)
-	defer cancel()
-	out, rejects, err := s.store(wctx, b)
-	if err != nil {
-		return fmt.Errorf("writing %s %s for division %d into %s: %w", path, pages, s.job.Division, b.Table.Name, err)
-	}
-	s.cur = b.Cursor
-	s.res.Upserted += out.Upserted
-	s.res.Removed += out.Removed
-	s.res.Quarantined += len(rejects)
-	s.res.CursorTo = b.Cursor.Timestamp
-	for _, r := range b.Released {
-		delete(s.quarantined, r.Ref)
-	}
-	for _, r := range rejects {
-		s.quarantined[r.Ref()] = true
-	}
-	return nil
-}
-
-// store writes b and returns the records it quarantined. When PostgreSQL refuses
-// a value of b's rows (a data exception: a record that decoded but cannot be
-// stored), the rows are split in halves, each written on its own, down to the
-// single rows that fail, which are quarantined: the other rows of the batch are
-// stored and the cursor moves on. The first half is written with the cursor as
-// it was, the second with b's, and the removals and releases go with the second;
-// writes are idempotent, so a crash between them loses nothing.
-func (s *stream) store(ctx context.Context, b sink.Batch) (sink.BatchResult, []sink.Reject, error) {
-	out, err := s.r.writer.WriteBatch(ctx, b)
-	if err == nil || !sink.IsDataError(err) || len(b.Rows) == 0 {
-		return out, b.Rejects, err
-	}
-	if len(b.Rows) == 1 {
-		row := b.Rows[0]
-		id, _ := row[1].(string)
-		version, _ := row[len(row)-2].(int64)
-		raw, _ := row[len(row)-1].([]byte)
-		s.log.Warn().Str("id", id).Str("error", err.Error()).Msg("PostgreSQL refused a record; quarantining it")
-		b.Rows = nil
-		b.Rejects = append(slices.Clip(b.Rejects), sink.Reject{Key: id, Timestamp: version, HasTimestamp: true,
-			Reason: "PostgreSQL refused the record: " + pgMessage(err), Record: raw})
-		out, err := s.r.writer.WriteBatch(ctx, b)
-		return out, b.Rejects, err
-	}
-	half := len(b.Rows) / 2
-	first := sink.Batch{Table: b.Table, Rows: b.Rows[:half], ConnectionID: b.ConnectionID, Division: b.Division,
-		Entity: b.Entity, Cursor: s.cur, Fence: b.Fence}
-	o1, r1, err := s.store(ctx, first)
-	if err != nil {
-		return o1, r1, err
-	}
-	second := b
-	second.Rows = b.Rows[half:]
-	if len(r1) > 0 {
-		// A record just quarantined is not released by the releases of its batch.
-		rejected := make(map[string]bool, len(r1))
-		for _, r := range r1 {
-			rejected[r.Ref()] = true
-		}
-		second.Released = slices.DeleteFunc(slices.Clone(b.Released), func(r sink.Release) bool { return rejected[r.Ref] })
-	}
-	o2, r2, err := s.store(ctx, second)
-	return sink.BatchResult{Upserted: o1.Upserted + o2.Upserted, Removed: o1.Removed + o2.Removed}, append(r1, r2...), err
-}
-
-// pgMessage is PostgreSQL's message of err, without our wrapping.
-func pgMessage(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
-	}
-	return err.Error()
 }

@@ -149,13 +149,19 @@ func (c *syncCmd) Run(e *env) error {
 			errs = append(errs, fmt.Errorf("connection %d (%s): %w", conn.ID, host(conn.BaseURL), err))
 			continue
 		}
+	divisions:
 		for _, div := range divs {
 			jobs++
-			res, err := runner.Run(e.ctx, client, sync.Job{ConnectionID: conn.ID, Division: div, Entity: ent.Name, Full: c.Full})
-			printResult(e, res)
-			if err != nil {
-				errs = append(errs, err)
-				if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {
+			// The entity's records, then the division's deletions, which the
+			// deletions job applies for every entity.
+			for _, name := range []string{ent.Name, sync.DeletionsJob} {
+				res, err := runner.Run(e.ctx, client, sync.Job{ConnectionID: conn.ID, Division: div, Entity: name, Full: c.Full && name != sync.DeletionsJob})
+				printResult(e, res)
+				if err != nil {
+					errs = append(errs, err)
+					if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {
+						break divisions
+					}
 					break
 				}
 			}

@@ -80,7 +80,8 @@ func (c *demoCmd) Run(e *env) error {
 	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true}, st, st, st)
 	pass := func(title string) error {
 		fmt.Fprintf(e.stdout, "\n%s\n", title)
-		for _, name := range []string{"accounts", "suppliers"} {
+		// The deletions job comes last: it applies sync/Deleted for every entity.
+		for _, name := range []string{"accounts", "suppliers", sync.DeletionsJob} {
 			for _, d := range c.Divisions {
 				res, err := runner.Run(e.ctx, client, sync.Job{ConnectionID: conn.ID, Division: d, Entity: name})
 				printResult(e, res)

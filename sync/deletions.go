@@ -1,0 +1,136 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/sink"
+)
+
+// runDeletions reads the division's sync/Deleted stream once, from the deletions
+// job's own cursor, and routes each deletion by its EntityType (§3.12) to the tables
+// of the enabled entities of that type; a deletion of any other type is skipped, and
+// the cursor moves past it all the same. A write's removals, in every table, and the
+// cursor commit in one transaction. A deletion record that cannot be read is
+// quarantined under DeletionsJob.
+//
+// The first run in a division, before the shared cursor existed, starts from the lowest
+// deletion cursor the enabled entities stored when each read sync/Deleted itself, so
+// that no deletion they had not applied yet is missed.
+func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
+	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
+	if err != nil {
+		return fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s: %w", job, ErrBusy)
+	}
+	defer lock.Unlock()
+
+	cursors, err := r.writer.Cursors(ctx, job.ConnectionID, job.Division)
+	if err != nil {
+		return fmt.Errorf("reading the cursors: %w", err)
+	}
+	targets := r.deletable()
+	cur, stored := cursors[DeletionsJob]
+	if !stored {
+		first := true
+		for _, e := range targets {
+			c, ok := cursors[e.Name]
+			if !ok || (c.Timestamp == 0 && c.DeletedTimestamp == 0) {
+				continue // never synced: it holds nothing to delete
+			}
+			if first || c.DeletedTimestamp < cur.Timestamp {
+				cur.Timestamp, first = c.DeletedTimestamp, false
+			}
+		}
+	}
+	if job.Full {
+		cur.Timestamp = 0
+	}
+
+	s := &stream{r: r, src: src, job: job, res: res, log: log, fence: lock.Fence}
+	routes := map[int][]int{} // EntityType → members
+	for _, e := range targets {
+		routes[e.DeletedType] = append(routes[e.DeletedType], len(s.members))
+		s.members = append(s.members, &member{e: e, name: e.Name, table: e.Target(), noCursor: true, same: -1})
+	}
+	own := &member{name: DeletionsJob, cur: cur, from: cur.Timestamp, same: -1, quarantined: map[string]bool{}}
+	s.main = len(s.members)
+	s.members = append(s.members, own)
+
+	own.runID, err = r.history.StartRun(ctx, sink.Run{
+		ConnectionID: job.ConnectionID, Division: job.Division, Entity: DeletionsJob,
+		Full: job.Full, StartedAt: r.cfg.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("recording the start of the run: %w", err)
+	}
+	defer s.finishRuns(ctx, &err)
+	defer recoverPanic(&err)
+
+	res.CursorFrom, res.CursorTo = cur.Timestamp, cur.Timestamp
+	const path = "sync/Deleted"
+	q := url.Values{
+		"$filter": {fmt.Sprintf("Timestamp gt %dL", cur.Timestamp)},
+		"$select": {"EntityKey,EntityType,Timestamp"},
+	}
+	err = s.drain(ctx, path, src.URL(job.Division, path, q), func(bs []sink.Batch, f fetched) error {
+		b := &bs[s.main]
+		for i, rec := range f.page.Records {
+			bad := func(format string, args ...any) {
+				// The ref is the hash of the record: a deletion record shares no key
+				// with the entities' own quarantined records.
+				b.Rejects = append(b.Rejects, sink.Reject{Reason: fmt.Sprintf("%s page %d record %d: ", path, f.n, i) + fmt.Sprintf(format, args...),
+					Record: rec.Bytes()})
+			}
+			if err := rec.Err(); err != nil {
+				bad("%v", err)
+				continue
+			}
+			ts, ok, err := exact.Int64(rec.Field("Timestamp"))
+			if err != nil || !ok {
+				bad("field Timestamp: %v", errOrNull(err))
+				continue
+			}
+			b.Cursor.Timestamp = max(b.Cursor.Timestamp, ts)
+			typ, ok, err := exact.Int32(rec.Field("EntityType"))
+			if err != nil || !ok {
+				bad("field EntityType: %v", errOrNull(err))
+				continue
+			}
+			to := routes[int(typ)]
+			if len(to) == 0 {
+				continue // an entity not synced here
+			}
+			key, ok, err := exact.GUID(rec.Field("EntityKey"))
+			if err != nil || !ok {
+				bad("field EntityKey: %v", errOrNull(err))
+				continue
+			}
+			for _, k := range to {
+				// Apply a deletion only to a row at most as new as it (§3.12); a
+				// quarantined version of the record leaves the quarantine.
+				bs[k].Removals = append(bs[k].Removals, sink.Removal{Division: job.Division, ID: key, Version: ts})
+				bs[k].Released = append(bs[k].Released, sink.Release{Ref: key, Version: ts})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !stored && s.writes == 0 {
+		// Store the starting point even when there was nothing to delete, so that the
+		// next run need not work it out again.
+		b := sink.Batch{ConnectionID: job.ConnectionID, Division: job.Division, Entity: DeletionsJob, Cursor: own.cur, Fence: s.fence}
+		if _, err := r.writer.WriteBatches(ctx, []sink.Batch{b}); err != nil {
+			return fmt.Errorf("storing the deletions cursor of division %d: %w", job.Division, err)
+		}
+	}
+	return nil
+}
