@@ -52,6 +52,9 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 	if job.Full {
 		cur.Timestamp = 0
 	}
+	// The deletions stream has no table to reconcile: a sweep flag set on every cursor
+	// of a division (as a division move does) means nothing here.
+	cur.Sweep = false
 
 	s := &stream{r: r, src: src, job: job, res: res, log: log, fence: lock.Fence}
 	routes := map[int][]int{} // EntityType → members

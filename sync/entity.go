@@ -121,7 +121,7 @@ func Catalogue() []Entity {
 func Lookup(name string) (Entity, error) {
 	e, ok := lookup(name)
 	if !ok {
-		return Entity{}, fmt.Errorf("unknown entity %q: valid entities are %s", name, strings.Join(Names(), ", "))
+		return Entity{}, fmt.Errorf("unknown entity %q: use a table name without its schema, such as accounts or transaction_lines; `exactsync entities` lists all %d", name, len(Names()))
 	}
 	return e.clone(), nil
 }

@@ -385,7 +385,7 @@ func benchEndToEnd(ctx context.Context, base string, size benchSize, profile str
 		if err != nil {
 			return err
 		}
-		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, BatchPages: batchPages}, st, st, st)
+		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, BatchPages: batchPages, Enabled: []string{"accounts"}}, st, st, st)
 		if profile != "" {
 			f, err := os.Create(profile)
 			if err != nil {
@@ -521,7 +521,7 @@ func benchRateLimit(ctx context.Context, base string, size benchSize, perMinute 
 		if err != nil {
 			return err
 		}
-		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Now: sim.Now}, st, st, st)
+		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Now: sim.Now, Enabled: []string{"accounts"}}, st, st, st)
 		start, wall := sim.Now(), time.Now()
 		r, err := runner.Run(ctx, client, sync.Job{ConnectionID: w.conn.ID, Division: w.divs[0], Entity: "accounts", Full: true})
 		if err != nil {
@@ -576,7 +576,7 @@ func benchTokens(ctx context.Context, base string, p benchPlan, log zerolog.Logg
 			}
 			clients[i] = c
 		}
-		runner := sync.NewRunner(sync.Config{Logger: log, Now: sim.Now}, st, st, st)
+		runner := sync.NewRunner(sync.Config{Logger: log, Now: sim.Now, Enabled: []string{"accounts"}}, st, st, st)
 		start, wall := sim.Now(), time.Now()
 		var mu gosync.Mutex
 		var errs []error

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -30,6 +31,9 @@ var defaultEntities = []string{
 const (
 	defaultSyncSchedule      = "*/15 * * * *"
 	defaultReferenceSchedule = "5 * * * *"
+	// defaultReferenceFullSchedule reads reference data read by Modified in full nightly,
+	// which is how rows deleted in Exact leave it.
+	defaultReferenceFullSchedule = "15 2 * * *"
 )
 
 var defaultFullSchedules = map[string]string{"accounts": "30 2 * * *", "suppliers": "30 2 * * *"}
@@ -44,7 +48,7 @@ func configOptions() config.Options {
 		DefaultSchedule:      defaultSyncSchedule,
 		DefaultFullSchedule:  "off",
 		DefaultSchedules:     map[string]string{},
-		DefaultFullSchedules: defaultFullSchedules,
+		DefaultFullSchedules: maps.Clone(defaultFullSchedules),
 	}
 	selectable := map[string]bool{}
 	for _, n := range opts.Entities {
@@ -58,6 +62,10 @@ func configOptions() config.Options {
 			opts.Unsupported[e.Name] = "this version of exactsync does not sync it yet"
 		case e.Read != catalogue.ReadSync:
 			opts.DefaultSchedules[e.Name] = defaultReferenceSchedule
+			if e.Read == catalogue.ReadModified {
+				// Reading by Modified never sees a deletion: a nightly full read does.
+				opts.DefaultFullSchedules[e.Name] = defaultReferenceFullSchedule
+			}
 		}
 	}
 	for _, n := range defaultEntities {

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact/exacttest"
 )
 
@@ -25,9 +28,10 @@ func TestRunsPerDay(t *testing.T) {
 func TestBudgetForecast(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
+	w.env["EXACTSYNC_ENTITIES"] = "accounts,suppliers"
 	out := w.mustRun("entities").stdout
 	for _, want := range []string{"accounts", "exact.accounts", "sync/CRM/Accounts", "yes", "0 (read with accounts)",
-		"quotations", "deprecated", "forecast per division:", "within the 4000"} {
+		"quotations", "deprecated", "transaction_lines", "exact.transaction_lines", "forecast per division:", "within the 4000"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("entities output lacks %q:\n%s", want, out)
 		}
@@ -42,4 +46,48 @@ func TestBudgetForecast(t *testing.T) {
 		t.Fatalf("run with an over-full schedule: %s; want exit 2", r)
 	}
 	checkErrorLine(t, r, "forecast 4344 API calls a day per division, over 4000", "5000", "EXACTSYNC_SCHEDULE_DEFAULT", "exactsync entities")
+}
+
+// TestDefaultEntitiesFitTheBudget: the default bookkeeping set with the default schedules,
+// and every entity at the default schedule is refused with the numbers.
+func TestDefaultEntitiesFitTheBudget(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
+	out := w.mustRun("entities").stdout
+	for _, want := range []string{"transaction_lines", "gl_accounts", "vat_codes", "within the 4000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("entities output lacks %q:\n%s", want, out)
+		}
+	}
+	r := w.run(map[string]string{"EXACTSYNC_ENTITIES": "all"}, "run")
+	if r.code != 2 {
+		t.Fatalf("run with every entity every 15 minutes: %s; want exit 2", r)
+	}
+	checkErrorLine(t, r, "API calls a day per division, over 4000")
+}
+
+func TestSchedulesShareOneReadPerEndpoint(t *testing.T) {
+	cfg := &config.Config{
+		Entities:      []string{"accounts", "suppliers", "journals", "transaction_lines"},
+		Schedules:     map[string]string{"accounts": "*/15 * * * *", "suppliers": "*/15 * * * *", "journals": "5 * * * *", "transaction_lines": "*/5 * * * *"},
+		FullSchedules: map[string]string{"accounts": "30 2 * * *", "suppliers": "30 2 * * *", "journals": "15 2 * * *"},
+	}
+	ticks, err := schedules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []tick
+	for _, tk := range ticks {
+		got = append(got, *tk)
+	}
+	want := []tick{
+		{spec: "*/15 * * * *", entity: "accounts", with: []string{"suppliers"}, deletions: true},
+		{spec: "30 2 * * *", entity: "accounts", with: []string{"suppliers"}, full: true, deletions: true},
+		{spec: "5 * * * *", entity: "journals"},
+		{spec: "15 2 * * *", entity: "journals", full: true},
+		{spec: "*/5 * * * *", entity: "transaction_lines", deletions: true},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(tick{})); diff != "" {
+		t.Errorf("ticks (-want +got):\n%s", diff)
+	}
 }

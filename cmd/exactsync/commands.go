@@ -131,7 +131,13 @@ func (c *syncCmd) Run(e *env) error {
 	if division != 0 {
 		only = []int{division}
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true}, st, st, st)
+	// The entity is written with every enabled entity of its endpoint, and the
+	// deletions run applies to all of them.
+	enabled := cfg.Entities
+	if !slices.Contains(enabled, ent.Name) {
+		enabled = append(slices.Clone(enabled), ent.Name)
+	}
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled}, st, st, st)
 	var errs []error
 	jobs := 0
 	for _, conn := range conns {

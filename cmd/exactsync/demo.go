@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -40,6 +41,9 @@ func (c *demoCmd) Run(e *env) error {
 	sim := exacttest.NewServer(exacttest.Options{
 		ClientID: clientID, ClientSecret: clientSecret,
 		Divisions: c.Divisions, Accounts: c.Accounts, Seed: 1,
+		// A small company's books; every other entity gets a few records.
+		Records: map[string]int{"transaction_lines": 4 * c.Accounts, "sales_invoices": c.Accounts / 2,
+			"items": c.Accounts / 5, "gl_accounts": 150, "contacts": c.Accounts / 2, "addresses": c.Accounts},
 		MinutelyLimit: 60, DailyLimit: 5000, // Exact's limits (fact sheet §2.1)
 	})
 	defer sim.Close()
@@ -77,13 +81,15 @@ func (c *demoCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true}, st, st, st)
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: cfg.Entities}, st, st, st)
+	fmt.Fprintf(e.stdout, "entities: %s (EXACTSYNC_ENTITIES)\n", strings.Join(runner.Enabled(), ", "))
 	pass := func(title string) error {
 		fmt.Fprintf(e.stdout, "\n%s\n", title)
-		// The deletions job comes last: it applies sync/Deleted for every entity.
-		for _, name := range []string{"accounts", "suppliers", sync.DeletionsJob} {
-			for _, d := range c.Divisions {
-				res, err := runner.Run(e.ctx, client, sync.Job{ConnectionID: conn.ID, Division: d, Entity: name})
+		// One job per endpoint (accounts and suppliers share theirs); the deletions
+		// job comes last: it applies sync/Deleted for every entity.
+		for _, d := range c.Divisions {
+			for _, job := range runner.Jobs(conn.ID, d, false) {
+				res, err := runner.Run(e.ctx, client, job)
 				printResult(e, res)
 				if err != nil {
 					return err
@@ -115,7 +121,13 @@ func (c *demoCmd) Run(e *env) error {
 		}
 	}
 
-	sum, err := st.Count(e.ctx, "exact.accounts", "exact.suppliers")
+	var tables []string
+	for _, name := range runner.Enabled() {
+		if ent, err := sync.Lookup(name); err == nil {
+			tables = append(tables, ent.Table)
+		}
+	}
+	sum, err := st.Count(e.ctx, tables...)
 	if err != nil {
 		return err
 	}

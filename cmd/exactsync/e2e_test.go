@@ -480,7 +480,7 @@ func TestBadInput(t *testing.T) {
 		wantIn   []string
 	}{
 		{"unknown entity", nil, []string{"sync", "--entity", "invoices"}, 2,
-			[]string{`unknown entity "invoices"`, "accounts, suppliers"}},
+			[]string{`unknown entity "invoices"`, "exactsync entities"}},
 		{"missing client id", map[string]string{"EXACT_CLIENT_ID": ""}, []string{"auth", "import", "--refresh-token", "abc!def"}, 2,
 			[]string{"EXACT_CLIENT_ID"}},
 		{"missing client secret and database", map[string]string{"EXACT_CLIENT_SECRET": "", "DATABASE_URL": ""}, []string{"auth", "import", "--refresh-token", "abc!def"}, 2,

@@ -82,7 +82,9 @@ func TestHostileRecordsAreQuarantinedAndTheDivisionMovesOn(t *testing.T) {
 			t.Errorf("%s: %d records quarantined, want %d", e, n, want)
 		}
 		var cursor, deleted int64
-		if err := w.pool.QueryRow(ctx, `SELECT cursor_timestamp, deleted_timestamp FROM exact_sync.cursors WHERE division = 101 AND entity = $1`, e).
+		if err := w.pool.QueryRow(ctx, `SELECT
+				(SELECT cursor_timestamp FROM exact_sync.cursors WHERE division = 101 AND entity = $1),
+				(SELECT cursor_timestamp FROM exact_sync.cursors WHERE division = 101 AND entity = 'deletions')`, e).
 			Scan(&cursor, &deleted); err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/exact/catalogue"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
@@ -53,6 +54,10 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %q is not a time zone; use a name such as Europe/Amsterdam", config.EnvTimeZone, cfg.TimeZone)}
 	}
+	// A schedule over the day's budget is refused before anything is touched.
+	if _, err := checkBudget(cfg, loc, time.Now()); err != nil {
+		return err
+	}
 	st, err := openStore(e.ctx, cfg, log)
 	if err != nil {
 		return err
@@ -64,7 +69,7 @@ func (c *runCmd) Run(e *env) error {
 		keepalive: c.Keepalive, runHistory: c.RunHistory, now: time.Now,
 		// A page being written when SIGTERM arrives gets less time than the
 		// grace period, so that it commits or rolls back before the exit.
-		runner:  sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5}, st, st, st),
+		runner:  sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities}, st, st, st),
 		clients: map[int64]*exact.Client{},
 		divs:    map[int64]cachedDivisions{},
 		pending: map[sync.Job]bool{},
@@ -85,24 +90,18 @@ func (c *runCmd) Run(e *env) error {
 	}
 
 	// A panic in a tick (listing divisions, queueing) is logged and the scheduler goes on.
-	if _, err := checkBudget(cfg, loc, time.Now()); err != nil {
-		return err
-	}
 	cr := cron.New(cron.WithLocation(loc), cron.WithParser(cronParser),
 		cron.WithChain(cron.Recover(cronLogger{log})))
-	for _, name := range cfg.Entities {
-		for _, v := range []struct {
-			spec string
-			full bool
-		}{{cfg.Schedules[name], false}, {cfg.FullSchedules[name], true}} {
-			if v.spec == "" {
-				continue
-			}
-			if _, err := cr.AddFunc(v.spec, func() { s.enqueueAll(e.ctx, name, v.full) }); err != nil {
-				return usageError{fmt.Errorf("schedule %q for %s: %w", v.spec, name, err)}
-			}
-			log.Info().Str("entity", name).Bool("full", v.full).Str("schedule", v.spec).Str("time_zone", loc.String()).Msg("scheduled")
+	ticks, err := schedules(cfg)
+	if err != nil {
+		return err
+	}
+	for _, t := range ticks {
+		if _, err := cr.AddFunc(t.spec, func() { s.enqueueAll(e.ctx, t) }); err != nil {
+			return usageError{fmt.Errorf("schedule %q for %s: %w", t.spec, t.entity, err)}
 		}
+		log.Info().Str("entity", t.entity).Strs("with", t.with).Bool("full", t.full).Str("schedule", t.spec).
+			Str("time_zone", loc.String()).Msg("scheduled")
 	}
 	// Keep-alive: checked a few times per period (at most hourly), so that a refresh is
 	// never much later than the period.
@@ -116,9 +115,9 @@ func (c *runCmd) Run(e *env) error {
 	}
 	cr.Start()
 	// A start catches up at once instead of waiting for the first tick.
-	for _, name := range cfg.Entities {
-		if cfg.Schedules[name] != "" {
-			s.enqueueAll(e.ctx, name, false)
+	for _, t := range ticks {
+		if !t.full {
+			s.enqueueAll(e.ctx, t)
 		}
 	}
 
@@ -181,7 +180,52 @@ type scheduler struct {
 	closed  bool
 }
 
-func (s *scheduler) enqueueAll(ctx context.Context, entity string, full bool) {
+// tick is the work of one schedule: a run of one endpoint's entities (entity names
+// the job; with are the other enabled entities it writes, read in the same calls) and,
+// after a sync entity's run, the division's deletions.
+type tick struct {
+	spec      string
+	entity    string
+	with      []string
+	full      bool
+	deletions bool
+}
+
+// schedules groups the enabled entities' schedules: entities of one endpoint with the
+// same schedule share one job (one read for accounts and suppliers).
+func schedules(cfg *config.Config) ([]*tick, error) {
+	type key struct {
+		path, spec string
+		full       bool
+	}
+	groups := map[key]*tick{}
+	var out []*tick
+	for _, name := range cfg.Entities {
+		ent, err := sync.Lookup(name)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		for _, v := range []struct {
+			spec string
+			full bool
+		}{{cfg.Schedules[name], false}, {cfg.FullSchedules[name], true}} {
+			if v.spec == "" {
+				continue
+			}
+			k := key{ent.Path, v.spec, v.full}
+			if t := groups[k]; t != nil {
+				t.with = append(t.with, name)
+				continue
+			}
+			t := &tick{spec: v.spec, entity: name, full: v.full, deletions: ent.Read == catalogue.ReadSync}
+			groups[k] = t
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func (s *scheduler) enqueueAll(ctx context.Context, t *tick) {
 	conns, err := connections(ctx, s.cfg, s.st)
 	if err != nil {
 		s.log.Error().Err(err).Msg("cannot schedule")
@@ -203,7 +247,11 @@ func (s *scheduler) enqueueAll(ctx context.Context, entity string, full bool) {
 			continue
 		}
 		for _, d := range divs {
-			s.enqueue(sync.Job{ConnectionID: conn.ID, Division: d, Entity: entity, Full: full})
+			s.enqueue(sync.Job{ConnectionID: conn.ID, Division: d, Entity: t.entity, Full: t.full})
+			if t.deletions {
+				// After the entity's run in the division's queue; one pending at a time.
+				s.enqueue(sync.Job{ConnectionID: conn.ID, Division: d, Entity: sync.DeletionsJob})
+			}
 		}
 	}
 }

@@ -100,6 +100,8 @@ func lastRun(now time.Time, r sink.RunRecord) string {
 // nextRun says how the next run of s differs from an incremental one.
 func nextRun(now time.Time, s sink.SyncState) string {
 	switch {
+	case s.Entity == sync.DeletionsJob:
+		return "incremental" // the stream has no full pass; the entities' full passes reconcile
 	case s.Cursor.Sweep:
 		return "goes on with a full pass that removes what it does not see"
 	case !s.LastSuccess.IsZero() && now.Sub(s.LastSuccess) > sync.DeletionLogSafeAge:
