@@ -43,9 +43,19 @@ func TestFaultKill9(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			args = append(args, "--full")
 		}
-		at := time.Duration(rng.Int64N(int64(span + span/5)))
+		// A full run makes 4 sync calls per division (3 pages of accounts, 1 of deletions),
+		// an incremental one about 2: kill after a random one of them, or during start-up.
+		calls := 4
+		if len(args) == 4 {
+			calls = 8
+		}
+		k := rng.IntN(calls)
+		at := time.Duration(rng.Int64N(int64(30 * time.Millisecond)))
+		if k == 0 {
+			at = time.Duration(rng.Int64N(int64(span)))
+		}
 		_, reuses := fw.chainState()
-		if fw.killAfter(at, args...) {
+		if fw.killAt(k, at, args...) {
 			killed++
 		}
 		ok, lost := fw.converge(reuses)
@@ -55,7 +65,7 @@ func TestFaultKill9(t *testing.T) {
 		}
 		if d := fw.diff(); d != "" {
 			fig.divergences++
-			t.Errorf("trial %d (%s, killed after %s): diverged:\n%s", i, strings.Join(args, " "), at, d)
+			t.Errorf("trial %d (%s, killed %s after sync call %d): diverged:\n%s", i, strings.Join(args, " "), at, k, d)
 		} else if ok {
 			fig.converged++
 		}

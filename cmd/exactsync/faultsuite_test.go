@@ -286,19 +286,33 @@ func (fw *faultWorld) importToken() {
 	fw.mustExec("auth", "import", "--refresh-token", fw.sim.RefreshToken())
 }
 
-// killAfter starts exactsync and sends SIGKILL after d; it reports whether the process was
-// still running then.
-func (fw *faultWorld) killAfter(d time.Duration, args ...string) bool {
+// killAt starts exactsync and sends SIGKILL d after the simulator answered the run's k-th
+// call to a sync endpoint (d after the start when k is 0), so that kills land while pages are
+// read and written whatever the run's speed. It reports whether the process was still running.
+func (fw *faultWorld) killAt(k int, d time.Duration, args ...string) bool {
 	fw.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c, out, errb := fw.command(ctx, args...)
+	before := fw.syncCalls()
 	if err := c.Start(); err != nil {
 		fw.t.Fatal(err)
 	}
-	timer := time.AfterFunc(d, func() { _ = c.Process.Signal(syscall.SIGKILL) })
+	exited := make(chan struct{})
+	go func() {
+		waitFor(time.Minute, func() bool {
+			select {
+			case <-exited:
+				return true
+			default:
+				return fw.syncCalls()-before >= k
+			}
+		})
+		time.Sleep(d)
+		_ = c.Process.Signal(syscall.SIGKILL)
+	}()
 	_, killed := fw.finish(c, out, errb)
-	timer.Stop()
+	close(exited)
 	return killed
 }
 
