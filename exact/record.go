@@ -261,14 +261,23 @@ func (s *scanner) record(pool *[]member, index int) (Record, error) {
 		s.skipSpace()
 		vs := s.pos
 		if err := s.skipValue(); err != nil {
-			bad = err
-			bad.member = string(s.buf[ns:ne])
-			break
+			if bad == nil {
+				bad = err
+				bad.member = string(s.buf[ns:ne])
+			}
+			// Step over the bad value by its brackets and quotes alone, so that the
+			// members after it (its Timestamp, say) can still be read; the bad member
+			// itself is not indexed.
+			s.pos = vs
+			if s.skipLoose() != nil {
+				break
+			}
+		} else {
+			if string(s.buf[ns:ne]) == metadataName {
+				meta = len(spans)
+			}
+			spans = append(spans, span{ns, ne, vs, s.pos})
 		}
-		if string(s.buf[ns:ne]) == metadataName {
-			meta = len(spans)
-		}
-		spans = append(spans, span{ns, ne, vs, s.pos})
 		s.skipSpace()
 		c := s.peek()
 		if c == ',' {
@@ -279,8 +288,10 @@ func (s *scanner) record(pool *[]member, index int) (Record, error) {
 			s.pos++
 			break
 		}
-		bad = s.fail("expected ',' or '}' after a member")
-		bad.member = string(s.buf[ns:ne])
+		if bad == nil {
+			bad = s.fail("expected ',' or '}' after a member")
+			bad.member = string(s.buf[ns:ne])
+		}
 		break
 	}
 	if bad != nil {
@@ -798,6 +809,37 @@ func hex4(b []byte) (rune, bool) {
 // skipBalanced finds the end of the object or array at s.pos by its brackets alone,
 // skipping strings without judging their contents: the bounds of a record in which
 // skipValue found a fault.
+// skipLoose steps over one value at s.pos by its brackets and quotes alone, without
+// validating it: a bad value's end, so that the members after it can be indexed.
+func (s *scanner) skipLoose() error {
+	switch s.peek() {
+	case '{', '[':
+		return s.skipBalanced()
+	case '"':
+		i := s.pos + 1
+		for i < len(s.buf) && s.buf[i] != '"' {
+			if s.buf[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if i >= len(s.buf) {
+			s.pos = len(s.buf)
+			return s.errorf("")
+		}
+		s.pos = i + 1
+		return nil
+	}
+	for s.pos < len(s.buf) {
+		switch s.buf[s.pos] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return nil
+		}
+		s.pos++
+	}
+	return s.errorf("")
+}
+
 func (s *scanner) skipBalanced() error {
 	var arr [64]byte
 	stack := arr[:0]

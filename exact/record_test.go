@@ -343,7 +343,7 @@ func TestDecodePageBadRecord(t *testing.T) {
 		{"bad literal", `{"ID":"b","A":tru}`, `member "A": invalid literal`, false},
 		{"bad number", `{"ID":"b","A":01}`, `member "A": invalid number`, false},
 		{"bad value in a nested object", `{"ID":"b","A":{"x":}}`, `member "A": expected a value`, false},
-		{"error before the ID", `{"A":"\x","ID":"b"}`, `malformed JSON in record 1: member "A"`, false},
+		{"error before the ID", `{"A":"\x","ID":"b"}`, `malformed JSON in record 1 (ID "b"): member "A"`, false},
 		{"bad metadata", `{"__metadata":{"uri":"\x"},"ID":"b"}`, `member "__metadata": invalid escape`, false},
 	}
 	for _, tt := range tests {
@@ -471,5 +471,26 @@ func TestDecodePageValidValues(t *testing.T) {
 	}
 	if got := string(pb.records[0].Raw()); got != rec {
 		t.Errorf("Raw: got %s, want %s", got, rec)
+	}
+}
+
+// TestBadRecordKeepsTheMembersAfterTheError: a bad value does not hide the members after
+// it, so a run can still read a quarantined record's Timestamp and move its cursor past it.
+func TestBadRecordKeepsTheMembersAfterTheError(t *testing.T) {
+	for _, rec := range []string{
+		`{"ID":"a","Name":"a\u0000b","Timestamp":5}`,
+		`{"ID":"a","Name":"\ud800","Timestamp":5}`,
+		`{"ID":"a","Name":[1 2 x],"Timestamp":5}`,
+		`{"ID":"a","Name":"\x","Timestamp":5}`,
+		`{"ID":"a","Name":tru,"Timestamp":5}`,
+	} {
+		p, err := DecodePage("e", []byte(`{"d":[`+rec+`]}`))
+		if err != nil {
+			t.Fatalf("%s: %v", rec, err)
+		}
+		r := p.Records[0]
+		if r.Err() == nil || string(r.Field("Timestamp")) != "5" || string(r.Field("ID")) != `"a"` || r.Field("Name") != nil {
+			t.Errorf("%s: Err %v, Timestamp %q, ID %q, Name %q; want an error, 5, \"a\" and no Name", rec, r.Err(), r.Field("Timestamp"), r.Field("ID"), r.Field("Name"))
+		}
 	}
 }
