@@ -31,7 +31,8 @@
 // index their top-level members in place, and the converters ([Int64], [Decimal], [Date],
 // [Code], …) read single values when they are needed. Amounts stay exact decimal text.
 // The scanner validates every byte. A page it cannot split into records (truncated,
-// unbalanced) is fetched once more, then returned as a *[DecodeError]. A record that is
+// unbalanced) is fetched again like a 5xx answer, up to MaxAttempts times, then returned
+// as a *[DecodeError]. A record that is
 // bad on its own, invalid JSON within clear bounds or text that PostgreSQL's text and
 // jsonb refuse (NUL, a lone UTF-16 surrogate, bytes that are not UTF-8), comes back in the
 // page with [Record.Err] set, so that the caller can keep it aside and go on; the

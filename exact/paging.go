@@ -26,9 +26,8 @@ type Page struct {
 }
 
 const (
-	maxBody     = 64 << 20 // Exact's messages are at most 38 MB (§2.6)
-	maxTooMany  = 10       // 429s answered for one page before giving up
-	decodeTries = 2        // a malformed body is fetched once more before *DecodeError
+	maxBody    = 64 << 20 // Exact's messages are at most 38 MB (§2.6)
+	maxTooMany = 10       // 429s answered for one page before giving up
 )
 
 // Page GETs one page of division (0 for calls without a division, such as current/Me) and
@@ -42,7 +41,7 @@ const (
 // (the stored token is used instead if another process already replaced it) and one retry.
 // Other 4xx answers return *APIError at once: retrying functional errors only spends the
 // error budget (§2.5). A body that cannot be split into records (truncated, not the JSON
-// envelope) is fetched once more, then returns *DecodeError. A record that is bad on its
+// envelope) is fetched again like a 5xx, up to MaxAttempts, then returns *DecodeError. A record that is bad on its
 // own does not fail the page: it is returned with [Record.Err] set, and not fetched again.
 func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page, error) {
 	u, endpoint, err := c.checkPageURL(pageURL)
@@ -61,7 +60,10 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 			return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
 		}
 		derr := pageError(endpoint, err)
-		if attempt >= decodeTries {
+		// A body cut short is a transport failure, like a 5xx: fetched again up to
+		// MaxAttempts times (§6.11), since a firewall or proxy that truncates answers
+		// does so at random.
+		if attempt >= c.maxAttempts {
 			return nil, withCalls(calls, derr)
 		}
 		wait := c.backoff(attempt)

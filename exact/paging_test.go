@@ -206,12 +206,12 @@ func TestPageRetries(t *testing.T) {
 			},
 		},
 		{
-			name:      "malformed JSON twice: DecodeError naming the endpoint",
+			name:      "malformed JSON every time: DecodeError naming the endpoint after MaxAttempts",
 			steps:     []http.HandlerFunc{ok(`{"d":{"results":[{"ID":"a"},{"ID":`)},
-			wantCalls: 2, wantTokenCalls: 1,
+			wantCalls: 5, wantTokenCalls: 1,
 			wantSleeps: func(s []time.Duration) string {
-				if len(s) != 1 || s[0] < 500*time.Millisecond || s[0] > time.Second {
-					return fmt.Sprintf("got sleeps %v, want one backoff in [0.5s,1s]", s)
+				if len(s) != 4 || s[0] < 500*time.Millisecond || s[0] > time.Second {
+					return fmt.Sprintf("got sleeps %v, want four backoffs, the first in [0.5s,1s]", s)
 				}
 				return ""
 			},

@@ -401,7 +401,11 @@ func TestFaultHostileRecords(t *testing.T) {
 			}
 			var last int64
 			for _, h := range fw.sim.HostileAccounts(d) {
-				last = max(last, h.Timestamp)
+				// A record served with "Timestamp":null tells no client where it stands:
+				// the cursor can only pass it by a later record.
+				if !strings.Contains(h.Record, `"Timestamp":null`) {
+					last = max(last, h.Timestamp)
+				}
 			}
 			if cursor < last {
 				diverged = true
