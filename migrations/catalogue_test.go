@@ -2,11 +2,13 @@ package migrations_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/exactsync/exactsync/exact/catalogue"
+	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -81,8 +83,40 @@ func TestCatalogueTables(t *testing.T) {
 		t.Errorf("tables of schema exact (-catalogue +migrations):\n%s", diff)
 	}
 
-	// TODO(simulator): once exact/exacttest serves every catalogue entity, compare the
-	// fields it serves for each entity with the catalogue's fields here, so that the
-	// test fails when any of the three (catalogue, migrations, simulator) lacks a field
-	// of another.
+	// The simulator serves the same fields: a record of each entity has a member for
+	// every scalar field of the catalogue and no other.
+	sim := exacttest.New(exacttest.Options{Divisions: []int{101}, Accounts: 2, Records: map[string]int{"*": 2}})
+	for _, e := range catalogue.All() {
+		if e.Name == "suppliers" {
+			continue // a view of accounts, not served on its own
+		}
+		recs, err := sim.Records(e.Name, 101)
+		if err != nil || len(recs) == 0 {
+			t.Errorf("simulator: %s: %d records, %v; want it served", e.Name, len(recs), err)
+			continue
+		}
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(recs[0], &members); err != nil {
+			t.Fatalf("simulator: %s: %v", e.Name, err)
+		}
+		fields, complex := map[string]bool{}, map[string]bool{}
+		for _, f := range e.Fields {
+			if catalogue.SQLType(f.Type) != "" {
+				fields[f.Name] = true
+			} else {
+				complex[f.Name] = true // collections and complex values: raw only
+			}
+		}
+		served := map[string]bool{}
+		for name := range members {
+			// IsPurchase is obsolete but still returned by crm/Accounts (fact sheet
+			// §5.2); sync/CRM/Accounts does not list it, so exactsync never selects it.
+			if !complex[name] && !(e.Name == "accounts" && name == "IsPurchase") {
+				served[name] = true
+			}
+		}
+		if diff := cmp.Diff(fields, served); diff != "" {
+			t.Errorf("simulator: %s serves other fields than the catalogue names (-catalogue +simulator):\n%s", e.Name, diff)
+		}
+	}
 }
