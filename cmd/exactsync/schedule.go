@@ -96,12 +96,23 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// One cron entry per schedule: the ticks that fire together queue their jobs
+	// together, and each division's deletions once after them.
+	bySpec := map[string][]*tick{}
+	var specs []string
 	for _, t := range ticks {
-		if _, err := cr.AddFunc(t.spec, func() { s.enqueueAll(e.ctx, t) }); err != nil {
-			return usageError{fmt.Errorf("schedule %q for %s: %w", t.spec, t.entity, err)}
+		if bySpec[t.spec] == nil {
+			specs = append(specs, t.spec)
 		}
+		bySpec[t.spec] = append(bySpec[t.spec], t)
 		log.Info().Str("entity", t.entity).Strs("with", t.with).Bool("full", t.full).Str("schedule", t.spec).
 			Str("time_zone", loc.String()).Msg("scheduled")
+	}
+	for _, spec := range specs {
+		group := bySpec[spec]
+		if _, err := cr.AddFunc(spec, func() { s.enqueueAll(e.ctx, group) }); err != nil {
+			return usageError{fmt.Errorf("schedule %q for %s: %w", spec, group[0].entity, err)}
+		}
 	}
 	// Keep-alive: checked a few times per period (at most hourly), so that a refresh is
 	// never much later than the period.
@@ -115,11 +126,13 @@ func (c *runCmd) Run(e *env) error {
 	}
 	cr.Start()
 	// A start catches up at once instead of waiting for the first tick.
+	var first []*tick
 	for _, t := range ticks {
 		if !t.full {
-			s.enqueueAll(e.ctx, t)
+			first = append(first, t)
 		}
 	}
+	s.enqueueAll(e.ctx, first)
 
 	<-e.ctx.Done()
 	log.Info().Msg("shutting down: no new runs; finishing the current pages")
@@ -225,7 +238,12 @@ func schedules(cfg *config.Config) ([]*tick, error) {
 	return out, nil
 }
 
-func (s *scheduler) enqueueAll(ctx context.Context, t *tick) {
+// enqueueAll queues the jobs of ticks for every division of every connection: each
+// tick's job, then, when a tick has a sync entity, the division's deletions once.
+func (s *scheduler) enqueueAll(ctx context.Context, ticks []*tick) {
+	if len(ticks) == 0 {
+		return
+	}
 	conns, err := connections(ctx, s.cfg, s.st)
 	if err != nil {
 		s.log.Error().Err(err).Msg("cannot schedule")
@@ -247,9 +265,13 @@ func (s *scheduler) enqueueAll(ctx context.Context, t *tick) {
 			continue
 		}
 		for _, d := range divs {
-			s.enqueue(sync.Job{ConnectionID: conn.ID, Division: d, Entity: t.entity, Full: t.full})
-			if t.deletions {
-				// After the entity's run in the division's queue; one pending at a time.
+			deletions := false
+			for _, t := range ticks {
+				s.enqueue(sync.Job{ConnectionID: conn.ID, Division: d, Entity: t.entity, Full: t.full})
+				deletions = deletions || t.deletions
+			}
+			if deletions {
+				// After the entities' runs in the division's queue; one pending at a time.
 				s.enqueue(sync.Job{ConnectionID: conn.ID, Division: d, Entity: sync.DeletionsJob})
 			}
 		}
