@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink/seal"
 )
 
@@ -432,21 +432,13 @@ func CheckBaseURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if exact.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%q uses plain http; Exact Online needs https (plain http is allowed only for a local simulator on a loopback address)", raw)
 	default:
 		return fmt.Errorf("%q is not an http(s) URL; use https://start.exactonline.nl or your country's host", raw)
 	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Error lists every configuration problem found.

@@ -155,14 +155,19 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("exact: invalid base URL %q: want only scheme, host and an optional path", raw)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("exact: base URL %q must use https (plain http is allowed only for localhost and loopback addresses)", raw)
 	}
 	return u, nil
 }
 
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+// IsLoopbackHost reports whether host (a URL's Hostname, without brackets or port) names
+// this machine: localhost or a name under .localhost (RFC 6761 reserves them for loopback),
+// in any case, or a loopback address (127.0.0.0/8, ::1). It is the one rule for where plain
+// http is allowed: a base URL, a redirect URI, the callback listener of a login.
+func IsLoopbackHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

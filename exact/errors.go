@@ -33,6 +33,38 @@ func (e *ReauthError) Error() string {
 // Is reports whether target is ErrReauthRequired.
 func (e *ReauthError) Is(target error) bool { return target == ErrReauthRequired }
 
+// AuthDeniedError is a redirect that brings an error instead of an authorization code
+// (§1.3): the user denied access, or Exact refused the request. Only a new authorization
+// can follow it.
+type AuthDeniedError struct {
+	Code        string // the error parameter, e.g. "access_denied"
+	Description string // the error_description parameter, may be empty
+}
+
+func (e *AuthDeniedError) Error() string {
+	return "Exact answered the authorization with " + e.Code + ": " + e.Description
+}
+
+// CodeError reports that Exact refused an authorization code at the token endpoint
+// (§1.12): it was already used (a code works once), it expired (a few minutes after the
+// redirect, §1.7), or it came with a redirect URI other than the registered one (§1.4).
+// Only a new authorization helps.
+type CodeError struct {
+	Detail string // Exact's answer, e.g. "400 Bad Request"
+	// Expired: Exact answered invalid_grant, for a code that expired or that it cannot
+	// read. Otherwise the code was used already or RedirectURL is not the registered one.
+	Expired     bool
+	RedirectURL string // the redirect URI sent with the code
+}
+
+func (e *CodeError) Error() string {
+	if e.Expired {
+		return "Exact rejected the authorization code as expired or invalid (" + e.Detail + "): a code expires a few minutes after the redirect"
+	}
+	return "Exact rejected the authorization code (" + e.Detail + "): either it was already used (a code works once), " +
+		"or the redirect URI " + e.RedirectURL + " is not exactly the one registered for the app in the App Center"
+}
+
 // APIError is a functional error answered by the REST API (4xx, or 5xx after the retries
 // were spent). Endpoint is the path without host, version, division and query, e.g.
 // "sync/CRM/Accounts".

@@ -366,11 +366,18 @@ func (c *Client) Me(ctx context.Context) (Me, error) {
 	return me, nil
 }
 
+// Division statuses, as system/Divisions reports them (§3.3).
+const (
+	DivisionInactive = 0
+	DivisionActive   = 1
+	DivisionArchived = 2
+)
+
 // Division is a division (company) the user can access (system/Divisions, §3.3).
 type Division struct {
 	Code        int
 	Description string
-	Status      int // 0 inactive, 1 active, 2 archived
+	Status      int // DivisionInactive, DivisionActive or DivisionArchived
 	Current     bool
 	// MoveDate is when Exact last moved the division to another database,
 	// zero if never. A move regenerates every Timestamp of the division, so

@@ -434,11 +434,10 @@ func (c *Client) tokenError(ctx context.Context, grant string, err error, cur To
 		case code == "":
 			// §1.12: a plain "Bad Request" answers a reused code and a redirect_uri that is
 			// not the registered one (§1.4).
-			return fmt.Errorf("Exact rejected the authorization code (%s): either it was already used (a code works once), "+
-				"or the redirect URI %s is not exactly the one registered for the app in the App Center", detail, c.oauth.RedirectURL)
+			return &CodeError{Detail: detail, RedirectURL: c.oauth.RedirectURL}
 		default:
 			// §1.7, §1.12: invalid_grant for an expired code (or one Exact cannot read).
-			return fmt.Errorf("Exact rejected the authorization code as expired or invalid (%s): a code expires a few minutes after the redirect", detail)
+			return &CodeError{Detail: detail, Expired: true}
 		}
 	}
 	var what string
@@ -508,7 +507,8 @@ func (c *Client) Exchange(ctx context.Context, code string) (Token, error) {
 
 // ParseAuthCode extracts the authorization code from what a user pastes: the full redirected
 // URL (…?code=…&state=…) or the bare code, percent-encoded (%21) or not (§1.10). The code is
-// decoded exactly once.
+// decoded exactly once. A redirect that carries an error instead of a code (the user denied
+// access) gives an *[AuthDeniedError].
 func ParseAuthCode(input string) (code string, err error) {
 	in := strings.TrimSpace(input)
 	if in == "" {
@@ -520,7 +520,7 @@ func ParseAuthCode(input string) (code string, err error) {
 			return "", fmt.Errorf("reading the redirected URL: %v", err)
 		}
 		if e := q.Get("error"); e != "" {
-			return "", fmt.Errorf("Exact answered the authorization with %s: %s", e, q.Get("error_description"))
+			return "", &AuthDeniedError{Code: e, Description: q.Get("error_description")}
 		}
 		if q.Get("code") == "" {
 			return "", errors.New("the redirected URL has no code parameter")

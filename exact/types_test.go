@@ -287,3 +287,29 @@ func TestDate(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestIsLoopbackHost(t *testing.T) {
+	tests := []struct {
+		host string
+		want bool
+	}{
+		{"localhost", true},
+		{"LOCALHOST", true},
+		{"localhost.", true},
+		{"sim.localhost", true},
+		{"127.0.0.1", true},
+		{"127.8.9.10", true},
+		{"::1", true},
+		{"", false},
+		{"example.com", false},
+		{"localhost.example.com", false},
+		{"127.0.0.1.evil.example", false},
+		{"10.0.0.1", false},
+		{"::", false},
+	}
+	for _, tt := range tests {
+		if got := IsLoopbackHost(tt.host); got != tt.want {
+			t.Errorf("IsLoopbackHost(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+}

@@ -14,7 +14,7 @@ import (
 type Division struct {
 	Code        int
 	Description string
-	Status      int       // as Exact reports it: 0 inactive, 1 active, 2 archived
+	Status      int       // as Exact reports it (exact.DivisionActive, …)
 	MoveDate    time.Time // when Exact last moved the division to another database; zero if never
 	SeenAt      time.Time
 }

@@ -140,20 +140,6 @@ func clientSecret(ctx context.Context, cfg *config.Config, st *sink.Store, conn 
 		conn.ID, host(conn.BaseURL), conn.ClientID, config.EnvClientID, conn.ClientID, config.EnvClientSecret)}
 }
 
-// storeClientSecret stores the configured client secret (EXACT_CLIENT_SECRET)
-// with a connection, sealed when an encryption key is configured, so that
-// later runs need no credentials in their environment. auth import and
-// auth login call it for the connection they store the token under.
-func storeClientSecret(ctx context.Context, cfg *config.Config, st *sink.Store, connID int64) error {
-	if cfg.ClientSecret == "" {
-		return nil
-	}
-	if err := st.SetClientSecret(ctx, connID, cfg.ClientSecret); err != nil {
-		return fmt.Errorf("storing the client secret: %w", err)
-	}
-	return nil
-}
-
 // connections returns every stored connection: each has its own host, app
 // and user, and all are synced side by side.
 func connections(ctx context.Context, cfg *config.Config, st *sink.Store) ([]sink.Connection, error) {

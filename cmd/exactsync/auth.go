@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/internal/onboard"
 	"github.com/exactsync/exactsync/sink"
 )
 
@@ -19,54 +21,62 @@ import (
 // (fact sheet §1.7).
 const refreshTokenIdleLifetime = 30 * 24 * time.Hour
 
-// importToken stores a refresh token and proves it works: the token and the
-// app's client secret are stored first, under a connection whose user is not
-// known yet; the first refresh stores the rotated pair before it is used
-// (fact sheet §6.1); current/Me then names the user, and the token moves to
-// that user's connection (keeping its cursors) if one exists. Finally, unless
-// EXACT_DIVISIONS names the divisions to sync, the divisions the user granted
-// are listed and stored (a call that counts against a division's daily
-// limit, §2.1).
+// importToken stores a refresh token and proves it works, through the onboarding flow
+// that auth login uses too (package onboard): the token and the app's client secret are
+// stored under a pending connection, current/Me names the user (its refresh stores the
+// rotated pair before use, fact sheet §6.1), and the token moves to that user's connection,
+// keeping its cursors, if one exists. Finally, unless EXACT_DIVISIONS names the divisions to
+// sync, the divisions the user granted are listed and stored (a call that counts against a
+// division's daily limit, §2.1).
 func importToken(e *env, cfg *config.Config, st *sink.Store, token string, log zerolog.Logger) (sink.Connection, error) {
-	pending, err := st.UpsertConnection(e.ctx, cfg.BaseURL, cfg.ClientID, "")
+	ob, err := onboard.Begin(e.ctx, st, onboardConfig(cfg, st, log))
 	if err != nil {
-		return sink.Connection{}, fmt.Errorf("storing the connection: %w", err)
-	}
-	if err := st.ImportRefreshToken(e.ctx, pending.ID, token); err != nil {
-		return sink.Connection{}, fmt.Errorf("storing the refresh token: %w", err)
-	}
-	if err := storeClientSecret(e.ctx, cfg, st, pending.ID); err != nil {
 		return sink.Connection{}, err
 	}
-	client, err := newClientContext(e.ctx, cfg, st, pending, log)
-	if err != nil {
-		return sink.Connection{}, usageError{err}
+	defer ob.Abandon(e.ctx) // a token Exact never accepted leaves no row
+	if err := ob.ImportRefreshToken(e.ctx, token); err != nil {
+		return sink.Connection{}, err
 	}
-	me, err := client.Me(e.ctx)
+	res, err := ob.Finish(e.ctx)
 	if err != nil {
-		// Nothing half-written: a token Exact never accepted leaves no row.
-		if _, derr := st.DeletePendingConnection(context.WithoutCancel(e.ctx), pending.ID); derr != nil {
-			log.Warn().Err(derr).Msg("cannot remove the pending connection")
-		}
-		return sink.Connection{}, fmt.Errorf("checking the refresh token with Exact Online: %w", err)
-	}
-	conn, err := st.ClaimConnectionUser(e.ctx, pending.ID, me.UserID)
-	if err != nil {
-		return sink.Connection{}, fmt.Errorf("storing the connection's user: %w", err)
-	}
-	if conn.ID != pending.ID {
-		// The token moved to the user's existing connection: a client bound
-		// to the deleted pending row must not refresh it.
-		if client, err = newClientContext(e.ctx, cfg, st, conn, log); err != nil {
-			return sink.Connection{}, usageError{err}
-		}
+		return sink.Connection{}, err
 	}
 	if len(cfg.Divisions) == 0 {
-		if _, err := saveDivisions(e.ctx, st, conn.ID, client, cfg.Divisions, log); err != nil {
-			log.Warn().Err(err).Int64("connection", conn.ID).Msg("cannot list the divisions; sync lists them later")
+		if _, err := saveDivisions(e.ctx, st, res.Connection.ID, res.Client, cfg.Divisions, log); err != nil {
+			log.Warn().Err(err).Int64("connection", res.Connection.ID).Msg("cannot list the divisions; sync lists them later")
 		}
 	}
-	return conn, nil
+	return res.Connection, nil
+}
+
+// onboardConfig is the onboarding of cfg's host and app, building each connection's
+// client as every command does.
+func onboardConfig(cfg *config.Config, st *sink.Store, log zerolog.Logger) onboard.Config {
+	return onboard.Config{
+		BaseURL:      cfg.BaseURL,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Client: func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
+			c, err := newClientContext(ctx, cfg, st, conn, log)
+			if err != nil {
+				return nil, usageError{err}
+			}
+			return c, nil
+		},
+		Logger: log,
+	}
+}
+
+// divisionStatus is how a division's status shows after its name: nothing for an
+// active one.
+func divisionStatus(status int) string {
+	switch status {
+	case exact.DivisionInactive:
+		return " (inactive)"
+	case exact.DivisionArchived:
+		return " (archived)"
+	}
+	return ""
 }
 
 // printDivisions prints the divisions stored for a connection, one line.
@@ -85,12 +95,7 @@ func divisionList(ds []sink.Division) string {
 		if d.Description != "" {
 			parts[i] += " " + d.Description
 		}
-		switch d.Status {
-		case 0:
-			parts[i] += " (inactive)"
-		case 2:
-			parts[i] += " (archived)"
-		}
+		parts[i] += divisionStatus(d.Status)
 	}
 	return strings.Join(parts, ", ")
 }

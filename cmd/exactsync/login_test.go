@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -16,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/internal/onboard"
 )
 
 // The login tests run `exactsync auth login` against the simulator and play the browser:
@@ -269,7 +267,7 @@ func TestLoginThroughHTTPSCallbackListener(t *testing.T) {
 	browser := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		InsecureSkipVerify: true, // self-signed: what the user accepts in the browser's warning
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			fingerprint = certFingerprint(cs.PeerCertificates[0].Raw)
+			fingerprint = onboard.Fingerprint(cs.PeerCertificates[0].Raw)
 			return cs.PeerCertificates[0].VerifyHostname("localhost")
 		},
 	}}}
@@ -412,68 +410,5 @@ func TestLoginErrors(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("failed logins left %d connections behind, want 0", n)
-	}
-}
-
-// A replayed redirect (a reload of the callback page, or another request with the same
-// state and code) is refused and does not deliver the code again.
-func TestLoginCallbackReplayRefused(t *testing.T) {
-	const state = "0123456789abcdef0123456789abcdef"
-	codes := make(chan loginInput, 1)
-	h := callbackHandler("/callback", state, codes, zerolog.Nop())
-	get := func(query string) (int, string) {
-		t.Helper()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?"+query, nil))
-		return rec.Code, rec.Body.String()
-	}
-	const first = "code=dAfj%21hB1k&state=" + state
-	if status, body := get(first); status != http.StatusOK || !strings.Contains(body, "Authorization received") {
-		t.Fatalf("first callback: got %d %s, want 200 Authorization received", status, body)
-	}
-	if got := <-codes; got.text != "?"+first || !got.callback {
-		t.Errorf("delivered %+v, want the first redirect", got)
-	}
-	tests := []struct{ name, query string }{
-		{"same state and code", first},
-		{"same state, another code", "code=other&state=" + state},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := get(tt.query)
-			if status != http.StatusConflict || !strings.Contains(body, "This authorization was already used; run `exactsync auth login` again if you need a new one.") {
-				t.Errorf("got %d %s, want 409 saying the authorization was already used", status, body)
-			}
-			select {
-			case in := <-codes:
-				t.Errorf("delivered %+v again, want nothing", in)
-			default:
-			}
-		})
-	}
-}
-
-func TestParseLoginInputState(t *testing.T) {
-	const state = "0123456789abcdef0123456789abcdef"
-	tests := []struct {
-		name, in     string
-		requireState bool
-		want         string
-		wantErr      string
-	}{
-		{"pasted bare code", "dAfj!hB1k", false, "dAfj!hB1k", ""},
-		{"pasted redirect", "https://localhost:8443/callback?code=dAfj%21hB1k&state=" + state, false, "dAfj!hB1k", ""},
-		{"callback without state", "?code=dAfj%21hB1k", true, "", "no state parameter"},
-		{"callback with a bare code", "dAfj!hB1k", true, "", "no state parameter"},
-		{"callback with another state", "?code=a&state=other", true, "", "does not match this login"},
-		{"callback with the state twice", "?code=a&state=" + state + "&state=" + state, true, "", "does not match this login"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseLoginInput(tt.in, state, tt.requireState)
-			if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("parseLoginInput(%q, %v): got (%q, %v), want (%q, error containing %q)", tt.in, tt.requireState, got, err, tt.want, tt.wantErr)
-			}
-		})
 	}
 }

@@ -194,7 +194,7 @@ func TestFindTargets(t *testing.T) {
 	}
 	for _, want := range []target{
 		{"./exact", "FuzzDecodePage"}, {"./exact", "FuzzValues"}, {"./config", "FuzzLoad"},
-		{"./cmd/exactsync", "FuzzCallbackQuery"},
+		{"./internal/onboard", "FuzzCallbackQuery"},
 	} {
 		if !found[want] {
 			t.Errorf("findTargets: %v not found among %v", want, found)
