@@ -43,15 +43,26 @@ type TokenStore interface {
 	MarkReauthRequired(ctx context.Context, e *ReauthError) error
 }
 
+// Exact Online's token rules, for every package that judges a token's age (§1.6–§1.8).
 const (
-	// minValidity: an access token with less left than this is refreshed (§1.8, §6.2).
-	minValidity = 30 * time.Second
-	// refreshNotBefore: Exact rejects a refresh earlier than this after the previous
+	// RefreshNotBefore: Exact rejects a refresh earlier than this after the previous
 	// access token was issued (§1.8).
-	refreshNotBefore = 570 * time.Second
-	// defaultLifetime applies when the token response has no expires_in (§1.6: "600").
-	defaultLifetime = 600 * time.Second
+	RefreshNotBefore = 570 * time.Second
+	// AccessTokenLifetime is how long an access token lives (expires_in "600", §1.6); it
+	// applies when a token answer has no expires_in.
+	AccessTokenLifetime = 600 * time.Second
+	// RefreshTokenIdleLifetime: Exact expires a refresh token unused this long (§1.7).
+	RefreshTokenIdleLifetime = 30 * 24 * time.Hour
 )
+
+// Exact Online's call limits per app and division (§2.1).
+const (
+	DailyCallLimit    = 5000
+	MinutelyCallLimit = 60
+)
+
+// minValidity: an access token with less left than this is refreshed (§1.8, §6.2).
+const minValidity = 30 * time.Second
 
 // AccessToken returns an access token with at least 30 s left, judged on Exact's clock
 // (see exactClock). A stored token that still qualifies is used as is (no lock, no call).
@@ -232,7 +243,7 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 				Msg("exact refused the token refresh as too early; no process of this connection refreshes before refresh_at")
 		}
 	}
-	return Token{}, false, errors.New("refreshing the access token: the 570 s refresh window did not open")
+	return Token{}, false, fmt.Errorf("refreshing the access token: the %d s refresh window did not open", int(RefreshNotBefore.Seconds()))
 }
 
 // usable reports whether t can be used for a call now.
@@ -289,7 +300,7 @@ func (c *Client) markReauth(ctx context.Context, e *ReauthError) {
 // issuedAt is when t was issued, on Exact's clock; zero when unknown.
 func issuedAt(t Token) time.Time {
 	if t.IssuedAt.IsZero() && !t.Expiry.IsZero() {
-		return t.Expiry.Add(-defaultLifetime)
+		return t.Expiry.Add(-AccessTokenLifetime)
 	}
 	return t.IssuedAt
 }
@@ -299,8 +310,8 @@ func issuedAt(t Token) time.Time {
 // was issued (§1.8).
 func (c *Client) refreshAllowedAt(t Token, rejected bool) time.Time {
 	until := t.NotBefore
-	if iss := issuedAt(t); !rejected && !iss.IsZero() && iss.Add(refreshNotBefore).After(until) {
-		until = iss.Add(refreshNotBefore)
+	if iss := issuedAt(t); !rejected && !iss.IsZero() && iss.Add(RefreshNotBefore).After(until) {
+		until = iss.Add(RefreshNotBefore)
 	}
 	return until
 }
@@ -311,19 +322,19 @@ func (c *Client) refreshAllowedAt(t Token, rejected bool) time.Time {
 // step, a restored backup) and Exact issued the current token at most 570 s ago.
 func (c *Client) tooEarlyUntil(cur Token) time.Time {
 	now := c.exactNow()
-	if iss := issuedAt(cur); !iss.IsZero() && iss.Add(refreshNotBefore).After(now) {
-		return iss.Add(refreshNotBefore)
+	if iss := issuedAt(cur); !iss.IsZero() && iss.Add(RefreshNotBefore).After(now) {
+		return iss.Add(RefreshNotBefore)
 	}
-	return now.Add(refreshNotBefore)
+	return now.Add(RefreshNotBefore)
 }
 
 // waitReason says why a refresh of t waits, for the log.
 func (c *Client) waitReason(t Token, rejected bool) string {
 	iss := issuedAt(t)
-	if !t.NotBefore.IsZero() && (rejected || iss.IsZero() || !iss.Add(refreshNotBefore).After(t.NotBefore)) {
+	if !t.NotBefore.IsZero() && (rejected || iss.IsZero() || !iss.Add(RefreshNotBefore).After(t.NotBefore)) {
 		return "Exact answered a refresh of this connection too early; no process refreshes before then (§1.8)"
 	}
-	return "Exact refuses a refresh earlier than 570 s after the access token was issued (§1.8)"
+	return fmt.Sprintf("Exact refuses a refresh earlier than %d s after the access token was issued (§1.8)", int(RefreshNotBefore.Seconds()))
 }
 
 func (c *Client) waitRefreshWindow(ctx context.Context, t Token, rejected bool) error {
@@ -381,7 +392,7 @@ func (c *Client) refresh(ctx context.Context, cur Token) (Token, error) {
 // resolution (the 570 s rule is never judged early) and the expiry errs early.
 func (c *Client) fromOAuth(ot *oauth2.Token) Token {
 	now := c.exactNow()
-	life := defaultLifetime
+	life := AccessTokenLifetime
 	if ot.ExpiresIn > 0 { // expires_in is the string "600" (§1.6); oauth2 parses both forms
 		life = time.Duration(ot.ExpiresIn) * time.Second
 	}

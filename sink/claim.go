@@ -83,7 +83,7 @@ func (s *Store) moveSecrets(ctx context.Context, tx pgx.Tx, from, to int64) erro
 			access_token_expires_at = p.access_token_expires_at, access_token_issued_at = p.access_token_issued_at,
 			refresh_token_issued_at = p.refresh_token_issued_at, last_refresh_at = p.last_refresh_at,
 			refresh_not_before = p.refresh_not_before, exact_clock_offset_ms = p.exact_clock_offset_ms,
-			state = 'ok', state_reason = '', state_cause = '', updated_at = now()
+			state = '`+StateOK+`', state_reason = '', state_cause = '', updated_at = now()
 		FROM exact_sync.connections AS p
 		WHERE c.id = $1 AND p.id = $2`, to, from, vals[0], vals[1], vals[2])
 	return err

@@ -15,10 +15,6 @@ import (
 // longer than Config.LockTimeout.
 var ErrLockTimeout = errors.New("lock timeout")
 
-// ErrReauthRequired reports that a connection is marked reauth_required: its refresh token
-// chain is broken and only a new authorization (or token import) repairs it.
-var ErrReauthRequired = errors.New("connection requires re-authorization")
-
 // Token is a connection's stored token pair and what every process must know before it
 // refreshes it. Times are on Exact's clock; zero times mean unknown.
 type Token struct {
@@ -32,6 +28,10 @@ type Token struct {
 	// ClockOffset is Exact's clock minus the clock of the process that wrote the row,
 	// as that process learned it from Exact's answers; zero when unknown.
 	ClockOffset time.Duration
+	// ReauthReason is set when the connection is marked reauth_required: its refresh
+	// token chain is broken and only a new authorization (or token import) repairs it.
+	// It is the reason stored with the mark. Set by UpdateToken only.
+	ReauthReason string
 }
 
 // ImportRefreshToken stores a refresh token obtained elsewhere as the head of the
@@ -45,7 +45,7 @@ func (s *Store) ImportRefreshToken(ctx context.Context, connID int64, refreshTok
 		UPDATE exact_sync.connections
 		SET refresh_token = $2, access_token = '', access_token_expires_at = NULL,
 		    access_token_issued_at = NULL, refresh_token_issued_at = now(), refresh_not_before = NULL,
-		    state = 'ok', state_reason = '', state_cause = '', updated_at = now()
+		    state = '`+StateOK+`', state_reason = '', state_cause = '', updated_at = now()
 		WHERE id = $1`, sealed)
 }
 
@@ -71,16 +71,6 @@ func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
 	t.ClockOffset = time.Duration(offMS) * time.Millisecond
 	return t, nil
 }
-
-// tokenTx is the locked transaction of one UpdateToken call, reachable from fn's context
-// so that MarkReauthRequired called inside fn joins it instead of waiting for the lock.
-type tokenTx struct {
-	connID int64
-	tx     pgx.Tx
-	marked bool
-}
-
-type tokenTxKey struct{}
 
 // tokenRow is a connection's row as UpdateToken locks it: its token, its identity (which
 // names its recovery file) and its state.
@@ -116,6 +106,9 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 	}
 	r.tok.Expiry, r.tok.IssuedAt, r.tok.NotBefore = orZero(exp), orZero(iss), orZero(nb)
 	r.tok.ClockOffset = time.Duration(offMS) * time.Millisecond
+	if r.state == StateReauthRequired {
+		r.tok.ReauthReason = r.reason
+	}
 	return r, nil
 }
 
@@ -140,12 +133,15 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 //   - fn returns an error: nothing is stored and the error is returned as is.
 //
 // fn runs while the row is locked and the transaction is open: it must finish well
-// within Config.IdleInTransactionTimeout (PostgreSQL ends the session after that). It may
-// call MarkReauthRequired for the same connection with the ctx it was given; that write
-// joins the transaction and is committed even when fn then returns an error.
+// within Config.IdleInTransactionTimeout (PostgreSQL ends the session after that), and
+// must not write the same connection through the Store (that write would wait for the lock
+// fn's own transaction holds): a terminal answer is recorded with MarkReauthRequired after
+// UpdateToken returned.
 //
-// A connection marked reauth_required is not handed to fn: UpdateToken returns an error
-// wrapping ErrReauthRequired, so a dead refresh token is never sent again.
+// A connection marked reauth_required is handed to fn with cur.ReauthReason set: its
+// refresh token is dead, and fn must not send it again (the sync package's token store
+// refuses it with exact.ErrReauthRequired). Whether a chain may be used is the client's
+// rule; this package only keeps the state.
 func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur Token) (Token, bool, error)) (Token, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -163,7 +159,8 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 	if err != nil {
 		return Token{}, err
 	}
-	// commit commits what was written so far: a recovered pair, a reauth_required mark.
+	// commit commits what was written so far: a recovered pair, and with dirty what
+	// UpdateToken itself wrote.
 	commit := func(dirty bool) error {
 		if !dirty && rec == nil {
 			return nil
@@ -177,24 +174,17 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 		}
 		return nil
 	}
-	if row.state == StateReauthRequired {
-		if err := commit(false); err != nil {
-			return Token{}, err
-		}
-		return Token{}, fmt.Errorf("connection %d (%s): %w", connID, row.reason, ErrReauthRequired)
-	}
 	cur := row.tok
 
-	tt := &tokenTx{connID: connID, tx: tx}
-	next, changed, err := fn(context.WithValue(ctx, tokenTxKey{}, tt), cur)
+	next, changed, err := fn(ctx, cur)
 	if err != nil {
-		if cerr := commit(tt.marked); cerr != nil {
+		if cerr := commit(false); cerr != nil {
 			s.log.Warn().Err(cerr).Int64("connection", connID).Msg("committing the connection's state failed")
 		}
 		return Token{}, err
 	}
 	if !changed {
-		if err := commit(tt.marked); err != nil {
+		if err := commit(false); err != nil {
 			return Token{}, err
 		}
 		return cur, nil
@@ -380,7 +370,7 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token
 		    refresh_token_issued_at = CASE WHEN $6 THEN now() ELSE refresh_token_issued_at END,
 		    refresh_not_before = $7, exact_clock_offset_ms = $8,
 		    last_refresh_at = now(), updated_at = now(),
-		    state = CASE WHEN `+keepsReauth+` THEN state ELSE 'ok' END,
+		    state = CASE WHEN `+keepsReauth+` THEN state ELSE '`+StateOK+`' END,
 		    state_reason = CASE WHEN `+keepsReauth+` THEN state_reason ELSE '' END,
 		    state_cause = CASE WHEN `+keepsReauth+` THEN state_cause ELSE '' END
 		WHERE id = $1`, connID, access, refresh, orNull(t.Expiry), orNull(t.IssuedAt), rotated,
@@ -392,7 +382,7 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token
 }
 
 // keepsReauth is true for a row whose reauth_required state a new pair does not end.
-const keepsReauth = `(state = 'reauth_required' AND state_cause <> '` + string(ReauthRefreshTokenUsed) + `')`
+const keepsReauth = `(state = '` + StateReauthRequired + `' AND state_cause <> '` + string(ReauthRefreshTokenUsed) + `')`
 
 // ReauthCause says why a connection needs re-authorization, as far as decisions depend on it.
 type ReauthCause string
@@ -407,18 +397,12 @@ const (
 )
 
 // MarkReauthRequired records that the connection's token chain is broken and a human must
-// re-authorize, and why. Called inside an UpdateToken callback for the same connection, it
-// joins that transaction (see UpdateToken).
+// re-authorize, and why. It takes the row lock in its own statement: called inside an
+// UpdateToken callback for the same connection, it would wait for that callback's lock.
 func (s *Store) MarkReauthRequired(ctx context.Context, connID int64, reason string, cause ReauthCause) error {
-	const q = `UPDATE exact_sync.connections SET state = 'reauth_required', state_reason = $2, state_cause = $3, updated_at = now() WHERE id = $1`
-	if tt, ok := ctx.Value(tokenTxKey{}).(*tokenTx); ok && tt.connID == connID {
-		if _, err := tt.tx.Exec(ctx, q, connID, reason, cause); err != nil {
-			return fmt.Errorf("marking connection %d reauth_required: %w", connID, err)
-		}
-		tt.marked = true
-		return nil
-	}
-	return s.updateConnection(ctx, connID, "marking reauth_required on", q, reason, cause)
+	return s.updateConnection(ctx, connID, "marking "+StateReauthRequired+" on", `
+		UPDATE exact_sync.connections SET state = '`+StateReauthRequired+`', state_reason = $2, state_cause = $3, updated_at = now()
+		WHERE id = $1`, reason, cause)
 }
 
 func isLockTimeout(err error) bool {

@@ -108,13 +108,14 @@ func TestTokenImportLoadMark(t *testing.T) {
 	if c.State != sink.StateReauthRequired || c.StateReason != "Old refresh token used" {
 		t.Errorf("after MarkReauthRequired: state %q, reason %q; want reauth_required, Old refresh token used", c.State, c.StateReason)
 	}
-	called := false
+	var reason string
+	errRefused := errors.New("refused")
 	_, err = s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
-		called = true
-		return cur, false, nil
+		reason = cur.ReauthReason
+		return cur, false, errRefused
 	})
-	if !errors.Is(err, sink.ErrReauthRequired) || called {
-		t.Errorf("UpdateToken on a reauth_required connection: err %v, fn called %t; want ErrReauthRequired, not called", err, called)
+	if err != errRefused || reason != "Old refresh token used" {
+		t.Errorf("UpdateToken on a reauth_required connection: err %v, ReauthReason %q; want fn's error, Old refresh token used", err, reason)
 	}
 
 	// A new import repairs the connection.
@@ -321,9 +322,10 @@ func TestUpdateTokenRetriesFailedCommit(t *testing.T) {
 	}
 }
 
-// TestMarkReauthRequiredInsideUpdate: a terminal token error is recorded from inside the
-// callback without waiting for the lock the callback's own transaction holds.
-func TestMarkReauthRequiredInsideUpdate(t *testing.T) {
+// TestMarkReauthRequiredAfterUpdate: a terminal token error returned by the callback
+// leaves the row unlocked, so that MarkReauthRequired records it at once, in its own
+// statement (no transaction travels in the context).
+func TestMarkReauthRequiredAfterUpdate(t *testing.T) {
 	t.Parallel()
 	s := sinktest.NewStoreConfig(t, sink.Config{LockTimeout: 2 * time.Second})
 	ctx := testContext(t)
@@ -331,13 +333,13 @@ func TestMarkReauthRequiredInsideUpdate(t *testing.T) {
 	errTerminal := errors.New("old refresh token used")
 
 	_, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
-		if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", sink.ReauthRefreshTokenUsed); err != nil {
-			return cur, false, err
-		}
 		return cur, false, errTerminal
 	})
 	if err != errTerminal {
 		t.Fatalf("UpdateToken error = %v, want %v", err, errTerminal)
+	}
+	if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", sink.ReauthRefreshTokenUsed); err != nil {
+		t.Fatal(err)
 	}
 	c, err := s.Connection(ctx, conn.ID)
 	if err != nil {

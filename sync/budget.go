@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/catalogue"
 )
 
@@ -12,7 +13,7 @@ import (
 // large divisions and what people do by hand; while running, a division that has spent
 // nine tenths of its day only runs incremental syncs (see Config).
 const (
-	DailyCallBudget = 5000
+	DailyCallBudget = exact.DailyCallLimit
 	// ForecastLimit is the share of DailyCallBudget a forecast may take.
 	ForecastLimit = 0.8
 	// ListingsPerDay is how often run lists a connection's divisions: hourly.

@@ -33,7 +33,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 
 	cursors, err := r.writer.Cursors(ctx, job.ConnectionID, job.Division)
 	if err != nil {
-		return fmt.Errorf("reading the cursors: %w", err)
+		return err // sink names the division
 	}
 	targets := r.deletable()
 	cur, stored := cursors[DeletionsJob]
@@ -71,7 +71,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 		Full: job.Full, StartedAt: r.cfg.Now(),
 	})
 	if err != nil {
-		return fmt.Errorf("recording the start of the run: %w", err)
+		return err // sink names the run
 	}
 	defer s.finishRuns(ctx, &err)
 	defer recoverPanic(&err)

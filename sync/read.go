@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -82,7 +81,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 			}
 		}
 		if m.cur, err = r.writer.Cursor(ctx, job.ConnectionID, job.Division, e.Name); err != nil {
-			return fmt.Errorf("reading the cursor: %w", err)
+			return err // sink names the entity and division
 		}
 		m.full = job.Full || e.Read == ReadFull
 		if !m.full && e.Read == ReadSync && (m.cur.Timestamp > 0 || m.cur.DeletedTimestamp > 0) {
@@ -117,7 +116,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 			Full: m.full, StartedAt: r.cfg.Now(),
 		})
 		if err != nil {
-			return fmt.Errorf("recording the start of the run: %w", err)
+			return err // sink names the run
 		}
 	}
 	defer s.finishRuns(ctx, &err)
@@ -225,7 +224,7 @@ func (s *stream) finishRuns(ctx context.Context, errp *error) {
 			rr.Pages, rr.APICalls = s.res.Pages, s.res.Calls
 		}
 		if ferr := s.r.history.FinishRun(fctx, m.runID, rr); ferr != nil && *errp == nil {
-			*errp = fmt.Errorf("recording the end of the run: %w", ferr)
+			*errp = ferr // sink names the run
 		}
 	}
 }
@@ -485,13 +484,8 @@ func (s *stream) write(ctx context.Context, bs []sink.Batch, pages pageRange, pa
 	defer cancel()
 	outs, rejects, err := s.storeAll(wctx, bs)
 	if err != nil {
-		var tables []string
-		for _, b := range bs {
-			if b.Table.Name != "" && (len(b.Rows) > 0 || len(b.Removals) > 0 || !b.NoCursor) {
-				tables = append(tables, b.Table.Name)
-			}
-		}
-		return fmt.Errorf("writing %s %s for division %d into %s: %w", path, pages, s.job.Division, strings.Join(tables, ", "), err)
+		// The writer names the tables and the division (sink.Store.WriteBatches).
+		return fmt.Errorf("storing %s %s: %w", path, pages, err)
 	}
 	for k, m := range s.members {
 		b := &bs[k]

@@ -116,10 +116,10 @@ type Result struct {
 
 // Statuses of a run.
 const (
-	StatusOK             = "ok"
-	StatusFailed         = "failed"
-	StatusDailyLimit     = "daily_limit"
-	StatusReauthRequired = "reauth_required"
+	StatusOK             = sink.RunOK
+	StatusFailed         = sink.RunFailed
+	StatusDailyLimit     = sink.RunDailyLimit
+	StatusReauthRequired = sink.RunReauthRequired
 	StatusBusy           = "busy"
 	// StatusLockLost: the run's division lock was lost (its database session ended)
 	// and another worker took the division; the run stopped at its next write.

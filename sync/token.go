@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"errors"
 
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
@@ -34,13 +33,13 @@ func (s *tokenStore) LoadToken(ctx context.Context) (exact.Token, error) {
 
 func (s *tokenStore) UpdateToken(ctx context.Context, fn func(context.Context, exact.Token) (exact.Token, bool, error)) (exact.Token, error) {
 	t, err := s.rows.UpdateToken(ctx, s.id, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+		if cur.ReauthReason != "" {
+			// The row says the chain is already broken: never send its token again.
+			return sink.Token{}, false, &exact.ReauthError{Reason: cur.ReauthReason}
+		}
 		next, changed, err := fn(ctx, toExact(cur))
 		return toSink(next), changed, err
 	})
-	if errors.Is(err, sink.ErrReauthRequired) && !errors.Is(err, exact.ErrReauthRequired) {
-		// The row says the chain is already broken: never send its token again.
-		return exact.Token{}, &exact.ReauthError{Reason: err.Error()}
-	}
 	return toExact(t), err
 }
 

@@ -17,10 +17,6 @@ import (
 	"github.com/exactsync/exactsync/sink"
 )
 
-// refreshTokenIdleLifetime is how long Exact keeps an unused refresh token
-// (fact sheet §1.7).
-const refreshTokenIdleLifetime = 30 * 24 * time.Hour
-
 // importToken stores a refresh token and proves it works, through the onboarding flow
 // that auth login uses too (package onboard): the token and the app's client secret are
 // stored under a pending connection, current/Me names the user (its refresh stores the
@@ -167,11 +163,11 @@ func printStatus(w io.Writer, now time.Time, cfg *config.Config, c sink.Connecti
 		line("refresh token", "age unknown")
 	} else {
 		age := now.Sub(c.RefreshTokenIssuedAt)
-		left := refreshTokenIdleLifetime - age
+		left := exact.RefreshTokenIdleLifetime - age
 		if left > 0 {
 			line("refresh token", "received %s (%s ago); expires if unused in %d days", stamp(c.RefreshTokenIssuedAt), ago(age), int(left.Hours()/24))
 		} else {
-			line("refresh token", "received %s (%s ago); older than 30 days, probably expired: re-authorize", stamp(c.RefreshTokenIssuedAt), ago(age))
+			line("refresh token", "received %s (%s ago); older than %d days, probably expired: re-authorize", stamp(c.RefreshTokenIssuedAt), ago(age), int(exact.RefreshTokenIdleLifetime.Hours()/24))
 		}
 	}
 	if c.HasClientSecret {

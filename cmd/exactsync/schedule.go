@@ -23,7 +23,7 @@ import (
 // §6.4), and refreshing more often than every 570 s is refused (§1.8).
 const (
 	minKeepalive = 10 * time.Minute
-	maxKeepalive = 29 * 24 * time.Hour
+	maxKeepalive = exact.RefreshTokenIdleLifetime - 24*time.Hour
 )
 
 type runCmd struct {
@@ -250,7 +250,7 @@ func (s *scheduler) enqueueAll(ctx context.Context, ticks []*tick) {
 		return
 	}
 	for _, conn := range conns {
-		if conn.State == "reauth_required" {
+		if conn.State == sink.StateReauthRequired {
 			s.log.Error().Int64("connection", conn.ID).Msg(reauthMessage(conn))
 			continue
 		}
