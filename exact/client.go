@@ -197,9 +197,6 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// BaseURL returns the validated base URL, without a trailing slash.
-func (c *Client) BaseURL() string { return c.baseStr }
-
 // Calls returns the number of REST API HTTP calls made so far, retries included.
 func (c *Client) Calls() int64 { return c.calls.Load() }
 

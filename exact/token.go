@@ -87,16 +87,6 @@ func (c *Client) AccessToken(ctx context.Context) (string, error) {
 	return t.AccessToken, nil
 }
 
-// Refresh rotates the token chain now, even when the stored access token is still valid.
-// Like every refresh it runs under the store's row lock and never earlier than 570 s after
-// the current access token was issued (§1.8): when it is too early it waits until then. If
-// another process rotates the chain meanwhile, that rotation counts and no call is made.
-// Terminal answers are handled as in AccessToken.
-func (c *Client) Refresh(ctx context.Context) error {
-	_, _, err := c.token(ctx, "", rotation{now: true})
-	return err
-}
-
 // RefreshIfOlder rotates the token chain when the stored pair was issued maxAge or longer
 // ago, or at an unknown time, and reports whether this call rotated it: a keep-alive for
 // connections that make no calls, so that the refresh token never reaches Exact's 30-day

@@ -30,8 +30,8 @@ var sqlNames = map[string]string{
 // table the catalogue does not name.
 func TestCatalogueTables(t *testing.T) {
 	ctx := context.Background()
-	st := sinktest.NewStore(t)
-	rows, err := st.Pool().Query(ctx, `
+	_, pool := sinktest.NewStorePool(t)
+	rows, err := pool.Query(ctx, `
 		SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
 		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'exact' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped`)
@@ -68,7 +68,7 @@ func TestCatalogueTables(t *testing.T) {
 		want[e.Name] = cols
 
 		var key string
-		err := st.Pool().QueryRow(ctx, `
+		err := pool.QueryRow(ctx, `
 			SELECT string_agg(a.attname, ',' ORDER BY k.n)
 			FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
 			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum

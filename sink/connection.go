@@ -76,18 +76,6 @@ func (s *Store) UpsertConnection(ctx context.Context, baseURL, clientID, userKey
 	return c, nil
 }
 
-// Connection returns one connection; errors.Is(err, ErrNotFound) when it does not exist.
-func (s *Store) Connection(ctx context.Context, id int64) (Connection, error) {
-	c, err := scanConnection(s.pool.QueryRow(ctx,
-		`SELECT `+connectionColumns+` FROM exact_sync.connections WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Connection{}, fmt.Errorf("connection %d: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Connection{}, fmt.Errorf("reading connection %d: %w", id, err)
-	}
-	return c, nil
-}
 
 // Connections returns every connection, ordered by id.
 func (s *Store) Connections(ctx context.Context) ([]Connection, error) {
@@ -102,11 +90,6 @@ func (s *Store) Connections(ctx context.Context) ([]Connection, error) {
 	return cs, nil
 }
 
-// SetConnectionUser records which Exact user the connection belongs to.
-func (s *Store) SetConnectionUser(ctx context.Context, connID int64, userKey string) error {
-	return s.updateConnection(ctx, connID, "setting the user of",
-		`UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`, userKey)
-}
 
 // updateConnection runs an UPDATE of one connection row ($1 = id) and reports a missing row.
 func (s *Store) updateConnection(ctx context.Context, connID int64, what, sql string, args ...any) error {

@@ -38,26 +38,6 @@ func (s *Store) Cursor(ctx context.Context, connID int64, division int, entity s
 	return c, nil
 }
 
-// ResetCursor forgets the cursor of (connID, division, entity): the next run starts from
-// the start.
-func (s *Store) ResetCursor(ctx context.Context, connID int64, division int, entity string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM exact_sync.cursors WHERE connection_id = $1 AND division = $2 AND entity = $3`,
-		connID, division, entity)
-	if err != nil {
-		return fmt.Errorf("resetting the %s cursor of division %d: %w", entity, division, err)
-	}
-	return nil
-}
-
-// SetCursor stores the cursor of (connID, division, entity) on its own; WriteBatch stores
-// it together with a page.
-func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entity string, c Cursor) error {
-	if _, err := s.pool.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...); err != nil {
-		return fmt.Errorf("storing the %s cursor of division %d: %w", entity, division, err)
-	}
-	return nil
-}
-
 const upsertCursorSQL = `
 	INSERT INTO exact_sync.cursors AS c (connection_id, division, entity, cursor_timestamp, deleted_timestamp, last_full_at, sweeping)
 	VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -19,13 +19,6 @@ type Division struct {
 	SeenAt      time.Time
 }
 
-// SaveDivisions replaces the divisions stored for a connection with divs, the complete
-// list as just seen. Divisions no longer listed are forgotten.
-func (s *Store) SaveDivisions(ctx context.Context, connID int64, divs []Division) error {
-	_, err := s.SaveDivisionsResettingMoved(ctx, connID, divs)
-	return err
-}
-
 // SaveDivisionsResettingMoved is SaveDivisions that also notices divisions whose move
 // date changed since they were last stored. A move regenerates every row version of a
 // division, so in the same transaction, for each moved division, the connection's cursors

@@ -1,6 +1,15 @@
 package sink
 
-import "context"
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // DivisionLockKey exposes divisionLockKey to the tests.
 var DivisionLockKey = divisionLockKey
@@ -17,3 +26,79 @@ func (s *Store) WriteRecoveryFile(ctx context.Context, connID int64, predecessor
 	row.tok.RefreshToken = predecessor
 	return s.writeRecovery(row, next)
 }
+
+// Test-only API: what the tests call and no production code needs.
+
+// Pool returns the underlying pool, for tests that need raw SQL.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// SaveDivisions replaces the divisions stored for a connection with divs, the complete
+// list as just seen. Divisions no longer listed are forgotten.
+func (s *Store) SaveDivisions(ctx context.Context, connID int64, divs []Division) error {
+	_, err := s.SaveDivisionsResettingMoved(ctx, connID, divs)
+	return err
+}
+
+// ResetCursor forgets the cursor of (connID, division, entity): the next run starts from
+// the start.
+func (s *Store) ResetCursor(ctx context.Context, connID int64, division int, entity string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM exact_sync.cursors WHERE connection_id = $1 AND division = $2 AND entity = $3`,
+		connID, division, entity)
+	if err != nil {
+		return fmt.Errorf("resetting the %s cursor of division %d: %w", entity, division, err)
+	}
+	return nil
+}
+
+// SetCursor stores the cursor of (connID, division, entity) on its own; WriteBatch stores
+// it together with a page.
+func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entity string, c Cursor) error {
+	if _, err := s.pool.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...); err != nil {
+		return fmt.Errorf("storing the %s cursor of division %d: %w", entity, division, err)
+	}
+	return nil
+}
+
+// Runs returns the most recent runs, newest first; limit <= 0 means 100.
+func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, connection_id, division, entity, full_sync, started_at, finished_at, status,
+		       upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error, quarantined
+		FROM exact_sync.runs ORDER BY started_at DESC, id DESC LIMIT $1`, cmp.Or(max(limit, 0), 100))
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunRecord, error) {
+		var rr RunRecord
+		var fin *time.Time
+		err := r.Scan(&rr.ID, &rr.ConnectionID, &rr.Division, &rr.Entity, &rr.Full, &rr.StartedAt, &fin,
+			&rr.Result.Status, &rr.Result.Upserted, &rr.Result.Removed, &rr.Result.Pages, &rr.Result.APICalls,
+			&rr.Result.CursorFrom, &rr.Result.CursorTo, &rr.Result.Err, &rr.Result.Quarantined)
+		rr.StartedAt, rr.FinishedAt = rr.StartedAt.UTC(), orZero(fin)
+		return rr, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	return runs, nil
+}
+
+// Connection returns one connection; errors.Is(err, ErrNotFound) when it does not exist.
+func (s *Store) Connection(ctx context.Context, id int64) (Connection, error) {
+	c, err := scanConnection(s.pool.QueryRow(ctx,
+		`SELECT `+connectionColumns+` FROM exact_sync.connections WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Connection{}, fmt.Errorf("connection %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Connection{}, fmt.Errorf("reading connection %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// SetConnectionUser records which Exact user the connection belongs to.
+func (s *Store) SetConnectionUser(ctx context.Context, connID int64, userKey string) error {
+	return s.updateConnection(ctx, connID, "setting the user of",
+		`UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`, userKey)
+}
+

@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -99,29 +98,6 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 	return nil
 }
 
-// Runs returns the most recent runs, newest first; limit <= 0 means 100.
-func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, connection_id, division, entity, full_sync, started_at, finished_at, status,
-		       upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error, quarantined
-		FROM exact_sync.runs ORDER BY started_at DESC, id DESC LIMIT $1`, cmp.Or(max(limit, 0), 100))
-	if err != nil {
-		return nil, fmt.Errorf("listing runs: %w", err)
-	}
-	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunRecord, error) {
-		var rr RunRecord
-		var fin *time.Time
-		err := r.Scan(&rr.ID, &rr.ConnectionID, &rr.Division, &rr.Entity, &rr.Full, &rr.StartedAt, &fin,
-			&rr.Result.Status, &rr.Result.Upserted, &rr.Result.Removed, &rr.Result.Pages, &rr.Result.APICalls,
-			&rr.Result.CursorFrom, &rr.Result.CursorTo, &rr.Result.Err, &rr.Result.Quarantined)
-		rr.StartedAt, rr.FinishedAt = rr.StartedAt.UTC(), orZero(fin)
-		return rr, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing runs: %w", err)
-	}
-	return runs, nil
-}
 
 // LastSuccess returns when the last successful run of (connID, division, entity)
 // finished, or the zero time when none has.

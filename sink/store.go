@@ -103,9 +103,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-// Pool returns the underlying pool, for callers and tests that need raw SQL.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // EnsureDatabase connects to the "postgres" database of the server databaseURL points at
 // and creates the URL's database if it does not exist. Concurrent callers are safe.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {

@@ -16,7 +16,7 @@ import (
 // that disappear from Exact disappearing from their table.
 func TestCatalogueEntitiesOnPostgreSQL(t *testing.T) {
 	ctx := context.Background()
-	st := sinktest.NewStore(t)
+	st, pool := sinktest.NewStorePool(t)
 	conn, err := st.UpsertConnection(ctx, "https://start.exactonline.nl", "client", "user")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestCatalogueEntitiesOnPostgreSQL(t *testing.T) {
 	var dc, fc, vat, rate string
 	var exact bool
 	var date, due time.Time
-	err = st.Pool().QueryRow(ctx, `SELECT amount_dc::text, amount_fc::text, amount_vatfc::text, exchange_rate::text,
+	err = pool.QueryRow(ctx, `SELECT amount_dc::text, amount_fc::text, amount_vatfc::text, exchange_rate::text,
 			amount_dc = '1E-05'::numeric AND amount_fc = '0.1'::numeric AND amount_vatfc = '-12345678901234567890.123456789'::numeric
 			AND exchange_rate = '1.50E2'::numeric, date, due_date
 		FROM exact.transaction_lines WHERE division = 101 AND id = $1`, id1).Scan(&dc, &fc, &vat, &rate, &exact, &date, &due)
@@ -58,7 +58,7 @@ func TestCatalogueEntitiesOnPostgreSQL(t *testing.T) {
 	run("goods_deliveries")
 	src.pages[deletedURL(src, 101, 0)] = page("", `{"EntityKey":"`+entry+`","EntityType":16,"Timestamp":9}`)
 	run(DeletionsJob)
-	if n := count(t, st.Pool().QueryRow, "exact.goods_deliveries"); n != 0 {
+	if n := count(t, pool.QueryRow, "exact.goods_deliveries"); n != 0 {
 		t.Errorf("%d goods deliveries after their deletion, want 0", n)
 	}
 
@@ -68,7 +68,7 @@ func TestCatalogueEntitiesOnPostgreSQL(t *testing.T) {
 	run("units")
 	src.pages[unitsURL] = page("", `{"ID":"`+id2+`","Code":"kg","Main":0}`)
 	run("units")
-	if n := count(t, st.Pool().QueryRow, "exact.units"); n != 1 {
+	if n := count(t, pool.QueryRow, "exact.units"); n != 1 {
 		t.Errorf("%d units after one disappeared from Exact, want 1", n)
 	}
 }

@@ -213,8 +213,8 @@ func TestFaultTooEarlySharedByProcesses(t *testing.T) {
 	if _, err := clients[0].AccessToken(ctx); err != nil {
 		t.Fatal(err)
 	}
-	admin := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL})
-	if _, err := admin.Pool().Exec(ctx, `UPDATE exact_sync.connections SET
+	admin := sinktest.NewPool(t, dbURL)
+	if _, err := admin.Exec(ctx, `UPDATE exact_sync.connections SET
 		access_token_issued_at = access_token_issued_at - interval '20 minutes',
 		access_token_expires_at = access_token_expires_at - interval '20 minutes'`); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/exactsync/exactsync/sink"
 )
@@ -121,4 +122,25 @@ func OpenStore(t testing.TB, cfg sink.Config) *sink.Store {
 		t.Fatalf("migrating: %v", err)
 	}
 	return s
+}
+
+// NewStorePool is NewStore, with a pool of its own on the same database for what a test
+// checks with raw SQL; both are closed when the test ends.
+func NewStorePool(t testing.TB) (*sink.Store, *pgxpool.Pool) {
+	t.Helper()
+	url := NewDatabase(t)
+	return OpenStore(t, sink.Config{DatabaseURL: url}), NewPool(t, url)
+}
+
+// NewPool opens a pool on databaseURL for raw SQL, closed when the test ends.
+func NewPool(t testing.TB, databaseURL string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		t.Fatalf("opening a pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
