@@ -76,7 +76,6 @@ func (s *Store) UpsertConnection(ctx context.Context, baseURL, clientID, userKey
 	return c, nil
 }
 
-
 // Connections returns every connection, ordered by id.
 func (s *Store) Connections(ctx context.Context) ([]Connection, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+connectionColumns+` FROM exact_sync.connections ORDER BY id`)
@@ -89,7 +88,6 @@ func (s *Store) Connections(ctx context.Context) ([]Connection, error) {
 	}
 	return cs, nil
 }
-
 
 // updateConnection runs an UPDATE of one connection row ($1 = id) and reports a missing row.
 func (s *Store) updateConnection(ctx context.Context, connID int64, what, sql string, args ...any) error {

@@ -98,7 +98,6 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 	return nil
 }
 
-
 // LastSuccess returns when the last successful run of (connID, division, entity)
 // finished, or the zero time when none has.
 func (s *Store) LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error) {
