@@ -219,7 +219,7 @@ const (
 // numericFits reports whether the JSON number b fits PostgreSQL's numeric, which refuses
 // larger exponents ("1e200000") than a JSON number can carry.
 func numericFits(b []byte) bool {
-	if bytes.IndexAny(b, "eE") < 0 && len(b) <= numericMaxFracDigits {
+	if !bytes.ContainsAny(b, "eE") && len(b) <= numericMaxFracDigits {
 		return true // the usual case: too short to overflow
 	}
 	mant, exp := b, 0
