@@ -1,10 +1,11 @@
-// Package config reads exactsync's configuration from the environment and
-// turns it into the Config structs of the other packages.
+// Package config reads exactsync's configuration from the environment into its own
+// [Config], which the command hands on to the other packages' constructors.
 //
-// Every invalid or missing value is reported at once, each by the name of
-// its variable and with the fix, before anything runs. Defaults and
-// connections belong to each package's constructor; this package only reads
-// and validates.
+// Every invalid or missing value is reported at once, each by the name of its variable
+// and with the fix, before anything runs. Load applies the defaults of what it reads
+// (EXACT_BASE_URL, LOG_LEVEL, LOG_FORMAT, EXACTSYNC_TIMEZONE, the schedules, the state
+// directory); the defaults of everything else, and every connection, belong to each
+// package's constructor.
 package config
 
 import (
@@ -131,7 +132,7 @@ func FullScheduleEnv(entity string) string {
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
-// The returned error lists every problem, one per line.
+// The returned error is an *Error listing every problem, joined with "; " on one line.
 func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -414,8 +415,8 @@ func readKeyFile(name string) ([]byte, fs.FileMode, error) {
 	return b, fi.Mode().Perm(), err
 }
 
-// lookup distinguishes an unset variable from an empty one where getenv
-// cannot: an empty value counts as unset.
+// lookup returns a variable's value and whether it is set. getenv cannot tell an
+// unset variable from an empty one, so an empty value counts as unset.
 func lookup(getenv func(string) string, name string) (string, bool) {
 	v := getenv(name)
 	return v, v != ""

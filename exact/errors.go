@@ -14,9 +14,11 @@ import (
 // which satisfy errors.Is(err, ErrReauthRequired).
 var ErrReauthRequired = errors.New("re-authorization required")
 
-// ReauthError is returned when Exact rejects the stored refresh token or client credentials
-// in a way that retrying cannot fix (§1.12, §6.3). The connection has been marked as needing
-// re-authorization in the TokenStore.
+// ReauthError reports a token chain that cannot be used (§1.12, §6.3): Exact rejected the
+// stored refresh token or the client credentials in a way that retrying cannot fix, no
+// refresh token is stored, or the TokenStore already marks the connection as needing
+// re-authorization. For Exact's rejections the Client records it with
+// TokenStore.MarkReauthRequired (a failure to record it is logged, not returned).
 type ReauthError struct {
 	Reason string // what happened, without secrets; also stored by MarkReauthRequired
 	// TokenUsed says Exact answered that the refresh token had already been used (§1.9):

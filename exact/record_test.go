@@ -170,8 +170,10 @@ func TestDecodePageMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodePage("", []byte(tt.body)); err == nil {
-				t.Errorf("got no error, want one")
+			_, err := DecodePage("sync/CRM/Accounts", []byte(tt.body))
+			var de *DecodeError
+			if !errors.As(err, &de) || de.Record != -1 || de.Endpoint != "sync/CRM/Accounts" {
+				t.Errorf("got %#v, want a *DecodeError of the whole page (Record -1) naming the endpoint", err)
 			}
 		})
 	}
