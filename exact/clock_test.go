@@ -22,7 +22,7 @@ func TestTokenTimesJudgedOnExactsClock(t *testing.T) {
 		t.Run(fmt.Sprintf("our clock %+v", skew), func(t *testing.T) {
 			srv := exacttest.NewServer(exacttest.Options{FreezeClock: true})
 			t.Cleanup(srv.Close)
-			store := &simStore{tok: exact.Token{RefreshToken: srv.RefreshToken()}}
+			store := exact.NewMemStore(exact.Token{RefreshToken: srv.RefreshToken()})
 			ours := func() time.Time { return srv.Now().Add(skew) }
 			newClient := func() *exact.Client {
 				c, err := exact.New(exact.Config{
@@ -41,7 +41,7 @@ func TestTokenTimesJudgedOnExactsClock(t *testing.T) {
 			if _, err := newClient().AccessToken(ctx); err != nil {
 				t.Fatal(err)
 			}
-			tok := store.tok
+			tok := store.Token()
 			if d := tok.IssuedAt.Sub(srv.Now()); d < 0 || d > time.Second {
 				t.Errorf("stored issue time %v, want Exact's time %v (ours is %v)", tok.IssuedAt, srv.Now(), ours())
 			}

@@ -16,3 +16,16 @@ func (c *Client) Refresh(ctx context.Context) error {
 
 // BaseURL returns the validated base URL, without a trailing slash.
 func (c *Client) BaseURL() string { return c.baseStr }
+
+// MemStore is the in-memory TokenStore of the tests, for the tests outside the package.
+type MemStore = memStore
+
+// NewMemStore returns a MemStore holding t.
+func NewMemStore(t Token) *MemStore { return &memStore{tok: t} }
+
+// SetToken replaces the stored token, as another process or a person would.
+func (s *memStore) SetToken(t Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tok = t
+}

@@ -17,46 +17,12 @@ import (
 
 // These tests run the client against the simulator, the way the sync job uses it.
 
-type simStore struct {
-	mu      sync.Mutex
-	row     sync.Mutex
-	tok     exact.Token
-	reasons []string
-}
-
-func (s *simStore) LoadToken(context.Context) (exact.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tok, nil
-}
-
-func (s *simStore) UpdateToken(ctx context.Context, fn func(context.Context, exact.Token) (exact.Token, bool, error)) (exact.Token, error) {
-	s.row.Lock()
-	defer s.row.Unlock()
-	cur, _ := s.LoadToken(ctx)
-	next, changed, err := fn(ctx, cur)
-	if err != nil || !changed {
-		return cur, err
-	}
-	s.mu.Lock()
-	s.tok = next
-	s.mu.Unlock()
-	return next, nil
-}
-
-func (s *simStore) MarkReauthRequired(_ context.Context, e *exact.ReauthError) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reasons = append(s.reasons, e.Reason)
-	return nil
-}
-
-func newSimClient(t *testing.T, opts exacttest.Options) (*exacttest.Server, *exact.Client, *simStore) {
+func newSimClient(t *testing.T, opts exacttest.Options) (*exacttest.Server, *exact.Client, *exact.MemStore) {
 	t.Helper()
 	opts.FreezeClock = true
 	srv := exacttest.NewServer(opts)
 	t.Cleanup(srv.Close)
-	store := &simStore{tok: exact.Token{RefreshToken: srv.RefreshToken()}}
+	store := exact.NewMemStore(exact.Token{RefreshToken: srv.RefreshToken()})
 	c, err := exact.New(exact.Config{
 		BaseURL:      srv.URL,
 		ClientID:     "exactsim-client",
@@ -217,12 +183,12 @@ func TestSimulatorTokenChain(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"refresh_token/ok": 5}, st.TokenCalls); diff != "" {
 		t.Errorf("token calls (-want +got):\n%s", diff)
 	}
-	if got, want := store.tok.RefreshToken, srv.RefreshToken(); got != want {
+	if got, want := store.Token().RefreshToken, srv.RefreshToken(); got != want {
 		t.Errorf("stored refresh token is not the head of the chain")
 	}
 
 	// A chain broken elsewhere is terminal, marked once, never retried.
-	store.tok = exact.Token{RefreshToken: "stale!token"}
+	store.SetToken(exact.Token{RefreshToken: "stale!token"})
 	for range 3 {
 		if _, err := c.AccessToken(ctx); !errors.Is(err, exact.ErrReauthRequired) {
 			t.Fatalf("got %v, want ErrReauthRequired", err)
@@ -231,8 +197,8 @@ func TestSimulatorTokenChain(t *testing.T) {
 	if got := srv.Stats().TotalTokenCalls(); got != 6 {
 		t.Errorf("token calls: got %d, want 6", got)
 	}
-	if len(store.reasons) != 1 {
-		t.Errorf("MarkReauthRequired: got %d calls, want 1", len(store.reasons))
+	if marks := store.Marks(); len(marks) != 1 {
+		t.Errorf("MarkReauthRequired: got %d calls, want 1", len(marks))
 	}
 }
 
