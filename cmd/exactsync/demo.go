@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/exactsync/exactsync/config"
-	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
@@ -38,23 +38,28 @@ func (c *demoCmd) Run(e *env) error {
 		return defaults[k]
 	}
 	const clientID, clientSecret = "exactsync-demo", "exactsync-demo-secret"
-	sim := exacttest.NewServer(exacttest.Options{
-		ClientID: clientID, ClientSecret: clientSecret,
-		Divisions: c.Divisions, Accounts: c.Accounts, Seed: 1,
-		// A small company's books; every other entity gets a few records.
-		Records: map[string]int{"transaction_lines": 4 * c.Accounts, "sales_invoices": c.Accounts / 2,
-			"items": c.Accounts / 5, "gl_accounts": 150, "contacts": c.Accounts / 2, "addresses": c.Accounts},
-		MinutelyLimit: 60, DailyLimit: 5000, // Exact's limits (fact sheet §2.1)
-	})
-	defer sim.Close()
+	// A small company's books; every other entity gets a few records.
+	records := fmt.Sprintf("transaction_lines=%d,sales_invoices=%d,items=%d,gl_accounts=150,contacts=%d,addresses=%d",
+		4*c.Accounts, c.Accounts/2, c.Accounts/5, c.Accounts/2, c.Accounts)
+	divs := make([]string, len(c.Divisions))
+	for i, d := range c.Divisions {
+		divs[i] = strconv.Itoa(d)
+	}
+	sim, err := startSimulator(e.ctx, "--client-id", clientID, "--client-secret", clientSecret,
+		"--divisions", strings.Join(divs, ","), "--accounts", strconv.Itoa(c.Accounts), "--records", records, "--seed", "1",
+		"--minutely-limit", "60", "--daily-limit", "5000") // Exact's limits (fact sheet §2.1)
+	if err != nil {
+		return err
+	}
+	defer sim.stop()
 	cfg, err := loadConfig(&env{ctx: e.ctx, getenv: getenv}, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
-	cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.Divisions = sim.URL, clientID, clientSecret, c.Divisions
+	cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.Divisions = sim.url, clientID, clientSecret, c.Divisions
 	log := newLogger(cfg, e.stderr)
 
-	fmt.Fprintf(e.stdout, "simulator of Exact Online at %s: divisions %v, %d accounts each\n", sim.URL, c.Divisions, c.Accounts)
+	fmt.Fprintf(e.stdout, "simulator of Exact Online at %s: divisions %v, %d accounts each\n", sim.url, c.Divisions, c.Accounts)
 	if e.getenv(config.EnvDatabaseURL) == "" {
 		// The demo's own database starts empty on every run, so that each run tells
 		// the same story. A database named by DATABASE_URL is never dropped.
@@ -72,7 +77,7 @@ func (c *demoCmd) Run(e *env) error {
 	defer st.Close()
 	fmt.Fprintf(e.stdout, "database %s migrated\n", redactURL(cfg.DatabaseURL))
 
-	conn, err := importToken(e, cfg, st, sim.RefreshToken(), log)
+	conn, err := importToken(e, cfg, st, sim.refreshToken, log)
 	if err != nil {
 		return err
 	}
@@ -104,15 +109,17 @@ func (c *demoCmd) Run(e *env) error {
 
 	// Change a few records in the simulator, as users of Exact would.
 	d := c.Divisions[0]
-	accs := sim.Accounts(d)
+	accs, err := sim.accounts(e.ctx, d)
+	if err != nil {
+		return err
+	}
 	if len(accs) >= 3 {
 		renamed, flipped, gone := accs[0], accs[1], accs[2]
-		renamed.Name += " (renamed)"
-		flipped.IsSupplier = !flipped.IsSupplier
-		if err := sim.UpsertAccounts(d, renamed, flipped); err != nil {
-			return err
-		}
-		if err := sim.DeleteAccounts(d, gone.ID); err != nil {
+		err := sim.changeAccounts(e.ctx, d, []map[string]any{
+			{"ID": renamed.ID, "Name": renamed.Name + " (renamed)"},
+			{"ID": flipped.ID, "IsSupplier": !flipped.IsSupplier},
+		}, []string{gone.ID})
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "\nin Exact: renamed %s, flipped IsSupplier of %s, deleted %s in division %d\n", renamed.ID, flipped.ID, gone.ID, d)
