@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	gosync "sync"
 	"syscall"
 	"testing"
 
@@ -19,33 +15,6 @@ import (
 // The crash tests kill exactsync at each step of a token refresh with the failpoints that
 // only a binary built with -tags failpoints has (exact/failpoint.go), then run it again and
 // state what the next runs see.
-
-var (
-	fpBinOnce gosync.Once
-	fpBinPath string
-	fpBinErr  error
-)
-
-// failpointBinary builds the exactsync command with the failpoints compiled in.
-func failpointBinary(t *testing.T) string {
-	t.Helper()
-	fpBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "exactsync-fp-bin")
-		if err != nil {
-			fpBinErr = err
-			return
-		}
-		fpBinPath = filepath.Join(dir, "exactsync")
-		out, err := exec.Command("go", "build", "-tags", "failpoints", "-o", fpBinPath, ".").CombinedOutput()
-		if err != nil {
-			fpBinErr = fmt.Errorf("go build -tags failpoints: %v\n%s", err, out)
-		}
-	})
-	if fpBinErr != nil {
-		t.Fatal(fpBinErr)
-	}
-	return fpBinPath
-}
 
 // crash runs `exactsync sync --entity accounts` built with failpoints, stopping at point,
 // and checks that the process was killed there.

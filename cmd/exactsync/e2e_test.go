@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -24,33 +23,6 @@ import (
 
 // The end-to-end tests run the real exactsync binary against the simulator
 // (over HTTP) and a real PostgreSQL database.
-
-var (
-	binOnce gosync.Once
-	binPath string
-	binErr  error
-)
-
-// binary builds the exactsync command once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "exactsync-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "exactsync")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
 
 // world is one simulator and one database.
 type world struct {
@@ -71,6 +43,9 @@ const (
 
 func newWorld(t *testing.T, opts exacttest.Options) *world {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the exactsync binary against the simulator; skipped with -short")
+	}
 	opts.ClientID, opts.ClientSecret = testClientID, testClientSecret
 	if opts.Seed == 0 {
 		opts.Seed = 7

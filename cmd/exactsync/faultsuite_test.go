@@ -12,10 +12,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -96,40 +94,8 @@ func (f *figures) log(t *testing.T, name string, seed int64, took time.Duration)
 	t.Log(line + fmt.Sprintf(" seed=%d duration=%s", seed, took.Round(time.Second)))
 }
 
-// The binary is built once per test binary into a directory TestMain removes.
-var (
-	faultBinOnce gosync.Once
-	faultBinDir  string
-	faultBinPath string
-	faultBinErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if faultBinDir != "" {
-		os.RemoveAll(faultBinDir)
-	}
-	os.Exit(code)
-}
-
-func faultBinary(t *testing.T) string {
-	t.Helper()
-	faultBinOnce.Do(func() {
-		faultBinDir, faultBinErr = os.MkdirTemp("", "exactsync-fault-bin")
-		if faultBinErr != nil {
-			return
-		}
-		faultBinPath = filepath.Join(faultBinDir, "exactsync")
-		out, err := exec.Command("go", "build", "-o", faultBinPath, ".").CombinedOutput()
-		if err != nil {
-			faultBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if faultBinErr != nil {
-		t.Fatal(faultBinErr)
-	}
-	return faultBinPath
-}
+// faultBinary is the exactsync command the fault suite runs.
+func faultBinary(t *testing.T) string { return binary(t) }
 
 // faultWorld is a simulator served through a handler that can hold a token answer or
 // answer 429s, a database behind a proxy the test cuts, and the exactsync binary.
