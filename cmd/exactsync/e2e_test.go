@@ -52,7 +52,7 @@ func newWorld(t *testing.T, opts exacttest.Options) *world {
 	}
 	sim := exacttest.NewServer(opts)
 	t.Cleanup(sim.Close)
-	dbURL := sinktest.NewDatabase(t)
+	dbURL := sinktest.NewMigratedDatabase(t)
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)

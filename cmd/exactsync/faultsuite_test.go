@@ -128,7 +128,7 @@ func newFaultWorld(t *testing.T, accounts int) *faultWorld {
 	t.Cleanup(hs.Close)
 	fw.url = hs.URL
 
-	dbURL := sinktest.NewDatabase(t)
+	dbURL := sinktest.NewMigratedDatabase(t)
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)

@@ -10,17 +10,21 @@ package sinktest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/exactsync/exactsync/migrations"
 	"github.com/exactsync/exactsync/sink"
 )
 
@@ -40,6 +44,12 @@ var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
 // NewDatabase creates an empty database with a unique name on the test server and
 // returns its URL. The database is dropped when the test ends.
 func NewDatabase(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, "")
+}
+
+// newDatabase creates a database as a copy of template ("" for an empty one).
+func newDatabase(t testing.TB, template string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -61,7 +71,11 @@ func NewDatabase(t testing.TB) string {
 		prefix = prefix[:40]
 	}
 	name := "exactsync_test_" + prefix + "_" + hex.EncodeToString(suffix)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	create := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := admin.Exec(ctx, create); err != nil {
 		t.Fatalf("creating test database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -104,8 +118,111 @@ func NewStore(t testing.TB) *sink.Store {
 // database's).
 func NewStoreConfig(t testing.TB, cfg sink.Config) *sink.Store {
 	t.Helper()
-	cfg.DatabaseURL = NewDatabase(t)
+	cfg.DatabaseURL = NewMigratedDatabase(t)
 	return OpenStore(t, cfg)
+}
+
+// NewMigratedDatabase is NewDatabase for a database that is migrated at once: it is
+// copied from a template database that holds every migration (PostgreSQL copies a
+// template far faster than the migrations run: the catalogue alone has 70 tables). The
+// template is named after the migration files, made once per server and kept, as a
+// cache; stale ones are dropped. OpenStore still migrates, which then changes nothing.
+func NewMigratedDatabase(t testing.TB) string {
+	t.Helper()
+	tpl, err := template()
+	if err != nil {
+		t.Fatalf("preparing the migrated template database: %v", err)
+	}
+	return newDatabase(t, tpl)
+}
+
+var (
+	templateOnce gosync.Once
+	templateName string
+	templateErr  error
+)
+
+// template returns the name of the migrated template database, making it if needed.
+// Concurrent test processes take turns under an advisory lock.
+func template() (string, error) {
+	templateOnce.Do(func() { templateName, templateErr = makeTemplate() })
+	return templateName, templateErr
+}
+
+func makeTemplate() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h := sha256.New()
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		b, err := fs.ReadFile(migrations.FS, f)
+		if err != nil {
+			return "", err
+		}
+		h.Write([]byte(f))
+		h.Write(b)
+	}
+	name := "exactsync_test_template_" + hex.EncodeToString(h.Sum(nil))[:12]
+
+	cfg, err := pgx.ParseConfig(ServerURL())
+	if err != nil {
+		return "", err
+	}
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(hashtext('exactsync_test_template'))`); err != nil {
+		return "", err
+	}
+	defer admin.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtext('exactsync_test_template'))`)
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	// Stale templates of other migration files go.
+	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'exactsync_test_template_%'`)
+	if err != nil {
+		return "", err
+	}
+	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	for _, d := range stale {
+		admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{d}.Sanitize()+` IS_TEMPLATE false`)
+		admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{d}.Sanitize()+` WITH (FORCE)`)
+	}
+	building := name + "_new"
+	admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{building}.Sanitize()+` WITH (FORCE)`)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{building}.Sanitize()); err != nil {
+		return "", err
+	}
+	st, err := sink.Open(ctx, sink.Config{DatabaseURL: URLFor(ServerURL(), building)})
+	if err != nil {
+		return "", err
+	}
+	err = st.Migrate(ctx)
+	st.Close()
+	if err != nil {
+		return "", err
+	}
+	for _, q := range []string{
+		`ALTER DATABASE ` + pgx.Identifier{building}.Sanitize() + ` RENAME TO ` + pgx.Identifier{name}.Sanitize(),
+		`ALTER DATABASE ` + pgx.Identifier{name}.Sanitize() + ` IS_TEMPLATE true`,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			return "", err
+		}
+	}
+	return name, nil
 }
 
 // OpenStore opens and migrates a Store on cfg.DatabaseURL, closed when the test ends.
@@ -128,7 +245,7 @@ func OpenStore(t testing.TB, cfg sink.Config) *sink.Store {
 // checks with raw SQL; both are closed when the test ends.
 func NewStorePool(t testing.TB) (*sink.Store, *pgxpool.Pool) {
 	t.Helper()
-	url := NewDatabase(t)
+	url := NewMigratedDatabase(t)
 	return OpenStore(t, sink.Config{DatabaseURL: url}), NewPool(t, url)
 }
 
