@@ -11,8 +11,12 @@
 // pass over a division that holds rows then removes the rows it did not see
 // (a sweep, see sink.StartSweep); an entity last synced successfully more
 // than [DeletionLogSafeAge] ago gets a full pass, because Exact's deletion
-// log no longer reaches back that far. After the records it applies deletions from
-// sync/Deleted the same way, and finally records the run's result.
+// log no longer reaches back that far. Every enabled entity read from the same
+// endpoint is written by the same run (accounts and suppliers share
+// sync/CRM/Accounts). Deletions have a job of their own, [DeletionsJob]: one
+// read of the division's sync/Deleted stream from its own cursor, each
+// deletion routed by its EntityType to the table of its entity, if enabled.
+// Each run records its result.
 //
 // Guarantees:
 //
@@ -22,8 +26,8 @@
 //     (lower Exact Timestamp) never overwrites a newer one.
 //   - Memory is flat: at most 2 × BatchPages + 1 pages are held at any time,
 //     whatever the number of records.
-//   - Entities are data (see [Catalogue]): adding one is an [Entity] entry and
-//     a migration for its table, not a new code path.
+//   - Entities are data (package exact/catalogue): adding one is an entry of
+//     its data file and a migration for its table, not a new code path.
 //
 // What it does not do: HTTP details (package exact), SQL (package sink) and
 // scheduling (the exactsync command).
