@@ -19,11 +19,16 @@ import (
 type migrateCmd struct{}
 
 func (migrateCmd) Run(e *env) error {
-	_, _, st, err := setup(e, config.Needs{Database: true})
+	cfg, log, st, err := setup(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
 	st.Close()
+	pool, err := openQueue(e.ctx, cfg, log, 2)
+	if err != nil {
+		return err
+	}
+	pool.Close()
 	fmt.Fprintln(e.stdout, "database schema is up to date")
 	return nil
 }
