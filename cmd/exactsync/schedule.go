@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -84,7 +86,7 @@ func (c *runCmd) Run(e *env) error {
 			return newClientContext(ctx, cfg, st, conn, log)
 		},
 		Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
-		Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter,
+		Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
 	})
 	if err != nil {
 		return err
@@ -120,6 +122,13 @@ func openQueue(ctx context.Context, cfg *config.Config, log zerolog.Logger, maxC
 		return nil, err
 	}
 	return pool, nil
+}
+
+// processID names this process in the queue (River's attempted_by, leader): host, pid
+// and start time.
+func processID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s_%d_%s", cmp.Or(host, "unknown"), os.Getpid(), time.Now().UTC().Format("20060102T150405"))
 }
 
 // inZone reads a cron schedule in a time zone, whatever the zone of the time asked about.
