@@ -99,3 +99,27 @@ func divisionLockKey(connID int64, division int) (int32, int32) {
 	h.Write([]byte("exactsync/division/" + strconv.FormatInt(connID, 10)))
 	return int32(h.Sum32()), int32(division)
 }
+
+// HeldDivisionLocks returns the divisions of connID whose lock (see LockDivision) some
+// session holds now, without taking any: a job that has run for a while on a division
+// nobody holds has lost its process.
+func (s *Store) HeldDivisionLocks(ctx context.Context, connID int64) (map[int]bool, error) {
+	k1, _ := divisionLockKey(connID, 0)
+	rows, err := s.pool.Query(ctx, `
+		SELECT objid::int8 FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::int8 = $1
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, int64(uint32(k1)))
+	if err != nil {
+		return nil, fmt.Errorf("reading the held division locks of connection %d: %w", connID, err)
+	}
+	held := map[int]bool{}
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		held[int(int32(uint32(d)))] = true
+	}
+	return held, rows.Err()
+}

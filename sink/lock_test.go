@@ -145,3 +145,27 @@ func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 		t.Errorf("write of the new holder: %v", err)
 	}
 }
+
+func TestHeldDivisionLocks(t *testing.T) {
+	t.Parallel()
+	st := sinktest.NewStore(t)
+	ctx := context.Background()
+	lock, ok, err := st.LockDivision(ctx, 7, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: ok %v, err %v", ok, err)
+	}
+	held, err := st.HeldDivisionLocks(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !held[101] || len(held) != 1 {
+		t.Errorf("held %v while 101 is locked, want only 101", held)
+	}
+	if other, _ := st.HeldDivisionLocks(ctx, 8); len(other) != 0 {
+		t.Errorf("connection 8 has held locks %v, want none", other)
+	}
+	lock.Unlock()
+	if held, _ = st.HeldDivisionLocks(ctx, 7); len(held) != 0 {
+		t.Errorf("held %v after Unlock, want none", held)
+	}
+}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/internal/divisions"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/seal"
 	"github.com/exactsync/exactsync/sync"
@@ -159,78 +157,9 @@ func reauthMessage(c sink.Connection) string {
 		c.ID, host(c.BaseURL), c.StateReason)
 }
 
-// saveDivisions lists the divisions a connection has been granted and stores
-// them (exact_sync.divisions). A division that Exact moved to another
-// database since the last listing has new Timestamps throughout: its cursors
-// and stored row versions are reset in the same transaction, so the next run
-// reads it in full (fact sheet §3.10, §6.9).
-//
-// Besides the user's current division, the list may go through any stored division and
-// any of also (EXACT_DIVISIONS), the ones with the most day budget left first.
+// saveDivisions lists and stores the divisions of a connection (see divisions.Save).
 func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]sink.Division, error) {
-	// Each division has its own day budget (§2.1): the list goes through a division
-	// with budget left, the fullest first, and a spent one costs no call.
-	limits, err := primeRateLimits(ctx, st, connID, client)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := st.Divisions(ctx, connID)
-	if err != nil {
-		return nil, err
-	}
-	via := slices.Clone(also)
-	for _, d := range stored {
-		via = append(via, d.Code)
-	}
-	slices.SortStableFunc(via, func(a, b int) int { return cmp.Compare(budgetLeft(limits, b), budgetLeft(limits, a)) })
-	ds, err := client.Divisions(ctx, via...)
-	var daily *exact.DailyLimitError
-	if errors.As(err, &daily) && len(stored) > 0 {
-		log.Warn().Int64("connection", connID).Err(err).
-			Msg("every known division's day budget is spent; using the stored division list until the budgets reset")
-		return stored, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listing divisions: %w", err)
-	}
-	out := make([]sink.Division, len(ds))
-	for i, d := range ds {
-		out[i] = sink.Division{Code: d.Code, Description: d.Description, Status: d.Status, MoveDate: d.MoveDate}
-	}
-	moved, err := st.SaveDivisionsResettingMoved(ctx, connID, out, sync.Targets()...)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range moved {
-		log.Warn().Int64("connection", connID).Int("division", d).
-			Msg("Exact moved this division to another database; its cursors were reset and the next run reads it in full")
-	}
-	return out, nil
-}
-
-// primeRateLimits tells client which divisions of the connection have spent their day
-// budget, as stored by any process, so that it sends them nothing until their reset,
-// and returns the stored limits.
-func primeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) (map[int]sink.RateLimit, error) {
-	limits, err := st.RateLimits(ctx, connID)
-	if err != nil {
-		return nil, err
-	}
-	for d, rl := range limits {
-		if !rl.DailyReset.IsZero() && rl.DailyRemaining <= 0 {
-			client.SpentDay(d, rl.DailyReset)
-		}
-	}
-	return limits, nil
-}
-
-// budgetLeft is the day budget last seen for division; unknown counts as full.
-func budgetLeft(limits map[int]sink.RateLimit, division int) int {
-	rl, ok := limits[division]
-	if !ok || rl.DailyLimit <= 0 || time.Now().After(rl.DailyReset) {
-		return math.MaxInt
-	}
-	return rl.DailyRemaining
+	return divisions.Save(ctx, st, connID, client, also, log)
 }
 
 // connectionDivisions returns the divisions of a connection to sync, among
@@ -249,13 +178,9 @@ func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store
 		if err != nil {
 			return nil, err
 		}
-		codes := make([]int, len(ds))
-		for i, d := range ds {
-			codes[i] = d.Code
-		}
-		return codes, nil
+		return divisions.Codes(ds), nil
 	}
-	if _, err := primeRateLimits(ctx, st, conn.ID, client); err != nil {
+	if _, err := divisions.PrimeRateLimits(ctx, st, conn.ID, client); err != nil {
 		return nil, err
 	}
 	known, err := st.Divisions(ctx, conn.ID)
@@ -265,25 +190,7 @@ func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store
 	if len(known) == 0 {
 		return filter, nil
 	}
-	codes := make([]int, len(known))
-	for i, d := range known {
-		codes[i] = d.Code
-	}
-	return filterDivisions(codes, filter), nil
-}
-
-// filterDivisions keeps the codes in filter, all when filter is empty.
-func filterDivisions(codes, filter []int) []int {
-	if len(filter) == 0 {
-		return codes
-	}
-	var out []int
-	for _, c := range codes {
-		if slices.Contains(filter, c) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return divisions.Filter(divisions.Codes(known), filter), nil
 }
 
 func host(raw string) string {

@@ -14,16 +14,22 @@ import (
 	"github.com/exactsync/exactsync/exact/catalogue"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
 )
 
 type migrateCmd struct{}
 
 func (migrateCmd) Run(e *env) error {
-	_, _, st, err := setup(e, config.Needs{Database: true})
+	cfg, log, st, err := setup(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
 	st.Close()
+	pool, err := openQueue(e.ctx, cfg, log, 2)
+	if err != nil {
+		return err
+	}
+	pool.Close()
 	fmt.Fprintln(e.stdout, "database schema is up to date")
 	return nil
 }
@@ -93,6 +99,7 @@ type syncCmd struct {
 	Division   *int   `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
 	Connection int64  `help:"Only this connection (see auth status; default: every connection)."`
 	Full       bool   `help:"Start from the beginning instead of the stored cursor."`
+	Enqueue    bool   `help:"Hand the jobs to the running workers (exactsync run) instead of running them here; prints their job ids."`
 }
 
 func (c *syncCmd) Run(e *env) error {
@@ -138,6 +145,27 @@ func (c *syncCmd) Run(e *env) error {
 		enabled = append(slices.Clone(enabled), ent.Name)
 	}
 	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled}, st, st, st)
+	// With --enqueue, the jobs go to the queue; the division list is read here all the same.
+	var runJob func(sync.Job) error
+	if c.Enqueue {
+		pool, err := openQueue(e.ctx, cfg, log, 2)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		runJob = func(job sync.Job) error {
+			id, dup, err := worker.Enqueue(e.ctx, pool, job)
+			if err != nil {
+				return err
+			}
+			state := "queued"
+			if dup {
+				state = "already queued or running"
+			}
+			fmt.Fprintf(e.stdout, "%s division %d: %s as job %d\n", job.Entity, job.Division, state, id)
+			return nil
+		}
+	}
 	var errs []error
 	jobs := 0
 	for _, conn := range conns {
@@ -161,8 +189,15 @@ func (c *syncCmd) Run(e *env) error {
 			// The entity's records, then the division's deletions, which the
 			// deletions job applies for every entity.
 			for _, name := range []string{ent.Name, sync.DeletionsJob} {
-				res, err := runner.Run(e.ctx, client, sync.Job{ConnectionID: conn.ID, Division: div, Entity: name, Full: c.Full && name != sync.DeletionsJob})
-				printResult(e, res)
+				job := sync.Job{ConnectionID: conn.ID, Division: div, Entity: name, Full: c.Full && name != sync.DeletionsJob}
+				var err error
+				if runJob != nil {
+					err = runJob(job)
+				} else {
+					var res sync.Result
+					res, err = runner.Run(e.ctx, client, job)
+					printResult(e, res)
+				}
 				if err != nil {
 					errs = append(errs, err)
 					if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {

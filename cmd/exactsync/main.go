@@ -1,7 +1,7 @@
 // The exactsync command keeps a PostgreSQL copy of Exact Online data fresh.
 //
 // It migrates the database, stores a connection's refresh token, runs one
-// sync by hand, or runs the scheduler until SIGTERM. See the README for the
+// sync by hand, or runs a worker on the shared job queue until SIGTERM. See the README for the
 // commands, the environment variables and the tables it writes.
 package main
 
@@ -40,7 +40,7 @@ type cli struct {
 	Migrate  migrateCmd  `cmd:"" help:"Create or upgrade the database schema (run and sync do it too)."`
 	Auth     authCmd     `cmd:"" help:"Manage the Exact Online connection's tokens."`
 	Sync     syncCmd     `cmd:"" help:"Run one sync by hand, then exit."`
-	Run      runCmd      `cmd:"" help:"Run the scheduler until SIGTERM."`
+	Run      runCmd      `cmd:"" help:"Run queued sync jobs until SIGTERM; the leader among the run processes queues them on the schedules."`
 	Status   statusCmd   `cmd:"" help:"Show each entity of each division: rows stored, last run, last success, what the next run does."`
 	Entities entitiesCmd `cmd:"" help:"List what can be synced."`
 	Demo     demoCmd     `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`

@@ -5,9 +5,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
 )
 
 type statusCmd struct{}
@@ -15,7 +18,7 @@ type statusCmd struct{}
 // Run prints, for every entity of every division of every connection that has run, the
 // rows stored, the last run and what the next run will do differently.
 func (statusCmd) Run(e *env) error {
-	_, _, st, err := setup(e, config.Needs{Database: true})
+	cfg, _, st, err := setup(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
@@ -26,7 +29,7 @@ func (statusCmd) Run(e *env) error {
 	}
 	if len(states) == 0 {
 		fmt.Fprintln(e.stdout, "nothing synced yet: run `exactsync sync --entity accounts` or `exactsync run`")
-		return nil
+		return printQueue(e, cfg)
 	}
 	tables := map[string]string{} // entity → table
 	var names []string
@@ -71,7 +74,36 @@ func (statusCmd) Run(e *env) error {
 		fmt.Fprintf(e.stdout, "quarantined records: %d. Exact served them in a shape that cannot be stored; "+
 			"see exact_sync.rejected_records (reason, record). A good version of a record replaces it, and a full pass retries them.\n", total)
 	}
-	return nil
+	return printQueue(e, cfg)
+}
+
+// printQueue shows the sync jobs waiting or running in the job queue, per division.
+func printQueue(e *env, cfg *config.Config) error {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return usageError{fmt.Errorf("parsing database URL: %w; check DATABASE_URL", err)}
+	}
+	pcfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(e.ctx, pcfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	queue, err := worker.Queue(e.ctx, pool)
+	if err != nil {
+		return err
+	}
+	if len(queue) == 0 {
+		fmt.Fprintln(e.stdout, "\njob queue: no sync job waiting or running")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "\njob queue (%s.river_job):\n", worker.Schema)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTION\tDIVISION\tQUEUED\tRUNNING\tRETRYING\tSNOOZED")
+	for _, q := range queue {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\n", q.Connection, q.Division, q.Queued, q.Running, q.Retrying, q.Snoozed)
+	}
+	return tw.Flush()
 }
 
 // lastRun sums up a run: its status, when, what it changed, and its error.

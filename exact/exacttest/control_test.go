@@ -2,9 +2,11 @@ package exacttest
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -112,9 +114,10 @@ func TestControlStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Stats{
-		TokenCalls:   map[string]int{"refresh_token/ok": 1},
-		APICalls:     map[string]int{"101 sync/CRM/Accounts": 1, "current/Me": 1},
-		Unauthorized: 1,
+		TokenCalls:    map[string]int{"refresh_token/ok": 1},
+		APICalls:      map[string]int{"101 sync/CRM/Accounts": 1, "current/Me": 1},
+		Unauthorized:  1,
+		MaxConcurrent: map[string]int{"101": 1},
 	}
 	if diff := cmp.Diff(want, st); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
@@ -180,4 +183,20 @@ func containsInt(list []int, n int) bool {
 		}
 	}
 	return false
+}
+
+// Two calls of one division at once show as max_concurrent 2; calls of two divisions at
+// once leave each at 1.
+func TestStatsMaxConcurrent(t *testing.T) {
+	srv := newTestServer(t, Options{Accounts: 3, Seed: 1, Divisions: []int{101, 102}, FreezeClock: true, Faults: Faults{Latency: 200 * time.Millisecond}})
+	tok := newAccessTokenFor(t, srv)
+	var wg gosync.WaitGroup
+	for _, div := range []int{101, 101, 102} {
+		wg.Go(func() { getJSON(t, srv, tok, fmt.Sprintf("/api/v1/%d/sync/CRM/Accounts?$select=ID", div)) })
+	}
+	wg.Wait()
+	st := srv.Stats()
+	if got := st.MaxConcurrent; got["101"] != 2 || got["102"] != 1 {
+		t.Errorf("max_concurrent %v, want 101: 2, 102: 1", got)
+	}
 }

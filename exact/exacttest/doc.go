@@ -118,7 +118,7 @@
 //	POST /_sim/accounts {"division":101,"raw_upsert":[{"ID":"…","Name":"has\u0000nul"},"{\"ID\":\"…\",\"Name\":[1 2 x]}"]}
 //	GET  /_sim/accounts?division=101
 //	GET  /_sim/accounts?division=101&hostile=1  → [{"id":"<guid or empty>","timestamp":N,"record":"<bytes>"}]
-//	GET  /_sim/stats
+//	GET  /_sim/stats    → Stats as JSON (calls by division and endpoint, token calls, max_concurrent data calls per division)
 //	POST /_sim/faults   {"error_rate":0.1,"latency":"50ms","truncate_rate":0.05,"malformed_next":1}
 //	POST /_sim/revoke   {"division":102}
 //	POST /_sim/divisions/move {"division":101}  → {"division":101,"division_move_date":"<RFC3339Nano>"}

@@ -106,6 +106,7 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 		endpoint = rt.path
 	}
 	s.countCall(division, endpoint)
+	defer s.enter(division, endpoint)()
 	if !s.maintenance(w, r) { // before auth and limits: the service is down
 		return
 	}

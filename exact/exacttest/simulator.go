@@ -76,6 +76,10 @@ type Stats struct {
 	Unauthorized    int            `json:"unauthorized"`
 	FaultsInjected  int            `json:"faults_injected"`
 	Maintenance     int            `json:"maintenance"` // calls answered 503 in the maintenance window
+	// MaxConcurrent is, by division (its code in decimal), the most data calls it had in
+	// flight at once: 1 when no two clients ever synced it at the same time. The division
+	// listing (system/ endpoints), which goes through any division, is not counted.
+	MaxConcurrent map[string]int `json:"max_concurrent"`
 }
 
 // TotalTokenCalls is the number of token-endpoint calls of any grant and outcome.
@@ -111,6 +115,7 @@ type Simulator struct {
 	rng      *rand.Rand
 	revoked  map[int]bool
 	stats    Stats
+	inFlight map[int]int // data calls in flight, by division
 	auth     authState
 	limits   map[limitKey]*limitState
 	budget   map[budgetKey]*budgetState
@@ -143,7 +148,8 @@ func New(opts Options) *Simulator {
 		budget:   map[budgetKey]*budgetState{},
 		division: slices.Clone(opts.Divisions),
 		data:     map[int]*divisionData{},
-		stats:    Stats{TokenCalls: map[string]int{}, APICalls: map[string]int{}},
+		stats:    Stats{TokenCalls: map[string]int{}, APICalls: map[string]int{}, MaxConcurrent: map[string]int{}},
+		inFlight: map[int]int{},
 	}
 	s.userID = newGenerator(opts.Seed, 0, s.start, 0).guid(1 << 44)
 	for name, n := range opts.Records {
@@ -220,6 +226,7 @@ func (s *Simulator) Stats() Stats {
 	st := s.stats
 	st.TokenCalls = maps(st.TokenCalls)
 	st.APICalls = maps(st.APICalls)
+	st.MaxConcurrent = maps(st.MaxConcurrent)
 	return st
 }
 
@@ -271,6 +278,23 @@ func baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// enter counts a data call in flight in division; the returned func ends it.
+func (s *Simulator) enter(division int, endpoint string) func() {
+	if strings.HasPrefix(strings.ToLower(endpoint), "system/") {
+		return func() {}
+	}
+	s.mu.Lock()
+	s.inFlight[division]++
+	key := strconv.Itoa(division)
+	s.stats.MaxConcurrent[key] = max(s.stats.MaxConcurrent[key], s.inFlight[division])
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.inFlight[division]--
+		s.mu.Unlock()
+	}
 }
 
 func (s *Simulator) countCall(division int, endpoint string) {

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+// runProc is one `exactsync run` process of a test.
+type runProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	exited chan struct{} // closed when the process has exited, with err set
+	err    error
+}
+
+// wait waits for the process to exit and returns what cmd.Wait did.
+func (p *runProc) wait() error {
+	<-p.exited
+	return p.err
+}
+
+// startRuns starts n run processes with args on the world's database.
+func (w *world) startRuns(n int, args ...string) []*runProc {
+	w.t.Helper()
+	var procs []*runProc
+	for range n {
+		cmd := w.cmd(map[string]string{"LOG_LEVEL": "info"}, append([]string{"run"}, args...)...)
+		p := &runProc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
+		cmd.Stderr = p.stderr
+		if err := cmd.Start(); err != nil {
+			w.t.Fatal(err)
+		}
+		go func() { p.err = cmd.Wait(); close(p.exited) }()
+		w.t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = p.wait()
+			w.mu.Lock()
+			w.logs = append(w.logs, p.stderr.String())
+			w.mu.Unlock()
+		})
+		procs = append(procs, p)
+	}
+	return procs
+}
+
+// count runs a count query.
+func (w *world) count(sql string, args ...any) int {
+	w.t.Helper()
+	var n int
+	if err := w.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		w.t.Fatal(err)
+	}
+	return n
+}
+
+// waitUntil polls cond until it holds, failing the test after d.
+func (w *world) waitUntil(what string, d time.Duration, cond func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runningOf counts the sync jobs a process is running now (0 before the queue exists).
+func (w *world) runningOf(p *runProc) int {
+	var n int
+	_ = w.pool.QueryRow(context.Background(), `SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync' AND state = 'running'
+		AND attempted_by[array_length(attempted_by, 1)] LIKE $1`, fmt.Sprintf("%%\\_%d\\_%%", p.cmd.Process.Pid)).Scan(&n)
+	return n
+}
+
+// checkQueueDrained waits until no sync job waits or runs, then checks that every job
+// of every tick ran to completion once, that no division had two calls in flight at
+// once, and that every division and entity was synced.
+func (w *world) checkQueueDrained(divisions int, entities []string, within time.Duration) {
+	w.t.Helper()
+	perTick := divisions * (len(entities) + 1) // and the deletions
+	w.waitUntil("every queued sync job finished", within, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'
+			AND state IN ('available', 'pending', 'scheduled', 'running', 'retryable')`) == 0 &&
+			w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'`) >= perTick
+	})
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync' AND state <> 'completed'`); n != 0 {
+		w.t.Errorf("%d sync jobs did not complete (cancelled or discarded)", n)
+	}
+	// One job per (connection, division, entity, full) and tick: a tick never queued a duplicate.
+	if n := w.count(`SELECT count(*) FROM (SELECT 1 FROM exact_river.river_job WHERE kind = 'exactsync_sync'
+		GROUP BY args->>'connection', args->>'division', args->>'entity', args->>'full', args->>'tick' HAVING count(*) > 1) d`); n != 0 {
+		w.t.Errorf("%d jobs were queued twice in one tick", n)
+	}
+	// The first tick (the leader's catch-up at start) queued every job.
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'
+		AND args->>'tick' = (SELECT min(args->>'tick') FROM exact_river.river_job WHERE kind = 'exactsync_sync')`); n != perTick {
+		w.t.Errorf("the first tick has %d jobs, want %d", n, perTick)
+	}
+	jobs := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'`)
+	var ok, pairs int
+	if err := w.pool.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT (division, entity)) FROM exact_sync.runs WHERE status = 'ok'`).Scan(&ok, &pairs); err != nil {
+		w.t.Fatal(err)
+	}
+	if pairs != perTick {
+		w.t.Errorf("%d divisions and entities synced, want %d", pairs, perTick)
+	}
+	if ok < jobs || ok > jobs+4 {
+		w.t.Errorf("%d ok runs for %d completed jobs; want one each (a job whose process died between the run's end and its acknowledgement may run twice)", ok, jobs)
+	} else if ok > jobs {
+		w.t.Logf("%d of %d jobs ran twice: their process died after the run, before River recorded it", ok-jobs, jobs)
+	}
+	for div, n := range w.sim.Stats().MaxConcurrent {
+		if n > 1 {
+			w.t.Errorf("division %s had %d calls in flight at once: two processes synced it together", div, n)
+		}
+	}
+}
+
+func riverWorld(t *testing.T, divisions int, latency time.Duration, accounts int, entities []string) *world {
+	t.Helper()
+	divs := make([]int, divisions)
+	for i := range divs {
+		divs[i] = 101 + i
+	}
+	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: accounts, Records: map[string]int{"*": 5},
+		Faults: exacttest.Faults{Latency: latency}})
+	w.env["EXACTSYNC_ENTITIES"] = strings.Join(entities, ",")
+	w.importToken()
+	return w
+}
+
+// Three run processes share the queue; one is killed with SIGKILL in the middle of its
+// jobs. Every job of the tick completes once, no division is synced by two processes at
+// once, and the killed process's jobs are finished by the others.
+func TestRunProcessesShareTheQueueAndOutliveAKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three scheduler processes")
+	}
+	t.Parallel()
+	entities := []string{"accounts", "gl_accounts", "items", "transaction_lines"}
+	w := riverWorld(t, 50, 150*time.Millisecond, 5, entities)
+	procs := w.startRuns(3, "--workers", "4", "--rescue-after", "3s")
+	victim := procs[0]
+	w.waitUntil("the victim runs jobs", 60*time.Second, func() bool { return w.runningOf(victim) >= 2 })
+	pid := victim.cmd.Process.Pid
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.wait()
+	w.checkQueueDrained(50, entities, 120*time.Second)
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'
+		AND attempted_by[1] LIKE $1 AND attempted_by[array_length(attempted_by, 1)] NOT LIKE $1`, fmt.Sprintf("%%\\_%d\\_%%", pid)); n == 0 {
+		t.Errorf("no job of the killed process was finished by another")
+	}
+	for _, p := range procs[1:] {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.wait(); err != nil {
+			t.Errorf("run exited with %v after SIGTERM\n%s", err, p.stderr)
+		}
+	}
+}
+
+// SIGTERM to one of three processes under load: it returns within the grace period, and
+// its jobs are finished or retried by the others; nothing is lost.
+func TestRunSIGTERMUnderLoadLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three scheduler processes")
+	}
+	t.Parallel()
+	entities := []string{"accounts", "gl_accounts"}
+	w := riverWorld(t, 30, 300*time.Millisecond, 3000, entities)
+	procs := w.startRuns(3, "--workers", "4", "--grace", "5s", "--rescue-after", "3s")
+	victim := procs[1]
+	w.waitUntil("the victim runs jobs", 60*time.Second, func() bool { return w.runningOf(victim) >= 2 })
+	start := time.Now()
+	if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-victim.exited:
+		if victim.err != nil {
+			t.Errorf("run exited with %v after SIGTERM\n%s", victim.err, victim.stderr)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatalf("run did not exit within the 5 s grace period (and 3 s of slack)\n%s", victim.stderr)
+	}
+	t.Logf("stopped in %s", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(victim.stderr.String(), `"message":"stopped"`) {
+		t.Errorf("no clean stop was logged:\n%s", victim.stderr)
+	}
+	w.checkQueueDrained(30, entities, 120*time.Second)
+}
+
+// sync --enqueue hands the jobs to the workers; status shows them waiting.
+func TestSyncEnqueueAndStatusQueue(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
+	w.importToken()
+	r := w.mustRun("sync", "--entity", "accounts", "--division", "101", "--enqueue")
+	for _, want := range []string{"accounts division 101: queued as job ", "deletions division 101: queued as job "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("sync --enqueue printed no %q:\n%s", want, r.stdout)
+		}
+	}
+	if r := w.mustRun("sync", "--entity", "accounts", "--division", "101", "--enqueue"); !strings.Contains(r.stdout, "accounts division 101: already queued or running as job") {
+		t.Errorf("a second sync --enqueue queued a duplicate:\n%s", r.stdout)
+	}
+	r = w.mustRun("status")
+	if !strings.Contains(r.stdout, "CONNECTION  DIVISION  QUEUED  RUNNING  RETRYING  SNOOZED") || !strings.Contains(r.stdout, "101       2       0        0         0") {
+		t.Errorf("status does not show the two queued jobs:\n%s", r.stdout)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs`); n != 0 {
+		t.Errorf("sync --enqueue ran %d jobs itself", n)
+	}
+}

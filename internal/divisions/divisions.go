@@ -1,0 +1,122 @@
+// Package divisions lists the divisions an Exact Online connection has been granted and
+// keeps the list in PostgreSQL (exact_sync.divisions), noticing divisions Exact moved to
+// another database. It is shared by exactsync's commands and its worker, which both need
+// the list and the day budgets stored per division; it sits under internal because no
+// other program should depend on it.
+//
+// It does not decide how often to list: the worker lists hourly, the commands when asked.
+package divisions
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sync"
+)
+
+// Save lists the divisions a connection has been granted and stores them
+// (exact_sync.divisions). A division that Exact moved to another database since the last
+// listing has new Timestamps throughout: its cursors and stored row versions are reset in
+// the same transaction, so the next run reads it in full (fact sheet §3.10, §6.9).
+//
+// Besides the user's current division, the list may go through any stored division and
+// any of also (EXACT_DIVISIONS), the ones with the most day budget left first. When every
+// one of them has spent its day budget, the stored list is returned as it is.
+func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]sink.Division, error) {
+	// Each division has its own day budget (§2.1): the list goes through a division
+	// with budget left, the fullest first, and a spent one costs no call.
+	limits, err := PrimeRateLimits(ctx, st, connID, client)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.Divisions(ctx, connID)
+	if err != nil {
+		return nil, err
+	}
+	via := slices.Clone(also)
+	for _, d := range stored {
+		via = append(via, d.Code)
+	}
+	now := time.Now()
+	slices.SortStableFunc(via, func(a, b int) int { return cmp.Compare(budgetLeft(limits, b, now), budgetLeft(limits, a, now)) })
+	ds, err := client.Divisions(ctx, via...)
+	var daily *exact.DailyLimitError
+	if errors.As(err, &daily) && len(stored) > 0 {
+		log.Warn().Int64("connection", connID).Err(err).
+			Msg("every known division's day budget is spent; using the stored division list until the budgets reset")
+		return stored, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing divisions: %w", err)
+	}
+	out := make([]sink.Division, len(ds))
+	for i, d := range ds {
+		out[i] = sink.Division{Code: d.Code, Description: d.Description, Status: d.Status, MoveDate: d.MoveDate}
+	}
+	moved, err := st.SaveDivisionsResettingMoved(ctx, connID, out, sync.Targets()...)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range moved {
+		log.Warn().Int64("connection", connID).Int("division", d).
+			Msg("Exact moved this division to another database; its cursors were reset and the next run reads it in full")
+	}
+	return out, nil
+}
+
+// PrimeRateLimits tells client which divisions of the connection have spent their day
+// budget, as stored by any process, so that it sends them nothing until their reset,
+// and returns the stored limits.
+func PrimeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) (map[int]sink.RateLimit, error) {
+	limits, err := st.RateLimits(ctx, connID)
+	if err != nil {
+		return nil, err
+	}
+	for d, rl := range limits {
+		if !rl.DailyReset.IsZero() && rl.DailyRemaining <= 0 {
+			client.SpentDay(d, rl.DailyReset)
+		}
+	}
+	return limits, nil
+}
+
+// budgetLeft is the day budget last seen for division; unknown counts as full.
+func budgetLeft(limits map[int]sink.RateLimit, division int, now time.Time) int {
+	rl, ok := limits[division]
+	if !ok || rl.DailyLimit <= 0 || now.After(rl.DailyReset) {
+		return math.MaxInt
+	}
+	return rl.DailyRemaining
+}
+
+// Codes are the codes of ds, in their order.
+func Codes(ds []sink.Division) []int {
+	out := make([]int, len(ds))
+	for i, d := range ds {
+		out[i] = d.Code
+	}
+	return out
+}
+
+// Filter keeps the codes in filter, all when filter is empty.
+func Filter(codes, filter []int) []int {
+	if len(filter) == 0 {
+		return codes
+	}
+	var out []int
+	for _, c := range codes {
+		if slices.Contains(filter, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+// Package worker runs exactsync's sync jobs from a job queue in PostgreSQL, shared by
+// any number of `exactsync run` processes on any number of machines. The queue is River
+// (github.com/riverqueue/river) with its pgx v5 driver, in its own schema ([Schema]);
+// [Migrate] creates its tables with River's migrator.
+//
+// # Lifecycle
+//
+// [New] checks a [Config] and builds a [Worker]; [Worker.Start] starts it; [Worker.Stop]
+// stops fetching jobs, cancels the running ones and returns when every job and
+// goroutine has returned (or when its context is done). A cancelled job writes the page
+// it has fetched, within the runner's write timeout, and returns: River records it for a
+// retry, which any process may take.
+//
+// # Jobs
+//
+// Every process runs the same jobs; River elects one leader, which alone queues the
+// periodic ones, so that a tick is queued once however many processes run.
+//
+//   - [KindTick] ([TickArgs]): one per [Schedule] and firing, plus one when the leader
+//     starts ([Schedule.CatchUp]). It queues a [KindSync] job for each of its entities in
+//     every division of every connection, entity by entity across the divisions, then
+//     each division's deletions job (sync.DeletionsJob), which comes after them (lower
+//     priority).
+//   - [KindSync] ([SyncArgs]): one sync.Job, run by the sync.Runner. Unique by
+//     (connection, division, entity, full) while queued, snoozed, retrying or running:
+//     a tick never queues a duplicate. At most one job runs per (connection, division)
+//     across all processes: the runner takes the division's lock (sink.Store.LockDivision),
+//     and a job that finds it taken is snoozed ([Config.BusySnooze]) rather than failed.
+//     A spent day budget (*exact.DailyLimitError) snoozes the job until Exact's window
+//     resets (00:00 UTC), looking again at least every [Config.MaxSnooze]; the other jobs
+//     of the division do the same without calling Exact, as the connection's client knows
+//     the budget is spent. A broken token chain (exact.ErrReauthRequired) cancels the job
+//     and every queued job of the connection, with the reason. Other errors are retried
+//     with River's backoff, at most [SyncMaxAttempts] times; the next tick queues the job
+//     afresh.
+//   - [KindDivisions]: hourly and at start, lists every connection's divisions through a
+//     division with day budget left and stores them (exact_sync.divisions); ticks read
+//     the stored list.
+//   - [KindKeepAlive]: refreshes a connection's token chain when it went unrefreshed for
+//     [Config.Keepalive], so that Exact's 30-day expiry of unused refresh tokens never
+//     hits a quiet connection.
+//   - [KindPrune]: hourly, deletes runs older than [Config.RunHistory].
+//   - [KindRescue]: a process killed while running a job leaves the job running in
+//     River's table. Its division lock was on a database session of that process, which
+//     PostgreSQL released; the leader makes such jobs available again once they have run
+//     longer than [Config.RescueAfter] without their lock, at two looks in a row.
+//
+// # Guarantees
+//
+// Delivery is at least once: a job cut by a shutdown or a crash runs again, and the
+// runner's writes are idempotent (a page's rows and cursor commit together; a replay
+// changes nothing). A job of a dead process may, rarely, be reported twice in
+// exact_sync.runs: once unfinished, once by the process that finished it.
+//
+// The package does not parse schedules, read the environment or print: the command
+// passes parsed schedules ([Schedule.Next] is any Next(time.Time) time.Time, such as a
+// robfig/cron schedule) and owns the terminal.
+package worker

@@ -1,0 +1,297 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/internal/divisions"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sync"
+)
+
+// Job kinds, as River's job table names them.
+const (
+	KindSync      = "exactsync_sync"
+	KindTick      = "exactsync_tick"
+	KindDivisions = "exactsync_divisions"
+	KindKeepAlive = "exactsync_keepalive"
+	KindPrune     = "exactsync_prune"
+	KindRescue    = "exactsync_rescue"
+)
+
+// SyncArgs are the arguments of a sync job: one sync.Job. A job is unique by
+// (connection, division, entity, full) while it is queued, snoozed, retrying or running,
+// so that a tick never queues a second one; Tick is when the tick that queued it fired
+// (zero for a job queued by hand) and takes no part in that.
+type SyncArgs struct {
+	Connection int64     `json:"connection" river:"unique"`
+	Division   int       `json:"division" river:"unique"`
+	Entity     string    `json:"entity" river:"unique"`
+	Full       bool      `json:"full" river:"unique"`
+	Tick       time.Time `json:"tick,omitzero"`
+}
+
+func (SyncArgs) Kind() string { return KindSync }
+
+// InsertOpts: the sync queue, unique while waiting or running, a few retries; a
+// division's deletions job comes after the entities' jobs queued with it.
+func (a SyncArgs) InsertOpts() river.InsertOpts {
+	prio := 1
+	if a.Entity == sync.DeletionsJob {
+		prio = 2
+	}
+	return river.InsertOpts{
+		Queue: QueueSync, Priority: prio, MaxAttempts: SyncMaxAttempts,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates},
+	}
+}
+
+// Job is the sync.Job of the arguments.
+func (a SyncArgs) Job() sync.Job {
+	return sync.Job{ConnectionID: a.Connection, Division: a.Division, Entity: a.Entity, Full: a.Full}
+}
+
+// syncWorker runs sync jobs.
+type syncWorker struct {
+	river.WorkerDefaults[SyncArgs]
+	w *Worker
+}
+
+func (s *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return s.w.cfg.RunTimeout }
+
+// Work runs the job. A division held by another job snoozes it; a spent day budget
+// snoozes it until the budget resets; a broken token chain cancels it and every other
+// queued job of the connection; other errors are retried with backoff.
+func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
+	w := s.w
+	a := job.Args
+	log := w.log.With().Int64("job_id", job.ID).Int64("connection", a.Connection).Int("division", a.Division).
+		Str("entity", a.Entity).Logger()
+	conn, ok, err := w.connection(ctx, a.Connection)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return river.JobCancel(fmt.Errorf("connection %d is not stored", a.Connection))
+	}
+	if conn.State == sink.StateReauthRequired {
+		return w.cancelConnection(ctx, job.ID, conn, errors.New(conn.StateReason))
+	}
+	client, err := w.client(ctx, conn)
+	if err != nil {
+		return err
+	}
+	// The runner logs the outcome once.
+	_, err = w.cfg.Runner.Run(ctx, client, a.Job())
+	var daily *exact.DailyLimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sync.ErrBusy):
+		return river.JobSnooze(w.cfg.BusySnooze + jitter(w.cfg.BusySnooze))
+	case errors.As(err, &daily):
+		wait := min(max(daily.Reset.Sub(w.cfg.Now()), 0)+jitter(time.Minute), w.cfg.MaxSnooze)
+		log.Debug().Dur("snooze", wait).Time("reset", daily.Reset).Msg("day budget spent; job snoozed")
+		return river.JobSnooze(wait)
+	case errors.Is(err, exact.ErrReauthRequired):
+		return w.cancelConnection(ctx, job.ID, conn, err)
+	case errors.Is(err, sync.ErrBudgetReserve):
+		return nil // recorded as budget_reserve; the next tick tries again
+	default:
+		return err
+	}
+}
+
+// cancelConnection cancels the queued jobs of a connection whose token chain needs
+// re-authorization, and returns the cancellation of the current one.
+func (w *Worker) cancelConnection(ctx context.Context, current int64, conn sink.Connection, cause error) error {
+	msg := fmt.Errorf("connection %d needs re-authorization: %w", conn.ID, cause)
+	params := river.NewJobListParams().Kinds(KindSync).First(10000).
+		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable).
+		Where("(args->>'connection')::bigint = @connection", river.NamedArgs{"connection": conn.ID})
+	res, err := w.river.JobList(ctx, params)
+	cancelled := 0
+	if err == nil {
+		for _, j := range res.Jobs {
+			if j.ID == current {
+				continue
+			}
+			if _, err := w.river.JobCancel(ctx, j.ID); err == nil {
+				cancelled++
+			}
+		}
+	}
+	w.log.Error().Err(msg).Int64("connection", conn.ID).Int("jobs_cancelled", cancelled+1).
+		Msg("cancelled the connection's jobs until it is re-authorized")
+	return river.JobCancel(msg)
+}
+
+// TickArgs are the arguments of a tick job: queue the entities' jobs for every division.
+type TickArgs struct {
+	Schedule  string       `json:"schedule"`
+	Entities  []TickEntity `json:"entities"`
+	Deletions bool         `json:"deletions,omitempty"`
+}
+
+func (TickArgs) Kind() string { return KindTick }
+
+func (TickArgs) InsertOpts() river.InsertOpts { return controlOpts() }
+
+func controlOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueControl, MaxAttempts: 3,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
+}
+
+type tickWorker struct {
+	river.WorkerDefaults[TickArgs]
+	w *Worker
+}
+
+// Work queues the tick's jobs, entity by entity across the divisions (so that the
+// jobs fetched together are of different divisions), then the deletions jobs.
+func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
+	w := t.w
+	conns, err := w.cfg.Store.Connections(ctx)
+	if err != nil {
+		return fmt.Errorf("reading connections: %w", err)
+	}
+	type div struct {
+		conn int64
+		code int
+	}
+	var divs []div
+	for _, conn := range conns {
+		if conn.State == sink.StateReauthRequired {
+			w.log.Error().Int64("connection", conn.ID).Str("reason", conn.StateReason).
+				Msg("connection needs re-authorization; nothing of it is queued")
+			continue
+		}
+		codes, err := w.divisions(ctx, conn)
+		if err != nil {
+			w.log.Warn().Err(err).Int64("connection", conn.ID).Msg("cannot list divisions")
+			continue
+		}
+		for _, c := range codes {
+			divs = append(divs, div{conn.ID, c})
+		}
+	}
+	tick := job.ScheduledAt.UTC()
+	var params []river.InsertManyParams
+	for _, e := range job.Args.Entities {
+		for _, d := range divs {
+			params = append(params, river.InsertManyParams{Args: SyncArgs{Connection: d.conn, Division: d.code, Entity: e.Entity, Full: e.Full, Tick: tick}})
+		}
+	}
+	if job.Args.Deletions {
+		for _, d := range divs {
+			params = append(params, river.InsertManyParams{Args: SyncArgs{Connection: d.conn, Division: d.code, Entity: sync.DeletionsJob, Tick: tick}})
+		}
+	}
+	queued, skipped := 0, 0
+	for len(params) > 0 {
+		n := min(len(params), 1000)
+		res, err := w.river.InsertMany(ctx, params[:n])
+		if err != nil {
+			return fmt.Errorf("queueing the jobs of tick %s: %w", job.Args.Schedule, err)
+		}
+		for _, r := range res {
+			if r.UniqueSkippedAsDuplicate {
+				skipped++
+			} else {
+				queued++
+			}
+		}
+		params = params[n:]
+	}
+	w.log.Info().Str("schedule", job.Args.Schedule).Time("tick", tick).Int("divisions", len(divs)).
+		Int("jobs_queued", queued).Int("jobs_already_queued", skipped).Msg("tick")
+	return nil
+}
+
+// divisions are the divisions of conn to sync: the stored list (read from Exact hourly
+// by the divisions job), or a fresh one when none is stored yet.
+func (w *Worker) divisions(ctx context.Context, conn sink.Connection) ([]int, error) {
+	stored, err := w.cfg.Store.Divisions(ctx, conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(stored) == 0 {
+		client, err := w.client(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		if stored, err = divisions.Save(ctx, w.cfg.Store, conn.ID, client, w.cfg.Divisions, w.log); err != nil {
+			return nil, err
+		}
+	}
+	return divisions.Filter(divisions.Codes(stored), w.cfg.Divisions), nil
+}
+
+// DivisionsArgs are the arguments of the job that reads every connection's division
+// list from Exact (hourly, through a division with day budget left).
+type DivisionsArgs struct{}
+
+func (DivisionsArgs) Kind() string { return KindDivisions }
+
+func (DivisionsArgs) InsertOpts() river.InsertOpts { return controlOpts() }
+
+type divisionsWorker struct {
+	river.WorkerDefaults[DivisionsArgs]
+	w *Worker
+}
+
+// Work lists the divisions of every connection that does not need re-authorization.
+// The list is read even when Config.Divisions names the divisions: it is how a division
+// moved by Exact is noticed (§3.10).
+func (d *divisionsWorker) Work(ctx context.Context, _ *river.Job[DivisionsArgs]) error {
+	w := d.w
+	conns, err := w.cfg.Store.Connections(ctx)
+	if err != nil {
+		return fmt.Errorf("reading connections: %w", err)
+	}
+	for _, conn := range conns {
+		if conn.State == sink.StateReauthRequired {
+			continue
+		}
+		client, err := w.client(ctx, conn)
+		if err == nil {
+			_, err = divisions.Save(ctx, w.cfg.Store, conn.ID, client, w.cfg.Divisions, w.log)
+		}
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn().Err(err).Int64("connection", conn.ID).Msg("cannot list divisions")
+		}
+	}
+	return nil
+}
+
+// PruneArgs are the arguments of the job that prunes the run history.
+type PruneArgs struct{}
+
+func (PruneArgs) Kind() string { return KindPrune }
+
+func (PruneArgs) InsertOpts() river.InsertOpts { return controlOpts() }
+
+type pruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	w *Worker
+}
+
+// Work deletes the runs older than Config.RunHistory, except the last successful run
+// of each entity in each division (see sink.Store.PruneRuns).
+func (p *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
+	w := p.w
+	n, err := w.cfg.Store.PruneRuns(ctx, w.cfg.Now().Add(-w.cfg.RunHistory))
+	if err != nil {
+		return fmt.Errorf("pruning the run history: %w", err)
+	}
+	if n > 0 {
+		w.log.Info().Int("runs_deleted", n).Dur("run_history", w.cfg.RunHistory).Msg("pruned the run history")
+	}
+	return nil
+}

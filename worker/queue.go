@@ -1,0 +1,114 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/sync"
+)
+
+// Schema is the PostgreSQL schema of River's tables (river_job, river_leader, …),
+// apart from exact and exact_sync.
+const Schema = "exact_river"
+
+// RiverVersion is the version of River's schema Migrate brings the database to. It
+// moves with the River release in go.mod, in a commit of its own.
+const RiverVersion = 8
+
+// migrateLockID serializes Migrate across processes (advisory lock, bigint form).
+const migrateLockID int64 = 0x6578_7379_6e63_7276 // "exsyncrv"
+
+// Migrate creates River's tables in Schema, or brings them to RiverVersion, with
+// River's own migrator (each version in a transaction of its own, as River's enum
+// changes require) under a session advisory lock: processes that migrate at the same
+// time serialize, one applies, the others find nothing to do. Up only.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logger) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating the job queue: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
+		return fmt.Errorf("migrating the job queue: taking the migration lock: %w", err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockID); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // ends the session, which releases the lock
+		}
+	}()
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+Schema); err != nil {
+		return fmt.Errorf("migrating the job queue: creating schema %s: %w", Schema, err)
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: Schema, Logger: newSlogger(log)})
+	if err != nil {
+		return fmt.Errorf("migrating the job queue: %w", err)
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{TargetVersion: RiverVersion})
+	if err != nil {
+		return fmt.Errorf("migrating the job queue: %w", err)
+	}
+	for _, v := range res.Versions {
+		log.Info().Int("river_version", v.Version).Str("schema", Schema).Dur("duration", v.Duration).Msg("applied job queue migration")
+	}
+	return nil
+}
+
+// Enqueue hands job to the running workers and returns its job id. When the same job
+// is already queued or running, it returns that job's id and duplicate true.
+func Enqueue(ctx context.Context, pool *pgxpool.Pool, job sync.Job) (id int64, duplicate bool, err error) {
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: Schema, Logger: slog.New(discard{})})
+	if err != nil {
+		return 0, false, err
+	}
+	res, err := rc.Insert(ctx, SyncArgs{Connection: job.ConnectionID, Division: job.Division, Entity: job.Entity, Full: job.Full}, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("queueing %s: %w", job, err)
+	}
+	return res.Job.ID, res.UniqueSkippedAsDuplicate, nil
+}
+
+// Waiting counts the sync jobs of one division by state.
+type Waiting struct {
+	Connection int64
+	Division   int
+	Queued     int // available, or scheduled for later by hand
+	Running    int
+	Retrying   int // failed, waiting for their next attempt
+	Snoozed    int // waiting for the division's lock or its day budget
+}
+
+// Queue counts the sync jobs waiting or running, per division, from River's job table.
+// It returns nothing, without error, when the queue's tables do not exist yet.
+func Queue(ctx context.Context, pool *pgxpool.Pool) ([]Waiting, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT (args->>'connection')::int8, (args->>'division')::int,
+		       count(*) FILTER (WHERE state IN ('available', 'pending') OR (state = 'scheduled' AND NOT metadata ? 'snoozes')),
+		       count(*) FILTER (WHERE state = 'running'),
+		       count(*) FILTER (WHERE state = 'retryable'),
+		       count(*) FILTER (WHERE state = 'scheduled' AND metadata ? 'snoozes')
+		FROM `+Schema+`.river_job
+		WHERE kind = $1 AND state IN ('available', 'pending', 'scheduled', 'running', 'retryable')
+		GROUP BY 1, 2 ORDER BY 1, 2`, KindSync)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
+			return nil, nil // undefined table or schema: never migrated
+		}
+		return nil, fmt.Errorf("reading the job queue: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Waiting, error) {
+		var w Waiting
+		err := r.Scan(&w.Connection, &w.Division, &w.Queued, &w.Running, &w.Retrying, &w.Snoozed)
+		return w, err
+	})
+}

@@ -1,0 +1,211 @@
+package worker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sink/sinktest"
+	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
+)
+
+// world is a simulator, a migrated database with one imported connection, and the
+// workers started on it.
+type world struct {
+	t    *testing.T
+	sim  *exacttest.Server
+	st   *sink.Store
+	pool *pgxpool.Pool
+	conn sink.Connection
+}
+
+func newWorld(t *testing.T, opts exacttest.Options) *world {
+	t.Helper()
+	opts.ClientID, opts.ClientSecret = testClientID, testClientSecret
+	sim := exacttest.NewServer(opts)
+	t.Cleanup(sim.Close)
+	st, pool := sinktest.NewStorePool(t)
+	ctx := context.Background()
+	if err := worker.Migrate(ctx, pool, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := st.UpsertConnection(ctx, sim.URL, testClientID, "worker-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ImportRefreshToken(ctx, conn.ID, sim.RefreshToken()); err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, sim: sim, st: st, pool: pool, conn: conn}
+}
+
+// start starts a worker (one run process) with cfg over the world's defaults, and stops
+// it when the test ends.
+func (w *world) start(cfg worker.Config) *worker.Worker {
+	w.t.Helper()
+	cfg.Pool, cfg.Store, cfg.Now = w.pool, w.st, w.sim.Now
+	cfg.Runner = sync.NewRunner(sync.Config{Logger: cfg.Logger, Enabled: []string{"accounts"}, Now: w.sim.Now}, w.st, w.st, w.st)
+	cfg.NewClient = func(_ context.Context, conn sink.Connection) (*exact.Client, error) {
+		return exact.New(exact.Config{BaseURL: conn.BaseURL, ClientID: testClientID, ClientSecret: testClientSecret,
+			Logger: zerolog.Nop(), Now: w.sim.Now}, sync.NewTokenStore(w.st, conn.ID))
+	}
+	wk, err := worker.New(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := wk.Start(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := wk.Stop(ctx); err != nil {
+			w.t.Errorf("Stop: %v", err)
+		}
+	})
+	return wk
+}
+
+// count runs a count query.
+func (w *world) count(sql string, args ...any) int {
+	w.t.Helper()
+	var n int
+	if err := w.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		w.t.Fatal(err)
+	}
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (w *world) waitFor(what string, d time.Duration, cond func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// every is a schedule firing every d, for ticks in tests.
+type every time.Duration
+
+func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
+
+// A tick is queued once however many processes run: three workers on one database,
+// one catch-up tick, one job per division and entity, each run once.
+func TestTickIsQueuedOnce(t *testing.T) {
+	t.Parallel()
+	divs := []int{101, 102, 103, 104}
+	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 5, FreezeClock: true})
+	cfg := worker.Config{Logger: zerolog.Nop(), Workers: 2, Schedules: []worker.Schedule{{
+		Spec: "hourly", Next: every(time.Hour), Entities: []worker.TickEntity{{Entity: "accounts"}}, Deletions: true, CatchUp: true,
+	}}}
+	for range 3 {
+		w.start(cfg)
+	}
+	want := 2 * len(divs) // accounts and deletions
+	w.waitFor("every job completed", 30*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindSync) >= want
+	})
+	time.Sleep(time.Second) // a second tick, were one queued, would show now
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1`, worker.KindTick); n != 1 {
+		t.Errorf("%d tick jobs with three processes, want 1", n)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1`, worker.KindSync); n != want {
+		t.Errorf("%d sync jobs, want %d (one per division and job)", n, want)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok'`); n != want {
+		t.Errorf("%d ok runs, want %d", n, want)
+	}
+	for div, n := range w.sim.Stats().MaxConcurrent {
+		if n > 1 {
+			t.Errorf("division %s had %d calls in flight at once, want 1", div, n)
+		}
+	}
+}
+
+// A job that spends its division's day budget snoozes, and runs to the end after
+// Exact's day turns.
+func TestSpentBudgetSnoozesUntilTheDayTurns(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 4500, DailyLimit: 3, FreezeClock: true})
+	w.start(worker.Config{Logger: zerolog.Nop(), MaxSnooze: 200 * time.Millisecond, Schedules: []worker.Schedule{{
+		Spec: "hourly", Next: every(time.Hour), Entities: []worker.TickEntity{{Entity: "accounts"}}, CatchUp: true,
+	}}})
+	w.waitFor("the job snoozed for the day budget", 30*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'daily_limit'`) >= 2
+	})
+	var state string
+	var snoozes int
+	if err := w.pool.QueryRow(context.Background(), `
+		SELECT state, coalesce((metadata->>'snoozes')::int, 0) FROM exact_river.river_job WHERE kind = $1`, worker.KindSync).Scan(&state, &snoozes); err != nil {
+		t.Fatal(err)
+	}
+	if state == "completed" || snoozes == 0 {
+		t.Fatalf("job %s after %d snoozes, want snoozed before the day turns", state, snoozes)
+	}
+	calls := w.sim.Stats().Calls(101, "sync/CRM/Accounts")
+	time.Sleep(time.Second)
+	if more := w.sim.Stats().Calls(101, "sync/CRM/Accounts") - calls; more > 1 {
+		t.Errorf("%d calls while the day budget was spent, want at most 1", more)
+	}
+
+	// 4500 accounts take five calls, three a day (one of them may list the divisions).
+	completed := func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindSync) == 1
+	}
+	for day := 1; !completed(); day++ {
+		if day > 3 {
+			t.Fatal("the job did not complete in three days")
+		}
+		w.sim.Advance(24 * time.Hour)
+		deadline := time.Now().Add(5 * time.Second)
+		for !completed() && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if n := w.count(`SELECT count(*) FROM exact.accounts`); n != 4500 {
+		t.Errorf("%d accounts stored, want 4500", n)
+	}
+}
+
+func TestNewNeedsItsParts(t *testing.T) {
+	if _, err := worker.New(worker.Config{}); err == nil {
+		t.Error("New without Pool, Store, Runner and NewClient succeeded")
+	}
+}
+
+// Queue counts the waiting jobs per division; Enqueue refuses a duplicate.
+func TestEnqueueAndQueue(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
+	ctx := context.Background()
+	job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"}
+	id, dup, err := worker.Enqueue(ctx, w.pool, job)
+	if err != nil || dup || id == 0 {
+		t.Fatalf("Enqueue: id %d, duplicate %v, err %v", id, dup, err)
+	}
+	again, dup, err := worker.Enqueue(ctx, w.pool, job)
+	if err != nil || !dup || again != id {
+		t.Errorf("Enqueue again: id %d, duplicate %v, err %v; want id %d, duplicate", again, dup, err, id)
+	}
+	q, err := worker.Queue(ctx, w.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].Queued != 1 || q[0].Division != 101 {
+		t.Errorf("Queue %+v, want one queued job of division 101", q)
+	}
+	if q, err := worker.Queue(ctx, sinktest.NewPool(t, sinktest.NewDatabase(t))); err != nil || len(q) != 0 {
+		t.Errorf("Queue of an unmigrated database: %v, %v; want nothing, no error", q, err)
+	}
+}
