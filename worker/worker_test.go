@@ -103,6 +103,9 @@ func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
 // A tick is queued once however many processes run: three workers on one database,
 // one catch-up tick, one job per division and entity, each run once.
 func TestTickIsQueuedOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's leader and snoozes; skipped with -short")
+	}
 	t.Parallel()
 	divs := []int{101, 102, 103, 104}
 	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 5, FreezeClock: true})
@@ -136,6 +139,9 @@ func TestTickIsQueuedOnce(t *testing.T) {
 // A job that spends its division's day budget snoozes, and runs to the end after
 // Exact's day turns.
 func TestSpentBudgetSnoozesUntilTheDayTurns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's leader and snoozes; skipped with -short")
+	}
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 4500, DailyLimit: 3, FreezeClock: true})
 	w.start(worker.Config{Logger: zerolog.Nop(), MaxSnooze: 200 * time.Millisecond, Schedules: []worker.Schedule{{
