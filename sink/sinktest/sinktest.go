@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"net/url"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/exactsync/exactsync/migrations"
@@ -75,7 +77,14 @@ func newDatabase(t testing.TB, template string) string {
 	if template != "" {
 		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
-	if _, err := admin.Exec(ctx, create); err != nil {
+	_, err = admin.Exec(ctx, create)
+	var pgErr *pgconn.PgError
+	if template != "" && errors.As(err, &pgErr) && pgErr.Code == "3D000" { // the template went away
+		if template, err = remakeTemplate(); err == nil {
+			_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
+		}
+	}
+	if err != nil {
 		t.Fatalf("creating test database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -126,7 +135,8 @@ func NewStoreConfig(t testing.TB, cfg sink.Config) *sink.Store {
 // copied from a template database that holds every migration (PostgreSQL copies a
 // template far faster than the migrations run: the catalogue alone has 70 tables). The
 // template is named after the migration files, made once per server and kept, as a
-// cache; stale ones are dropped. OpenStore still migrates, which then changes nothing.
+// cache (other checkouts with other migrations keep theirs). OpenStore still migrates,
+// which then changes nothing.
 func NewMigratedDatabase(t testing.TB) string {
 	t.Helper()
 	tpl, err := template()
@@ -135,6 +145,15 @@ func NewMigratedDatabase(t testing.TB) string {
 	}
 	return newDatabase(t, tpl)
 }
+
+// remakeTemplate makes the template again after it went away (dropped by hand).
+func remakeTemplate() (string, error) {
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	return makeTemplate()
+}
+
+var templateMu gosync.Mutex
 
 var (
 	templateOnce gosync.Once
@@ -186,19 +205,6 @@ func makeTemplate() (string, error) {
 	}
 	if exists {
 		return name, nil
-	}
-	// Stale templates of other migration files go.
-	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'exactsync_test_template_%'`)
-	if err != nil {
-		return "", err
-	}
-	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", err
-	}
-	for _, d := range stale {
-		admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{d}.Sanitize()+` IS_TEMPLATE false`)
-		admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{d}.Sanitize()+` WITH (FORCE)`)
 	}
 	building := name + "_new"
 	admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{building}.Sanitize()+` WITH (FORCE)`)
