@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,22 +60,12 @@ func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entit
 
 // Runs returns the most recent runs, newest first; limit <= 0 means 100.
 func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, connection_id, division, entity, full_sync, started_at, finished_at, status,
-		       upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error, quarantined
-		FROM exact_sync.runs ORDER BY started_at DESC, id DESC LIMIT $1`, cmp.Or(max(limit, 0), 100))
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM exact_sync.runs ORDER BY started_at DESC, id DESC LIMIT $1`,
+		cmp.Or(max(limit, 0), 100))
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
-	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunRecord, error) {
-		var rr RunRecord
-		var fin *time.Time
-		err := r.Scan(&rr.ID, &rr.ConnectionID, &rr.Division, &rr.Entity, &rr.Full, &rr.StartedAt, &fin,
-			&rr.Result.Status, &rr.Result.Upserted, &rr.Result.Removed, &rr.Result.Pages, &rr.Result.APICalls,
-			&rr.Result.CursorFrom, &rr.Result.CursorTo, &rr.Result.Err, &rr.Result.Quarantined)
-		rr.StartedAt, rr.FinishedAt = rr.StartedAt.UTC(), orZero(fin)
-		return rr, err
-	})
+	runs, err := pgx.CollectRows(rows, scanRun)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}

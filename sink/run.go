@@ -16,6 +16,9 @@ type Run struct {
 	Entity       string
 	Full         bool
 	StartedAt    time.Time // zero = now
+	// QueueJob is the queue's id of the job the run belongs to; 0 for a run outside the
+	// queue. A job that writes several entities has one run of each with its id.
+	QueueJob int64
 }
 
 // Run statuses.
@@ -63,9 +66,9 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 			return err
 		}
 		return tx.QueryRow(ctx, `
-			INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at)
-			VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id`,
-			r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt)).Scan(&id)
+			INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at, job_id)
+			VALUES ($1, $2, $3, $4, coalesce($5, now()), nullif($6, 0)) RETURNING id`,
+			r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt), r.QueueJob).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("recording the start of a %s run of division %d: %w", r.Entity, r.Division, err)
@@ -96,6 +99,35 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 		return fmt.Errorf("recording the end of run %d: %w", runID, err)
 	}
 	return nil
+}
+
+// JobRuns returns the runs of queue job jobID, in the order they started: one per entity
+// the job writes and attempt that got as far as recording its start.
+func (s *Store) JobRuns(ctx context.Context, jobID int64) ([]RunRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM exact_sync.runs WHERE job_id = $1 ORDER BY id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the runs of job %d: %w", jobID, err)
+	}
+	runs, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("reading the runs of job %d: %w", jobID, err)
+	}
+	return runs, nil
+}
+
+// runColumns are the columns scanRun reads.
+const runColumns = `id, connection_id, division, entity, full_sync, started_at, coalesce(job_id, 0), finished_at, status,
+	upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error, quarantined`
+
+// scanRun reads a row of runColumns.
+func scanRun(r pgx.CollectableRow) (RunRecord, error) {
+	var rr RunRecord
+	var fin *time.Time
+	err := r.Scan(&rr.ID, &rr.ConnectionID, &rr.Division, &rr.Entity, &rr.Full, &rr.StartedAt, &rr.QueueJob, &fin,
+		&rr.Result.Status, &rr.Result.Upserted, &rr.Result.Removed, &rr.Result.Pages, &rr.Result.APICalls,
+		&rr.Result.CursorFrom, &rr.Result.CursorTo, &rr.Result.Err, &rr.Result.Quarantined)
+	rr.StartedAt, rr.FinishedAt = rr.StartedAt.UTC(), orZero(fin)
+	return rr, err
 }
 
 // LastSuccess returns when the last successful run of (connID, division, entity)

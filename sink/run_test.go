@@ -114,6 +114,70 @@ func TestStartRunAbandonsTheJobsOrphans(t *testing.T) {
 	}
 }
 
+// TestJobRuns: the runs of a queue job are found by its id, whatever their status; a run
+// outside the queue and another job's runs are not.
+func TestJobRuns(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	started := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	start := func(r sink.Run) sink.Run {
+		t.Helper()
+		r.ConnectionID, r.Division, r.StartedAt = conn.ID, 101, started
+		id, err := s.StartRun(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.ID = id
+		return r
+	}
+	finish := func(r sink.Run, res sink.RunResult) {
+		t.Helper()
+		if err := s.FinishRun(ctx, r.ID, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := start(sink.Run{Entity: "accounts", QueueJob: 7}) // its process died
+	inline := start(sink.Run{Entity: "accounts"})            // abandons dead
+	finish(inline, sink.RunResult{})
+	ok := start(sink.Run{Entity: "accounts", QueueJob: 7})
+	finish(ok, sink.RunResult{Upserted: 3, Pages: 1, APICalls: 1, CursorTo: 9})
+	member := start(sink.Run{Entity: "suppliers", QueueJob: 7})
+	finish(member, sink.RunResult{Upserted: 1, CursorTo: 9})
+	start(sink.Run{Entity: "gl_accounts", QueueJob: 8})
+
+	got, err := s.JobRuns(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for i := range got {
+		if got[i].FinishedAt.IsZero() {
+			t.Errorf("run %d: no finish time", got[i].ID)
+		}
+		got[i].FinishedAt = time.Time{}
+		statuses = append(statuses, got[i].Result.Status)
+	}
+	if want := []string{sink.RunAbandoned, sink.RunOK, sink.RunOK}; !slices.Equal(statuses, want) {
+		t.Errorf("statuses of job 7's runs = %v, want %v", statuses, want)
+	}
+	if len(got) == 3 {
+		got[0].Result = sink.RunResult{}
+		want := []sink.RunRecord{
+			{Run: dead},
+			{Run: ok, Result: sink.RunResult{Upserted: 3, Pages: 1, APICalls: 1, CursorTo: 9, Status: sink.RunOK}},
+			{Run: member, Result: sink.RunResult{Upserted: 1, CursorTo: 9, Status: sink.RunOK}},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("JobRuns(7) (-want +got):\n%s", diff)
+		}
+	}
+	if got, err := s.JobRuns(ctx, 9); err != nil || len(got) != 0 {
+		t.Errorf("JobRuns of a job without runs = %v, %v; want none", got, err)
+	}
+}
+
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
 	s := sinktest.NewStore(t)

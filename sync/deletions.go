@@ -30,6 +30,9 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 		return fmt.Errorf("%s: %w", job, ErrBusy)
 	}
 	defer lock.Unlock()
+	if done, err := r.replayed(ctx, job, res, log); done || err != nil {
+		return err
+	}
 
 	cursors, err := r.writer.Cursors(ctx, job.ConnectionID, job.Division)
 	if err != nil {
@@ -68,7 +71,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 
 	own.runID, err = r.history.StartRun(ctx, sink.Run{
 		ConnectionID: job.ConnectionID, Division: job.Division, Entity: DeletionsJob,
-		Full: job.Full, StartedAt: r.cfg.Now(),
+		Full: job.Full, StartedAt: r.cfg.Now(), QueueJob: job.QueueJob,
 	})
 	if err != nil {
 		return err // sink names the run

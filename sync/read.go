@@ -69,6 +69,9 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 		return fmt.Errorf("%s: %w", job, ErrBusy)
 	}
 	defer lock.Unlock()
+	if done, err := r.replayed(ctx, job, res, log); done || err != nil {
+		return err
+	}
 
 	s := &stream{r: r, src: src, job: job, res: res, log: log, fence: lock.Fence}
 	fullPass := false // a pass from the start of an incrementally read entity
@@ -113,7 +116,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 	for _, m := range s.members {
 		m.runID, err = r.history.StartRun(ctx, sink.Run{
 			ConnectionID: job.ConnectionID, Division: job.Division, Entity: m.name,
-			Full: m.full, StartedAt: r.cfg.Now(),
+			Full: m.full, StartedAt: r.cfg.Now(), QueueJob: job.QueueJob,
 		})
 		if err != nil {
 			return err // sink names the run

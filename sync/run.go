@@ -44,6 +44,8 @@ type History interface {
 	FinishRun(ctx context.Context, runID int64, res sink.RunResult) error
 	// LastSuccess is when the last successful run finished; zero if none.
 	LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error)
+	// JobRuns returns the runs recorded for a queue job (sink.Run.QueueJob), oldest first.
+	JobRuns(ctx context.Context, jobID int64) ([]sink.RunRecord, error)
 }
 
 // Locker gives one worker at a time a (connection, division). *sink.Store
@@ -82,6 +84,10 @@ type Job struct {
 	Division     int
 	Entity       string // an entity's name, or DeletionsJob
 	Full         bool   // start from the beginning instead of the stored cursor
+	// QueueJob is the job queue's id of the job; 0 for a job run outside the queue. A
+	// job of the queue whose run already finished is not run again (see
+	// [Result.Replayed]).
+	QueueJob int64
 }
 
 // DeletionsJob is the Job.Entity of the job that reads a division's sync/Deleted
@@ -112,6 +118,10 @@ type Result struct {
 	CursorFrom  int64
 	CursorTo    int64
 	Duration    time.Duration
+	// Replayed: the job (Job.QueueJob) had already run to the end, in a process that
+	// died before the queue recorded it complete; the run was not repeated and the
+	// result is the recorded one's.
+	Replayed bool
 }
 
 // Statuses of a run.
@@ -327,7 +337,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	}
 	ev.Bool("full", res.Job.Full).Str("status", res.Status).Int("rows_upserted", res.Upserted).Int("rows_removed", res.Removed).
 		Int("records_quarantined", res.Quarantined).Int("pages", res.Pages).Int("api_calls", res.Calls).Int64("cursor_from", res.CursorFrom).
-		Int64("cursor_to", res.CursorTo).Dur("duration", res.Duration).Msg("sync run finished")
+		Int64("cursor_to", res.CursorTo).Dur("duration", res.Duration).Bool("replayed", res.Replayed).Msg("sync run finished")
 	return res, err
 }
 

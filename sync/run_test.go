@@ -81,6 +81,7 @@ type fakeStore struct {
 	writes   [][]sink.Batch // the batches of each transaction
 	started  []sink.Run
 	finished []sink.RunResult
+	ended    map[int64]sink.RunResult // FinishRun's results by run id
 	locked   bool
 	busy     bool
 	// quarantined is what Quarantined answers; a row with the key refuse fails
@@ -173,9 +174,29 @@ func (f *fakeStore) StartRun(_ context.Context, r sink.Run) (int64, error) {
 	return int64(len(f.started)), nil
 }
 
-func (f *fakeStore) FinishRun(_ context.Context, _ int64, res sink.RunResult) error {
+func (f *fakeStore) FinishRun(_ context.Context, id int64, res sink.RunResult) error {
 	f.finished = append(f.finished, res)
+	if f.ended == nil {
+		f.ended = map[int64]sink.RunResult{}
+	}
+	f.ended[id] = res
 	return nil
+}
+
+func (f *fakeStore) JobRuns(_ context.Context, jobID int64) ([]sink.RunRecord, error) {
+	var out []sink.RunRecord
+	for i, r := range f.started {
+		if r.QueueJob != jobID {
+			continue
+		}
+		r.ID = int64(i + 1)
+		rr := sink.RunRecord{Run: r, Result: sink.RunResult{Status: sink.RunRunning}}
+		if res, ok := f.ended[r.ID]; ok {
+			rr.Result = res
+		}
+		out = append(out, rr)
+	}
+	return out, nil
 }
 
 func (f *fakeStore) LockDivision(context.Context, int64, int, bool) (*sink.DivisionLock, bool, error) {

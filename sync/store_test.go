@@ -3,11 +3,14 @@ package sync
 import (
 	"context"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -80,4 +83,128 @@ func count[R interface{ Scan(...any) error }](t *testing.T, q func(context.Conte
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestAQueueJobRunsOnceOnPostgreSQL: an attempt of a queue job whose earlier attempt ran
+// to the end (in a process that died before the queue recorded it) does not call Exact
+// and returns the recorded result; one whose earlier attempt died mid-run, failed, or that
+// came from outside the queue runs. Either way the job has one ok run per entity it
+// writes.
+func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	st, pool := sinktest.NewStorePool(t)
+	conn, err := st.UpsertConnection(ctx, "https://start.exactonline.nl", "client", "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An accounts job also writes suppliers: two runs per attempt.
+	r := NewRunner(Config{Logger: zerolog.Nop(), Enabled: []string{"accounts", "suppliers"}}, st, st, st)
+	src := &fakeSource{pages: map[string]string{}, def: page("", account(id1, 3, true), account(id2, 5, false))}
+	run := func(job Job) (Result, int) {
+		t.Helper()
+		asked := len(src.asked)
+		res, err := r.Run(ctx, src, job)
+		if err != nil {
+			t.Fatalf("Run %s: %v", job, err)
+		}
+		return res, len(src.asked) - asked
+	}
+	startRun := func(job Job) int64 {
+		t.Helper()
+		id, err := st.StartRun(ctx, sink.Run{ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity, QueueJob: job.QueueJob})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+
+	tests := []struct {
+		name   string
+		entity string
+		queue  bool // a job of the queue
+		// before is the job's earlier attempt; it returns the result a replay gives.
+		before     func(job Job) Result
+		wantReplay bool
+		wantRuns   []string // statuses of the job's runs after the second attempt
+	}{
+		{
+			name: "ran to the end", entity: "accounts", queue: true,
+			before:     func(job Job) Result { res, _ := run(job); return res },
+			wantReplay: true,
+			wantRuns:   []string{sink.RunOK, sink.RunOK},
+		},
+		{
+			name: "deletions ran to the end", entity: DeletionsJob, queue: true,
+			before:     func(job Job) Result { res, _ := run(job); return res },
+			wantReplay: true,
+			wantRuns:   []string{sink.RunOK},
+		},
+		{
+			name: "died mid-run", entity: "accounts", queue: true,
+			before:   func(job Job) Result { startRun(job); return Result{} },
+			wantRuns: []string{sink.RunAbandoned, sink.RunOK, sink.RunOK},
+		},
+		{
+			name: "failed", entity: "accounts", queue: true,
+			before: func(job Job) Result {
+				if err := st.FinishRun(ctx, startRun(job), sink.RunResult{Err: "no page", Status: sink.RunFailed}); err != nil {
+					t.Fatal(err)
+				}
+				return Result{}
+			},
+			wantRuns: []string{sink.RunFailed, sink.RunOK, sink.RunOK},
+		},
+		{
+			name: "outside the queue", entity: "accounts",
+			before: func(job Job) Result { res, _ := run(job); return res },
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			job := Job{ConnectionID: conn.ID, Division: 201 + i, Entity: tt.entity}
+			if tt.queue {
+				job.QueueJob = int64(1000 + i)
+			}
+			if tt.entity == DeletionsJob {
+				src.pages[deletedURL(src, job.Division, 0)] = page("", `{"EntityKey":"`+id1+`","EntityType":2,"Timestamp":4}`)
+			}
+			first := tt.before(job)
+			got, calls := run(job)
+			if got.Replayed != tt.wantReplay {
+				t.Errorf("Replayed = %t, want %t", got.Replayed, tt.wantReplay)
+			}
+			if tt.wantReplay {
+				if calls != 0 {
+					t.Errorf("the replay made %d calls to Exact, want 0", calls)
+				}
+				first.Replayed, first.Duration, got.Duration = true, 0, 0
+				if diff := cmp.Diff(first, got); diff != "" {
+					t.Errorf("the replay's result differs from the first run's (-first +replay):\n%s", diff)
+				}
+			} else if calls == 0 {
+				t.Errorf("the second attempt made no call to Exact")
+			}
+			if !tt.queue {
+				return
+			}
+			var statuses []string
+			rows, err := pool.Query(ctx, `SELECT status FROM exact_sync.runs WHERE job_id = $1 ORDER BY id`, job.QueueJob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				statuses = append(statuses, s)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(statuses, tt.wantRuns) {
+				t.Errorf("the job's runs: %v, want %v", statuses, tt.wantRuns)
+			}
+		})
+	}
 }

@@ -49,8 +49,12 @@
 //
 // Delivery is at least once: a job cut by a shutdown or a crash runs again, and the
 // runner's writes are idempotent (a page's rows and cursor commit together; a replay
-// changes nothing). A job of a dead process may, rarely, be reported twice in
-// exact_sync.runs: once unfinished, once by the process that finished it.
+// changes nothing). A run, as exact_sync.runs records it, happens once per job: each
+// run carries its job's id (runs.job_id), and an attempt of a job whose earlier attempt
+// ran to the end (status ok) in a process that died before River recorded the job
+// complete does not run again; it returns the recorded result (sync.Result.Replayed)
+// and the job completes. An attempt cut before its run ended leaves that run
+// 'abandoned' next to the one that finishes the job.
 //
 // The package does not parse schedules, read the environment or print: the command
 // passes parsed schedules ([Schedule.Next] is any Next(time.Time) time.Time, such as a

@@ -87,8 +87,11 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	if err != nil {
 		return err
 	}
-	// The runner logs the outcome once.
-	_, err = w.cfg.Runner.Run(ctx, client, a.Job())
+	// The runner logs the outcome once. With the job's id, an attempt after one that ran
+	// to the end in a process that died before River recorded it is not run again.
+	sj := a.Job()
+	sj.QueueJob = job.ID
+	_, err = w.cfg.Runner.Run(ctx, client, sj)
 	var daily *exact.DailyLimitError
 	switch {
 	case err == nil:

@@ -215,3 +215,52 @@ func TestEnqueueAndQueue(t *testing.T) {
 		t.Errorf("Queue of an unmigrated database: %v, %v; want nothing, no error", q, err)
 	}
 }
+
+// A job delivered again after its process died between the run's end and River's record
+// of it completes without a second run: the ok run recorded with its job id stands. A
+// job without such a run runs, and its run carries its id.
+func TestAJobWhoseRunFinishedIsNotRunAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River to work two jobs; skipped with -short")
+	}
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 5, FreezeClock: true})
+	ctx := context.Background()
+	done, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run of the process that died before River recorded the job complete.
+	run, err := w.st.StartRun(ctx, sink.Run{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts", QueueJob: done})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.FinishRun(ctx, run, sink.RunResult{Upserted: 5, Pages: 1, APICalls: 1, CursorTo: 5}); err != nil {
+		t.Fatal(err)
+	}
+	w.start(worker.Config{Logger: zerolog.Nop(), Workers: 2})
+	w.waitFor("both jobs completed", 30*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE id IN ($1, $2) AND state = 'completed'`, done, fresh) == 2
+	})
+	if n := w.sim.Stats().APICalls["101 sync/CRM/Accounts"]; n != 0 {
+		t.Errorf("the finished job made %d calls to Exact, want 0", n)
+	}
+	if n := w.sim.Stats().APICalls["102 sync/CRM/Accounts"]; n == 0 {
+		t.Errorf("the fresh job made no call to Exact")
+	}
+	for _, j := range []struct {
+		name string
+		id   int64
+	}{{"finished", done}, {"fresh", fresh}} {
+		if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE job_id = $1`, j.id); n != 1 {
+			t.Errorf("the %s job has %d runs, want 1", j.name, n)
+		}
+		if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE job_id = $1 AND status = 'ok'`, j.id); n != 1 {
+			t.Errorf("the %s job has %d ok runs, want 1", j.name, n)
+		}
+	}
+}

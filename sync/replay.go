@@ -1,0 +1,61 @@
+package sync
+
+import (
+	"context"
+
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/sink"
+)
+
+// replayed reports whether job, a job of the queue, has already run to the end: the
+// queue delivers a job at least once, and a process that dies after a run finished but
+// before the queue recorded the job complete leaves the job to another process. If so,
+// it fills res with the recorded run's result, and the job is not run again. The caller
+// holds the division's lock, so no other attempt of the job can be running meanwhile.
+//
+// Only a run that ended ok counts as done. Any other recorded end is one the queue
+// retries on purpose (failed, lock_lost), snoozes (daily_limit) or cancels
+// (reauth_required: the worker looks at the connection before running a job), and a run
+// still 'running' belongs to an attempt that died before it finished: StartRun marks it
+// abandoned and the job runs again. A job that writes several entities ends all their
+// runs with one status; the run of the job's own entity decides, and res adds up the
+// rows of every member's ok run, as the run itself did.
+func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (bool, error) {
+	if job.QueueJob == 0 {
+		return false, nil
+	}
+	runs, err := r.history.JobRuns(ctx, job.QueueJob)
+	if err != nil {
+		return false, err // sink names the job
+	}
+	// The job's id alone would do; the division and connection guard against a queue
+	// whose ids started over.
+	ok := func(rr sink.RunRecord) bool {
+		return rr.Result.Status == sink.RunOK && rr.ConnectionID == job.ConnectionID && rr.Division == job.Division
+	}
+	var own *sink.RunRecord
+	for i := range runs {
+		if ok(runs[i]) && runs[i].Entity == job.Entity {
+			own = &runs[i]
+		}
+	}
+	if own == nil {
+		return false, nil
+	}
+	res.Replayed = true
+	res.Pages, res.Calls = own.Result.Pages, own.Result.APICalls
+	res.CursorFrom, res.CursorTo = own.Result.CursorFrom, own.Result.CursorTo
+	for _, rr := range runs {
+		if !ok(rr) {
+			continue
+		}
+		res.Upserted += rr.Result.Upserted
+		res.Removed += rr.Result.Removed
+		res.Quarantined += rr.Result.Quarantined
+		res.Job.Full = res.Job.Full || rr.Full
+	}
+	log.Info().Int64("job_id", job.QueueJob).Int64("run_id", own.ID).Time("finished_at", own.FinishedAt).
+		Msg("this job's run already finished in a process that died before the queue recorded it; not run again")
+	return true, nil
+}
