@@ -816,19 +816,7 @@ func (s *scanner) skipLoose() error {
 	case '{', '[':
 		return s.skipBalanced()
 	case '"':
-		i := s.pos + 1
-		for i < len(s.buf) && s.buf[i] != '"' {
-			if s.buf[i] == '\\' {
-				i++
-			}
-			i++
-		}
-		if i >= len(s.buf) {
-			s.pos = len(s.buf)
-			return s.errorf("")
-		}
-		s.pos = i + 1
-		return nil
+		return s.skipQuoted()
 	}
 	for s.pos < len(s.buf) {
 		switch s.buf[s.pos] {
@@ -838,6 +826,24 @@ func (s *scanner) skipLoose() error {
 		s.pos++
 	}
 	return s.errorf("")
+}
+
+// skipQuoted steps over a string at its opening quote by its quotes and backslashes
+// alone, without validating it.
+func (s *scanner) skipQuoted() error {
+	i := s.pos + 1
+	for i < len(s.buf) && s.buf[i] != '"' {
+		if s.buf[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	if i >= len(s.buf) {
+		s.pos = len(s.buf)
+		return s.errorf("")
+	}
+	s.pos = i + 1
+	return nil
 }
 
 func (s *scanner) skipBalanced() error {
@@ -858,18 +864,9 @@ func (s *scanner) skipBalanced() error {
 				return nil
 			}
 		case '"':
-			i := s.pos + 1
-			for i < len(s.buf) && s.buf[i] != '"' {
-				if s.buf[i] == '\\' {
-					i++
-				}
-				i++
+			if err := s.skipQuoted(); err != nil {
+				return err
 			}
-			if i >= len(s.buf) {
-				s.pos = len(s.buf)
-				return s.errorf("")
-			}
-			s.pos = i + 1
 		default:
 			s.pos++
 		}
