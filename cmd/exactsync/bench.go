@@ -43,6 +43,11 @@ type benchCmd struct {
 	CPUProfile string `name:"cpuprofile" type:"path" help:"Write a CPU profile of the largest end-to-end run to this file."`
 	BatchPages int    `default:"${default_batch_pages}" help:"Most pages one write takes together in the end-to-end runs (1: every page on its own), to compare with the default of ${default_batch_pages}."`
 	Child      string `hidden:"" help:"Run one end-to-end size, DIVISIONSxACCOUNTS, and print its figures as JSON."`
+
+	Lines      int    `default:"1000000" help:"Transaction lines of the transaction-lines benchmark (one division; 0 skips it)."`
+	LinesOnly  bool   `help:"Run the transaction-lines benchmark only."`
+	Rounds     int    `default:"1" help:"Rounds of the transaction-lines benchmark, the sync and the COPY running first in turn."`
+	ChildLines string `hidden:"" enum:",sync,copy" default:"" help:"Run one side of the transaction-lines benchmark and print its figures as JSON."`
 }
 
 // benchSize is one end-to-end scenario: divisions × accounts per division.
@@ -74,11 +79,27 @@ func (c *benchCmd) Run(e *env) error {
 		}
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
+	if c.ChildLines != "" {
+		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.CPUProfile, c.BatchPages)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(e.stdout).Encode(res)
+	}
 	if c.WritePages < 1 {
 		return usageError{errors.New("--write-pages must be at least 1")}
 	}
 	if c.BatchPages < 1 {
 		return usageError{errors.New("--batch-pages must be at least 1")}
+	}
+	if c.Lines < 0 || c.Rounds < 1 {
+		return usageError{errors.New("--lines must not be negative, --rounds at least 1")}
+	}
+	if c.LinesOnly {
+		if c.Lines == 0 {
+			return usageError{errors.New("--lines-only needs --lines above 0")}
+		}
+		return c.runLines(e, c.plan().lines, c.Rounds, true)
 	}
 	return c.runAll(e, base)
 }
@@ -93,6 +114,7 @@ type benchPlan struct {
 	tokens     benchSize   // the token scenario's divisions
 	workers    int
 	tokenSpan  time.Duration // simulated time the token scenario covers
+	lines      int           // transaction lines of one division, 0 for none
 }
 
 func (c *benchCmd) plan() benchPlan {
@@ -103,6 +125,7 @@ func (c *benchCmd) plan() benchPlan {
 			profile:    benchSize{1, 2_000},
 			limit:      benchSize{1, 8_000}, limitRate: 3,
 			tokens: benchSize{3, 500}, workers: 2, tokenSpan: 20 * time.Minute,
+			lines: min(c.Lines, 20_000),
 		}
 	}
 	return benchPlan{
@@ -114,6 +137,7 @@ func (c *benchCmd) plan() benchPlan {
 		profile: benchSize{1, 1_000_000},
 		limit:   benchSize{1, 300_000}, limitRate: 60,
 		tokens: benchSize{10, 2_000}, workers: 4, tokenSpan: time.Hour,
+		lines: c.Lines,
 	}
 }
 
@@ -136,8 +160,7 @@ func (c *benchCmd) runAll(e *env, base string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "exactsync bench: %s, Go %s, %d CPUs (GOMAXPROCS %d), PostgreSQL %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimPrefix(runtime.Version(), "go"), runtime.NumCPU(), runtime.GOMAXPROCS(0), version)
+	printBenchHeader(out, version)
 	fmt.Fprintf(out, "WRITES: %d pages of 1,000 account rows (~1 KB raw JSON), each page written three ways in turn\n", wc.Rows/1000)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\trows/s\tvs COPY\ttarget\t\t")
@@ -193,7 +216,17 @@ func (c *benchCmd) runAll(e *env, base string) error {
 	fmt.Fprintf(out, "  token calls %d (allowed by one per 570 s: %d); shortest gap %s; rejected as too early or reused: %d\n",
 		tr.Calls, tr.Allowed, tr.MinGap.Round(time.Second), tr.Rejected)
 	fmt.Fprintf(out, "  target at most one per 570 s per connection: %s\n", verdict(tr.Calls <= tr.Allowed && tr.Rejected == 0 && (tr.Calls < 2 || tr.MinGap >= 570*time.Second)))
+
+	if p.lines > 0 {
+		return c.runLines(e, p.lines, c.Rounds, false)
+	}
 	return nil
+}
+
+// printBenchHeader prints when and where the figures were taken.
+func printBenchHeader(out io.Writer, serverVersion string) {
+	fmt.Fprintf(out, "exactsync bench: %s, Go %s, %d CPUs (GOMAXPROCS %d), PostgreSQL %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimPrefix(runtime.Version(), "go"), runtime.NumCPU(), runtime.GOMAXPROCS(0), serverVersion)
 }
 
 func (c *benchCmd) endToEndVerdicts(out io.Writer, p benchPlan, results []benchResult) {
