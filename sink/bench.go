@@ -115,9 +115,9 @@ func CompareWrites(ctx context.Context, s *Store, pages, pageSize int) (WriteCom
 
 // CopyBaseline is a plain COPY into an unindexed table of the same shape as a target
 // table: the ceiling that writes to the target are compared with. Its table,
-// public.exactsync_bench_copy_NAME for exact.NAME, has the target's column types and
-// nothing else (no key, index, constraint or default), and is created empty by
-// NewCopyBaseline and dropped by Drop.
+// public.exactsync_bench_copy_NAME for exact.NAME, has the target's columns, with their
+// types, NOT NULL, storage and compression, and nothing else (no key, index, other
+// constraint or default). NewCopyBaseline creates it empty, Drop drops it.
 //
 // Rows are encoded as WriteBatch encodes its own COPYs, so that a comparison measures
 // the writes, not two encoders.
@@ -140,7 +140,9 @@ func (s *Store) NewCopyBaseline(ctx context.Context, t Table) (*CopyBaseline, er
 	if err := b.Drop(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := s.pool.Exec(ctx, `CREATE TABLE `+b.ident.Sanitize()+` AS SELECT * FROM `+p.target+` WITH NO DATA`); err != nil {
+	// LIKE copies the column types, NOT NULL, and how values are stored and compressed
+	// (a wide row's raw JSON is compressed into TOAST), but no key, index or default.
+	if _, err := s.pool.Exec(ctx, `CREATE TABLE `+b.ident.Sanitize()+` (LIKE `+p.target+` INCLUDING STORAGE INCLUDING COMPRESSION)`); err != nil {
 		return nil, fmt.Errorf("creating the baseline table of %s: %w", t.Name, err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

@@ -93,13 +93,14 @@ func TestCopyBaseline(t *testing.T) {
 	err = s.Pool().QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM pg_attribute a JOIN pg_attribute b ON b.attname = a.attname
 		 WHERE a.attrelid = 'exact.accounts'::regclass AND b.attrelid = 'public.exactsync_bench_copy_accounts'::regclass
-		 AND a.attnum > 0 AND NOT a.attisdropped AND (a.atttypid, a.atttypmod) <> (b.atttypid, b.atttypmod)),
+		 AND a.attnum > 0 AND NOT a.attisdropped
+		 AND (a.atttypid, a.atttypmod, a.attnotnull, a.attstorage, a.attcompression) <> (b.atttypid, b.atttypmod, b.attnotnull, b.attstorage, b.attcompression)),
 		(SELECT count(*) FROM pg_indexes WHERE tablename = 'exactsync_bench_copy_accounts')`).Scan(&types, &indexes)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if types != 0 || indexes != 0 {
-		t.Errorf("got %d columns of another type than the target's and %d indexes, want 0 and 0", types, indexes)
+		t.Errorf("got %d columns of another type, nullability, storage or compression than the target's and %d indexes, want 0 and 0", types, indexes)
 	}
 	if err := b.Drop(ctx); err != nil {
 		t.Fatal(err)
