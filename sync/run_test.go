@@ -524,8 +524,8 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup(accounts): %v", err)
 	}
 	_, err := Lookup("invoices")
-	if err == nil || !strings.Contains(err.Error(), "accounts, addresses") || !strings.Contains(err.Error(), "transaction_lines") {
-		t.Errorf("Lookup(invoices) = %v, want an error listing the valid entities", err)
+	if err == nil || !strings.Contains(err.Error(), "`exactsync entities` lists all") || !strings.Contains(err.Error(), "transaction_lines") {
+		t.Errorf("Lookup(invoices) = %v, want an error with an example and where the valid entities are listed", err)
 	}
 }
 
