@@ -145,6 +145,10 @@ const ModifiedOverlap = 5 * time.Second
 // besides its rows.
 const DefaultBatchPages = 8
 
+// DefaultBatchBytes is the default of [Config.BatchBytes]: about 8 pages of
+// accounts, 3 of transaction lines.
+const DefaultBatchBytes = 8 << 20
+
 // DeletionLogSafeAge is how long after its last successful run an entity of a
 // division is still synced incrementally. Exact keeps its deletion log two
 // months, so a later run could miss deletions: it runs a full pass instead,
@@ -170,6 +174,11 @@ type Config struct {
 	// slower side, so a run at Exact's pace still writes each page as it
 	// arrives. It is also how many pages are fetched ahead of the writer.
 	BatchPages int
+	// BatchBytes bounds, besides BatchPages, the records (their JSON as received)
+	// that one write takes together and that wait fetched ahead of the writer
+	// (default DefaultBatchBytes); a write takes at least one page. It keeps the
+	// memory of a run flat whatever the width of an entity's records.
+	BatchBytes int64
 	// WaitForLock makes a run wait for the division lock instead of
 	// returning ErrBusy.
 	WaitForLock bool
@@ -194,6 +203,7 @@ type Runner struct {
 func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 30*time.Second)
 	cfg.BatchPages = max(cmp.Or(cfg.BatchPages, DefaultBatchPages), 1)
+	cfg.BatchBytes = max(cmp.Or(cfg.BatchBytes, DefaultBatchBytes), 1)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -385,6 +385,53 @@ func TestWriteTakesTheWaitingPagesTogether(t *testing.T) {
 	}
 }
 
+func TestBatchBytesBoundsWritesAndPagesAhead(t *testing.T) {
+	// With BatchBytes below one page's records, every write takes one page, and
+	// while a write is held only one more page is fetched: pages ahead of the
+	// writer are bounded by their bytes, not only by BatchPages.
+	src, _ := pagedSource(6)
+	st := &fakeStore{}
+	held, release := make(chan struct{}), make(chan struct{})
+	st.hold = func(n int) {
+		if n == 0 {
+			close(held)
+			<-release
+		}
+	}
+	r := NewRunner(Config{Logger: zerolog.Nop(), BatchPages: 8, BatchBytes: 1, Enabled: []string{}}, st, st, st)
+	done := make(chan error)
+	go func() {
+		_, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+		done <- err
+	}()
+	<-held
+	time.Sleep(50 * time.Millisecond) // time for the fetcher to run ahead, if it would
+	src.mu.Lock()
+	asked := len(src.asked)
+	src.mu.Unlock()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if asked != 2 {
+		t.Errorf("pages fetched while the first write was held: %d, want 2 (the page written and one waiting)", asked)
+	}
+	var got [][]int64
+	for _, b := range st.batches {
+		if len(b.Rows) == 0 {
+			continue // the sync/Deleted page
+		}
+		var ts []int64
+		for _, r := range b.Rows {
+			ts = append(ts, r[len(r)-2].(int64))
+		}
+		got = append(got, ts)
+	}
+	if diff := cmp.Diff([][]int64{{10}, {20}, {30}, {40}, {50}, {60}}, got); diff != "" {
+		t.Errorf("rows per write (-want +got):\n%s", diff)
+	}
+}
+
 func TestFetchErrorAfterWaitingPagesKeepsThem(t *testing.T) {
 	// Pages 2 and 3 wait behind the first write and page 4 fails: the pages
 	// before the failure are stored with their cursor, and the run reports
