@@ -42,12 +42,33 @@ type benchCmd struct {
 	WritePages int    `default:"100" help:"Pages of 1,000 rows written each way in the write comparison."`
 	CPUProfile string `name:"cpuprofile" type:"path" help:"Write a CPU profile of the largest end-to-end run to this file."`
 	BatchPages int    `default:"${default_batch_pages}" help:"Most pages one write takes together in the end-to-end runs (1: every page on its own), to compare with the default of ${default_batch_pages}."`
+	BatchMiB   int    `name:"batch-mib" default:"${default_batch_mib}" help:"Most MiB of records one write takes together, and fetched ahead, in the end-to-end runs, to compare with the default of ${default_batch_mib}."`
 	Child      string `hidden:"" help:"Run one end-to-end size, DIVISIONSxACCOUNTS, and print its figures as JSON."`
 
 	Lines      int    `default:"1000000" help:"Transaction lines of the transaction-lines benchmark (one division; 0 skips it)."`
 	LinesOnly  bool   `help:"Run the transaction-lines benchmark only."`
 	Rounds     int    `default:"1" help:"Rounds of the transaction-lines benchmark, the sync and the COPY running first in turn."`
 	ChildLines string `hidden:"" enum:",sync,copy" default:"" help:"Run one side of the transaction-lines benchmark and print its figures as JSON."`
+}
+
+// benchBatch is how the end-to-end runs batch their writes (sync.Config.BatchPages and
+// BatchBytes).
+type benchBatch struct {
+	pages int
+	mib   int
+}
+
+func (c *benchCmd) batch() benchBatch { return benchBatch{c.BatchPages, c.BatchMiB} }
+
+// args passes b on to a child process.
+func (b benchBatch) args() []string {
+	return []string{"--batch-pages", strconv.Itoa(b.pages), "--batch-mib", strconv.Itoa(b.mib)}
+}
+
+// config sets b in cfg.
+func (b benchBatch) config(cfg sync.Config) sync.Config {
+	cfg.BatchPages, cfg.BatchBytes = b.pages, int64(b.mib)<<20
+	return cfg
 }
 
 // benchSize is one end-to-end scenario: divisions × accounts per division.
@@ -73,14 +94,14 @@ func (c *benchCmd) Run(e *env) error {
 		if err != nil {
 			return usageError{err}
 		}
-		res, err := benchEndToEnd(e.ctx, base, size, c.CPUProfile, c.BatchPages)
+		res, err := benchEndToEnd(e.ctx, base, size, c.CPUProfile, c.batch())
 		if err != nil {
 			return err
 		}
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
 	if c.ChildLines != "" {
-		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.CPUProfile, c.BatchPages)
+		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.CPUProfile, c.batch())
 		if err != nil {
 			return err
 		}
@@ -89,8 +110,8 @@ func (c *benchCmd) Run(e *env) error {
 	if c.WritePages < 1 {
 		return usageError{errors.New("--write-pages must be at least 1")}
 	}
-	if c.BatchPages < 1 {
-		return usageError{errors.New("--batch-pages must be at least 1")}
+	if c.BatchPages < 1 || c.BatchMiB < 1 {
+		return usageError{errors.New("--batch-pages and --batch-mib must be at least 1")}
 	}
 	if c.Lines < 0 || c.Rounds < 1 {
 		return usageError{errors.New("--lines must not be negative, --rounds at least 1")}
@@ -178,7 +199,7 @@ func (c *benchCmd) runAll(e *env, base string) error {
 		if size == p.profile {
 			prof = c.CPUProfile
 		}
-		r, err := benchChild(e, size, prof, c.BatchPages)
+		r, err := benchChild(e, size, prof, c.batch())
 		if err != nil {
 			return err
 		}
@@ -298,12 +319,12 @@ func (r benchResult) IncrementalCallsPerEntity() float64 {
 }
 
 // benchChild runs one size in a fresh process of this executable.
-func benchChild(e *env, size benchSize, profile string, batchPages int) (benchResult, error) {
+func benchChild(e *env, size benchSize, profile string, batch benchBatch) (benchResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return benchResult{}, fmt.Errorf("finding this executable: %w", err)
 	}
-	args := []string{"bench", "--child", size.String(), "--batch-pages", strconv.Itoa(batchPages)}
+	args := append([]string{"bench", "--child", size.String()}, batch.args()...)
 	if profile != "" {
 		args = append(args, "--cpuprofile", profile)
 	}
@@ -404,7 +425,7 @@ func (w *benchWorld) client(now func() time.Time, sleep func(context.Context, ti
 }
 
 // benchEndToEnd is the child process: a full sync of size, then an incremental run.
-func benchEndToEnd(ctx context.Context, base string, size benchSize, profile string, batchPages int) (benchResult, error) {
+func benchEndToEnd(ctx context.Context, base string, size benchSize, profile string, batch benchBatch) (benchResult, error) {
 	res := benchResult{Divisions: size.Divisions, Accounts: size.Accounts}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim, divs := newBenchSim(size, exacttest.Options{})
@@ -418,7 +439,7 @@ func benchEndToEnd(ctx context.Context, base string, size benchSize, profile str
 		if err != nil {
 			return err
 		}
-		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, BatchPages: batchPages, Enabled: []string{"accounts"}}, st, st, st)
+		runner := sync.NewRunner(batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{"accounts"}}), st, st, st)
 		if profile != "" {
 			f, err := os.Create(profile)
 			if err != nil {

@@ -87,7 +87,7 @@ func (c *benchCmd) runLines(e *env, lines, rounds int, header bool) error {
 			slices.Reverse(order)
 		}
 		for _, mode := range order {
-			res, err := linesChild(e, mode, lines, c.CPUProfile, c.BatchPages)
+			res, err := linesChild(e, mode, lines, c.CPUProfile, c.batch())
 			if err != nil {
 				return err
 			}
@@ -107,7 +107,7 @@ func (c *benchCmd) runLines(e *env, lines, rounds int, header bool) error {
 	}
 	fmt.Fprintf(out, "TRANSACTION LINES: %s lines of one division from the in-process simulator (no rate limits), %d columns, %.1f KB of raw JSON a row\n",
 		fmtInt(lines), first.Columns, float64(first.RawBytes)/float64(max(first.Records, 1))/1024)
-	fmt.Fprintf(out, "  sync: full sync through the Runner (%d pages a write at most) into a fresh database, in a fresh process\n", c.BatchPages)
+	fmt.Fprintf(out, "  sync: full sync through the Runner (a write takes at most %d pages and %d MiB of records) into a fresh database, in a fresh process\n", c.BatchPages, c.BatchMiB)
 	fmt.Fprintf(out, "  COPY: the rows the Runner makes, by plain COPY into an unindexed table of the same shape, a write's pages a transaction, timed alone\n")
 	fmt.Fprintf(out, "  writes: the same batches through the sink (WriteBatch into %s), timed alone, after each COPY\n", "exact."+linesEntity)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -148,12 +148,12 @@ func floatRange(vs []float64, format string) string {
 }
 
 // linesChild runs one side of the benchmark in a fresh process of this executable.
-func linesChild(e *env, mode string, lines int, profile string, batchPages int) (linesResult, error) {
+func linesChild(e *env, mode string, lines int, profile string, batch benchBatch) (linesResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return linesResult{}, fmt.Errorf("finding this executable: %w", err)
 	}
-	args := []string{"bench", "--child-lines", mode, "--lines", strconv.Itoa(lines), "--batch-pages", strconv.Itoa(batchPages)}
+	args := append([]string{"bench", "--child-lines", mode, "--lines", strconv.Itoa(lines)}, batch.args()...)
 	if profile != "" && mode == linesSync {
 		args = append(args, "--cpuprofile", profile)
 	}
@@ -175,7 +175,7 @@ func linesChild(e *env, mode string, lines int, profile string, batchPages int) 
 }
 
 // benchLines is the child process of one side of the benchmark.
-func benchLines(ctx context.Context, base, mode string, lines int, profile string, batchPages int) (linesResult, error) {
+func benchLines(ctx context.Context, base, mode string, lines int, profile string, batch benchBatch) (linesResult, error) {
 	res := linesResult{Mode: mode, Lines: lines}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim := exacttest.NewServer(exacttest.Options{Divisions: []int{101}, Seed: 1, Records: map[string]int{linesEntity: lines}})
@@ -189,7 +189,7 @@ func benchLines(ctx context.Context, base, mode string, lines int, profile strin
 		if err != nil {
 			return err
 		}
-		cfg := sync.Config{Logger: log, WaitForLock: true, BatchPages: batchPages, Enabled: []string{linesEntity}}
+		cfg := batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{linesEntity}})
 		if mode == linesCopy {
 			return copyLines(ctx, st, client, cfg, w.conn.ID, &res)
 		}
