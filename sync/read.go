@@ -523,6 +523,9 @@ func (s *stream) convert(f *fetched) {
 				cols := len(m.table.Columns)
 				c.vals = backing[k][i*cols : (i+1)*cols : (i+1)*cols]
 				c.key, c.version, c.hasVersion, c.err = m.e.row(s.job.Division, rec, c.vals)
+				if s.r.cfg.OmitRaw {
+					c.vals[cols-1] = omittedRaw
+				}
 			}
 		}
 	}
@@ -657,6 +660,9 @@ func (s *stream) store(ctx context.Context, m *member, b sink.Batch, cur sink.Cu
 		key := fmt.Sprint(row[m.e.keyIndex()])
 		version, _ := row[len(row)-2].(int64)
 		raw, _ := row[len(row)-1].([]byte)
+		if s.r.cfg.OmitRaw {
+			raw = rowRecord(m.table.Columns, row)
+		}
 		s.log.Warn().Str("entity", m.name).Str("key", key).Str("error", err.Error()).Msg("PostgreSQL refused a record; quarantining it")
 		b.Rows = nil
 		b.Rejects = append(slices.Clip(b.Rejects), sink.Reject{Key: key, Timestamp: version, HasTimestamp: true,

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -55,6 +56,26 @@ func (e *Entity) row(division int, rec exact.Record, vals []any) (key string, ve
 	}
 	vals[1+len(e.Fields)], vals[2+len(e.Fields)] = version, rec.Raw()
 	return key, version, hasVersion, nil
+}
+
+// omittedRaw is the raw column's value with [Config.OmitRaw]. Rows share it; nothing
+// writes to it.
+var omittedRaw = []byte("{}")
+
+// rowRecord is a row without its raw column as a JSON object of its typed columns, what
+// is kept of a record PostgreSQL refuses when raw is omitted.
+func rowRecord(columns []string, row []any) []byte {
+	m := make(map[string]any, len(columns))
+	for i, c := range columns {
+		if c != "raw" {
+			m[c] = row[i]
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // not for the values convert makes
+		b, _ = json.Marshal(fmt.Sprint(row[:len(row)-1]...))
+	}
+	return b
 }
 
 // key reads the record's key as text: a canonical GUID, or the decimal text of an

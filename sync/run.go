@@ -179,6 +179,13 @@ type Config struct {
 	// (default DefaultBatchBytes); a write takes at least one page. It keeps the
 	// memory of a run flat whatever the width of an entity's records.
 	BatchBytes int64
+	// OmitRaw stores '{}' in every table's raw column instead of the record as
+	// received (EXACTSYNC_RAW=off): the typed columns are written as before, and
+	// PostgreSQL is spared parsing, compressing and storing each record's JSON,
+	// most of the cost of writing a wide row (BENCHMARKS.md). The column stays
+	// NOT NULL jsonb. A record PostgreSQL refuses is then quarantined with its
+	// typed values as a JSON object instead of the record as received.
+	OmitRaw bool
 	// WaitForLock makes a run wait for the division lock instead of
 	// returning ErrBusy.
 	WaitForLock bool

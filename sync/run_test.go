@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -880,6 +881,36 @@ func TestRowsPostgreSQLRefusesAreQuarantined(t *testing.T) {
 	}
 	if res.Quarantined != 1 || st.cur("accounts").Timestamp != 109 {
 		t.Errorf("quarantined %d, cursor %d; want 1, 109", res.Quarantined, st.cur("accounts").Timestamp)
+	}
+}
+
+func TestRefusedRowWithRawOmittedKeepsItsTypedValues(t *testing.T) {
+	// With OmitRaw the row's raw is '{}': the quarantined record is its typed
+	// values as a JSON object.
+	src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+	src.pages[firstURL(src, "accounts", 101, 0)] = page("", account(idQ1, 106, true))
+	src.pages[deletedURL(src, 101, 0)] = page("")
+	st := &fakeStore{refuse: idQ1}
+	r := NewRunner(Config{Logger: zerolog.Nop(), OmitRaw: true, Enabled: []string{}}, st, st, st)
+	if _, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var rejects []sink.Reject
+	for _, b := range st.batches {
+		rejects = append(rejects, b.Rejects...)
+	}
+	if len(rejects) != 1 {
+		t.Fatalf("got %d rejects, want 1", len(rejects))
+	}
+	var got map[string]any
+	if err := json.Unmarshal(rejects[0].Record, &got); err != nil {
+		t.Fatalf("quarantined record %s is not a JSON object: %v", rejects[0].Record, err)
+	}
+	if got["id"] != idQ1 || got["exact_timestamp"] != float64(106) || got["division"] != float64(101) {
+		t.Errorf("quarantined record %s, want the typed values of %s at version 106", rejects[0].Record, idQ1)
+	}
+	if _, ok := got["raw"]; ok {
+		t.Errorf("quarantined record %s holds the omitted raw column", rejects[0].Record)
 	}
 }
 

@@ -137,7 +137,7 @@ func (c *syncCmd) Run(e *env) error {
 	if !slices.Contains(enabled, ent.Name) {
 		enabled = append(slices.Clone(enabled), ent.Name)
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled}, st, st, st)
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw}, st, st, st)
 	var errs []error
 	jobs := 0
 	for _, conn := range conns {

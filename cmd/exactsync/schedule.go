@@ -69,7 +69,7 @@ func (c *runCmd) Run(e *env) error {
 		keepalive: c.Keepalive, runHistory: c.RunHistory, now: time.Now,
 		// A page being written when SIGTERM arrives gets less time than the
 		// grace period, so that it commits or rolls back before the exit.
-		runner:  sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities}, st, st, st),
+		runner:  sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw}, st, st, st),
 		clients: map[int64]*exact.Client{},
 		divs:    map[int64]cachedDivisions{},
 		pending: map[sync.Job]bool{},
