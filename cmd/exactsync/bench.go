@@ -48,6 +48,7 @@ type benchCmd struct {
 	Lines      int    `default:"1000000" help:"Transaction lines of the transaction-lines benchmark (one division; 0 skips it)."`
 	LinesOnly  bool   `help:"Run the transaction-lines benchmark only."`
 	Rounds     int    `default:"1" help:"Rounds of the transaction-lines benchmark, the sync and the COPY running first in turn."`
+	Raw        string `enum:"on,off,both" default:"both" help:"Run the transaction-lines benchmark with raw kept (on), stored as '{}' (off, as EXACTSYNC_RAW=off), or both."`
 	ChildLines string `hidden:"" enum:",sync,copy" default:"" help:"Run one side of the transaction-lines benchmark and print its figures as JSON."`
 }
 
@@ -101,7 +102,10 @@ func (c *benchCmd) Run(e *env) error {
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
 	if c.ChildLines != "" {
-		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.CPUProfile, c.batch())
+		if c.Raw == "both" {
+			return usageError{errors.New("--child-lines needs --raw on or off")}
+		}
+		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.Raw == "off", c.CPUProfile, c.batch())
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,7 @@ const (
 // linesResult is what one transaction-lines child process reports.
 type linesResult struct {
 	Mode    string
+	OmitRaw bool    // raw stored as '{}'
 	Lines   int     // transaction lines in the simulator's division
 	Records int     // rows the full sync upserted, or rows copied
 	Seconds float64 // sync: wall time of the full sync (every job of the division)
@@ -66,6 +67,7 @@ func (r linesResult) WriteRate() float64        { return float64(r.Records) / r.
 
 // linesRound is one sync and one copy run, in either order.
 type linesRound struct {
+	omitRaw    bool
 	syncFirst  bool
 	sync, copy linesResult
 }
@@ -73,31 +75,35 @@ type linesRound struct {
 func (r linesRound) ratio() float64      { return r.sync.RecordsPerSecond() / r.copy.CopyRate() }
 func (r linesRound) writeRatio() float64 { return r.copy.WriteRate() / r.copy.CopyRate() }
 
-// runLines runs rounds of the transaction-lines benchmark and prints them. Rounds
-// alternate which side runs first, so that what one leaves behind (the server writing
-// out its data, a warm cache) does not always favour the same side.
-// With header, it first prints the header of the report, as the only section run.
+// runLines runs rounds of the transaction-lines benchmark, with raw kept, omitted or
+// both, and prints them. Rounds alternate which side runs first, so that what one leaves
+// behind (the server writing out its data, a warm cache) does not always favour the
+// same side. With header, it first prints the header of the report, as the only section
+// run.
 func (c *benchCmd) runLines(e *env, lines, rounds int, header bool) error {
 	out := e.stdout
+	raws := map[string][]bool{"on": {false}, "off": {true}, "both": {false, true}}[c.Raw]
 	var results []linesRound
 	for i := range rounds {
-		r := linesRound{syncFirst: i%2 == 1}
-		order := []string{linesCopy, linesSync}
-		if r.syncFirst {
-			slices.Reverse(order)
-		}
-		for _, mode := range order {
-			res, err := linesChild(e, mode, lines, c.CPUProfile, c.batch())
-			if err != nil {
-				return err
+		for _, omit := range raws {
+			r := linesRound{omitRaw: omit, syncFirst: i%2 == 1}
+			order := []string{linesCopy, linesSync}
+			if r.syncFirst {
+				slices.Reverse(order)
 			}
-			if mode == linesSync {
-				r.sync = res
-			} else {
-				r.copy = res
+			for _, mode := range order {
+				res, err := linesChild(e, mode, lines, omit, c.CPUProfile, c.batch())
+				if err != nil {
+					return err
+				}
+				if mode == linesSync {
+					r.sync = res
+				} else {
+					r.copy = res
+				}
 			}
+			results = append(results, r)
 		}
-		results = append(results, r)
 	}
 	first := results[0].copy
 	if header {
@@ -110,31 +116,40 @@ func (c *benchCmd) runLines(e *env, lines, rounds int, header bool) error {
 	fmt.Fprintf(out, "  sync: full sync through the Runner (a write takes at most %d pages and %d MiB of records) into a fresh database, in a fresh process\n", c.BatchPages, c.BatchMiB)
 	fmt.Fprintf(out, "  COPY: the rows the Runner makes, by plain COPY into an unindexed table of the same shape, a write's pages a transaction, timed alone\n")
 	fmt.Fprintf(out, "  writes: the same batches through the sink (WriteBatch into %s), timed alone, after each COPY\n", "exact."+linesEntity)
+	fmt.Fprintf(out, "  raw off: '{}' in raw, as EXACTSYNC_RAW=off, on both sides\n")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\tfirst\tCOPY rows/s\twrites rows/s\twrites/COPY\tsync records/s\tsync/COPY\tsync seconds\tpeak RSS MB\tAPI calls\t")
+	fmt.Fprintln(tw, "round\traw\tfirst\tCOPY rows/s\twrites rows/s\twrites/COPY\tsync records/s\tsync/COPY\tsync seconds\tpeak RSS MB\tAPI calls\t")
 	for i, r := range results {
 		firstSide := linesCopy
 		if r.syncFirst {
 			firstSide = linesSync
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%.2f×\t%.0f\t%.2f×\t%.1f\t%.0f\t%d\t\n", i+1, firstSide,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t%.2f×\t%.0f\t%.2f×\t%.1f\t%.0f\t%d\t\n", i/len(raws)+1, rawName(r.omitRaw), firstSide,
 			r.copy.CopyRate(), r.copy.WriteRate(), r.writeRatio(), r.sync.RecordsPerSecond(), r.ratio(), r.sync.Seconds, r.sync.PeakRSSMB, r.sync.Calls)
 	}
 	tw.Flush()
-	linesVerdicts(out, results)
+	for _, omit := range raws {
+		linesVerdicts(out, omit, slices.DeleteFunc(slices.Clone(results), func(r linesRound) bool { return r.omitRaw != omit }))
+	}
 	return nil
 }
 
+func rawName(omit bool) string {
+	if omit {
+		return "off"
+	}
+	return "on"
+}
+
 // linesVerdicts prints the targets and whether every round met them.
-func linesVerdicts(out io.Writer, results []linesRound) {
+func linesVerdicts(out io.Writer, omitRaw bool, results []linesRound) {
 	ratios := make([]float64, len(results))
 	rss := make([]float64, len(results))
 	for i, r := range results {
 		ratios[i], rss[i] = r.ratio(), r.sync.PeakRSSMB
 	}
-	fmt.Fprintf(out, "  full sync vs plain COPY: %s, target ≥ %.2f×: %s\n",
-		floatRange(ratios, "%.2f×"), linesTargetRatio, verdict(slices.Min(ratios) >= linesTargetRatio))
-	fmt.Fprintf(out, "  peak RSS of the full sync: %s, target ≤ %d MB: %s\n",
+	fmt.Fprintf(out, "  raw %s: full sync vs plain COPY: %s, target ≥ %.2f×: %s; peak RSS of the full sync: %s, target ≤ %d MB: %s\n",
+		rawName(omitRaw), floatRange(ratios, "%.2f×"), linesTargetRatio, verdict(slices.Min(ratios) >= linesTargetRatio),
 		floatRange(rss, "%.0f MB"), linesTargetRSSMB, verdict(slices.Max(rss) <= linesTargetRSSMB))
 }
 
@@ -148,12 +163,12 @@ func floatRange(vs []float64, format string) string {
 }
 
 // linesChild runs one side of the benchmark in a fresh process of this executable.
-func linesChild(e *env, mode string, lines int, profile string, batch benchBatch) (linesResult, error) {
+func linesChild(e *env, mode string, lines int, omitRaw bool, profile string, batch benchBatch) (linesResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return linesResult{}, fmt.Errorf("finding this executable: %w", err)
 	}
-	args := append([]string{"bench", "--child-lines", mode, "--lines", strconv.Itoa(lines)}, batch.args()...)
+	args := append([]string{"bench", "--child-lines", mode, "--lines", strconv.Itoa(lines), "--raw", rawName(omitRaw)}, batch.args()...)
 	if profile != "" && mode == linesSync {
 		args = append(args, "--cpuprofile", profile)
 	}
@@ -175,8 +190,8 @@ func linesChild(e *env, mode string, lines int, profile string, batch benchBatch
 }
 
 // benchLines is the child process of one side of the benchmark.
-func benchLines(ctx context.Context, base, mode string, lines int, profile string, batch benchBatch) (linesResult, error) {
-	res := linesResult{Mode: mode, Lines: lines}
+func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool, profile string, batch benchBatch) (linesResult, error) {
+	res := linesResult{Mode: mode, OmitRaw: omitRaw, Lines: lines}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim := exacttest.NewServer(exacttest.Options{Divisions: []int{101}, Seed: 1, Records: map[string]int{linesEntity: lines}})
 	defer sim.Close()
@@ -189,7 +204,7 @@ func benchLines(ctx context.Context, base, mode string, lines int, profile strin
 		if err != nil {
 			return err
 		}
-		cfg := batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{linesEntity}})
+		cfg := batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{linesEntity}, OmitRaw: omitRaw})
 		if mode == linesCopy {
 			return copyLines(ctx, st, client, cfg, w.conn.ID, &res)
 		}

@@ -37,7 +37,8 @@ func TestBenchQuick(t *testing.T) {
 		"429s: 0",
 		"target at most one per 570 s per connection: met",
 		"TRANSACTION LINES: 20,000 lines",
-		"full sync vs plain COPY: ",
+		"raw on: full sync vs plain COPY: ",
+		"raw off: full sync vs plain COPY: ",
 		"peak RSS of the full sync: ",
 	} {
 		if !strings.Contains(got, want) {
