@@ -502,6 +502,7 @@ func (s *stream) convert(f *fetched) {
 			backing[k] = make([]any, len(recs)*len(m.table.Columns))
 		}
 	}
+	shapes := make([]*shape, len(s.members)) // of the last good record, per member
 	for i, rec := range recs {
 		conv := f.conv[i*len(s.members) : (i+1)*len(s.members)]
 		for k, m := range s.members {
@@ -522,7 +523,10 @@ func (s *stream) convert(f *fetched) {
 			} else {
 				cols := len(m.table.Columns)
 				c.vals = backing[k][i*cols : (i+1)*cols : (i+1)*cols]
-				c.key, c.version, c.hasVersion, c.err = m.e.row(s.job.Division, rec, c.vals)
+				if shapes[k] == nil || !shapes[k].fits(rec) {
+					shapes[k] = m.e.newShape(rec)
+				}
+				c.key, c.version, c.hasVersion, c.err = m.e.row(s.job.Division, rec, shapes[k], c.vals)
 				if s.r.cfg.OmitRaw {
 					c.vals[cols-1] = omittedRaw
 				}
