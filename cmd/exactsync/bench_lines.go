@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	gosync "sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -257,9 +258,10 @@ func copyLines(ctx context.Context, st *sink.Store, client *exact.Client, cfg sy
 	}
 	defer baseline.Drop(context.WithoutCancel(ctx))
 	var mu gosync.Mutex
-	w := &copyingWriter{Store: st, baseline: baseline, mu: &mu, res: res, pages: cfg.BatchPages, bytes: cfg.BatchBytes}
+	src := gatedSource{Client: client, mu: &mu, records: new(atomic.Int64), bytes: new(atomic.Int64)}
+	w := &copyingWriter{Store: st, baseline: baseline, src: src, res: res, pages: cfg.BatchPages, bytes: cfg.BatchBytes}
 	runner := sync.NewRunner(cfg, w, st, st)
-	if _, err := runner.Run(ctx, gatedSource{client, &mu}, sync.Job{ConnectionID: connID, Division: 101, Entity: linesEntity, Full: true}); err != nil {
+	if _, err := runner.Run(ctx, src, sync.Job{ConnectionID: connID, Division: 101, Entity: linesEntity, Full: true}); err != nil {
 		return err
 	}
 	if err := w.flush(ctx); err != nil {
@@ -270,16 +272,27 @@ func copyLines(ctx context.Context, st *sink.Store, client *exact.Client, cfg sy
 	return err
 }
 
-// gatedSource fetches a page only while the copyingWriter is not timing a write.
+// gatedSource fetches a page only while the copyingWriter is not timing a write. It
+// counts the records fetched and their bytes as received, which the Runner bounds its
+// writes by (sync.Config.BatchBytes) whether raw is kept or not.
 type gatedSource struct {
 	*exact.Client
 	mu *gosync.Mutex
+
+	records, bytes *atomic.Int64
 }
 
 func (s gatedSource) Page(ctx context.Context, division int, pageURL string) (*exact.Page, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.Client.Page(ctx, division, pageURL)
+	p, err := s.Client.Page(ctx, division, pageURL)
+	if err == nil {
+		for _, r := range p.Records {
+			s.bytes.Add(int64(len(r.Bytes())))
+		}
+		s.records.Add(int64(len(p.Records)))
+	}
+	return p, err
 }
 
 // copyingWriter is the Runner's writer in the copy run. Since fetching waits for its
@@ -290,7 +303,7 @@ func (s gatedSource) Page(ctx context.Context, division int, pageURL string) (*e
 type copyingWriter struct {
 	*sink.Store
 	baseline *sink.CopyBaseline
-	mu       *gosync.Mutex
+	src      gatedSource
 	res      *linesResult
 	pages    int
 	bytes    int64
@@ -316,10 +329,9 @@ func (w *copyingWriter) WriteBatches(ctx context.Context, bs []sink.Batch) ([]si
 			return nil, fmt.Errorf("copying: a batch of %s, want only %s", b.Table.Name, linesEntity)
 		}
 		w.pending = append(w.pending, b)
-		for _, r := range b.Rows {
-			if raw, ok := r[len(r)-1].([]byte); ok {
-				w.pendingBytes += int64(len(raw))
-			}
+		// The records' bytes as received, from the mean size of those fetched.
+		if n := w.src.records.Load(); n > 0 {
+			w.pendingBytes += int64(len(b.Rows)) * w.src.bytes.Load() / n
 		}
 		out[i].Upserted = len(b.Rows)
 	}
@@ -343,8 +355,8 @@ func (w *copyingWriter) flush(ctx context.Context) error {
 	}
 	w.pending, w.pendingBytes = w.pending[:0], 0
 	copied := w.baseline.Rows(chunk.Rows)
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.src.mu.Lock()
+	defer w.src.mu.Unlock()
 	t0 := time.Now()
 	if err := w.baseline.Copy(ctx, copied); err != nil {
 		return fmt.Errorf("copying %d rows into the baseline table: %w", len(chunk.Rows), err)
