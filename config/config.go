@@ -47,6 +47,9 @@ type Config struct {
 	Schedules     map[string]string
 	FullSchedules map[string]string
 	TimeZone      string // for schedules, default Europe/Amsterdam
+	// OmitRaw stores '{}' in the raw columns instead of each record as received
+	// (EXACTSYNC_RAW=off; see sync.Config.OmitRaw).
+	OmitRaw bool
 	// Keyring seals the tokens and client secrets stored in PostgreSQL; nil when no
 	// encryption key is configured (secrets are then stored as plaintext).
 	Keyring *seal.Keyring
@@ -119,6 +122,10 @@ const (
 	// without a variable of its own.
 	EnvScheduleDefault     = "EXACTSYNC_SCHEDULE_DEFAULT"
 	EnvFullScheduleDefault = "EXACTSYNC_FULL_SCHEDULE_DEFAULT"
+
+	// EnvRaw is on (the default) to store every record as received in its table's raw
+	// column, off to store '{}' there.
+	EnvRaw = "EXACTSYNC_RAW"
 )
 
 // ScheduleEnv is the variable holding an entity's incremental schedule,
@@ -206,6 +213,14 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	case "json", "console":
 	default:
 		bad(EnvLogFormat, "%q is not a format; use json or console", c.LogFormat)
+	}
+
+	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvRaw))); v {
+	case "", "on":
+	case "off":
+		c.OmitRaw = true
+	default:
+		bad(EnvRaw, "%q is not a choice; use on (store each record as received) or off (store '{}')", v)
 	}
 
 	c.Entities = entities(getenv, opts, bad)

@@ -45,6 +45,7 @@ func TestLoadValid(t *testing.T) {
 		"EXACTSYNC_FULL_SCHEDULE_ACCOUNTS":  "off",
 		"EXACTSYNC_SCHEDULE_ACCOUNTS":       "*/5 * * * *",
 		"EXACTSYNC_SCHEDULE_UNKNOWN_ENTITY": "junk",
+		"EXACTSYNC_RAW":                     "Off",
 	}), Needs{Database: true, Credentials: true}, testOpts)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -57,6 +58,7 @@ func TestLoadValid(t *testing.T) {
 		Schedules:     map[string]string{"accounts": "*/5 * * * *"},
 		FullSchedules: map[string]string{"accounts": ""},
 		TimeZone:      "Europe/Amsterdam",
+		OmitRaw:       true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -76,6 +78,9 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if got.Schedules["accounts"] != "*/15 * * * *" || got.FullSchedules["accounts"] != "30 2 * * *" {
 		t.Errorf("schedules = %v / %v, want the defaults", got.Schedules, got.FullSchedules)
+	}
+	if got.OmitRaw {
+		t.Error("OmitRaw = true, want raw stored by default")
 	}
 }
 
@@ -98,8 +103,9 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			"LOG_LEVEL":                   "loud",
 			"LOG_FORMAT":                  "xml",
 			"EXACTSYNC_SCHEDULE_ACCOUNTS": "every minute",
+			"EXACTSYNC_RAW":               "no",
 		}, Needs{},
-			[]string{"DATABASE_URL", "EXACT_BASE_URL", "EXACT_DIVISIONS", "LOG_LEVEL", "LOG_FORMAT", "EXACTSYNC_SCHEDULE_ACCOUNTS"}},
+			[]string{"DATABASE_URL", "EXACT_BASE_URL", "EXACT_DIVISIONS", "LOG_LEVEL", "LOG_FORMAT", "EXACTSYNC_SCHEDULE_ACCOUNTS", "EXACTSYNC_RAW"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package exact
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,6 +148,17 @@ func TestRecordField(t *testing.T) {
 	}
 	if got, want := r.Len(), 7; got != want {
 		t.Errorf("Len: got %d, want %d", got, want)
+	}
+	var names []string
+	for i := range r.Len() {
+		name, value := r.Member(i)
+		names = append(names, string(name))
+		if !bytes.Equal(value, r.Field(string(name))) {
+			t.Errorf("Member(%d) = %s, %s; Field(%s) = %s", i, name, value, name, r.Field(string(name)))
+		}
+	}
+	if diff := cmp.Diff([]string{"ID", "Code", "Name", "Amount", "Blocked", "Email", "Nested"}, names); diff != "" {
+		t.Errorf("Member names (-want +got):\n%s", diff)
 	}
 }
 

@@ -120,6 +120,10 @@ func TestGUID(t *testing.T) {
 		{"too long", `"5b7f4515-0c8d-4c1a-9d3e-0123456789abc"`, "", false, true},
 		{"hyphens misplaced", `"5b7f451-50c8d-4c1a-9d3e-0123456789ab"`, "", false, true},
 		{"not hex", `"zb7f4515-0c8d-4c1a-9d3e-0123456789ab"`, "", false, true},
+		{"not hex at the end", `"5b7f4515-0c8d-4c1a-9d3e-0123456789ag"`, "", false, true},
+		{"a hyphen for a digit", `"5b7f4515-0c8d-4c1a-9d3e-0123456789-b"`, "", false, true},
+		{"mixed case", `"5b7F4515-0C8d-4c1A-9d3e-0123456789aB"`, "5b7f4515-0c8d-4c1a-9d3e-0123456789ab", true, false},
+		{"braces", `"{5b7f4515-0c8d-4c1a-9d3e-0123456789ab}"`, "", false, true},
 		{"number", `12`, "", false, true},
 	}
 	for _, tt := range tests {

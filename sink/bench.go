@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,9 +47,6 @@ func rate(n int, d time.Duration) float64 {
 // benchDivision is the division CompareWrites writes to; no Exact division has this code.
 const benchDivision = 999_999
 
-// benchCopyTable is the baseline table of CompareWrites.
-var benchCopyTable = pgx.Identifier{"public", "exactsync_bench_copy"}
-
 // benchColumns are the columns of exact.accounts (migration 00002) that WriteBatch fills.
 var benchColumns = []string{"division", "id", "code", "name", "is_supplier", "is_sales", "status",
 	"email", "city", "country", "vat_number", "blocked", "created", "modified", "exact_timestamp", "raw"}
@@ -57,9 +55,8 @@ var benchColumns = []string{"division", "id", "code", "name", "is_supplier", "is
 // of three ways of writing pages of pageSize realistic account rows (about 1 KB of raw
 // JSON each):
 //
-//   - a plain COPY, committed on its own with the server's settings, into an unindexed
-//     table of the same shape as exact.accounts (the baseline), encoded as WriteBatch
-//     encodes its own;
+//   - a plain COPY into an unindexed table of the same shape as exact.accounts (the
+//     baseline, see CopyBaseline);
 //   - WriteBatch of rows new to exact.accounts (inserts);
 //   - WriteBatch of the same rows at a newer version (updates).
 //
@@ -75,41 +72,20 @@ func CompareWrites(ctx context.Context, s *Store, pages, pageSize int) (WriteCom
 	if err := s.cleanBench(ctx); err != nil {
 		return out, err
 	}
-	if _, err := s.pool.Exec(ctx, `CREATE TABLE `+benchCopyTable.Sanitize()+` AS SELECT * FROM exact.accounts WITH NO DATA`); err != nil {
-		return out, fmt.Errorf("comparing writes: creating the baseline table: %w", err)
-	}
 	defer s.cleanBench(context.WithoutCancel(ctx))
-
 	table := Table{Name: "exact.accounts", Columns: benchColumns, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}
-	copyCols := append(benchColumns[:len(benchColumns):len(benchColumns)], "synced_at")
-	// The baseline is encoded as WriteBatch encodes its COPYs (copyRows), so that the
-	// ratios compare the writes, not two encoders.
-	var oids []uint32
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cols, err := lookupColumns(ctx, tx, benchCopyTable.Sanitize(), copyCols)
-		if err == nil && !cols.encodable {
-			err = errors.New("a column type is unknown to the connection")
-		}
-		oids = cols.oids
-		return err
-	})
+	baseline, err := s.NewCopyBaseline(ctx, table)
 	if err != nil {
-		return out, fmt.Errorf("comparing writes: looking up the baseline's column types: %w", err)
+		return out, fmt.Errorf("comparing writes: %w", err)
 	}
+	defer baseline.Drop(context.WithoutCancel(ctx))
+
 	for p := range pages {
 		inserts, updates := benchPage(p, pageSize, 1), benchPage(p, pageSize, 2)
-		now := time.Now()
-		baseline := make([][]any, len(inserts))
-		for i, r := range inserts {
-			baseline[i] = append(r[:len(r):len(r)], now)
-		}
+		rows := baseline.Rows(inserts)
 
 		t0 := time.Now()
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			_, err := copyRows(ctx, tx, benchCopyTable, copyCols, oids, baseline)
-			return err
-		})
-		if err != nil {
+		if err := baseline.Copy(ctx, rows); err != nil {
 			return out, fmt.Errorf("comparing writes: copying page %d: %w", p, err)
 		}
 		t1 := time.Now()
@@ -137,11 +113,86 @@ func CompareWrites(ctx context.Context, s *Store, pages, pageSize int) (WriteCom
 	return out, nil
 }
 
+// CopyBaseline is a plain COPY into an unindexed table of the same shape as a target
+// table: the ceiling that writes to the target are compared with. Its table,
+// public.exactsync_bench_copy_NAME for exact.NAME, has the target's columns, with their
+// types, NOT NULL, storage and compression, and nothing else (no key, index, other
+// constraint or default). NewCopyBaseline creates it empty, Drop drops it.
+//
+// Rows are encoded as WriteBatch encodes its own COPYs, so that a comparison measures
+// the writes, not two encoders.
+type CopyBaseline struct {
+	s       *Store
+	ident   pgx.Identifier
+	columns []string // the target's written columns, then synced_at
+	oids    []uint32
+}
+
+// NewCopyBaseline creates, replacing any left over, the baseline table of t.
+func (s *Store) NewCopyBaseline(ctx context.Context, t Table) (*CopyBaseline, error) {
+	p, err := s.plan(t)
+	if err != nil {
+		return nil, err
+	}
+	name := p.targetIdent[len(p.targetIdent)-1]
+	b := &CopyBaseline{s: s, ident: pgx.Identifier{"public", "exactsync_bench_copy_" + name},
+		columns: append(slices.Clone(t.Columns), "synced_at")}
+	if err := b.Drop(ctx); err != nil {
+		return nil, err
+	}
+	// LIKE copies the column types, NOT NULL, and how values are stored and compressed
+	// (a wide row's raw JSON is compressed into TOAST), but no key, index or default.
+	if _, err := s.pool.Exec(ctx, `CREATE TABLE `+b.ident.Sanitize()+` (LIKE `+p.target+` INCLUDING STORAGE INCLUDING COMPRESSION)`); err != nil {
+		return nil, fmt.Errorf("creating the baseline table of %s: %w", t.Name, err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cols, err := lookupColumns(ctx, tx, b.ident.Sanitize(), b.columns)
+		if err == nil && !cols.encodable {
+			err = errors.New("a column type is unknown to the connection")
+		}
+		b.oids = cols.oids
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("looking up the column types of the baseline of %s: %w", t.Name, err)
+	}
+	return b, nil
+}
+
+// Rows returns rows, in the target's Columns order, as the baseline copies them: with a
+// synced_at value of now appended. Build them before timing Copy.
+func (b *CopyBaseline) Rows(rows [][]any) [][]any {
+	now := time.Now()
+	n := len(b.columns)
+	backing := make([]any, len(rows)*n)
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = backing[i*n : (i+1)*n : (i+1)*n]
+		copy(out[i], r)
+		out[i][n-1] = now
+	}
+	return out
+}
+
+// Copy copies rows (from Rows) into the baseline table in one transaction, committed
+// with the server's settings.
+func (b *CopyBaseline) Copy(ctx context.Context, rows [][]any) error {
+	return pgx.BeginFunc(ctx, b.s.pool, func(tx pgx.Tx) error {
+		_, err := copyRows(ctx, tx, b.ident, b.columns, b.oids, rows)
+		return err
+	})
+}
+
+// Drop drops the baseline table.
+func (b *CopyBaseline) Drop(ctx context.Context) error {
+	if _, err := b.s.pool.Exec(ctx, `DROP TABLE IF EXISTS `+b.ident.Sanitize()); err != nil {
+		return fmt.Errorf("dropping the baseline table %s: %w", b.ident.Sanitize(), err)
+	}
+	return nil
+}
+
 // cleanBench removes what CompareWrites wrote.
 func (s *Store) cleanBench(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, `DROP TABLE IF EXISTS `+benchCopyTable.Sanitize()); err != nil {
-		return fmt.Errorf("comparing writes: dropping the baseline table: %w", err)
-	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM exact.accounts WHERE division = $1`, benchDivision); err != nil {
 		return fmt.Errorf("comparing writes: removing the benchmark rows: %w", err)
 	}

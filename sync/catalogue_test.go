@@ -345,3 +345,45 @@ func TestCatalogueIsReadOnly(t *testing.T) {
 		t.Errorf("Names() = %v, want the non-deprecated entities, sorted", names)
 	}
 }
+
+// TestShapeReadsWhatFieldReads converts records of several shapes (the same members in
+// the same order, another order, a member missing, a repeated name) with the shape of
+// the record before, renewed when it does not fit, as a page is converted, and checks
+// that every row equals the row converted by name.
+func TestShapeReadsWhatFieldReads(t *testing.T) {
+	e, _ := lookup("transaction_lines")
+	recs := []string{
+		`{"ID":"` + id1 + `","Timestamp":1,"AmountDC":1.5,"Description":"a","Date":"/Date(1711848600000)/"}`,
+		`{"ID":"` + id2 + `","Timestamp":2,"AmountDC":2.5,"Description":"b","Date":"/Date(1711848600000)/"}`,
+		`{"Timestamp":3,"ID":"` + id1 + `","Description":"c","AmountDC":3.5,"Date":null}`,
+		`{"ID":"` + id2 + `","Timestamp":4,"AmountDC":4.5,"Date":"/Date(1711848600000)/"}`,
+		`{"ID":"` + id1 + `","Timestamp":5,"AmountDC":5.5,"Description":"first","Description":"second","Date":null}`,
+		`{"ID":"` + id2 + `","Timestamp":6,"AmountDC":6.5,"Description":"first","Description":"second","Date":null}`,
+		`{"ID":"` + id2 + `","Timestamp":7,"AmountDC":7.5,"Description":"d","Date":"/Date(1711848600000)/"}`,
+	}
+	p, err := exact.DecodePage("test", []byte(page("", recs...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := len(e.Columns())
+	var sh *shape
+	renewed := 0
+	for i, rec := range p.Records {
+		if sh == nil || !sh.fits(rec) {
+			sh = e.newShape(rec)
+			renewed++
+		}
+		byName, byShape := make([]any, cols), make([]any, cols)
+		k1, v1, _, err1 := e.row(101, rec, nil, byName)
+		k2, v2, _, err2 := e.row(101, rec, sh, byShape)
+		if err1 != nil || err2 != nil || k1 != k2 || v1 != v2 {
+			t.Fatalf("record %d: by name (%s, %d, %v), by shape (%s, %d, %v)", i, k1, v1, err1, k2, v2, err2)
+		}
+		if diff := cmp.Diff(byName, byShape); diff != "" {
+			t.Errorf("record %d: row by shape differs from the row by name (-name +shape):\n%s", i, diff)
+		}
+	}
+	if renewed != 5 {
+		t.Errorf("shape learnt %d times, want 5 (records 1, 3, 4, 5 and 7)", renewed)
+	}
+}

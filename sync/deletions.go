@@ -85,7 +85,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 		"$filter": {fmt.Sprintf("Timestamp gt %dL", cur.Timestamp)},
 		"$select": {"EntityKey,EntityType,Timestamp"},
 	}
-	err = s.drain(ctx, path, src.URL(job.Division, path, q), func(bs []sink.Batch, f fetched) error {
+	err = s.drain(ctx, path, src.URL(job.Division, path, q), nil, func(bs []sink.Batch, f fetched) error {
 		b := &bs[s.main]
 		for i, rec := range f.page.Records {
 			bad := func(format string, args ...any) {

@@ -4,10 +4,11 @@
 // A job is a self-contained unit (connection, division, entity) that any
 // worker can pick up. A run takes the division lock, reads the entity's
 // cursor, pages through Exact's sync endpoint from that cursor (fetching the
-// next pages while a write runs), converts each record to a typed row and
-// hands the rows to the sink, which writes rows, removals and the new cursor
-// in one transaction. A write takes one page, or, when the writer is the
-// slower side, every page already waiting, up to [Config.BatchPages]. A full
+// next pages, and converting their records to typed rows, while a write
+// runs) and hands the rows to the sink, which writes rows, removals and the
+// new cursor in one transaction. A write takes one page, or, when the writer
+// is the slower side, every page already waiting, up to [Config.BatchPages]
+// pages and [Config.BatchBytes] of records. A full
 // pass over a division that holds rows then removes the rows it did not see
 // (a sweep, see sink.StartSweep); an entity last synced successfully more
 // than [DeletionLogSafeAge] ago gets a full pass, because Exact's deletion
@@ -24,11 +25,12 @@
 //     together, so a crash at any point loses nothing and a rerun converges.
 //     Replaying a page changes nothing, and an older version of a record
 //     (lower Exact Timestamp) never overwrites a newer one.
-//   - Memory is flat: at most 2 × BatchPages + 1 pages are held at any time,
-//     whatever the number of records.
+//   - Memory is flat: at most 2 × BatchPages + 1 pages, and about
+//     2 × BatchBytes of records, are held at any time, whatever the number of
+//     records.
 //   - Entities are data (package exact/catalogue): adding one is an entry of
 //     its data file and a migration for its table, not a new code path.
 //
 // What it does not do: HTTP details (package exact), SQL (package sink) and
-// scheduling (the exactsync command).
+// scheduling (package worker).
 package sync

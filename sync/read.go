@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -237,32 +238,91 @@ type fetched struct {
 	n    int
 	page *exact.Page
 	err  error
+	size int64 // bytes of the page's records
+	// conv is the page's records converted for every member, when the stream
+	// converts ahead (see feed): conv[i*len(members)+k] is record i for member k.
+	conv []converted
 }
 
-// pages fetches pages in order starting at first, ahead of the consumer: up to
-// BatchPages pages wait while a write runs, and one more is being fetched.
-func (s *stream) pages(ctx context.Context, path, first string) <-chan fetched {
-	ch := make(chan fetched, s.r.cfg.BatchPages)
+// feed is the pages fetched ahead of the writer, in order: up to BatchPages pages,
+// and up to BatchBytes of records, wait while a write runs, and one more is being
+// fetched.
+type feed struct {
+	ch    chan fetched
+	ahead atomic.Int64  // bytes of the pages in ch
+	taken chan struct{} // a page was taken from ch
+}
+
+// pages fetches pages in order starting at first, ahead of the consumer. prepare,
+// when not nil, is run on each page fetched without an error before it is passed on,
+// in the fetching goroutine, so that the consumer finds the page's work done.
+func (s *stream) pages(ctx context.Context, path, first string, prepare func(f *fetched)) *feed {
+	fd := &feed{ch: make(chan fetched, s.r.cfg.BatchPages), taken: make(chan struct{}, 1)}
 	go func() {
-		defer close(ch)
+		defer close(fd.ch)
 		next := first
 		for n := 1; next != ""; n++ {
 			page, err := s.page(ctx, next)
-			if err != nil {
-				err = fmt.Errorf("fetching %s page %d for division %d: %w", path, n, s.job.Division, err)
+			f := fetched{n: n, page: page, err: err}
+			if err == nil {
+				for _, rec := range page.Records {
+					f.size += int64(len(rec.Bytes()))
+				}
+				if prepare != nil {
+					f.err = s.prepare(prepare, &f)
+				}
 			}
+			if f.err != nil {
+				f.err = fmt.Errorf("fetching %s page %d for division %d: %w", path, n, s.job.Division, f.err)
+			}
+			fd.ahead.Add(f.size)
 			select {
-			case ch <- fetched{n: n, page: page, err: err}:
+			case fd.ch <- f:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil {
+			if f.err != nil {
 				return
+			}
+			for fd.ahead.Load() >= s.r.cfg.BatchBytes {
+				select {
+				case <-fd.taken:
+				case <-ctx.Done():
+					return
+				}
 			}
 			next = page.Next // followed verbatim (§3.6)
 		}
 	}()
-	return ch
+	return fd
+}
+
+// take returns the next page fetched; with wait false, only a page already waiting.
+// ok is false after the last page, or, with wait false, when none is waiting.
+func (fd *feed) take(wait bool) (f fetched, ok bool) {
+	if wait {
+		f, ok = <-fd.ch
+	} else {
+		select {
+		case f, ok = <-fd.ch:
+		default:
+		}
+	}
+	if ok {
+		fd.ahead.Add(-f.size)
+		select {
+		case fd.taken <- struct{}{}:
+		default:
+		}
+	}
+	return f, ok
+}
+
+// prepare runs fn on f; a panic in it is an error.
+func (s *stream) prepare(fn func(f *fetched), f *fetched) (err error) {
+	defer recoverPanic(&err)
+	fn(f)
+	return nil
 }
 
 // page fetches one page; a panic while fetching or decoding it is an error.
@@ -281,20 +341,26 @@ func (s *stream) batches() []sink.Batch {
 	return bs
 }
 
-// drain pages through path from first. add turns each page into the rows, removals
-// and cursors of one batch per member; a write takes the first page that arrives and
-// every further page already waiting, up to BatchPages, and writes the batches in one
-// transaction. Rows and removals carry their versions, so the order of pages inside a
-// batch does not matter to the result (see sink.WriteBatch). A page that cannot be
-// fetched or read ends the paging after the pages before it are written.
-func (s *stream) drain(ctx context.Context, path, first string, add func(bs []sink.Batch, f fetched) error) error {
+// drain pages through path from first. prepare, when not nil, works on each page
+// ahead of the writer (see pages); add turns each page into the rows, removals and
+// cursors of one batch per member. A write takes the first page that arrives and every
+// further page already waiting, up to BatchPages pages and BatchBytes of records, and
+// writes the batches in one transaction. Rows and removals carry their versions, so the
+// order of pages inside a batch does not matter to the result (see sink.WriteBatch). A
+// page that cannot be fetched or read ends the paging after the pages before it are
+// written.
+func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *fetched), add func(bs []sink.Batch, f fetched) error) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch := s.pages(fctx, path, first)
+	fd := s.pages(fctx, path, first, prepare)
 	type mark struct{ rows, removals, rejects, released int }
 	marks := make([]mark, len(s.members))
 	cursors := make([]sink.Cursor, len(s.members))
-	for f := range ch {
+	for {
+		f, ok := fd.take(true)
+		if !ok {
+			break
+		}
 		if f.err != nil {
 			s.res.Calls += exact.CallsMade(f.err)
 			return f.err
@@ -302,6 +368,7 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(bs []si
 		bs := s.batches()
 		pages := pageRange{first: f.n, last: f.n - 1}
 		records := 0
+		var size int64
 		var stop error // ends the paging once the pages taken before it are written
 		for {
 			s.res.Pages++
@@ -322,16 +389,12 @@ func (s *stream) drain(ctx context.Context, path, first string, add func(bs []si
 				break
 			}
 			records += len(f.page.Records)
+			size += f.size
 			pages.last = f.n
-			if pages.last-pages.first+1 >= s.r.cfg.BatchPages {
+			if pages.last-pages.first+1 >= s.r.cfg.BatchPages || size >= s.r.cfg.BatchBytes {
 				break
 			}
-			var ok bool
-			select {
-			case f, ok = <-ch:
-			default:
-			}
-			if !ok {
+			if f, ok = fd.take(false); !ok {
 				break // nothing waiting, or no more pages
 			}
 			if f.err != nil {
@@ -412,50 +475,71 @@ type converted struct {
 
 // records pages through the members' endpoint. A record that cannot be read is
 // quarantined (sink.Reject) in its page's transaction, under each member, and the page
-// and cursors move on without it.
+// and cursors move on without it. Records are converted into rows in the fetching
+// goroutine, while the writer writes the pages before.
 func (s *stream) records(ctx context.Context) error {
 	e := s.members[0].e
-	conv := make([]converted, len(s.members))
-	return s.drain(ctx, e.Path, s.firstURL(), func(bs []sink.Batch, f fetched) error {
-		// One backing array per member and page instead of a slice per record.
-		backing := make([][]any, len(s.members))
-		for k, m := range s.members {
-			if m.same < 0 {
-				backing[k] = make([]any, len(f.page.Records)*len(m.table.Columns))
-			}
+	return s.drain(ctx, e.Path, s.firstURL(), s.convert, func(bs []sink.Batch, f fetched) error {
+		for k := range s.members {
 			bs[k].Rows = slices.Grow(bs[k].Rows, len(f.page.Records))
 		}
 		for i, rec := range f.page.Records {
 			for k, m := range s.members {
-				c := &conv[k]
-				if err := rec.Err(); err != nil {
-					// Invalid JSON, or text PostgreSQL cannot hold: the decoder flagged
-					// it (exact.Record.Err); what could be read still names it.
-					*c = converted{err: err}
-					c.key, _ = m.e.key(rec)
-					if m.e.Read == ReadSync {
-						var verr error
-						if c.version, c.hasVersion, verr = exact.Int64(rec.Field("Timestamp")); verr != nil {
-							c.version, c.hasVersion = 0, false
-						}
-					}
-				} else if m.same >= 0 {
-					*c = conv[m.same]
-				} else {
-					cols := len(m.table.Columns)
-					c.vals = backing[k][i*cols : (i+1)*cols : (i+1)*cols]
-					c.key, c.version, c.hasVersion, c.err = m.e.row(s.job.Division, rec, c.vals)
-				}
-				s.add(&bs[k], m, rec, c, fmt.Sprintf("%s page %d record %d", e.Path, f.n, i))
+				s.add(&bs[k], m, rec, &f.conv[i*len(s.members)+k], f.n, i)
 			}
 		}
 		return nil
 	})
 }
 
-// add puts one converted record into member m's batch: a row, a removal (a record
-// that does not match the member's Keep) or a reject.
-func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, where string) {
+// convert converts every record of a page for every member into f.conv. It reads
+// nothing that changes during a run, so it runs ahead of the writer.
+func (s *stream) convert(f *fetched) {
+	recs := f.page.Records
+	f.conv = make([]converted, len(recs)*len(s.members))
+	// One backing array per member and page instead of a slice per record.
+	backing := make([][]any, len(s.members))
+	for k, m := range s.members {
+		if m.same < 0 {
+			backing[k] = make([]any, len(recs)*len(m.table.Columns))
+		}
+	}
+	shapes := make([]*shape, len(s.members)) // of the last good record, per member
+	for i, rec := range recs {
+		conv := f.conv[i*len(s.members) : (i+1)*len(s.members)]
+		for k, m := range s.members {
+			c := &conv[k]
+			if err := rec.Err(); err != nil {
+				// Invalid JSON, or text PostgreSQL cannot hold: the decoder flagged
+				// it (exact.Record.Err); what could be read still names it.
+				*c = converted{err: err}
+				c.key, _ = m.e.key(rec)
+				if m.e.Read == ReadSync {
+					var verr error
+					if c.version, c.hasVersion, verr = exact.Int64(rec.Field("Timestamp")); verr != nil {
+						c.version, c.hasVersion = 0, false
+					}
+				}
+			} else if m.same >= 0 {
+				*c = conv[m.same]
+			} else {
+				cols := len(m.table.Columns)
+				c.vals = backing[k][i*cols : (i+1)*cols : (i+1)*cols]
+				if shapes[k] == nil || !shapes[k].fits(rec) {
+					shapes[k] = m.e.newShape(rec)
+				}
+				c.key, c.version, c.hasVersion, c.err = m.e.row(s.job.Division, rec, shapes[k], c.vals)
+				if s.r.cfg.OmitRaw {
+					c.vals[cols-1] = omittedRaw
+				}
+			}
+		}
+	}
+}
+
+// add puts one converted record, record i of page n, into member m's batch: a row, a
+// removal (a record that does not match the member's Keep) or a reject.
+func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, n, i int) {
 	err := c.err
 	if err == nil {
 		var keep bool
@@ -472,7 +556,7 @@ func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, w
 	}
 	if err != nil {
 		b.Rejects = append(b.Rejects, sink.Reject{Key: c.key, Timestamp: c.version, HasTimestamp: c.hasVersion,
-			Reason: where + ": " + err.Error(), Record: rec.Bytes()})
+			Reason: fmt.Sprintf("%s page %d record %d: %v", m.e.Path, n, i, err), Record: rec.Bytes()})
 	}
 	if c.hasVersion && m.e.Read != ReadFull {
 		b.Cursor.Timestamp = max(b.Cursor.Timestamp, c.version)
@@ -577,6 +661,9 @@ func (s *stream) store(ctx context.Context, m *member, b sink.Batch, cur sink.Cu
 		key := fmt.Sprint(row[m.e.keyIndex()])
 		version, _ := row[len(row)-2].(int64)
 		raw, _ := row[len(row)-1].([]byte)
+		if s.r.cfg.OmitRaw {
+			raw = rowRecord(m.table.Columns, row)
+		}
 		s.log.Warn().Str("entity", m.name).Str("key", key).Str("error", err.Error()).Msg("PostgreSQL refused a record; quarantining it")
 		b.Rows = nil
 		b.Rejects = append(slices.Clip(b.Rejects), sink.Reject{Key: key, Timestamp: version, HasTimestamp: true,

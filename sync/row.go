@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,7 +20,10 @@ import (
 // The version is Exact's Timestamp for sync entities (§3.10), and the Modified time in
 // milliseconds since 1970 UTC for entities read from a regular endpoint (0 without a
 // Modified field or value), see [Entity.Target].
-func (e *Entity) row(division int, rec exact.Record, vals []any) (key string, version int64, hasVersion bool, err error) {
+//
+// sh, when not nil, is the shape of rec (see shape.fits); fields are then found by
+// position instead of by name.
+func (e *Entity) row(division int, rec exact.Record, sh *shape, vals []any) (key string, version int64, hasVersion bool, err error) {
 	key, err = e.key(rec)
 	if err != nil {
 		key = ""
@@ -42,7 +46,13 @@ func (e *Entity) row(division int, rec exact.Record, vals []any) (key string, ve
 	vals[0] = int32(division)
 	for i := range e.Fields {
 		f := &e.Fields[i]
-		v, err := convert(f, rec.Field(f.Source))
+		var raw []byte
+		if sh == nil {
+			raw = rec.Field(f.Source)
+		} else if at := sh.at[i]; at >= 0 {
+			_, raw = rec.Member(at)
+		}
+		v, err := convert(f, raw)
 		if err != nil {
 			return key, version, hasVersion, fmt.Errorf("field %s: %w", f.Source, err)
 		}
@@ -55,6 +65,68 @@ func (e *Entity) row(division int, rec exact.Record, vals []any) (key string, ve
 	}
 	vals[1+len(e.Fields)], vals[2+len(e.Fields)] = version, rec.Raw()
 	return key, version, hasVersion, nil
+}
+
+// shape is where records hold the fields of an entity, learnt from one record and valid
+// for every record with the same member names in the same order, as the records of a
+// page come. Finding a field by position instead of by name spares a scan of the
+// record's members per field: for a record of 70 fields, a tenth of the process's CPU in
+// a full sync of transaction lines (BENCHMARKS.md).
+type shape struct {
+	names [][]byte // the record's member names, in order
+	at    []int    // per field of the entity, the position of its first member; -1 if none
+}
+
+// newShape returns the shape of rec for e's fields.
+func (e *Entity) newShape(rec exact.Record) *shape {
+	sh := &shape{names: make([][]byte, rec.Len()), at: make([]int, len(e.Fields))}
+	for i := range sh.names {
+		sh.names[i], _ = rec.Member(i)
+	}
+	for i := range e.Fields {
+		sh.at[i] = -1
+		for j, name := range sh.names {
+			if string(name) == e.Fields[i].Source {
+				sh.at[i] = j
+				break
+			}
+		}
+	}
+	return sh
+}
+
+// fits reports whether rec has the shape's member names in the same order, so that
+// its fields are where the shape says, the first of a repeated name included.
+func (sh *shape) fits(rec exact.Record) bool {
+	if rec.Len() != len(sh.names) {
+		return false
+	}
+	for i, want := range sh.names {
+		if name, _ := rec.Member(i); string(name) != string(want) {
+			return false
+		}
+	}
+	return true
+}
+
+// omittedRaw is the raw column's value with [Config.OmitRaw]. Rows share it; nothing
+// writes to it.
+var omittedRaw = []byte("{}")
+
+// rowRecord is a row without its raw column as a JSON object of its typed columns, what
+// is kept of a record PostgreSQL refuses when raw is omitted.
+func rowRecord(columns []string, row []any) []byte {
+	m := make(map[string]any, len(columns))
+	for i, c := range columns {
+		if c != "raw" {
+			m[c] = row[i]
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // not for the values convert makes
+		b, _ = json.Marshal(fmt.Sprint(row[:len(row)-1]...))
+	}
+	return b
 }
 
 // key reads the record's key as text: a canonical GUID, or the decimal text of an

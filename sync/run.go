@@ -155,6 +155,11 @@ const ModifiedOverlap = 5 * time.Second
 // besides its rows.
 const DefaultBatchPages = 8
 
+// DefaultBatchBytes is the default of [Config.BatchBytes]. A write of
+// transaction lines, 2.2 KB a record, then takes up to 4 pages, and a
+// million-line sync peaks at 133 MB instead of about 200 (BENCHMARKS.md).
+const DefaultBatchBytes = 8 << 20
+
 // DeletionLogSafeAge is how long after its last successful run an entity of a
 // division is still synced incrementally. Exact keeps its deletion log two
 // months, so a later run could miss deletions: it runs a full pass instead,
@@ -180,6 +185,18 @@ type Config struct {
 	// slower side, so a run at Exact's pace still writes each page as it
 	// arrives. It is also how many pages are fetched ahead of the writer.
 	BatchPages int
+	// BatchBytes bounds, besides BatchPages, the records (their JSON as received)
+	// that one write takes together and that wait fetched ahead of the writer
+	// (default DefaultBatchBytes); a write takes at least one page. It keeps the
+	// memory of a run flat whatever the width of an entity's records.
+	BatchBytes int64
+	// OmitRaw stores '{}' in every table's raw column instead of the record as
+	// received (EXACTSYNC_RAW=off): the typed columns are written as before, and
+	// PostgreSQL is spared parsing, compressing and storing each record's JSON,
+	// most of the cost of writing a wide row (BENCHMARKS.md). The column stays
+	// NOT NULL jsonb. A record PostgreSQL refuses is then quarantined with its
+	// typed values as a JSON object instead of the record as received.
+	OmitRaw bool
 	// WaitForLock makes a run wait for the division lock instead of
 	// returning ErrBusy.
 	WaitForLock bool
@@ -204,6 +221,7 @@ type Runner struct {
 func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 30*time.Second)
 	cfg.BatchPages = max(cmp.Or(cfg.BatchPages, DefaultBatchPages), 1)
+	cfg.BatchBytes = max(cmp.Or(cfg.BatchBytes, DefaultBatchBytes), 1)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -403,6 +404,53 @@ func TestWriteTakesTheWaitingPagesTogether(t *testing.T) {
 				t.Errorf("result = %+v, want %d pages and calls, %d upserted", res, tt.pages, tt.pages)
 			}
 		})
+	}
+}
+
+func TestBatchBytesBoundsWritesAndPagesAhead(t *testing.T) {
+	// With BatchBytes below one page's records, every write takes one page, and
+	// while a write is held only one more page is fetched: pages ahead of the
+	// writer are bounded by their bytes, not only by BatchPages.
+	src, _ := pagedSource(6)
+	st := &fakeStore{}
+	held, release := make(chan struct{}), make(chan struct{})
+	st.hold = func(n int) {
+		if n == 0 {
+			close(held)
+			<-release
+		}
+	}
+	r := NewRunner(Config{Logger: zerolog.Nop(), BatchPages: 8, BatchBytes: 1, Enabled: []string{}}, st, st, st)
+	done := make(chan error)
+	go func() {
+		_, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+		done <- err
+	}()
+	<-held
+	time.Sleep(50 * time.Millisecond) // time for the fetcher to run ahead, if it would
+	src.mu.Lock()
+	asked := len(src.asked)
+	src.mu.Unlock()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if asked != 2 {
+		t.Errorf("pages fetched while the first write was held: %d, want 2 (the page written and one waiting)", asked)
+	}
+	var got [][]int64
+	for _, b := range st.batches {
+		if len(b.Rows) == 0 {
+			continue // the sync/Deleted page
+		}
+		var ts []int64
+		for _, r := range b.Rows {
+			ts = append(ts, r[len(r)-2].(int64))
+		}
+		got = append(got, ts)
+	}
+	if diff := cmp.Diff([][]int64{{10}, {20}, {30}, {40}, {50}, {60}}, got); diff != "" {
+		t.Errorf("rows per write (-want +got):\n%s", diff)
 	}
 }
 
@@ -854,6 +902,36 @@ func TestRowsPostgreSQLRefusesAreQuarantined(t *testing.T) {
 	}
 	if res.Quarantined != 1 || st.cur("accounts").Timestamp != 109 {
 		t.Errorf("quarantined %d, cursor %d; want 1, 109", res.Quarantined, st.cur("accounts").Timestamp)
+	}
+}
+
+func TestRefusedRowWithRawOmittedKeepsItsTypedValues(t *testing.T) {
+	// With OmitRaw the row's raw is '{}': the quarantined record is its typed
+	// values as a JSON object.
+	src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+	src.pages[firstURL(src, "accounts", 101, 0)] = page("", account(idQ1, 106, true))
+	src.pages[deletedURL(src, 101, 0)] = page("")
+	st := &fakeStore{refuse: idQ1}
+	r := NewRunner(Config{Logger: zerolog.Nop(), OmitRaw: true, Enabled: []string{}}, st, st, st)
+	if _, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var rejects []sink.Reject
+	for _, b := range st.batches {
+		rejects = append(rejects, b.Rejects...)
+	}
+	if len(rejects) != 1 {
+		t.Fatalf("got %d rejects, want 1", len(rejects))
+	}
+	var got map[string]any
+	if err := json.Unmarshal(rejects[0].Record, &got); err != nil {
+		t.Fatalf("quarantined record %s is not a JSON object: %v", rejects[0].Record, err)
+	}
+	if got["id"] != idQ1 || got["exact_timestamp"] != float64(106) || got["division"] != float64(101) {
+		t.Errorf("quarantined record %s, want the typed values of %s at version 106", rejects[0].Record, idQ1)
+	}
+	if _, ok := got["raw"]; ok {
+		t.Errorf("quarantined record %s holds the omitted raw column", rejects[0].Record)
 	}
 }
 

@@ -208,3 +208,31 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 		})
 	}
 }
+
+// TestOmitRawOnPostgreSQL checks that with OmitRaw the typed columns are stored as
+// before and raw holds '{}'.
+func TestOmitRawOnPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	st, pool := sinktest.NewStorePool(t)
+	conn, err := st.UpsertConnection(ctx, "https://start.exactonline.nl", "client", "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(Config{Logger: zerolog.Nop(), OmitRaw: true, Enabled: []string{"transaction_lines"}}, st, st, st)
+	src := &fakeSource{pages: map[string]string{}}
+	src.pages[syncURL(src, "transaction_lines", 0)] = page("",
+		`{"ID":"`+id1+`","Timestamp":7,"AmountDC":-12.50,"Description":"Huur maart","Date":"/Date(1711848600000)/"}`)
+	if res, err := r.Run(ctx, src, Job{ConnectionID: conn.ID, Division: 101, Entity: "transaction_lines"}); err != nil || res.Upserted != 1 {
+		t.Fatalf("Run: %+v, %v", res, err)
+	}
+	var amount, description, raw string
+	var version int64
+	err = pool.QueryRow(ctx, `SELECT amount_dc::text, description, exact_timestamp, raw::text
+		FROM exact.transaction_lines WHERE division = 101 AND id = $1`, id1).Scan(&amount, &description, &version, &raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if amount != "-12.50" || description != "Huur maart" || version != 7 || raw != "{}" {
+		t.Errorf("got amount %s, description %q, version %d, raw %s; want -12.50, \"Huur maart\", 7, {}", amount, description, version, raw)
+	}
+}

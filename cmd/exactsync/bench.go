@@ -42,7 +42,34 @@ type benchCmd struct {
 	WritePages int    `default:"100" help:"Pages of 1,000 rows written each way in the write comparison."`
 	CPUProfile string `name:"cpuprofile" type:"path" help:"Write a CPU profile of the largest end-to-end run to this file."`
 	BatchPages int    `default:"${default_batch_pages}" help:"Most pages one write takes together in the end-to-end runs (1: every page on its own), to compare with the default of ${default_batch_pages}."`
+	BatchMiB   int    `name:"batch-mib" default:"${default_batch_mib}" help:"Most MiB of records one write takes together, and fetched ahead, in the end-to-end runs, to compare with the default of ${default_batch_mib}."`
 	Child      string `hidden:"" help:"Run one end-to-end size, DIVISIONSxACCOUNTS, and print its figures as JSON."`
+
+	Lines      int    `default:"1000000" help:"Transaction lines of the transaction-lines benchmark (one division; 0 skips it)."`
+	LinesOnly  bool   `help:"Run the transaction-lines benchmark only."`
+	Rounds     int    `default:"1" help:"Rounds of the transaction-lines benchmark, the sync and the COPY running first in turn."`
+	Raw        string `enum:"on,off,both" default:"both" help:"Run the transaction-lines benchmark with raw kept (on), stored as '{}' (off, as EXACTSYNC_RAW=off), or both."`
+	ChildLines string `hidden:"" enum:",sync,copy" default:"" help:"Run one side of the transaction-lines benchmark and print its figures as JSON."`
+}
+
+// benchBatch is how the end-to-end runs batch their writes (sync.Config.BatchPages and
+// BatchBytes).
+type benchBatch struct {
+	pages int
+	mib   int
+}
+
+func (c *benchCmd) batch() benchBatch { return benchBatch{c.BatchPages, c.BatchMiB} }
+
+// args passes b on to a child process.
+func (b benchBatch) args() []string {
+	return []string{"--batch-pages", strconv.Itoa(b.pages), "--batch-mib", strconv.Itoa(b.mib)}
+}
+
+// config sets b in cfg.
+func (b benchBatch) config(cfg sync.Config) sync.Config {
+	cfg.BatchPages, cfg.BatchBytes = b.pages, int64(b.mib)<<20
+	return cfg
 }
 
 // benchSize is one end-to-end scenario: divisions × accounts per division.
@@ -68,7 +95,17 @@ func (c *benchCmd) Run(e *env) error {
 		if err != nil {
 			return usageError{err}
 		}
-		res, err := benchEndToEnd(e.ctx, base, size, c.CPUProfile, c.BatchPages)
+		res, err := benchEndToEnd(e.ctx, base, size, c.CPUProfile, c.batch())
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(e.stdout).Encode(res)
+	}
+	if c.ChildLines != "" {
+		if c.Raw == "both" {
+			return usageError{errors.New("--child-lines needs --raw on or off")}
+		}
+		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.Raw == "off", c.CPUProfile, c.batch())
 		if err != nil {
 			return err
 		}
@@ -77,8 +114,17 @@ func (c *benchCmd) Run(e *env) error {
 	if c.WritePages < 1 {
 		return usageError{errors.New("--write-pages must be at least 1")}
 	}
-	if c.BatchPages < 1 {
-		return usageError{errors.New("--batch-pages must be at least 1")}
+	if c.BatchPages < 1 || c.BatchMiB < 1 {
+		return usageError{errors.New("--batch-pages and --batch-mib must be at least 1")}
+	}
+	if c.Lines < 0 || c.Rounds < 1 {
+		return usageError{errors.New("--lines must not be negative, --rounds at least 1")}
+	}
+	if c.LinesOnly {
+		if c.Lines == 0 {
+			return usageError{errors.New("--lines-only needs --lines above 0")}
+		}
+		return c.runLines(e, c.plan().lines, c.Rounds, true)
 	}
 	return c.runAll(e, base)
 }
@@ -93,6 +139,7 @@ type benchPlan struct {
 	tokens     benchSize   // the token scenario's divisions
 	workers    int
 	tokenSpan  time.Duration // simulated time the token scenario covers
+	lines      int           // transaction lines of one division, 0 for none
 }
 
 func (c *benchCmd) plan() benchPlan {
@@ -103,6 +150,7 @@ func (c *benchCmd) plan() benchPlan {
 			profile:    benchSize{1, 2_000},
 			limit:      benchSize{1, 8_000}, limitRate: 3,
 			tokens: benchSize{3, 500}, workers: 2, tokenSpan: 20 * time.Minute,
+			lines: min(c.Lines, 20_000),
 		}
 	}
 	return benchPlan{
@@ -114,6 +162,7 @@ func (c *benchCmd) plan() benchPlan {
 		profile: benchSize{1, 1_000_000},
 		limit:   benchSize{1, 300_000}, limitRate: 60,
 		tokens: benchSize{10, 2_000}, workers: 4, tokenSpan: time.Hour,
+		lines: c.Lines,
 	}
 }
 
@@ -136,8 +185,7 @@ func (c *benchCmd) runAll(e *env, base string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "exactsync bench: %s, Go %s, %d CPUs (GOMAXPROCS %d), PostgreSQL %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimPrefix(runtime.Version(), "go"), runtime.NumCPU(), runtime.GOMAXPROCS(0), version)
+	printBenchHeader(out, version)
 	fmt.Fprintf(out, "WRITES: %d pages of 1,000 account rows (~1 KB raw JSON), each page written three ways in turn\n", wc.Rows/1000)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\trows/s\tvs COPY\ttarget\t\t")
@@ -155,7 +203,7 @@ func (c *benchCmd) runAll(e *env, base string) error {
 		if size == p.profile {
 			prof = c.CPUProfile
 		}
-		r, err := benchChild(e, size, prof, c.BatchPages)
+		r, err := benchChild(e, size, prof, c.batch())
 		if err != nil {
 			return err
 		}
@@ -193,7 +241,17 @@ func (c *benchCmd) runAll(e *env, base string) error {
 	fmt.Fprintf(out, "  token calls %d (allowed by one per 570 s: %d); shortest gap %s; rejected as too early or reused: %d\n",
 		tr.Calls, tr.Allowed, tr.MinGap.Round(time.Second), tr.Rejected)
 	fmt.Fprintf(out, "  target at most one per 570 s per connection: %s\n", verdict(tr.Calls <= tr.Allowed && tr.Rejected == 0 && (tr.Calls < 2 || tr.MinGap >= 570*time.Second)))
+
+	if p.lines > 0 {
+		return c.runLines(e, p.lines, c.Rounds, false)
+	}
 	return nil
+}
+
+// printBenchHeader prints when and where the figures were taken.
+func printBenchHeader(out io.Writer, serverVersion string) {
+	fmt.Fprintf(out, "exactsync bench: %s, Go %s, %d CPUs (GOMAXPROCS %d), PostgreSQL %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimPrefix(runtime.Version(), "go"), runtime.NumCPU(), runtime.GOMAXPROCS(0), serverVersion)
 }
 
 func (c *benchCmd) endToEndVerdicts(out io.Writer, p benchPlan, results []benchResult) {
@@ -265,12 +323,12 @@ func (r benchResult) IncrementalCallsPerEntity() float64 {
 }
 
 // benchChild runs one size in a fresh process of this executable.
-func benchChild(e *env, size benchSize, profile string, batchPages int) (benchResult, error) {
+func benchChild(e *env, size benchSize, profile string, batch benchBatch) (benchResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return benchResult{}, fmt.Errorf("finding this executable: %w", err)
 	}
-	args := []string{"bench", "--child", size.String(), "--batch-pages", strconv.Itoa(batchPages)}
+	args := append([]string{"bench", "--child", size.String()}, batch.args()...)
 	if profile != "" {
 		args = append(args, "--cpuprofile", profile)
 	}
@@ -371,7 +429,7 @@ func (w *benchWorld) client(now func() time.Time, sleep func(context.Context, ti
 }
 
 // benchEndToEnd is the child process: a full sync of size, then an incremental run.
-func benchEndToEnd(ctx context.Context, base string, size benchSize, profile string, batchPages int) (benchResult, error) {
+func benchEndToEnd(ctx context.Context, base string, size benchSize, profile string, batch benchBatch) (benchResult, error) {
 	res := benchResult{Divisions: size.Divisions, Accounts: size.Accounts}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim, divs := newBenchSim(size, exacttest.Options{})
@@ -385,7 +443,7 @@ func benchEndToEnd(ctx context.Context, base string, size benchSize, profile str
 		if err != nil {
 			return err
 		}
-		runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, BatchPages: batchPages, Enabled: []string{"accounts"}}, st, st, st)
+		runner := sync.NewRunner(batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{"accounts"}}), st, st, st)
 		if profile != "" {
 			f, err := os.Create(profile)
 			if err != nil {

@@ -36,12 +36,16 @@ func TestBenchQuick(t *testing.T) {
 		"incremental run with nothing changed ≤ 2 calls per entity and < 1 s: met",
 		"429s: 0",
 		"target at most one per 570 s per connection: met",
+		"TRANSACTION LINES: 20,000 lines",
+		"raw on: full sync vs plain COPY: ",
+		"raw off: full sync vs plain COPY: ",
+		"peak RSS of the full sync: ",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	if lines := strings.Count(got, "\n"); lines < 20 {
+	if lines := strings.Count(got, "\n"); lines < 28 {
 		t.Errorf("got %d lines of output, want the full report:\n%s", lines, got)
 	}
 }

@@ -144,7 +144,7 @@ func (c *syncCmd) Run(e *env) error {
 	if !slices.Contains(enabled, ent.Name) {
 		enabled = append(slices.Clone(enabled), ent.Name)
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled}, st, st, st)
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw}, st, st, st)
 	// With --enqueue, the jobs go to the queue; the division list is read here all the same.
 	var runJob func(sync.Job) error
 	if c.Enqueue {

@@ -69,7 +69,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Description("Keeps a PostgreSQL copy of Exact Online data fresh."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(int) {}),
-		kong.Vars{"entities": strings.Join(sync.Names(), ", "), "default_batch_pages": strconv.Itoa(sync.DefaultBatchPages)},
+		kong.Vars{"entities": strings.Join(sync.Names(), ", "), "default_batch_pages": strconv.Itoa(sync.DefaultBatchPages),
+			"default_batch_mib": strconv.Itoa(sync.DefaultBatchBytes >> 20)},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "exactsync: %v\n", err)

@@ -81,7 +81,7 @@ func (c *runCmd) Run(e *env) error {
 		Pool: pool, Store: st, Logger: log,
 		// A page being written when SIGTERM arrives gets less time than the
 		// grace period, so that it commits or rolls back before the exit.
-		Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities}, st, st, st),
+		Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw}, st, st, st),
 		NewClient: func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
 			return newClientContext(ctx, cfg, st, conn, log)
 		},
