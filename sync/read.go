@@ -249,6 +249,7 @@ type fetched struct {
 // fetched.
 type feed struct {
 	ch    chan fetched
+	done  chan struct{} // closed when the fetching goroutine has returned
 	ahead atomic.Int64  // bytes of the pages in ch
 	taken chan struct{} // a page was taken from ch
 }
@@ -257,8 +258,9 @@ type feed struct {
 // when not nil, is run on each page fetched without an error before it is passed on,
 // in the fetching goroutine, so that the consumer finds the page's work done.
 func (s *stream) pages(ctx context.Context, path, first string, prepare func(f *fetched)) *feed {
-	fd := &feed{ch: make(chan fetched, s.r.cfg.BatchPages), taken: make(chan struct{}, 1)}
+	fd := &feed{ch: make(chan fetched, s.r.cfg.BatchPages), taken: make(chan struct{}, 1), done: make(chan struct{})}
 	go func() {
+		defer close(fd.done)
 		defer close(fd.ch)
 		next := first
 		for n := 1; next != ""; n++ {
@@ -353,6 +355,8 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fd := s.pages(fctx, path, first, prepare)
+	// The fetching goroutine ends with the drain: nothing of a run outlives it.
+	defer func() { cancel(); <-fd.done }()
 	type mark struct{ rows, removals, rejects, released int }
 	marks := make([]mark, len(s.members))
 	cursors := make([]sink.Cursor, len(s.members))
