@@ -332,18 +332,25 @@ func benchChild(e *env, size benchSize, profile string, batch benchBatch) (bench
 	if profile != "" {
 		args = append(args, "--cpuprofile", profile)
 	}
+	var r benchResult
+	err = runChild(e, self, args, fmt.Sprintf("end-to-end run of %s", size), &r)
+	return r, err
+}
+
+// runChild runs this executable with args as a benchmark child and decodes the figures
+// it prints as JSON into out; what names the run in errors.
+func runChild(e *env, self string, args []string, what string, out any) error {
 	cmd := exec.CommandContext(e.ctx, self, args...)
 	cmd.Env = os.Environ()
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, e.stderr
 	if err := cmd.Run(); err != nil {
-		return benchResult{}, fmt.Errorf("end-to-end run of %s: %w", size, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	var r benchResult
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		return benchResult{}, fmt.Errorf("end-to-end run of %s: reading its figures: %w", size, err)
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		return fmt.Errorf("%s: reading its figures: %w", what, err)
 	}
-	return r, nil
+	return nil
 }
 
 // withBenchStore runs fn on a fresh, migrated database named after base and suffix,

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -174,16 +171,9 @@ func linesChild(e *env, mode string, lines int, omitRaw bool, profile string, ba
 	if profile != "" && mode == linesSync {
 		args = append(args, "--cpuprofile", profile)
 	}
-	cmd := exec.CommandContext(e.ctx, self, args...)
-	cmd.Env = os.Environ()
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, e.stderr
-	if err := cmd.Run(); err != nil {
-		return linesResult{}, fmt.Errorf("transaction lines %s run: %w", mode, err)
-	}
 	var r linesResult
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		return linesResult{}, fmt.Errorf("transaction lines %s run: reading its figures: %w", mode, err)
+	if err := runChild(e, self, args, fmt.Sprintf("transaction lines %s run", mode), &r); err != nil {
+		return linesResult{}, err
 	}
 	if r.Records != lines {
 		return r, fmt.Errorf("transaction lines %s run: %d rows written, want %d", mode, r.Records, lines)
