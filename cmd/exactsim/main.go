@@ -36,6 +36,11 @@ func main() {
 
 var errUsage = errors.New("usage")
 
+// helpError carries the help text asked for with -h or --help.
+type helpError struct{ text string }
+
+func (e helpError) Error() string { return e.text }
+
 type usageError struct{ err error }
 
 func (e usageError) Error() string        { return e.err.Error() + " (see exactsim -h)" }
@@ -79,7 +84,11 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.BoolVar(&bare, "bare-envelope", true, `serve {"d":[…]} for a regular GET with $top and without $select`)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return "", opts, err
+			var b strings.Builder
+			b.WriteString("usage: exactsim [flags]\n\nServes a simulator of Exact Online's OAuth2 and REST API (see package exacttest).\n\nFlags:\n")
+			fs.SetOutput(&b)
+			fs.PrintDefaults()
+			return "", opts, helpError{b.String()}
 		}
 		return "", opts, usageError{err}
 	}
@@ -169,8 +178,9 @@ func timeOfDay(s string) (time.Duration, error) {
 
 func run(args []string, stdout io.Writer) error {
 	addr, opts, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: exactsim [flags]; flags: --addr --divisions --accounts --records --seed --client-id --client-secret --refresh-token --redirect-uri --minutely-limit --daily-limit --mandatory-filter --error-budget --fault-rate --latency --truncate-rate --start --freeze-clock --maintenance --maintenance-window --unauthorized-body --bare-envelope")
+	var help helpError
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, help.text)
 		return nil
 	}
 	if err != nil {

@@ -184,3 +184,20 @@ func TestBadFlagExitsTwo(t *testing.T) {
 		t.Errorf("got output %q, want one line naming the flag", out)
 	}
 }
+
+func TestHelpDescribesEveryFlag(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		var out strings.Builder
+		if err := run([]string{arg}, &out); err != nil {
+			t.Fatalf("run %s: %v", arg, err)
+		}
+		for _, flag := range []string{"-addr", "-divisions", "-accounts", "-records", "-fault-rate", "-truncate-rate", "-maintenance-window", "-bare-envelope"} {
+			if !strings.Contains(out.String(), "  "+flag+" ") && !strings.Contains(out.String(), "  "+flag+"\n") {
+				t.Errorf("%s: help lacks %s:\n%s", arg, flag, out.String())
+			}
+		}
+		if !strings.Contains(out.String(), "listen address") {
+			t.Errorf("%s: help does not describe the flags:\n%s", arg, out.String())
+		}
+	}
+}
