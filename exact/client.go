@@ -35,6 +35,10 @@ type Config struct {
 	MaxAttempts    int                                              // attempts per call on 5xx and timeouts, default 5
 	RetryBase      time.Duration                                    // first backoff, default 1s
 	RetryMax       time.Duration                                    // backoff cap, default 30s
+	// NoRefreshWait makes a call that needs a token refresh Exact does not allow yet
+	// (§1.8) return a *RefreshWaitError at once instead of waiting for the window:
+	// for a person at a terminal, who is better told how long it is than kept waiting.
+	NoRefreshWait bool
 }
 
 // Client talks to one Exact Online connection (one host, app and user). It is safe for
@@ -49,6 +53,8 @@ type Client struct {
 	log       zerolog.Logger
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
+	// noRefreshWait: see Config.NoRefreshWait.
+	noRefreshWait bool
 
 	tokenTimeout, requestTimeout time.Duration
 	maxAttempts                  int
@@ -95,6 +101,7 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 		log:            cfg.Logger,
 		now:            cfg.Now,
 		sleep:          cfg.Sleep,
+		noRefreshWait:  cfg.NoRefreshWait,
 		tokenTimeout:   cmp.Or(cfg.TokenTimeout, 10*time.Second),
 		requestTimeout: cmp.Or(cfg.RequestTimeout, 60*time.Second),
 		maxAttempts:    cmp.Or(cfg.MaxAttempts, 5),
@@ -289,7 +296,7 @@ func (t *logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				}
 			}
 		}
-		ev.Dur("duration", time.Since(start)).Msg("exact request")
+		ev.Dur("duration_ms", time.Since(start)).Msg("exact request")
 	}
 	return resp, err
 }

@@ -14,6 +14,26 @@ import (
 // which satisfy errors.Is(err, ErrReauthRequired).
 var ErrReauthRequired = errors.New("re-authorization required")
 
+// ErrTooEarly is matched by a *RefreshWaitError.
+var ErrTooEarly = errors.New("too early to refresh the access token")
+
+// RefreshWaitError is what a call returns instead of waiting, with Config.NoRefreshWait,
+// when it needs a new access token and Exact allows the refresh only in Wait: 570 s
+// after the current token was issued, or, when Exact answered a refresh "too early"
+// (§1.8) and the token's issue time is unknown (an imported refresh token), 570 s after
+// that answer. The refresh token stays valid meanwhile.
+type RefreshWaitError struct {
+	Wait   time.Duration // from when the error was returned
+	Reason string
+}
+
+func (e *RefreshWaitError) Error() string {
+	return fmt.Sprintf("refreshing the access token: not allowed for another %s (%s)", e.Wait.Round(time.Second), e.Reason)
+}
+
+// Is reports whether target is ErrTooEarly.
+func (e *RefreshWaitError) Is(target error) bool { return target == ErrTooEarly }
+
 // ReauthError reports a token chain that cannot be used (§1.12, §6.3): Exact rejected the
 // stored refresh token or the client credentials in a way that retrying cannot fix, no
 // refresh token is stored, or the TokenStore already marks the connection as needing

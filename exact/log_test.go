@@ -51,7 +51,7 @@ func TestRequestLog(t *testing.T) {
 			t.Errorf("request log %s: got %v, want %v", k, last[k], v)
 		}
 	}
-	if _, ok := last["duration"]; !ok {
+	if _, ok := last["duration_ms"]; !ok {
 		t.Errorf("request log has no duration")
 	}
 	if len(warnings) != 1 || warnings[0]["endpoint"] != "sync/CRM/Accounts" || warnings[0]["division"] != float64(101) {

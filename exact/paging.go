@@ -68,8 +68,8 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		}
 		wait := c.backoff(attempt)
 		c.log.Warn().Str("endpoint", endpoint).Int("division", division).Str("error", derr.Error()).
-			Dur("wait", wait).Msg("malformed page; fetching it again")
-		if err := c.sleep(ctx, wait); err != nil {
+			Dur("wait_ms", wait).Msg("malformed page; fetching it again")
+		if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry}); err != nil {
 			return nil, withCalls(calls, err)
 		}
 	}
@@ -157,8 +157,8 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 			if wait == 0 {
 				break
 			}
-			c.log.Debug().Int("division", division).Dur("wait", wait).Msg("minute rate limit spent; waiting for its reset")
-			if err := c.sleep(ctx, wait); err != nil {
+			c.log.Debug().Int("division", division).Dur("wait_ms", wait).Msg("minute rate limit spent; waiting for its reset")
+			if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitMinuteLimit}); err != nil {
 				return nil, calls, err
 			}
 		}
@@ -202,9 +202,9 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 			if tooMany++; tooMany > maxTooMany {
 				return nil, calls, c.apiError(status, hdr, body, endpoint, division)
 			}
-			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Dur("wait", wait).
+			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Dur("wait_ms", wait).
 				Msg("minute rate limit hit (429); waiting for its reset")
-			if err := c.sleep(ctx, wait); err != nil {
+			if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitTooMany}); err != nil {
 				return nil, calls, err
 			}
 		case status >= 500 || status == http.StatusRequestTimeout:
@@ -225,8 +225,8 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 func (c *Client) retryWait(ctx context.Context, failures, division int, endpoint, msg string) error {
 	wait := c.backoff(failures)
 	c.log.Warn().Str("endpoint", endpoint).Int("division", division).Int("attempt", failures).
-		Int("max_attempts", c.maxAttempts).Str("error", msg).Dur("wait", wait).Msg("call failed; retrying")
-	return c.sleep(ctx, wait)
+		Int("max_attempts", c.maxAttempts).Str("error", msg).Dur("wait_ms", wait).Msg("call failed; retrying")
+	return c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry})
 }
 
 // backoff returns the wait before retry n (1-based): RetryBase·2ⁿ⁻¹ capped at RetryMax, with

@@ -333,13 +333,16 @@ func (c *Client) waitRefreshWindow(ctx context.Context, t Token, rejected bool) 
 	if wait <= 0 {
 		return nil
 	}
-	ev := c.log.Warn().Dur("wait", wait).Time("refresh_at", until).Str("reason", c.waitReason(t, rejected))
+	if c.noRefreshWait {
+		return &RefreshWaitError{Wait: wait, Reason: c.waitReason(t, rejected)}
+	}
+	ev := c.log.Warn().Dur("wait_ms", wait).Time("refresh_at", until).Str("reason", c.waitReason(t, rejected))
 	if rejected {
 		ev.Msg("access token rejected (401) and a refresh is not allowed yet; waiting")
 	} else {
 		ev.Msg("access token needs refreshing before Exact allows it; waiting")
 	}
-	return c.sleep(ctx, wait)
+	return c.pause(ctx, Wait{Duration: wait, Reason: WaitRefresh})
 }
 
 // tooEarlyError means a refresh must wait: either our own 570 s rule (no call was made)
