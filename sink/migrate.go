@@ -64,7 +64,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	for _, r := range results {
 		s.log.Info().Int64("version", r.Source.Version).Str("migration", r.Source.Path).
-			Dur("duration", r.Duration).Msg("applied migration")
+			Dur("duration_ms", r.Duration).Msg("applied migration")
 	}
 	return nil
 }

@@ -34,6 +34,9 @@ const (
 	// RunLockLost is a run stopped because its division lock was lost to another
 	// worker (see ErrLockLost).
 	RunLockLost = "lock_lost"
+	// RunCanceled is a run stopped on purpose (SIGINT or SIGTERM): what it committed
+	// stays, and the next run continues from its cursor.
+	RunCanceled = "canceled"
 )
 
 // RunResult is how a run ended.
@@ -42,7 +45,7 @@ type RunResult struct {
 	Quarantined                        int // records written to exact_sync.rejected_records
 	CursorFrom, CursorTo               int64
 	Err                                string
-	Status                             string // RunOK, RunFailed, RunDailyLimit, RunReauthRequired
+	Status                             string // RunOK, RunFailed, RunDailyLimit, RunReauthRequired, RunLockLost, RunCanceled
 }
 
 // RunRecord is a run as stored in exact_sync.runs.

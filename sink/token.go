@@ -266,7 +266,7 @@ func (s *Store) keepToken(ctx context.Context, row tokenRow, next Token, rotated
 	done := ctx.Done()
 	for attempt := 2; ; attempt++ {
 		wait := min(pause, time.Until(deadline))
-		log.Warn().Int("attempt", attempt).Dur("retry_in", wait).Str("error", last.Error()).
+		log.Warn().Int("attempt", attempt).Dur("retry_in_ms", wait).Str("error", last.Error()).
 			Msg("storing refreshed token failed, retrying")
 		timer := time.NewTimer(max(wait, 0))
 		select {
@@ -276,13 +276,13 @@ func (s *Store) keepToken(ctx context.Context, row tokenRow, next Token, rotated
 			// Shutting down: a little longer for PostgreSQL, then the recovery file only.
 			done = nil
 			deadline = earliest(deadline, time.Now().Add(s.storeGrace))
-			log.Warn().Dur("grace", s.storeGrace).Msg("shutting down while the refreshed token is not stored; retrying for the grace period")
+			log.Warn().Dur("grace_ms", s.storeGrace).Msg("shutting down while the refreshed token is not stored; retrying for the grace period")
 			continue
 		}
 		last = s.storeTokenOnce(context.WithoutCancel(ctx), row, next, rotated, deadline)
 		if last == nil {
 			s.removeRecovery(file)
-			log.Info().Int("attempts", attempt).Dur("duration", time.Since(began)).Msg("stored the refreshed token")
+			log.Info().Int("attempts", attempt).Dur("duration_ms", time.Since(began)).Msg("stored the refreshed token")
 			return nil
 		}
 		if errors.Is(last, errChainMovedOn) {

@@ -100,7 +100,7 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return river.JobSnooze(w.cfg.BusySnooze + jitter(w.cfg.BusySnooze))
 	case errors.As(err, &daily):
 		wait := min(max(daily.Reset.Sub(w.cfg.Now()), 0)+jitter(time.Minute), w.cfg.MaxSnooze)
-		log.Debug().Dur("snooze", wait).Time("reset", daily.Reset).Msg("day budget spent; job snoozed")
+		log.Debug().Dur("snooze_ms", wait).Time("reset", daily.Reset).Msg("day budget spent; job snoozed")
 		return river.JobSnooze(wait)
 	case errors.Is(err, exact.ErrReauthRequired):
 		return w.cancelConnection(ctx, job.ID, conn, err)
@@ -294,7 +294,7 @@ func (p *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 		return fmt.Errorf("pruning the run history: %w", err)
 	}
 	if n > 0 {
-		w.log.Info().Int("runs_deleted", n).Dur("run_history", w.cfg.RunHistory).Msg("pruned the run history")
+		w.log.Info().Int("runs_deleted", n).Dur("run_history_ms", w.cfg.RunHistory).Msg("pruned the run history")
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func (w *Worker) keepAlive(ctx context.Context) error {
 		if !rotated {
 			continue
 		}
-		ev := log.Info().Dur("keepalive", w.cfg.Keepalive)
+		ev := log.Info().Dur("keepalive_ms", w.cfg.Keepalive)
 		if !tok.IssuedAt.IsZero() {
 			ev = ev.Time("last_refresh", tok.IssuedAt)
 		}

@@ -58,7 +58,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logger) error 
 		return fmt.Errorf("migrating the job queue: %w", err)
 	}
 	for _, v := range res.Versions {
-		log.Info().Int("river_version", v.Version).Str("schema", Schema).Dur("duration", v.Duration).Msg("applied job queue migration")
+		log.Info().Int("river_version", v.Version).Str("schema", Schema).Dur("duration_ms", v.Duration).Msg("applied job queue migration")
 	}
 	return nil
 }
