@@ -21,7 +21,7 @@ import (
 // The first run in a division, before the shared cursor existed, starts from the lowest
 // deletion cursor the enabled entities stored when each read sync/Deleted itself, so
 // that no deletion they had not applied yet is missed.
-func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
+func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Result, prog *tracker, log zerolog.Logger) (err error) {
 	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
 	if err != nil {
 		return fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
@@ -59,7 +59,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 	// of a division (as a division move does) means nothing here.
 	cur.Sweep = false
 
-	s := &stream{r: r, src: src, job: job, res: res, log: log, fence: lock.Fence}
+	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
 	routes := map[int][]int{} // EntityType → members
 	for _, e := range targets {
 		routes[e.DeletedType] = append(routes[e.DeletedType], len(s.members))

@@ -44,7 +44,9 @@ type stream struct {
 	src Source
 	job Job
 	res *Result
-	log zerolog.Logger
+	// prog follows the run's progress (Config.Progress, the progress log).
+	prog *tracker
+	log  zerolog.Logger
 	// fence is the division lock's fencing token, checked by every write.
 	fence   int64
 	members []*member
@@ -54,9 +56,9 @@ type stream struct {
 	writes int
 }
 
-func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
+func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog *tracker, log zerolog.Logger) (err error) {
 	if job.Entity == DeletionsJob {
-		return r.runDeletions(ctx, src, job, res, log)
+		return r.runDeletions(ctx, src, job, res, prog, log)
 	}
 	ents, err := r.members(job.Entity)
 	if err != nil {
@@ -74,7 +76,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, log 
 		return err
 	}
 
-	s := &stream{r: r, src: src, job: job, res: res, log: log, fence: lock.Fence}
+	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
 	fullPass := false // a pass from the start of an incrementally read entity
 	for i, e := range ents {
 		m := &member{e: e, name: e.Name, table: e.Target(), same: -1}
@@ -212,6 +214,8 @@ func (s *stream) finishRuns(ctx context.Context, errp *error) {
 			status = StatusReauthRequired
 		case errors.Is(err, sink.ErrLockLost):
 			status = sink.RunLockLost
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			status = StatusCanceled
 		}
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -267,6 +271,7 @@ func (s *stream) pages(ctx context.Context, path, first string, prepare func(f *
 			page, err := s.page(ctx, next)
 			f := fetched{n: n, page: page, err: err}
 			if err == nil {
+				s.prog.fetched()
 				for _, rec := range page.Records {
 					f.size += int64(len(rec.Bytes()))
 				}
@@ -412,6 +417,8 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 				return err
 			}
 		}
+		s.res.Committed += pages.last - pages.first + 1
+		s.prog.committed(pages.last-pages.first+1, records)
 		if stop != nil {
 			return stop
 		}

@@ -45,6 +45,7 @@ func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog
 	}
 	res.Replayed = true
 	res.Pages, res.Calls = own.Result.Pages, own.Result.APICalls
+	res.Committed = res.Pages // a run recorded ok wrote every page it fetched
 	res.CursorFrom, res.CursorTo = own.Result.CursorFrom, own.Result.CursorTo
 	for _, rr := range runs {
 		if !ok(rr) {

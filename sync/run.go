@@ -107,17 +107,21 @@ func (j Job) String() string {
 // Result summarises one run.
 type Result struct {
 	Job      Job
-	Status   string // ok, failed, daily_limit, reauth_required, busy, lock_lost, budget_reserve
+	Status   string // ok, failed, daily_limit, reauth_required, busy, lock_lost, budget_reserve, canceled
 	Upserted int
 	Removed  int
 	// Quarantined counts the records written to exact_sync.rejected_records: they
 	// could not be decoded or stored, and the run went on without them.
 	Quarantined int
-	Pages       int
-	Calls       int
-	CursorFrom  int64
-	CursorTo    int64
-	Duration    time.Duration
+	// Pages were fetched; Committed of them were written (with their cursor).
+	Pages, Committed int
+	Calls            int
+	// Waited is the time the run spent waiting for Exact's rate limits, retries and
+	// the token refresh window.
+	Waited     time.Duration
+	CursorFrom int64
+	CursorTo   int64
+	Duration   time.Duration
 	// Replayed: the job (Job.QueueJob) had already run to the end, in a process that
 	// died before the queue recorded it complete; the run was not repeated and the
 	// result is the recorded one's.
@@ -137,6 +141,9 @@ const (
 	// StatusBudgetReserve: a full pass did not start because the division's day
 	// budget is below [BudgetReserve] of its limit; incremental runs go on.
 	StatusBudgetReserve = "budget_reserve"
+	// StatusCanceled: the run was stopped (its context canceled, e.g. by SIGINT); the
+	// pages it committed stay and the next run continues from its cursor.
+	StatusCanceled = sink.RunCanceled
 )
 
 // BudgetReserve is the share of a division's day budget (§2) kept for incremental
@@ -200,6 +207,12 @@ type Config struct {
 	// WaitForLock makes a run wait for the division lock instead of
 	// returning ErrBusy.
 	WaitForLock bool
+	// Progress, when set, receives the progress of each run as it changes (see
+	// Progress); it is called from the run's goroutines and must not block.
+	Progress func(Progress)
+	// ProgressEvery is how often a run logs a "sync progress" line while it lasts
+	// (default DefaultProgressEvery; negative: never).
+	ProgressEvery time.Duration
 	// Enabled names the entities synced (nil: every entity of [Names]). A job for an
 	// entity also writes the enabled entities read from its endpoint; the deletions
 	// job removes records of enabled entities only. Unknown names are ignored.
@@ -220,6 +233,7 @@ type Runner struct {
 // locking divisions with l.
 func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 30*time.Second)
+	cfg.ProgressEvery = cmp.Or(cfg.ProgressEvery, DefaultProgressEvery)
 	cfg.BatchPages = max(cmp.Or(cfg.BatchPages, DefaultBatchPages), 1)
 	cfg.BatchBytes = max(cmp.Or(cfg.BatchBytes, DefaultBatchBytes), 1)
 	if cfg.Now == nil {
@@ -324,7 +338,17 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	log := r.cfg.Logger.With().Str("entity", job.Entity).Int("division", job.Division).
 		Int64("connection", job.ConnectionID).Logger()
 
-	err := r.runRecovered(ctx, src, job, &res, log)
+	prog := newTracker(job, r.cfg.Progress, r.cfg.Now)
+	fctx, stopFollow := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		prog.follow(fctx, r.cfg.ProgressEvery, log)
+	}()
+	err := r.runRecovered(exact.WithWaitHook(ctx, prog.wait), src, job, &res, prog, log)
+	stopFollow()
+	<-followed
+	res.Waited = prog.finish().Waited
 	res.Duration = r.cfg.Now().Sub(start)
 	r.saveRateLimit(ctx, src, job, log)
 	var daily *exact.DailyLimitError
@@ -341,21 +365,23 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 		res.Status = StatusLockLost
 	case errors.Is(err, ErrBudgetReserve):
 		res.Status = StatusBudgetReserve
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		res.Status = StatusCanceled
 	}
 
 	ev := log.Info()
 	switch {
 	case err == nil:
-	case errors.Is(err, context.Canceled):
-		ev = log.Warn().Str("status", "canceled")
+	case res.Status == StatusCanceled:
+		ev = log.Warn()
 	case res.Status == StatusBusy || res.Status == StatusDailyLimit || res.Status == StatusLockLost || res.Status == StatusBudgetReserve:
 		ev = log.Warn().Err(err)
 	default:
 		ev = log.Error().Err(err)
 	}
 	ev.Bool("full", res.Job.Full).Str("status", res.Status).Int("rows_upserted", res.Upserted).Int("rows_removed", res.Removed).
-		Int("records_quarantined", res.Quarantined).Int("pages", res.Pages).Int("api_calls", res.Calls).Int64("cursor_from", res.CursorFrom).
-		Int64("cursor_to", res.CursorTo).Dur("duration", res.Duration).Bool("replayed", res.Replayed).Msg("sync run finished")
+		Int("records_quarantined", res.Quarantined).Int("pages", res.Pages).Int("api_calls", res.Calls).Dur("waited_ms", res.Waited).Int64("cursor_from", res.CursorFrom).
+		Int64("cursor_to", res.CursorTo).Dur("duration_ms", res.Duration).Bool("replayed", res.Replayed).Msg("sync run finished")
 	return res, err
 }
 
@@ -401,7 +427,7 @@ func recoverPanic(err *error) {
 }
 
 // runRecovered is run with panics recovered and logged with their stack.
-func (r *Runner) runRecovered(ctx context.Context, src Source, job Job, res *Result, log zerolog.Logger) (err error) {
+func (r *Runner) runRecovered(ctx context.Context, src Source, job Job, res *Result, prog *tracker, log zerolog.Logger) (err error) {
 	defer func() {
 		var pe *PanicError
 		if errors.As(err, &pe) {
@@ -409,5 +435,5 @@ func (r *Runner) runRecovered(ctx context.Context, src Source, job Job, res *Res
 		}
 	}()
 	defer recoverPanic(&err)
-	return r.run(ctx, src, job, res, log)
+	return r.run(ctx, src, job, res, prog, log)
 }
