@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -50,6 +51,9 @@ type Config struct {
 	// OmitRaw stores '{}' in the raw columns instead of each record as received
 	// (EXACTSYNC_RAW=off; see sync.Config.OmitRaw).
 	OmitRaw bool
+	// ProgressInterval is how often a run logs its progress (EXACTSYNC_PROGRESS_INTERVAL);
+	// 0 means the default, negative never.
+	ProgressInterval time.Duration
 	// Keyring seals the tokens and client secrets stored in PostgreSQL; nil when no
 	// encryption key is configured (secrets are then stored as plaintext).
 	Keyring *seal.Keyring
@@ -126,6 +130,10 @@ const (
 	// EnvRaw is on (the default) to store every record as received in its table's raw
 	// column, off to store '{}' there.
 	EnvRaw = "EXACTSYNC_RAW"
+
+	// EnvProgressInterval is how often a run logs a "sync progress" line while it lasts:
+	// a duration such as 10s (the default) or 1m, or off.
+	EnvProgressInterval = "EXACTSYNC_PROGRESS_INTERVAL"
 )
 
 // ScheduleEnv is the variable holding an entity's incremental schedule,
@@ -221,6 +229,19 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		c.OmitRaw = true
 	default:
 		bad(EnvRaw, "%q is not a choice; use on (store each record as received) or off (store '{}')", v)
+	}
+
+	switch v := strings.TrimSpace(getenv(EnvProgressInterval)); v {
+	case "":
+	case "off":
+		c.ProgressInterval = -1
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			bad(EnvProgressInterval, "%q is not a duration of 1s or more; use e.g. 10s or 1m, or off", v)
+		} else {
+			c.ProgressInterval = d
+		}
 	}
 
 	c.Entities = entities(getenv, opts, bad)
