@@ -2,6 +2,7 @@ package onboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
@@ -95,6 +96,11 @@ func (o *Onboarding) ImportRefreshToken(ctx context.Context, token string) error
 // behind: the pending connection is removed.
 func (o *Onboarding) Finish(ctx context.Context) (Result, error) {
 	me, err := o.client.Me(ctx)
+	if errors.Is(err, exact.ErrTooEarly) {
+		// Exact allows the check later (a client with NoRefreshWait): Finish may be
+		// called again, or Keep store the token unchecked.
+		return Result{}, fmt.Errorf("checking the token with Exact Online: %w", err)
+	}
 	if err != nil {
 		o.Abandon(ctx)
 		return Result{}, fmt.Errorf("checking the token with Exact Online: %w", err)
@@ -113,6 +119,16 @@ func (o *Onboarding) Finish(ctx context.Context) (Result, error) {
 		}
 	}
 	return Result{Connection: conn, User: me, Client: client}, nil
+}
+
+// Keep ends the onboarding without proving the token: the pending connection keeps it,
+// unchecked and without a user, and the first run that uses it proves it (a token Exact
+// refuses then marks the connection reauth_required). It is for a refresh token whose
+// access token was issued less than 570 s ago (§1.8), which Exact does not let anyone
+// use yet.
+func (o *Onboarding) Keep() sink.Connection {
+	o.finished = true
+	return o.pending
 }
 
 // Abandon removes the pending connection unless Finish moved the token to the user's
