@@ -38,7 +38,7 @@ func setup(e *env, needs config.Needs) (*config.Config, zerolog.Logger, *sink.St
 		return nil, zerolog.Nop(), nil, err
 	}
 	log := newLogger(cfg, e.stderr)
-	st, err := openStore(e.ctx, cfg, log)
+	st, err := openStore(e, cfg, log)
 	if err != nil {
 		return nil, log, nil, err
 	}
@@ -59,7 +59,8 @@ func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 // every stored secret opens with the configured keys, so that a process
 // without the right key refuses to start (one line naming the key id and the
 // variable to set) instead of failing at its first refresh.
-func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
+func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
+	ctx := e.ctx
 	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir})
 	if err != nil {
 		return nil, err
@@ -88,13 +89,24 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*si
 	}
 	switch {
 	case cfg.Keyring == nil:
-		log.Warn().Int("stored_secrets", rep.Values).
-			Msg("secrets are stored unencrypted; set " + config.EnvEncryptionKey + " (32 random bytes, e.g. `openssl rand -base64 32`)")
+		if rep.Values > 0 {
+			warnPlaintext(e, log, rep.Values)
+		}
 	case rep.Stale() > 0:
 		log.Warn().Int("plaintext", rep.Plaintext).Int("old_key", rep.OtherKey).Str("key_id", rep.CurrentKeyID).
 			Msg("some stored secrets are not encrypted with the current key; run `exactsync auth rotate-key`")
 	}
 	return st, nil
+}
+
+// warnPlaintext says, once per command, that secrets are stored without encryption.
+func warnPlaintext(e *env, log zerolog.Logger, stored int) {
+	if e.warnedPlaintext {
+		return
+	}
+	e.warnedPlaintext = true
+	log.Warn().Int("stored_secrets", stored).
+		Msg("secrets are stored unencrypted; set " + config.EnvEncryptionKey + " (32 random bytes, e.g. `openssl rand -base64 32`) and run `exactsync auth rotate-key`")
 }
 
 // newClient builds the Exact client of one connection with the connection's
@@ -106,18 +118,23 @@ func newClient(cfg *config.Config, st *sink.Store, conn sink.Connection, log zer
 }
 
 // newClientContext is newClient reading the stored client secret under ctx.
-func newClientContext(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, log zerolog.Logger) (*exact.Client, error) {
+// Each option may change the client's configuration.
+func newClientContext(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, log zerolog.Logger, options ...func(*exact.Config)) (*exact.Client, error) {
 	secret, err := clientSecret(ctx, cfg, st, conn)
 	if err != nil {
 		return nil, err
 	}
-	return exact.New(exact.Config{
+	ecfg := exact.Config{
 		BaseURL:      conn.BaseURL,
 		ClientID:     conn.ClientID,
 		ClientSecret: secret,
 		RedirectURL:  cfg.RedirectURL,
 		Logger:       log.With().Int64("connection", conn.ID).Logger(),
-	}, sync.NewTokenStore(st, conn.ID))
+	}
+	for _, o := range options {
+		o(&ecfg)
+	}
+	return exact.New(ecfg, sync.NewTokenStore(st, conn.ID))
 }
 
 // clientSecret is the connection's stored client secret; for a connection

@@ -70,14 +70,14 @@ func (c *demoCmd) Run(e *env) error {
 	if err := sink.EnsureDatabase(e.ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
-	st, err := openStore(e.ctx, cfg, log)
+	st, err := openStore(e, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	fmt.Fprintf(e.stdout, "database %s migrated\n", redactURL(cfg.DatabaseURL))
 
-	conn, err := importToken(e, cfg, st, sim.refreshToken, log)
+	conn, _, err := importToken(e, cfg, st, sim.refreshToken, false, log)
 	if err != nil {
 		return err
 	}

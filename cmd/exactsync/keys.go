@@ -23,7 +23,7 @@ func (authRotateKeyCmd) Run(e *env) error {
 			") to the new key, and " + config.EnvEncryptionKeyOld + " to the key the secrets are encrypted with now, if any")}
 	}
 	log := newLogger(cfg, e.stderr)
-	st, err := openStore(e.ctx, cfg, log)
+	st, err := openStore(e, cfg, log)
 	if err != nil {
 		return err
 	}

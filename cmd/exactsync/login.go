@@ -43,12 +43,12 @@ func (c *authLoginCmd) Run(e *env) error {
 	lcfg.RedirectURL = redirectRaw // sent verbatim: Exact compares it character for character (§1.4)
 	log := newLogger(cfg, e.stderr)
 
-	st, err := openStore(e.ctx, cfg, log)
+	st, err := openStore(e, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ob, err := onboard.Begin(e.ctx, st, onboardConfig(&lcfg, st, log))
+	ob, err := onboard.Begin(e.ctx, st, onboardConfig(e, &lcfg, st, log))
 	if err != nil {
 		return err
 	}

@@ -12,9 +12,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -26,6 +29,9 @@ const (
 	exitOK    = 0
 	exitError = 1 // the work failed
 	exitUsage = 2 // bad command line or configuration
+	// exitInterrupted is the shell's code for a process ended by SIGINT (128+2); a sync
+	// stopped by SIGINT or SIGTERM exits with it after recording the run as canceled.
+	exitInterrupted = 130
 )
 
 func main() {
@@ -45,6 +51,8 @@ type cli struct {
 	Entities entitiesCmd `cmd:"" help:"List what can be synced."`
 	Demo     demoCmd     `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
 	Bench    benchCmd    `cmd:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md)."`
+	Version  versionCmd  `cmd:"" help:"Print the version and build information."`
+	Help     helpCmd     `cmd:"" help:"Show the help of a command: exactsync help [command]."`
 }
 
 // env is what every command gets.
@@ -54,6 +62,12 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// now and sleep are the clock of the waits a person sees (auth import's
+	// countdown); nil: the real one.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+	// warnedPlaintext: the command has warned that secrets are stored unencrypted.
+	warnedPlaintext bool
 }
 
 // usageError marks a mistake in what the user asked for (exit code 2).
@@ -63,12 +77,19 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	return runEnv(&env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}, args)
+}
+
+// runEnv runs the command line args in e and returns the exit code.
+func runEnv(e *env, args []string) (code int) {
+	stdout, stderr := e.stdout, e.stderr
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("exactsync"),
 		kong.Description("Keeps a PostgreSQL copy of Exact Online data fresh."),
 		kong.Writers(stdout, stderr),
-		kong.Exit(func(int) {}),
+		// Help (-h, --help) ends the parse through Exit: unwind to the exit code.
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
 		kong.Vars{"entities": strings.Join(sync.Names(), ", "), "default_batch_pages": strconv.Itoa(sync.DefaultBatchPages),
 			"default_batch_mib": strconv.Itoa(sync.DefaultBatchBytes >> 20)},
 	)
@@ -76,27 +97,60 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "exactsync: %v\n", err)
 		return exitError
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			ex, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(ex)
+		}
+	}()
 	if len(args) == 0 {
-		args = []string{"--help"}
+		printShortUsage(stderr, parser)
+		return exitUsage
+	}
+	if args[0] == "help" && !slices.Contains(args, "--help") && !slices.Contains(args, "-h") {
+		// exactsync help [command...] is exactsync [command...] --help.
+		args = append(slices.Clone(args[1:]), "--help")
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "exactsync: %s (see exactsync --help)\n", redactArgs(err.Error(), args))
+		fmt.Fprintf(stderr, "exactsync: %s (see exactsync help)\n", redactArgs(err.Error(), args))
 		return exitUsage
 	}
-	if kctx.Command() == "" || hasHelp(args) {
-		return exitOK
-	}
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if err := kctx.Run(e); err != nil {
-		fmt.Fprintf(stderr, "exactsync: %s\n", oneLine(err.Error()))
 		var ue usageError
-		if errors.As(err, &ue) {
+		switch {
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "exactsync: %s\n", oneLine(err.Error()))
 			return exitUsage
+		case errors.Is(err, errInterrupted):
+			fmt.Fprintf(stderr, "exactsync: %s\n", oneLine(err.Error()))
+			return exitInterrupted
 		}
+		fmt.Fprintf(stderr, "exactsync: %s\n", oneLine(err.Error()))
 		return exitError
 	}
 	return exitOK
+}
+
+// exitRequest is kong asking to exit (after printing help).
+type exitRequest int
+
+// printShortUsage is what a bare exactsync prints: the commands, a line each.
+func printShortUsage(w io.Writer, parser *kong.Kong) {
+	fmt.Fprintln(w, "Usage: exactsync <command> [flags]")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, n := range parser.Model.Children {
+		if !n.Hidden {
+			fmt.Fprintf(tw, "  %s\t%s\n", n.Name, n.Help)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run `exactsync help <command>` (or exactsync <command> --help) for its flags.")
 }
 
 // redactArgs hides long command-line values in a parse error: a token put
@@ -111,15 +165,6 @@ func redactArgs(msg string, args []string) string {
 		}
 	}
 	return msg
-}
-
-func hasHelp(args []string) bool {
-	for _, a := range args {
-		if a == "--help" || a == "-h" {
-			return true
-		}
-	}
-	return false
 }
 
 // oneLine keeps an error message on one line.

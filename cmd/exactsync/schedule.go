@@ -66,7 +66,7 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(e.ctx, cfg, log)
+	st, err := openStore(e, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (c *runCmd) Run(e *env) error {
 		Pool: pool, Store: st, Logger: log,
 		// A page being written when SIGTERM arrives gets less time than the
 		// grace period, so that it commits or rolls back before the exit.
-		Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw}, st, st, st),
+		Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval}, st, st, st),
 		NewClient: func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
 			return newClientContext(ctx, cfg, st, conn, log)
 		},
@@ -99,7 +99,7 @@ func (c *runCmd) Run(e *env) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.Grace)
 	defer cancel()
 	if err := w.Stop(ctx); err != nil {
-		log.Warn().Dur("grace", c.Grace).Msg("stopped with runs still finishing; their last page is rolled back and other processes take them over")
+		log.Warn().Dur("grace_ms", c.Grace).Msg("stopped with runs still finishing; their last page is rolled back and other processes take them over")
 		return nil
 	}
 	log.Info().Msg("stopped")

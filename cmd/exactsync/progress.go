@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	gosync "sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/exactsync/exactsync/sync"
+)
+
+// progressDisplay is the live line of the run in progress on a terminal: entity and
+// division, records and pages committed, records/s and what the run is waiting for. Off
+// a terminal it shows nothing; the runs log their progress instead (sync.Config
+// ProgressEvery).
+type progressDisplay struct {
+	w  io.Writer // nil: no display
+	mu gosync.Mutex
+	// bar is the line of job; nil between runs.
+	bar *progressbar.ProgressBar
+	job sync.Job
+}
+
+// newProgressDisplay returns the display for mode auto (a terminal only), always or
+// never.
+func newProgressDisplay(w io.Writer, mode string) *progressDisplay {
+	d := &progressDisplay{}
+	switch mode {
+	case "always":
+		d.w = w
+	case "auto":
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			d.w = w
+		}
+	}
+	return d
+}
+
+// update is sync.Config.Progress.
+func (d *progressDisplay) update(p sync.Progress) {
+	if d.w == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bar == nil || d.job != p.Job {
+		if d.bar != nil {
+			d.bar.Clear()
+		}
+		d.job = p.Job
+		d.bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(d.w),
+			progressbar.OptionSetItsString("records"),
+			progressbar.OptionShowIts(),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetRenderBlankState(true),
+		)
+	}
+	d.bar.Describe(describe(p))
+	d.bar.Set(p.Records)
+	if p.Done {
+		d.bar.Finish()
+		d.bar = nil
+	}
+}
+
+// describe is the text of a run's line.
+func describe(p sync.Progress) string {
+	s := fmt.Sprintf("%s division %d: %d pages", p.Job.Entity, p.Job.Division, p.Pages)
+	if p.WaitLeft > 0 {
+		s += ", " + p.Wait.Describe(p.WaitLeft)
+	}
+	return s
+}
+
+// clear removes the line, so that a result line can take its place.
+func (d *progressDisplay) clear() {
+	if d.w == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bar != nil {
+		d.bar.Clear()
+		d.bar = nil
+	}
+}

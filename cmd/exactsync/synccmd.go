@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
+)
+
+type syncCmd struct {
+	Entity     string `required:"" help:"What to sync: ${entities}."`
+	Division   *int   `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
+	Connection int64  `help:"Only this connection (see auth status; default: every connection)."`
+	Full       bool   `help:"Start from the beginning instead of the stored cursor."`
+	Enqueue    bool   `help:"Hand the jobs to the running workers (exactsync run) instead of running them here; prints their job ids."`
+	Progress   string `enum:"auto,always,never" default:"auto" help:"Show a live progress line per run: auto (when standard error is a terminal), always or never. Off a terminal, runs log their progress every 10 s."`
+}
+
+func (c *syncCmd) Run(e *env) error {
+	ent, err := sync.Lookup(c.Entity)
+	if err != nil {
+		return usageError{err}
+	}
+	division := 0
+	if c.Division != nil {
+		if division = *c.Division; division <= 0 {
+			return usageError{fmt.Errorf("--division %d is not a division code; use a positive number such as 101, or leave --division out to sync every division", division)}
+		}
+	}
+	if c.Connection < 0 {
+		return usageError{fmt.Errorf("--connection %d is not a connection id; see exactsync auth status", c.Connection)}
+	}
+	// Each connection brings its own host, client id and stored client
+	// secret: no credentials are needed here.
+	cfg, log, st, err := setup(e, config.Needs{Database: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	conns, err := connections(e.ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	if c.Connection != 0 {
+		i := slices.IndexFunc(conns, func(x sink.Connection) bool { return x.ID == c.Connection })
+		if i < 0 {
+			return usageError{fmt.Errorf("--connection %d: no such connection; see exactsync auth status", c.Connection)}
+		}
+		conns = conns[i : i+1]
+	}
+	var only []int
+	if division != 0 {
+		only = []int{division}
+	}
+	// The entity is written with every enabled entity of its endpoint, and the
+	// deletions run applies to all of them.
+	enabled := cfg.Entities
+	if !slices.Contains(enabled, ent.Name) {
+		enabled = append(slices.Clone(enabled), ent.Name)
+	}
+	display := newProgressDisplay(e.stderr, c.Progress)
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, Progress: display.update, ProgressEvery: cfg.ProgressInterval}, st, st, st)
+	var total syncTotal
+	// With --enqueue, the jobs go to the queue; the division list is read here all the same.
+	var runJob func(sync.Job) error
+	if c.Enqueue {
+		pool, err := openQueue(e.ctx, cfg, log, 2)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		runJob = func(job sync.Job) error {
+			id, dup, err := worker.Enqueue(e.ctx, pool, job)
+			if err != nil {
+				return err
+			}
+			state := "queued"
+			if dup {
+				state = "already queued or running"
+			}
+			fmt.Fprintf(e.stdout, "%s division %d: %s as job %d\n", job.Entity, job.Division, state, id)
+			return nil
+		}
+	}
+	var errs []error
+	jobs := 0
+	for _, conn := range conns {
+		if conn.State == sink.StateReauthRequired {
+			errs = append(errs, errors.New(reauthMessage(conn)))
+			continue
+		}
+		client, err := newClientContext(e.ctx, cfg, st, conn, log)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		divs, err := connectionDivisions(e.ctx, cfg, st, conn, client, only, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connection %d (%s): %w", conn.ID, host(conn.BaseURL), err))
+			continue
+		}
+	divisions:
+		for _, div := range divs {
+			jobs++
+			// The entity's records, then the division's deletions, which the
+			// deletions job applies for every entity.
+			for _, name := range []string{ent.Name, sync.DeletionsJob} {
+				job := sync.Job{ConnectionID: conn.ID, Division: div, Entity: name, Full: c.Full && name != sync.DeletionsJob}
+				var err error
+				if runJob != nil {
+					err = runJob(job)
+				} else {
+					var res sync.Result
+					res, err = runner.Run(e.ctx, client, job)
+					display.clear()
+					printResult(e, res)
+					total.add(res)
+				}
+				if err != nil {
+					errs = append(errs, err)
+					if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {
+						break divisions
+					}
+					break
+				}
+			}
+		}
+	}
+	if jobs == 0 && len(errs) == 0 {
+		what := "the divisions in " + config.EnvDivisions
+		if division != 0 {
+			what = fmt.Sprintf("division %d", division)
+		}
+		return usageError{fmt.Errorf("no connection has access to %s; see exactsync auth status", what)}
+	}
+	if e.ctx.Err() != nil {
+		// SIGINT or SIGTERM: the runs recorded themselves canceled, keeping what they
+		// committed.
+		return interruptedError{pages: total.committed}
+	}
+	total.print(e)
+	return joinOneLine(errs)
+}
