@@ -109,9 +109,9 @@ func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noChe
 			break
 		}
 		if attempt == 1 {
-			fmt.Fprintf(e.stderr, "Exact does not allow this refresh token to be used yet: a refresh token works 570 s after its access token was issued (%s).\n"+
+			fmt.Fprintf(e.stderr, "Exact does not allow this refresh token to be used yet: a refresh token works 570 s after its access token was issued, and this one is newer.\n"+
 				"Waiting %s; or press Ctrl-C and run exactsync auth import --no-check to store it now and let the first run prove it.\n",
-				early.Reason, early.Wait.Round(time.Second))
+				early.Wait.Round(time.Second))
 		}
 		if err := countdown(e, early.Wait); err != nil {
 			return sink.Connection{}, false, err
