@@ -55,13 +55,12 @@ func (d *progressDisplay) update(p sync.Progress) {
 		d.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(d.w),
 			progressbar.OptionSetItsString("records"),
+			progressbar.OptionSetDescription(describe(p)),
 			progressbar.OptionShowIts(),
-			progressbar.OptionShowCount(),
 			progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionSpinnerType(14),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
-			progressbar.OptionSetRenderBlankState(true),
 		)
 	}
 	d.bar.Describe(describe(p))
@@ -74,7 +73,7 @@ func (d *progressDisplay) update(p sync.Progress) {
 
 // describe is the text of a run's line.
 func describe(p sync.Progress) string {
-	s := fmt.Sprintf("%s division %d: %d pages", p.Job.Entity, p.Job.Division, p.Pages)
+	s := fmt.Sprintf("%s division %d: %d pages, %d records", p.Job.Entity, p.Job.Division, p.Pages, p.Records)
 	if p.WaitLeft > 0 {
 		s += ", " + p.Wait.Describe(p.WaitLeft)
 	}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+// slowWorld is a world whose full account sync takes several seconds: 8 pages, each
+// answered after 400 ms.
+func slowWorld(t *testing.T) *world {
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 8000, Faults: exacttest.Faults{Latency: 400 * time.Millisecond}})
+	w.importToken()
+	return w
+}
+
+// waitFor polls the database until the query returns true, or fails the test.
+func (w *world) waitFor(query string, within time.Duration) {
+	w.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var ok bool
+		if err := w.pool.QueryRow(context.Background(), query).Scan(&ok); err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("still false after %s: %s", within, query)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestInterruptedSyncExits130AndTheRerunContinues(t *testing.T) {
+	w := slowWorld(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			if _, err := w.pool.Exec(context.Background(), `TRUNCATE exact.accounts, exact.suppliers, exact_sync.cursors, exact_sync.runs`); err != nil {
+				t.Fatal(err)
+			}
+			c := w.cmd(nil, "sync", "--entity", "accounts", "--division", "101")
+			var out, errb bytes.Buffer
+			c.Stdout, c.Stderr = &out, &errb
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Two pages committed, then the signal while the third is fetched.
+			w.waitFor(`SELECT count(*) >= 2000 FROM exact.accounts`, time.Minute)
+			if err := c.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Wait()
+			w.logs = append(w.logs, out.String(), errb.String())
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+				t.Fatalf("exit %v, want %d\nstdout:\n%s\nstderr:\n%s", err, exitInterrupted, out.String(), errb.String())
+			}
+			m := regexp.MustCompile(`interrupted: (\d+) pages committed, rerun to continue`).FindStringSubmatch(errb.String())
+			if m == nil {
+				t.Fatalf("stderr lacks the interrupted line:\n%s", errb.String())
+			}
+			pages, _ := strconv.Atoi(m[1])
+			var status string
+			var committed, cursorTo int64
+			err = w.pool.QueryRow(context.Background(), `
+				SELECT r.status, r.cursor_to, (SELECT count(*) FROM exact.accounts)
+				FROM exact_sync.runs r WHERE entity = 'accounts' ORDER BY id DESC LIMIT 1`).Scan(&status, &cursorTo, &committed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status != "canceled" {
+				t.Errorf("run recorded %q, want canceled", status)
+			}
+			if pages < 2 || committed != int64(pages*1000) {
+				t.Errorf("%d pages said committed, %d accounts stored; want 2 or more pages of 1000", pages, committed)
+			}
+			// The rerun starts from the committed cursor and ends with every account.
+			r := w.mustRun("sync", "--entity", "accounts", "--division", "101")
+			if !strings.Contains(r.stdout, "cursor "+strconv.FormatInt(cursorTo, 10)+" →") {
+				t.Errorf("rerun did not continue from cursor %d:\n%s", cursorTo, r.stdout)
+			}
+			w.waitFor(`SELECT count(*) = 8000 FROM exact.accounts`, time.Second)
+		})
+	}
+}
+
+func TestSyncShowsALiveLineOnATerminal(t *testing.T) {
+	w := slowWorld(t)
+	c := w.cmd(nil, "sync", "--entity", "accounts", "--division", "101")
+	f, err := pty.Start(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, f); close(done) }() // ends with EIO when the command exits
+	if err := c.Wait(); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out.String())
+	}
+	<-done
+	got := out.String()
+	w.logs = append(w.logs, got)
+	for _, want := range []string{"accounts division 101: 4 pages, 4000 records", "records/s)", "\r", "accounts division 101: ok, ", "total: 2 runs"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, got)
+		}
+	}
+}
+
+func TestSyncLogsProgressOffATerminal(t *testing.T) {
+	w := slowWorld(t)
+	r := w.run(map[string]string{"EXACTSYNC_PROGRESS_INTERVAL": "1s"}, "sync", "--entity", "accounts", "--division", "101")
+	if r.code != 0 {
+		t.Fatalf("sync: %s", r)
+	}
+	lines := regexp.MustCompile(`"records":(\d+),"pages_fetched":\d+,"records_per_s":[0-9.]+,"elapsed_ms":[0-9.]+,"waited_ms":[0-9.]+,`).FindAllStringSubmatch(r.stderr, -1)
+	if len(lines) < 2 || !strings.Contains(r.stderr, `"message":"sync progress"`) {
+		t.Fatalf("want a progress line every second of a run of 3 s or more, got %d:\n%s", len(lines), r.stderr)
+	}
+	if strings.Contains(r.stderr, "\r") || strings.Contains(r.stdout, "\r") {
+		t.Errorf("a live line was drawn off a terminal:\n%q", r.stderr)
+	}
+}
