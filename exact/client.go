@@ -39,6 +39,9 @@ type Config struct {
 	// (§1.8) return a *RefreshWaitError at once instead of waiting for the window:
 	// for a person at a terminal, who is better told how long it is than kept waiting.
 	NoRefreshWait bool
+	// Observer is told of every data call, token refresh and rate-limit budget (default:
+	// nobody).
+	Observer Observer
 }
 
 // Client talks to one Exact Online connection (one host, app and user). It is safe for
@@ -51,6 +54,7 @@ type Client struct {
 	http      *http.Client // data calls: no redirects, counted in calls
 	tokenHTTP *http.Client // token calls, counted in tokenCalls
 	log       zerolog.Logger
+	obs       Observer
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
 	// noRefreshWait: see Config.NoRefreshWait.
@@ -99,6 +103,7 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 		baseStr:        base.String(),
 		store:          store,
 		log:            cfg.Logger,
+		obs:            cfg.Observer,
 		now:            cfg.Now,
 		sleep:          cfg.Sleep,
 		noRefreshWait:  cfg.NoRefreshWait,
@@ -114,6 +119,9 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 	}
 	if cfg.Sleep == nil {
 		c.sleep = sleepContext
+	}
+	if cfg.Observer == nil {
+		c.obs = nopObserver{}
 	}
 	c.oauth = &oauth2.Config{
 		ClientID:     cfg.ClientID,

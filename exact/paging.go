@@ -168,7 +168,11 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 			return nil, calls, err
 		}
 		calls++
+		sent := time.Now()
 		status, hdr, body, err := c.do(ctx, pageURL, tok.AccessToken)
+		if err == nil || ctx.Err() == nil { // a call cut short by the caller is no API's doing
+			c.obs.Request(endpoint, division, status, time.Since(sent))
+		}
 		if err != nil {
 			c.limits.release(division)
 			if ctx.Err() != nil {
@@ -185,6 +189,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 			continue
 		}
 		c.limits.observe(division, hdr)
+		c.reportLimits(division)
 		switch {
 		case status >= 200 && status < 300:
 			return body, calls, nil
@@ -196,6 +201,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 			}
 		case status == http.StatusTooManyRequests:
 			wait, err := c.limits.tooMany(division, hdr, c.exactNow())
+			c.reportLimits(division)
 			if err != nil {
 				return nil, calls, err
 			}
@@ -219,6 +225,16 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 		default:
 			return nil, calls, c.apiError(status, hdr, body, endpoint, division)
 		}
+	}
+}
+
+// reportLimits tells the Observer division's remaining budgets, once any is known.
+func (c *Client) reportLimits(division int) {
+	if division <= 0 {
+		return
+	}
+	if minute, day, ok := c.limits.remaining(division); ok {
+		c.obs.RateLimit(division, minute, day)
 	}
 }
 

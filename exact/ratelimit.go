@@ -72,6 +72,25 @@ func (l *limiter) snapshot(division int) RateLimit {
 	return RateLimit{}
 }
 
+// remaining returns division's remaining minute and day budgets, -1 for one not known,
+// and false when neither is.
+func (l *limiter) remaining(division int) (minute, day int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.divs[division]
+	if d == nil || (!d.minutelyKnown && !d.dailyKnown) {
+		return 0, 0, false
+	}
+	minute, day = -1, -1
+	if d.minutelyKnown {
+		minute = max(d.MinutelyRemaining, 0)
+	}
+	if d.dailyKnown {
+		day = max(d.DailyRemaining, 0)
+	}
+	return minute, day, true
+}
+
 // reserve decides whether a call to division may be sent at now. It returns the time to wait
 // first when the minute budget is spent (§2.3), or a *DailyLimitError when the day budget is
 // spent (§2.4). When it returns (0, nil) it counts the call against both budgets, so

@@ -370,8 +370,11 @@ func (c *Client) refresh(ctx context.Context, cur Token) (Token, error) {
 	failpoint("before-token-call")
 	ot, err := c.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: cur.RefreshToken}).Token()
 	if err != nil {
-		return Token{}, c.tokenError(ctx, "refresh", err, cur)
+		err = c.tokenError(ctx, "refresh", err, cur)
+		c.obs.Refresh(refreshOutcome(err))
+		return Token{}, err
 	}
+	c.obs.Refresh(RefreshOK)
 	t := c.fromOAuth(ot)
 	if t.RefreshToken == "" {
 		t.RefreshToken = cur.RefreshToken
