@@ -221,6 +221,9 @@ func (s *stream) finishRuns(ctx context.Context, errp *error) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	for i, m := range s.members {
+		if m.runID != 0 || m.upserted+m.removed+m.rejected > 0 { // the deletions job's targets have no run of their own
+			s.res.Entities = append(s.res.Entities, EntityResult{Entity: m.name, Upserted: m.upserted, Removed: m.removed, Quarantined: m.rejected})
+		}
 		if m.runID == 0 {
 			continue
 		}

@@ -54,6 +54,7 @@ func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog
 		res.Upserted += rr.Result.Upserted
 		res.Removed += rr.Result.Removed
 		res.Quarantined += rr.Result.Quarantined
+		res.Entities = append(res.Entities, EntityResult{Entity: rr.Entity, Upserted: rr.Result.Upserted, Removed: rr.Result.Removed, Quarantined: rr.Result.Quarantined})
 		res.Job.Full = res.Job.Full || rr.Full
 	}
 	log.Info().Int64("job_id", job.QueueJob).Int64("run_id", own.ID).Time("finished_at", own.FinishedAt).

@@ -126,6 +126,10 @@ type Result struct {
 	// died before the queue recorded it complete; the run was not repeated and the
 	// result is the recorded one's.
 	Replayed bool
+	// Entities is what the run wrote, entity by entity (the totals above add them
+	// up): for a replayed run, what the recorded runs wrote; empty when the run did
+	// not begin (busy, failed before it started).
+	Entities []EntityResult
 }
 
 // Statuses of a run.
@@ -218,6 +222,8 @@ type Config struct {
 	// job removes records of enabled entities only. Unknown names are ignored.
 	Enabled []string
 	Now     func() time.Time
+	// Observer is told how every run ended (default: nobody).
+	Observer Observer
 }
 
 // Runner runs jobs.
@@ -238,6 +244,9 @@ func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
 	cfg.BatchBytes = max(cmp.Or(cfg.BatchBytes, DefaultBatchBytes), 1)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	enabled := map[string]bool{}
 	names := cfg.Enabled
@@ -382,6 +391,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	ev.Bool("full", res.Job.Full).Str("status", res.Status).Int("rows_upserted", res.Upserted).Int("rows_removed", res.Removed).
 		Int("records_quarantined", res.Quarantined).Int("pages", res.Pages).Int("api_calls", res.Calls).Dur("waited_ms", res.Waited).Int64("cursor_from", res.CursorFrom).
 		Int64("cursor_to", res.CursorTo).Dur("duration_ms", res.Duration).Bool("replayed", res.Replayed).Msg("sync run finished")
+	r.cfg.Observer.RunFinished(res)
 	return res, err
 }
 
