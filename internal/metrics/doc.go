@@ -1,0 +1,17 @@
+// Package metrics is exactsync's Prometheus metrics and health endpoints: the collectors,
+// fed by the observers that package exact (API calls, token refreshes, rate-limit budgets)
+// and package sync (runs and what they wrote) declare; the sync lag, read from the run
+// history at scrape time; the liveness and readiness checks; and the HTTP server that
+// serves them, on which the command may mount other handlers.
+//
+// Every metric is named exactsync_…, with its unit in the name, and labelled with
+// low-cardinality values only: entity (a table name, or "deletions"), division (a code),
+// endpoint (the API path without host, version, division, keys or query, such as
+// sync/CRM/Accounts), an HTTP status, a run status or a refresh outcome. Each process has
+// a registry of its own (never the global default) with the Go runtime and process
+// collectors beside exactsync's. README's "Metrics and health" lists the metrics.
+//
+// Counters count what this process did since it started; the sync lag and the readiness
+// checks read the database, so they say the same in every process and are right after a
+// restart.
+package metrics
