@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/exact/catalogue"
+	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
+)
+
+// inZone reads a cron schedule in a time zone, whatever the zone of the time asked about.
+type inZone struct {
+	sched cron.Schedule
+	loc   *time.Location
+}
+
+func (z inZone) Next(t time.Time) time.Time { return z.sched.Next(t.In(z.loc)) }
+
+// workerSchedules turns the configured schedules into the worker's: one per cron spec,
+// so that the ticks that fire together queue their jobs together, and each division's
+// deletions once after them. The incremental ticks also run when the leader starts.
+func workerSchedules(cfg *config.Config, loc *time.Location) ([]worker.Schedule, error) {
+	ticks, err := schedules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var out []worker.Schedule
+	index := map[string]int{}
+	for _, t := range ticks {
+		i, ok := index[t.spec]
+		if !ok {
+			sched, err := cronParser.Parse(t.spec)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("schedule %q for %s: %w", t.spec, t.entity, err)}
+			}
+			i = len(out)
+			index[t.spec] = i
+			out = append(out, worker.Schedule{Spec: t.spec, Next: inZone{sched, loc}, CatchUp: true})
+		}
+		out[i].Entities = append(out[i].Entities, worker.TickEntity{Entity: t.entity, Full: t.full})
+		out[i].Deletions = out[i].Deletions || t.deletions
+	}
+	return out, nil
+}
+
+// tick is the work of one schedule: a run of one endpoint's entities (entity names
+// the job; with are the other enabled entities it writes, read in the same calls) and,
+// after a sync entity's run, the division's deletions.
+type tick struct {
+	spec      string
+	entity    string
+	with      []string
+	full      bool
+	deletions bool
+}
+
+// schedules groups the enabled entities' schedules: entities of one endpoint with the
+// same schedule share one job (one read for accounts and suppliers).
+func schedules(cfg *config.Config) ([]*tick, error) {
+	type key struct {
+		path, spec string
+		full       bool
+	}
+	groups := map[key]*tick{}
+	var out []*tick
+	for _, name := range cfg.Entities {
+		ent, err := sync.Lookup(name)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		for _, v := range []struct {
+			spec string
+			full bool
+		}{{cfg.Schedules[name], false}, {cfg.FullSchedules[name], true}} {
+			if v.spec == "" {
+				continue
+			}
+			k := key{ent.Path, v.spec, v.full}
+			if t := groups[k]; t != nil {
+				t.with = append(t.with, name)
+				continue
+			}
+			t := &tick{spec: v.spec, entity: name, full: v.full, deletions: ent.Read == catalogue.ReadSync}
+			groups[k] = t
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
