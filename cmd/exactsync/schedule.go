@@ -31,6 +31,7 @@ type runCmd struct {
 	Keepalive   time.Duration `default:"168h" env:"EXACTSYNC_KEEPALIVE" help:"Refresh each connection's tokens at least this often, even when nothing is synced, so that Exact's 30-day expiry of unused refresh tokens never hits a quiet connection."`
 	RunHistory  time.Duration `default:"2160h" env:"EXACTSYNC_RUN_HISTORY" help:"How long exact_sync.runs keeps a run (default 90 days; 0 keeps every run). The last successful run of each entity in each division is always kept."`
 	RescueAfter time.Duration `default:"1m" name:"rescue-after" help:"How long a job may run without its division's lock before it counts as lost with a process that died, and runs again."`
+	Listen      string        `env:"EXACTSYNC_LISTEN" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, liveness at /healthz and readiness at /readyz on this address, e.g. 127.0.0.1:9464 (empty: no server)."`
 }
 
 func (c *runCmd) Run(e *env) error {
@@ -46,6 +47,9 @@ func (c *runCmd) Run(e *env) error {
 	}
 	if c.RescueAfter < time.Second {
 		return usageError{fmt.Errorf("--rescue-after %s: use a duration of 1s or more", c.RescueAfter)}
+	}
+	if err := checkListen(c.Listen); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(e, config.Needs{Database: true})
 	if err != nil {
@@ -75,13 +79,15 @@ func (c *runCmd) Run(e *env) error {
 	}
 	defer pool.Close()
 
+	m := newMetrics(cfg, st, log)
 	w, err := worker.New(worker.Config{
 		Pool: pool, Store: st, Logger: log,
 		// A page being written when SIGTERM arrives gets less time than the
 		// grace period, so that it commits or rolls back before the exit.
-		Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval}, st, st, st),
+		Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
+			Observer: m}, st, st, st),
 		NewClient: func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
-			return newClientContext(ctx, cfg, st, conn, log)
+			return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
 		},
 		Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
 		Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
@@ -89,6 +95,11 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	stopServer, err := serve(e.ctx, c.Listen, m, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
 	if err := w.Start(e.ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/internal/metrics"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sync"
+)
+
+// listenFlag names --listen and its variable in messages.
+const listenFlag = "--listen (EXACTSYNC_LISTEN)"
+
+// checkListen refuses a --listen that is no address, before anything is started.
+func checkListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if err := metrics.CheckAddr(addr); err != nil {
+		return usageError{fmt.Errorf("%s %q: %w", listenFlag, addr, err)}
+	}
+	return nil
+}
+
+// newMetrics returns the metrics of a run process: the sync lag of the enabled entities
+// and the deletions, read from st.
+func newMetrics(cfg *config.Config, st *sink.Store, log zerolog.Logger) *metrics.Metrics {
+	return metrics.New(metrics.Config{Lag: st, Entities: slices.Concat(cfg.Entities, []string{sync.DeletionsJob}), Logger: log})
+}
+
+// serve starts the HTTP server of --listen with /metrics, /healthz and /readyz on one mux
+// (other handlers are mounted there too), or nothing when addr is empty. The returned
+// stop shuts it down; call it after the worker stopped, so that the drain is observed.
+func serve(ctx context.Context, addr string, m *metrics.Metrics, st *sink.Store, log zerolog.Logger) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	srv := metrics.NewServer(addr, log)
+	srv.Handle("GET /metrics", m.Handler())
+	srv.Handle("GET /healthz", metrics.HealthHandler())
+	srv.Handle("GET /readyz", metrics.ReadyHandler(metrics.DefaultCheckTimeout, metrics.StoreChecks(st)...))
+	if err := srv.Start(ctx); err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", listenFlag, err)}
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Stop(sctx); err != nil {
+			log.Warn().Err(err).Msg("stopping the HTTP server")
+		}
+	}, nil
+}
