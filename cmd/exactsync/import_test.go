@@ -50,7 +50,8 @@ type inProcess struct {
 
 func newInProcess(t *testing.T) *inProcess {
 	t.Helper()
-	sim := exacttest.NewServer(exacttest.Options{ClientID: testClientID, ClientSecret: testClientSecret, Divisions: []int{101}, Accounts: 5, Seed: 3})
+	sim := exacttest.NewServer(exacttest.Options{ClientID: testClientID, ClientSecret: testClientSecret, Divisions: []int{101}, Accounts: 5, Seed: 3, DailyLimit: 5000, MinutelyLimit: 60,
+		Start: time.Now()})
 	t.Cleanup(sim.Close)
 	dbURL := sinktest.NewMigratedDatabase(t)
 	pool, err := pgxpool.New(context.Background(), dbURL)
