@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -190,4 +193,106 @@ func TestWriteNotifies(t *testing.T) {
 		t.Fatalf("FinishSweep: removed %d, %v; want 3 (Beta, Gamma and Delta)", removed, err)
 	}
 	check("sweep", note("accounts", 0, 0, 8), note("accounts", 0, 3, 8))
+}
+
+// lines is an io.Writer that hands each write to a channel.
+type lines chan string
+
+func (l lines) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
+}
+
+// TestFollow runs the README's listener (follow, in example_test.go): it prints each
+// account a write changed, once, and only the accounts of that write's division.
+func TestFollow(t *testing.T) {
+	t.Parallel()
+	url := sinktest.NewMigratedDatabase(t)
+	s := sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	ctx, cancel := context.WithCancel(testContext(t))
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// Listening before follow does (LISTEN again changes nothing) keeps every write
+	// below for the session, however soon follow starts.
+	if _, err := conn.Exec(ctx, "LISTEN exactsync"); err != nil {
+		t.Fatal(err)
+	}
+	c := newConnection(t, s)
+	out := make(lines, 10)
+	done := make(chan error, 1)
+	go func() { done <- follow(ctx, conn, out) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("follow returned %v, want context.Canceled", err)
+		}
+	}()
+
+	write := func(division int, rows ...acct) {
+		t.Helper()
+		_, err := s.WriteBatches(ctx, []sink.Batch{
+			{Table: accountsTable("exact.accounts"), Rows: accountRows(rows...), ConnectionID: c.ID, Division: division,
+				Entity: "accounts", Cursor: sink.Cursor{Timestamp: rows[len(rows)-1].Version}},
+			{Table: accountsTable("exact.suppliers"), Rows: accountRows(rows...), ConnectionID: c.ID, Division: division,
+				Entity: "suppliers", Cursor: sink.Cursor{Timestamp: rows[len(rows)-1].Version}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(want ...string) {
+		t.Helper()
+		var got []string
+		for range want {
+			select {
+			case l := <-out:
+				got = append(got, l)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("follow printed %q, then nothing for 10 s; want %q", got, want)
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("follow printed (-want +got):\n%s", diff)
+		}
+	}
+	write(101, acct{101, uuidN(1), "Alpha", 1}, acct{101, uuidN(2), "Beta", 2})
+	expect("101 "+uuidN(1)+" Alpha\n", "101 "+uuidN(2)+" Beta\n")
+	write(102, acct{102, uuidN(3), "Gamma", 3})
+	expect("102 " + uuidN(3) + " Gamma\n")
+	write(101, acct{101, uuidN(2), "Beta BV", 4})
+	expect("101 " + uuidN(2) + " Beta BV\n")
+	select {
+	case l := <-out:
+		t.Errorf("follow printed %q more", l)
+	default:
+	}
+}
+
+// TestREADMEShowsFollow: the Go listener in the README's "Change notifications" is
+// follow as example_test.go has it, so the code a reader copies compiles and works.
+func TestREADMEShowsFollow(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Change notifications\n")
+	if !ok {
+		t.Fatal(`README.md has no section "Change notifications"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, code, ok := strings.Cut(section, "\n```go\n")
+	code, _, ok2 := strings.Cut(code, "\n```\n")
+	if !ok || !ok2 || !strings.Contains(code, "func follow(") {
+		t.Fatal(`README.md's "Change notifications" shows no Go block with func follow`)
+	}
+	if !strings.Contains(string(example), code) {
+		t.Errorf("README.md's follow differs from example_test.go's; copy it from there:\n%s", code)
+	}
 }
