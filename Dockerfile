@@ -1,4 +1,7 @@
 # Builds the exactsync and exactsim commands into a small image.
+#
+#   docker build -t exactsync .
+#   docker run --rm -e DATABASE_URL=postgres://… exactsync migrate
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -8,9 +11,14 @@ RUN CGO_ENABLED=0 go build -trimpath -o /out/exactsync ./cmd/exactsync && \
     CGO_ENABLED=0 go build -trimpath -o /out/exactsim ./cmd/exactsim
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && \
-    rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 exactsync
+# wget answers the compose file's healthchecks (exactsync run's /healthz, the
+# simulator's /_sim/stats).
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates wget && \
+    rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 exactsync && \
+    install -d -o exactsync -g exactsync -m 0700 /var/lib/exactsync
 COPY --from=build /out/exactsync /out/exactsim /usr/local/bin/
+# Local state (recovery files of refreshed token pairs): mount a volume here.
+ENV EXACTSYNC_STATE_DIR=/var/lib/exactsync
 USER exactsync
 ENTRYPOINT ["/usr/local/bin/exactsync"]
 CMD ["run"]

@@ -41,6 +41,17 @@
 // with a full pass: the keys of the pass's rows are recorded with its pages, and at its end
 // the rows of the division it did not see are removed in one transaction.
 //
+// # Notifications
+//
+// Every committed write of an entity's table (WriteBatches, FinishSweep) is announced on
+// the channel NotifyChannel ("exactsync") with pg_notify, in the write's own transaction:
+// one Notification per entity written, as JSON, delivered when the write commits and
+// never for one that rolls back (a refused fence, a lost connection). A listener learns
+// what changed and where the entity's cursor stands, then reads the rows whose synced_at
+// is later than the time it last read (every table has an index on synced_at).
+// PostgreSQL serializes the commits of notifying transactions for a moment; with the
+// pages' asynchronous commit that costs little.
+//
 // # Tokens
 //
 // UpdateToken serializes token refreshes of one connection across processes with a row

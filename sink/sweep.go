@@ -46,8 +46,9 @@ func (s *Store) StartSweep(ctx context.Context, t Table, connID int64, division 
 // FinishSweep ends the sweep of (connID, division, entity) in one transaction: it removes
 // the rows of the division in t whose key the pass did not record, and the quarantined
 // records of the entity whose key the pass did not see either, forgets the recorded keys
-// and stores c, with Sweep cleared, as the cursor. It returns the number of rows
-// removed. A non-zero fence is checked as in Batch.Fence.
+// and stores c, with Sweep cleared, as the cursor, announcing the removals on
+// NotifyChannel. It returns the number of rows removed. A non-zero fence is checked as
+// in Batch.Fence.
 func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division int, entity string, c Cursor, fence int64) (int, error) {
 	target, err := sweepTarget(t)
 	if err != nil {
@@ -85,8 +86,11 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 		if _, err := tx.Exec(ctx, forgetPassKeysSQL, connID, division, entity); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...)
-		return err
+		if _, err := tx.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...); err != nil {
+			return err
+		}
+		n := Notification{Connection: connID, Division: division, Entity: entity, Removed: removed, Cursor: c.Timestamp}
+		return notify(ctx, tx, []Notification{n}, []bool{true})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("finishing the sweep of %s in division %d: %w", t.Name, division, err)

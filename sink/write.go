@@ -91,7 +91,8 @@ func (s *Store) WriteBatch(ctx context.Context, b Batch) (BatchResult, error) {
 // WriteBatches writes several batches, of one table each (of several tables, or with
 // several cursors), in one transaction, each as WriteBatch would: all of them commit or
 // none. A batch with no rows, removals or sweep needs no Table: it writes its rejects,
-// releases and cursor only. The fence is checked once per connection and division.
+// releases and cursor only. The fence is checked once per connection and division. The
+// transaction announces each entity it wrote on NotifyChannel (see Notification).
 func (s *Store) WriteBatches(ctx context.Context, bs []Batch) ([]BatchResult, error) {
 	plans := make([]*tablePlan, len(bs))
 	for i, b := range bs {
@@ -168,6 +169,11 @@ func (s *Store) writeBatches(ctx context.Context, plans []*tablePlan, bs []Batch
 			created = append(created, made)
 		}
 		out[i] = res
+	}
+	if ns, known := notifications(bs, out); len(ns) > 0 {
+		if err := notify(ctx, tx, ns, known); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("committing: %w", err)
