@@ -455,7 +455,7 @@ func (rc *Receiver) trigger(ctx context.Context, t Target) {
 	var later *LaterError
 	switch {
 	case err == nil:
-		log.Info().Dur("since_delivery", rc.cfg.Now().Sub(t.First)).Msg("webhook: incremental run queued")
+		log.Info().Dur("since_delivery_ms", rc.cfg.Now().Sub(t.First)).Msg("webhook: incremental run queued")
 	case errors.As(err, &later):
 		rc.mu.Lock()
 		k := runKey{t.ClientID, t.Division, t.Entity}

@@ -100,7 +100,7 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	case err == nil:
 		if !a.Webhook.IsZero() {
 			latency := w.cfg.Now().Sub(a.Webhook)
-			log.Info().Dur("webhook_latency", latency).Msg("webhook-triggered run committed")
+			log.Info().Dur("webhook_latency_ms", latency).Msg("webhook-triggered run committed")
 			if w.cfg.WebhookCommitted != nil {
 				w.cfg.WebhookCommitted(a.Entity, latency)
 			}
