@@ -55,7 +55,7 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkWebhooks(cfg); err != nil {
+	if err := checkWebhooks(cfg, c.Listen); err != nil {
 		return err
 	}
 	log := newLogger(cfg, e.stderr)
@@ -95,12 +95,16 @@ func (c *runCmd) Run(e *env) error {
 		},
 		Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
 		Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
-		WebhookCommitted: webhookObserver.Committed,
+		WebhookCommitted: m.Committed,
 	})
 	if err != nil {
 		return err
 	}
-	stopServer, err := serve(e.ctx, c.Listen, m, st, log)
+	hooks, err := newWebhooks(cfg, st, pool, log, fc.Total, m)
+	if err != nil {
+		return err
+	}
+	stopServer, err := serve(e.ctx, c.Listen, m, st, log, hooks.mount)
 	if err != nil {
 		return err
 	}
@@ -108,8 +112,7 @@ func (c *runCmd) Run(e *env) error {
 	if err := w.Start(e.ctx); err != nil {
 		return err
 	}
-	stopWebhooks, err := startWebhooks(e, cfg, st, pool, log, fc.Total, webhookObserver)
-	if err != nil {
+	if err := hooks.start(e.ctx, c.Listen); err != nil {
 		_ = w.Stop(context.Background())
 		return err
 	}
@@ -117,7 +120,7 @@ func (c *runCmd) Run(e *env) error {
 	log.Info().Msg("shutting down: no new runs; finishing the current pages")
 	ctx, cancel := context.WithTimeout(context.Background(), c.Grace)
 	defer cancel()
-	stopWebhooks(ctx)
+	hooks.stop(ctx)
 	if err := w.Stop(ctx); err != nil {
 		log.Warn().Dur("grace_ms", c.Grace).Msg("stopped with runs still finishing; their last page is rolled back and other processes take them over")
 		return nil

@@ -11,31 +11,40 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/internal/metrics"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/webhook"
 	"github.com/exactsync/exactsync/worker"
 )
 
-// The webhook callback of `exactsync run` (see package webhook).
-
-// webhookObserver is told of webhook deliveries and of the runs they triggered (for
-// metrics, none yet).
-var webhookObserver webhook.Observer = webhook.NopObserver{}
+// runWebhooks is the webhook callback of one run process (see package webhook): served on
+// EXACTSYNC_WEBHOOK_LISTEN, or on the --listen server when that is unset. A nil
+// *runWebhooks (webhooks not configured) does nothing.
+type runWebhooks struct {
+	cfg    *config.Config
+	st     *sink.Store
+	log    zerolog.Logger
+	recv   *webhook.Receiver
+	path   string
+	srv    *webhook.Server // its own listener; nil when mounted on --listen
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+}
 
 // checkWebhooks refuses a run with webhooks but no address to listen on.
-func checkWebhooks(cfg *config.Config) error {
-	if cfg.WebhookURL != "" && cfg.WebhookListen == "" {
-		return usageError{fmt.Errorf("%s: not set while %s is; set the address the callback listens on, e.g. :8090 behind the https reverse proxy",
-			config.EnvWebhookListen, config.EnvWebhookURL)}
+func checkWebhooks(cfg *config.Config, listen string) error {
+	if cfg.WebhookURL != "" && cfg.WebhookListen == "" && listen == "" {
+		return usageError{fmt.Errorf("%s: not set while %s is; set the address the callback listens on, e.g. :8090 behind the https reverse proxy (or serve it with the metrics on %s)",
+			config.EnvWebhookListen, config.EnvWebhookURL, listenFlag)}
 	}
 	return nil
 }
 
-// startWebhooks serves the webhook callback of run, when configured, and reconciles the
-// subscriptions in the background once it listens. The returned stop ends both.
-func startWebhooks(e *env, cfg *config.Config, st *sink.Store, pool *pgxpool.Pool, log zerolog.Logger, perDay int, obs webhook.Observer) (func(context.Context), error) {
+// newWebhooks builds the callback of run, when webhooks are configured: its trigger
+// queues the runs (within perDay, the schedules' forecast), obs counts the deliveries.
+func newWebhooks(cfg *config.Config, st *sink.Store, pool *pgxpool.Pool, log zerolog.Logger, perDay int, obs webhook.Observer) (*runWebhooks, error) {
 	if cfg.WebhookURL == "" {
-		return func(context.Context) {}, nil
+		return nil, nil
 	}
 	log = log.With().Str("component", "webhook").Logger()
 	trig, err := worker.NewWebhookTrigger(worker.WebhookConfig{Pool: pool, Store: st, Divisions: cfg.Divisions, ForecastPerDay: perDay, Logger: log})
@@ -46,39 +55,66 @@ func startWebhooks(e *env, cfg *config.Config, st *sink.Store, pool *pgxpool.Poo
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	if err := webhook.Mount(mux, cfg.WebhookURL, recv); err != nil {
+	path, err := webhook.Path(cfg.WebhookURL)
+	if err != nil {
 		return nil, usageError{err}
 	}
-	srv, err := webhook.Listen(cfg.WebhookListen, mux)
-	if err != nil {
-		return nil, err
+	return &runWebhooks{cfg: cfg, st: st, log: log, recv: recv, path: path}, nil
+}
+
+// mount puts the callback on the --listen server, unless it has a listener of its own.
+func (h *runWebhooks) mount(srv *metrics.Server) {
+	if h != nil && h.cfg.WebhookListen == "" {
+		srv.Handle(h.path, h.recv)
 	}
-	if err := recv.Start(e.ctx); err != nil {
-		return nil, err
+}
+
+// start serves the callback (on its own listener when it has one), starts the receiver,
+// and reconciles the subscriptions in the background once the callback listens.
+func (h *runWebhooks) start(ctx context.Context, listen string) error {
+	if h == nil {
+		return nil
 	}
-	path, _ := webhook.Path(cfg.WebhookURL)
-	log.Info().Str("listen", srv.Addr).Str("path", path).Strs("topics", webhook.Topics(cfg.Entities)).Msg("serving the webhook callback")
-	ctx, cancel := context.WithCancel(context.WithoutCancel(e.ctx))
-	var wg gosync.WaitGroup
-	wg.Go(func() {
-		ctx, stop := context.WithTimeout(ctx, 10*time.Minute)
-		defer stop()
-		err := reconcileAll(ctx, cfg, st, log, func(r webhook.Reconciled, conn int64) {
-			log.Info().Int64("connection", conn).Int("division", r.Division).Msg("webhook subscriptions: " + describeReconciled(r))
+	addr := listen
+	if h.cfg.WebhookListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle(h.path, h.recv)
+		srv, err := webhook.Listen(h.cfg.WebhookListen, mux)
+		if err != nil {
+			return err
+		}
+		h.srv, addr = srv, srv.Addr
+	}
+	if err := h.recv.Start(ctx); err != nil {
+		return err
+	}
+	h.log.Info().Str("listen", addr).Str("path", h.path).Strs("topics", webhook.Topics(h.cfg.Entities)).Msg("serving the webhook callback")
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	h.cancel = cancel
+	h.wg.Go(func() {
+		err := reconcileAll(rctx, h.cfg, h.st, h.log, func(r webhook.Reconciled, conn int64) {
+			h.log.Info().Int64("connection", conn).Int("division", r.Division).Msg("webhook subscriptions: " + describeReconciled(r))
 		})
-		if err != nil && ctx.Err() == nil {
-			log.Warn().Err(err).Msg("webhook subscriptions not all in step; `exactsync webhooks sync` tries again, and the schedules sync regardless")
+		if err != nil && rctx.Err() == nil {
+			h.log.Warn().Err(err).Msg("webhook subscriptions not all in step; `exactsync webhooks sync` tries again, and the schedules sync regardless")
 		}
 	})
-	return func(stopCtx context.Context) {
-		cancel()
-		if err := srv.Stop(stopCtx); err != nil {
-			log.Warn().Err(err).Msg("stopping the webhook callback")
+	return nil
+}
+
+// stop ends the reconciling, its own listener and the receiver.
+func (h *runWebhooks) stop(ctx context.Context) {
+	if h == nil || h.cancel == nil {
+		return
+	}
+	h.cancel()
+	if h.srv != nil {
+		if err := h.srv.Stop(ctx); err != nil {
+			h.log.Warn().Err(err).Msg("stopping the webhook callback")
 		}
-		if err := recv.Stop(stopCtx); err != nil {
-			log.Warn().Err(err).Msg("stopping the webhook receiver")
-		}
-		wg.Wait()
-	}, nil
+	}
+	if err := h.recv.Stop(ctx); err != nil {
+		h.log.Warn().Err(err).Msg("stopping the webhook receiver")
+	}
+	h.wg.Wait()
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -159,11 +161,14 @@ func TestWebhookLostDeliveriesScheduleConverges(t *testing.T) {
 }
 
 // TestWebhookBadSignatureTriggersNothing: deliveries signed with another secret get 401.
+// The callback is served with the metrics on --listen, which count the deliveries.
 func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 	t.Parallel()
 	w, _ := webhookWorld(t, exacttest.WebhookOptions{WrongSignature: true})
 	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "0 0 1 1 *"
-	w.startRuns(1)
+	addr := w.env["EXACTSYNC_WEBHOOK_LISTEN"]
+	delete(w.env, "EXACTSYNC_WEBHOOK_LISTEN")
+	w.startRuns(1, "--listen", addr)
 	w.waitUntil("the first runs", 30*time.Second, func() bool {
 		return w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok' AND entity = 'accounts'`) >= 1
 	})
@@ -184,6 +189,18 @@ func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 	time.Sleep(3 * time.Second) // longer than the debounce window
 	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE args ? 'webhook'`); n != 0 {
 		t.Errorf("%d webhook-triggered jobs after a forged delivery", n)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`exactsync_webhook_deliveries_total{outcome="bad_signature",topic=""} 1`,
+		`exactsync_webhook_deliveries_total{outcome="validation",topic=""} 2`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 }
 
