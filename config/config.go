@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,6 +62,15 @@ type Config struct {
 	// store (EXACTSYNC_STATE_DIR, default $XDG_STATE_HOME/exactsync or
 	// ~/.local/state/exactsync); empty when no directory can be named.
 	StateDir string
+	// WebhookSecret is the app's webhook secret, which signs Exact's webhook deliveries
+	// (EXACT_WEBHOOK_SECRET, fact sheet §3.14). It is a secret: never logged nor echoed.
+	WebhookSecret string
+	// WebhookURL is the public https address Exact calls with webhook deliveries
+	// (EXACTSYNC_WEBHOOK_URL); empty when webhooks are off. Set together with WebhookSecret.
+	WebhookURL string
+	// WebhookListen is the address the webhook callback listens on, host:port
+	// (EXACTSYNC_WEBHOOK_LISTEN); empty: the command's own listener, if it has one.
+	WebhookListen string
 	// Warnings are problems that do not stop a start, each with its fix, for the
 	// command to log (a key file that others can read).
 	Warnings []string
@@ -126,6 +136,12 @@ const (
 	// without a variable of its own.
 	EnvScheduleDefault     = "EXACTSYNC_SCHEDULE_DEFAULT"
 	EnvFullScheduleDefault = "EXACTSYNC_FULL_SCHEDULE_DEFAULT"
+
+	// EnvWebhookSecret is the app's webhook secret (App Center), EnvWebhookURL the public
+	// https address of the callback, EnvWebhookListen the address it listens on.
+	EnvWebhookSecret = "EXACT_WEBHOOK_SECRET"
+	EnvWebhookURL    = "EXACTSYNC_WEBHOOK_URL"
+	EnvWebhookListen = "EXACTSYNC_WEBHOOK_LISTEN"
 
 	// EnvRaw is on (the default) to store every record as received in its table's raw
 	// column, off to store '{}' there.
@@ -290,6 +306,8 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	if c.TimeZone == "" {
 		c.TimeZone = "Europe/Amsterdam"
 	}
+
+	c.WebhookSecret, c.WebhookURL, c.WebhookListen = webhooks(getenv, bad)
 
 	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad, func(w string) { c.Warnings = append(c.Warnings, w) })
 	c.StateDir = stateDir(getenv)
@@ -476,6 +494,70 @@ func CheckBaseURL(raw string) error {
 	default:
 		return fmt.Errorf("%q is not an http(s) URL; use https://start.exactonline.nl or your country's host", raw)
 	}
+}
+
+// webhooks reads the webhook variables: the secret and the URL go together, the
+// listen address needs them. The secret's value never appears in a problem.
+func webhooks(getenv func(string) string, bad func(name, format string, args ...any)) (secret, callback, listen string) {
+	secret = getenv(EnvWebhookSecret)
+	callback = strings.TrimSpace(getenv(EnvWebhookURL))
+	listen = strings.TrimSpace(getenv(EnvWebhookListen))
+	switch {
+	case strings.TrimSpace(secret) == "" && secret != "":
+		bad(EnvWebhookSecret, "blank; set it to the webhook secret of your app in the Exact Online App Center")
+	case secret != "" && callback == "":
+		bad(EnvWebhookURL, "not set while %s is; set it to the public https address Exact calls, e.g. https://sync.example.com/exact/webhook", EnvWebhookSecret)
+	case secret == "" && callback != "":
+		bad(EnvWebhookSecret, "not set while %s is; set it to the webhook secret of your app in the Exact Online App Center, which signs every delivery", EnvWebhookURL)
+	}
+	if callback != "" {
+		if err := CheckWebhookURL(callback); err != nil {
+			bad(EnvWebhookURL, "%v", err)
+		}
+	}
+	if listen != "" {
+		if err := checkListen(listen); err != nil {
+			bad(EnvWebhookListen, "%v", err)
+		} else if callback == "" {
+			bad(EnvWebhookListen, "set without %s; set both, or neither", EnvWebhookURL)
+		}
+	}
+	return secret, callback, listen
+}
+
+// CheckWebhookURL accepts the public address of the webhook callback: an absolute https
+// URL without user information or fragment (Exact calls only https, on the domain of the
+// app's redirect URI, §3.14), or plain http on a loopback host (a local simulator).
+func CheckWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q is not an absolute URL; use the public https address Exact calls, e.g. https://sync.example.com/exact/webhook", raw)
+	}
+	switch {
+	case u.User != nil || u.Fragment != "":
+		return fmt.Errorf("%q has user information or a fragment; use a plain https address, as Exact cannot authenticate its calls", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && exact.IsLoopbackHost(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("%q uses plain http; Exact calls only https addresses (put a reverse proxy with a certificate in front; plain http is allowed only for a loopback simulator)", raw)
+	default:
+		return fmt.Errorf("%q is not an https URL; use the public https address Exact calls", raw)
+	}
+}
+
+// checkListen accepts host:port with a numeric port (an empty host listens on every
+// interface).
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port; use an address such as :8090 or 127.0.0.1:8090", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no valid port; use an address such as :8090 or 127.0.0.1:8090", addr)
+	}
+	return nil
 }
 
 // Error lists every configuration problem found.

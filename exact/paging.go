@@ -146,6 +146,14 @@ func isDigits(s string) bool {
 // get performs the GET with the rate-limit, retry and 401 rules and returns the body of the
 // successful answer and the number of HTTP calls made.
 func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string) ([]byte, int, error) {
+	return c.send(ctx, http.MethodGet, division, pageURL, endpoint, nil)
+}
+
+// send is get for any method, with a JSON body (nil for none). A POST, which Exact may
+// have carried out before a failure, is not sent again after a network error, a timeout
+// or a 5xx; a 401 or a 429 means it was not carried out, and it is sent again.
+func (c *Client) send(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte) ([]byte, int, error) {
+	repeatable := method != http.MethodPost
 	calls, failures, tooMany := 0, 0, 0
 	refreshed := false
 	for {
@@ -169,7 +177,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 		}
 		calls++
 		sent := time.Now()
-		status, hdr, body, err := c.do(ctx, pageURL, tok.AccessToken)
+		status, hdr, answer, err := c.do(ctx, method, pageURL, tok.AccessToken, body)
 		if err == nil || ctx.Err() == nil { // a call cut short by the caller is no API's doing
 			c.obs.Request(endpoint, division, status, time.Since(sent))
 		}
@@ -179,8 +187,8 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 				return nil, calls, ctx.Err()
 			}
 			failures++
-			err = fmt.Errorf("GET %s: %w", endpoint, err)
-			if failures >= c.maxAttempts || !retryable(err) {
+			err = fmt.Errorf("%s %s: %w", method, endpoint, err)
+			if failures >= c.maxAttempts || !retryable(err) || !repeatable {
 				return nil, calls, err
 			}
 			if err := c.retryWait(ctx, failures, division, endpoint, err.Error()); err != nil {
@@ -192,7 +200,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 		c.reportLimits(division)
 		switch {
 		case status >= 200 && status < 300:
-			return body, calls, nil
+			return answer, calls, nil
 		case status == http.StatusUnauthorized && !refreshed:
 			refreshed = true
 			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Msg("access token rejected (401); refreshing it once")
@@ -206,7 +214,7 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 				return nil, calls, err
 			}
 			if tooMany++; tooMany > maxTooMany {
-				return nil, calls, c.apiError(status, hdr, body, endpoint, division)
+				return nil, calls, c.apiError(status, hdr, answer, endpoint, division)
 			}
 			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Dur("wait_ms", wait).
 				Msg("minute rate limit hit (429); waiting for its reset")
@@ -215,15 +223,15 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 			}
 		case status >= 500 || status == http.StatusRequestTimeout:
 			failures++
-			apiErr := c.apiError(status, hdr, body, endpoint, division)
-			if failures >= c.maxAttempts {
+			apiErr := c.apiError(status, hdr, answer, endpoint, division)
+			if failures >= c.maxAttempts || !repeatable {
 				return nil, calls, apiErr
 			}
 			if err := c.retryWait(ctx, failures, division, endpoint, apiErr.Error()); err != nil {
 				return nil, calls, err
 			}
 		default:
-			return nil, calls, c.apiError(status, hdr, body, endpoint, division)
+			return nil, calls, c.apiError(status, hdr, answer, endpoint, division)
 		}
 	}
 }
@@ -268,13 +276,21 @@ func retryable(err error) bool {
 	return !errors.As(err, &certErr)
 }
 
-// do sends one GET and reads the whole answer within RequestTimeout.
-func (c *Client) do(ctx context.Context, pageURL, accessToken string) (int, http.Header, []byte, error) {
+// do sends one request (a JSON body when body is not nil) and reads the whole answer
+// within RequestTimeout.
+func (c *Client) do(ctx context.Context, method, pageURL, accessToken string, body []byte) (int, http.Header, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pageURL, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, pageURL, rd)
 	if err != nil {
 		return 0, nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json") // §3.4
 	}
 	req.Header.Set("Accept", "application/json") // XML otherwise (§3.4)
 	req.Header.Set("Authorization", "Bearer "+accessToken)
@@ -286,14 +302,14 @@ func (c *Client) do(ctx context.Context, pageURL, accessToken string) (int, http
 		return 0, nil, nil, networkError(c.base.Host, err)
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp, &c.bodyHint)
+	answer, err := readBody(resp, &c.bodyHint)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return 0, nil, nil, fmt.Errorf("reading the answer of %s took longer than %s", c.base.Host, c.requestTimeout)
 		}
 		return 0, nil, nil, networkError(c.base.Host, fmt.Errorf("reading the answer: %w", err))
 	}
-	return resp.StatusCode, resp.Header, body, nil
+	return resp.StatusCode, resp.Header, answer, nil
 }
 
 // readBody reads a whole answer. Without a Content-Length (Exact's pages

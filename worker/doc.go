@@ -45,6 +45,16 @@
 //     PostgreSQL released; the leader makes such jobs available again once they have run
 //     longer than [Config.RescueAfter] without their lock, at two looks in a row.
 //
+// # Webhooks
+//
+// [WebhookTrigger] queues the sync jobs webhook deliveries ask for (package webhook): the
+// same [KindSync] job a tick queues, for every connection of the delivery's app that syncs
+// its division, at most one a minute per entity and division across processes
+// (exact_sync.webhook_runs), and none when the division's day budget, less the schedules'
+// forecast for the rest of the day, would fall into the reserve. [SyncArgs].Webhook
+// carries the time of the first delivery, so that [Config].WebhookCommitted learns the
+// delivery-to-commit latency wherever the job runs.
+//
 // # Guarantees
 //
 // Delivery is at least once: a job cut by a shutdown or a crash runs again, and the

@@ -35,6 +35,9 @@ type SyncArgs struct {
 	Entity     string    `json:"entity" river:"unique"`
 	Full       bool      `json:"full" river:"unique"`
 	Tick       time.Time `json:"tick,omitzero"`
+	// Webhook is when the first webhook delivery that queued the job arrived (zero for a
+	// job of a tick or by hand); like Tick, it takes no part in the uniqueness.
+	Webhook time.Time `json:"webhook,omitzero"`
 }
 
 func (SyncArgs) Kind() string { return KindSync }
@@ -95,6 +98,13 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	var daily *exact.DailyLimitError
 	switch {
 	case err == nil:
+		if !a.Webhook.IsZero() {
+			latency := w.cfg.Now().Sub(a.Webhook)
+			log.Info().Dur("webhook_latency_ms", latency).Msg("webhook-triggered run committed")
+			if w.cfg.WebhookCommitted != nil {
+				w.cfg.WebhookCommitted(a.Entity, latency)
+			}
+		}
 		return nil
 	case errors.Is(err, sync.ErrBusy):
 		return river.JobSnooze(w.cfg.BusySnooze + jitter(w.cfg.BusySnooze))

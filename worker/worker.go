@@ -89,6 +89,9 @@ type Config struct {
 	Now func() time.Time
 	// ID names this process among the workers (default River's: host and time).
 	ID string
+	// WebhookCommitted, when set, is told how long after its first webhook delivery a
+	// webhook-triggered run committed (see SyncArgs.Webhook), for metrics.
+	WebhookCommitted func(entity string, latency time.Duration)
 }
 
 // Worker runs sync jobs from the queue shared by every exactsync run process of a

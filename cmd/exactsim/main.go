@@ -82,6 +82,12 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.StringVar(&window, "maintenance-window", "04:00-04:30", "daily maintenance window, HH:MM-HH:MM in Amsterdam time")
 	fs.StringVar(&body401, "unauthorized-body", "html", `body of the REST 401: "html" (Object moved page) or "empty"`)
 	fs.BoolVar(&bare, "bare-envelope", true, `serve {"d":[…]} for a regular GET with $top and without $select`)
+	fs.StringVar(&opts.Webhooks.Secret, "webhook-secret", exacttest.DefaultWebhookSecret, "the app's webhook secret, which signs deliveries")
+	fs.DurationVar(&opts.Webhooks.ValidationDelay, "webhook-validation-delay", time.Second, "wait between a subscription and its validation call")
+	fs.DurationVar(&opts.Webhooks.Delay, "webhook-delay", 0, "delay of every webhook delivery")
+	fs.Float64Var(&opts.Webhooks.LossRate, "webhook-loss", 0, "probability that a webhook delivery is lost")
+	fs.IntVar(&opts.Webhooks.Duplicates, "webhook-duplicates", 0, "extra copies of every webhook delivery")
+	fs.BoolVar(&opts.Webhooks.WrongSignature, "webhook-wrong-signature", false, "sign webhook deliveries with another secret")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			var b strings.Builder
@@ -125,6 +131,8 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		opts.Divisions = append(opts.Divisions, n)
 	}
 	switch {
+	case opts.Webhooks.LossRate < 0 || opts.Webhooks.LossRate > 1 || opts.Webhooks.Duplicates < 0:
+		return "", opts, usageError{errors.New("-webhook-loss must be from 0 to 1 and -webhook-duplicates not negative")}
 	case opts.Accounts < 0 || opts.MinutelyLimit < 0 || opts.DailyLimit < 0:
 		return "", opts, usageError{errors.New("-accounts, -minutely-limit and -daily-limit must not be negative")}
 	case opts.Faults.ErrorRate < 0 || opts.Faults.ErrorRate > 1 || opts.Faults.TruncateRate < 0 || opts.Faults.TruncateRate > 1:

@@ -36,6 +36,14 @@ func TestParseFlags(t *testing.T) {
 					opts.Maintenance, opts.MaintenanceStart, opts.MaintenanceEnd, opts.EmptyUnauthorizedBody, opts.NoBareEnvelope)
 			}
 		}},
+		{name: "webhook knobs", args: []string{"--webhook-secret", "s", "--webhook-delay", "2s", "--webhook-loss", "0.5", "--webhook-duplicates", "2", "--webhook-wrong-signature"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				want := exacttest.WebhookOptions{Secret: "s", ValidationDelay: time.Second, Delay: 2 * time.Second, LossRate: 0.5, Duplicates: 2, WrongSignature: true}
+				if opts.Webhooks != want {
+					t.Errorf("got webhooks %+v, want %+v", opts.Webhooks, want)
+				}
+			}},
+		{name: "webhook loss over 1", args: []string{"--webhook-loss", "2"}, wantErr: true},
 		{name: "double-dash with =", args: []string{"--divisions=7,8,9", "--accounts", "3", "--mandatory-filter=false"},
 			check: func(t *testing.T, _ string, opts exacttest.Options) {
 				if !cmp.Equal(opts.Divisions, []int{7, 8, 9}) || opts.Accounts != 3 || !opts.NoMandatoryFilter {

@@ -55,13 +55,17 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	if err := checkWebhooks(cfg, c.Listen); err != nil {
+		return err
+	}
 	log := newLogger(cfg, e.stderr)
 	loc, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %q is not a time zone; use a name such as Europe/Amsterdam", config.EnvTimeZone, cfg.TimeZone)}
 	}
 	// A schedule over the day's budget is refused before anything is touched.
-	if _, err := checkBudget(cfg, loc, time.Now()); err != nil {
+	fc, err := checkBudget(cfg, loc, time.Now())
+	if err != nil {
 		return err
 	}
 	scheds, err := workerSchedules(cfg, loc)
@@ -91,11 +95,16 @@ func (c *runCmd) Run(e *env) error {
 		},
 		Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
 		Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
+		WebhookCommitted: m.Committed,
 	})
 	if err != nil {
 		return err
 	}
-	stopServer, err := serve(e.ctx, c.Listen, m, st, log)
+	hooks, err := newWebhooks(cfg, st, pool, log, fc.Total, m)
+	if err != nil {
+		return err
+	}
+	stopServer, err := serve(e.ctx, c.Listen, m, st, log, hooks.mount)
 	if err != nil {
 		return err
 	}
@@ -103,10 +112,15 @@ func (c *runCmd) Run(e *env) error {
 	if err := w.Start(e.ctx); err != nil {
 		return err
 	}
+	if err := hooks.start(e.ctx, c.Listen); err != nil {
+		_ = w.Stop(context.Background())
+		return err
+	}
 	<-e.ctx.Done()
 	log.Info().Msg("shutting down: no new runs; finishing the current pages")
 	ctx, cancel := context.WithTimeout(context.Background(), c.Grace)
 	defer cancel()
+	hooks.stop(ctx)
 	if err := w.Stop(ctx); err != nil {
 		log.Warn().Dur("grace_ms", c.Grace).Msg("stopped with runs still finishing; their last page is rolled back and other processes take them over")
 		return nil

@@ -35,9 +35,9 @@ func newMetrics(cfg *config.Config, st *sink.Store, log zerolog.Logger) *metrics
 }
 
 // serve starts the HTTP server of --listen with /metrics, /healthz and /readyz on one mux
-// (other handlers are mounted there too), or nothing when addr is empty. The returned
-// stop shuts it down; call it after the worker stopped, so that the drain is observed.
-func serve(ctx context.Context, addr string, m *metrics.Metrics, st *sink.Store, log zerolog.Logger) (stop func(), err error) {
+// (other handlers are mounted there too, by mounts), or nothing when addr is empty. The
+// returned stop shuts it down; call it after the worker stopped, so that the drain is observed.
+func serve(ctx context.Context, addr string, m *metrics.Metrics, st *sink.Store, log zerolog.Logger, mounts ...func(*metrics.Server)) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -45,6 +45,9 @@ func serve(ctx context.Context, addr string, m *metrics.Metrics, st *sink.Store,
 	srv.Handle("GET /metrics", m.Handler())
 	srv.Handle("GET /healthz", metrics.HealthHandler())
 	srv.Handle("GET /readyz", metrics.ReadyHandler(metrics.DefaultCheckTimeout, metrics.StoreChecks(st)...))
+	for _, mount := range mounts {
+		mount(srv)
+	}
 	if err := srv.Start(ctx); err != nil {
 		return nil, usageError{fmt.Errorf("%s: %w", listenFlag, err)}
 	}

@@ -89,7 +89,10 @@ type Data struct {
 	DeletedType int    `json:"deleted_type,omitempty"`
 	Deprecated  bool   `json:"deprecated,omitempty"`
 	Keep        *Keep  `json:"keep,omitempty"`
-	Description string `json:"description"`
+	// WebhookTopics are the Exact webhook topics whose deliveries say that records of
+	// this entity changed (fact sheet §3.14); none when no topic covers it.
+	WebhookTopics []string `json:"webhook_topics,omitempty"`
+	Description   string   `json:"description"`
 
 	Fields []FieldData `json:"fields"`
 }
@@ -158,6 +161,19 @@ func Lookup(name string) (Entity, bool) {
 	return Entity{}, false
 }
 
+// ForTopic returns the entities a webhook topic covers (fact sheet §3.14), deprecated ones
+// left out, in the data file's order; none for a topic no entity names. Topics compare
+// without regard to case.
+func ForTopic(topic string) []Entity {
+	var out []Entity
+	for _, e := range All() {
+		if !e.Deprecated && slices.ContainsFunc(e.WebhookTopics, func(t string) bool { return strings.EqualFold(t, topic) }) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Parse reads a data file and checks it: unique names and tables, known read modes and
 // Edm types, a key among the fields, sync entities with a deleted type, no two fields
 // with the same column.
@@ -184,7 +200,10 @@ func Parse(b []byte) ([]Entity, error) {
 	return out, errors.Join(errs...)
 }
 
-var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+var (
+	identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	topicName  = regexp.MustCompile(`^[A-Z][A-Za-z]{1,62}$`)
+)
 
 func entity(d Data) (Entity, error) {
 	e := Entity{Data: d}
@@ -199,6 +218,13 @@ func entity(d Data) (Entity, error) {
 		return e, fmt.Errorf("a sync entity needs its sync/Deleted entity type")
 	case d.Path == "" || strings.HasPrefix(d.Path, "/"):
 		return e, fmt.Errorf("path %q, want one below /api/v1/{division}/", d.Path)
+	case len(d.WebhookTopics) > 0 && d.Read != ReadSync:
+		return e, fmt.Errorf("webhook topics on an entity read by %s: a delivery triggers an incremental sync run", d.Read)
+	}
+	for _, t := range d.WebhookTopics {
+		if !topicName.MatchString(t) {
+			return e, fmt.Errorf("webhook topic %q is not a topic name such as Accounts", t)
+		}
 	}
 	seen := map[string]string{"division": "Division", "raw": "", "synced_at": ""}
 	haveKey, haveTimestamp, haveModified := false, false, false

@@ -79,3 +79,35 @@ func TestParseRefusesBadData(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookTopics pins the topic of the entities named in the fact sheet's list
+// (§3.14) and checks that every topic of the catalogue names sync entities only.
+func TestWebhookTopics(t *testing.T) {
+	for topic, want := range map[string][]string{
+		"Accounts":              {"accounts", "suppliers"},
+		"FinancialTransactions": {"transaction_lines"},
+		"SalesInvoices":         {"sales_invoices"},
+		"Items":                 {"items"},
+		"Contacts":              {"contacts"},
+		"salesinvoices":         {"sales_invoices"},
+		"TimeTransactions":      {"time_cost_transactions"},
+		"NoSuchTopic":           nil,
+	} {
+		var got []string
+		for _, e := range ForTopic(topic) {
+			got = append(got, e.Name)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("ForTopic(%q) = %v, want %v", topic, got, want)
+		}
+	}
+	for _, e := range All() {
+		if len(e.WebhookTopics) > 0 && e.Read != ReadSync {
+			t.Errorf("%s is read by %s but has webhook topics", e.Name, e.Read)
+		}
+	}
+	bad := `[{"name":"x","table":"exact.x","path":"a/X","read":"full","key":"ID","webhook_topics":["X"],"fields":[{"name":"ID","type":"Edm.Guid"}]}]`
+	if _, err := Parse([]byte(bad)); err == nil {
+		t.Errorf("Parse accepted webhook topics on an entity read in full")
+	}
+}

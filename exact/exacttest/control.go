@@ -23,6 +23,11 @@ func (s *Simulator) UpsertAccounts(division int, accounts ...Account) error {
 		return fmt.Errorf("upserting accounts: unknown division %d", division)
 	}
 	t := div.tables[accountsEntity]
+	var updated, created []string
+	defer func() {
+		s.changed(accountsEntity.name, division, "Update", updated)
+		s.changed(accountsEntity.name, division, "Create", created)
+	}()
 	for _, a := range accounts {
 		if a.ID != "" {
 			id, err := canonicalGUID(a.ID)
@@ -47,6 +52,11 @@ func (s *Simulator) UpsertAccounts(division int, accounts ...Account) error {
 		}
 		s.completeAccount(div, t, rec, now, a.Modified.IsZero())
 		div.upsert(t, rec)
+		if old != nil {
+			updated = append(updated, rec[accID].s)
+		} else {
+			created = append(created, rec[accID].s)
+		}
 	}
 	return nil
 }
@@ -84,12 +94,15 @@ func (s *Simulator) DeleteAccounts(division int, ids ...string) error {
 	if div == nil {
 		return fmt.Errorf("deleting accounts: unknown division %d", division)
 	}
-	var missing []string
+	var missing, deleted []string
+	defer func() { s.changed(accountsEntity.name, division, "Delete", deleted) }()
 	for _, id := range ids {
 		cid, err := canonicalGUID(id)
 		if err != nil || !div.remove(div.tables[accountsEntity], cid, now, s.userID) {
 			missing = append(missing, id)
+			continue
 		}
+		deleted = append(deleted, cid)
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("deleting accounts in division %d: no such account: %s", division, strings.Join(missing, ", "))
@@ -146,7 +159,10 @@ func (s *Simulator) mergeAccount(division int, fields map[string]json.RawMessage
 	if div == nil {
 		return fmt.Errorf("unknown division %d", division)
 	}
-	_, err := s.mergeRecord(div, div.tables[accountsEntity], fields, now)
+	key, err := s.mergeRecord(div, div.tables[accountsEntity], fields, now)
+	if err == nil {
+		s.changed(accountsEntity.name, division, "Update", []string{key})
+	}
 	return err
 }
 

@@ -110,6 +110,29 @@
 //     the page has no $inlinecount and no __next. Bulk, sync, current/Me and system/Divisions
 //     always use d.results; Options.NoBareEnvelope turns it off.
 //
+// # Webhooks
+//
+// Each division has its webhooks/WebhookSubscriptions collection (§3.14), behind the same
+// auth, scope and rate limits as the data endpoints: GET lists the division's
+// subscriptions, POST {"CallbackURL":…,"Topic":…} subscribes (201 with the subscription;
+// 400 for a topic outside the sheet's list, or a callback that is not https on the domain
+// of the registered redirect URI; loopback callbacks are exempt, for tests), and DELETE
+// WebhookSubscriptions(guid'…') removes one (204, 404 when unknown). Options.Webhooks
+// .ValidationDelay (1 s by default) after a POST the simulator sends the validation call,
+// an empty POST to the callback; a callback that does not answer 200 loses its
+// subscription (Exact's reaction is not known; the deliveries stop here). Every record
+// changed through the control API or its Go methods (UpsertRecords, DeleteRecords,
+// UpsertAccounts, DeleteAccounts; not the hostile records) gets one delivery per
+// validated subscription of its division to a topic of its entity (the catalogue's
+// webhook_topics): {"Content":{"Topic","ClientId","Division","Action","Key",
+// "ExactOnlineEndpoint","EventCreatedOn"},"HashCode":"<HEX>"}, Action Create (an upsert
+// without a key), Update or Delete, HashCode the upper-case hex HMAC-SHA256 of the Content
+// text as sent, keyed with Options.Webhooks.Secret. Knobs (Options.Webhooks,
+// SetWebhookOptions, POST /_sim/webhooks, exactsim --webhook-*): Delay, LossRate,
+// Duplicates, WrongSignature. WebhookDeliveries (GET /_sim/webhooks) logs every call and
+// every lost delivery; AddWebhookSubscription adds another app's or person's
+// subscription without a validation call.
+//
 // # Control endpoints (JSON, no auth)
 //
 //	POST /_sim/clock    {"advance":"9m30s"}
@@ -126,6 +149,8 @@
 //	POST /_sim/records  {"entity":"transaction_lines","division":101,"upsert":[{"ID":"…","AmountDC":1E-05,"Date":"/Date(1761445800000)/"}],"delete":["<key>"]}
 //	                    → {"upserted":1,"keys":["<key>",…],"deleted":1}
 //	GET  /_sim/records?entity=transaction_lines&division=101  → [{"Timestamp":…,"Account":"…","AmountDC":-1234567.89,…},…]
+//	GET  /_sim/webhooks → {"subscriptions":[…],"deliveries":[…]}
+//	POST /_sim/webhooks {"delay":"2s","validation_delay":"1s","loss_rate":0.5,"duplicates":1,"wrong_signature":false}
 //
 // An upsert of an existing ID merges the given fields over the current record; an upsert without
 // ID creates an account. Every change takes the division's next Timestamp.
@@ -232,6 +257,10 @@
 //	POST and GET /_sim/records (merge, create, delete, exact text,     TestControlRecords
 //	  400 naming the entities, 404 unknown division)
 //	Options.Records sizes, "*", bad names panic                        TestRecordsSizing
+//	webhooks: subscribe, list, delete by key, validation POST, signed  TestWebhookSubscriptionsAndDeliveries
+//	  deliveries per changed record, topic and callback rules
+//	webhook knobs: duplicates, wrong signature, loss, failed           TestWebhookKnobs
+//	  validation, POST /_sim/webhooks
 //	1M accounts through sync/CRM/Accounts >= 150,000 records/s        BenchmarkSyncAccounts1M
 //	1M transaction lines, every field: records/s, heap held            BenchmarkSyncTransactionLines1M
 //	exactsim flags (--records), first line, serving                   TestParseFlags, TestExactsim (cmd/exactsim)

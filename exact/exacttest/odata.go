@@ -105,6 +105,10 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 	if known {
 		endpoint = rt.path
 	}
+	hookKey, hook := webhookRoute(endpoint)
+	if hook {
+		endpoint = webhooksPath // one counter, whatever the key
+	}
 	s.countCall(division, endpoint)
 	defer s.enter(division, endpoint)()
 	if !s.maintenance(w, r) { // before auth and limits: the service is down
@@ -133,6 +137,10 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 		return
 	}
 	if !s.injectFault(sw, r) {
+		return
+	}
+	if hook {
+		s.serveWebhookSubscriptions(sw, r, division, hookKey)
 		return
 	}
 	if r.Method != http.MethodGet {

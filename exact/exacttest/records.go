@@ -56,12 +56,21 @@ func (s *Simulator) UpsertRecords(entity string, division int, recs ...map[strin
 		return nil, fmt.Errorf("upserting %s records: unknown division %d", entity, division)
 	}
 	keys := make([]string, 0, len(raws))
+	var created []string
+	defer func() {
+		s.changed(entity, division, "Update", slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return slices.Contains(created, k) }))
+		s.changed(entity, division, "Create", created)
+	}()
+	keyName := e.fields[e.idField].name
 	for i, fields := range raws {
 		key, err := s.mergeRecord(div, div.tables[e], fields, now)
 		if err != nil {
 			return keys, fmt.Errorf("upserting %s record %d in division %d: %w", entity, i, division, err)
 		}
 		keys = append(keys, key)
+		if raw, ok := fields[keyName]; !ok || string(raw) == "null" {
+			created = append(created, key)
+		}
 	}
 	return keys, nil
 }
@@ -103,12 +112,15 @@ func (s *Simulator) DeleteRecords(entity string, division int, keys ...string) e
 	if div == nil {
 		return fmt.Errorf("deleting %s records: unknown division %d", entity, division)
 	}
-	var missing []string
+	var missing, deleted []string
+	defer func() { s.changed(entity, division, "Delete", deleted) }()
 	for _, key := range keys {
 		id, err := canonicalGUID(key)
 		if err != nil || !div.remove(div.tables[e], id, now, s.userID) {
 			missing = append(missing, key)
+			continue
 		}
+		deleted = append(deleted, id)
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("deleting %s records in division %d: no such record: %s", entity, division, strings.Join(missing, ", "))

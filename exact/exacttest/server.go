@@ -34,6 +34,7 @@ func Listen(addr string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Simulator: New(opts), URL: "http://" + ln.Addr().String(), ln: ln}
+	s.hooks.base = s.URL
 	s.srv = &http.Server{Handler: s.Simulator, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -41,6 +42,7 @@ func Listen(addr string, opts Options) (*Server, error) {
 
 // Shutdown stops the server gracefully, waiting for requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.stopWebhooks()
 	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -50,4 +52,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close stops the server at once.
 func (s *Server) Close() {
 	_ = s.srv.Close()
+	s.stopWebhooks()
 }

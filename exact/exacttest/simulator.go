@@ -49,6 +49,9 @@ type Options struct {
 	// EmptyUnauthorizedBody makes the REST 401 body empty instead of the historic HTML "Object
 	// moved" page (§4.2, §7); the WWW-Authenticate header is sent either way.
 	EmptyUnauthorizedBody bool
+	// Webhooks configure webhook deliveries (§3.14): the secret, the validation delay and
+	// the knobs for delay, loss, duplicates and a wrong signature (see webhooks.go).
+	Webhooks WebhookOptions
 	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET on a regular entity
 	// endpoint with $top and without $select gets the bare {"d":[…]} of §3.5 (see doc.go).
 	NoBareEnvelope bool
@@ -124,6 +127,8 @@ type Simulator struct {
 
 	dataMu gosync.RWMutex // guards data
 	data   map[int]*divisionData
+
+	hooks webhooks // subscriptions and deliveries, under their own mutex
 }
 
 // New returns a simulator configured by opts.
@@ -161,6 +166,7 @@ func New(opts Options) *Simulator {
 		s.data[d] = newDivisionData(d, &s.opts, s.start, s.userID)
 	}
 	s.auth.init(s.start, opts.RefreshToken)
+	s.hooks.init(opts.Webhooks)
 	return s
 }
 
@@ -253,6 +259,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAuthorize(w, r)
 	case p == "/api/oauth2/token":
 		s.serveToken(w, r)
+	case p == "/_sim/webhooks":
+		s.serveWebhookControl(w, r)
 	case strings.HasPrefix(p, "/_sim/"):
 		s.serveControl(w, r)
 	case strings.EqualFold(p, "/api/v1/current/Me"):

@@ -16,12 +16,14 @@ import (
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/webhook"
 )
 
 var (
-	_ exact.Observer = (*Metrics)(nil)
-	_ sync.Observer  = (*Metrics)(nil)
-	_ LagSource      = (*sink.Store)(nil)
+	_ exact.Observer   = (*Metrics)(nil)
+	_ sync.Observer    = (*Metrics)(nil)
+	_ LagSource        = (*sink.Store)(nil)
+	_ webhook.Observer = (*Metrics)(nil)
 )
 
 // Config configures Metrics. Zero values mean the defaults.
@@ -53,6 +55,8 @@ type Metrics struct {
 	tooMany                        *prometheus.CounterVec // division
 	refreshes                      *prometheus.CounterVec // outcome
 	remaining                      *prometheus.GaugeVec   // division, window
+	webhookDeliveries              *prometheus.CounterVec // topic, outcome
+	webhookLatency                 *prometheus.HistogramVec
 }
 
 // New returns the metrics of a process, registered with the Go runtime and process
@@ -90,12 +94,19 @@ func New(cfg Config) *Metrics {
 		Name: "exactsync_rate_limit_remaining_calls",
 		Help: "Calls left in a division's rate-limit window (minute or day), as Exact Online last reported them to this process.",
 	}, []string{"division", "window"})
+	m.webhookDeliveries = counter("exactsync_webhook_deliveries_total",
+		"Calls to the webhook callback by topic (empty when it could not be read or verified) and outcome (ok, debounced, unknown_topic, bad_signature, malformed, too_large, validation).", "topic", "outcome")
+	m.webhookLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "exactsync_webhook_commit_latency_seconds",
+		Help:    "From the first webhook delivery to the commit of the incremental run it triggered, by the entity of the run.",
+		Buckets: []float64{1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
+	}, []string{"entity"})
 	for _, o := range []string{exact.RefreshOK, exact.RefreshTooEarly, exact.RefreshReauth, exact.RefreshError} {
 		m.refreshes.WithLabelValues(o) // every outcome from zero, so that an alert sees the first one
 	}
 
 	m.reg.MustRegister(m.upserted, m.removed, m.quarantined, m.runs, m.runDuration,
-		m.apiCalls, m.apiDuration, m.tooMany, m.refreshes, m.remaining,
+		m.apiCalls, m.apiDuration, m.tooMany, m.refreshes, m.remaining, m.webhookDeliveries, m.webhookLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Lag != nil {
 		m.reg.MustRegister(newLagCollector(cfg.Lag, cfg.Entities, cmp.Or(cfg.LagTimeout, 2*time.Second)))
@@ -128,6 +139,17 @@ func (m *Metrics) Request(endpoint string, division int, status int, d time.Dura
 	if status == http.StatusTooManyRequests {
 		m.tooMany.WithLabelValues(strconv.Itoa(division)).Inc()
 	}
+}
+
+// Delivered counts one call to the webhook callback (webhook.Observer).
+func (m *Metrics) Delivered(topic, outcome string) {
+	m.webhookDeliveries.WithLabelValues(topic, outcome).Inc()
+}
+
+// Committed observes how long after its first delivery a webhook-triggered run
+// committed (webhook.Observer).
+func (m *Metrics) Committed(entity string, latency time.Duration) {
+	m.webhookLatency.WithLabelValues(entity).Observe(latency.Seconds())
 }
 
 // Refresh counts one refresh call by its outcome (exact.Observer).

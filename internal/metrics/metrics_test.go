@@ -43,6 +43,10 @@ func exercised(t *testing.T) *Metrics {
 	m.Request("current/Me", 0, 200, 50*time.Millisecond)
 	m.Refresh(exact.RefreshOK)
 	m.RateLimit(101, 58, 4321)
+	m.Delivered("Accounts", "ok")
+	m.Delivered("Accounts", "debounced")
+	m.Delivered("", "bad_signature")
+	m.Committed("accounts", 2500*time.Millisecond)
 	m.RunFinished(sync.Result{
 		Job:    sync.Job{ConnectionID: 1, Division: 101, Entity: "accounts"},
 		Status: sync.StatusOK, Duration: 3 * time.Second, Upserted: 12, Removed: 2, Quarantined: 1,
@@ -82,6 +86,8 @@ func TestObserversFeedTheMetrics(t *testing.T) {
 		{"refreshes reauth_required, from zero", testutil.ToFloat64(m.refreshes.WithLabelValues("reauth_required")), 0},
 		{"minute left", testutil.ToFloat64(m.remaining.WithLabelValues("101", "minute")), 57},
 		{"day left", testutil.ToFloat64(m.remaining.WithLabelValues("101", "day")), 4321},
+		{"webhook deliveries ok", testutil.ToFloat64(m.webhookDeliveries.WithLabelValues("Accounts", "ok")), 1},
+		{"webhook deliveries with a bad signature", testutil.ToFloat64(m.webhookDeliveries.WithLabelValues("", "bad_signature")), 1},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -90,6 +96,9 @@ func TestObserversFeedTheMetrics(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.runDuration); n != 1 {
 		t.Errorf("run duration series: got %d, want 1", n)
+	}
+	if h := histogram(t, m, "exactsync_webhook_commit_latency_seconds"); h.GetSampleCount() != 1 || h.GetSampleSum() != 2.5 {
+		t.Errorf("webhook latency: got %d runs, %v s; want 1, 2.5 s", h.GetSampleCount(), h.GetSampleSum())
 	}
 	h := histogram(t, m, "exactsync_run_duration_seconds")
 	if h.GetSampleCount() != 2 || h.GetSampleSum() != 3 {

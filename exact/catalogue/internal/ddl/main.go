@@ -183,6 +183,9 @@ decimals are ` + "`numeric`" + ` holding exactly the digits Exact sent.
 		if e.Keep != nil {
 			fmt.Fprintf(&b, "; only records with `%s = %t`", e.Keep.Field, e.Keep.Equals)
 		}
+		if len(e.WebhookTopics) > 0 {
+			fmt.Fprintf(&b, "; webhook topic `%s` triggers its incremental run", strings.Join(e.WebhookTopics, "`, `"))
+		}
 		b.WriteString(".\n\n| Column | Type | From Exact |\n|---|---|---|\n| `division` | integer | division code |\n")
 		for _, c := range e.Columns {
 			from := fmt.Sprintf("`%s` (%s)", c.Field, c.Type)

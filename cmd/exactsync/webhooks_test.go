@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+// webhookWorld is a world whose run processes serve the webhook callback on a free
+// loopback port, with the simulator delivering to it.
+func webhookWorld(t *testing.T, hooks exacttest.WebhookOptions) (*world, string) {
+	t.Helper()
+	hooks.Secret = "e2e-webhook-Zsekrit-0123456789"
+	hooks.ValidationDelay = 200 * time.Millisecond
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 20, Records: map[string]int{"*": 5}, Webhooks: hooks})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	url := "http://" + addr + "/exact/webhook"
+	w.env["EXACTSYNC_ENTITIES"] = "accounts,suppliers,transaction_lines"
+	w.env["EXACT_WEBHOOK_SECRET"] = hooks.Secret
+	w.env["EXACTSYNC_WEBHOOK_URL"] = url
+	w.env["EXACTSYNC_WEBHOOK_LISTEN"] = addr
+	w.importToken()
+	// Run after the run processes' own cleanup, which adds their output to w.logs.
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if strings.Contains(strings.Join(w.logs, "\n"), "Zsekrit") {
+			t.Errorf("a command printed the webhook secret")
+		}
+	})
+	return w, url
+}
+
+// idle reports whether the first runs are done: accounts synced and no sync job waiting
+// or running.
+func (w *world) idle() bool {
+	return w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok' AND entity = 'accounts'`) >= 1 &&
+		w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync' AND state NOT IN ('completed', 'cancelled', 'discarded')`) == 0
+}
+
+// rowName is the name of one account in PostgreSQL, "" when absent.
+func (w *world) rowName(id string) string {
+	var name string
+	_ = w.pool.QueryRow(context.Background(), `SELECT name FROM exact.accounts WHERE division = 101 AND id = $1`, id).Scan(&name)
+	return name
+}
+
+// TestWebhookEndToEnd: run subscribes at start, the simulator validates the callback; a
+// record changed in the simulator is delivered, queues the division's incremental run and
+// lands in PostgreSQL long before the next tick, and nothing ever fetched a record by key.
+func TestWebhookEndToEnd(t *testing.T) {
+	t.Parallel()
+	w, url := webhookWorld(t, exacttest.WebhookOptions{Duplicates: 2})
+	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "0 0 1 1 *" // the catch-up at start, then (nearly) never
+	w.startRuns(1)
+	w.waitUntil("the subscriptions validated", 30*time.Second, func() bool {
+		n := 0
+		for _, s := range w.sim.WebhookSubscriptions() {
+			if s.CallbackURL == url && s.Validated {
+				n++
+			}
+		}
+		return n == 2 // Accounts and FinancialTransactions
+	})
+	w.waitUntil("the first runs", 30*time.Second, func() bool { return w.idle() })
+
+	keys, err := w.sim.UpsertRecords("accounts", 101, map[string]any{"Name": "Webhook Delivered BV"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w.waitUntil("the changed account in PostgreSQL", 30*time.Second, func() bool { return w.rowName(keys[0]) == "Webhook Delivered BV" })
+	took := time.Since(start)
+	w.sim.WaitWebhooks()
+	// Deleted in Exact: the delivery queues the run and then the division's deletions.
+	if err := w.sim.DeleteRecords("accounts", 101, keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	w.waitUntil("the deleted account gone", 90*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact.accounts WHERE division = 101 AND id = $1`, keys[0]) == 0
+	})
+	t.Logf("change in the simulator to row in PostgreSQL: %v (debounce window 2 s)", took)
+
+	ok := 0
+	for _, d := range w.sim.WebhookDeliveries() {
+		if d.Status == 200 {
+			ok++
+		} else {
+			t.Errorf("delivery answered %d: %+v", d.Status, d)
+		}
+	}
+	if ok < 2+3 {
+		t.Errorf("%d deliveries answered 200, want the 2 validations and 3 copies of the change", ok)
+	}
+	for k := range w.sim.Stats().APICalls {
+		if strings.Contains(k, "(") || strings.Contains(k, "crm/Accounts") && !strings.Contains(k, "sync/") {
+			t.Errorf("a call fetched a record: %q", k)
+		}
+	}
+	// The first change queued one accounts run (three copies, debounced); the deletion
+	// queued the deletions run at once, and the accounts run waits for the minute's end.
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync' AND args ? 'webhook' AND args->>'entity' = 'accounts'`); n != 1 {
+		t.Errorf("%d webhook-triggered accounts jobs, want 1 within the minute", n)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync' AND args ? 'webhook' AND args->>'entity' = 'deletions'`); n != 1 {
+		t.Errorf("%d webhook-triggered deletions jobs, want 1", n)
+	}
+	r := w.mustRun("webhooks", "status")
+	for _, want := range []string{"Accounts", "FinancialTransactions", url + " (exactsync)", "Delete"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("webhooks status shows no %q:\n%s", want, r.stdout)
+		}
+	}
+	if r := w.mustRun("webhooks", "sync"); !strings.Contains(r.stdout, "connection 1 division 101: kept Accounts, FinancialTransactions; 0 other callbacks left alone") {
+		t.Errorf("webhooks sync:\n%s", r.stdout)
+	}
+}
+
+// TestWebhookLostDeliveriesScheduleConverges: every delivery is lost (or signed wrong);
+// the schedule still brings the change.
+func TestWebhookLostDeliveriesScheduleConverges(t *testing.T) {
+	t.Parallel()
+	w, _ := webhookWorld(t, exacttest.WebhookOptions{LossRate: 1})
+	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "0 0 1 1 *"
+	w.env["EXACTSYNC_SCHEDULE_ACCOUNTS"] = "@every 45s" // and suppliers with it: within the day's forecast limit
+	w.env["EXACTSYNC_SCHEDULE_SUPPLIERS"] = "@every 45s"
+	w.env["EXACTSYNC_FULL_SCHEDULE_DEFAULT"] = "off"
+	w.startRuns(1)
+	w.waitUntil("the first runs", 30*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok' AND entity = 'accounts'`) >= 1
+	})
+	keys, err := w.sim.UpsertRecords("accounts", 101, map[string]any{"Name": "Lost Delivery BV"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.waitUntil("the schedule brought the change", 100*time.Second, func() bool { return w.rowName(keys[0]) == "Lost Delivery BV" })
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE args ? 'webhook'`); n != 0 {
+		t.Errorf("%d webhook-triggered jobs, want none: every delivery was lost", n)
+	}
+	lost := 0
+	for _, d := range w.sim.WebhookDeliveries() {
+		if d.Lost {
+			lost++
+		}
+	}
+	if lost == 0 {
+		t.Errorf("no delivery was lost; the test tests nothing")
+	}
+}
+
+// TestWebhookBadSignatureTriggersNothing: deliveries signed with another secret get 401.
+// The callback is served with the metrics on --listen, which count the deliveries.
+func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
+	t.Parallel()
+	w, _ := webhookWorld(t, exacttest.WebhookOptions{WrongSignature: true})
+	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "0 0 1 1 *"
+	addr := w.env["EXACTSYNC_WEBHOOK_LISTEN"]
+	delete(w.env, "EXACTSYNC_WEBHOOK_LISTEN")
+	w.startRuns(1, "--listen", addr)
+	w.waitUntil("the first runs", 30*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok' AND entity = 'accounts'`) >= 1
+	})
+	w.waitUntil("the subscriptions", 30*time.Second, func() bool { return len(w.sim.WebhookSubscriptions()) == 2 })
+	if _, err := w.sim.UpsertRecords("accounts", 101, map[string]any{"Name": "Forged BV"}); err != nil {
+		t.Fatal(err)
+	}
+	w.sim.WaitWebhooks()
+	statuses := map[int]int{}
+	for _, d := range w.sim.WebhookDeliveries() {
+		if !d.Validation {
+			statuses[d.Status]++
+		}
+	}
+	if fmt.Sprint(statuses) != "map[401:1]" {
+		t.Errorf("delivery statuses %v, want one 401", statuses)
+	}
+	time.Sleep(3 * time.Second) // longer than the debounce window
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE args ? 'webhook'`); n != 0 {
+		t.Errorf("%d webhook-triggered jobs after a forged delivery", n)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`exactsync_webhook_deliveries_total{outcome="bad_signature",topic=""} 1`,
+		`exactsync_webhook_deliveries_total{outcome="validation",topic=""} 2`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+}
+
+// TestWebhookConfigErrors: bad webhook settings are refused with one line and exit 2.
+func TestWebhookConfigErrors(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}})
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "http://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run"}, "EXACTSYNC_WEBHOOK_URL: \"http://sync.example.com/hook\" uses plain http"},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook"}, []string{"run"}, "EXACT_WEBHOOK_SECRET: not set while EXACTSYNC_WEBHOOK_URL is"},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run"}, "EXACTSYNC_WEBHOOK_LISTEN: not set"},
+		{nil, []string{"webhooks", "sync"}, "webhooks are not configured"},
+	} {
+		r := w.run(tt.env, tt.args...)
+		if r.code != 2 || !strings.Contains(lastLine(r.stderr), tt.want) {
+			t.Errorf("%v with %v: %s\nwant exit 2 and a last line with %q", tt.args, tt.env, r, tt.want)
+		}
+	}
+}
