@@ -28,6 +28,7 @@ import (
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/internal/benchdb"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
@@ -173,13 +174,13 @@ func (c *benchCmd) runAll(e *env, base string) error {
 
 	// Writes.
 	var version string
-	var wc sink.WriteComparison
-	err := withBenchStore(e.ctx, base, "writes", log, func(st *sink.Store) error {
+	var wc benchdb.WriteComparison
+	err := withBenchStore(e.ctx, base, "writes", log, func(db *benchdb.DB) error {
 		var err error
-		if version, err = st.ServerVersion(e.ctx); err != nil {
+		if version, err = db.ServerVersion(e.ctx); err != nil {
 			return err
 		}
-		wc, err = sink.CompareWrites(e.ctx, st, p.writePages, 1000)
+		wc, err = benchdb.CompareWrites(e.ctx, db, p.writePages, 1000)
 		return err
 	})
 	if err != nil {
@@ -355,27 +356,17 @@ func runChild(e *env, self string, args []string, what string, out any) error {
 
 // withBenchStore runs fn on a fresh, migrated database named after base and suffix,
 // dropped afterwards.
-func withBenchStore(ctx context.Context, base, suffix string, log zerolog.Logger, fn func(*sink.Store) error) error {
+func withBenchStore(ctx context.Context, base, suffix string, log zerolog.Logger, fn func(*benchdb.DB) error) error {
 	dbURL, err := benchDatabaseURL(base, suffix)
 	if err != nil {
 		return err
 	}
-	if err := sink.DropDatabase(ctx, dbURL); err != nil {
-		return err
-	}
-	if err := sink.EnsureDatabase(ctx, dbURL); err != nil {
-		return err
-	}
-	defer sink.DropDatabase(context.WithoutCancel(ctx), dbURL)
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: dbURL, Logger: log})
+	db, err := benchdb.Create(ctx, dbURL, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrating the database: %w", err)
-	}
-	return fn(st)
+	defer db.Close(context.WithoutCancel(ctx))
+	return fn(db)
 }
 
 // benchDatabaseURL names a benchmark database after the one base names.
@@ -441,7 +432,8 @@ func benchEndToEnd(ctx context.Context, base string, size benchSize, profile str
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim, divs := newBenchSim(size, exacttest.Options{})
 	defer sim.Close()
-	err := withBenchStore(ctx, base, size.String(), log, func(st *sink.Store) error {
+	err := withBenchStore(ctx, base, size.String(), log, func(db *benchdb.DB) error {
+		st := db.Store
 		w := &benchWorld{sim: sim, st: st, log: log, divs: divs}
 		if err := w.connect(ctx); err != nil {
 			return err
@@ -576,7 +568,8 @@ func benchRateLimit(ctx context.Context, base string, size benchSize, perMinute 
 	var res limitResult
 	sim, divs := newBenchSim(size, exacttest.Options{MinutelyLimit: perMinute, FreezeClock: true})
 	defer sim.Close()
-	err := withBenchStore(ctx, base, "limit", log, func(st *sink.Store) error {
+	err := withBenchStore(ctx, base, "limit", log, func(db *benchdb.DB) error {
+		st := db.Store
 		w := &benchWorld{sim: sim, st: st, log: log, divs: divs}
 		if err := w.connect(ctx); err != nil {
 			return err
@@ -627,7 +620,8 @@ func benchTokens(ctx context.Context, base string, p benchPlan, log zerolog.Logg
 	var res tokenResult
 	sim, divs := newBenchSim(p.tokens, exacttest.Options{MinutelyLimit: 60, FreezeClock: true})
 	defer sim.Close()
-	err := withBenchStore(ctx, base, "tokens", log, func(st *sink.Store) error {
+	err := withBenchStore(ctx, base, "tokens", log, func(db *benchdb.DB) error {
+		st := db.Store
 		w := &benchWorld{sim: sim, st: st, log: log, divs: divs}
 		if err := w.connect(ctx); err != nil {
 			return err
