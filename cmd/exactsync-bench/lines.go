@@ -168,7 +168,7 @@ func linesChild(e *env, mode string, lines int, omitRaw bool, profile string, ba
 	if err != nil {
 		return linesResult{}, fmt.Errorf("finding this executable: %w", err)
 	}
-	args := append([]string{"bench", "--child-lines", mode, "--lines", strconv.Itoa(lines), "--raw", rawName(omitRaw)}, batch.args()...)
+	args := append([]string{"--child-lines", mode, "--lines", strconv.Itoa(lines), "--raw", rawName(omitRaw)}, batch.args()...)
 	if profile != "" && mode == linesSync {
 		args = append(args, "--cpuprofile", profile)
 	}
