@@ -1,4 +1,4 @@
-# Builds the exactsync and exactsim commands into a small image.
+# Builds the exactsync, exactsim and exactsync-bench commands into a small image.
 #
 #   docker build -t exactsync .
 #   docker run --rm -e DATABASE_URL=postgres://… exactsync migrate
@@ -8,7 +8,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /out/exactsync ./cmd/exactsync && \
-    CGO_ENABLED=0 go build -trimpath -o /out/exactsim ./cmd/exactsim
+    CGO_ENABLED=0 go build -trimpath -o /out/exactsim ./cmd/exactsim && \
+    CGO_ENABLED=0 go build -trimpath -o /out/exactsync-bench ./cmd/exactsync-bench
 
 FROM debian:bookworm-slim
 # wget answers the compose file's healthchecks (exactsync run's /healthz, the
@@ -16,7 +17,7 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates wget && \
     rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 exactsync && \
     install -d -o exactsync -g exactsync -m 0700 /var/lib/exactsync
-COPY --from=build /out/exactsync /out/exactsim /usr/local/bin/
+COPY --from=build /out/exactsync /out/exactsim /out/exactsync-bench /usr/local/bin/
 # Local state (recovery files of refreshed token pairs): mount a volume here.
 ENV EXACTSYNC_STATE_DIR=/var/lib/exactsync
 USER exactsync

@@ -39,6 +39,37 @@ func copyRows(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []st
 	return tag.RowsAffected(), nil
 }
 
+// Copier copies rows into one table with the COPY that WriteBatch writes with: the binary
+// stream of copyRows, or pgx's CopyFrom for a table with a column of a type the
+// connection does not know. It lets a table the sink does not manage be written on the
+// same terms, such as a baseline that WriteBatch is measured against. NewCopier looks up
+// the columns' types once; a Copier may then copy on any connection to the same database.
+type Copier struct {
+	table     pgx.Identifier
+	columns   []string
+	oids      []uint32
+	encodable bool
+}
+
+// NewCopier looks up, in tx, the types of the columns of table that rows will hold, in
+// that order.
+func NewCopier(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string) (*Copier, error) {
+	cols, err := lookupColumns(ctx, tx, table.Sanitize(), columns)
+	if err != nil {
+		return nil, fmt.Errorf("looking up the columns of %s: %w", table.Sanitize(), err)
+	}
+	return &Copier{table: table, columns: columns, oids: cols.oids, encodable: cols.encodable}, nil
+}
+
+// Copy copies rows, their values in the order of the Copier's columns, in tx, and returns
+// how many it copied.
+func (c *Copier) Copy(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, error) {
+	if !c.encodable {
+		return tx.CopyFrom(ctx, c.table, c.columns, pgx.CopyFromRows(rows))
+	}
+	return copyRows(ctx, tx, c.table, c.columns, c.oids, rows)
+}
+
 // copyEncoder is the binary COPY stream of rows, encoded as it is read, about 64 KB at a time.
 type copyEncoder struct {
 	m     *pgtype.Map

@@ -1,10 +1,13 @@
 package sink_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
@@ -12,7 +15,8 @@ import (
 
 // TestWriteBatchEncodesEveryValue writes values of each kind the sink's COPY encoder
 // meets, in both the table it encodes itself and one with a domain column, which pgx's
-// CopyFrom writes instead, and reads them back.
+// CopyFrom writes instead, and reads them back; then copies the same rows with a Copier
+// into an unindexed table like each, and reads those back too.
 func TestWriteBatchEncodesEveryValue(t *testing.T) {
 	t.Parallel()
 	s := sinktest.NewStore(t)
@@ -21,7 +25,9 @@ func TestWriteBatchEncodesEveryValue(t *testing.T) {
 		CREATE DOMAIN public.nonempty AS text CHECK (VALUE <> '');
 		CREATE TABLE public.plain (division integer, id uuid, n bigint, note text, doc jsonb, at timestamptz, ok boolean,
 			v bigint NOT NULL, synced_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (division, id));
-		CREATE TABLE public.with_domain (LIKE public.plain INCLUDING ALL, label public.nonempty)`)
+		CREATE TABLE public.with_domain (LIKE public.plain INCLUDING ALL, label public.nonempty);
+		CREATE TABLE public.plain_copy (LIKE public.plain INCLUDING DEFAULTS);
+		CREATE TABLE public.with_domain_copy (LIKE public.with_domain INCLUDING DEFAULTS)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +70,25 @@ func TestWriteBatchEncodesEveryValue(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("stored values (-want +got):\n%s", diff)
 			}
+
+			copyTable := pgx.Identifier{"public", strings.TrimPrefix(tc.table, "public.") + "_copy"}
+			err = pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+				c, err := sink.NewCopier(ctx, tx, copyTable, tcols)
+				if err != nil {
+					return err
+				}
+				n, err := c.Copy(ctx, tx, trows)
+				if err == nil && n != int64(len(trows)) {
+					err = fmt.Errorf("copied %d rows, want %d", n, len(trows))
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatalf("Copier: %v", err)
+			}
+			if diff := cmp.Diff(want, readValues(t, s, copyTable.Sanitize())); diff != "" {
+				t.Errorf("values copied by the Copier (-want +got):\n%s", diff)
+			}
 		})
 	}
 
@@ -78,6 +103,13 @@ func TestWriteBatchEncodesEveryValue(t *testing.T) {
 		Rows: [][]any{{int32(1), "not-a-uuid", nil, nil, nil, nil, nil, int64(1)}}})
 	if err == nil {
 		t.Errorf("an invalid UUID was written, want an error")
+	}
+	err = pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+		_, err := sink.NewCopier(ctx, tx, pgx.Identifier{"public", "plain_copy"}, []string{"division", "nope"})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), `no column "nope"`) {
+		t.Errorf("NewCopier with a column the table lacks: got %v, want an error naming it", err)
 	}
 }
 

@@ -23,10 +23,10 @@
 // so memory stays proportional to one page. The sink knows nothing about Exact Online: a
 // Table names the target, its columns, key and version column. The staging table is
 // created once per database session (the session remembers it), and the DISTINCT ON sort
-// runs only for pages that hold a key twice. BenchmarkWrite and CompareWrites compare
-// WriteBatch with a plain COPY of the same rows into an unindexed table; the remaining gap
-// is the primary-key index, the key probe and, for updates, the second pass over the rows
-// and ON CONFLICT's speculative insertion.
+// runs only for pages that hold a key twice. The benchmarks (BENCHMARKS.md) compare
+// WriteBatch with a plain COPY of the same rows into an unindexed table, encoded alike by
+// a Copier; the remaining gap is the primary-key index, the key probe and, for updates,
+// the second pass over the rows and ON CONFLICT's speculative insertion.
 //
 // Page transactions commit with synchronous_commit off (SET LOCAL): a page's rows,
 // removals and cursor are one transaction, so a server crash loses at most whole recent

@@ -144,6 +144,30 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	return nil
 }
 
+// DropDatabase drops the database databaseURL names, if it exists, disconnecting its
+// sessions (WITH (FORCE)). It refuses the "postgres" database.
+func DropDatabase(ctx context.Context, databaseURL string) error {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("parsing database URL: %w; check DATABASE_URL", err)
+	}
+	name := cfg.Database
+	if name == "" || name == "postgres" {
+		return fmt.Errorf("refusing to drop database %q", name)
+	}
+	admin := cfg.Copy()
+	admin.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return connectError(hostPort(cfg.Config), "postgres", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("dropping database %q: %w", name, err)
+	}
+	return nil
+}
+
 // hostPort names the server of a connection config, e.g. "127.0.0.1:5432" or a socket
 // directory.
 func hostPort(c pgconn.Config) string {

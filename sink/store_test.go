@@ -156,6 +156,40 @@ func TestEnsureDatabase(t *testing.T) {
 	s.Close()
 }
 
+// TestDropDatabase checks that DropDatabase drops a database with a session open on it,
+// does nothing for one that is gone, and refuses the "postgres" database.
+func TestDropDatabase(t *testing.T) {
+	t.Parallel()
+	url := sinktest.NewDatabase(t)
+	ctx := testContext(t)
+	s, err := sink.Open(ctx, sink.Config{DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 2 {
+		if err := sink.DropDatabase(ctx, url); err != nil {
+			t.Fatalf("DropDatabase (call %d): %v", i+1, err)
+		}
+	}
+	cfg, _ := pgx.ParseConfig(url)
+	admin, err := pgx.Connect(ctx, sinktest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, cfg.Database).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Errorf("database %s still exists after DropDatabase", cfg.Database)
+	}
+	if err := sink.DropDatabase(ctx, sinktest.URLFor(sinktest.ServerURL(), "postgres")); err == nil || !strings.Contains(err.Error(), "refusing") {
+		t.Errorf("DropDatabase of postgres: got %v, want a refusal", err)
+	}
+}
+
 func TestConnectErrors(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
@@ -165,6 +199,7 @@ func TestConnectErrors(t *testing.T) {
 	}{
 		{"Open", func(url string) error { _, err := sink.Open(ctx, sink.Config{DatabaseURL: url}); return err }},
 		{"EnsureDatabase", func(url string) error { return sink.EnsureDatabase(ctx, url) }},
+		{"DropDatabase", func(url string) error { return sink.DropDatabase(ctx, url) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -499,11 +499,8 @@ func (s *Store) copy(ctx context.Context, tx pgx.Tx, p *tablePlan, ident pgx.Ide
 	if err != nil {
 		return err
 	}
-	if !cat.encodable {
-		_, err := tx.CopyFrom(ctx, ident, p.columns, pgx.CopyFromRows(rows))
-		return err
-	}
-	_, err = copyRows(ctx, tx, ident, p.columns, cat.oids, rows)
+	c := Copier{table: ident, columns: p.columns, oids: cat.oids, encodable: cat.encodable}
+	_, err = c.Copy(ctx, tx, rows)
 	return err
 }
 

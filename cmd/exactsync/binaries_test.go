@@ -9,13 +9,14 @@ import (
 	"testing"
 )
 
-// The end-to-end tests run the real exactsync binary. It is built once per test binary and
-// build tags, into one temporary directory that TestMain removes.
+// The end-to-end tests run the real exactsync binary (and exactsync-bench next to it). Each
+// is built once per test binary and build tags, into one temporary directory that TestMain
+// removes.
 
 var builds struct {
 	mu    gosync.Mutex
 	dir   string
-	paths map[string]string // tags → binary
+	paths map[string]string // name → binary
 	errs  map[string]error
 }
 
@@ -31,15 +32,26 @@ func TestMain(m *testing.M) {
 // skipped: the quick loop runs no binaries.
 func buildBinary(t *testing.T, tags string) string {
 	t.Helper()
+	name := "exactsync"
+	if tags != "" {
+		name += "-" + tags
+	}
+	return build(t, name, ".", tags)
+}
+
+// build builds the command in pkg (a directory relative to this one) with tags into the
+// build directory as name, once.
+func build(t *testing.T, name, pkg, tags string) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the exactsync binary; skipped with -short")
 	}
 	builds.mu.Lock()
 	defer builds.mu.Unlock()
-	if err := builds.errs[tags]; err != nil {
+	if err := builds.errs[name]; err != nil {
 		t.Fatal(err)
 	}
-	if p := builds.paths[tags]; p != "" {
+	if p := builds.paths[name]; p != "" {
 		return p
 	}
 	if builds.dir == "" {
@@ -49,17 +61,13 @@ func buildBinary(t *testing.T, tags string) string {
 		}
 		builds.dir, builds.paths, builds.errs = dir, map[string]string{}, map[string]error{}
 	}
-	name := "exactsync"
-	if tags != "" {
-		name += "-" + tags
-	}
 	path := filepath.Join(builds.dir, name)
-	out, err := exec.Command("go", "build", "-tags", tags, "-o", path, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", tags, "-o", path, pkg).CombinedOutput()
 	if err != nil {
-		builds.errs[tags] = fmt.Errorf("go build -tags %q: %v\n%s", tags, err, out)
-		t.Fatal(builds.errs[tags])
+		builds.errs[name] = fmt.Errorf("go build -tags %q %s: %v\n%s", tags, pkg, err, out)
+		t.Fatal(builds.errs[name])
 	}
-	builds.paths[tags] = path
+	builds.paths[name] = path
 	return path
 }
 
@@ -69,3 +77,11 @@ func binary(t *testing.T) string { return buildBinary(t, "") }
 // failpointBinary is the exactsync command with the failpoints compiled in
 // (exact/failpoint.go), for the crash tests.
 func failpointBinary(t *testing.T) string { return buildBinary(t, "failpoints") }
+
+// binaryWithBench is the exactsync command with the exactsync-bench command built next to
+// it, where exactsync bench looks first.
+func binaryWithBench(t *testing.T) string {
+	t.Helper()
+	build(t, "exactsync-bench", "../exactsync-bench", "")
+	return binary(t)
+}

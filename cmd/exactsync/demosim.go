@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/exactsync/exactsync/internal/sibling"
 )
 
 // simProcess is the simulator of Exact Online (cmd/exactsim) that the demo runs as a child
@@ -23,19 +24,22 @@ type simProcess struct {
 	cmd          *exec.Cmd
 	url          string
 	refreshToken string
-	tmp          string // directory of a binary built for the demo, removed by stop
+	bin          *sibling.Binary // removed by stop if built for the demo
 }
 
 // startSimulator starts exactsim with args: the exactsim binary next to this executable
 // or on PATH, or, in a checkout of exactsync's source with the go command at hand (as
 // with `go run ./cmd/exactsync demo`), one built from ./cmd/exactsim.
 func startSimulator(ctx context.Context, args ...string) (*simProcess, error) {
-	p := &simProcess{}
-	bin, err := p.binary(ctx)
-	if err != nil {
-		return nil, err
+	bin, err := sibling.Find(ctx, "exactsim")
+	if errors.Is(err, sibling.ErrNotFound) {
+		return nil, errNoSimulator
 	}
-	p.cmd = exec.Command(bin, args...)
+	if err != nil {
+		return nil, fmt.Errorf("finding the simulator: %w", err)
+	}
+	p := &simProcess{bin: bin}
+	p.cmd = exec.Command(bin.Path, args...)
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		p.stop()
@@ -65,44 +69,8 @@ func startSimulator(ctx context.Context, args ...string) (*simProcess, error) {
 	return p, nil
 }
 
-// binary finds or builds the exactsim executable.
-func (p *simProcess) binary(ctx context.Context) (string, error) {
-	if self, err := os.Executable(); err == nil {
-		if next := filepath.Join(filepath.Dir(self), "exactsim"); isExecutable(next) {
-			return next, nil
-		}
-	}
-	if path, err := exec.LookPath("exactsim"); err == nil {
-		return path, nil
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil || !isExecutable(goCmd) {
-		return "", errNoSimulator
-	}
-	mod, err := exec.CommandContext(ctx, goCmd, "list", "-m", "-f", "{{.Path}}\n{{.Dir}}").Output()
-	path, dir, _ := strings.Cut(strings.TrimSpace(string(mod)), "\n")
-	if err != nil || path != "github.com/exactsync/exactsync" || dir == "" {
-		return "", errNoSimulator
-	}
-	if p.tmp, err = os.MkdirTemp("", "exactsync-demo"); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(p.tmp, "exactsim")
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "./cmd/exactsim")
-	build.Dir = dir
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the simulator: %v: %s", err, bytes.TrimSpace(out))
-	}
-	return bin, nil
-}
-
 var errNoSimulator = errors.New("the demo needs the simulator of Exact Online: install it with " +
 	"`go install github.com/exactsync/exactsync/cmd/exactsim@latest`, or run the demo from a checkout of exactsync's source")
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
 
 // stop ends the simulator and removes what the demo built.
 func (p *simProcess) stop() {
@@ -117,8 +85,8 @@ func (p *simProcess) stop() {
 			<-done
 		}
 	}
-	if p.tmp != "" {
-		os.RemoveAll(p.tmp)
+	if p.bin != nil {
+		p.bin.Close()
 	}
 }
 

@@ -50,7 +50,7 @@ type cli struct {
 	Status   statusCmd   `cmd:"" help:"Show each entity of each division: rows stored, last run, last success, what the next run does."`
 	Entities entitiesCmd `cmd:"" help:"List what can be synced."`
 	Demo     demoCmd     `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
-	Bench    benchCmd    `cmd:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md)."`
+	Bench    benchCmd    `cmd:"" passthrough:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md); runs exactsync-bench, whose flags exactsync bench --help lists."`
 	Doctor   doctorCmd   `cmd:"" help:"Check the setup and say what to fix: database, encryption key, connections, divisions, budget, schedules, Exact's clock."`
 	Webhooks webhooksCmd `cmd:"" help:"Manage the Exact Online webhook subscriptions that trigger early incremental runs."`
 	Version  versionCmd  `cmd:"" help:"Print the version and build information."`
@@ -77,6 +77,12 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// exitCodeError makes exactsync exit with code, printing nothing: a command it ran
+// (exactsync bench) has said what happened.
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	return runEnv(&env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}, args)
@@ -123,7 +129,10 @@ func runEnv(e *env, args []string) (code int) {
 	}
 	if err := kctx.Run(e); err != nil {
 		var ue usageError
+		var ec exitCodeError
 		switch {
+		case errors.As(err, &ec):
+			return ec.code
 		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "exactsync: %s\n", oneLine(err.Error()))
 			return exitUsage

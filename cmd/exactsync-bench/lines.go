@@ -17,6 +17,7 @@ import (
 
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/internal/benchdb"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
@@ -167,7 +168,7 @@ func linesChild(e *env, mode string, lines int, omitRaw bool, profile string, ba
 	if err != nil {
 		return linesResult{}, fmt.Errorf("finding this executable: %w", err)
 	}
-	args := append([]string{"bench", "--child-lines", mode, "--lines", strconv.Itoa(lines), "--raw", rawName(omitRaw)}, batch.args()...)
+	args := append([]string{"--child-lines", mode, "--lines", strconv.Itoa(lines), "--raw", rawName(omitRaw)}, batch.args()...)
 	if profile != "" && mode == linesSync {
 		args = append(args, "--cpuprofile", profile)
 	}
@@ -187,7 +188,8 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim := exacttest.NewServer(exacttest.Options{Divisions: []int{101}, Seed: 1, Records: map[string]int{linesEntity: lines}})
 	defer sim.Close()
-	err := withBenchStore(ctx, base, "lines_"+mode, log, func(st *sink.Store) error {
+	err := withBenchStore(ctx, base, "lines_"+mode, log, func(db *benchdb.DB) error {
+		st := db.Store
 		w := &benchWorld{sim: sim, st: st, log: log, divs: []int{101}}
 		if err := w.connect(ctx); err != nil {
 			return err
@@ -198,7 +200,7 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 		}
 		cfg := batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{linesEntity}, OmitRaw: omitRaw})
 		if mode == linesCopy {
-			return copyLines(ctx, st, client, cfg, w.conn.ID, &res)
+			return copyLines(ctx, db, client, cfg, w.conn.ID, &res)
 		}
 		runner := sync.NewRunner(cfg, st, st, st)
 		if profile != "" {
@@ -237,20 +239,20 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 // copyingWriter: the rows are copied into the baseline table, then written through the
 // sink, each timed alone while no page is being fetched, in chunks as large as the sync's
 // writes.
-func copyLines(ctx context.Context, st *sink.Store, client *exact.Client, cfg sync.Config, connID int64, res *linesResult) error {
+func copyLines(ctx context.Context, db *benchdb.DB, client *exact.Client, cfg sync.Config, connID int64, res *linesResult) error {
 	e, err := sync.Lookup(linesEntity)
 	if err != nil {
 		return err
 	}
-	baseline, err := st.NewCopyBaseline(ctx, e.Target())
+	baseline, err := db.NewCopyBaseline(ctx, e.Target())
 	if err != nil {
 		return err
 	}
 	defer baseline.Drop(context.WithoutCancel(ctx))
 	var mu gosync.Mutex
 	src := gatedSource{Client: client, mu: &mu, records: new(atomic.Int64), bytes: new(atomic.Int64)}
-	w := &copyingWriter{Store: st, baseline: baseline, src: src, res: res, pages: cfg.BatchPages, bytes: cfg.BatchBytes}
-	runner := sync.NewRunner(cfg, w, st, st)
+	w := &copyingWriter{Store: db.Store, baseline: baseline, src: src, res: res, pages: cfg.BatchPages, bytes: cfg.BatchBytes}
+	runner := sync.NewRunner(cfg, w, db.Store, db.Store)
 	if _, err := runner.Run(ctx, src, sync.Job{ConnectionID: connID, Division: 101, Entity: linesEntity, Full: true}); err != nil {
 		return err
 	}
@@ -258,7 +260,7 @@ func copyLines(ctx context.Context, st *sink.Store, client *exact.Client, cfg sy
 		return err
 	}
 	res.Columns = len(e.Columns())
-	res.Server, err = st.ServerVersion(ctx)
+	res.Server, err = db.ServerVersion(ctx)
 	return err
 }
 
@@ -292,7 +294,7 @@ func (s gatedSource) Page(ctx context.Context, division int, pageURL string) (*e
 // writes its batches through the sink as one batch.
 type copyingWriter struct {
 	*sink.Store
-	baseline *sink.CopyBaseline
+	baseline *benchdb.CopyBaseline
 	src      gatedSource
 	res      *linesResult
 	pages    int
