@@ -91,8 +91,8 @@ func TestFaultTokenRecoveryFileAfterExitDuringOutage(t *testing.T) {
 	w.logs = append(w.logs, out.String(), errb.String())
 	w.mu.Unlock()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitError {
-		t.Fatalf("exactsync during the outage ended with %v, want exit %d\nstderr:\n%s", err, exitError, errb.String())
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exactsync during the outage ended with %v, want exit %d\nstderr:\n%s", err, exitInterrupted, errb.String())
 	}
 	t.Logf("exited %s after SIGTERM", time.Since(began).Round(100*time.Millisecond))
 	if !strings.Contains(errb.String(), "kept in a recovery file") {
