@@ -165,7 +165,7 @@ func TestRunProcessesShareTheQueueAndOutliveAKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = victim.wait()
-	w.checkQueueDrained(50, entities, 120*time.Second)
+	w.checkQueueDrained(50, entities, 300*time.Second)
 	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'
 		AND attempted_by[1] LIKE $1 AND attempted_by[array_length(attempted_by, 1)] NOT LIKE $1`, fmt.Sprintf("%%\\_%d\\_%%", pid)); n == 0 {
 		t.Errorf("no job of the killed process was finished by another")
@@ -214,7 +214,7 @@ func TestRunSIGTERMUnderLoadLosesNothing(t *testing.T) {
 	if !strings.Contains(victim.stderr.String(), `"message":"stopped"`) {
 		t.Errorf("no clean stop was logged:\n%s", victim.stderr)
 	}
-	w.checkQueueDrained(30, entities, 120*time.Second)
+	w.checkQueueDrained(30, entities, 300*time.Second)
 }
 
 // sync --enqueue hands the jobs to the workers; status shows them waiting.
