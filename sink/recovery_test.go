@@ -166,7 +166,7 @@ func TestRecoverTokensNeedsTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	url := sinktest.NewDatabase(t)
+	url := sinktest.NewMigratedDatabase(t)
 	ctx := testContext(t)
 	withKey := sinktest.OpenStore(t, sink.Config{DatabaseURL: url, StateDir: dir, Keyring: keys})
 	conn := newConnection(t, withKey)

@@ -174,7 +174,7 @@ func TestCheckSecrets(t *testing.T) {
 	t.Parallel()
 	key1, key2 := newKey(t), newKey(t)
 	id1 := seal.ID(key1)
-	dbURL := sinktest.NewDatabase(t)
+	dbURL := sinktest.NewMigratedDatabase(t)
 	s1 := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, Keyring: newKeyring(t, key1)})
 	storeSecrets(t, s1, newConnection(t, s1).ID, testToken(), testClientSecret)
 
@@ -240,7 +240,7 @@ func TestRotateSecrets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dbURL := sinktest.NewDatabase(t)
+			dbURL := sinktest.NewMigratedDatabase(t)
 			ctx := testContext(t)
 			w := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, Keyring: tt.before})
 			tok := testToken()

@@ -2,8 +2,10 @@
 // server named by TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable).
 //
-// Every database has a unique name and is dropped (WITH (FORCE)) when the test ends, so
-// tests can run in parallel and leave nothing behind. Tests that need PostgreSQL fail,
+// A database from NewDatabase has a unique name and is dropped (WITH (FORCE)) when the
+// test ends. The migrated databases of NewMigratedDatabase are kept between tests (and
+// test runs) and emptied when a test takes one (see pool.go): a few dozen named
+// exactsync_test_pool_*, besides the template. Either way tests can run in parallel. Tests that need PostgreSQL fail,
 // rather than skip, when the server is unreachable: a test that cannot fail is a defect.
 package sinktest
 
@@ -142,6 +144,9 @@ func NewMigratedDatabase(t testing.TB) string {
 	tpl, err := template()
 	if err != nil {
 		t.Fatalf("preparing the migrated template database: %v", err)
+	}
+	if name, ok := reuseDatabase(t, tpl); ok {
+		return URLFor(ServerURL(), name)
 	}
 	return newDatabase(t, tpl)
 }
