@@ -164,6 +164,9 @@ func waitForFile(t *testing.T, pattern string, timeout time.Duration) string {
 // ask for a token at once: Exact answers "too early" once, the time it implies is shared
 // on the connection's row, nobody refreshes before it, and then one refresh serves all.
 func TestFaultTooEarlySharedByProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("eight clients against one connection; skipped with -short")
+	}
 	t.Parallel()
 	const processes = 8
 	sim := exacttest.NewServer(exacttest.Options{ClientID: testClientID, ClientSecret: testClientSecret, FreezeClock: true})

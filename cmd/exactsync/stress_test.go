@@ -46,6 +46,9 @@ var stressSteps = []struct {
 }{{300 * time.Second, false}, {275 * time.Second, true}}
 
 func TestTokenRefreshAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-process stress test; skipped with -short")
+	}
 	t.Parallel()
 	sim := exacttest.NewServer(exacttest.Options{ClientID: testClientID, ClientSecret: stressSecret, FreezeClock: true})
 	t.Cleanup(sim.Close)
