@@ -38,6 +38,48 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	slot, ok := takeSlot(t, ctx, template)
+	if !ok {
+		return "", false
+	}
+	t.Cleanup(func() {
+		slots.mu.Lock()
+		defer slots.mu.Unlock()
+		delete(slots.held, slot)
+		if slots.conn != nil && !slots.conn.IsClosed() {
+			slots.conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, $2)`, poolLockKey, slot)
+		}
+	})
+	// The slot is this test's: the database is readied on a connection of its own, while
+	// other tests take theirs.
+	admin, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		t.Fatalf("connecting to the test PostgreSQL server: %v", err)
+	}
+	defer admin.Close(context.Background())
+	name = fmt.Sprintf("%s_p%02d", strings.Replace(template, "_template_", "_pool_", 1), slot)
+	if err := emptyDatabase(ctx, admin, name, template); err != nil {
+		// Missing (a test dropped it) or not emptied: made afresh.
+		ident := pgx.Identifier{name}.Sanitize()
+		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
+			t.Fatalf("dropping test database %s: %v", name, err)
+		}
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+ident+` TEMPLATE `+pgx.Identifier{template}.Sanitize()); err != nil {
+			t.Fatalf("creating test database %s: %v", name, err)
+		}
+		// A test's commits need not survive a crash of the server: not waiting for
+		// the WAL flush of each one spares time in PostgreSQL.
+		if _, err := admin.Exec(ctx, `ALTER DATABASE `+ident+` SET synchronous_commit = off`); err != nil {
+			t.Fatalf("configuring test database %s: %v", name, err)
+		}
+	}
+	return name, true
+}
+
+// takeSlot takes a free slot under its advisory lock, held by this process's slot
+// connection; ok is false when every slot is taken.
+func takeSlot(t testing.TB, ctx context.Context, template string) (slot int, ok bool) {
+	t.Helper()
 	slots.mu.Lock()
 	defer slots.mu.Unlock()
 	if slots.conn == nil || slots.conn.IsClosed() {
@@ -48,7 +90,6 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 		slots.conn, slots.held = conn, map[int]bool{}
 		dropStalePools(ctx, conn, template)
 	}
-	slot := -1
 	for i := range poolSlots {
 		if slots.held[i] {
 			continue // advisory locks are reentrant: this process holds it already
@@ -58,39 +99,11 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 			t.Fatalf("taking a test database slot: %v", err)
 		}
 		if got {
-			slot = i
-			break
+			slots.held[i] = true
+			return i, true
 		}
 	}
-	if slot < 0 {
-		return "", false
-	}
-	slots.held[slot] = true
-	t.Cleanup(func() {
-		slots.mu.Lock()
-		defer slots.mu.Unlock()
-		delete(slots.held, slot)
-		if slots.conn != nil && !slots.conn.IsClosed() {
-			slots.conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, $2)`, poolLockKey, slot)
-		}
-	})
-	name = fmt.Sprintf("%s_p%02d", strings.Replace(template, "_template_", "_pool_", 1), slot)
-	if err := emptyDatabase(ctx, slots.conn, name, template); err != nil {
-		// Missing (a test dropped it) or not emptied: made afresh.
-		ident := pgx.Identifier{name}.Sanitize()
-		if _, err := slots.conn.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
-			t.Fatalf("dropping test database %s: %v", name, err)
-		}
-		if _, err := slots.conn.Exec(ctx, `CREATE DATABASE `+ident+` TEMPLATE `+pgx.Identifier{template}.Sanitize()); err != nil {
-			t.Fatalf("creating test database %s: %v", name, err)
-		}
-	}
-	// A test's commits need not survive a crash of the server: not waiting for the
-	// WAL flush of each one spares most of the time tests spend in PostgreSQL.
-	if _, err := slots.conn.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` SET synchronous_commit = off`); err != nil {
-		t.Fatalf("configuring test database %s: %v", name, err)
-	}
-	return name, true
+	return -1, false
 }
 
 // emptyDatabase ends the sessions left on database name and deletes every row of
