@@ -201,22 +201,10 @@ func (r *Runner) checkReserve(src Source, division int) error {
 // same calls, cost nothing.
 func (s *stream) finishRuns(ctx context.Context, errp *error) {
 	err := *errp
-	status := StatusOK
+	status := statusOf(ctx, err)
 	msg := ""
 	if err != nil {
 		msg = err.Error()
-		status = StatusFailed
-		var daily *exact.DailyLimitError
-		switch {
-		case errors.As(err, &daily):
-			status = StatusDailyLimit
-		case errors.Is(err, exact.ErrReauthRequired):
-			status = StatusReauthRequired
-		case errors.Is(err, sink.ErrLockLost):
-			status = sink.RunLockLost
-		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-			status = StatusCanceled
-		}
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -339,6 +339,28 @@ func (r *Runner) deletable() []*Entity {
 	return out
 }
 
+// statusOf is the status of a run that ended with err under ctx.
+func statusOf(ctx context.Context, err error) string {
+	var daily *exact.DailyLimitError
+	switch {
+	case err == nil:
+		return StatusOK
+	case errors.Is(err, ErrBusy):
+		return StatusBusy
+	case errors.As(err, &daily):
+		return StatusDailyLimit
+	case errors.Is(err, exact.ErrReauthRequired):
+		return StatusReauthRequired
+	case errors.Is(err, sink.ErrLockLost):
+		return StatusLockLost
+	case errors.Is(err, ErrBudgetReserve):
+		return StatusBudgetReserve
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return StatusCanceled
+	}
+	return StatusFailed
+}
+
 // Run runs one job against src and logs its summary, once. It returns the
 // result and, for anything but success, an error saying what happened.
 func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
@@ -360,23 +382,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	res.Waited = prog.finish().Waited
 	res.Duration = r.cfg.Now().Sub(start)
 	r.saveRateLimit(ctx, src, job, log)
-	var daily *exact.DailyLimitError
-	switch {
-	case err == nil:
-		res.Status = StatusOK
-	case errors.Is(err, ErrBusy):
-		res.Status = StatusBusy
-	case errors.As(err, &daily):
-		res.Status = StatusDailyLimit
-	case errors.Is(err, exact.ErrReauthRequired):
-		res.Status = StatusReauthRequired
-	case errors.Is(err, sink.ErrLockLost):
-		res.Status = StatusLockLost
-	case errors.Is(err, ErrBudgetReserve):
-		res.Status = StatusBudgetReserve
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		res.Status = StatusCanceled
-	}
+	res.Status = statusOf(ctx, err)
 
 	ev := log.Info()
 	switch {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -131,13 +132,8 @@ func printStatus(w io.Writer, now time.Time, cfg *config.Config, c sink.Connecti
 	} else {
 		line("divisions", "%s", divisionList(divs))
 	}
-	codes := make([]int, 0, len(limits))
-	for d := range limits {
-		codes = append(codes, d)
-	}
-	slices.Sort(codes)
 	var parts []string
-	for _, d := range codes {
+	for _, d := range slices.Sorted(maps.Keys(limits)) {
 		rl := limits[d]
 		if rl.DailyLimit == 0 {
 			continue

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // countdown waits d where a person sees it: on a terminal, a bar that fills up to the
@@ -16,7 +14,7 @@ import (
 func countdown(e *env, d time.Duration) error {
 	d = d.Round(time.Second) + time.Second // Exact's Date headers count whole seconds
 	secs := int(d / time.Second)
-	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(e.stderr) {
 		bar := progressbar.NewOptions(secs,
 			progressbar.OptionSetWriter(e.stderr),
 			progressbar.OptionSetDescription("waiting for Exact to allow the refresh"),

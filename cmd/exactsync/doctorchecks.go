@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -108,12 +109,7 @@ func doctorDivisions(ctx context.Context, cl *checklist, cfg *config.Config, st 
 		cl.fail("  day budget", "%s", oneLine(err.Error()))
 		return
 	}
-	codes := make([]int, 0, len(limits))
-	for d := range limits {
-		codes = append(codes, d)
-	}
-	slices.Sort(codes)
-	for _, d := range codes {
+	for _, d := range slices.Sorted(maps.Keys(limits)) {
 		rl := limits[d]
 		if rl.DailyLimit == 0 {
 			continue

@@ -33,11 +33,17 @@ func newProgressDisplay(w io.Writer, mode string) *progressDisplay {
 	case "always":
 		d.w = w
 	case "auto":
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if isTerminal(w) {
 			d.w = w
 		}
 	}
 	return d
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // update is sync.Config.Progress.

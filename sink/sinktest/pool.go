@@ -67,11 +67,7 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 		if _, err := admin.Exec(ctx, `CREATE DATABASE `+ident+` TEMPLATE `+pgx.Identifier{template}.Sanitize()); err != nil {
 			t.Fatalf("creating test database %s: %v", name, err)
 		}
-		// A test's commits need not survive a crash of the server: not waiting for
-		// the WAL flush of each one spares time in PostgreSQL.
-		if _, err := admin.Exec(ctx, `ALTER DATABASE `+ident+` SET synchronous_commit = off`); err != nil {
-			t.Fatalf("configuring test database %s: %v", name, err)
-		}
+		configure(t, ctx, admin, name)
 	}
 	return name, true
 }
@@ -182,4 +178,14 @@ func migrationsOf(ctx context.Context, conn *pgx.Conn) (string, error) {
 	var list string
 	err := conn.QueryRow(ctx, `SELECT coalesce(string_agg(version_id || ':' || is_applied, ',' ORDER BY id), '') FROM exact_sync.goose_db_version`).Scan(&list)
 	return list, err
+}
+
+// configure sets what a test database needs that CREATE DATABASE does not copy: a
+// test's commits need not survive a crash of the server, so none waits for the WAL
+// flush.
+func configure(t testing.TB, ctx context.Context, admin *pgx.Conn, name string) {
+	t.Helper()
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` SET synchronous_commit = off`); err != nil {
+		t.Fatalf("configuring test database %s: %v", name, err)
+	}
 }

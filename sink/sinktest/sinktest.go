@@ -89,10 +89,7 @@ func newDatabase(t testing.TB, template string) string {
 	if err != nil {
 		t.Fatalf("creating test database %s: %v", name, err)
 	}
-	// As for the reused databases (pool.go): no wait for the WAL flush of each commit.
-	if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` SET synchronous_commit = off`); err != nil {
-		t.Fatalf("configuring test database %s: %v", name, err)
-	}
+	configure(t, ctx, admin, name)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
