@@ -151,7 +151,7 @@ func (p *runProcess) get(t *testing.T, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + p.addr + path)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("GET %s: %v\nexactsync run's stderr:\n%s", path, err, p.stderr)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
