@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	gosync "sync"
@@ -46,16 +45,8 @@ func newOutageWorld(t *testing.T, outage time.Duration) *outageWorld {
 	w := &outageWorld{outage: outage, stateDir: t.TempDir()}
 	w.sim = exacttest.NewServer(exacttest.Options{ClientID: outageClientID, ClientSecret: outageSecret, FreezeClock: true})
 	t.Cleanup(w.sim.Close)
-	dbURL := sinktest.NewDatabase(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.proxy, err = tcpproxy.New(u.Host); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.proxy.Close() })
-	u.Host = w.proxy.Addr()
+	var dbURL string
+	dbURL, w.proxy = sinktest.Proxied(t, sinktest.NewDatabase(t))
 	w.front = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/oauth2/token" && w.cutNext.CompareAndSwap(true, false) {
 			// The row is locked and the transaction open: the answer reaches a process
@@ -68,11 +59,13 @@ func newOutageWorld(t *testing.T, outage time.Duration) *outageWorld {
 		w.sim.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(w.front.Close)
-	w.st = sinktest.OpenStore(t, sink.Config{DatabaseURL: u.String(), StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	w.st = sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	ctx := context.Background()
-	if w.conn, err = w.st.UpsertConnection(ctx, w.front.URL, outageClientID, "outage-user"); err != nil {
+	conn, err := w.st.UpsertConnection(ctx, w.front.URL, outageClientID, "outage-user")
+	if err != nil {
 		t.Fatal(err)
 	}
+	w.conn = conn
 	if err := w.st.ImportRefreshToken(ctx, w.conn.ID, w.sim.RefreshToken()); err != nil {
 		t.Fatal(err)
 	}

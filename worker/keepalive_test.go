@@ -7,13 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
-	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sink"
-	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
 )
@@ -22,11 +19,7 @@ import (
 // refresh token was imported, and schedulers whose clocks are the simulator's: nothing
 // sleeps, waits move the simulator's clock.
 type keepAliveWorld struct {
-	t    *testing.T
-	sim  *exacttest.Server
-	st   *sink.Store
-	pool *pgxpool.Pool
-	conn sink.Connection
+	*world
 
 	mu    gosync.Mutex
 	waits []time.Duration
@@ -34,18 +27,7 @@ type keepAliveWorld struct {
 
 func newKeepAliveWorld(t *testing.T) *keepAliveWorld {
 	t.Helper()
-	sim := exacttest.NewServer(exacttest.Options{ClientID: testClientID, ClientSecret: testClientSecret, FreezeClock: true})
-	t.Cleanup(sim.Close)
-	st, pool := sinktest.NewStorePool(t)
-	ctx := context.Background()
-	conn, err := st.UpsertConnection(ctx, sim.URL, testClientID, "keepalive-user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.ImportRefreshToken(ctx, conn.ID, sim.RefreshToken()); err != nil {
-		t.Fatal(err)
-	}
-	return &keepAliveWorld{t: t, sim: sim, st: st, pool: pool, conn: conn}
+	return &keepAliveWorld{world: newWorld(t, exacttest.Options{FreezeClock: true})}
 }
 
 // worker is one exactsync run process as far as the keep-alive goes; it is not started.
@@ -54,19 +36,13 @@ func (w *keepAliveWorld) worker(keepalive time.Duration) *worker.Worker {
 	wk, err := worker.New(worker.Config{
 		Pool: w.pool, Store: w.st, Logger: zerolog.Nop(), Keepalive: keepalive, Now: w.sim.Now,
 		Runner: sync.NewRunner(sync.Config{Logger: zerolog.Nop()}, w.st, w.st, w.st),
-		NewClient: func(_ context.Context, conn sink.Connection) (*exact.Client, error) {
-			return exact.New(exact.Config{
-				BaseURL: conn.BaseURL, ClientID: testClientID, ClientSecret: testClientSecret,
-				Logger: zerolog.Nop(), Now: w.sim.Now,
-				Sleep: func(ctx context.Context, d time.Duration) error {
-					w.mu.Lock()
-					w.waits = append(w.waits, d)
-					w.mu.Unlock()
-					w.sim.Advance(d)
-					return ctx.Err()
-				},
-			}, sync.NewTokenStore(w.st, conn.ID))
-		},
+		NewClient: w.newClient(func(ctx context.Context, d time.Duration) error {
+			w.mu.Lock()
+			w.waits = append(w.waits, d)
+			w.mu.Unlock()
+			w.sim.Advance(d)
+			return ctx.Err()
+		}),
 	})
 	if err != nil {
 		w.t.Fatal(err)

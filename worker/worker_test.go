@@ -52,10 +52,7 @@ func (w *world) start(cfg worker.Config) *worker.Worker {
 	w.t.Helper()
 	cfg.Pool, cfg.Store, cfg.Now = w.pool, w.st, w.sim.Now
 	cfg.Runner = sync.NewRunner(sync.Config{Logger: cfg.Logger, Enabled: []string{"accounts"}, Now: w.sim.Now}, w.st, w.st, w.st)
-	cfg.NewClient = func(_ context.Context, conn sink.Connection) (*exact.Client, error) {
-		return exact.New(exact.Config{BaseURL: conn.BaseURL, ClientID: testClientID, ClientSecret: testClientSecret,
-			Logger: zerolog.Nop(), Now: w.sim.Now}, sync.NewTokenStore(w.st, conn.ID))
-	}
+	cfg.NewClient = w.newClient(nil)
 	wk, err := worker.New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
@@ -71,6 +68,15 @@ func (w *world) start(cfg worker.Config) *worker.Worker {
 		}
 	})
 	return wk
+}
+
+// newClient returns the worker's client builder: clients of the simulator on its clock,
+// waiting with sleep (nil: real time).
+func (w *world) newClient(sleep func(context.Context, time.Duration) error) func(context.Context, sink.Connection) (*exact.Client, error) {
+	return func(_ context.Context, conn sink.Connection) (*exact.Client, error) {
+		return exact.New(exact.Config{BaseURL: conn.BaseURL, ClientID: testClientID, ClientSecret: testClientSecret,
+			Logger: zerolog.Nop(), Now: w.sim.Now, Sleep: sleep}, sync.NewTokenStore(w.st, conn.ID))
+	}
 }
 
 // count runs a count query.

@@ -52,23 +52,26 @@ func newWorld(t *testing.T, opts exacttest.Options) *world {
 	}
 	sim := exacttest.NewServer(opts)
 	t.Cleanup(sim.Close)
+	return newWorldAt(t, sim, opts.Divisions, "debug")
+}
+
+// newWorldAt is a world whose commands reach Exact at sim.URL (the simulator, or a handler
+// in front of it) and a fresh migrated database, with divisions configured and logs at
+// logLevel.
+func newWorldAt(t *testing.T, sim *exacttest.Server, divisions []int, logLevel string) *world {
+	t.Helper()
 	dbURL := sinktest.NewMigratedDatabase(t)
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	divs := make([]string, len(opts.Divisions))
-	for i, d := range opts.Divisions {
+	divs := make([]string, len(divisions))
+	for i, d := range divisions {
 		divs[i] = fmt.Sprint(d)
 	}
-	w := &world{t: t, sim: sim, dbURL: dbURL, pool: pool, env: map[string]string{
+	w := &world{t: t, sim: sim, dbURL: dbURL, pool: sinktest.NewPool(t, dbURL), env: map[string]string{
 		"DATABASE_URL":        dbURL,
 		"EXACT_BASE_URL":      sim.URL,
 		"EXACT_CLIENT_ID":     testClientID,
 		"EXACT_CLIENT_SECRET": testClientSecret,
 		"EXACT_DIVISIONS":     strings.Join(divs, ","),
-		"LOG_LEVEL":           "debug",
+		"LOG_LEVEL":           logLevel,
 	}}
 	first := sim.RefreshToken()
 	// Whatever a test does, nothing any command printed may contain a
@@ -659,4 +662,17 @@ func checkErrorLine(t *testing.T, r result, want ...string) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
+}
+
+// poll calls cond every interval until it holds or d passes, and tells whether it held.
+// The fault tests poll every 2 ms, to act at a chosen point of a sync.
+func poll(d, interval time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(interval)
+	}
+	return cond()
 }

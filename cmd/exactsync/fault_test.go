@@ -135,7 +135,7 @@ func TestFaultPostgresCut(t *testing.T) {
 			// accounts and one of deletions per division) has been answered.
 			k := 1 + rng.IntN(6)
 			go func() {
-				waitFor(time.Minute, func() bool { return fw.syncCalls()-before >= k })
+				poll(time.Minute, 2*time.Millisecond, func() bool { return fw.syncCalls()-before >= k })
 				fw.proxy.Cut()
 				close(fired)
 			}()

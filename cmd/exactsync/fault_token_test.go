@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
-	"github.com/exactsync/exactsync/internal/tcpproxy"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
@@ -39,16 +37,7 @@ import (
 func TestFaultTokenRecoveryFileAfterExitDuringOutage(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 120})
-	u, err := url.Parse(w.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := tcpproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	u.Host = proxy.Addr()
+	dbURL, proxy := sinktest.Proxied(t, w.dbURL)
 	var cutNext atomic.Bool
 	front := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/oauth2/token" && cutNext.CompareAndSwap(true, false) {
@@ -60,7 +49,7 @@ func TestFaultTokenRecoveryFileAfterExitDuringOutage(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	stateDir := t.TempDir()
-	w.env["DATABASE_URL"] = u.String()
+	w.env["DATABASE_URL"] = dbURL
 	w.env["EXACT_BASE_URL"] = front.URL
 	w.env["EXACTSYNC_ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(key)
 	w.env["EXACTSYNC_STATE_DIR"] = stateDir
@@ -81,6 +70,7 @@ func TestFaultTokenRecoveryFileAfterExitDuringOutage(t *testing.T) {
 	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	select {
 	case err = <-exited:
 	case <-time.After(40 * time.Second):
@@ -175,14 +165,16 @@ func TestFaultTooEarlySharedByProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	// Waits move the simulated clock to the latest deadline asked for, never further, so
-	// the simulated time that passes is the longest wait.
+	// The processes wait at the same time, as they would on a real clock: a wait of d
+	// ends d after the time its client last read, and moves the simulated clock to that
+	// deadline unless another wait already moved it further. (A deadline taken from the
+	// clock at the moment of the call would count a second process's wait after the
+	// first's, when the first already moved the clock.)
 	var clockMu gosync.Mutex
-	sleep := func(ctx context.Context, d time.Duration) error {
+	advanceTo := func(ctx context.Context, deadline time.Time) error {
 		clockMu.Lock()
 		defer clockMu.Unlock()
-		target := sim.Now().Add(d)
-		if late := target.Sub(sim.Now()); late > 0 {
+		if late := deadline.Sub(sim.Now()); late > 0 {
 			sim.Advance(late)
 		}
 		return ctx.Err()
@@ -191,6 +183,12 @@ func TestFaultTooEarlySharedByProcesses(t *testing.T) {
 	clients := make([]*exact.Client, processes)
 	var connID int64
 	for i := range clients {
+		var read atomic.Int64 // the simulated time this client last read, in Unix ns
+		now := func() time.Time {
+			t := sim.Now()
+			read.Store(t.UnixNano())
+			return t
+		}
 		st := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, MaxConns: 2})
 		if i == 0 {
 			conn, err := st.UpsertConnection(ctx, sim.URL, testClientID, "too-early-user")
@@ -204,8 +202,11 @@ func TestFaultTooEarlySharedByProcesses(t *testing.T) {
 		}
 		c, err := exact.New(exact.Config{
 			BaseURL: sim.URL, ClientID: testClientID, ClientSecret: testClientSecret,
-			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Now: sim.Now,
-			Sleep: func(ctx context.Context, d time.Duration) error { waits.Add(1); return sleep(ctx, d) },
+			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Now: now,
+			Sleep: func(ctx context.Context, d time.Duration) error {
+				waits.Add(1)
+				return advanceTo(ctx, time.Unix(0, read.Load()).Add(d))
+			},
 		}, sync.NewTokenStore(st, connID))
 		if err != nil {
 			t.Fatal(err)

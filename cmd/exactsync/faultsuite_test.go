@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
@@ -128,37 +126,8 @@ func newFaultWorld(t *testing.T, accounts int) *faultWorld {
 	t.Cleanup(hs.Close)
 	fw.url = hs.URL
 
-	dbURL := sinktest.NewMigratedDatabase(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := tcpproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	fw.proxy = proxy
-	u.Host = proxy.Addr()
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	divs := make([]string, len(faultDivisions))
-	for i, d := range faultDivisions {
-		divs[i] = strconv.Itoa(d)
-	}
-	fw.world = &world{t: t, sim: &exacttest.Server{Simulator: sim, URL: hs.URL}, dbURL: dbURL, pool: pool, env: map[string]string{
-		"DATABASE_URL":        u.String(),
-		"EXACT_BASE_URL":      hs.URL,
-		"EXACT_CLIENT_ID":     testClientID,
-		"EXACT_CLIENT_SECRET": testClientSecret,
-		"EXACT_DIVISIONS":     strings.Join(divs, ","),
-		"LOG_LEVEL":           "info",
-	}}
-	first := sim.RefreshToken()
-	t.Cleanup(func() { fw.checkNoSecrets(first, sim.RefreshToken()) })
+	fw.world = newWorldAt(t, &exacttest.Server{Simulator: sim, URL: hs.URL}, faultDivisions, "info")
+	fw.env["DATABASE_URL"], fw.proxy = sinktest.Proxied(t, fw.dbURL)
 	return fw
 }
 
@@ -266,7 +235,7 @@ func (fw *faultWorld) killAt(k int, d time.Duration, args ...string) bool {
 	}
 	exited := make(chan struct{})
 	go func() {
-		waitFor(time.Minute, func() bool {
+		poll(time.Minute, 2*time.Millisecond, func() bool {
 			select {
 			case <-exited:
 				return true
@@ -413,16 +382,4 @@ func (fw *faultWorld) syncCalls() int {
 		n += st.Calls(d, "sync/CRM/Accounts") + st.Calls(d, "sync/Deleted")
 	}
 	return n
-}
-
-// waitFor polls cond every 2 ms until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return cond()
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -17,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
@@ -59,35 +55,8 @@ func newOpsWorld(t *testing.T, divisions []int, accounts int) *opsWorld {
 	}))
 	t.Cleanup(hs.Close)
 
-	dbURL := sinktest.NewMigratedDatabase(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ow.proxy, err = tcpproxy.New(u.Host); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ow.proxy.Close() })
-	u.Host = ow.proxy.Addr()
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	divs := make([]string, len(divisions))
-	for i, d := range divisions {
-		divs[i] = strconv.Itoa(d)
-	}
-	ow.world = &world{t: t, sim: &exacttest.Server{Simulator: sim, URL: hs.URL}, dbURL: dbURL, pool: pool, env: map[string]string{
-		"DATABASE_URL":        u.String(),
-		"EXACT_BASE_URL":      hs.URL,
-		"EXACT_CLIENT_ID":     testClientID,
-		"EXACT_CLIENT_SECRET": testClientSecret,
-		"EXACT_DIVISIONS":     strings.Join(divs, ","),
-		"LOG_LEVEL":           "info",
-	}}
-	first := sim.RefreshToken()
-	t.Cleanup(func() { ow.checkNoSecrets(first, sim.RefreshToken()) })
+	ow.world = newWorldAt(t, &exacttest.Server{Simulator: sim, URL: hs.URL}, divisions, "info")
+	ow.env["DATABASE_URL"], ow.proxy = sinktest.Proxied(t, ow.dbURL)
 	return ow
 }
 
@@ -181,14 +150,7 @@ func (p *runProcess) stop(t *testing.T) {
 
 // eventually polls cond every 50 ms until it holds or d passes.
 func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cond()
+	return poll(d, 50*time.Millisecond, cond)
 }
 
 var sampleLabel = regexp.MustCompile(`(\w+)="([^"]*)"`)

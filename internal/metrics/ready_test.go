@@ -6,14 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/exactsync/exactsync/internal/tcpproxy"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -87,18 +85,8 @@ func TestReadyHandler(t *testing.T) {
 // fails while it is cut and recovers once it is restored.
 func TestReadinessFollowsTheDatabase(t *testing.T) {
 	t.Parallel()
-	dbURL := sinktest.NewMigratedDatabase(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := tcpproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	u.Host = proxy.Addr()
-	st := sinktest.OpenStore(t, sink.Config{DatabaseURL: u.String()})
+	dbURL, proxy := sinktest.Proxied(t, sinktest.NewMigratedDatabase(t))
+	st := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL})
 	if _, err := st.UpsertConnection(context.Background(), "https://start.exactonline.nl", "client", "user"); err != nil {
 		t.Fatal(err)
 	}

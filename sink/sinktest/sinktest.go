@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/exactsync/exactsync/internal/tcpproxy"
 	"github.com/exactsync/exactsync/migrations"
 	"github.com/exactsync/exactsync/sink"
 )
@@ -272,4 +273,21 @@ func NewPool(t testing.TB, databaseURL string) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// Proxied returns databaseURL reaching its server through a TCP proxy the test can cut
+// (an outage without touching the shared server), and the proxy, closed when the test ends.
+func Proxied(t testing.TB, databaseURL string) (string, *tcpproxy.Proxy) {
+	t.Helper()
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.Host == "" {
+		t.Fatalf("proxying %q: not a postgres:// URL with a host", databaseURL)
+	}
+	proxy, err := tcpproxy.New(u.Host)
+	if err != nil {
+		t.Fatalf("proxying the database: %v", err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	u.Host = proxy.Addr()
+	return u.String(), proxy
 }
