@@ -39,13 +39,7 @@ func benchFullSync(b *testing.B, divisions, accounts int) {
 	sim := exacttest.NewServer(exacttest.Options{Divisions: divs, Accounts: accounts, Seed: 1})
 	b.Cleanup(sim.Close)
 	st := sinktest.NewStore(b)
-	conn, err := st.UpsertConnection(ctx, sim.URL, "exactsim-client", "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := st.ImportRefreshToken(ctx, conn.ID, sim.RefreshToken()); err != nil {
-		b.Fatal(err)
-	}
+	conn := sinktest.NewConnection(b, st, sim.URL, "exactsim-client", sim.RefreshToken())
 	client, err := exact.New(exact.Config{
 		BaseURL: sim.URL, ClientID: "exactsim-client", ClientSecret: "exactsim-secret",
 		Logger: zerolog.Nop(),

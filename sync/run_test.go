@@ -383,16 +383,9 @@ func TestWriteTakesTheWaitingPagesTogether(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			var got [][]int64
-			for _, b := range st.batches {
-				if len(b.Rows) == 0 {
-					continue // the sync/Deleted page
-				}
-				var ts []int64
-				for _, r := range b.Rows {
-					ts = append(ts, r[len(r)-2].(int64))
-				}
-				got = append(got, ts)
+			writes, got := rowWrites(st)
+			for i, b := range writes {
+				ts := got[i]
 				if want := ts[len(ts)-1]; b.Cursor.Timestamp != want {
 					t.Errorf("write of %v stores cursor %d, want %d (its last page's)", ts, b.Cursor.Timestamp, want)
 				}
@@ -438,18 +431,7 @@ func TestBatchBytesBoundsWritesAndPagesAhead(t *testing.T) {
 	if asked != 2 {
 		t.Errorf("pages fetched while the first write was held: %d, want 2 (the page written and one waiting)", asked)
 	}
-	var got [][]int64
-	for _, b := range st.batches {
-		if len(b.Rows) == 0 {
-			continue // the sync/Deleted page
-		}
-		var ts []int64
-		for _, r := range b.Rows {
-			ts = append(ts, r[len(r)-2].(int64))
-		}
-		got = append(got, ts)
-	}
-	if diff := cmp.Diff([][]int64{{10}, {20}, {30}, {40}, {50}, {60}}, got); diff != "" {
+	if diff := cmp.Diff([][]int64{{10}, {20}, {30}, {40}, {50}, {60}}, timestamps(st)); diff != "" {
 		t.Errorf("rows per write (-want +got):\n%s", diff)
 	}
 }
@@ -949,4 +931,26 @@ func TestLostLockStopsTheRunAndSaysSo(t *testing.T) {
 	if len(st.batches) != 0 {
 		t.Errorf("%d batches stored after the lock was lost, want none", len(st.batches))
 	}
+}
+
+// rowWrites returns the batches st wrote with rows (not the sync/Deleted page's) and the
+// Timestamp of each of their rows.
+func rowWrites(st *fakeStore) (writes []sink.Batch, timestamps [][]int64) {
+	for _, b := range st.batches {
+		if len(b.Rows) == 0 {
+			continue
+		}
+		var ts []int64
+		for _, r := range b.Rows {
+			ts = append(ts, r[len(r)-2].(int64))
+		}
+		writes, timestamps = append(writes, b), append(timestamps, ts)
+	}
+	return writes, timestamps
+}
+
+// timestamps returns the Timestamps of the rows of each write of st with rows.
+func timestamps(st *fakeStore) [][]int64 {
+	_, ts := rowWrites(st)
+	return ts
 }

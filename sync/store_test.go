@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/sink"
@@ -187,19 +188,9 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 			if !tt.queue {
 				return
 			}
-			var statuses []string
-			rows, err := pool.Query(ctx, `SELECT status FROM exact_sync.runs WHERE job_id = $1 ORDER BY id`, job.QueueJob)
+			rows, _ := pool.Query(ctx, `SELECT status FROM exact_sync.runs WHERE job_id = $1 ORDER BY id`, job.QueueJob)
+			statuses, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var s string
-				if err := rows.Scan(&s); err != nil {
-					t.Fatal(err)
-				}
-				statuses = append(statuses, s)
-			}
-			if err := rows.Err(); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(statuses, tt.wantRuns) {

@@ -60,15 +60,7 @@ func newOutageWorld(t *testing.T, outage time.Duration) *outageWorld {
 	}))
 	t.Cleanup(w.front.Close)
 	w.st = sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
-	ctx := context.Background()
-	conn, err := w.st.UpsertConnection(ctx, w.front.URL, outageClientID, "outage-user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.conn = conn
-	if err := w.st.ImportRefreshToken(ctx, w.conn.ID, w.sim.RefreshToken()); err != nil {
-		t.Fatal(err)
-	}
+	w.conn = sinktest.NewConnection(t, w.st, w.front.URL, outageClientID, w.sim.RefreshToken())
 	return w
 }
 

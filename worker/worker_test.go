@@ -36,13 +36,7 @@ func newWorld(t *testing.T, opts exacttest.Options) *world {
 	if err := worker.Migrate(ctx, pool, zerolog.Nop()); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := st.UpsertConnection(ctx, sim.URL, testClientID, "worker-user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.ImportRefreshToken(ctx, conn.ID, sim.RefreshToken()); err != nil {
-		t.Fatal(err)
-	}
+	conn := sinktest.NewConnection(t, st, sim.URL, testClientID, sim.RefreshToken())
 	return &world{t: t, sim: sim, st: st, pool: pool, conn: conn}
 }
 

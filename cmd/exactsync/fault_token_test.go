@@ -191,14 +191,7 @@ func TestFaultTooEarlySharedByProcesses(t *testing.T) {
 		}
 		st := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, MaxConns: 2})
 		if i == 0 {
-			conn, err := st.UpsertConnection(ctx, sim.URL, testClientID, "too-early-user")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := st.ImportRefreshToken(ctx, conn.ID, sim.RefreshToken()); err != nil {
-				t.Fatal(err)
-			}
-			connID = conn.ID
+			connID = sinktest.NewConnection(t, st, sim.URL, testClientID, sim.RefreshToken()).ID
 		}
 		c, err := exact.New(exact.Config{
 			BaseURL: sim.URL, ClientID: testClientID, ClientSecret: testClientSecret,

@@ -251,20 +251,6 @@ func (fw *faultWorld) killAt(k int, d time.Duration, args ...string) bool {
 	return killed
 }
 
-// expireToken lets ten minutes pass for the stored access token, in the simulator's clock
-// and in the times stored with it, so the next run refreshes.
-func (fw *faultWorld) expireToken() {
-	fw.t.Helper()
-	fw.sim.Advance(10 * time.Minute)
-	_, err := fw.pool.Exec(context.Background(), `
-		UPDATE exact_sync.connections SET
-			access_token_expires_at = access_token_expires_at - interval '10 minutes',
-			access_token_issued_at = access_token_issued_at - interval '10 minutes'`)
-	if err != nil {
-		fw.t.Fatal(err)
-	}
-}
-
 // mutate changes about n accounts of each division through the control API: renames,
 // supplier flips both ways, new accounts and deletions.
 func (fw *faultWorld) mutate(rng *rand.Rand, n int) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sink"
@@ -289,18 +290,11 @@ func TestTwoConnectionsSideBySide(t *testing.T) {
 	if diff := cmp.Diff(want, w.rows("exact.accounts"), timeInUTC); diff != "" {
 		t.Errorf("exact.accounts differs from the two simulators (-want +got):\n%s", diff)
 	}
-	var owners []string
-	rows, err := w.pool.Query(context.Background(), `
+	rows, _ := w.pool.Query(context.Background(), `
 		SELECT DISTINCT c.connection_id || ':' || c.division FROM exact_sync.cursors c ORDER BY 1`)
+	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
-	}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		owners = append(owners, s)
 	}
 	if diff := cmp.Diff([]string{"1:101", "1:102", "2:201"}, owners); diff != "" {
 		t.Errorf("cursors per connection:division (-want +got):\n%s", diff)

@@ -62,13 +62,7 @@ func TestTokenRefreshAcrossProcesses(t *testing.T) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := st.UpsertConnection(ctx, sim.URL, testClientID, "stress-user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.ImportRefreshToken(ctx, conn.ID, sim.RefreshToken()); err != nil {
-		t.Fatal(err)
-	}
+	conn := sinktest.NewConnection(t, st, sim.URL, testClientID, sim.RefreshToken())
 
 	lines := make(chan childLine, 1024)
 	children := make([]*stressChild, stressProcesses)

@@ -291,3 +291,19 @@ func Proxied(t testing.TB, databaseURL string) (string, *tcpproxy.Proxy) {
 	u.Host = proxy.Addr()
 	return u.String(), proxy
 }
+
+// NewConnection stores a connection to baseURL for clientID with refreshToken imported,
+// as `exactsync auth import` does.
+func NewConnection(t testing.TB, st *sink.Store, baseURL, clientID, refreshToken string) sink.Connection {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := st.UpsertConnection(ctx, baseURL, clientID, "test-user")
+	if err != nil {
+		t.Fatalf("storing a connection: %v", err)
+	}
+	if err := st.ImportRefreshToken(ctx, conn.ID, refreshToken); err != nil {
+		t.Fatalf("importing its refresh token: %v", err)
+	}
+	return conn
+}
