@@ -22,17 +22,11 @@ import (
 // deletion cursor the enabled entities stored when each read sync/Deleted itself, so
 // that no deletion they had not applied yet is missed.
 func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Result, prog *tracker, log zerolog.Logger) (err error) {
-	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
-	if err != nil {
-		return fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
-	}
-	if !ok {
-		return fmt.Errorf("%s: %w", job, ErrBusy)
-	}
-	defer lock.Unlock()
-	if done, err := r.replayed(ctx, job, res, log); done || err != nil {
+	lock, done, err := r.lockUnlessReplayed(ctx, job, res, log)
+	if done || err != nil {
 		return err
 	}
+	defer lock.Unlock()
 
 	cursors, err := r.writer.Cursors(ctx, job.ConnectionID, job.Division)
 	if err != nil {

@@ -64,17 +64,11 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	if err != nil {
 		return err
 	}
-	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
-	if err != nil {
-		return fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
-	}
-	if !ok {
-		return fmt.Errorf("%s: %w", job, ErrBusy)
-	}
-	defer lock.Unlock()
-	if done, err := r.replayed(ctx, job, res, log); done || err != nil {
+	lock, done, err := r.lockUnlessReplayed(ctx, job, res, log)
+	if done || err != nil {
 		return err
 	}
+	defer lock.Unlock()
 
 	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
 	fullPass := false // a pass from the start of an incrementally read entity

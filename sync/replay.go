@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/rs/zerolog"
 
@@ -60,4 +61,23 @@ func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog
 	log.Info().Int64("job_id", job.QueueJob).Int64("run_id", own.ID).Time("finished_at", own.FinishedAt).
 		Msg("this job's run already finished in a process that died before the queue recorded it; not run again")
 	return true, nil
+}
+
+// lockUnlessReplayed takes job's division lock (ErrBusy when another worker holds it and
+// Config.WaitForLock is off). done means the job ran to its end before (see replayed):
+// res is filled in, the lock released, and nothing is left to do. Otherwise the caller
+// owns the lock and unlocks it.
+func (r *Runner) lockUnlessReplayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (lock *sink.DivisionLock, done bool, err error) {
+	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
+	if err != nil {
+		return nil, false, fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
+	}
+	if !ok {
+		return nil, false, fmt.Errorf("%s: %w", job, ErrBusy)
+	}
+	if done, err := r.replayed(ctx, job, res, log); done || err != nil {
+		lock.Unlock()
+		return nil, done, err
+	}
+	return lock, false, nil
 }
