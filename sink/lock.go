@@ -48,11 +48,46 @@ func (l *DivisionLock) Unlock() {
 // carries the fence checks it in its own transaction, so the worker that lost the lock
 // stops at its next write instead of syncing alongside the new holder.
 func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *DivisionLock, ok bool, err error) {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return nil, false, fmt.Errorf("connecting: %w", connectError(s.addr, s.pool.Config().ConnConfig.Database, err))
+	conn, unlock, ok, err := s.sessionLock(ctx, "division", connID, division, wait)
+	if err != nil || !ok {
+		return nil, false, err
 	}
-	k1, k2 := divisionLockKey(connID, division)
+	var fence int64
+	err = conn.QueryRow(ctx, `
+		INSERT INTO exact_sync.division_locks AS l (connection_id, division, fence) VALUES ($1, $2, 1)
+		ON CONFLICT (connection_id, division) DO UPDATE SET fence = l.fence + 1, acquired_at = now()
+		RETURNING fence`, connID, division).Scan(&fence)
+	if err != nil {
+		unlock()
+		return nil, false, fmt.Errorf("taking the fencing token: %w", err)
+	}
+	return &DivisionLock{Fence: fence, unlock: unlock}, true, nil
+}
+
+// LockWebhooks takes the lock of the webhook subscriptions of (connID, division), waiting
+// until it is free or ctx is done, so that processes starting together reconcile them one
+// after the other (the second finds the first's subscriptions and creates none). It is
+// not the division's sync lock: a reconcile does not wait for a sync. Call the returned
+// unlock when done.
+func (s *Store) LockWebhooks(ctx context.Context, connID int64, division int) (unlock func(), err error) {
+	_, unlock, _, err = s.sessionLock(ctx, "webhooks", connID, division, true)
+	if err != nil {
+		return nil, fmt.Errorf("locking the webhook subscriptions of division %d: %w", division, err)
+	}
+	return unlock, nil
+}
+
+// sessionLock takes the session advisory lock of (kind, connID, division) on a database
+// session of its own, opened outside the pool (a held lock never takes a pool slot that
+// writes need), and returns that session and the function that releases the lock and
+// closes it. With wait=false, ok is false at once when someone else holds the lock; with
+// wait=true it blocks until the lock is free or ctx is done (ctx's error).
+func (s *Store) sessionLock(ctx context.Context, kind string, connID int64, division int, wait bool) (conn *pgx.Conn, unlock func(), ok bool, err error) {
+	conn, err = pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("connecting: %w", connectError(s.addr, s.pool.Config().ConnConfig.Database, err))
+	}
+	k1, k2 := lockKey(kind, connID, division)
 	if wait {
 		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, k1, k2)
 		ok = err == nil
@@ -62,42 +97,35 @@ func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wa
 	if err != nil || !ok {
 		// Closing the session drops any lock it might have taken as the wait was cancelled.
 		conn.Close(context.WithoutCancel(ctx))
-		if err != nil {
-			return nil, false, err
-		}
-		return nil, false, nil
-	}
-	var fence int64
-	err = conn.QueryRow(ctx, `
-		INSERT INTO exact_sync.division_locks AS l (connection_id, division, fence) VALUES ($1, $2, 1)
-		ON CONFLICT (connection_id, division) DO UPDATE SET fence = l.fence + 1, acquired_at = now()
-		RETURNING fence`, connID, division).Scan(&fence)
-	if err != nil {
-		conn.Close(context.WithoutCancel(ctx))
-		return nil, false, fmt.Errorf("taking the fencing token: %w", err)
+		return nil, nil, false, err
 	}
 	var once sync.Once
-	unlock := func() {
+	unlock = func() {
 		once.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, k1, k2); err != nil {
-				s.log.Warn().Err(err).Int64("connection", connID).Int("division", division).
-					Msg("releasing division lock failed; closing its session instead")
+				s.log.Warn().Err(err).Str("lock", kind).Int64("connection", connID).Int("division", division).
+					Msg("releasing a lock failed; closing its session instead")
 			}
 			conn.Close(ctx) // ends the session, which releases the lock in any case
 		})
 	}
-	return &DivisionLock{Fence: fence, unlock: unlock}, true, nil
+	return conn, unlock, true, nil
 }
 
-// divisionLockKey is the two-int4 advisory lock key of (connID, division): the first half
-// hashes the connection id with an exactsync prefix, so other applications using two-key
-// advisory locks on the same database are unlikely to collide.
-func divisionLockKey(connID int64, division int) (int32, int32) {
+// lockKey is the two-int4 advisory lock key of kind's lock of (connID, division): the
+// first half hashes the kind and the connection id with an exactsync prefix, so other
+// applications using two-key advisory locks on the same database are unlikely to collide.
+func lockKey(kind string, connID int64, division int) (int32, int32) {
 	h := fnv.New32a()
-	h.Write([]byte("exactsync/division/" + strconv.FormatInt(connID, 10)))
+	h.Write([]byte("exactsync/" + kind + "/" + strconv.FormatInt(connID, 10)))
 	return int32(h.Sum32()), int32(division)
+}
+
+// divisionLockKey is the advisory lock key of LockDivision.
+func divisionLockKey(connID int64, division int) (int32, int32) {
+	return lockKey("division", connID, division)
 }
 
 // HeldDivisionLocks returns the divisions of connID whose lock (see LockDivision) some

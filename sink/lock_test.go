@@ -169,3 +169,36 @@ func TestHeldDivisionLocks(t *testing.T) {
 		t.Errorf("held %v after Unlock, want none", held)
 	}
 }
+
+// TestLockWebhooks checks that the webhook lock of a division is held by one at a time,
+// leaves the division's sync lock free, and that a wait honours ctx.
+func TestLockWebhooks(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	unlock, err := s.LockWebhooks(ctx, 1, 101)
+	if err != nil {
+		t.Fatalf("LockWebhooks: %v", err)
+	}
+	sync, ok, err := s.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision while the webhook lock is held: ok %t, err %v; want ok", ok, err)
+	}
+	sync.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.LockWebhooks(wctx, 1, 101); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second LockWebhooks while held: %v, want deadline exceeded", err)
+	}
+	other, err := s.LockWebhooks(ctx, 1, 102)
+	if err != nil {
+		t.Fatalf("LockWebhooks of another division: %v", err)
+	}
+	other()
+	unlock()
+	again, err := s.LockWebhooks(ctx, 1, 101)
+	if err != nil {
+		t.Fatalf("LockWebhooks after unlock: %v", err)
+	}
+	again()
+}

@@ -91,7 +91,7 @@ func reconcileAll(ctx context.Context, cfg *config.Config, st *sink.Store, log z
 			continue
 		}
 		for _, d := range divs {
-			r, err := webhook.Reconcile(ctx, client, d, cfg.WebhookURL, topics)
+			r, err := reconcileLocked(ctx, st, client, conn.ID, d, cfg.WebhookURL, topics)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("connection %d division %d: %w", conn.ID, d, err))
 			}
@@ -101,6 +101,17 @@ func reconcileAll(ctx context.Context, cfg *config.Config, st *sink.Store, log z
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reconcileLocked reconciles the subscriptions of one division under their lock, so that
+// processes starting at once do not both create what is missing.
+func reconcileLocked(ctx context.Context, st *sink.Store, api webhook.SubscriptionAPI, connID int64, division int, callbackURL string, topics []string) (webhook.Reconciled, error) {
+	unlock, err := st.LockWebhooks(ctx, connID, division)
+	if err != nil {
+		return webhook.Reconciled{}, err
+	}
+	defer unlock()
+	return webhook.Reconcile(ctx, api, division, callbackURL, topics)
 }
 
 type webhooksStatusCmd struct{}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,5 +226,59 @@ func TestWebhookConfigErrors(t *testing.T) {
 		if r.code != 2 || !strings.Contains(lastLine(r.stderr), tt.want) {
 			t.Errorf("%v with %v: %s\nwant exit 2 and a last line with %q", tt.args, tt.env, r, tt.want)
 		}
+	}
+}
+
+// TestWebhooksSyncAtOnceSubscribesOnce: two `webhooks sync` at the same moment (replicas
+// starting together) leave one subscription per topic. The simulator holds each list call
+// until a second one comes (or 2 s pass): without a lock both processes would list none
+// and both create every topic.
+func TestWebhooksSyncAtOnceSubscribesOnce(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the exactsync binary against the simulator; skipped with -short")
+	}
+	hooks := exacttest.WebhookOptions{Secret: "e2e-webhook-Zsekrit-0123456789", ValidationDelay: 100 * time.Millisecond}
+	sim := exacttest.New(exacttest.Options{ClientID: testClientID, ClientSecret: testClientSecret, Divisions: []int{101},
+		Accounts: 5, Webhooks: hooks})
+	var lists atomic.Int32
+	second := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/webhooks/WebhookSubscriptions") {
+			if lists.Add(1) == 2 {
+				close(second)
+			}
+			select {
+			case <-second:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	w := newWorldAt(t, &exacttest.Server{Simulator: sim, URL: hs.URL}, []int{101}, "info")
+	w.env["EXACTSYNC_ENTITIES"] = "accounts,suppliers,transaction_lines"
+	w.env["EXACT_WEBHOOK_SECRET"] = hooks.Secret
+	w.env["EXACTSYNC_WEBHOOK_URL"] = "http://127.0.0.1:9/exact/webhook"
+	w.env["EXACTSYNC_WEBHOOK_LISTEN"] = "127.0.0.1:0"
+	w.importToken()
+
+	var wg gosync.WaitGroup
+	results := make([]result, 2)
+	for i := range results {
+		wg.Go(func() { results[i] = w.run(nil, "webhooks", "sync") })
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("webhooks sync %d: %s", i+1, r)
+		}
+	}
+	perTopic := map[string]int{}
+	for _, s := range sim.WebhookSubscriptions() {
+		perTopic[s.Topic]++
+	}
+	if want := map[string]int{"Accounts": 1, "FinancialTransactions": 1}; !maps.Equal(perTopic, want) {
+		t.Errorf("subscriptions per topic after two webhooks sync at once: %v, want %v", perTopic, want)
 	}
 }
