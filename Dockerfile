@@ -16,7 +16,7 @@ FROM debian:bookworm-slim
 # simulator's /_sim/stats).
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates wget && \
     rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 exactsync && \
-    install -d -o exactsync -g exactsync -m 0700 /var/lib/exactsync
+    install -d -o exactsync -g exactsync -m 0700 /var/lib/exactsync /var/lib/exactsim
 COPY --from=build /out/exactsync /out/exactsim /out/exactsync-bench /usr/local/bin/
 # Local state (recovery files of refreshed token pairs): mount a volume here.
 ENV EXACTSYNC_STATE_DIR=/var/lib/exactsync

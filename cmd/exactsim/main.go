@@ -2,7 +2,8 @@
 // server, for demos and black-box tests of exactsync.
 //
 // On start it prints "exactsim listening on http://HOST:PORT", then the client id and, when
-// --refresh-token was not given, the generated refresh token. It stops on SIGINT or SIGTERM.
+// --refresh-token was not given, the refresh token at the head of the chain (generated, or
+// the one --state kept). It stops on SIGINT or SIGTERM.
 //
 //	exactsim --addr 127.0.0.1:8080 --divisions 101,102 --accounts 1000 --records transaction_lines=200000,items=5000
 package main
@@ -68,6 +69,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.StringVar(&opts.ClientID, "client-id", "exactsim-client", "OAuth client id")
 	fs.StringVar(&opts.ClientSecret, "client-secret", "exactsim-secret", "OAuth client secret")
 	fs.StringVar(&opts.RefreshToken, "refresh-token", "", "refresh token accepted as the start of a chain (generated and printed when empty)")
+	fs.StringVar(&opts.AuthStateFile, "state", "", "file that keeps the token chain across restarts, as Exact does (created if missing; empty: memory only)")
 	fs.StringVar(&opts.RedirectURI, "redirect-uri", "https://localhost:8443/callback", "registered redirect URI")
 	fs.IntVar(&opts.MinutelyLimit, "minutely-limit", 60, "calls per division per clock minute (0 = no limit)")
 	fs.IntVar(&opts.DailyLimit, "daily-limit", 5000, "calls per division per UTC day (0 = no limit)")
@@ -199,7 +201,7 @@ func run(args []string, stdout io.Writer) error {
 
 	srv, err := exacttest.Listen(addr, opts)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
+		return fmt.Errorf("starting on %s: %w", addr, err)
 	}
 	fmt.Fprintf(stdout, "exactsim listening on %s\n", srv.URL)
 	fmt.Fprintf(stdout, "client_id: %s\n", opts.ClientID)

@@ -70,6 +70,12 @@ func TestParseFlags(t *testing.T) {
 		{name: "records of accounts", args: []string{"--records", "accounts=1"}, wantErr: true},
 		{name: "records without a count", args: []string{"--records", "items"}, wantErr: true},
 		{name: "negative records", args: []string{"--records", "items=-1"}, wantErr: true},
+		{name: "state file", args: []string{"--state", "/var/lib/exactsim/auth.json"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if opts.AuthStateFile != "/var/lib/exactsim/auth.json" {
+					t.Errorf("AuthStateFile = %q, want the --state path", opts.AuthStateFile)
+				}
+			}},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: true},
 		{name: "bad divisions", args: []string{"--divisions", "a,b"}, wantErr: true},
 		{name: "bad rate", args: []string{"--fault-rate", "2"}, wantErr: true},
@@ -207,5 +213,22 @@ func TestHelpDescribesEveryFlag(t *testing.T) {
 		if !strings.Contains(out.String(), "listen address") {
 			t.Errorf("%s: help does not describe the flags:\n%s", arg, out.String())
 		}
+	}
+}
+
+// TestUnreadableStateIsOneLine: a --state file that holds no saved chain stops the start
+// with one line naming it, before anything listens.
+func TestUnreadableStateIsOneLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.json")
+	if err := os.WriteFile(path, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err := run([]string{"--state", path}, &out)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "remove it") {
+		t.Errorf("run with an unreadable --state: %v, want one line naming the file and the fix", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("run printed %q before failing, want nothing", out.String())
 	}
 }

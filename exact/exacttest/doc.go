@@ -198,6 +198,7 @@
 //	old refresh token: 401 unauthorized_client "Old refresh token used." TestRefreshErrors/old_refresh_token_reused
 //	30-day idle expiry: 400 invalid_request "…expired at…"            TestRefreshErrors/idle_for_more_than_30_days
 //	second consent invalidates the previous chain                     TestRefreshErrors/second_consent_…
+//	token chain kept across restarts with Options.AuthStateFile       TestAuthStateFileKeepsTheChainAcrossRestarts
 //	bad client: 400 {"error":"invalid_request"}                        TestRefreshErrors/bad_client
 //	early refresh keeps the refresh token valid                       TestEarlyRefreshKeepsTokenValid
 //	credentials only in the form body                                 TestTokenEndpointNeedsFormBody

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -269,6 +271,13 @@ func (s *Simulator) issueLocked(now time.Time) tokenResponse {
 	a.head = newRefreshToken()
 	a.headIssued = now
 	a.lastIssued = now
+	if path := s.opts.AuthStateFile; path != "" {
+		// The answer goes out either way, as Exact's would; a chain not saved is lost only
+		// if the simulator restarts before the next save.
+		if err := a.saveAuth(path); err != nil {
+			fmt.Fprintf(os.Stderr, "exacttest: saving the token chain in %s: %v\n", path, err)
+		}
+	}
 	return tokenResponse{AccessToken: access, TokenType: "bearer", ExpiresIn: "600", RefreshToken: a.head}
 }
 

@@ -29,11 +29,15 @@ func NewServer(opts Options) *Server {
 
 // Listen starts a simulator on addr (port 0 picks a free port).
 func Listen(addr string, opts Options) (*Server, error) {
+	sim, err := Open(opts)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Simulator: New(opts), URL: "http://" + ln.Addr().String(), ln: ln}
+	s := &Server{Simulator: sim, URL: "http://" + ln.Addr().String(), ln: ln}
 	s.hooks.base = s.URL
 	s.srv = &http.Server{Handler: s.Simulator, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()

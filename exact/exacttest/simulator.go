@@ -18,8 +18,12 @@ type Options struct {
 	ClientID, ClientSecret string // defaults "exactsim-client", "exactsim-secret"
 	RedirectURI            string // registered redirect URI, default "https://localhost:8443/callback"
 	RefreshToken           string // accepted as the start of a chain; generated (contains '!') when empty
-	Divisions              []int  // default []int{101}; the first is the user's CurrentDivision
-	Accounts               int    // accounts per division, generated deterministically from Seed
+	// AuthStateFile, when set, keeps the token chain across restarts, as Exact does: it is
+	// written after every token issued, and Open starts from it when it exists (RefreshToken
+	// then only starts a chain the first time). Data and rate limits are not kept.
+	AuthStateFile string
+	Divisions     []int // default []int{101}; the first is the user's CurrentDivision
+	Accounts      int   // accounts per division, generated deterministically from Seed
 	// Records sizes the other entities: entity name (the catalogue's, see Entities) → records
 	// generated per division; "*" sets the count of every entity it does not name. Entities
 	// it does not size get 20 records (defaultRecords), so that an end-to-end test of every
@@ -131,8 +135,19 @@ type Simulator struct {
 	hooks webhooks // subscriptions and deliveries, under their own mutex
 }
 
-// New returns a simulator configured by opts.
+// New returns a simulator configured by opts. It panics when Open would fail: only an
+// unreadable Options.AuthStateFile makes it fail.
 func New(opts Options) *Simulator {
+	s, err := Open(opts)
+	if err != nil {
+		panic("exacttest: " + err.Error())
+	}
+	return s
+}
+
+// Open returns a simulator configured by opts, with the token chain saved in
+// Options.AuthStateFile when there is one.
+func Open(opts Options) (*Simulator, error) {
 	opts.ClientID = cmp.Or(opts.ClientID, "exactsim-client")
 	opts.ClientSecret = cmp.Or(opts.ClientSecret, "exactsim-secret")
 	opts.RedirectURI = cmp.Or(opts.RedirectURI, "https://localhost:8443/callback")
@@ -166,8 +181,13 @@ func New(opts Options) *Simulator {
 		s.data[d] = newDivisionData(d, &s.opts, s.start, s.userID)
 	}
 	s.auth.init(s.start, opts.RefreshToken)
+	if opts.AuthStateFile != "" {
+		if err := s.auth.loadAuth(opts.AuthStateFile); err != nil {
+			return nil, fmt.Errorf("reading the saved token chain: %w", err)
+		}
+	}
 	s.hooks.init(opts.Webhooks)
-	return s
+	return s, nil
 }
 
 // Now returns the simulated time.
