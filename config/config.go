@@ -41,7 +41,7 @@ type Config struct {
 	RedirectURL  string
 	Divisions    []int // empty: every division the token can see
 	LogLevel     zerolog.Level
-	LogFormat    string // json or console
+	LogFormat    string // json, console, or auto (the default): console on a terminal, json elsewhere
 	// Entities are the entities to sync (EXACTSYNC_ENTITIES), in Options.Entities order.
 	Entities []string
 	// Schedules maps every entity name of Options.Entities to its incremental cron
@@ -233,10 +233,10 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	}
 	switch c.LogFormat {
 	case "":
-		c.LogFormat = "json"
-	case "json", "console":
+		c.LogFormat = "auto"
+	case "json", "console", "auto":
 	default:
-		bad(EnvLogFormat, "%q is not a format; use json or console", c.LogFormat)
+		bad(EnvLogFormat, "%q is not a format; use json, console or auto (console on a terminal, json elsewhere)", c.LogFormat)
 	}
 
 	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvRaw))); v {

@@ -73,8 +73,8 @@ func TestLoadDefaults(t *testing.T) {
 	if got.BaseURL != DefaultBaseURL {
 		t.Errorf("BaseURL = %q, want %q", got.BaseURL, DefaultBaseURL)
 	}
-	if got.LogLevel != zerolog.InfoLevel || got.LogFormat != "json" {
-		t.Errorf("log = %v/%q, want info/json", got.LogLevel, got.LogFormat)
+	if got.LogLevel != zerolog.InfoLevel || got.LogFormat != "auto" {
+		t.Errorf("log = %v/%q, want info/auto", got.LogLevel, got.LogFormat)
 	}
 	if got.Schedules["accounts"] != "*/15 * * * *" || got.FullSchedules["accounts"] != "30 2 * * *" {
 		t.Errorf("schedules = %v / %v, want the defaults", got.Schedules, got.FullSchedules)

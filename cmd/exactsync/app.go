@@ -46,7 +46,7 @@ func setup(e *env, needs config.Needs) (*config.Config, zerolog.Logger, *sink.St
 
 // newLogger builds the root logger; it writes to w (stderr).
 func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
-	if cfg.LogFormat == "console" {
+	if cfg.LogFormat == "console" || cfg.LogFormat == "auto" && isTerminal(w) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()

@@ -112,10 +112,14 @@ func TestSyncShowsALiveLineOnATerminal(t *testing.T) {
 	<-done
 	got := out.String()
 	w.logs = append(w.logs, got)
-	for _, want := range []string{"accounts division 101: 4 pages, 4000 records", "records/s)", "\r", "accounts division 101: ok, ", "total: 2 runs"} {
+	for _, want := range []string{"accounts division 101: 4 pages, 4000 records", "records/s)", "\r", "accounts division 101: ok, ", "total: 2 runs",
+		"DBG"} { // logs for people on a terminal (LOG_FORMAT=auto)
 		if !strings.Contains(got, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, got)
 		}
+	}
+	if strings.Contains(got, `"level":`) {
+		t.Errorf("JSON logs on a terminal with LOG_FORMAT unset:\n%q", got)
 	}
 }
 
