@@ -422,7 +422,10 @@ type Division struct {
 // division must not hide the others: the user's current division is tried first, then
 // each of via in order. A division whose day budget the client knows to be spent (see
 // SpentDay) is skipped without a call, and one that answers with a spent day gives way to
-// the next. When every candidate's day is spent, the error is a *DailyLimitError.
+// the next; so does one that answers 403, such as a current division the app was not
+// granted (§3.3, §6.9). When every candidate's day is spent, the error is a
+// *DailyLimitError; when every candidate answered 403, it is the current division's
+// *APIError.
 func (c *Client) Divisions(ctx context.Context, via ...int) ([]Division, error) {
 	me, err := c.Me(ctx)
 	if err != nil {
@@ -432,25 +435,39 @@ func (c *Client) Divisions(ctx context.Context, via ...int) ([]Division, error) 
 		return nil, errors.New("listing divisions: current/Me names no current division")
 	}
 	tried := map[int]bool{}
-	var last error
+	var last, denied error
 	for _, d := range append([]int{me.CurrentDivision}, via...) {
 		if d <= 0 || tried[d] {
 			continue
 		}
 		tried[d] = true
 		out, err := c.divisionsVia(ctx, d)
-		var daily *DailyLimitError
-		if !errors.As(err, &daily) {
+		var (
+			daily *DailyLimitError
+			api   *APIError
+		)
+		switch {
+		case errors.As(err, &daily):
+			c.log.Info().Int("division", d).Time("resumes", daily.Reset).
+				Msg("listing divisions: this division's day budget is spent; trying through another")
+			last = err
+		case errors.As(err, &api) && api.Status == http.StatusForbidden:
+			c.log.Warn().Int("division", d).Str("reason", api.Reason).Bool("current", d == me.CurrentDivision).
+				Msg("listing divisions: this division refuses the app (403); trying through another")
+			if denied == nil {
+				denied = err
+			}
+		default:
 			return out, err
 		}
-		c.log.Info().Int("division", d).Time("resumes", daily.Reset).
-			Msg("listing divisions: this division's day budget is spent; trying through another")
-		last = err
 	}
-	if last == nil {
-		return nil, errors.New("listing divisions: no division to list them through")
+	if last != nil {
+		return nil, last
 	}
-	return nil, last
+	if denied != nil {
+		return nil, denied
+	}
+	return nil, errors.New("listing divisions: no division to list them through")
 }
 
 // divisionsVia lists the divisions through division via.

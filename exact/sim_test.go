@@ -250,3 +250,32 @@ func TestSimulatorDailyLimit(t *testing.T) {
 		t.Errorf("429s: got %d, want 0", st.TooManyRequests)
 	}
 }
+
+// TestDivisionsThroughAGrantedDivision: when the app was not granted the user's current
+// division, the list goes through another candidate instead of failing (§3.3, §6.9); with
+// no other candidate, the error is the current division's 403.
+func TestDivisionsThroughAGrantedDivision(t *testing.T) {
+	srv, c, _ := newSimClient(t, exacttest.Options{Divisions: []int{101, 202, 303}})
+	srv.RevokeDivision(101) // the current division
+	ctx := context.Background()
+	_, err := c.Divisions(ctx)
+	var ae *exact.APIError
+	if !errors.As(err, &ae) || ae.Status != 403 || ae.Division != 101 {
+		t.Fatalf("Divisions with only the revoked current division: got %v, want its 403", err)
+	}
+	srv.RevokeDivision(202)
+	divs, err := c.Divisions(ctx, 202, 303)
+	if err != nil {
+		t.Fatalf("Divisions through 202 (revoked) and 303: %v", err)
+	}
+	var codes []int
+	for _, d := range divs {
+		codes = append(codes, d.Code)
+	}
+	if diff := cmp.Diff([]int{303}, codes); diff != "" {
+		t.Errorf("divisions listed through 303 (-want +got):\n%s", diff)
+	}
+	if got := srv.Stats().Calls(303, "system/Divisions"); got != 1 {
+		t.Errorf("calls to system/Divisions through 303: %d, want 1", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"time"
 
@@ -55,8 +56,14 @@ func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Clien
 			Msg("every known division's day budget is spent; using the stored division list until the budgets reset")
 		return stored, nil
 	}
+	var denied *exact.APIError
+	if errors.As(err, &denied) && denied.Status == http.StatusForbidden {
+		// §3.3: the user's current division may be one the app was not granted.
+		return nil, fmt.Errorf("%w; the app was not granted division %d: set EXACT_DIVISIONS to divisions it was granted, or grant this one by authorizing again (exactsync auth login)",
+			err, denied.Division)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("listing divisions: %w", err)
+		return nil, err // the client's error says what it was listing
 	}
 	out := make([]sink.Division, len(ds))
 	for i, d := range ds {
