@@ -2,6 +2,7 @@ package exacttest
 
 import (
 	"sort"
+	gosync "sync"
 	"time"
 )
 
@@ -41,6 +42,23 @@ type table struct {
 	// log lists mutations in Timestamp order; an entry is stale when cur[id].ts differs. After
 	// a division move its first entries may lie below baseTS (see divisionData.move).
 	log []logEntry
+
+	// ends holds, for each ID a page ended on ($skiptoken=guid'…'), the Timestamp the row had
+	// when the page was served: a skiptoken is a position (§3.6), so the next page continues
+	// from there even if the row has changed or gone since. Pages are served under a read
+	// lock, hence a mutex of its own.
+	endsMu gosync.Mutex
+	ends   map[string]int64
+}
+
+// pageEnded records that a page ended on the row id, which had Timestamp ts.
+func (t *table) pageEnded(id string, ts int64) {
+	t.endsMu.Lock()
+	defer t.endsMu.Unlock()
+	if t.ends == nil {
+		t.ends = map[string]int64{}
+	}
+	t.ends[id] = ts
 }
 
 type entry struct {
@@ -126,9 +144,16 @@ func (t *table) row(id string, r record) (record, int64, bool) {
 	return nil, 0, false
 }
 
-// position returns the Timestamp to continue after when a page ended at id ($skiptoken=guid'…').
-// Mutated rows are looked up first, so paging always moves forward.
+// position returns the Timestamp to continue after when a page ended at id ($skiptoken=guid'…'):
+// where that page ended when the simulator served it, else where the row is now (a skiptoken
+// made by hand). Mutated rows are looked up before generated ones, so paging moves forward.
 func (t *table) position(id string) (int64, bool) {
+	t.endsMu.Lock()
+	ts, ok := t.ends[id]
+	t.endsMu.Unlock()
+	if ok {
+		return ts, true
+	}
 	if e, ok := t.cur[id]; ok {
 		return e.ts, true
 	}
@@ -281,7 +306,11 @@ func (d *divisionData) move(now time.Time) {
 	sort.Slice(events, func(i, j int) bool { return events[i].old < events[j].old })
 	renumbered := make(map[int64]int64, len(events)) // old → new, for deleted rows' entries
 	for _, e := range dataEntities {
-		d.tables[e].log = d.tables[e].log[:0]
+		t := d.tables[e]
+		t.log = t.log[:0]
+		t.endsMu.Lock()
+		t.ends = nil // positions on the old numbering; a page after the move goes by the row
+		t.endsMu.Unlock()
 	}
 	d.firstTS++
 	ts := d.firstTS

@@ -80,7 +80,9 @@
 //   - $select is required on sync endpoints as on bulk ones (§3.9); mandatory filtering applies to
 //     crm/Accounts and bulk/CRM/Accounts (§3.9).
 //   - Regular and bulk pages without $orderby come in Timestamp order with
-//     $skiptoken=guid'<last ID>' (§3.6); Exact orders them by ID. With $orderby (§3.7, §3.15) the
+//     $skiptoken=guid'<last ID>' (§3.6); Exact orders them by ID. The skiptoken is a position:
+//     the next page continues where the page ended when it was served, even when that row has
+//     changed or gone since. With $orderby (§3.7, §3.15) the
 //     rows are sorted by its fields, then by the key; the skiptoken is the last row's sort values
 //     and key as literals, as WCF Data Services pages ordered results
 //     ($skiptoken=datetime'2026-01-05T10:00:00.000',guid'…'); nulls sort first; dates compare
@@ -212,6 +214,7 @@
 //	bulk/CRM/Accounts: $select mandatory, 1,000 per page               TestAccountsQueries, TestPagingCoversEveryRowOnce
 //	sync/CRM/Accounts: only Timestamp gt nL, 1,000 per page, nL token TestAccountsQueries, TestSyncStreamAndDeleted
 //	paging returns every row exactly once                             TestPagingCoversEveryRowOnce
+//	paging continues from a page end that changed or was deleted      TestPagingSurvivesAChangeOfThePageEnd
 //	sync/Deleted EntityType 2, shared Timestamp sequence, retention   TestSyncStreamAndDeleted
 //	division move: DivisionMoveDate, all Timestamps regenerated,       TestMoveDivision, TestMoveDivisionUnknown
 //	  full resync complete, old cursor misses rows, POST /_sim/divisions/move

@@ -471,6 +471,10 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 			skip = lastID // the sorted page's own skiptoken (order.go)
 		case keyTS:
 			skip = strconv.FormatInt(lastTS, 10) + "L"
+		default:
+			if t := div.tables[rt.ent]; t != nil {
+				t.pageEnded(lastID, lastTS)
+			}
 		}
 		top := -1
 		if eq.top >= 0 {

@@ -408,3 +408,46 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Errorf("got %d, want 405", resp.StatusCode)
 	}
 }
+
+// TestPagingSurvivesAChangeOfThePageEnd: the record a regular or bulk page ended on is
+// changed, or deleted, before the next page is asked for; the next page still continues
+// where the first ended (§3.6: the $skiptoken is a position), so a full read sees every
+// other record once.
+func TestPagingSurvivesAChangeOfThePageEnd(t *testing.T) {
+	for _, change := range []string{"update", "delete"} {
+		for _, path := range []string{
+			"/api/v1/101/crm/Accounts?$filter=Blocked%20eq%20false&$select=ID",
+			"/api/v1/101/bulk/CRM/Accounts?$filter=Type%20eq%20'A'&$select=ID",
+		} {
+			t.Run(change+" "+strings.SplitN(path, "?", 2)[0], func(t *testing.T) {
+				srv := newTestServer(t, testOptions(2500))
+				tok := newAccessTokenFor(t, srv)
+				resp, b := getJSON(t, srv, tok, path)
+				if resp.StatusCode != 200 {
+					t.Fatalf("first page: %d %.300s", resp.StatusCode, b)
+				}
+				first := decodePage(t, b)
+				end := first.D.Results[len(first.D.Results)-1]["ID"].(string)
+				if change == "update" {
+					a, _ := srv.Account(101, end)
+					a.Name += " (renamed)"
+					if err := srv.UpsertAccounts(101, a); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := srv.DeleteAccounts(101, end); err != nil {
+					t.Fatal(err)
+				}
+				rest, _ := pageAll(t, srv, tok, first.D.Next)
+				seen := map[string]int{}
+				for _, r := range append(first.D.Results, rest...) {
+					seen[r["ID"].(string)]++
+				}
+				for _, a := range srv.Accounts(101) {
+					if a.ID != end && !a.Blocked && seen[a.ID] != 1 {
+						t.Errorf("account %s served %d times, want once", a.ID, seen[a.ID])
+					}
+				}
+			})
+		}
+	}
+}
