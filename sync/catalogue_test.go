@@ -387,3 +387,41 @@ func TestShapeReadsWhatFieldReads(t *testing.T) {
 		t.Errorf("shape learnt %d times, want 5 (records 1, 3, 4, 5 and 7)", renewed)
 	}
 }
+
+// TestModifiedCursorWhenExactDropsTheOrder: Exact may drop $orderby (§3.7), and then serves
+// a Modified-read endpoint in its default order. The pages below come out of Modified order;
+// the read stops at page 3 (a 400). The cursor must not move past records not read yet: it
+// stays where the run started, so the next run reads them; a run that reads every page
+// then moves the cursor to the highest Modified.
+func TestModifiedCursorWhenExactDropsTheOrder(t *testing.T) {
+	const base = 1751328000000
+	journal := func(id string, modified int64) string {
+		return fmt.Sprintf(`{"ID":"%s","Code":"70","Description":"Bank","Modified":"/Date(%d)/"}`, id, modified)
+	}
+	const id4 = "00000000-0000-4000-8000-000000000004"
+	e, _ := Lookup("journals")
+	src := &fakeSource{pages: map[string]string{}, fail: map[string]error{}}
+	first := src.URL(101, "financial/Journals", url.Values{"$select": {e.Select()}, "$orderby": {"Modified"}})
+	src.pages[first] = page("x:/journals?$skiptoken=2", journal(id1, base+3000), journal(id2, base+9000))
+	src.pages["x:/journals?$skiptoken=2"] = page("x:/journals?$skiptoken=3", journal(id3, base+1000))
+	src.fail["x:/journals?$skiptoken=3"] = &exact.APIError{Status: 400, Endpoint: "financial/Journals", Division: 101}
+	st := &fakeStore{}
+	r := NewRunner(Config{Logger: zerolog.Nop(), Enabled: []string{"journals"}, BatchPages: 1}, st, st, st)
+	if _, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "journals"}); err == nil {
+		t.Fatalf("Run with page 3 failing: no error")
+	}
+	if got := st.cur("journals").Timestamp; got != 0 {
+		t.Fatalf("cursor after a stopped read out of Modified order: %d, want 0 (where the run started): page 3 is not read yet", got)
+	}
+
+	delete(src.fail, "x:/journals?$skiptoken=3")
+	src.pages["x:/journals?$skiptoken=3"] = page("", journal(id4, base+2000))
+	res, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "journals"})
+	if err != nil {
+		t.Fatalf("second Run: %v", err)
+	}
+	highest := int64(base + 9000 - 2*3600*1000) // /Date()/ is Amsterdam wall-clock time, summer time here (§3.8)
+	if res.Upserted != 4 || res.CursorFrom != 0 || st.cur("journals").Timestamp != highest {
+		t.Errorf("second run: upserted %d from %d, cursor %d; want 4 from 0, cursor %d", res.Upserted, res.CursorFrom, st.cur("journals").Timestamp, highest)
+	}
+}

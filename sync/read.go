@@ -34,6 +34,12 @@ type member struct {
 	// rows this one shares, or -1.
 	same  int
 	runID int64
+	// seen is the highest version (Modified) read so far in this run, in page order;
+	// unordered means a record came with a lower one than a record before it: Exact did
+	// not honour $orderby=Modified (§3.7: "may be dropped"), so the cursor stays at from
+	// until the read reaches its last page.
+	seen      int64
+	unordered bool
 
 	upserted, removed, rejected int
 }
@@ -484,6 +490,14 @@ func (s *stream) records(ctx context.Context) error {
 				s.add(&bs[k], m, rec, &f.conv[i*len(s.members)+k], f.n, i)
 			}
 		}
+		if f.page.Next == "" {
+			// The read is complete: an unordered one has seen every record by now.
+			for k, m := range s.members {
+				if m.unordered {
+					bs[k].Cursor.Timestamp = max(m.seen, m.from)
+				}
+			}
+		}
 		return nil
 	})
 }
@@ -555,7 +569,17 @@ func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, n
 			Reason: fmt.Sprintf("%s page %d record %d: %v", m.e.Path, n, i, err), Record: rec.Bytes()})
 	}
 	if c.hasVersion && m.e.Read != ReadFull {
-		b.Cursor.Timestamp = max(b.Cursor.Timestamp, c.version)
+		if m.e.Read == ReadModified && c.version < m.seen && !m.unordered {
+			m.unordered = true
+			s.log.Warn().Str("entity", m.name).Str("endpoint", m.e.Path).
+				Msg("Exact did not return the records in Modified order ($orderby dropped, §3.7); this run keeps the cursor where it started until it has read every page")
+		}
+		m.seen = max(m.seen, c.version)
+		if m.unordered {
+			b.Cursor.Timestamp = m.from // a later page may still hold an older record
+		} else {
+			b.Cursor.Timestamp = max(b.Cursor.Timestamp, c.version)
+		}
 	}
 }
 

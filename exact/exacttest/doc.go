@@ -215,6 +215,7 @@
 //	sync/CRM/Accounts: only Timestamp gt nL, 1,000 per page, nL token TestAccountsQueries, TestSyncStreamAndDeleted
 //	paging returns every row exactly once                             TestPagingCoversEveryRowOnce
 //	paging continues from a page end that changed or was deleted      TestPagingSurvivesAChangeOfThePageEnd
+//	Options.IgnoreOrderBy: $orderby accepted and dropped, ID order    TestIgnoreOrderByServesByID
 //	sync/Deleted EntityType 2, shared Timestamp sequence, retention   TestSyncStreamAndDeleted
 //	division move: DivisionMoveDate, all Timestamps regenerated,       TestMoveDivision, TestMoveDivisionUnknown
 //	  full resync complete, old cursor misses rows, POST /_sim/divisions/move

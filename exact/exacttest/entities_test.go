@@ -588,3 +588,33 @@ func httpGet(u string) ([]byte, error) {
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
 }
+
+// TestIgnoreOrderByServesByID: with IgnoreOrderBy, $orderby is accepted and dropped (§3.7):
+// the pages come in ID order, page with the last ID, and hold every record once.
+func TestIgnoreOrderByServesByID(t *testing.T) {
+	opts := entityOptions(map[string]int{"journals": 200})
+	opts.IgnoreOrderBy = true
+	srv := newTestServer(t, opts)
+	tok := newAccessTokenFor(t, srv)
+	q := "/api/v1/101/financial/Journals?$filter=" + url.PathEscape("Modified ge datetime'2000-01-01T00:00:00'") +
+		"&$orderby=" + url.PathEscape("Modified asc") + "&$select=ID,Modified"
+	var all []map[string]json.RawMessage
+	for _, page := range pageRaw(t, srv, tok, q) {
+		all = append(all, page...)
+	}
+	if len(all) != 200 {
+		t.Fatalf("got %d journals, want 200", len(all))
+	}
+	byModified := true
+	for i := 1; i < len(all); i++ {
+		if string(all[i]["ID"]) <= string(all[i-1]["ID"]) {
+			t.Fatalf("record %d: ID %s after %s; want ID order", i, all[i]["ID"], all[i-1]["ID"])
+		}
+		if dateMillis(t, all[i]["Modified"]) < dateMillis(t, all[i-1]["Modified"]) {
+			byModified = false
+		}
+	}
+	if byModified {
+		t.Errorf("the records came in Modified order after all; the test needs data whose ID order differs")
+	}
+}

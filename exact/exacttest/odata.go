@@ -240,6 +240,9 @@ type entityQuery struct {
 	order  []orderKey
 	sorted bool
 	skip   string
+	// byKey sorts by the key alone: the default order Exact falls back to when it drops
+	// $orderby (Options.IgnoreOrderBy).
+	byKey bool
 	// want names the fields a generated row needs: the selected ones, those the filter and
 	// the order read, and the key.
 	want []bool
@@ -315,8 +318,11 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 		if eq.order, msg = parseOrderBy(e, ob); msg != "" {
 			return eq, msg
 		}
+		if s.opts.IgnoreOrderBy && e != divisionsEntity {
+			eq.order, eq.byKey = nil, true
+		}
 	}
-	eq.sorted = len(eq.order) > 0 || e == divisionsEntity
+	eq.sorted = len(eq.order) > 0 || eq.byKey || e == divisionsEntity
 	if tok := q.Get("$skiptoken"); tok != "" && eq.sorted {
 		eq.skip = tok
 	} else if tok != "" {

@@ -92,7 +92,7 @@ func compareSort(e *entity, keys []orderKey, a, b []value) int {
 // is the last row's key alone. msg is a §4.4-style message for a bad skiptoken.
 func sortedRows(e *entity, eq *entityQuery, rows []sortRow) ([]sortRow, string) {
 	keys := eq.sortKeys(e)
-	if len(eq.order) > 0 {
+	if len(eq.order) > 0 || eq.byKey {
 		slices.SortStableFunc(rows, func(a, b sortRow) int { return compareSort(e, keys, a.vals, b.vals) })
 	}
 	if eq.skip == "" {
@@ -118,7 +118,7 @@ func sortedRows(e *entity, eq *entityQuery, rows []sortRow) ([]sortRow, string) 
 			return nil, errQuerySyntax.Error()
 		}
 	}
-	if len(eq.order) == 0 {
+	if len(eq.order) == 0 && !eq.byKey {
 		// Timestamp order: continue after the row with that key, or from the start.
 		for j, r := range rows {
 			if compareSort(e, keys, r.vals, after) == 0 {

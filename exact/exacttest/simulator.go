@@ -56,6 +56,10 @@ type Options struct {
 	// Webhooks configure webhook deliveries (§3.14): the secret, the validation delay and
 	// the knobs for delay, loss, duplicates and a wrong signature (see webhooks.go).
 	Webhooks WebhookOptions
+	// IgnoreOrderBy makes regular and bulk endpoints accept $orderby and ignore it, serving
+	// their default order, by ID, as Exact may (§3.7: $orderby "may be dropped in future
+	// versions"): a client reading by a Modified cursor must not skip records then.
+	IgnoreOrderBy bool
 	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET on a regular entity
 	// endpoint with $top and without $select gets the bare {"d":[…]} of §3.5 (see doc.go).
 	NoBareEnvelope bool
