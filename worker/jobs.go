@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -116,9 +117,29 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return w.cancelConnection(ctx, job.ID, conn, err)
 	case errors.Is(err, sync.ErrBudgetReserve):
 		return nil // recorded as budget_reserve; the next tick tries again
+	case functional(err):
+		// §2.5: Exact blocks a key for an hour (longer when it repeats) after 10 errors of
+		// 400, 401, 403 or 404 an hour on an endpoint, and advises not to retry them; River's
+		// retries would spend that budget in minutes. The next tick tries again.
+		log.Info().Msg("not retried before the next tick: Exact's answer would be the same")
+		return river.JobCancel(err)
 	default:
 		return err
 	}
+}
+
+// functional reports whether err is an answer of Exact that a retry cannot change: 400,
+// 403, 404 or 405 (§2.5, §4.2). A 401 is the token's business (exact.ErrReauthRequired).
+func functional(err error) bool {
+	var api *exact.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.Status {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
+		return true
+	}
+	return false
 }
 
 // cancelConnection cancels the queued jobs of a connection whose token chain needs

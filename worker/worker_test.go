@@ -264,3 +264,33 @@ func TestAJobWhoseRunFinishedIsNotRunAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedJobIsNotRetried: a job Exact answers with a functional error (here 403, the
+// division out of the app's scope) is cancelled after its first attempt instead of being
+// retried: each retry would count towards Exact's 10 errors an hour per endpoint (§2.5).
+func TestRefusedJobIsNotRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's retries; skipped with -short")
+	}
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 10, FreezeClock: true})
+	w.sim.RevokeDivision(102)
+	w.start(worker.Config{Logger: zerolog.Nop()})
+	ctx := context.Background()
+	id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() (s string, attempts int) {
+		_ = w.pool.QueryRow(ctx, `SELECT state, attempt FROM exact_river.river_job WHERE id = $1`, id).Scan(&s, &attempts)
+		return s, attempts
+	}
+	w.waitFor("the refused job to end", 30*time.Second, func() bool { s, _ := state(); return s != "available" && s != "running" })
+	time.Sleep(2 * time.Second) // time for a retry, if there were one
+	if s, attempts := state(); s != "cancelled" || attempts != 1 {
+		t.Errorf("refused job: %s after %d attempts, want cancelled after 1", s, attempts)
+	}
+	if calls := w.sim.Stats().Calls(102, "sync/CRM/Accounts"); calls != 1 {
+		t.Errorf("calls to the refused endpoint: %d, want 1", calls)
+	}
+}
