@@ -54,7 +54,8 @@ func simClient(t *testing.T, opts exacttest.Options) (*exacttest.Server, *exact.
 
 // TestReconcileAgainstTheSimulator: the missing topics are created, ours that are no
 // longer wanted (or doubled) deleted, other callbacks left alone; a second pass changes
-// nothing.
+// nothing. Another app's subscription to the same callback and topic is not ours to see
+// (§3.14): it neither stands for ours nor gets deleted.
 func TestReconcileAgainstTheSimulator(t *testing.T) {
 	srv, c := simClient(t, exacttest.Options{Divisions: []int{101}, Webhooks: exacttest.WebhookOptions{ValidationDelay: time.Hour}})
 	const ours = "http://127.0.0.1:9/exact/webhook"
@@ -62,6 +63,7 @@ func TestReconcileAgainstTheSimulator(t *testing.T) {
 	unwanted := srv.AddWebhookSubscription(101, "StockPositions", ours)
 	kept := srv.AddWebhookSubscription(101, "Accounts", "HTTP://127.0.0.1:9/exact/webhook")
 	doubled := srv.AddWebhookSubscription(101, "Accounts", ours)
+	srv.AddOtherAppWebhookSubscription("other-app", 101, "FinancialTransactions", ours)
 	topics := Topics([]string{"accounts", "suppliers", "transaction_lines", "journals"})
 	if !slices.Equal(topics, []string{"Accounts", "FinancialTransactions"}) {
 		t.Fatalf("Topics = %v", topics)
@@ -84,9 +86,10 @@ func TestReconcileAgainstTheSimulator(t *testing.T) {
 	}
 	var got []string
 	for _, s := range srv.WebhookSubscriptions() {
-		got = append(got, s.Topic+" "+s.CallbackURL)
+		got = append(got, s.App+" "+s.Topic+" "+s.CallbackURL)
 	}
-	want := []string{"Accounts https://other-app.example/hook", "Accounts HTTP://127.0.0.1:9/exact/webhook", "FinancialTransactions " + ours}
+	want := []string{"exactsim-client Accounts https://other-app.example/hook", "exactsim-client Accounts HTTP://127.0.0.1:9/exact/webhook",
+		"other-app FinancialTransactions " + ours, "exactsim-client FinancialTransactions " + ours}
 	if !slices.Equal(got, want) {
 		t.Errorf("subscriptions %q, want %q", got, want)
 	}

@@ -116,7 +116,8 @@
 //
 // Each division has its webhooks/WebhookSubscriptions collection (§3.14), behind the same
 // auth, scope and rate limits as the data endpoints: GET lists the division's
-// subscriptions, POST {"CallbackURL":…,"Topic":…} subscribes (201 with the subscription;
+// subscriptions of the simulator's app (another app's, AddOtherAppWebhookSubscription, are
+// neither listed, deleted nor delivered to: an app cannot see them), POST {"CallbackURL":…,"Topic":…} subscribes (201 with the subscription;
 // 400 for a topic outside the sheet's list, or a callback that is not https on the domain
 // of the registered redirect URI; loopback callbacks are exempt, for tests), and DELETE
 // WebhookSubscriptions(guid'…') removes one (204, 404 when unknown). Options.Webhooks
@@ -266,6 +267,7 @@
 //	  deliveries per changed record, topic and callback rules
 //	webhook knobs: duplicates, wrong signature, loss, failed           TestWebhookKnobs
 //	  validation, POST /_sim/webhooks
+//	another app's subscriptions unseen, undeletable, not delivered     TestOtherAppsSubscriptionsAreNotOurs
 //	1M accounts through sync/CRM/Accounts >= 150,000 records/s        BenchmarkSyncAccounts1M
 //	1M transaction lines, every field: records/s, heap held            BenchmarkSyncTransactionLines1M
 //	exactsim flags (--records), first line, serving                   TestParseFlags, TestExactsim (cmd/exactsim)

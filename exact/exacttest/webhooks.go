@@ -57,6 +57,9 @@ type WebhookSubscription struct {
 	CallbackURL string    `json:"callback_url"`
 	Created     time.Time `json:"created"`
 	Validated   bool      `json:"validated"`
+	// App is the client id of the app the subscription belongs to: an app sees, deletes
+	// and is called for its own subscriptions only (§3.14).
+	App string `json:"app"`
 }
 
 // WebhookDelivery is one call the simulator made, or would have made, to a callback.
@@ -117,13 +120,21 @@ func (s *Simulator) WebhookSubscriptions() []WebhookSubscription {
 	return slices.Clone(s.hooks.subs)
 }
 
-// AddWebhookSubscription adds a subscription directly, as another app or a person would
-// (no validation call), and returns its ID.
+// AddWebhookSubscription adds a subscription of the simulator's app directly, as a person
+// or an earlier process would have made it (no validation call), and returns its ID.
 func (s *Simulator) AddWebhookSubscription(division int, topic, callbackURL string) string {
+	return s.AddOtherAppWebhookSubscription(s.opts.ClientID, division, topic, callbackURL)
+}
+
+// AddOtherAppWebhookSubscription adds a subscription that belongs to the app clientID.
+// Unless that is the simulator's app, the simulator's clients neither see nor delete it,
+// and no delivery of the simulator's goes to it (§3.14: an app cannot see another app's
+// subscriptions).
+func (s *Simulator) AddOtherAppWebhookSubscription(clientID string, division int, topic, callbackURL string) string {
 	s.hooks.mu.Lock()
 	defer s.hooks.mu.Unlock()
 	sub := WebhookSubscription{ID: s.newSubscriptionID(), Division: division, Topic: topic, CallbackURL: callbackURL,
-		Created: s.Now(), Validated: true}
+		Created: s.Now(), Validated: true, App: clientID}
 	s.hooks.subs = append(s.hooks.subs, sub)
 	return sub.ID
 }
@@ -181,7 +192,7 @@ func (s *Simulator) serveWebhookSubscriptions(w http.ResponseWriter, r *http.Req
 		s.hooks.mu.Lock()
 		var list []map[string]any
 		for _, sub := range s.hooks.subs {
-			if sub.Division == division {
+			if sub.Division == division && sub.App == s.opts.ClientID {
 				list = append(list, s.subscriptionJSON(r, sub))
 			}
 		}
@@ -208,7 +219,8 @@ func (s *Simulator) serveWebhookSubscriptions(w http.ResponseWriter, r *http.Req
 			return
 		}
 		s.hooks.mu.Lock()
-		sub := WebhookSubscription{ID: s.newSubscriptionID(), Division: division, Topic: req.Topic, CallbackURL: req.CallbackURL, Created: s.Now()}
+		sub := WebhookSubscription{ID: s.newSubscriptionID(), Division: division, Topic: req.Topic, CallbackURL: req.CallbackURL, Created: s.Now(),
+			App: s.opts.ClientID}
 		s.hooks.subs = append(s.hooks.subs, sub)
 		delay := cmp.Or(s.hooks.opts.ValidationDelay, time.Second)
 		s.hooks.mu.Unlock()
@@ -217,7 +229,9 @@ func (s *Simulator) serveWebhookSubscriptions(w http.ResponseWriter, r *http.Req
 	case r.Method == http.MethodDelete && key != "":
 		id, err := canonicalGUID(key)
 		s.hooks.mu.Lock()
-		i := slices.IndexFunc(s.hooks.subs, func(sub WebhookSubscription) bool { return sub.ID == id && sub.Division == division })
+		i := slices.IndexFunc(s.hooks.subs, func(sub WebhookSubscription) bool {
+			return sub.ID == id && sub.Division == division && sub.App == s.opts.ClientID
+		})
 		if err == nil && i >= 0 {
 			s.hooks.subs = slices.Delete(s.hooks.subs, i, i+1)
 		}
@@ -309,7 +323,7 @@ func (s *Simulator) changed(entity string, division int, action string, keys []s
 	defer s.hooks.mu.Unlock()
 	o := s.hooks.opts
 	for _, sub := range s.hooks.subs {
-		if sub.Division != division || !sub.Validated || !slices.Contains(ent.WebhookTopics, sub.Topic) {
+		if sub.Division != division || !sub.Validated || sub.App != s.opts.ClientID || !slices.Contains(ent.WebhookTopics, sub.Topic) {
 			continue
 		}
 		for _, key := range keys {

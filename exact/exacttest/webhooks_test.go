@@ -191,3 +191,30 @@ func TestWebhookKnobs(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherAppsSubscriptionsAreNotOurs: another app's subscription in the division is not
+// listed, cannot be deleted and gets no delivery of ours (§3.14).
+func TestOtherAppsSubscriptionsAreNotOurs(t *testing.T) {
+	opts := testOptions(3)
+	opts.Webhooks = WebhookOptions{ValidationDelay: time.Millisecond}
+	srv := newTestServer(t, opts)
+	tok := newAccessTokenFor(t, srv)
+	cb := newCallback(t, http.StatusOK)
+	other := srv.AddOtherAppWebhookSubscription("other-app", 101, "Accounts", cb.URL)
+	if st, b := send(t, srv, tok, http.MethodGet, "/api/v1/101/webhooks/WebhookSubscriptions", ""); st != http.StatusOK || strings.Contains(string(b), other) {
+		t.Errorf("GET: %d %s, want 200 without the other app's subscription", st, b)
+	}
+	if st, _ := send(t, srv, tok, http.MethodDelete, "/api/v1/101/webhooks/WebhookSubscriptions(guid'"+other+"')", ""); st != http.StatusNotFound {
+		t.Errorf("DELETE of the other app's subscription: %d, want 404", st)
+	}
+	if _, err := srv.UpsertRecords("accounts", 101, map[string]any{"Name": "A"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.WaitWebhooks()
+	if got := cb.got(); len(got) != 0 {
+		t.Errorf("%d deliveries through the other app's subscription, want 0", len(got))
+	}
+	if subs := srv.WebhookSubscriptions(); len(subs) != 1 || subs[0].App != "other-app" {
+		t.Errorf("subscriptions %+v, want the other app's, untouched", subs)
+	}
+}
