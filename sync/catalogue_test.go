@@ -425,3 +425,28 @@ func TestModifiedCursorWhenExactDropsTheOrder(t *testing.T) {
 		t.Errorf("second run: upserted %d from %d, cursor %d; want 4 from 0, cursor %d", res.Upserted, res.CursorFrom, st.cur("journals").Timestamp, highest)
 	}
 }
+
+// TestFirstURLsFitExactsLimit: Exact refuses URLs over 6,000 characters after
+// percent-encoding (§2.6). Every entity's first URL, with the longest filter it can carry
+// and room for the $skiptoken Exact adds to __next, stays under it; the catalogue's field
+// lists grow, and this says when one no longer fits.
+func TestFirstURLsFitExactsLimit(t *testing.T) {
+	const limit, skiptoken = 6000, len("&$skiptoken=guid'00000000-0000-0000-0000-000000000000'")
+	client, err := exact.New(exact.Config{BaseURL: "https://start.exactonline.co.uk", ClientID: "id", ClientSecret: "secret",
+		Logger: zerolog.Nop()}, NewTokenStore(nil, 1)) // no token is asked for: URL makes no call
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest, name := 0, ""
+	for _, e := range Catalogue() {
+		s := &stream{src: client, job: Job{Division: 99999999}, members: []*member{{e: &e, from: time.Now().UnixMilli()}}}
+		u := s.firstURL()
+		if n := len(u) + skiptoken; n > limit {
+			t.Errorf("%s: the first URL and a skiptoken take %d characters, over Exact's %d: %s", e.Name, n, limit, u)
+		}
+		if len(u) > longest {
+			longest, name = len(u), e.Name
+		}
+	}
+	t.Logf("longest first URL: %s, %d characters", name, longest)
+}
