@@ -113,6 +113,18 @@ func (e *APIError) Error() string {
 	return s
 }
 
+// Refused reports whether Exact refused the request in a way a retry cannot change: 400,
+// 403, 404 or 405 (§4.2), such as an endpoint outside the app's scope or a module the
+// company does not have. Exact counts 400, 401, 403 and 404 towards the 10 errors an hour
+// it allows a key per endpoint before blocking it (§2.5), and advises not to retry them.
+func (e *APIError) Refused() bool {
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
+		return true
+	}
+	return false
+}
+
 // DailyLimitError reports that the daily call budget of a division is spent (§2.1, §2.4).
 // No call was sent (or the call was answered with 429); the division can be resumed after Reset.
 type DailyLimitError struct {

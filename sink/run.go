@@ -37,6 +37,10 @@ const (
 	// RunCanceled is a run stopped on purpose (SIGINT or SIGTERM): what it committed
 	// stays, and the next run continues from its cursor.
 	RunCanceled = "canceled"
+	// RunRefused is a run Exact answered with an error a retry cannot change (400, 403,
+	// 404: a scope the app lacks, a module the company does not have); schedules leave
+	// the entity alone in that division for a while (§2.5).
+	RunRefused = "refused"
 )
 
 // RunResult is how a run ended.
@@ -163,4 +167,22 @@ func (s *Store) PruneRuns(ctx context.Context, cutoff time.Time) (int, error) {
 		return 0, fmt.Errorf("pruning the run history: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// LastRun returns the latest run of entity in a division of connection connID; its ID is
+// 0 when there is none.
+func (s *Store) LastRun(ctx context.Context, connID int64, division int, entity string) (RunRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM exact_sync.runs
+		WHERE (connection_id, division, entity) = ($1, $2, $3) ORDER BY started_at DESC, id DESC LIMIT 1`, connID, division, entity)
+	if err != nil {
+		return RunRecord{}, fmt.Errorf("reading the last run of %s in division %d: %w", entity, division, err)
+	}
+	runs, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		return RunRecord{}, fmt.Errorf("reading the last run of %s in division %d: %w", entity, division, err)
+	}
+	if len(runs) == 0 {
+		return RunRecord{}, nil
+	}
+	return runs[0], nil
 }

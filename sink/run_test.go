@@ -296,3 +296,37 @@ func TestPruneRuns(t *testing.T) {
 		t.Errorf("LastSuccess of division 102 after pruning = %v, %v; want its 200-day-old run", last, err)
 	}
 }
+
+// TestLastRun checks that LastRun returns the latest run of one entity in one division,
+// its status included, and nothing for an entity that never ran.
+func TestLastRun(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	for i, r := range []sink.Run{{Entity: "accounts", Division: 101}, {Entity: "accounts", Division: 101}, {Entity: "accounts", Division: 102},
+		{Entity: "items", Division: 101}} {
+		r.ConnectionID, r.StartedAt = conn.ID, time.Date(2026, 1, 5, 9, i, 0, 0, time.UTC)
+		id, err := s.StartRun(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := sink.RunResult{Upserted: i}
+		if i == 1 {
+			res = sink.RunResult{Status: sink.RunRefused, Err: "sync/CRM/Accounts returned 403 Forbidden", Upserted: i}
+		}
+		if err := s.FinishRun(ctx, id, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := s.LastRun(ctx, conn.ID, 101, "accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.ID == 0 || last.Result.Status != sink.RunRefused || last.Result.Upserted != 1 || last.FinishedAt.IsZero() {
+		t.Errorf("LastRun of accounts in 101: %+v, want the second, refused", last)
+	}
+	if none, err := s.LastRun(ctx, conn.ID, 101, "contacts"); err != nil || none.ID != 0 {
+		t.Errorf("LastRun of an entity that never ran: %+v, %v; want ID 0", none, err)
+	}
+}

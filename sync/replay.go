@@ -17,9 +17,9 @@ import (
 //
 // Only a run that ended ok counts as done. Any other recorded end is one the queue
 // retries on purpose (failed, lock_lost), snoozes (daily_limit) or cancels
-// (reauth_required: the worker looks at the connection before running a job), and a run
-// still 'running' belongs to an attempt that died before it finished: StartRun marks it
-// abandoned and the job runs again. A job that writes several entities ends all their
+// (reauth_required: the worker looks at the connection before running a job; refused),
+// and a run still 'running' belongs to an attempt that died before it finished: StartRun
+// marks it abandoned and the job runs again. A job that writes several entities ends all their
 // runs with one status; the run of the job's own entity decides, and res adds up the
 // rows of every member's ok run, as the run itself did.
 func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (bool, error) {

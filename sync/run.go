@@ -148,6 +148,9 @@ const (
 	// StatusCanceled: the run was stopped (its context canceled, e.g. by SIGINT); the
 	// pages it committed stay and the next run continues from its cursor.
 	StatusCanceled = sink.RunCanceled
+	// StatusRefused: Exact refused the run's requests in a way a retry cannot change (see
+	// exact.APIError.Refused).
+	StatusRefused = sink.RunRefused
 )
 
 // BudgetReserve is the share of a division's day budget (§2) kept for incremental
@@ -341,7 +344,10 @@ func (r *Runner) deletable() []*Entity {
 
 // statusOf is the status of a run that ended with err under ctx.
 func statusOf(ctx context.Context, err error) string {
-	var daily *exact.DailyLimitError
+	var (
+		daily *exact.DailyLimitError
+		api   *exact.APIError
+	)
 	switch {
 	case err == nil:
 		return StatusOK
@@ -357,6 +363,8 @@ func statusOf(ctx context.Context, err error) string {
 		return StatusBudgetReserve
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return StatusCanceled
+	case errors.As(err, &api) && api.Refused():
+		return StatusRefused
 	}
 	return StatusFailed
 }

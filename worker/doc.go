@@ -30,10 +30,11 @@
 //     resets (00:00 UTC), looking again at least every [Config.MaxSnooze]; the other jobs
 //     of the division do the same without calling Exact, as the connection's client knows
 //     the budget is spent. A broken token chain (exact.ErrReauthRequired) cancels the job
-//     and every queued job of the connection, with the reason. A functional answer of
-//     Exact (400, 403, 404, 405) cancels the job without a retry: retries would spend the
-//     endpoint's 10 errors an hour (§2.5). Other errors are retried with River's backoff,
-//     at most [SyncMaxAttempts] times; the next tick queues the job afresh.
+//     and every queued job of the connection, with the reason. A refusal of Exact (400,
+//     403, 404, 405; run status refused) cancels the job without a retry, and jobs of the
+//     schedules and webhooks skip the entity in that division for [RefusedPause]: retries
+//     would spend the endpoint's 10 errors an hour (§2.5). Other errors are retried with
+//     River's backoff, at most [SyncMaxAttempts] times; the next tick queues the job afresh.
 //   - [KindDivisions]: hourly and at start, lists every connection's divisions through a
 //     division with day budget left and stores them (exact_sync.divisions); ticks read
 //     the stored list.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -71,7 +70,9 @@ func (s *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return s.w.cf
 
 // Work runs the job. A division held by another job snoozes it; a spent day budget
 // snoozes it until the budget resets; a broken token chain cancels it and every other
-// queued job of the connection; other errors are retried with backoff.
+// queued job of the connection; a refusal of Exact cancels it, and the schedules and
+// webhooks leave the entity alone in the division for RefusedPause; other errors are
+// retried with backoff.
 func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	w := s.w
 	a := job.Args
@@ -86,6 +87,19 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	}
 	if conn.State == sink.StateReauthRequired {
 		return w.cancelConnection(ctx, job.ID, conn, errors.New(conn.StateReason))
+	}
+	if !a.Tick.IsZero() || !a.Webhook.IsZero() {
+		// §2.5: each refused call counts towards the endpoint's 10 errors an hour; a job
+		// queued by hand (exactsync sync --enqueue) tries anyway, after a fix.
+		last, err := w.cfg.Store.LastRun(ctx, a.Connection, a.Division, a.Entity)
+		if err != nil {
+			return err
+		}
+		// finished_at is the database's time, so the pause is judged on the real clock.
+		if until := last.FinishedAt.Add(RefusedPause); last.Result.Status == sink.RunRefused && time.Now().Before(until) {
+			log.Debug().Time("until", until).Str("refusal", last.Result.Err).Msg("Exact refused the last run; not tried again yet")
+			return nil
+		}
 	}
 	client, err := w.client(ctx, conn)
 	if err != nil {
@@ -117,29 +131,22 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return w.cancelConnection(ctx, job.ID, conn, err)
 	case errors.Is(err, sync.ErrBudgetReserve):
 		return nil // recorded as budget_reserve; the next tick tries again
-	case functional(err):
+	case refused(err):
 		// §2.5: Exact blocks a key for an hour (longer when it repeats) after 10 errors of
 		// 400, 401, 403 or 404 an hour on an endpoint, and advises not to retry them; River's
-		// retries would spend that budget in minutes. The next tick tries again.
-		log.Info().Msg("not retried before the next tick: Exact's answer would be the same")
+		// retries would spend that budget in minutes.
+		log.Info().Dur("pause_ms", RefusedPause).Msg("not retried: Exact's answer would be the same; schedules try again after the pause")
 		return river.JobCancel(err)
 	default:
 		return err
 	}
 }
 
-// functional reports whether err is an answer of Exact that a retry cannot change: 400,
-// 403, 404 or 405 (§2.5, §4.2). A 401 is the token's business (exact.ErrReauthRequired).
-func functional(err error) bool {
+// refused reports whether err is an answer of Exact that a retry cannot change (see
+// exact.APIError.Refused).
+func refused(err error) bool {
 	var api *exact.APIError
-	if !errors.As(err, &api) {
-		return false
-	}
-	switch api.Status {
-	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
-		return true
-	}
-	return false
+	return errors.As(err, &api) && api.Refused()
 }
 
 // cancelConnection cancels the queued jobs of a connection whose token chain needs

@@ -44,6 +44,10 @@ const (
 	// SyncMaxAttempts bounds the retries of a failing sync job; the next tick queues
 	// it afresh.
 	SyncMaxAttempts = 5
+	// RefusedPause is how long the schedules and webhooks leave an entity alone in a
+	// division after Exact refused its run (400, 403, 404): at most one refused call an
+	// hour per endpoint and division, well within the 10 errors an hour Exact allows (§2.5).
+	RefusedPause = time.Hour
 )
 
 // Config configures a [Worker]. Zero values mean the defaults.

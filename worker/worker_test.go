@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/exact"
@@ -265,9 +267,11 @@ func TestAJobWhoseRunFinishedIsNotRunAgain(t *testing.T) {
 	}
 }
 
-// TestRefusedJobIsNotRetried: a job Exact answers with a functional error (here 403, the
-// division out of the app's scope) is cancelled after its first attempt instead of being
-// retried: each retry would count towards Exact's 10 errors an hour per endpoint (§2.5).
+// TestRefusedJobIsNotRetried: a job Exact answers with a refusal (here 403, the division
+// out of the app's scope) is recorded refused and cancelled after its first attempt: each
+// retry would count towards Exact's 10 errors an hour per endpoint (§2.5). For an hour,
+// the jobs of the schedules leave the entity alone in that division without a call; a job
+// queued by hand tries anyway, and after the pause the schedules try again.
 func TestRefusedJobIsNotRetried(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for River's retries; skipped with -short")
@@ -277,20 +281,50 @@ func TestRefusedJobIsNotRetried(t *testing.T) {
 	w.sim.RevokeDivision(102)
 	w.start(worker.Config{Logger: zerolog.Nop()})
 	ctx := context.Background()
-	id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
+	rc, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{Schema: worker.Schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := func() (s string, attempts int) {
-		_ = w.pool.QueryRow(ctx, `SELECT state, attempt FROM exact_river.river_job WHERE id = $1`, id).Scan(&s, &attempts)
-		return s, attempts
+	calls := func() int { return w.sim.Stats().Calls(102, "sync/CRM/Accounts") }
+	// run queues a job of division 102 (by a tick, or by hand) and waits for its end.
+	run := func(tick bool) (state string, attempts int) {
+		t.Helper()
+		args := worker.SyncArgs{Connection: w.conn.ID, Division: 102, Entity: "accounts"}
+		if tick {
+			args.Tick = time.Now().UTC()
+		}
+		res, err := rc.Insert(ctx, args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.waitFor("the job to end", 30*time.Second, func() bool {
+			_ = w.pool.QueryRow(ctx, `SELECT state, attempt FROM exact_river.river_job WHERE id = $1`, res.Job.ID).Scan(&state, &attempts)
+			return state != "available" && state != "running" && state != "pending"
+		})
+		time.Sleep(time.Second) // time for a retry, if there were one
+		_ = w.pool.QueryRow(ctx, `SELECT state, attempt FROM exact_river.river_job WHERE id = $1`, res.Job.ID).Scan(&state, &attempts)
+		return state, attempts
 	}
-	w.waitFor("the refused job to end", 30*time.Second, func() bool { s, _ := state(); return s != "available" && s != "running" })
-	time.Sleep(2 * time.Second) // time for a retry, if there were one
-	if s, attempts := state(); s != "cancelled" || attempts != 1 {
-		t.Errorf("refused job: %s after %d attempts, want cancelled after 1", s, attempts)
+	lastStatus := func() string {
+		var s string
+		_ = w.pool.QueryRow(ctx, `SELECT status FROM exact_sync.runs WHERE division = 102 ORDER BY id DESC LIMIT 1`).Scan(&s)
+		return s
 	}
-	if calls := w.sim.Stats().Calls(102, "sync/CRM/Accounts"); calls != 1 {
-		t.Errorf("calls to the refused endpoint: %d, want 1", calls)
+
+	if state, attempts := run(true); state != "cancelled" || attempts != 1 || calls() != 1 || lastStatus() != "refused" {
+		t.Fatalf("refused job: %s after %d attempts, %d calls, run %q; want cancelled after 1 attempt, 1 call, run refused",
+			state, attempts, calls(), lastStatus())
+	}
+	if state, _ := run(true); state != "completed" || calls() != 1 {
+		t.Errorf("a scheduled job within the pause: %s with %d calls in all, want completed without a call", state, calls())
+	}
+	if state, _ := run(false); state != "cancelled" || calls() != 2 {
+		t.Errorf("a job queued by hand within the pause: %s with %d calls in all, want cancelled after its call", state, calls())
+	}
+	if _, err := w.pool.Exec(ctx, `UPDATE exact_sync.runs SET finished_at = finished_at - interval '61 minutes' WHERE division = 102`); err != nil {
+		t.Fatal(err)
+	}
+	if state, _ := run(true); state != "cancelled" || calls() != 3 {
+		t.Errorf("a scheduled job after the pause: %s with %d calls in all, want cancelled after its call", state, calls())
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -72,4 +74,19 @@ func joinOneLine(errs []error) error {
 		msgs[i] = err.Error()
 	}
 	return fmt.Errorf("%d failures: %s", len(errs), strings.Join(msgs, "; "))
+}
+
+// refusalHint adds the way out to a run Exact refused (exact.APIError.Refused): an
+// endpoint outside the app's scope, or a module the company does not have.
+func refusalHint(err error, entity string) error {
+	var api *exact.APIError
+	if !errors.As(err, &api) || !api.Refused() {
+		return err
+	}
+	leave := fmt.Sprintf(", or leave %s out of %s", entity, config.EnvEntities)
+	if entity == sync.DeletionsJob {
+		leave = "" // every sync entity's deletions come through it
+	}
+	return fmt.Errorf("%w; Exact refuses %s here: grant the app its scope in Exact's App Center (then authorize again)%s; the schedules try it once an hour meanwhile",
+		err, api.Endpoint, leave)
 }

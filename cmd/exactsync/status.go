@@ -132,6 +132,8 @@ func lastRun(now time.Time, r sink.RunRecord) string {
 // nextRun says how the next run of s differs from an incremental one.
 func nextRun(now time.Time, s sink.SyncState) string {
 	switch {
+	case s.LastRun.Result.Status == sink.RunRefused && now.Before(s.LastRun.FinishedAt.Add(worker.RefusedPause)):
+		return "not before " + s.LastRun.FinishedAt.Add(worker.RefusedPause).Local().Format("15:04") + " (Exact refused the last run; see LAST RUN)"
 	case s.Entity == sync.DeletionsJob:
 		return "incremental" // the stream has no full pass; the entities' full passes reconcile
 	case s.Cursor.Sweep:

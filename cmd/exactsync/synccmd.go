@@ -122,7 +122,7 @@ func (c *syncCmd) Run(e *env) error {
 					total.add(res)
 				}
 				if err != nil {
-					errs = append(errs, err)
+					errs = append(errs, refusalHint(err, name))
 					if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {
 						break divisions
 					}

@@ -73,7 +73,7 @@ func New(cfg Config) *Metrics {
 	m.quarantined = counter("exactsync_records_quarantined_total",
 		"Records written to exact_sync.rejected_records because they could not be read or stored.", "entity", "division")
 	m.runs = counter("exactsync_runs_total",
-		"Runs by the entity of their job and how they ended (ok, failed, daily_limit, reauth_required, busy, lock_lost, budget_reserve, canceled).", "entity", "status")
+		"Runs by the entity of their job and how they ended (ok, failed, daily_limit, reauth_required, busy, lock_lost, budget_reserve, canceled, refused).", "entity", "status")
 	m.runDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "exactsync_run_duration_seconds",
 		Help:    "How long a run took, by the entity of its job; runs that found their division busy are left out.",
