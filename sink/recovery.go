@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -95,29 +96,14 @@ func (s *Store) writeRecovery(row tokenRow, next Token) (string, error) {
 }
 
 // writeFileAtomic writes body to path with mode 0600 (its directory 0700): a temporary
-// file in the same directory, synced, renamed over path, and the directory synced.
+// file in the same directory, synced and renamed over path (renameio), then the directory
+// synced, so that the rename itself survives a crash.
 func writeFileAtomic(path string, body []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".token-*.tmp") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename there is nothing left to remove
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := renameio.WriteFile(path, body, 0o600, renameio.WithStaticPermissions(0o600), renameio.WithTempDir(dir)); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)
