@@ -1,7 +1,11 @@
 package exact
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -109,4 +113,35 @@ func (c *Client) adoptClockHint(off time.Duration) {
 	if !k.known {
 		k.hint = off
 	}
+}
+
+// ClockOffset asks Exact at baseURL for its time with one unauthenticated call to
+// current/Me (its 401 carries a Date header; the call has no division, so it spends no
+// division's budget, §2.2), and returns how far Exact's clock is ahead of this machine's,
+// measured against the middle of the call, to the second. ok is false when the answer
+// carries no Date. hc nil means http.DefaultClient.
+func ClockOffset(ctx context.Context, baseURL string, hc *http.Client) (offset time.Duration, ok bool, err error) {
+	base, err := url.Parse(baseURL)
+	if err != nil || base.Host == "" {
+		return 0, false, fmt.Errorf("base URL %q is not a URL with a host", baseURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(baseURL, "/")+"/api/v1/current/Me", nil)
+	if err != nil {
+		return 0, false, err
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	sent := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, false, networkError(base.Host, err)
+	}
+	resp.Body.Close()
+	got := time.Now()
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return 0, false, nil
+	}
+	return date.Sub(sent.Add(got.Sub(sent) / 2)).Round(time.Second), true, nil
 }

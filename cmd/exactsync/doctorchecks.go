@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -132,26 +131,15 @@ func doctorDivisions(ctx context.Context, cl *checklist, cfg *config.Config, st 
 func doctorClock(ctx context.Context, cl *checklist, base string) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/v1/current/Me", nil)
-	if err != nil {
-		cl.fail("Exact Online", "%s", oneLine(err.Error()))
+	diff, ok, err := exact.ClockOffset(ctx, base, nil)
+	switch {
+	case err != nil:
+		cl.fail("Exact Online", "%s → check the network, proxy and firewall", oneLine(err.Error()))
 		return
-	}
-	sent := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cl.fail("Exact Online", "cannot reach %s: %s → check the network, proxy and firewall", host(base), oneLine(err.Error()))
-		return
-	}
-	resp.Body.Close()
-	got := time.Now()
-	date, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
+	case !ok:
 		cl.warn("Exact Online", "%s answered without a Date header; the clock cannot be compared", host(base))
 		return
 	}
-	local := sent.Add(got.Sub(sent) / 2)
-	diff := date.Sub(local).Round(time.Second)
 	switch {
 	case diff.Abs() > 2*time.Minute:
 		cl.warn("clock", "Exact's clock %s → exactsync follows Exact's clock for tokens, but schedules and logs use the local one: sync it (NTP)", clockDiff(diff))
