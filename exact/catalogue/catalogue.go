@@ -13,7 +13,7 @@
 // field is the division column every table starts with.
 package catalogue
 
-//go:generate go run ./internal/ddl -migration ../../migrations/00008_catalogue.sql -docs ../../docs/entities.md
+//go:generate go run ./internal/ddl -migrations ../../migrations -docs ../../docs/entities.md
 
 import (
 	_ "embed"

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/exactsync/exactsync/exact/catalogue"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sink/sinktest"
+)
+
+const migrationsDir = "../../../../migrations"
+
+// TestMigrationsAgreeWithTheCatalogue: the generated migrations create exactly what the
+// catalogue names; a catalogue changed without `go generate ./exact/catalogue` fails here.
+func TestMigrationsAgreeWithTheCatalogue(t *testing.T) {
+	s, last, err := readSchema(migrationsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last < 8 || len(s) == 0 {
+		t.Fatalf("read %d tables up to migration %d; the generated migrations were not found", len(s), last)
+	}
+	stmts, err := Diff(s, catalogue.All())
+	if err != nil || len(stmts) > 0 {
+		t.Errorf("the catalogue differs from the migrations: %v %q; run go generate ./exact/catalogue", err, stmts)
+	}
+}
+
+// changed is the catalogue with a new field on items, a new text field on accounts (whose
+// table migration 00002 made by hand) and a new entity, units_copy.
+func changed(t *testing.T) []catalogue.Entity {
+	t.Helper()
+	all := slices.Clone(catalogue.All())
+	for i, e := range all {
+		switch e.Name {
+		case "items", "accounts":
+			e.Columns = append(slices.Clone(e.Columns), catalogue.Column{Name: "new_field", Field: "NewField", Type: "Edm.String", SQL: "text"})
+			all[i] = e
+		case "units":
+			e.Name, e.Table = "units_copy", "exact.units_copy"
+			all = append(all, e)
+		}
+	}
+	return all
+}
+
+// TestDiffAddsTablesAndColumns applies what Diff writes for a changed catalogue to a
+// database migrated as the product does, and checks the new table and columns are there.
+func TestDiffAddsTablesAndColumns(t *testing.T) {
+	s, _, err := readSchema(migrationsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts, err := Diff(s, changed(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) != 3 {
+		t.Fatalf("Diff: %d statements, want 3 (accounts, items, units_copy):\n%s", len(stmts), strings.Join(stmts, "\n"))
+	}
+	url := sinktest.NewDatabase(t) // its own: the schema changes
+	sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	pool := sinktest.NewPool(t, url)
+	ctx := context.Background()
+	for _, st := range stmts {
+		if _, err := pool.Exec(ctx, st); err != nil {
+			t.Fatalf("%s\n%v", st, err)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+		WHERE (table_name, column_name) IN (('accounts', 'new_field'), ('items', 'new_field'), ('units_copy', 'code'), ('units_copy', 'synced_at'))
+		  AND table_schema = 'exact'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Errorf("%d of the 4 new columns found after the generated migration", n)
+	}
+}
+
+// TestDiffRefusesWhatItCannotDo: a column whose type changed, or that left the catalogue,
+// is named in the error, for a migration written by hand.
+func TestDiffRefusesWhatItCannotDo(t *testing.T) {
+	s, _, err := readSchema(migrationsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := slices.Clone(catalogue.All())
+	for i, e := range all {
+		switch e.Name {
+		case "items":
+			e.Columns = slices.Clone(e.Columns)
+			e.Columns[1].SQL = "bigint"
+			all[i] = e
+		case "journals":
+			e.Columns = slices.Clone(e.Columns[:len(e.Columns)-1])
+			all[i] = e
+		}
+	}
+	items, _ := catalogue.Lookup("items")
+	journals, _ := catalogue.Lookup("journals")
+	_, err = Diff(s, all)
+	for _, want := range []string{"exact.items." + items.Columns[1].Name + " is " + items.Columns[1].SQL + " in the migrations and bigint",
+		"exact.journals." + journals.Columns[len(journals.Columns)-1].Name + " is in the migrations and no longer in the catalogue", "by hand"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Diff: %v, want an error with %q", err, want)
+		}
+	}
+}
+
+// TestRunWritesTheNextMigration: with a changed catalogue run writes the next numbered
+// migration; run again, it finds the catalogue and the migrations agreeing, and writes
+// nothing.
+func TestRunWritesTheNextMigration(t *testing.T) {
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(migrationsDir, "*.sql"))
+	last := ""
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		last = filepath.Base(f)
+	}
+	all := changed(t)
+	wrote, err := run(all, dir, filepath.Join(dir, "entities.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	num, _, _ := strings.Cut(last, "_")
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, fmt.Sprintf("%05d_catalogue_changes.sql", n+1)); wrote != want {
+		t.Fatalf("run wrote %q, want %q", wrote, want)
+	}
+	b, _ := os.ReadFile(wrote)
+	if !strings.HasPrefix(string(b), generatedHeader) || !strings.Contains(string(b), "-- +goose Up") || !strings.Contains(string(b), "CREATE TABLE exact.units_copy") {
+		t.Errorf("the new migration:\n%s", b)
+	}
+	if again, err := run(all, dir, ""); err != nil || again != "" {
+		t.Errorf("run again: wrote %q, %v; want nothing", again, err)
+	}
+	if docs, err := os.ReadFile(filepath.Join(dir, "entities.md")); err != nil || !strings.Contains(string(docs), "units_copy") {
+		t.Errorf("docs without the new entity: %v", err)
+	}
+}
+
+// TestDocsAreCurrent: docs/entities.md is what the catalogue makes of it; run go generate
+// ./exact/catalogue after changing the catalogue.
+func TestDocsAreCurrent(t *testing.T) {
+	got, err := os.ReadFile("../../../../docs/entities.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(Docs(catalogue.All())) {
+		t.Errorf("docs/entities.md is not the catalogue's; run go generate ./exact/catalogue")
+	}
+}
