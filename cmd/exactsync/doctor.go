@@ -94,6 +94,7 @@ func (c *doctorCmd) Run(e *env) error {
 		doctorConnection(cl, conn, now)
 		doctorDivisions(ctx, cl, cfg, st, conn)
 	}
+	doctorRefused(ctx, cl, st)
 	if !c.NoExact {
 		base := cfg.BaseURL
 		if len(conns) > 0 {

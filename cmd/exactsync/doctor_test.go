@@ -31,7 +31,7 @@ func TestDoctorOnAHealthySetup(t *testing.T) {
 		t.Fatalf("doctor: %s", r)
 	}
 	got := doctorLines(r.stdout)
-	for _, subject := range []string{"configuration", "database", "encryption", "connection 1", "divisions", "day budget", "clock", "schedules"} {
+	for _, subject := range []string{"configuration", "database", "encryption", "connection 1", "divisions", "day budget", "runs", "clock", "schedules"} {
 		if s := got[subject]; len(s) == 0 || s[0] != "OK" {
 			t.Errorf("%s: %v, want OK\n%s", subject, s, r.stdout)
 		}
@@ -51,17 +51,22 @@ func TestDoctorOnABrokenSetup(t *testing.T) {
 	if _, err := p.pool.Exec(context.Background(), `UPDATE exact_sync.connections SET state = 'reauth_required', state_reason = 'Old refresh token used'`); err != nil {
 		t.Fatal(err)
 	}
+	// An entity Exact refused in its last run.
+	if _, err := p.pool.Exec(context.Background(), `INSERT INTO exact_sync.runs (connection_id, division, entity, finished_at, status, error)
+		VALUES (1, 101, 'items', now(), 'refused', 'logistics/Items for division 101 returned 403 Forbidden')`); err != nil {
+		t.Fatal(err)
+	}
 	r := p.run("doctor")
 	if r.code != exitError {
 		t.Errorf("doctor exit %d, want %d\n%s", r.code, exitError, r)
 	}
 	got := doctorLines(r.stdout)
-	for subject, want := range map[string]string{"connection 1": "FAIL", "divisions": "FAIL", "encryption": "WARN", "database": "OK"} {
+	for subject, want := range map[string]string{"connection 1": "FAIL", "divisions": "FAIL", "encryption": "WARN", "database": "OK", "runs": "WARN"} {
 		if s := got[subject]; len(s) == 0 || s[0] != want {
 			t.Errorf("%s: %v, want %s\n%s", subject, s, want, r.stdout)
 		}
 	}
-	for _, fix := range []string{"exactsync auth login", "999", "rotate-key"} {
+	for _, fix := range []string{"exactsync auth login", "999", "rotate-key", "Exact refused items in division 101", "leave it out of EXACTSYNC_ENTITIES"} {
 		if !strings.Contains(r.stdout, fix) {
 			t.Errorf("the checklist does not say %q:\n%s", fix, r.stdout)
 		}

@@ -158,3 +158,25 @@ func clockDiff(d time.Duration) string {
 	}
 	return "agrees with this machine's"
 }
+
+// doctorRefused names each entity whose last run Exact refused (400, 403, 404), with the
+// way out: such a refusal does not go away by waiting.
+func doctorRefused(ctx context.Context, cl *checklist, st *sink.Store) {
+	states, err := st.SyncStates(ctx)
+	if err != nil {
+		cl.fail("runs", "%s", oneLine(err.Error()))
+		return
+	}
+	refused := 0
+	for _, s := range states {
+		if s.LastRun.Result.Status != sink.RunRefused {
+			continue
+		}
+		refused++
+		cl.warn("runs", "Exact refused %s in division %d of connection %d: %s → grant the app its scope in Exact's App Center (then authorize again), or leave it out of %s",
+			s.Entity, s.Division, s.ConnectionID, oneLine(s.LastRun.Result.Err), config.EnvEntities)
+	}
+	if refused == 0 {
+		cl.ok("runs", "no entity refused by Exact in its last run")
+	}
+}

@@ -51,7 +51,7 @@ type cli struct {
 	Entities entitiesCmd `cmd:"" help:"List what can be synced."`
 	Demo     demoCmd     `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
 	Bench    benchCmd    `cmd:"" passthrough:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md); runs exactsync-bench, whose flags exactsync bench --help lists."`
-	Doctor   doctorCmd   `cmd:"" help:"Check the setup and say what to fix: database, encryption key, connections, divisions, budget, schedules, Exact's clock."`
+	Doctor   doctorCmd   `cmd:"" help:"Check the setup and say what to fix: database, encryption key, connections, divisions, budget, refused runs, schedules, Exact's clock."`
 	Webhooks webhooksCmd `cmd:"" help:"Manage the Exact Online webhook subscriptions that trigger early incremental runs."`
 	Version  versionCmd  `cmd:"" help:"Print the version and build information."`
 	Help     helpCmd     `cmd:"" help:"Show the help of a command: exactsync help [command]."`
