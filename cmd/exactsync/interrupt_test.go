@@ -137,3 +137,62 @@ func TestSyncLogsProgressOffATerminal(t *testing.T) {
 		t.Errorf("a live line was drawn off a terminal:\n%q", r.stderr)
 	}
 }
+
+// TestSecondInterruptStopsAtOnce: the first SIGINT lets the write in flight finish (here
+// it waits for a lock the test holds on the table, up to the write timeout); a second one
+// ends the process at once, exit 130 with a line saying so, and PostgreSQL rolls the write
+// back.
+func TestSecondInterruptStopsAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 50})
+	w.importToken()
+	ctx := context.Background()
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE exact.accounts IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	c := w.cmd(nil, "sync", "--entity", "accounts", "--division", "101")
+	var errb lockedBuffer
+	c.Stdout, c.Stderr = io.Discard, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	defer func() { _ = c.Process.Kill() }()
+	// The write of the first page waits for the table.
+	w.waitFor(`SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+		AND query ILIKE '%accounts%'`, 30*time.Second)
+
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the first SIGINT ended the sync during its write (%v); want it to let the write finish\n%s", err, errb.String())
+	case <-time.After(time.Second):
+	}
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted || !strings.Contains(errb.String(), "interrupted again: stopped at once") {
+			t.Errorf("after the second SIGINT: %v, want exit %d and a line saying so\n%s", err, exitInterrupted, errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the second SIGINT did not end the sync within 5 s\n%s", errb.String())
+	}
+	w.logs = append(w.logs, errb.String())
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.count(`SELECT count(*) FROM exact.accounts`); n != 0 {
+		t.Errorf("%d accounts stored by the write the second SIGINT cut, want 0", n)
+	}
+}
