@@ -97,7 +97,8 @@ func TestInterruptedSyncExits130AndTheRerunContinues(t *testing.T) {
 
 func TestSyncShowsALiveLineOnATerminal(t *testing.T) {
 	w := slowWorld(t)
-	c := w.cmd(nil, "sync", "--entity", "accounts", "--division", "101")
+	// A progress log line a second would break the live line: the run must not log one.
+	c := w.cmd(map[string]string{"EXACTSYNC_PROGRESS_INTERVAL": "1s"}, "sync", "--entity", "accounts", "--division", "101")
 	f, err := pty.Start(c)
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +121,9 @@ func TestSyncShowsALiveLineOnATerminal(t *testing.T) {
 	}
 	if strings.Contains(got, `"level":`) {
 		t.Errorf("JSON logs on a terminal with LOG_FORMAT unset:\n%q", got)
+	}
+	if strings.Contains(got, "sync progress") {
+		t.Errorf("progress log lines beside the live line:\n%q", got)
 	}
 }
 

@@ -64,7 +64,11 @@ func (c *syncCmd) Run(e *env) error {
 		enabled = append(slices.Clone(enabled), ent.Name)
 	}
 	display := newProgressDisplay(e.stderr, c.Progress)
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, Progress: display.update, ProgressEvery: cfg.ProgressInterval}, st, st, st)
+	every := cfg.ProgressInterval
+	if display.w != nil {
+		every = -1 // the live line shows the progress; a log line would break it
+	}
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, Progress: display.update, ProgressEvery: every}, st, st, st)
 	var total syncTotal
 	// With --enqueue, the jobs go to the queue; the division list is read here all the same.
 	var runJob func(sync.Job) error
