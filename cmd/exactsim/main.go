@@ -74,7 +74,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.IntVar(&opts.MinutelyLimit, "minutely-limit", 60, "calls per division per clock minute (0 = no limit)")
 	fs.IntVar(&opts.DailyLimit, "daily-limit", 5000, "calls per division per UTC day (0 = no limit)")
 	fs.BoolVar(&mandatory, "mandatory-filter", true, "require a $filter on crm/Accounts and bulk/CRM/Accounts")
-	fs.BoolVar(&opts.ErrorBudget, "error-budget", false, "block an endpoint for an hour after 10 errors in an hour")
+	fs.BoolVar(&opts.ErrorBudget, "error-budget", false, "block an endpoint (the token endpoint too) for an hour after 10 errors in an hour")
 	fs.Float64Var(&opts.Faults.ErrorRate, "fault-rate", 0, "probability of a 500/503 on a REST data call")
 	fs.DurationVar(&opts.Faults.Latency, "latency", 0, "latency added to each REST call")
 	fs.Float64Var(&opts.Faults.TruncateRate, "truncate-rate", 0, "probability of a truncated page body")

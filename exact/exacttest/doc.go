@@ -98,7 +98,8 @@
 //   - A consent replaces the token chain at the code exchange (§1.9). An early refresh leaves the
 //     refresh token valid (§1.8). Tokens or codes never issued get 400 invalid_grant "Signed data
 //     extraction has failed." (§1.10, an invented text).
-//   - The error-budget block (§2.5, off by default) answers 429 "API rate limit exceeded".
+//   - The error-budget block (§2.5, off by default) answers 429 "API rate limit exceeded"; the
+//     token endpoint's errors, an early refresh among them (§1.8), count on a budget of its own.
 //   - With Options.EmptyUnauthorizedBody the REST 401 has an empty body instead (§7).
 //   - Maintenance (Options.Maintenance, off by default): every /api/ call, OAuth2 included, gets
 //     503 from 04:00 to 04:30 Amsterdam wall-clock time (§0, §6.11; "CET" read as Dutch local
@@ -232,6 +233,7 @@
 //	429 empty body with only the exhausted limit's headers            TestRateLimit429
 //	limits off: no headers                                            TestNoLimitsNoHeaders
 //	10-errors-per-hour block (optional)                               TestErrorBudget
+//	  token errors (an early refresh too) count, the endpoint blocked  TestErrorBudgetCountsTokenErrors
 //	POST /_sim/clock                                                  TestControlClock, TestClockFollowsRealTime
 //	GET /_sim/clock {"now":"<RFC3339Nano>"}                           TestControlClockGet
 //	POST and GET /_sim/accounts (merge, create, delete, truth)        TestControlAccounts

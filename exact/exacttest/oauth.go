@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// tokenEndpoint names the token endpoint in the error budget.
+const tokenEndpoint = "oauth2/token"
+
 // Token lifetimes (§0, §1.7, §1.8).
 const (
 	accessTokenLifetime = 600 * time.Second
@@ -163,6 +166,15 @@ func (s *Simulator) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
+	// §1.8, §2.5: token errors, an early refresh among them, count towards the error
+	// budget like the REST API's (the token endpoint has no division).
+	if s.budgetBlocked(0, tokenEndpoint) {
+		s.mu.Lock()
+		s.stats.TokenCalls[cmp.Or(grant, "none")+"/blocked"]++
+		s.mu.Unlock()
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "rate_limited", "error_description": msgRateBlocked})
+		return
+	}
 	s.mu.Lock()
 	resp, terr := s.grantLocked(grant, r.PostForm)
 	outcome := "ok"
@@ -180,6 +192,7 @@ func (s *Simulator) serveToken(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("Cache-Control", "no-store")
 	if terr != nil {
+		s.recordError(0, tokenEndpoint, terr.status)
 		if terr.reason != "" {
 			w.Header().Set("Reason", terr.reason)
 		}

@@ -3,6 +3,7 @@ package exacttest
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +136,26 @@ func TestErrorBudget(t *testing.T) {
 	tok = newAccessTokenFor(t, srv)
 	if resp, _ := getJSON(t, srv, tok, good); resp.StatusCode != 200 {
 		t.Errorf("an hour later: got %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestErrorBudgetCountsTokenErrors: refreshes refused as too early count towards the
+// error budget (§1.8, §2.5); past 10 in an hour the token endpoint is blocked for an hour.
+func TestErrorBudgetCountsTokenErrors(t *testing.T) {
+	srv := newTestServer(t, Options{ErrorBudget: true, FreezeClock: true})
+	newAccessTokenFor(t, srv) // the 570 s window starts
+	for i := range 11 {
+		if resp, b := tokenCall(t, srv, refreshForm(srv, srv.RefreshToken())); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("early refresh %d: got %d %s, want 400", i+1, resp.StatusCode, b)
+		}
+	}
+	srv.Advance(570 * time.Second)
+	resp, b := tokenCall(t, srv, refreshForm(srv, srv.RefreshToken()))
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(b), "API rate limit exceeded") {
+		t.Errorf("refresh after 11 refused ones: got %d %s, want 429 API rate limit exceeded", resp.StatusCode, b)
+	}
+	srv.Advance(time.Hour)
+	if resp, b := tokenCall(t, srv, refreshForm(srv, srv.RefreshToken())); resp.StatusCode != http.StatusOK {
+		t.Errorf("an hour later: got %d %s, want 200", resp.StatusCode, b)
 	}
 }
