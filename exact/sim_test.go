@@ -279,3 +279,34 @@ func TestDivisionsThroughAGrantedDivision(t *testing.T) {
 		t.Errorf("calls to system/Divisions through 303: %d, want 1", got)
 	}
 }
+
+// TestTokenEndpointDownKeepsTheChain: a refresh answered 503 (Exact's nightly maintenance,
+// §0, §4.2) fails the call without touching the chain: no re-authorization is asked for,
+// the stored refresh token stays the simulator's, and after the window the refresh works.
+func TestTokenEndpointDownKeepsTheChain(t *testing.T) {
+	// 03:50 in Amsterdam (CET), ten minutes before the 04:00–04:30 window.
+	srv, c, store := newSimClient(t, exacttest.Options{Maintenance: true, Start: time.Date(2026, 1, 5, 2, 50, 0, 0, time.UTC)})
+	ctx := context.Background()
+	if _, err := c.AccessToken(ctx); err != nil {
+		t.Fatalf("before the window: %v", err)
+	}
+	srv.Advance(20 * time.Minute) // 04:10: the access token has expired, the endpoint is down
+	head := srv.RefreshToken()
+	_, err := c.AccessToken(ctx)
+	if err == nil || errors.Is(err, exact.ErrReauthRequired) {
+		t.Fatalf("refresh during the window: %v, want an error that is not a re-authorization", err)
+	}
+	if marks := store.Marks(); len(marks) != 0 {
+		t.Errorf("the connection was marked for re-authorization %d times, want 0", len(marks))
+	}
+	if tok, _ := store.LoadToken(ctx); tok.RefreshToken != head || srv.RefreshToken() != head {
+		t.Errorf("the chain moved during the window")
+	}
+	srv.Advance(25 * time.Minute) // 04:35
+	if _, err := c.AccessToken(ctx); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	if got := srv.Stats().TokenCalls["refresh_token/ok"]; got != 2 {
+		t.Errorf("successful refreshes: %d, want 2 (before and after the window)", got)
+	}
+}
