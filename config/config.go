@@ -333,6 +333,7 @@ func entities(getenv func(string) string, opts Options, bad func(name, format st
 		return slices.Clone(opts.Entities)
 	}
 	want := map[string]bool{}
+	reported := false // a name was refused: that says it all
 	for _, name := range strings.Split(raw, ",") {
 		name = strings.ToLower(strings.TrimSpace(name))
 		switch {
@@ -341,8 +342,10 @@ func entities(getenv func(string) string, opts Options, bad func(name, format st
 			want[name] = true
 		case opts.Unsupported[name] != "":
 			bad(EnvEntities, "%s cannot be synced: %s; leave it out", name, opts.Unsupported[name])
+			reported = true
 		default:
 			bad(EnvEntities, "unknown entity %q; use all, or names from `exactsync entities` separated by commas", name)
+			reported = true
 		}
 	}
 	var out []string
@@ -351,7 +354,7 @@ func entities(getenv func(string) string, opts Options, bad func(name, format st
 			out = append(out, e)
 		}
 	}
-	if len(out) == 0 && len(want) == 0 {
+	if len(out) == 0 && !reported {
 		bad(EnvEntities, "%q names no entity; use all, or names from `exactsync entities` separated by commas", raw)
 	}
 	return out

@@ -301,6 +301,7 @@ func TestEntitiesAndDefaultSchedules(t *testing.T) {
 		schedules map[string]string
 		full      map[string]string
 		wantErr   []string
+		notErr    string // not in the error
 	}{
 		{
 			name:      "defaults",
@@ -331,6 +332,12 @@ func TestEntitiesAndDefaultSchedules(t *testing.T) {
 			env:     map[string]string{"EXACTSYNC_ENTITIES": ","},
 			wantErr: []string{"EXACTSYNC_ENTITIES: \",\" names no entity"},
 		},
+		{
+			name:    "only an unknown name: said once",
+			env:     map[string]string{"EXACTSYNC_ENTITIES": "nope"},
+			wantErr: []string{`EXACTSYNC_ENTITIES: unknown entity "nope"`},
+			notErr:  "names no entity",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,6 +345,9 @@ func TestEntitiesAndDefaultSchedules(t *testing.T) {
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("Load succeeded, want errors %q", tt.wantErr)
+				}
+				if tt.notErr != "" && strings.Contains(err.Error(), tt.notErr) {
+					t.Errorf("error %q says %q as well", err, tt.notErr)
 				}
 				for _, w := range tt.wantErr {
 					if !strings.Contains(err.Error(), w) {
