@@ -118,14 +118,23 @@ func (w *world) startServing(args ...string) *runProcess {
 // get fetches path from the process's server.
 func (p *runProcess) get(t *testing.T, path string) (int, string) {
 	t.Helper()
+	code, body := p.try(path)
+	if code == 0 {
+		t.Fatalf("GET %s: %s\nexactsync run's stderr:\n%s", path, body, p.stderr)
+	}
+	return code, body
+}
+
+// try fetches path from the process's server; status 0 and the error when it cannot.
+func (p *runProcess) try(path string) (int, string) {
 	resp, err := http.Get("http://" + p.addr + path)
 	if err != nil {
-		t.Fatalf("GET %s: %v\nexactsync run's stderr:\n%s", path, err, p.stderr)
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		return 0, err.Error()
 	}
 	return resp.StatusCode, string(body)
 }
@@ -219,7 +228,7 @@ func TestMetricsAfterASync(t *testing.T) {
 	p := ow.startServing("--workers", "2")
 	var scrape string
 	if !eventually(60*time.Second, func() bool {
-		_, scrape = p.get(t, "/metrics")
+		_, scrape = p.try("/metrics")
 		ok := func(entity, division string) bool {
 			v, _ := sample(scrape, "exactsync_runs_total", "entity="+entity+",status=ok")
 			lag, hasLag := sample(scrape, "exactsync_sync_lag_seconds", "entity="+entity+",division="+division)
@@ -278,17 +287,19 @@ func TestReadyzFailsWhileTheDatabaseIsUnreachable(t *testing.T) {
 	ow := newOpsWorld(t, []int{101}, 50)
 	ow.importToken()
 	p := ow.startServing()
-	ready := func() (int, string) { return p.get(t, "/readyz") }
+	// A refused connection is polled again like a 503 until the deadline; the failure
+	// then shows run's stderr.
+	ready := func() (int, string) { return p.try("/readyz") }
 	if !eventually(30*time.Second, func() bool { code, _ := ready(); return code == 200 }) {
 		code, body := ready()
-		t.Fatalf("/readyz before the cut: %d %q, want 200", code, body)
+		t.Fatalf("/readyz before the cut: %d %q, want 200\nexactsync run's stderr:\n%s", code, body, p.stderr)
 	}
 
 	ow.proxy.Cut()
 	var code int
 	var body string
 	if !eventually(10*time.Second, func() bool { code, body = ready(); return code == 503 }) {
-		t.Fatalf("/readyz with the database cut: %d %q, want 503", code, body)
+		t.Fatalf("/readyz with the database cut: %d %q, want 503\nexactsync run's stderr:\n%s", code, body, p.stderr)
 	}
 	if !strings.HasPrefix(body, "database: ") {
 		t.Errorf("/readyz with the database cut: %q, want a first line naming the database", body)
@@ -302,7 +313,7 @@ func TestReadyzFailsWhileTheDatabaseIsUnreachable(t *testing.T) {
 
 	ow.proxy.Restore()
 	if !eventually(30*time.Second, func() bool { code, body = ready(); return code == 200 }) {
-		t.Fatalf("/readyz 30 s after the database came back: %d %q, want 200", code, body)
+		t.Fatalf("/readyz 30 s after the database came back: %d %q, want 200\nexactsync run's stderr:\n%s", code, body, p.stderr)
 	}
 	if body != "ok\n" {
 		t.Errorf("/readyz recovered: %q, want ok", body)
