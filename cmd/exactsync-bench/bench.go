@@ -443,16 +443,11 @@ func benchEndToEnd(ctx context.Context, base string, size benchSize, profile str
 			return err
 		}
 		runner := sync.NewRunner(batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{"accounts"}}), st, st, st)
-		if profile != "" {
-			f, err := os.Create(profile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
+		stopProfile, err := startCPUProfile(profile)
+		if err != nil {
+			return err
 		}
+		defer stopProfile()
 		start := time.Now()
 		for _, d := range w.divs {
 			r, err := runner.Run(ctx, client, sync.Job{ConnectionID: w.conn.ID, Division: d, Entity: "accounts", Full: true})
@@ -463,9 +458,7 @@ func benchEndToEnd(ctx context.Context, base string, size benchSize, profile str
 			res.Calls += r.Calls
 		}
 		res.Seconds = time.Since(start).Seconds()
-		if profile != "" {
-			pprof.StopCPUProfile()
-		}
+		stopProfile()
 		for _, d := range w.divs {
 			res.DeletedCalls += sim.Stats().Calls(d, "sync/Deleted")
 		}
@@ -679,4 +672,27 @@ func benchTokens(ctx context.Context, base string, p benchPlan, log zerolog.Logg
 		return nil
 	})
 	return res, err
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called (stop may be called
+// more than once); an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once gosync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	gosync "sync"
@@ -203,16 +202,11 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 			return copyLines(ctx, db, client, cfg, w.conn.ID, &res)
 		}
 		runner := sync.NewRunner(cfg, st, st, st)
-		if profile != "" {
-			f, err := os.Create(profile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
+		stopProfile, err := startCPUProfile(profile)
+		if err != nil {
+			return err
 		}
+		defer stopProfile()
 		start := time.Now()
 		for _, job := range runner.Jobs(w.conn.ID, 101, true) {
 			r, err := runner.Run(ctx, client, job)
@@ -223,9 +217,7 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 			res.Calls += r.Calls
 		}
 		res.Seconds = time.Since(start).Seconds()
-		if profile != "" {
-			pprof.StopCPUProfile()
-		}
+		stopProfile()
 		return nil
 	})
 	if err != nil {

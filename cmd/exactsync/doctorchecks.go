@@ -173,8 +173,8 @@ func doctorRefused(ctx context.Context, cl *checklist, st *sink.Store) {
 			continue
 		}
 		refused++
-		cl.warn("runs", "Exact refused %s in division %d of connection %d: %s → grant the app its scope in Exact's App Center (then authorize again), or leave it out of %s",
-			s.Entity, s.Division, s.ConnectionID, oneLine(s.LastRun.Result.Err), config.EnvEntities)
+		cl.warn("runs", "Exact refused %s in division %d of connection %d: %s → %s",
+			s.Entity, s.Division, s.ConnectionID, oneLine(s.LastRun.Result.Err), refusalFix(s.Entity, "it"))
 	}
 	if refused == 0 {
 		cl.ok("runs", "no entity refused by Exact in its last run")

@@ -83,10 +83,15 @@ func refusalHint(err error, entity string) error {
 	if !errors.As(err, &api) || !api.Refused() {
 		return err
 	}
-	leave := fmt.Sprintf(", or leave %s out of %s", entity, config.EnvEntities)
+	return fmt.Errorf("%w; Exact refuses %s here: %s; the schedules try it once an hour meanwhile", err, api.Endpoint, refusalFix(entity, entity))
+}
+
+// refusalFix is the way out of a refusal of entity's requests, for the sync's last line
+// and doctor; called names the entity in the sentence ("accounts", or "it").
+func refusalFix(entity, called string) string {
+	fix := "grant the app its scope in Exact's App Center (then authorize again)"
 	if entity == sync.DeletionsJob {
-		leave = "" // every sync entity's deletions come through it
+		return fix // every sync entity's deletions come through it
 	}
-	return fmt.Errorf("%w; Exact refuses %s here: grant the app its scope in Exact's App Center (then authorize again)%s; the schedules try it once an hour meanwhile",
-		err, api.Endpoint, leave)
+	return fmt.Sprintf("%s, or leave %s out of %s", fix, called, config.EnvEntities)
 }
