@@ -67,6 +67,7 @@ type memStore struct {
 	mu      sync.Mutex
 	tok     Token
 	updates int
+	reads   int // LoadToken and UpdateToken calls
 	reasons []string
 
 	now       func() time.Time
@@ -117,7 +118,15 @@ func (s *memStore) announce(t Token) Token {
 func (s *memStore) LoadToken(context.Context) (Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads++
 	return s.read(), nil
+}
+
+// Reads returns how many times the token was read.
+func (s *memStore) Reads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
 }
 
 func (s *memStore) UpdateToken(ctx context.Context, fn func(context.Context, Token) (Token, bool, error)) (Token, error) {
