@@ -45,8 +45,9 @@ func (c *Client) pendingElsewhere(p PendingRefresh) bool {
 
 // announcement is what announce found under the row lock.
 type announcement struct {
-	cur      Token // the token as read
-	settled  bool  // another process refreshed meanwhile: cur is to be used
+	cur      Token     // the token as read
+	settled  bool      // another process refreshed meanwhile: cur is to be used
+	at       time.Time // when the announcement was begun, on this process's clock
 	replaced PendingRefresh
 }
 
@@ -58,9 +59,10 @@ type announcement struct {
 // place of: its window had passed or its process had ended.
 func (c *Client) announce(ctx context.Context, settled, afterReject func(Token) bool) (announcement, error) {
 	var a announcement
+	began := time.Now()
 	_, err := c.store.UpdateToken(ctx, func(ctx context.Context, cur Token) (Token, bool, error) {
 		c.adoptClockHint(cur.ClockOffset)
-		a = announcement{cur: cur}
+		a = announcement{cur: cur, at: began}
 		if settled(cur) {
 			a.settled = true
 			return cur, false, nil
@@ -95,16 +97,19 @@ type spending struct {
 	callErr   error          // the token call failed otherwise; the announcement is ended
 }
 
-// spend locks the row and, if it still holds this client's announcement for announced,
-// sends the refresh token and stores what Exact answered, as one step: the new pair,
+// spend locks the row and, if it still holds this client's announcement a, made at most a
+// token call's time ago, sends the refresh token and stores what Exact answered, as one
+// step: the new pair,
 // committed before it is used (§6.1; if the commit fails, the store keeps the pair, see
 // TokenStore); the NotBefore of a "too early" answer (§1.8); or, after any other failure
 // of the call, the end of the announcement, since no pair will come. A terminal answer is
 // returned in terminal, with the announcement left in place until it is judged (see
 // afterTerminal), so that nobody sends the token meanwhile. errNotNow: the announcement is
 // gone (its window passed and another client took its place, or the stored token
-// changed).
-func (c *Client) spend(ctx context.Context, settled, afterReject func(Token) bool, announced string) (spending, error) {
+// changed), or it is older than a token call: its window counts on the row lock being
+// taken within the store's lock timeout, and covers the store's retries only from then,
+// so a late one is made again rather than spent.
+func (c *Client) spend(ctx context.Context, settled, afterReject func(Token) bool, a announcement) (spending, error) {
 	var sp spending
 	next, err := c.store.UpdateToken(ctx, func(ctx context.Context, cur Token) (Token, bool, error) {
 		c.adoptClockHint(cur.ClockOffset)
@@ -112,7 +117,7 @@ func (c *Client) spend(ctx context.Context, settled, afterReject func(Token) boo
 		if settled(cur) {
 			return cur, false, nil // another process refreshed meanwhile
 		}
-		if p := cur.Pending; cur.RefreshToken != announced || p.By != c.id || p.Left <= 0 {
+		if p := cur.Pending; cur.RefreshToken != a.cur.RefreshToken || p.By != c.id || p.Left <= 0 || time.Since(a.at) > c.tokenTimeout {
 			return Token{}, false, errNotNow
 		}
 		if err := c.checkBroken(cur); err != nil {

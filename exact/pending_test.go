@@ -283,3 +283,41 @@ func TestFailedTokenCallEndsTheAnnouncement(t *testing.T) {
 		})
 	}
 }
+
+// slowSecondLock delays the second UpdateToken of a refresh (the one that sends the token)
+// as a starved pool or a long lock wait would.
+type slowSecondLock struct {
+	*memStore
+	delay time.Duration
+	calls int
+}
+
+func (s *slowSecondLock) UpdateToken(ctx context.Context, fn func(context.Context, Token) (Token, bool, error)) (Token, error) {
+	s.calls++
+	if s.calls == 2 {
+		time.Sleep(s.delay)
+	}
+	return s.memStore.UpdateToken(ctx, fn)
+}
+
+// An announcement older than a token call when the row is locked again is made again
+// before the token is sent: its window counts on the lock being taken soon after it.
+func TestLateAnnouncementIsMadeAgain(t *testing.T) {
+	env, _ := pendingEnv(t)
+	store := &slowSecondLock{memStore: env.store, delay: 100 * time.Millisecond}
+	c, err := New(Config{BaseURL: env.exact.srv.URL, ClientID: testClientID, ClientSecret: testClientSecret,
+		Now: env.clock.Now, Sleep: env.clock.Sleep, TokenTimeout: 50 * time.Millisecond}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AccessToken(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := env.exact.counts(); n != 1 {
+		t.Errorf("%d token calls, want 1", n)
+	}
+	// Announced, too late to spend; announced again; the pair.
+	if env.store.updates != 3 {
+		t.Errorf("%d store updates, want 3", env.store.updates)
+	}
+}

@@ -221,7 +221,7 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 		}
 
 		// 2. Send the token, and store what Exact answered.
-		sp, err := c.spend(ctx, settled, afterReject, a.cur.RefreshToken)
+		sp, err := c.spend(ctx, settled, afterReject, a)
 		switch {
 		case errors.Is(err, errNotNow):
 			cur = sp.cur
