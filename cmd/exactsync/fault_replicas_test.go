@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -225,7 +224,7 @@ func (fw *faultWorld) startReplica(name string) *replica {
 		fw.mu.Lock()
 		fw.logs = append(fw.logs, r.log.String())
 		fw.mu.Unlock()
-		if fw.t.Failed() || os.Getenv("DEBUGREPLICA") != "" {
+		if fw.t.Failed() {
 			fw.t.Logf("replica %s's log:\n%s", name, r.log.String())
 		}
 	})
