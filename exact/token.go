@@ -83,12 +83,16 @@ const minValidity = 30 * time.Second
 // issue time explains, or else 570 s after Exact's answer, so that a connection costs at
 // most one such answer per 570 s (§2.5: each one counts towards a block). The new pair is
 // committed before it is used (§6.1). Goroutines of one process share one refresh;
-// processes share the row lock.
+// processes share the row lock. A refresh is announced on the row, committed, before the
+// token is sent (see PendingRefresh); while another process's announced refresh of the
+// stored token is pending, this waits for its pair instead of sending the token.
 //
 // Terminal answers of the token endpoint ("Old refresh token used", an expired refresh token,
 // invalid_grant, rejected client credentials; §1.12) mark the connection with
 // MarkReauthRequired and return a *ReauthError (errors.Is(err, ErrReauthRequired)); the
-// rejected refresh token is never sent again by this Client.
+// rejected refresh token is never sent again by this Client. "Old refresh token used" is
+// judged against the row first (see afterTerminal): a newer stored pair, or another
+// process's pending refresh of the token, means the chain moved on, not that it broke.
 func (c *Client) AccessToken(ctx context.Context) (string, error) {
 	t, _, err := c.token(ctx, "", rotation{})
 	if err != nil {
