@@ -3,6 +3,7 @@ package exact
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -71,14 +72,22 @@ type Client struct {
 	// Exact's clock, learned from the Date headers of its answers.
 	clock exactClock
 
-	// Tokens: one refresher per process (gate), the last good token in memory (mu), and
-	// the refresh token Exact rejected for good, so it is never sent again.
+	// Tokens: one refresher per process (gate), the last good token in memory (mu), the
+	// refresh token Exact rejected for good, so it is never sent again, and one it called
+	// used while another process's refresh of it was pending (see afterTerminal).
 	gate     chan struct{}
 	mu       sync.Mutex
 	cached   Token
 	previous [2]string // the access and refresh token cached before, for redaction
 	brokenRT string
 	broken   *ReauthError
+	spent    *spentToken
+
+	// id names this client in the refreshes it announces (PendingRefresh.By).
+	id string
+	// pendingPoll is the first pause between two looks at another process's announced
+	// refresh (pendingPollFirst; tests shorten it).
+	pendingPoll time.Duration
 }
 
 // New returns a Client for cfg that keeps its token chain in store.
@@ -113,6 +122,8 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 		retryBase:      cmp.Or(cfg.RetryBase, time.Second),
 		retryMax:       cmp.Or(cfg.RetryMax, 30*time.Second),
 		gate:           make(chan struct{}, 1),
+		id:             newClientID(),
+		pendingPoll:    pendingPollFirst,
 	}
 	if cfg.Now == nil {
 		c.now = time.Now
@@ -155,6 +166,11 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 		CheckRedirect: c.http.CheckRedirect,
 	}
 	return c, nil
+}
+
+// newClientID is a random id for a Client's announced refreshes.
+func newClientID() string {
+	return "c-" + rand.Text()[:16]
 }
 
 // ParseBaseURL validates an Exact Online base URL such as "https://start.exactonline.be":

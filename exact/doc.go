@@ -10,6 +10,11 @@
 // lock: the stored access token is used while it has at least 30 s left; otherwise the row
 // is locked, re-read, and refreshed only if still needed, and the new pair is committed
 // before it is used. Goroutines of one process share one refresh; processes share the lock.
+// A refresh is announced on the row, committed, before the token is sent ([PendingRefresh]):
+// when the announcer cannot store its pair (PostgreSQL away), the other processes wait for
+// that pair within the announcement's window instead of spending the token again, and an
+// "Old refresh token used" while another process's refresh of the token is pending is not
+// a broken chain.
 // Token times are judged on Exact's clock, learned from the Date header of its answers;
 // a "too early" answer stores on the row a time before which no process refreshes, and a
 // 401 refreshes at once unless that time is still ahead.

@@ -23,9 +23,15 @@ type MemStore = memStore
 // NewMemStore returns a MemStore holding t.
 func NewMemStore(t Token) *MemStore { return &memStore{tok: t} }
 
-// SetToken replaces the stored token, as another process or a person would.
+// SetToken replaces the stored token, as another process or a person would; an
+// announcement in t (Pending.By set) is stored as made now, for t.Pending.Left.
 func (s *memStore) SetToken(t Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if t.Pending.By != "" {
+		left := t.Pending.Left
+		t = s.announce(t)
+		s.until = s.clock().Add(left)
+	}
 	s.tok = t
 }

@@ -58,19 +58,75 @@ func (c *fakeClock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), c.sleeps...)
 }
 
-// memStore is an in-memory TokenStore; its mutex plays the row lock.
+// memStore is an in-memory TokenStore; its mutex plays the row lock. It keeps an
+// announced refresh as the sink does: with its own clock (now, default time.Now) and a
+// window of the announcement's Left plus window (default 10 minutes), for the refresh token
+// it was made for only, ended by a new pair and by MarkReauthRequired.
 type memStore struct {
 	row     sync.Mutex // held during UpdateToken, like SELECT … FOR UPDATE
 	mu      sync.Mutex
 	tok     Token
 	updates int
+	reads   int // LoadToken and UpdateToken calls
 	reasons []string
+
+	now       func() time.Time
+	window    time.Duration
+	until     time.Time // the end of the announcement's window
+	pendingRT string    // the refresh token it was made for
+}
+
+func (s *memStore) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// read returns the token as a reader sees it; s.mu is held.
+func (s *memStore) read() Token {
+	t := s.tok
+	switch {
+	case t.Pending.By == "" || t.RefreshToken != s.pendingRT:
+		t.Pending = PendingRefresh{}
+	default:
+		t.Pending.Left = s.until.Sub(s.clock())
+	}
+	return t
+}
+
+// announce stores t's announcement, if any, as made now; s.mu is held.
+func (s *memStore) announce(t Token) Token {
+	if t.Pending.By == "" {
+		return t
+	}
+	now := s.clock()
+	window := s.window
+	if window == 0 {
+		window = 10 * time.Minute
+	}
+	s.until, s.pendingRT = now.Add(t.Pending.Left+window), t.RefreshToken
+	if t.Pending.Since.IsZero() {
+		t.Pending.Since = now
+	}
+	if t.Pending.Holder == "" {
+		t.Pending.Holder = "host test pid 1"
+	}
+	return t
 }
 
 func (s *memStore) LoadToken(context.Context) (Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tok, nil
+	s.reads++
+	return s.read(), nil
+}
+
+// Reads returns how many times the token was read.
+func (s *memStore) Reads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
 }
 
 func (s *memStore) UpdateToken(ctx context.Context, fn func(context.Context, Token) (Token, bool, error)) (Token, error) {
@@ -85,9 +141,17 @@ func (s *memStore) UpdateToken(ctx context.Context, fn func(context.Context, Tok
 		return cur, nil
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case next.AccessToken != cur.AccessToken || next.RefreshToken != cur.RefreshToken || next.Pending.By == "":
+		next.Pending = PendingRefresh{}
+	case next.Pending.Since.IsZero():
+		next = s.announce(next)
+	default:
+		next.Pending = s.tok.Pending
+	}
 	s.tok = next
 	s.updates++
-	s.mu.Unlock()
 	return next, nil
 }
 
@@ -95,6 +159,7 @@ func (s *memStore) MarkReauthRequired(_ context.Context, e *ReauthError) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reasons = append(s.reasons, e.Reason)
+	s.tok.Pending = PendingRefresh{}
 	return nil
 }
 

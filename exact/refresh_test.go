@@ -28,8 +28,8 @@ func TestRefreshRotatesAValidToken(t *testing.T) {
 	if len(env.clock.Sleeps()) != 0 {
 		t.Errorf("Refresh waited %v; want no wait past the 570 s window", env.clock.Sleeps())
 	}
-	if env.store.updates != 2 {
-		t.Errorf("store updates: got %d, want 2 (each refresh under the row lock)", env.store.updates)
+	if env.store.updates != 4 {
+		t.Errorf("store updates: got %d, want 4 (each refresh under the row lock: its announcement, then its pair)", env.store.updates)
 	}
 }
 

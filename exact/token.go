@@ -25,6 +25,9 @@ type Token struct {
 	// ClockOffset is Exact's clock minus the clock of the process that stored the token,
 	// used by processes that have not heard from Exact yet. Zero: the same, or unknown.
 	ClockOffset time.Duration
+	// Pending is a refresh of RefreshToken that a Client announced before sending it;
+	// zero when none is pending.
+	Pending PendingRefresh
 }
 
 // TokenStore persists one connection's token chain (implemented by an adapter over sink).
@@ -33,13 +36,20 @@ type TokenStore interface {
 	LoadToken(ctx context.Context) (Token, error)
 	// UpdateToken locks the row (SELECT … FOR UPDATE, lock timeout), re-reads it and calls fn with it.
 	// When fn returns changed=true, next is stored and committed before UpdateToken returns it
-	// (a next with the same pair only changes NotBefore and ClockOffset); if the commit of a
-	// new pair fails, the store keeps it and retries until it is stored, giving up only when
-	// the pair can no longer be kept. When fn returns an error, nothing is stored and the
-	// error is returned as is.
+	// (a next with the same pair only changes NotBefore, ClockOffset and Pending); if the
+	// commit of a new pair fails, the store keeps it and retries until it is stored, giving
+	// up only when the pair can no longer be kept. When fn returns an error, nothing is
+	// stored and the error is returned as is.
+	//
+	// Pending: a next.Pending with By set and Since zero announces a refresh of cur's
+	// refresh token by that client, which the store records with its own clock and the
+	// window in which others wait for its pair; a next.Pending with By empty ends the
+	// announcement; any other leaves it as stored. A new pair ends it too, and so does
+	// MarkReauthRequired. cur.Pending is the stored announcement if it concerns cur's
+	// refresh token, with Left as of the reading, and zero otherwise.
 	UpdateToken(ctx context.Context, fn func(ctx context.Context, cur Token) (next Token, changed bool, err error)) (Token, error)
 	// MarkReauthRequired records that the chain is broken and a human must re-authorize;
-	// e says why.
+	// e says why. It ends an announced refresh.
 	MarkReauthRequired(ctx context.Context, e *ReauthError) error
 }
 
@@ -73,12 +83,16 @@ const minValidity = 30 * time.Second
 // issue time explains, or else 570 s after Exact's answer, so that a connection costs at
 // most one such answer per 570 s (§2.5: each one counts towards a block). The new pair is
 // committed before it is used (§6.1). Goroutines of one process share one refresh;
-// processes share the row lock.
+// processes share the row lock. A refresh is announced on the row, committed, before the
+// token is sent (see PendingRefresh); while another process's announced refresh of the
+// stored token is pending, this waits for its pair instead of sending the token.
 //
 // Terminal answers of the token endpoint ("Old refresh token used", an expired refresh token,
 // invalid_grant, rejected client credentials; §1.12) mark the connection with
 // MarkReauthRequired and return a *ReauthError (errors.Is(err, ErrReauthRequired)); the
-// rejected refresh token is never sent again by this Client.
+// rejected refresh token is never sent again by this Client. "Old refresh token used" is
+// judged against the row first (see afterTerminal): a newer stored pair, or another
+// process's pending refresh of the token, means the chain moved on, not that it broke.
 func (c *Client) AccessToken(ctx context.Context) (string, error) {
 	t, _, err := c.token(ctx, "", rotation{})
 	if err != nil {
@@ -164,77 +178,105 @@ func (c *Client) token(ctx context.Context, rejected string, rot rotation) (Toke
 	afterReject := func(t Token) bool { return rejected != "" && t.AccessToken == rejected }
 
 	exactTooEarly := false
-	for range 4 {
+	for range maxRefreshRounds {
+		// Another client announced a refresh of the stored token and has not stored its
+		// pair: wait for that pair rather than send a token Exact may have spent (§1.9).
+		if c.pendingElsewhere(cur.Pending) {
+			next, err := c.awaitPending(ctx, cur, c.spentOf(cur.RefreshToken) != nil)
+			if err != nil {
+				return Token{}, false, err
+			}
+			if settled(next) {
+				c.setCache(next)
+				return next, false, nil
+			}
+			cur = next
+			continue
+		}
+		// Exact called the stored token already used while such a refresh was pending,
+		// and that refresh stored no pair: now the chain is broken.
+		if err := c.confirmSpent(ctx, cur); err != nil {
+			return Token{}, false, err
+		}
 		// Wait for the refresh window outside the row lock, so other processes are not held.
 		if err := c.waitRefreshWindow(ctx, cur, afterReject(cur)); err != nil {
 			return Token{}, false, err
 		}
-		var terminal *ReauthError
+
+		// 1. Announce the refresh to every process, committed, before the token is sent.
+		a, err := c.announce(ctx, settled, afterReject)
 		var early *tooEarlyError
-		refreshed := false
-		next, err := c.store.UpdateToken(ctx, func(ctx context.Context, cur Token) (Token, bool, error) {
-			c.adoptClockHint(cur.ClockOffset)
-			if settled(cur) {
-				return cur, false, nil // another process refreshed meanwhile
-			}
-			if err := c.checkBroken(cur); err != nil {
-				return Token{}, false, err
-			}
-			if until := c.refreshAllowedAt(cur, afterReject(cur)); c.exactNow().Before(until) {
-				return Token{}, false, &tooEarlyError{until: until, cur: cur, why: c.waitReason(cur, afterReject(cur))}
-			}
-			nt, err := c.refresh(ctx, cur)
-			if errors.As(err, &terminal) {
-				c.setBroken(cur.RefreshToken, terminal)
-			}
-			if errors.As(err, &early) {
-				// Exact's "too early" (§1.8): every process must hold back until the time
-				// it implies, on Exact's clock, which this answer's Date just taught us.
-				early.until = c.tooEarlyUntil(cur)
-				early.cur = cur
-				early.cur.NotBefore, early.cur.ClockOffset = early.until, c.clockOffset()
-				return early.cur, true, nil
-			}
+		switch {
+		case err == nil && a.settled:
+			c.setCache(a.cur) // another process refreshed meanwhile
+			return a.cur, false, nil
+		case errors.Is(err, errNotNow):
+			cur = a.cur
+			continue
+		case errors.As(err, &early):
+			cur = early.cur
+			continue
+		case err != nil:
+			return Token{}, false, fmt.Errorf("refreshing the access token: %w", err)
+		}
+		if p := a.replaced; p.By != "" {
+			c.log.Warn().Str("holder", p.Holder).Time("announced_at", p.Since).Bool("process_ended", p.Ended).
+				Msg("a token refresh another process announced stored no pair in time; refreshing with the stored refresh token")
+		}
+
+		// 2. Send the token, and store what Exact answered.
+		sp, err := c.spend(ctx, settled, afterReject, a)
+		switch {
+		case errors.Is(err, errNotNow):
+			cur = sp.cur
+			continue
+		case sp.terminal != nil:
+			next, err := c.afterTerminal(ctx, sp.sent, sp.terminal, a.replaced)
 			if err != nil {
 				return Token{}, false, err
 			}
-			// Exact has rotated the chain: until the commit, the only copy of the new
-			// refresh token is in this process (§6.1).
-			failpoint("after-token-answer")
-			refreshed = true
-			return nt, true, nil
-		})
-		if err == nil && early == nil {
-			if refreshed {
-				failpoint("after-token-commit")
+			if settled(next) {
+				c.setCache(next)
+				return next, false, nil
 			}
-			c.setCache(next)
-			return next, refreshed, nil
-		}
-		if terminal != nil && errors.Is(err, ErrReauthRequired) {
-			c.markReauth(ctx, terminal)
-			return Token{}, false, terminal
-		}
-		if err != nil && early != nil {
-			// NotBefore could not be stored: this process still holds back.
-			c.log.Warn().Str("error", err.Error()).Msg("cannot store the time before which no refresh is sent")
-			err = nil
-		}
-		if err != nil && !errors.As(err, &early) {
+			cur = next
+			continue
+		case sp.callErr != nil:
+			if err != nil {
+				c.log.Warn().Str("error", err.Error()).Msg("cannot end the announced token refresh; other processes wait for it until its window passes")
+			}
+			return Token{}, false, fmt.Errorf("refreshing the access token: %w", sp.callErr)
+		case sp.early != nil:
+			if err != nil {
+				// NotBefore could not be stored: this process still holds back.
+				c.log.Warn().Str("error", err.Error()).Msg("cannot store the time before which no refresh is sent")
+			}
+			cur = sp.early.cur
+			if sp.early.fromExact {
+				if exactTooEarly {
+					return Token{}, false, fmt.Errorf("refreshing the access token: %w", sp.early)
+				}
+				exactTooEarly = true
+				c.log.Warn().Time("refresh_at", sp.early.until).Str("reason", sp.early.detail).
+					Msg("exact refused the token refresh as too early; no process of this connection refreshes before refresh_at")
+			}
+			continue
+		case err != nil:
 			return Token{}, false, fmt.Errorf("refreshing the access token: %w", err)
 		}
-		cur = early.cur
-		if early.fromExact {
-			if exactTooEarly {
-				return Token{}, false, fmt.Errorf("refreshing the access token: %w", early)
-			}
-			exactTooEarly = true
-			c.log.Warn().Time("refresh_at", early.until).Str("reason", early.detail).
-				Msg("exact refused the token refresh as too early; no process of this connection refreshes before refresh_at")
+		if sp.refreshed {
+			failpoint("after-token-commit")
 		}
+		c.setCache(sp.next)
+		return sp.next, sp.refreshed, nil
 	}
-	return Token{}, false, fmt.Errorf("refreshing the access token: the %d s refresh window did not open", int(RefreshNotBefore.Seconds()))
+	return Token{}, false, fmt.Errorf("refreshing the access token: no refresh after %d rounds of waiting for the %d s refresh window or for other processes' refreshes",
+		maxRefreshRounds, int(RefreshNotBefore.Seconds()))
 }
+
+// maxRefreshRounds bounds the rounds of token's refresh loop: waits for the refresh
+// window, for another process's announced refresh, Exact's "too early".
+const maxRefreshRounds = 8
 
 // usable reports whether t can be used for a call now.
 func (c *Client) usable(t Token, rejected string) bool {

@@ -151,8 +151,8 @@ func TestAccessTokenConcurrentCallersShareOneRefresh(t *testing.T) {
 	if got, _ := env.exact.counts(); got != 1 {
 		t.Errorf("token calls at the server: got %d, want 1", got)
 	}
-	if env.store.updates != 1 {
-		t.Errorf("store updates: got %d, want 1", env.store.updates)
+	if env.store.updates != 2 {
+		t.Errorf("store updates: got %d, want 2 (the refresh's announcement and its pair)", env.store.updates)
 	}
 }
 

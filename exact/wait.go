@@ -26,6 +26,10 @@ const (
 	// WaitRefresh: the access token needs refreshing and Exact does not allow it yet
 	// (§1.8).
 	WaitRefresh = "refresh_window"
+	// WaitPendingRefresh: another process announced a refresh of the stored refresh token
+	// and has not stored its pair yet; the client waits for that pair at most Duration
+	// rather than send the token Exact has spent (§1.9).
+	WaitPendingRefresh = "pending_refresh"
 )
 
 // Describe says what a wait is for, for people: "waiting 32 s for Exact's minute limit".
@@ -43,6 +47,8 @@ func (w Wait) Describe(left time.Duration) string {
 		return "waiting " + d.String() + " to retry a failed call"
 	case WaitRefresh:
 		return "waiting " + d.String() + " for Exact to allow a token refresh"
+	case WaitPendingRefresh:
+		return "waiting up to " + d.String() + " for the token refresh of another process"
 	}
 	return "waiting " + d.String()
 }
@@ -59,8 +65,13 @@ func WithWaitHook(ctx context.Context, fn func(Wait)) context.Context {
 
 // pause reports w to ctx's wait hook, then sleeps for w.Duration.
 func (c *Client) pause(ctx context.Context, w Wait) error {
+	tell(ctx, w)
+	return c.sleep(ctx, w.Duration)
+}
+
+// tell reports w to the context's wait hook, if it has one.
+func tell(ctx context.Context, w Wait) {
 	if fn, ok := ctx.Value(waitHookKey{}).(func(Wait)); ok && fn != nil {
 		fn(w)
 	}
-	return c.sleep(ctx, w.Duration)
 }

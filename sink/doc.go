@@ -60,9 +60,12 @@
 // written at once to a recovery file in Config.StateDir (0600, sealed like the columns)
 // and stored again with a capped backoff for Config.TokenStoreWindow; RecoverTokens
 // imports the files a process left behind, each only over the refresh token it replaces.
-// The row also carries the time before which no process refreshes (after Exact answered
-// one too early) and the offset of Exact's clock. Tokens are never logged nor put in
-// error messages.
+// Before a refresh token is sent, the refresh is announced on the row (PendingRefresh: a
+// hash of the token, the client and process sending it, and until when the others wait
+// for its pair), committed, so that after an outage the other processes wait for the
+// announcer's pair instead of sending the spent token again. The row also carries the
+// time before which no process refreshes (after Exact answered one too early) and the
+// offset of Exact's clock. Tokens are never logged nor put in error messages.
 //
 // # Secrets at rest
 //

@@ -3,6 +3,7 @@ package sink
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -90,3 +91,18 @@ func (s *Store) SetConnectionUser(ctx context.Context, connID int64, userKey str
 	return s.updateConnection(ctx, connID, "setting the user of",
 		`UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`, userKey)
 }
+
+// ProcessJSON is what refresh_pending_process holds for a process of this machine with
+// pid, of this process's incarnation or another.
+func ProcessJSON(pid int, sameIncarnation bool) []byte {
+	p := thisProcess()
+	p.PID = pid
+	if !sameIncarnation {
+		p.Incarnation = "another"
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+// ThisProcess names this process as a PendingRefresh's Holder does.
+func ThisProcess() string { return thisProcess().String() }

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -32,10 +33,82 @@ type Token struct {
 	// token chain is broken and only a new authorization (or token import) repairs it.
 	// It is the reason stored with the mark. Set by UpdateToken only.
 	ReauthReason string
+	// Pending is a refresh of RefreshToken that a client announced before sending it to
+	// Exact; zero when none is pending. See UpdateToken for how one is announced.
+	Pending PendingRefresh
 }
 
+// PendingRefresh is a refresh of the stored refresh token that a client announced, and
+// committed, before sending the token to Exact (fact sheet §1.9): Exact spends the token
+// when it answers, and until the new pair is stored only the announcing process has it. If
+// PostgreSQL is away at that moment, that process keeps the pair and retries its commit
+// (see UpdateToken); every other process waits for that pair rather than send the spent
+// token again. An announcement concerns the refresh token it was made for: once another
+// one is stored (by the announcing process or anyone else), it is over.
+type PendingRefresh struct {
+	// By is the announcing client's id; "" when no refresh of the stored token is pending.
+	By string
+	// Holder names the announcing process for people: "host h pid 123".
+	Holder string
+	// Since is when the refresh was announced, on the database's clock.
+	Since time.Time
+	// Left is how much longer the other processes wait for the announced pair, from when
+	// the row was read, on the database's clock: the announcer's token call, the time it
+	// may wait for the row lock before it, the time its store keeps retrying a pair that
+	// PostgreSQL refused (Config.TokenStoreWindow) and a margin. Zero or less: that
+	// window has passed without a pair stored, and the announcement no longer holds
+	// anyone back. In an announcement handed to UpdateToken, Left is how long the token
+	// call may take.
+	Left time.Duration
+	// Ended: the announcing process is known to have ended (a process of this machine
+	// whose pid no longer runs): no pair will come from its memory.
+	Ended bool
+}
+
+// pendingMargin is added to an announced refresh's window for the differences between the
+// database's clock and the announcing process's timers.
+const pendingMargin = 30 * time.Second
+
+// pendingColumns are the columns of an announced refresh, as scanned by pendingRow.
+const pendingColumns = `refresh_pending_sha256, refresh_pending_by, refresh_pending_process, refresh_pending_since,
+	(extract(epoch FROM refresh_pending_until - clock_timestamp()) * 1000)::bigint`
+
+// pendingRow is an announced refresh as stored.
+type pendingRow struct {
+	sha, by string
+	proc    []byte
+	since   *time.Time
+	leftMS  *int64
+}
+
+func (p *pendingRow) dest() []any { return []any{&p.sha, &p.by, &p.proc, &p.since, &p.leftMS} }
+
+// of returns the announced refresh if it concerns refreshToken, the stored one.
+func (p *pendingRow) of(refreshToken string) PendingRefresh {
+	if p.by == "" || p.sha != tokenHash(refreshToken) {
+		return PendingRefresh{}
+	}
+	var proc process
+	holder := "an unknown process"
+	if len(p.proc) > 0 && json.Unmarshal(p.proc, &proc) == nil {
+		holder = proc.String()
+	} else {
+		proc = process{}
+	}
+	r := PendingRefresh{By: p.by, Holder: holder, Since: orZero(p.since), Ended: proc.ended()}
+	if p.leftMS != nil {
+		r.Left = time.Duration(*p.leftMS) * time.Millisecond
+	}
+	return r
+}
+
+// clearPending is the SET list that ends a connection's announced refresh.
+const clearPending = `refresh_pending_sha256 = '', refresh_pending_by = '', refresh_pending_process = NULL,
+	refresh_pending_since = NULL, refresh_pending_until = NULL`
+
 // ImportRefreshToken stores a refresh token obtained elsewhere as the head of the
-// connection's chain: the access token is cleared and the state set back to ok.
+// connection's chain: the access token and any announced refresh are cleared and the
+// state set back to ok.
 func (s *Store) ImportRefreshToken(ctx context.Context, connID int64, refreshToken string) error {
 	sealed, err := s.seal(connID, colRefreshToken, refreshToken)
 	if err != nil {
@@ -45,7 +118,7 @@ func (s *Store) ImportRefreshToken(ctx context.Context, connID int64, refreshTok
 		UPDATE exact_sync.connections
 		SET refresh_token = $2, access_token = '', access_token_expires_at = NULL,
 		    access_token_issued_at = NULL, refresh_token_issued_at = now(), refresh_not_before = NULL,
-		    state = '`+StateOK+`', state_reason = '', state_cause = '', updated_at = now()
+		    state = '`+StateOK+`', state_reason = '', state_cause = '', `+clearPending+`, updated_at = now()
 		WHERE id = $1`, sealed)
 }
 
@@ -54,10 +127,11 @@ func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
 	var t Token
 	var exp, iss, nb *time.Time
 	var offMS int64
+	var p pendingRow
 	err := s.pool.QueryRow(ctx, `
 		SELECT access_token, refresh_token, access_token_expires_at, access_token_issued_at,
-		       refresh_not_before, exact_clock_offset_ms
-		FROM exact_sync.connections WHERE id = $1`, connID).Scan(&t.AccessToken, &t.RefreshToken, &exp, &iss, &nb, &offMS)
+		       refresh_not_before, exact_clock_offset_ms, `+pendingColumns+`
+		FROM exact_sync.connections WHERE id = $1`, connID).Scan(append([]any{&t.AccessToken, &t.RefreshToken, &exp, &iss, &nb, &offMS}, p.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, ErrNotFound)
 	}
@@ -69,6 +143,7 @@ func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
 	}
 	t.Expiry, t.IssuedAt, t.NotBefore = orZero(exp), orZero(iss), orZero(nb)
 	t.ClockOffset = time.Duration(offMS) * time.Millisecond
+	t.Pending = p.of(t.RefreshToken)
 	return t, nil
 }
 
@@ -88,11 +163,13 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 	r := tokenRow{connID: connID}
 	var exp, iss, nb *time.Time
 	var offMS int64
+	var p pendingRow
 	err := tx.QueryRow(ctx, `
 		SELECT base_url, client_id, access_token, refresh_token, access_token_expires_at, access_token_issued_at,
-		       refresh_not_before, exact_clock_offset_ms, state, state_reason, state_cause
+		       refresh_not_before, exact_clock_offset_ms, state, state_reason, state_cause, `+pendingColumns+`
 		FROM exact_sync.connections WHERE id = $1 FOR UPDATE`, connID).
-		Scan(&r.baseURL, &r.clientID, &r.tok.AccessToken, &r.tok.RefreshToken, &exp, &iss, &nb, &offMS, &r.state, &r.reason, &r.cause)
+		Scan(append([]any{&r.baseURL, &r.clientID, &r.tok.AccessToken, &r.tok.RefreshToken, &exp, &iss, &nb, &offMS,
+			&r.state, &r.reason, &r.cause}, p.dest()...)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return r, fmt.Errorf("locking the token of connection %d: %w", connID, ErrNotFound)
@@ -106,6 +183,7 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 	}
 	r.tok.Expiry, r.tok.IssuedAt, r.tok.NotBefore = orZero(exp), orZero(iss), orZero(nb)
 	r.tok.ClockOffset = time.Duration(offMS) * time.Millisecond
+	r.tok.Pending = p.of(r.tok.RefreshToken)
 	if r.state == StateReauthRequired {
 		r.tok.ReauthReason = r.reason
 	}
@@ -120,8 +198,13 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 // lock, when it replaces the stored one.
 //
 //   - fn returns changed=false: nothing is written; the stored token is returned.
-//   - fn returns changed=true with the same pair and only NotBefore or ClockOffset
-//     changed: those are stored and committed.
+//   - fn returns changed=true with the same pair: NotBefore, ClockOffset and the
+//     announced refresh are stored and committed. A next.Pending with By set and Since
+//     zero announces a refresh of cur's refresh token by that client: it is stored with
+//     this process's identity, the database's time and the window in which the other
+//     processes wait for its pair (next.Pending.Left, the token call, plus
+//     Config.LockTimeout, Config.TokenStoreWindow and a margin). A next.Pending with By
+//     empty ends the stored one; any other leaves it as it is.
 //   - fn returns changed=true with a new pair: next is stored (with last_refresh_at, and
 //     the refresh token's issue time when it changed) and committed before UpdateToken
 //     returns it. If the write or the commit fails, Exact has already spent the old
@@ -129,7 +212,8 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 //     recovery file at once, and stored again in fresh transactions with a capped
 //     exponential backoff for as long as Config.TokenStoreWindow allows, also after ctx
 //     is done for Config.TokenStoreGrace (see keepToken). Only if that fails does
-//     UpdateToken return an error, which names where the pair is kept.
+//     UpdateToken return an error, which names where the pair is kept. A stored pair
+//     ends the announced refresh.
 //   - fn returns an error: nothing is stored and the error is returned as is.
 //
 // fn runs while the row is locked and the transaction is open: it must finish well
@@ -190,9 +274,7 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 		return cur, nil
 	}
 	if next.AccessToken == cur.AccessToken && next.RefreshToken == cur.RefreshToken {
-		_, err := tx.Exec(ctx, `
-			UPDATE exact_sync.connections SET refresh_not_before = $2, exact_clock_offset_ms = $3, updated_at = now()
-			WHERE id = $1`, connID, orNull(next.NotBefore), next.ClockOffset.Milliseconds())
+		err := s.storeSchedule(ctx, tx, connID, cur, next)
 		if err == nil {
 			err = commit(true)
 		}
@@ -213,6 +295,38 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 		}
 	}
 	return next, nil
+}
+
+// storeSchedule stores what a next with cur's pair changes: NotBefore, ClockOffset and the
+// announced refresh (see UpdateToken).
+func (s *Store) storeSchedule(ctx context.Context, tx pgx.Tx, connID int64, cur, next Token) error {
+	p := next.Pending
+	switch {
+	case p.By == "":
+		_, err := tx.Exec(ctx, `
+			UPDATE exact_sync.connections SET refresh_not_before = $2, exact_clock_offset_ms = $3, `+clearPending+`, updated_at = now()
+			WHERE id = $1`, connID, orNull(next.NotBefore), next.ClockOffset.Milliseconds())
+		return err
+	case p.Since.IsZero():
+		proc, err := json.Marshal(thisProcess())
+		if err != nil {
+			return err
+		}
+		window := max(p.Left, 0) + s.lockTimeout + s.storeWindow + pendingMargin
+		_, err = tx.Exec(ctx, `
+			UPDATE exact_sync.connections SET refresh_not_before = $2, exact_clock_offset_ms = $3,
+			       refresh_pending_sha256 = $4, refresh_pending_by = $5, refresh_pending_process = $6,
+			       refresh_pending_since = clock_timestamp(), refresh_pending_until = clock_timestamp() + $7 * interval '1 millisecond',
+			       updated_at = now()
+			WHERE id = $1`, connID, orNull(next.NotBefore), next.ClockOffset.Milliseconds(),
+			tokenHash(cur.RefreshToken), p.By, proc, window.Milliseconds())
+		return err
+	default:
+		_, err := tx.Exec(ctx, `
+			UPDATE exact_sync.connections SET refresh_not_before = $2, exact_clock_offset_ms = $3, updated_at = now()
+			WHERE id = $1`, connID, orNull(next.NotBefore), next.ClockOffset.Milliseconds())
+		return err
+	}
 }
 
 // Defaults of the Config fields that bound keepToken.
@@ -369,7 +483,7 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token
 		    access_token_expires_at = $4, access_token_issued_at = $5,
 		    refresh_token_issued_at = CASE WHEN $6 THEN now() ELSE refresh_token_issued_at END,
 		    refresh_not_before = $7, exact_clock_offset_ms = $8,
-		    last_refresh_at = now(), updated_at = now(),
+		    last_refresh_at = now(), updated_at = now(), `+clearPending+`,
 		    state = CASE WHEN `+keepsReauth+` THEN state ELSE '`+StateOK+`' END,
 		    state_reason = CASE WHEN `+keepsReauth+` THEN state_reason ELSE '' END,
 		    state_cause = CASE WHEN `+keepsReauth+` THEN state_cause ELSE '' END
@@ -397,11 +511,13 @@ const (
 )
 
 // MarkReauthRequired records that the connection's token chain is broken and a human must
-// re-authorize, and why. It takes the row lock in its own statement: called inside an
-// UpdateToken callback for the same connection, it would wait for that callback's lock.
+// re-authorize, and why; it ends an announced refresh, which no process waits for then. It
+// takes the row lock in its own statement: called inside an UpdateToken callback for the
+// same connection, it would wait for that callback's lock.
 func (s *Store) MarkReauthRequired(ctx context.Context, connID int64, reason string, cause ReauthCause) error {
 	return s.updateConnection(ctx, connID, "marking "+StateReauthRequired+" on", `
-		UPDATE exact_sync.connections SET state = '`+StateReauthRequired+`', state_reason = $2, state_cause = $3, updated_at = now()
+		UPDATE exact_sync.connections SET state = '`+StateReauthRequired+`', state_reason = $2, state_cause = $3,
+		       `+clearPending+`, updated_at = now()
 		WHERE id = $1`, reason, cause)
 }
 

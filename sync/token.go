@@ -53,10 +53,10 @@ func (s *tokenStore) MarkReauthRequired(ctx context.Context, e *exact.ReauthErro
 
 func toExact(t sink.Token) exact.Token {
 	return exact.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt,
-		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset}
+		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset, Pending: exact.PendingRefresh(t.Pending)}
 }
 
 func toSink(t exact.Token) sink.Token {
 	return sink.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt,
-		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset}
+		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset, Pending: sink.PendingRefresh(t.Pending)}
 }

@@ -151,3 +151,106 @@ func TestFaultTokenPairSurvivesDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two processes (each its own client and store, and its own way to PostgreSQL): PostgreSQL
+// is cut for the first right after Exact answered its refresh. The second, which still
+// reaches PostgreSQL, finds the announced refresh and waits for the first's pair rather
+// than send the spent token; once the first's PostgreSQL is back and its retry stores the
+// pair, the second uses it.
+func TestFaultTokenPendingRefreshIsAwaitedAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cuts PostgreSQL for one process for seconds; skipped with -short")
+	}
+	t.Parallel()
+	sim := exacttest.NewServer(exacttest.Options{ClientID: outageClientID, ClientSecret: outageSecret, FreezeClock: true})
+	t.Cleanup(sim.Close)
+	dbURL := sinktest.NewDatabase(t)
+	urlA, proxyA := sinktest.Proxied(t, dbURL)
+	var cutA atomic.Bool
+	answered := make(chan struct{})
+	front := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/oauth2/token" && cutA.CompareAndSwap(true, false) {
+			proxyA.Cut() // A's row is locked, its transaction open: its commit will fail
+			defer close(answered)
+		}
+		sim.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(front.Close)
+	logger := zerolog.New(zerolog.NewTestWriter(t))
+	stA := sinktest.OpenStore(t, sink.Config{DatabaseURL: urlA, StateDir: t.TempDir(), Logger: logger})
+	stB := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: t.TempDir(), Logger: logger})
+	conn := sinktest.NewConnection(t, stB, front.URL, outageClientID, sim.RefreshToken())
+	client := func(st *sink.Store) *exact.Client {
+		c, err := exact.New(exact.Config{
+			BaseURL: front.URL, ClientID: outageClientID, ClientSecret: outageSecret, Logger: logger, Now: sim.Now,
+			Sleep: func(ctx context.Context, d time.Duration) error { sim.Advance(d); return ctx.Err() },
+		}, sync.NewTokenStore(st, conn.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := client(stA), client(stB)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	cutA.Store(true)
+	aDone := make(chan error, 1)
+	go func() { _, err := a.AccessToken(ctx); aDone <- err }()
+	<-answered
+	head := sim.RefreshToken() // A's pair, in A only
+
+	var waited atomic.Bool
+	bctx := exact.WithWaitHook(ctx, func(w exact.Wait) {
+		if w.Reason == exact.WaitPendingRefresh {
+			waited.Store(true)
+		}
+	})
+	bDone := make(chan error, 1)
+	var bTok string
+	go func() {
+		var err error
+		bTok, err = b.AccessToken(bctx)
+		bDone <- err
+	}()
+	// B waits for A's pair for as long as A's PostgreSQL is away.
+	deadline := time.Now().Add(time.Minute)
+	for !waited.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("B did not wait for A's announced refresh within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // A's PostgreSQL stays away a little longer
+	if st := sim.Stats(); st.RefreshReuseRejections != 0 {
+		t.Fatalf("B sent the spent refresh token while A held the pair")
+	}
+	proxyA.Restore()
+	if err := <-aDone; err != nil {
+		t.Fatalf("A: %v", err)
+	}
+	if err := <-bDone; err != nil {
+		t.Fatalf("B: %v", err)
+	}
+	stored, err := stB.LoadToken(ctx, conn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.RefreshToken != head || stored.Pending != (sink.PendingRefresh{}) {
+		t.Errorf("stored: the head of the chain %t, announcement %+v; want the head, no announcement", stored.RefreshToken == head, stored.Pending)
+	}
+	if bTok != stored.AccessToken {
+		t.Errorf("B does not use the pair A stored")
+	}
+	st := sim.Stats()
+	if st.RefreshReuseRejections != 0 || st.TokenCalls["refresh_token/ok"] != 1 {
+		t.Errorf("token calls %v, reuse rejections %d; want one refresh, no spent token sent", st.TokenCalls, st.RefreshReuseRejections)
+	}
+	conns, err := stB.Connections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 1 || conns[0].State != sink.StateOK {
+		t.Errorf("connections %+v, want one, ok", conns)
+	}
+}

@@ -116,11 +116,16 @@ type faultWorld struct {
 
 func newFaultWorld(t *testing.T, accounts int) *faultWorld {
 	t.Helper()
+	return newFaultWorldWith(t, exacttest.Options{Accounts: accounts})
+}
+
+// newFaultWorldWith is newFaultWorld with more of the simulator's options (its entities'
+// sizes, its faults); the credentials, divisions, seed and start are the suite's.
+func newFaultWorldWith(t *testing.T, opts exacttest.Options) *faultWorld {
+	t.Helper()
 	// The simulated clock starts at the real time, so rate-limit resets mean the same to both.
-	sim := exacttest.New(exacttest.Options{
-		ClientID: testClientID, ClientSecret: testClientSecret, Divisions: faultDivisions,
-		Accounts: accounts, Seed: 11, Start: time.Now(),
-	})
+	opts.ClientID, opts.ClientSecret, opts.Divisions, opts.Seed, opts.Start = testClientID, testClientSecret, faultDivisions, 11, time.Now()
+	sim := exacttest.New(opts)
 	fw := &faultWorld{sim: sim, home: t.TempDir()}
 	hs := httptest.NewServer(http.HandlerFunc(fw.serve))
 	t.Cleanup(hs.Close)
