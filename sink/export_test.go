@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/exactsync/exactsync/migrations"
 )
 
 // DivisionLockKey exposes divisionLockKey to the tests.
@@ -90,3 +94,27 @@ func (s *Store) SetConnectionUser(ctx context.Context, connID int64, userKey str
 	return s.updateConnection(ctx, connID, "setting the user of",
 		`UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`, userKey)
 }
+
+// MigrateWith applies the embedded migrations plus extra (name → SQL), as a later release
+// with more migration files would, and then the readers' protection, as Migrate does.
+func (s *Store) MigrateWith(ctx context.Context, extra map[string]string) error {
+	fsys := fstest.MapFS{}
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		b, err := fs.ReadFile(migrations.FS, n)
+		if err != nil {
+			return err
+		}
+		fsys[n] = &fstest.MapFile{Data: b}
+	}
+	for n, sql := range extra {
+		fsys[n] = &fstest.MapFile{Data: []byte(sql)}
+	}
+	return s.migrate(ctx, fsys)
+}
+
+// ScramVerifierSalt exposes scramVerifierSalt.
+var ScramVerifierSalt = scramVerifierSalt
