@@ -135,9 +135,10 @@ func (s *Store) CheckSecrets(ctx context.Context) (SecretsReport, error) {
 
 // RotateSecrets re-encrypts with the current key every stored secret that is plaintext or
 // sealed with another key, in one transaction that locks every connection row (waiting
-// at most Config.LockTimeout for a refresh in progress). It returns how many values it
-// re-encrypted. It needs a keyring; values sealed with a key the keyring does not hold
-// make it fail without changing anything.
+// at most Config.LockTimeout for a refresh in progress), and records the current key as
+// the database's (exact_sync.encryption_key). It returns how many values it re-encrypted.
+// It needs a keyring; values sealed with a key the keyring does not hold make it fail
+// without changing anything.
 func (s *Store) RotateSecrets(ctx context.Context) (int, error) {
 	if s.keys == nil {
 		return 0, fmt.Errorf("re-encrypting stored secrets: %w: no current key is configured; set EXACTSYNC_ENCRYPTION_KEY (or EXACTSYNC_ENCRYPTION_KEY_FILE)", seal.ErrNoKey)
@@ -145,52 +146,11 @@ func (s *Store) RotateSecrets(ctx context.Context) (int, error) {
 	current := s.keys.CurrentID()
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, millis(s.lockTimeout)); err != nil {
+		var err error
+		if n, err = s.resealTx(ctx, tx, s.keys, func(v string) bool { return seal.KeyIDOf(v) != current }); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, access_token, refresh_token, client_secret FROM exact_sync.connections ORDER BY id FOR UPDATE`)
-		if err != nil {
-			if isLockTimeout(err) {
-				return fmt.Errorf("%w: a connection stayed locked by a refresh for more than %s; try again", ErrLockTimeout, s.lockTimeout)
-			}
-			return err
-		}
-		type row struct {
-			id   int64
-			vals [3]string
-		}
-		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.vals[0], &x.vals[1], &x.vals[2])
-		})
-		if err != nil {
-			if isLockTimeout(err) {
-				return fmt.Errorf("%w: a connection stayed locked by a refresh for more than %s; try again", ErrLockTimeout, s.lockTimeout)
-			}
-			return err
-		}
-		for _, r := range all {
-			for i, v := range r.vals {
-				if v == "" || seal.KeyIDOf(v) == current {
-					continue
-				}
-				col := secretColumns[i]
-				plain, err := s.open(r.id, col, v)
-				if err != nil {
-					return fmt.Errorf("connection %d: %w", r.id, err)
-				}
-				sealed, err := s.seal(r.id, col, plain)
-				if err != nil {
-					return fmt.Errorf("connection %d: %w", r.id, err)
-				}
-				// col is one of the constant column names above, never user input.
-				if _, err := tx.Exec(ctx, `UPDATE exact_sync.connections SET `+col+` = $2 WHERE id = $1`, r.id, sealed); err != nil {
-					return fmt.Errorf("connection %d: %w", r.id, err)
-				}
-				n++
-			}
-		}
-		return nil
+		return recordKey(ctx, tx, current, false)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("re-encrypting stored secrets: %w", err)

@@ -77,6 +77,9 @@ func (c *demoCmd) Run(e *env) error {
 	defer st.Close()
 	fmt.Fprintf(e.stdout, "database %s migrated\n", redactURL(cfg.DatabaseURL))
 
+	if err := sealingKey(e, cfg, st, log, true); err != nil {
+		return err
+	}
 	conn, _, err := importToken(e, cfg, st, sim.refreshToken, false, log)
 	if err != nil {
 		return err
