@@ -59,7 +59,9 @@ func CheckReaderName(name string) error {
 }
 
 // secureReaders puts the tables of the schemas of records under the division policy and
-// gives the group its grants (exact_sync.secure_readers()), under the migration lock.
+// gives the group its grants (exact_sync.secure_readers()), and takes from PUBLIC what it
+// was granted in exact_sync and exact_status, under the migration lock. Only what is
+// missing or open is changed: a start with everything in place writes no catalog row.
 func (s *Store) secureReaders(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockID); err != nil {
@@ -71,6 +73,28 @@ func (s *Store) secureReaders(ctx context.Context) error {
 		}
 		if n > 0 {
 			s.log.Info().Int("changes", n).Msg("applied the readers' grants and division policies")
+		}
+		var grants, functions bool
+		err := tx.QueryRow(ctx, `
+			SELECT bool_or(has_schema_privilege('public', n.oid, 'USAGE') OR has_schema_privilege('public', n.oid, 'CREATE')
+			               OR EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a WHERE c.relnamespace = n.oid AND a.grantee = 0)),
+			       bool_or(EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid AND has_function_privilege('public', p.oid, 'EXECUTE')))
+			FROM pg_namespace n WHERE n.nspname IN ('exact_sync', 'exact_status')`).Scan(&grants, &functions)
+		if err != nil {
+			return fmt.Errorf("reading what PUBLIC may do in exact_sync: %w", err)
+		}
+		if !grants && !functions {
+			return nil
+		}
+		for _, schema := range []string{"exact_sync", "exact_status"} {
+			for _, what := range []string{"SCHEMA " + schema, "ALL TABLES IN SCHEMA " + schema, "ALL SEQUENCES IN SCHEMA " + schema, "ALL FUNCTIONS IN SCHEMA " + schema} {
+				if _, err := tx.Exec(ctx, `REVOKE ALL ON `+what+` FROM PUBLIC`); err != nil {
+					return fmt.Errorf("revoking PUBLIC's privileges on %s: %w", strings.ToLower(what), err)
+				}
+			}
+		}
+		if grants {
+			s.log.Warn().Msg("took back the privileges PUBLIC had been granted in exact_sync or exact_status: exact_sync holds the tokens and client secrets; applications read as readers (exactsync readers add)")
 		}
 		return nil
 	})

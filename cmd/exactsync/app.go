@@ -97,6 +97,7 @@ func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, err
 			// Sealed at the next start; doctor says so meanwhile.
 			log.Warn().Err(err).Int("plaintext", rep.Plaintext).Msg("cannot seal the secrets stored in plain text now; the next start tries again")
 		} else if n > 0 {
+			e.sealedAtStart += n
 			log.Info().Int("values", n).Str("key_id", cfg.Keyring.CurrentID()).Msg("sealed the secrets stored in plain text")
 		}
 	}

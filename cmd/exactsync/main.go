@@ -83,6 +83,8 @@ type env struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// warnedPlaintext: the command has warned that secrets are stored unencrypted.
 	warnedPlaintext bool
+	// sealedAtStart is how many secrets stored in plain text the command's start sealed.
+	sealedAtStart int
 }
 
 // usageError marks a mistake in what the user asked for (exit code 2).

@@ -187,4 +187,3 @@ func readerError(err error) error {
 	}
 	return err
 }
-
