@@ -350,6 +350,39 @@ func (s *Store) Access(ctx context.Context) (Access, error) {
 	return a, nil
 }
 
+// Seen is what a session sees of the database: the accounts of each division in
+// exact.accounts, and whether it may read exact_sync.connections.
+type Seen struct {
+	Accounts       map[int]int
+	SecretsVisible bool
+}
+
+// SeenBy connects to databaseURL (as a reader, say) and reads what that session sees,
+// as an application logged in that way would.
+func SeenBy(ctx context.Context, databaseURL string) (Seen, error) {
+	seen := Seen{Accounts: map[int]int{}}
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		cfg, _ := pgx.ParseConfig(databaseURL)
+		if cfg == nil {
+			return seen, fmt.Errorf("connecting: %w", err)
+		}
+		return seen, connectError(hostPort(cfg.Config), cfg.Database, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT division, count(*) FROM exact.accounts GROUP BY division`)
+	if err != nil {
+		return seen, fmt.Errorf("reading exact.accounts: %w", err)
+	}
+	var d, n int
+	if _, err := pgx.ForEachRow(rows, []any{&d, &n}, func() error { seen.Accounts[d] = n; return nil }); err != nil {
+		return seen, fmt.Errorf("reading exact.accounts: %w", err)
+	}
+	_, err = conn.Exec(ctx, `SELECT 1 FROM exact_sync.connections LIMIT 1`)
+	seen.SecretsVisible = err == nil
+	return seen, nil
+}
+
 // normalDivisions sorts divisions and drops repeats; nil stays nil (every division).
 func normalDivisions(divisions []int) ([]int32, error) {
 	if len(divisions) == 0 {
