@@ -131,7 +131,10 @@ func keyState(ctx context.Context, q querier) (KeyState, error) {
 // the key was generated. When the database's secrets need another key it returns a *KeyMissingError
 // and changes nothing. Call it before the store is used by anything else.
 func (s *Store) GenerateKey(ctx context.Context, path string) (keys *seal.Keyring, generated bool, err error) {
-	if s.keys != nil {
+	s.keysMu.Lock()
+	has := s.keys != nil
+	s.keysMu.Unlock()
+	if has {
 		return nil, false, errors.New("generating an encryption key: the store has one")
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -177,8 +180,36 @@ func (s *Store) GenerateKey(ctx context.Context, path string) (keys *seal.Keyrin
 	if err != nil {
 		return nil, false, fmt.Errorf("generating an encryption key in %s: %w", path, err)
 	}
+	s.keysMu.Lock()
 	s.keys = keys
+	s.keysMu.Unlock()
 	return keys, generated, nil
+}
+
+// Keyring returns the keyring the store seals with: Config.Keyring, the one GenerateKey
+// made, or the key another process generated into Config.KeyFile; nil for none.
+func (s *Store) Keyring() *seal.Keyring { return s.keyring() }
+
+// keyring is the store's keyring. A store opened without one but with Config.KeyFile
+// takes the key of that file once another process has generated it there: a scheduler
+// started before the first secret was stored then reads the secrets the importer sealed.
+func (s *Store) keyring() *seal.Keyring {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	if s.keys != nil || s.keyFile == "" {
+		return s.keys
+	}
+	key, err := readKeyFile(s.keyFile)
+	if err != nil {
+		return nil // none yet (or damaged: the next start says so)
+	}
+	keys, err := seal.NewKeyring(key)
+	if err != nil {
+		return nil
+	}
+	s.keys = keys
+	s.log.Info().Str("key_id", keys.CurrentID()).Str("path", s.keyFile).Msg("took the encryption key another exactsync process generated")
+	return s.keys
 }
 
 // readKeyFile reads the key of a key file.
@@ -245,13 +276,14 @@ func createKeyFile(path string) ([]byte, error) {
 // refresh in progress). It returns how many values it sealed; with no key it does
 // nothing.
 func (s *Store) SealPlaintext(ctx context.Context) (int, error) {
-	if s.keys == nil {
+	keys := s.keyring()
+	if keys == nil {
 		return 0, nil
 	}
 	var n int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		n, err = s.resealTx(ctx, tx, s.keys, func(v string) bool { return !seal.IsSealed(v) })
+		n, err = s.resealTx(ctx, tx, keys, func(v string) bool { return !seal.IsSealed(v) })
 		return err
 	})
 	if err != nil {

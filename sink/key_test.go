@@ -225,3 +225,38 @@ func TestSealPlaintextAndRotateRecordTheKey(t *testing.T) {
 		t.Errorf("KeyState after the rotation (-want +got), %v:\n%s", err, diff)
 	}
 }
+
+// TestStoreTakesTheKeyGeneratedMeanwhile: a store opened before any key existed (a
+// scheduler started beside the importer) takes the key another process generated into
+// the file it was given, and reads and writes the secrets sealed with it.
+func TestStoreTakesTheKeyGeneratedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	url := sinktest.NewMigratedDatabase(t)
+	path := filepath.Join(t.TempDir(), seal.KeyFile)
+	early := sinktest.OpenStore(t, sink.Config{DatabaseURL: url, KeyFile: path})
+	if early.Keyring() != nil {
+		t.Fatalf("a keyring before any key was generated")
+	}
+	importer := sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	keys, generated, err := importer.GenerateKey(ctx, path)
+	if err != nil || !generated {
+		t.Fatalf("GenerateKey: %t, %v", generated, err)
+	}
+	conn := newConnection(t, importer)
+	storeSecrets(t, importer, conn.ID, testToken(), testClientSecret)
+
+	tok, err := early.LoadToken(ctx, conn.ID)
+	if err != nil || tok.RefreshToken != testToken().RefreshToken {
+		t.Fatalf("the early store reads the token: %v", err)
+	}
+	if got := early.Keyring().CurrentID(); got != keys.CurrentID() {
+		t.Errorf("the early store's key %q, want the generated %s", got, keys.CurrentID())
+	}
+	if err := early.SetClientSecret(ctx, conn.ID, "written-by-the-early-store"); err != nil {
+		t.Fatal(err)
+	}
+	if text := connectionsText(t, early); strings.Contains(text, "written-by-the-early-store") {
+		t.Errorf("the early store wrote a secret in plain text")
+	}
+}

@@ -29,7 +29,7 @@ func secretContext(connID int64, column string) string {
 }
 
 func (s *Store) seal(connID int64, column, plaintext string) (string, error) {
-	v, err := s.keys.Seal(plaintext, secretContext(connID, column))
+	v, err := s.keyring().Seal(plaintext, secretContext(connID, column))
 	if err != nil {
 		return "", fmt.Errorf("encrypting the %s: %w", column, err)
 	}
@@ -37,7 +37,7 @@ func (s *Store) seal(connID int64, column, plaintext string) (string, error) {
 }
 
 func (s *Store) open(connID int64, column, stored string) (string, error) {
-	v, err := s.keys.Open(stored, secretContext(connID, column))
+	v, err := s.keyring().Open(stored, secretContext(connID, column))
 	if err != nil {
 		return "", fmt.Errorf("decrypting the %s: %w", column, err)
 	}
@@ -100,7 +100,7 @@ func (r SecretsReport) Stale() int { return r.Plaintext + r.OtherKey }
 // seal.ErrNoKey when the key is not configured), so that a process without the right key
 // refuses to start instead of failing later, mid-refresh.
 func (s *Store) CheckSecrets(ctx context.Context) (SecretsReport, error) {
-	rep := SecretsReport{CurrentKeyID: s.keys.CurrentID()}
+	rep := SecretsReport{CurrentKeyID: s.keyring().CurrentID()}
 	rows, err := s.pool.Query(ctx, `SELECT id, access_token, refresh_token, client_secret FROM exact_sync.connections ORDER BY id`)
 	if err != nil {
 		return rep, fmt.Errorf("checking stored secrets: %w", err)
@@ -140,14 +140,15 @@ func (s *Store) CheckSecrets(ctx context.Context) (SecretsReport, error) {
 // It needs a keyring; values sealed with a key the keyring does not hold make it fail
 // without changing anything.
 func (s *Store) RotateSecrets(ctx context.Context) (int, error) {
-	if s.keys == nil {
+	keys := s.keyring()
+	if keys == nil {
 		return 0, fmt.Errorf("re-encrypting stored secrets: %w: no current key is configured; set EXACTSYNC_ENCRYPTION_KEY (or EXACTSYNC_ENCRYPTION_KEY_FILE)", seal.ErrNoKey)
 	}
-	current := s.keys.CurrentID()
+	current := keys.CurrentID()
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		if n, err = s.resealTx(ctx, tx, s.keys, func(v string) bool { return seal.KeyIDOf(v) != current }); err != nil {
+		if n, err = s.resealTx(ctx, tx, keys, func(v string) bool { return seal.KeyIDOf(v) != current }); err != nil {
 			return err
 		}
 		return recordKey(ctx, tx, current, false)

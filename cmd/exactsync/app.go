@@ -61,7 +61,11 @@ func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 // is configured (see sealingKey), unless EXACTSYNC_ENCRYPTION_KEY=none.
 func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
 	ctx := e.ctx
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir})
+	scfg := sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir}
+	if cfg.Keyring == nil && !cfg.Unencrypted {
+		scfg.KeyFile = cfg.KeyFile // the key another process may generate while this one runs
+	}
+	st, err := sink.Open(ctx, scfg)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sink/seal"
@@ -132,5 +133,30 @@ func TestPlaintextSecretsAreSealedAtTheNextStart(t *testing.T) {
 			}
 			w.checkTablesAccountsOnly([]int{101})
 		})
+	}
+}
+
+// TestRunStartedBeforeTheFirstImport: as in the compose file, the scheduler starts on an
+// empty database, with no key, while the importer stores the first token and generates
+// the key into the state directory they share: the scheduler takes that key and syncs.
+func TestRunStartedBeforeTheFirstImport(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 150})
+	w.mustRun("migrate")
+	procs := w.startRuns(1)
+	w.waitUntil("the scheduler's queue exists", time.Minute, func() bool {
+		return w.count(`SELECT count(*) FROM pg_tables WHERE schemaname = 'exact_river' AND tablename = 'river_job'`) == 1
+	})
+	w.importToken()
+	w.mustRun("sync", "--entity", "accounts", "--enqueue")
+	w.waitUntil("the scheduler's run of accounts", 2*time.Minute, func() bool {
+		return w.count(`SELECT count(*) FROM exact_sync.runs WHERE entity = 'accounts' AND job_id IS NOT NULL AND status <> 'running'`) > 0
+	})
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE entity = 'accounts' AND job_id IS NOT NULL AND status = 'ok'`); n == 0 {
+		w.t.Fatalf("the scheduler's run of accounts failed:\n%s", procs[0].stderr)
+	}
+	w.checkTablesAccountsOnly([]int{101})
+	if stored := w.storedBytes(); strings.Contains(stored, testClientSecret) || strings.Count(stored, "seal:v1:") != 3 {
+		t.Errorf("the secrets are not all sealed:\n%s", stored)
 	}
 }

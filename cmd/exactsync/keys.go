@@ -58,6 +58,10 @@ func sealingKey(e *env, cfg *config.Config, st *sink.Store, log zerolog.Logger, 
 	if cfg.Keyring != nil || cfg.Unencrypted {
 		return nil
 	}
+	if keys := st.Keyring(); keys != nil { // another process generated it since the start
+		cfg.Keyring, cfg.KeySource = keys, config.KeyGenerated
+		return nil
+	}
 	state, err := st.KeyState(e.ctx)
 	if err != nil {
 		return err
