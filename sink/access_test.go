@@ -624,3 +624,31 @@ func mustPool(t *testing.T, url string) *pgxpool.Pool {
 var cmpIgnoreTimes = cmpopts.IgnoreFields(sink.Reader{}, "CreatedAt", "UpdatedAt")
 
 var base64Std = base64.StdEncoding
+
+// TestReaderOfOneDatabaseReadsNothingOfAnother: roles are the server's, and every
+// exactsync database grants the one group role what it may read; which rows a member
+// sees is each database's own decision, so a reader of one database reads nothing in
+// another (an error says why, rather than empty tables).
+func TestReaderOfOneDatabaseReadsNothingOfAnother(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	urlA, urlB := sinktest.NewMigratedDatabase(t), sinktest.NewMigratedDatabase(t)
+	a := sinktest.OpenStore(t, sink.Config{DatabaseURL: urlA})
+	b := sinktest.OpenStore(t, sink.Config{DatabaseURL: urlB})
+	seedEveryTable(t, b, 101)
+	name := addReader(t, a, urlA, "onlya")
+	inB := connectAs(t, urlB, name)
+	for _, rel := range []string{"exact.accounts", "exact.transaction_lines", "exact_status.entities", "exact_status.runs"} {
+		_, err := inB.Exec(ctx, `SELECT * FROM `+rel+` LIMIT 1`)
+		if !isPermissionDenied(err) || !strings.Contains(err.Error(), "is not an exactsync reader of database") {
+			t.Errorf("a reader of another database reading %s: %v; want that it is no reader here", rel, err)
+		}
+	}
+	// Made a reader of B too, it sees B's rows.
+	if created, err := b.AddReader(ctx, name, nil, ""); err != nil || created {
+		t.Fatalf("adding the reader of A to B: created %t, %v; want the role reused", created, err)
+	}
+	if got := divisionsIn(t, inB, "exact.accounts"); !slices.Equal(got, []int{101}) {
+		t.Errorf("made a reader of B too, it sees divisions %v there, want [101]", got)
+	}
+}
