@@ -136,6 +136,26 @@ func TestPlaintextSecretsAreSealedAtTheNextStart(t *testing.T) {
 	}
 }
 
+// TestRunSealsPlaintextSecretsAtStart: the opt-out removed, the next `run` seals what
+// was stored in plain text before it runs anything.
+func TestRunSealsPlaintextSecretsAtStart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 20})
+	w.env["EXACTSYNC_ENCRYPTION_KEY"] = "none"
+	w.importToken()
+	delete(w.env, "EXACTSYNC_ENCRYPTION_KEY")
+	procs := w.startRuns(1)
+	w.waitUntil("run sealed the secrets", time.Minute, func() bool {
+		return strings.Count(w.storedBytes(), "seal:v1:") == 3
+	})
+	if stored := w.storedBytes(); strings.Contains(stored, testClientSecret) {
+		t.Errorf("after run started the client secret is still plain text:\n%s", stored)
+	}
+	if id := w.keyring().CurrentID(); !strings.Contains(w.storedBytes(), "seal:v1:"+id+":") {
+		t.Errorf("the secrets are not sealed with the key run generated into the state directory (%s):\n%s", id, procs[0].stderr)
+	}
+}
+
 // TestRunStartedBeforeTheFirstImport: as in the compose file, the scheduler starts on an
 // empty database, with no key, while the importer stores the first token and generates
 // the key into the state directory they share: the scheduler takes that key and syncs.
