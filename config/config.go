@@ -55,9 +55,20 @@ type Config struct {
 	// ProgressInterval is how often a run logs its progress (EXACTSYNC_PROGRESS_INTERVAL);
 	// 0 means the default, negative never.
 	ProgressInterval time.Duration
-	// Keyring seals the tokens and client secrets stored in PostgreSQL; nil when no
-	// encryption key is configured (secrets are then stored as plaintext).
+	// Keyring seals the tokens and client secrets stored in PostgreSQL: the key of
+	// EXACTSYNC_ENCRYPTION_KEY or EXACTSYNC_ENCRYPTION_KEY_FILE, else the one exactsync
+	// generated into KeyFile. Nil when there is none (yet), or with Unencrypted.
 	Keyring *seal.Keyring
+	// KeySource says where Keyring's current key comes from: EnvEncryptionKey,
+	// EnvEncryptionKeyFile, KeyGenerated (KeyFile), or "" when there is no key.
+	KeySource string
+	// KeyFile is where the key exactsync generates is kept: seal.KeyFile in StateDir; ""
+	// without a state directory. A command that has a secret to seal and no key generates
+	// one there (see sink.Store.GenerateKey), unless Unencrypted.
+	KeyFile string
+	// Unencrypted is the operator's explicit choice to store secrets as plaintext
+	// (EXACTSYNC_ENCRYPTION_KEY=none).
+	Unencrypted bool
 	// StateDir holds the recovery files of refreshed token pairs that PostgreSQL could not
 	// store (EXACTSYNC_STATE_DIR, default $XDG_STATE_HOME/exactsync or
 	// ~/.local/state/exactsync); empty when no directory can be named.
@@ -119,7 +130,9 @@ const (
 	EnvTimeZone     = "EXACTSYNC_TIMEZONE"
 
 	// EnvEncryptionKey is the current key sealing secrets at rest: 32 bytes as base64 or
-	// 64 hex digits. EnvEncryptionKeyFile names a file holding it instead.
+	// 64 hex digits, or KeyNone to store them as plaintext. EnvEncryptionKeyFile names a
+	// file holding it instead. Without either, exactsync generates a key into its state
+	// directory (Config.KeyFile).
 	EnvEncryptionKey     = "EXACTSYNC_ENCRYPTION_KEY"
 	EnvEncryptionKeyFile = "EXACTSYNC_ENCRYPTION_KEY_FILE"
 	// EnvEncryptionKeyOld lists earlier keys, comma separated, which only open values
@@ -151,6 +164,13 @@ const (
 	// a duration such as 10s (the default) or 1m, or off.
 	EnvProgressInterval = "EXACTSYNC_PROGRESS_INTERVAL"
 )
+
+// KeyNone, as EXACTSYNC_ENCRYPTION_KEY, stores secrets as plaintext: the explicit
+// opt-out of their encryption.
+const KeyNone = "none"
+
+// KeyGenerated is Config.KeySource for the key exactsync generated into Config.KeyFile.
+const KeyGenerated = "generated"
 
 // ScheduleEnv is the variable holding an entity's incremental schedule,
 // e.g. EXACTSYNC_SCHEDULE_ACCOUNTS.
@@ -309,8 +329,11 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 
 	c.WebhookSecret, c.WebhookURL, c.WebhookListen = webhooks(getenv, bad)
 
-	c.Keyring = loadKeyring(getenv, opts.ReadFile, bad, func(w string) { c.Warnings = append(c.Warnings, w) })
 	c.StateDir = stateDir(getenv)
+	if c.StateDir != "" {
+		c.KeyFile = filepath.Join(c.StateDir, seal.KeyFile)
+	}
+	c.Keyring, c.KeySource, c.Unencrypted = loadKeyring(getenv, opts.ReadFile, c.KeyFile, bad, func(w string) { c.Warnings = append(c.Warnings, w) })
 
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}
@@ -360,9 +383,12 @@ func entities(getenv func(string) string, opts Options, bad func(name, format st
 	return out
 }
 
-// loadKeyring reads the encryption keys. Problems go to bad, warnings to warn; key
-// material never appears in them.
-func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, error), bad func(name, format string, args ...any), warn func(string)) *seal.Keyring {
+// loadKeyring reads the encryption keys: the configured key and the old ones, or else
+// the key exactsync generated into keyFile, if there is one. It returns the keyring, where
+// its current key came from (see Config.KeySource) and whether the operator opted out of
+// encryption. Problems go to bad, warnings to warn; key material never appears in them.
+func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, error), keyFile string,
+	bad func(name, format string, args ...any), warn func(string)) (kr *seal.Keyring, source string, none bool) {
 	if readFile == nil {
 		readFile = func(name string) ([]byte, error) {
 			b, mode, err := readKeyFile(name)
@@ -373,18 +399,21 @@ func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, erro
 			return b, err
 		}
 	}
-	const howTo = "use 32 random bytes as base64 or 64 hex digits, e.g. from `openssl rand -base64 32`"
+	const howTo = "use 32 random bytes as base64 or 64 hex digits, e.g. from `openssl rand -base64 32`, or none to store secrets unencrypted"
 	raw, file := getenv(EnvEncryptionKey), strings.TrimSpace(getenv(EnvEncryptionKeyFile))
+	none = strings.EqualFold(strings.TrimSpace(raw), KeyNone)
 	var current []byte
 	switch {
 	case strings.TrimSpace(raw) != "" && file != "":
 		bad(EnvEncryptionKeyFile, "set together with %s; set only one of them", EnvEncryptionKey)
+	case none:
+		source = ""
 	case strings.TrimSpace(raw) != "":
 		k, err := seal.ParseKey(raw)
 		if err != nil {
 			bad(EnvEncryptionKey, "not a 32-byte key; %s", howTo)
 		}
-		current = k
+		current, source = k, EnvEncryptionKey
 	case file != "":
 		b, err := readFile(file)
 		if err != nil {
@@ -399,7 +428,30 @@ func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, erro
 		if err != nil {
 			bad(EnvEncryptionKeyFile, "%q does not hold a 32-byte key; %s", file, howTo)
 		}
-		current = k
+		current, source = k, EnvEncryptionKeyFile
+	case keyFile != "":
+		b, mode, err := readKeyFile(keyFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// None generated yet: the first command with a secret to seal generates it.
+		case err != nil:
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			bad(EnvStateDir, "cannot read the generated encryption key %q: %v; make it readable by this user, or set %s", keyFile, err, EnvEncryptionKey)
+		default:
+			k, err := seal.ParseKey(string(b))
+			if err != nil {
+				bad(EnvStateDir, "%q does not hold a 32-byte key; restore the key exactsync generated there, or set %s to the key that sealed the stored secrets", keyFile, EnvEncryptionKey)
+				break
+			}
+			if mode&0o077 != 0 && runtime.GOOS != "windows" {
+				warn(fmt.Sprintf("%s: the generated key %q is readable by others than its owner (mode %04o); run chmod 600 %s",
+					EnvStateDir, keyFile, mode.Perm(), shellQuote(keyFile)))
+			}
+			current, source = k, KeyGenerated
+		}
 	}
 
 	var old [][]byte
@@ -415,19 +467,22 @@ func loadKeyring(getenv func(string) string, readFile func(string) ([]byte, erro
 			}
 			old = append(old, k)
 		}
-		if current == nil && strings.TrimSpace(raw) == "" && file == "" {
+		switch {
+		case none:
+			bad(EnvEncryptionKeyOld, "set while %s=%s; set %s (or %s) to the new key to rotate to it", EnvEncryptionKey, KeyNone, EnvEncryptionKey, EnvEncryptionKeyFile)
+		case current == nil && strings.TrimSpace(raw) == "" && file == "" || source == KeyGenerated:
 			bad(EnvEncryptionKeyOld, "set without a current key; set %s (or %s) to the new key", EnvEncryptionKey, EnvEncryptionKeyFile)
 		}
 	}
 	if current == nil {
-		return nil
+		return nil, "", none
 	}
 	kr, err := seal.NewKeyring(current, old...)
 	if err != nil {
 		bad(EnvEncryptionKey, "%v", err)
-		return nil
+		return nil, "", none
 	}
-	return kr
+	return kr, source, none
 }
 
 // stateDir is EXACTSYNC_STATE_DIR, or the per-user state directory of the XDG base

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -159,6 +160,7 @@ func TestLoadEncryptionKeys(t *testing.T) {
 		wantID    string   // current key id; "" = no keyring
 		wantOpens []string // key ids (besides the current one) whose values open
 		wantBad   []string // variables reported
+		wantNone  bool     // the explicit opt-out
 	}{
 		{name: "none", env: nil},
 		{name: "hex", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": key}, wantID: keyID(t, key)},
@@ -178,6 +180,12 @@ func TestLoadEncryptionKeys(t *testing.T) {
 			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_OLD"}},
 		{name: "bad old key and other problems", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": key, "EXACTSYNC_ENCRYPTION_KEY_OLD": "zz-not-a-key", "LOG_LEVEL": "loud"},
 			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_OLD", "LOG_LEVEL"}},
+		{name: "opt-out", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": "none"}, wantNone: true},
+		{name: "opt-out in capitals", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": " NONE "}, wantNone: true},
+		{name: "opt-out and file", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": "none", "EXACTSYNC_ENCRYPTION_KEY_FILE": "/run/secrets/key"},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_FILE"}},
+		{name: "opt-out and old keys", env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": "none", "EXACTSYNC_ENCRYPTION_KEY_OLD": key},
+			wantBad: []string{"EXACTSYNC_ENCRYPTION_KEY_OLD"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,6 +217,9 @@ func TestLoadEncryptionKeys(t *testing.T) {
 			}
 			if got, want := got.Keyring.CurrentID(), tt.wantID; got != want {
 				t.Errorf("current key id = %q, want %q", got, want)
+			}
+			if got.Unencrypted != tt.wantNone {
+				t.Errorf("Unencrypted = %t, want %t", got.Unencrypted, tt.wantNone)
 			}
 			for _, id := range tt.wantOpens {
 				old := mustKeyring(t, strings.Repeat("ab", 32))
@@ -278,6 +289,67 @@ func TestKeyFileReadableByOthersWarns(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, cfg.Warnings); diff != "" {
 				t.Errorf("Warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Without a key configured, the key exactsync generated into the state directory is the
+// current one; a key configured, or the opt-out, wins over it.
+func TestGeneratedKeyFile(t *testing.T) {
+	key := strings.Repeat("cd", 32)
+	tests := []struct {
+		name       string
+		file       string // the generated key file's content; "" for no file
+		mode       fs.FileMode
+		env        map[string]string
+		wantID     string
+		wantSource string
+		wantBad    string
+		wantWarn   bool
+	}{
+		{name: "not generated yet"},
+		{name: "generated", file: key + "\n", mode: 0o600, wantID: keyID(t, key), wantSource: KeyGenerated},
+		{name: "readable by others", file: key, mode: 0o644, wantID: keyID(t, key), wantSource: KeyGenerated, wantWarn: true},
+		{name: "damaged", file: "not a key", mode: 0o600, wantBad: "EXACTSYNC_STATE_DIR"},
+		{name: "configured key wins", file: key, mode: 0o600, env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": strings.Repeat("ef", 32)},
+			wantID: keyID(t, strings.Repeat("ef", 32)), wantSource: EnvEncryptionKey},
+		{name: "opt-out wins", file: key, mode: 0o600, env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY": "none"}},
+		{name: "old keys need a configured key", file: key, mode: 0o600, env: map[string]string{"EXACTSYNC_ENCRYPTION_KEY_OLD": strings.Repeat("ef", 32)},
+			wantBad: "EXACTSYNC_ENCRYPTION_KEY_OLD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, seal.KeyFile)
+			if tt.file != "" {
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path, tt.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := map[string]string{"EXACTSYNC_STATE_DIR": dir}
+			maps.Copy(e, tt.env)
+			cfg, err := Load(env(e), Needs{}, testOpts)
+			if tt.wantBad != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantBad+":") || strings.Contains(err.Error(), key) {
+					t.Errorf("Load: %v; want a problem of %s that shows no key", err, tt.wantBad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.KeyFile != path {
+				t.Errorf("KeyFile %q, want %q", cfg.KeyFile, path)
+			}
+			if got := cfg.Keyring.CurrentID(); got != tt.wantID || cfg.KeySource != tt.wantSource {
+				t.Errorf("key %q from %q, want %q from %q", got, cfg.KeySource, tt.wantID, tt.wantSource)
+			}
+			if warned := len(cfg.Warnings) > 0; warned != tt.wantWarn || warned && !strings.Contains(cfg.Warnings[0], "chmod 600 "+path) {
+				t.Errorf("warnings %q, want a warning: %t", cfg.Warnings, tt.wantWarn)
 			}
 		})
 	}

@@ -15,6 +15,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add("", "", "", "", "", "", "", "", "", "/run/secrets/key", "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=")
 	f.Add("mysql://x", "ftp://start.exactonline.nl", "s", "not a url", "101,x,-1", "loud", "xml", "junk", "c2VjcmV0LWtleQ==", "/run/secrets/key", key+","+key)
 	f.Add("postgres://u:p@h/db", "https://start.exactonline.be", "", "", " , ", "WARN", "JSON", "off", key, "", "zz-not-a-key")
+	f.Add("postgres://u@db/x", "", "", "", "", "", "", "", "none", "", "")
+	f.Add("postgres://u@db/x", "", "", "", "", "", "", "", " NONE", "/run/secrets/key", key)
 	f.Fuzz(func(t *testing.T, dbURL, baseURL, secret, redirect, divisions, level, format, schedule, rawKey, keyFile, oldKeys string) {
 		vars := map[string]string{
 			EnvDatabaseURL: dbURL, EnvBaseURL: baseURL, EnvClientID: "id", EnvClientSecret: secret,

@@ -7,8 +7,10 @@
 // a change is a new file with the next number.
 //
 // Schema exact holds the live records downstream applications read (exact.accounts,
-// exact.suppliers). Schema exact_sync holds exactsync's own state: connections and their
-// tokens, cursors, run history, divisions and the rate limits last seen, and goose's
+// exact.suppliers), as reader roles limited by row-level security to their divisions.
+// Schema exact_status holds views for those readers, without secrets. Schema exact_sync
+// holds exactsync's own state, readable by no other role: connections and their tokens,
+// cursors, run history, divisions and the rate limits last seen, the readers, and goose's
 // version table. The public schema is left untouched.
 //
 // The package has no Go types and no logic: it is the embedded files and nothing else.

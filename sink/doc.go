@@ -1,7 +1,8 @@
 // Package sink is exactsync's PostgreSQL side: the connection pool, the schema migrations
 // (applied from package migrations), the rows of the exact schema that downstream
-// applications read, and exactsync's own state in the exact_sync schema: connections and
-// their tokens, cursors, division locks, run history and rate limits last seen.
+// applications read, the reader roles they read them with, and exactsync's own state in
+// the exact_sync schema: connections and their tokens, cursors, division locks, run
+// history and rate limits last seen.
 //
 // # Writes
 //
@@ -75,7 +76,21 @@
 // copied elsewhere does not open. ClaimConnectionUser re-seals what it moves. Without a
 // keyring values are stored as plaintext. CheckSecrets opens every stored value, so a
 // process without the right key can refuse to start; RotateSecrets re-encrypts plaintext
-// and old-key values with the current key in one locking transaction.
+// and old-key values with the current key in one locking transaction, SealPlaintext the
+// plaintext ones. GenerateKey gives a store without a key one: written into the state
+// directory and recorded by id in exact_sync.encryption_key under an advisory lock, with
+// the plaintext secrets sealed in the same transaction; when the database's secrets need
+// another key it returns a *KeyMissingError and changes nothing, so that no two processes
+// seal with different keys.
+//
+// # Readers
+//
+// Other applications read the exact and exact_status schemas as readers: roles in the
+// group ReaderGroup that AddReader makes and RemoveReader drops, each limited by
+// row-level security to the divisions exact_sync.readers lists for it (migration 00012
+// holds the policy and the SQL functions that apply it). Migrate applies the grants and
+// policies a migration's new tables need, under the migration lock, and takes back what
+// PUBLIC was granted in exact_sync; Access reports who can read the secrets.
 //
 // # Locks
 //

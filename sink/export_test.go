@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/exactsync/exactsync/migrations"
 )
 
 // DivisionLockKey exposes divisionLockKey to the tests.
@@ -106,3 +110,27 @@ func ProcessJSON(pid int, sameIncarnation bool) []byte {
 
 // ThisProcess names this process as a PendingRefresh's Holder does.
 func ThisProcess() string { return thisProcess().String() }
+
+// MigrateWith applies the embedded migrations plus extra (name → SQL), as a later release
+// with more migration files would, and then the readers' protection, as Migrate does.
+func (s *Store) MigrateWith(ctx context.Context, extra map[string]string) error {
+	fsys := fstest.MapFS{}
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		b, err := fs.ReadFile(migrations.FS, n)
+		if err != nil {
+			return err
+		}
+		fsys[n] = &fstest.MapFile{Data: b}
+	}
+	for n, sql := range extra {
+		fsys[n] = &fstest.MapFile{Data: []byte(sql)}
+	}
+	return s.migrate(ctx, fsys)
+}
+
+// ScramVerifierSalt exposes scramVerifierSalt.
+var ScramVerifierSalt = scramVerifierSalt

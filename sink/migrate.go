@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"io/fs"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -21,8 +22,15 @@ const versionTable = "exact_sync.goose_db_version"
 
 // Migrate applies the pending migrations embedded in package migrations. Processes that
 // migrate at the same time serialize on a PostgreSQL advisory lock: one applies, the
-// others find nothing left to do. Up only.
+// others find nothing left to do. Up only. Then, under the same lock, it puts whatever
+// table a migration added to a schema of records under the readers' division policy and
+// grants (see access.go), so no run writes to a table readers could read unlimited.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, migrations.FS)
+}
+
+// migrate applies the migrations of fsys (NNNNN_name.sql files).
+func (s *Store) migrate(ctx context.Context, fsys fs.FS) error {
 	// goose creates its version table before the first migration runs, so the schema that
 	// holds it must exist first. CREATE SCHEMA IF NOT EXISTS is not safe against a
 	// concurrent twin, hence the transaction-level advisory lock.
@@ -50,7 +58,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrating database at %s: %w", s.addr, err)
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
 		goose.WithTableName(versionTable),
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
@@ -65,6 +73,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	for _, r := range results {
 		s.log.Info().Int64("version", r.Source.Version).Str("migration", r.Source.Path).
 			Dur("duration_ms", r.Duration).Msg("applied migration")
+	}
+	if err := s.secureReaders(ctx); err != nil {
+		return fmt.Errorf("migrating database at %s: %w", s.addr, err)
 	}
 	return nil
 }

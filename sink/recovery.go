@@ -79,10 +79,10 @@ func (s *Store) writeRecovery(row tokenRow, next Token) (string, error) {
 		ClockOffsetMS: next.ClockOffset.Milliseconds(), WrittenAt: time.Now().UTC(),
 	}
 	var err error
-	if f.AccessToken, err = s.keys.Seal(next.AccessToken, s.recoveryContext(row.connID, colAccessToken)); err != nil {
+	if f.AccessToken, err = s.keyring().Seal(next.AccessToken, s.recoveryContext(row.connID, colAccessToken)); err != nil {
 		return "", fmt.Errorf("encrypting the recovery file: %w", err)
 	}
-	if f.RefreshToken, err = s.keys.Seal(next.RefreshToken, s.recoveryContext(row.connID, colRefreshToken)); err != nil {
+	if f.RefreshToken, err = s.keyring().Seal(next.RefreshToken, s.recoveryContext(row.connID, colRefreshToken)); err != nil {
 		return "", fmt.Errorf("encrypting the recovery file: %w", err)
 	}
 	body, err := json.MarshalIndent(f, "", "  ")
@@ -170,8 +170,8 @@ func (s *Store) readRecovery(row tokenRow) (*recoveryFile, Token, string, error)
 		return nil, Token{}, "", nil
 	}
 	t := Token{Expiry: f.Expiry, IssuedAt: f.IssuedAt, ClockOffset: time.Duration(f.ClockOffsetMS) * time.Millisecond}
-	if t.AccessToken, err = s.keys.Open(f.AccessToken, s.recoveryContext(row.connID, colAccessToken)); err == nil {
-		t.RefreshToken, err = s.keys.Open(f.RefreshToken, s.recoveryContext(row.connID, colRefreshToken))
+	if t.AccessToken, err = s.keyring().Open(f.AccessToken, s.recoveryContext(row.connID, colAccessToken)); err == nil {
+		t.RefreshToken, err = s.keyring().Open(f.RefreshToken, s.recoveryContext(row.connID, colRefreshToken))
 	}
 	if err != nil {
 		return nil, Token{}, "", fmt.Errorf("opening the recovery file %s: %w", path, err)

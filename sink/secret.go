@@ -29,7 +29,7 @@ func secretContext(connID int64, column string) string {
 }
 
 func (s *Store) seal(connID int64, column, plaintext string) (string, error) {
-	v, err := s.keys.Seal(plaintext, secretContext(connID, column))
+	v, err := s.keyring().Seal(plaintext, secretContext(connID, column))
 	if err != nil {
 		return "", fmt.Errorf("encrypting the %s: %w", column, err)
 	}
@@ -37,7 +37,7 @@ func (s *Store) seal(connID int64, column, plaintext string) (string, error) {
 }
 
 func (s *Store) open(connID int64, column, stored string) (string, error) {
-	v, err := s.keys.Open(stored, secretContext(connID, column))
+	v, err := s.keyring().Open(stored, secretContext(connID, column))
 	if err != nil {
 		return "", fmt.Errorf("decrypting the %s: %w", column, err)
 	}
@@ -100,7 +100,7 @@ func (r SecretsReport) Stale() int { return r.Plaintext + r.OtherKey }
 // seal.ErrNoKey when the key is not configured), so that a process without the right key
 // refuses to start instead of failing later, mid-refresh.
 func (s *Store) CheckSecrets(ctx context.Context) (SecretsReport, error) {
-	rep := SecretsReport{CurrentKeyID: s.keys.CurrentID()}
+	rep := SecretsReport{CurrentKeyID: s.keyring().CurrentID()}
 	rows, err := s.pool.Query(ctx, `SELECT id, access_token, refresh_token, client_secret FROM exact_sync.connections ORDER BY id`)
 	if err != nil {
 		return rep, fmt.Errorf("checking stored secrets: %w", err)
@@ -135,62 +135,23 @@ func (s *Store) CheckSecrets(ctx context.Context) (SecretsReport, error) {
 
 // RotateSecrets re-encrypts with the current key every stored secret that is plaintext or
 // sealed with another key, in one transaction that locks every connection row (waiting
-// at most Config.LockTimeout for a refresh in progress). It returns how many values it
-// re-encrypted. It needs a keyring; values sealed with a key the keyring does not hold
-// make it fail without changing anything.
+// at most Config.LockTimeout for a refresh in progress), and records the current key as
+// the database's (exact_sync.encryption_key). It returns how many values it re-encrypted.
+// It needs a keyring; values sealed with a key the keyring does not hold make it fail
+// without changing anything.
 func (s *Store) RotateSecrets(ctx context.Context) (int, error) {
-	if s.keys == nil {
+	keys := s.keyring()
+	if keys == nil {
 		return 0, fmt.Errorf("re-encrypting stored secrets: %w: no current key is configured; set EXACTSYNC_ENCRYPTION_KEY (or EXACTSYNC_ENCRYPTION_KEY_FILE)", seal.ErrNoKey)
 	}
-	current := s.keys.CurrentID()
+	current := keys.CurrentID()
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, millis(s.lockTimeout)); err != nil {
+		var err error
+		if n, err = s.resealTx(ctx, tx, keys, func(v string) bool { return seal.KeyIDOf(v) != current }); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, access_token, refresh_token, client_secret FROM exact_sync.connections ORDER BY id FOR UPDATE`)
-		if err != nil {
-			if isLockTimeout(err) {
-				return fmt.Errorf("%w: a connection stayed locked by a refresh for more than %s; try again", ErrLockTimeout, s.lockTimeout)
-			}
-			return err
-		}
-		type row struct {
-			id   int64
-			vals [3]string
-		}
-		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.vals[0], &x.vals[1], &x.vals[2])
-		})
-		if err != nil {
-			if isLockTimeout(err) {
-				return fmt.Errorf("%w: a connection stayed locked by a refresh for more than %s; try again", ErrLockTimeout, s.lockTimeout)
-			}
-			return err
-		}
-		for _, r := range all {
-			for i, v := range r.vals {
-				if v == "" || seal.KeyIDOf(v) == current {
-					continue
-				}
-				col := secretColumns[i]
-				plain, err := s.open(r.id, col, v)
-				if err != nil {
-					return fmt.Errorf("connection %d: %w", r.id, err)
-				}
-				sealed, err := s.seal(r.id, col, plain)
-				if err != nil {
-					return fmt.Errorf("connection %d: %w", r.id, err)
-				}
-				// col is one of the constant column names above, never user input.
-				if _, err := tx.Exec(ctx, `UPDATE exact_sync.connections SET `+col+` = $2 WHERE id = $1`, r.id, sealed); err != nil {
-					return fmt.Errorf("connection %d: %w", r.id, err)
-				}
-				n++
-			}
-		}
-		return nil
+		return recordKey(ctx, tx, current, false)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("re-encrypting stored secrets: %w", err)

@@ -41,6 +41,10 @@ type Config struct {
 	// StateDir holds the recovery files of refreshed token pairs that could not be stored
 	// (see UpdateToken and RecoverTokens). Empty: no recovery files.
 	StateDir string
+	// KeyFile, for a store without a Keyring, is the file another process may generate the
+	// key of the stored secrets into (see GenerateKey): the store takes that key when it
+	// first needs one after the file appeared. Empty: none.
+	KeyFile string
 	// TokenStoreWindow bounds how long UpdateToken keeps retrying to store a refreshed
 	// pair whose commit failed. Default 10 minutes, the life of the access token that
 	// came with it (fact sheet §1.7). It is also part of the window in which the other
@@ -59,7 +63,9 @@ type Store struct {
 	lockTimeout time.Duration
 	idleTimeout time.Duration
 	addr        string // host:port, for error messages
-	keys        *seal.Keyring
+	keysMu      sync.Mutex
+	keys        *seal.Keyring // see keyring
+	keyFile     string
 	database    string // the database's name, part of a recovery file's identity
 	stateDir    string
 	storeWindow time.Duration
@@ -84,6 +90,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		idleTimeout: cmp.Or(cfg.IdleInTransactionTimeout, 60*time.Second),
 		addr:        hostPort(pcfg.ConnConfig.Config),
 		keys:        cfg.Keyring,
+		keyFile:     cfg.KeyFile,
 		database:    pcfg.ConnConfig.Database,
 		stateDir:    cfg.StateDir,
 		storeWindow: cmp.Or(cfg.TokenStoreWindow, defaultTokenStoreWindow),

@@ -31,7 +31,8 @@ const migrateLockID int64 = 0x6578_7379_6e63_7276 // "exsyncrv"
 // Migrate creates River's tables in Schema, or brings them to RiverVersion, with
 // River's own migrator (each version in a transaction of its own, as River's enum
 // changes require) under a session advisory lock: processes that migrate at the same
-// time serialize, one applies, the others find nothing to do. Up only.
+// time serialize, one applies, the others find nothing to do. Up only. PUBLIC, and so any
+// reader, is left no privilege in Schema.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logger) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -59,6 +60,41 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logger) error 
 	}
 	for _, v := range res.Versions {
 		log.Info().Int("river_version", v.Version).Str("schema", Schema).Dur("duration_ms", v.Duration).Msg("applied job queue migration")
+	}
+	if err := revokePublic(ctx, conn.Conn()); err != nil {
+		return fmt.Errorf("migrating the job queue: %w", err)
+	}
+	return nil
+}
+
+// revokePublic takes from PUBLIC whatever it may do in Schema: the queue's jobs carry
+// nothing secret, but they are exactsync's alone, and readers (README, "Giving an
+// application access") get nothing of them. PostgreSQL grants EXECUTE on new functions
+// to PUBLIC; River's tables and schema grant nothing by default. Only what PUBLIC holds is
+// revoked, so a start with nothing to take changes no catalog row.
+func revokePublic(ctx context.Context, conn *pgx.Conn) error {
+	var open bool
+	err := conn.QueryRow(ctx, `
+		SELECT has_schema_privilege('public', n.oid, 'USAGE') OR has_schema_privilege('public', n.oid, 'CREATE')
+		    OR EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a WHERE c.relnamespace = n.oid AND a.grantee = 0)
+		    OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid AND has_function_privilege('public', p.oid, 'EXECUTE'))
+		FROM pg_namespace n WHERE n.nspname = $1`, Schema).Scan(&open)
+	if err != nil {
+		return fmt.Errorf("reading what PUBLIC may do in schema %s: %w", Schema, err)
+	}
+	if !open {
+		return nil
+	}
+	schema := pgx.Identifier{Schema}.Sanitize()
+	for _, q := range []string{
+		`REVOKE ALL ON SCHEMA ` + schema + ` FROM PUBLIC`,
+		`REVOKE ALL ON ALL TABLES IN SCHEMA ` + schema + ` FROM PUBLIC`,
+		`REVOKE ALL ON ALL SEQUENCES IN SCHEMA ` + schema + ` FROM PUBLIC`,
+		`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ` + schema + ` FROM PUBLIC`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("revoking PUBLIC's privileges in schema %s: %w", Schema, err)
+		}
 	}
 	return nil
 }

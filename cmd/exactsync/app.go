@@ -52,15 +52,20 @@ func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()
 }
 
-// openStore connects to PostgreSQL, brings the schema up to date, imports the
-// token pairs an earlier process kept in recovery files because PostgreSQL
-// could not store them (before anything else uses a token), and checks that
-// every stored secret opens with the configured keys, so that a process
-// without the right key refuses to start (one line naming the key id and the
-// variable to set) instead of failing at its first refresh.
+// openStore connects to PostgreSQL, brings the schema up to date, imports the token
+// pairs an earlier process kept in recovery files because PostgreSQL could not store them
+// (before anything else uses a token), and checks that every stored secret opens with
+// the configured keys, so that a process without the right key refuses to start (one
+// line naming the key id and how to provide it) instead of failing at its first refresh.
+// Secrets found stored as plaintext are sealed, with a key generated for them when none
+// is configured (see sealingKey), unless EXACTSYNC_ENCRYPTION_KEY=none.
 func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
 	ctx := e.ctx
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir})
+	scfg := sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir}
+	if cfg.Keyring == nil && !cfg.Unencrypted {
+		scfg.KeyFile = cfg.KeyFile // the key another process may generate while this one runs
+	}
+	st, err := sink.Open(ctx, scfg)
 	if err != nil {
 		return nil, err
 	}
@@ -71,41 +76,56 @@ func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, err
 	if _, err := st.RecoverTokens(ctx); err != nil {
 		st.Close()
 		if errors.Is(err, seal.ErrNoKey) {
-			return nil, usageError{fmt.Errorf("refusing to start: %w", err)}
+			return nil, keyRefusal(cfg, err)
 		}
 		return nil, fmt.Errorf("importing kept token pairs: %w", err)
+	}
+	if err := sealingKey(e, cfg, st, log, false); err != nil {
+		st.Close()
+		return nil, err
 	}
 	rep, err := st.CheckSecrets(ctx)
 	if err != nil {
 		st.Close()
 		if errors.Is(err, seal.ErrNoKey) {
-			return nil, usageError{fmt.Errorf("refusing to start: %w", err)}
+			return nil, keyRefusal(cfg, err)
 		}
 		return nil, err
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
+	if cfg.Keyring != nil && rep.Plaintext > 0 {
+		n, err := st.SealPlaintext(ctx)
+		if err != nil {
+			// Sealed at the next start; doctor says so meanwhile.
+			log.Warn().Err(err).Int("plaintext", rep.Plaintext).Msg("cannot seal the secrets stored in plain text now; the next start tries again")
+		} else if n > 0 {
+			e.sealedAtStart += n
+			log.Info().Int("values", n).Str("key_id", cfg.Keyring.CurrentID()).Msg("sealed the secrets stored in plain text")
+		}
+	}
 	switch {
-	case cfg.Keyring == nil:
+	case cfg.Unencrypted:
 		if rep.Values > 0 {
 			warnPlaintext(e, log, rep.Values)
 		}
-	case rep.Stale() > 0:
-		log.Warn().Int("plaintext", rep.Plaintext).Int("old_key", rep.OtherKey).Str("key_id", rep.CurrentKeyID).
+	case rep.OtherKey > 0:
+		log.Warn().Int("old_key", rep.OtherKey).Str("key_id", rep.CurrentKeyID).
 			Msg("some stored secrets are not encrypted with the current key; run `exactsync auth rotate-key`")
 	}
 	return st, nil
 }
 
-// warnPlaintext says, once per command, that secrets are stored without encryption.
+// warnPlaintext says, once per command, that secrets are stored without encryption, as
+// EXACTSYNC_ENCRYPTION_KEY=none asks.
 func warnPlaintext(e *env, log zerolog.Logger, stored int) {
 	if e.warnedPlaintext {
 		return
 	}
 	e.warnedPlaintext = true
 	log.Warn().Int("stored_secrets", stored).
-		Msg("secrets are stored unencrypted; set " + config.EnvEncryptionKey + " (32 random bytes, e.g. `openssl rand -base64 32`) and run `exactsync auth rotate-key`")
+		Msg("secrets are stored unencrypted, as " + config.EnvEncryptionKey + "=" + config.KeyNone + " asks; unset it (or set a key) and the next start seals them")
 }
 
 // newClient builds the Exact client of one connection with the connection's

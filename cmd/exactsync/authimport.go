@@ -64,11 +64,14 @@ func (c *authImportCmd) Run(e *env) error {
 			}
 		}
 	}
+	if err := sealingKey(e, cfg, st, log, true); err != nil {
+		return err
+	}
 	conn, checked, err := importToken(e, cfg, st, token, c.NoCheck, log)
 	if err != nil {
 		return err
 	}
-	if cfg.Keyring == nil {
+	if cfg.Unencrypted {
 		warnPlaintext(e, log, 1)
 	}
 	if !checked {

@@ -153,7 +153,7 @@ func encryption(keyIDs []string, current string) string {
 	case len(keyIDs) == 0:
 		return "no secrets stored"
 	case len(keyIDs) == 1 && keyIDs[0] == "":
-		return "none: stored as plaintext; set " + config.EnvEncryptionKey + " and run `exactsync auth rotate-key`"
+		return "none: stored as plaintext; unless " + config.EnvEncryptionKey + "=" + config.KeyNone + " is meant, unset it (or set a key): the next start seals them"
 	case len(keyIDs) == 1 && keyIDs[0] == current:
 		return "AES-256-GCM, key " + current
 	}

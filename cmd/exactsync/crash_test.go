@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/sink"
 )
 
 // The crash tests kill exactsync at each step of a token refresh with the failpoints that
@@ -48,13 +49,24 @@ func crashWorld(t *testing.T) (*world, string) {
 	return w, w.storedRefreshToken()
 }
 
+// storedRefreshToken is the refresh token stored with the world's connection, opened.
 func (w *world) storedRefreshToken() string {
 	w.t.Helper()
-	var rt string
-	if err := w.pool.QueryRow(context.Background(), `SELECT refresh_token FROM exact_sync.connections`).Scan(&rt); err != nil {
+	ctx := context.Background()
+	st, err := sink.Open(ctx, sink.Config{DatabaseURL: w.dbURL, Keyring: w.keyring()})
+	if err != nil {
 		w.t.Fatal(err)
 	}
-	return rt
+	defer st.Close()
+	conns, err := st.Connections(ctx)
+	if err != nil || len(conns) != 1 {
+		w.t.Fatalf("%d connections (%v), want 1", len(conns), err)
+	}
+	tok, err := st.LoadToken(ctx, conns[0].ID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return tok.RefreshToken
 }
 
 func (w *world) state() (state, reason string) {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,8 +19,9 @@ import (
 const defaultDemoDatabaseURL = "postgres://postgres@127.0.0.1:5432/exactsync_demo?sslmode=disable"
 
 type demoCmd struct {
-	Accounts  int   `default:"2500" help:"Accounts per division in the simulator."`
-	Divisions []int `default:"101,102" help:"The simulator's divisions."`
+	Accounts  int    `default:"2500" help:"Accounts per division in the simulator."`
+	Divisions []int  `default:"101,102" help:"The simulator's divisions."`
+	Reader    string `default:"exactsync_demo_reader" help:"The example reader role the demo makes (or updates), limited to the first division, with a new password each run; empty makes none."`
 }
 
 func (c *demoCmd) Run(e *env) error {
@@ -77,6 +81,9 @@ func (c *demoCmd) Run(e *env) error {
 	defer st.Close()
 	fmt.Fprintf(e.stdout, "database %s migrated\n", redactURL(cfg.DatabaseURL))
 
+	if err := sealingKey(e, cfg, st, log, true); err != nil {
+		return err
+	}
 	conn, _, err := importToken(e, cfg, st, sim.refreshToken, false, log)
 	if err != nil {
 		return err
@@ -148,5 +155,46 @@ func (c *demoCmd) Run(e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nquery them: psql %q -c 'select code, name, city, country from exact.suppliers limit 5'\n", redactURL(cfg.DatabaseURL))
+	if c.Reader != "" {
+		demoReader(e, st, cfg.DatabaseURL, c.Reader, c.Divisions[0])
+	}
 	return nil
+}
+
+// demoReader makes the example reader of the demo, limited to division, and shows what
+// an application connected as it sees. A server where the demo's role may not create
+// roles gets a note instead.
+func demoReader(e *env, st *sink.Store, databaseURL, name string, division int) {
+	pw := make([]byte, 18)
+	rand.Read(pw)
+	password := base64.RawURLEncoding.EncodeToString(pw)
+	if _, err := st.AddReader(e.ctx, name, []int{division}, password); err != nil {
+		fmt.Fprintf(e.stdout, "\nno example reader: %s\n", oneLine(err.Error()))
+		return
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return
+	}
+	u.User = url.UserPassword(name, password)
+	fmt.Fprintf(e.stdout, "\nan application's view: reader %s sees division %d only (row-level security), and nothing of exactsync's own:\n", name, division)
+	fmt.Fprintf(e.stdout, "  psql '%s' -c 'select division, count(*) from exact.accounts group by 1'\n", u)
+	seen, err := sink.SeenBy(e.ctx, u.String())
+	if err != nil {
+		fmt.Fprintf(e.stdout, "  (as %s: %s)\n", name, oneLine(err.Error()))
+		return
+	}
+	mine, others := 0, 0
+	for d, n := range seen.Accounts {
+		if d == division {
+			mine += n
+		} else {
+			others += n
+		}
+	}
+	secrets := "permission denied"
+	if seen.SecretsVisible {
+		secrets = "readable"
+	}
+	fmt.Fprintf(e.stdout, "  as %s: %d accounts of division %d, %d of the others; exact_sync.connections: %s\n", name, mine, division, others, secrets)
 }

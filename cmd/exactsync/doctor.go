@@ -81,6 +81,9 @@ func (c *doctorCmd) Run(e *env) error {
 	}
 
 	doctorSecrets(ctx, cl, cfg, st)
+	doctorPlaintext(ctx, cl, cfg, st)
+	doctorSecretAccess(ctx, cl, st)
+	doctorReaders(ctx, cl, st)
 	conns, err := st.Connections(ctx)
 	if err != nil {
 		cl.fail("connections", "%s", oneLine(err.Error()))

@@ -20,17 +20,17 @@ func doctorSecrets(ctx context.Context, cl *checklist, cfg *config.Config, st *s
 	rep, err := st.CheckSecrets(ctx)
 	switch {
 	case errors.Is(err, seal.ErrNoKey):
-		cl.fail("encryption", "%s → set the key that sealed them (%s, or the older ones in %s)", oneLine(err.Error()), config.EnvEncryptionKey, config.EnvEncryptionKeyOld)
+		cl.fail("encryption", "%s → set the key that sealed them (or add it to %s and run exactsync auth rotate-key)", oneLine(keyProblem(cfg, err)), config.EnvEncryptionKeyOld)
 	case err != nil:
 		cl.fail("encryption", "%s", oneLine(err.Error()))
-	case cfg.Keyring == nil && rep.Values > 0:
-		cl.warn("encryption", "%d secrets stored as plaintext → set %s (32 random bytes, e.g. `openssl rand -base64 32`) and run exactsync auth rotate-key", rep.Values, config.EnvEncryptionKey)
+	case cfg.Unencrypted:
+		cl.warn("encryption", "%s=%s: secrets are stored unencrypted → unset it, or set a key: the next start seals them", config.EnvEncryptionKey, config.KeyNone)
 	case cfg.Keyring == nil:
-		cl.warn("encryption", "no key set: secrets stored from now on are plaintext → set %s", config.EnvEncryptionKey)
-	case rep.Stale() > 0:
-		cl.warn("encryption", "%d secrets not sealed with the current key %s → run exactsync auth rotate-key", rep.Stale(), rep.CurrentKeyID)
+		doctorNoKey(ctx, cl, cfg, st)
+	case rep.OtherKey > 0:
+		cl.warn("encryption", "%d secrets not sealed with the current key %s → run exactsync auth rotate-key", rep.OtherKey, rep.CurrentKeyID)
 	default:
-		cl.ok("encryption", "key %s opens all %d stored secrets", rep.CurrentKeyID, rep.Values)
+		cl.ok("encryption", "key %s (%s) opens all %d stored secrets", rep.CurrentKeyID, keySource(cfg), rep.Values-rep.Plaintext)
 	}
 }
 

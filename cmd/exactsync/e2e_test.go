@@ -9,15 +9,19 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sink/seal"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -72,6 +76,8 @@ func newWorldAt(t *testing.T, sim *exacttest.Server, divisions []int, logLevel s
 		"EXACT_CLIENT_SECRET": testClientSecret,
 		"EXACT_DIVISIONS":     strings.Join(divs, ","),
 		"LOG_LEVEL":           logLevel,
+		// A state directory of its own: the key exactsync generates is kept there.
+		"EXACTSYNC_STATE_DIR": t.TempDir(),
 	}}
 	first := sim.RefreshToken()
 	// Whatever a test does, nothing any command printed may contain a
@@ -81,21 +87,62 @@ func newWorldAt(t *testing.T, sim *exacttest.Server, divisions []int, logLevel s
 	return w
 }
 
+// keyring is the key the world's commands seal secrets with: EXACTSYNC_ENCRYPTION_KEY,
+// else the one exactsync generated into the state directory; nil when there is none.
+func (w *world) keyring() *seal.Keyring {
+	w.t.Helper()
+	raw := w.env["EXACTSYNC_ENCRYPTION_KEY"]
+	if raw == "" || raw == "none" {
+		b, err := os.ReadFile(filepath.Join(w.env["EXACTSYNC_STATE_DIR"], seal.KeyFile))
+		if err != nil {
+			return nil
+		}
+		raw = string(b)
+	}
+	k, err := seal.ParseKey(raw)
+	if err != nil {
+		w.t.Fatalf("the world's key: %v", err)
+	}
+	kr, err := seal.NewKeyring(k)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return kr
+}
+
+// storedSecrets are the stored access and refresh tokens of every connection, opened with
+// the world's key, and as stored.
+func (w *world) storedSecrets() []string {
+	w.t.Helper()
+	ctx := context.Background()
+	var out []string
+	rows, err := w.pool.Query(ctx, `SELECT access_token, refresh_token FROM exact_sync.connections`)
+	if err != nil {
+		return nil
+	}
+	var access, refresh string
+	pgx.ForEachRow(rows, []any{&access, &refresh}, func() error {
+		out = append(out, access, refresh)
+		return nil
+	})
+	st, err := sink.Open(ctx, sink.Config{DatabaseURL: w.dbURL, Keyring: w.keyring()})
+	if err != nil {
+		return out
+	}
+	defer st.Close()
+	conns, _ := st.Connections(ctx)
+	for _, c := range conns {
+		if tok, err := st.LoadToken(ctx, c.ID); err == nil {
+			out = append(out, tok.AccessToken, tok.RefreshToken)
+		}
+	}
+	return out
+}
+
 // checkNoSecrets fails the test when a command's output contains a secret.
 func (w *world) checkNoSecrets(known ...string) {
 	w.t.Helper()
-	secrets := append([]string{testClientSecret}, known...)
-	rows, err := w.pool.Query(context.Background(),
-		`SELECT access_token, refresh_token FROM exact_sync.connections`)
-	if err == nil {
-		for rows.Next() {
-			var access, refresh string
-			if rows.Scan(&access, &refresh) == nil {
-				secrets = append(secrets, access, refresh)
-			}
-		}
-		rows.Close()
-	}
+	secrets := append(append([]string{testClientSecret}, known...), w.storedSecrets()...)
 	w.mu.Lock()
 	all := strings.Join(w.logs, "\n")
 	w.mu.Unlock()
@@ -584,13 +631,10 @@ func TestNoSecretsInOutput(t *testing.T) {
 	w.expireToken()
 	w.mustRun("sync", "--entity", "suppliers", "--full")
 	status := w.mustRun("auth", "status")
-	secrets := []string{testClientSecret, first, w.sim.RefreshToken()}
-	var access, refresh string
-	if err := w.pool.QueryRow(context.Background(),
-		`SELECT coalesce(access_token, ''), coalesce(refresh_token, '') FROM exact_sync.connections`).Scan(&access, &refresh); err != nil {
-		t.Fatal(err)
+	secrets := append([]string{testClientSecret, first, w.sim.RefreshToken()}, w.storedSecrets()...)
+	if len(secrets) != 7 {
+		t.Fatalf("%d secrets to look for, want 7: the client secret, two refresh tokens, the stored pair sealed and opened", len(secrets))
 	}
-	secrets = append(secrets, access, refresh)
 	all := strings.Join(w.logs, "\n")
 	if !strings.Contains(all, `"level":"debug"`) {
 		t.Fatalf("no debug lines were logged; the test would prove nothing")

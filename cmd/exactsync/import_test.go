@@ -50,10 +50,15 @@ type inProcess struct {
 
 func newInProcess(t *testing.T) *inProcess {
 	t.Helper()
+	return newInProcessAt(t, sinktest.NewMigratedDatabase(t))
+}
+
+// newInProcessAt is newInProcess on the migrated database at dbURL.
+func newInProcessAt(t *testing.T, dbURL string) *inProcess {
+	t.Helper()
 	sim := exacttest.NewServer(exacttest.Options{ClientID: testClientID, ClientSecret: testClientSecret, Divisions: []int{101}, Accounts: 5, Seed: 3, DailyLimit: 5000, MinutelyLimit: 60,
 		Start: time.Now()})
 	t.Cleanup(sim.Close)
-	dbURL := sinktest.NewMigratedDatabase(t)
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -161,10 +166,12 @@ func TestSkipExistingKeepsTheConnection(t *testing.T) {
 }
 
 // TestPlaintextWarningOnlyWhenSecretsAreStoredSo: no warning when nothing is stored or
-// everything is encrypted; one per command when secrets are stored in plaintext.
+// everything is encrypted; one per command when secrets are stored in plaintext, as
+// EXACTSYNC_ENCRYPTION_KEY=none asks.
 func TestPlaintextWarningOnlyWhenSecretsAreStoredSo(t *testing.T) {
 	const warning = "secrets are stored unencrypted"
 	p := newInProcess(t)
+	p.vars["EXACTSYNC_ENCRYPTION_KEY"] = "none"
 	if r := p.run("auth", "status"); r.code != exitOK || strings.Contains(r.stderr, warning) {
 		t.Errorf("empty database: %s", r)
 	}
@@ -176,11 +183,13 @@ func TestPlaintextWarningOnlyWhenSecretsAreStoredSo(t *testing.T) {
 		t.Errorf("status with plaintext secrets: want one warning, got %s", r)
 	}
 
-	q := newInProcess(t)
-	q.vars["EXACTSYNC_ENCRYPTION_KEY"] = strings.Repeat("ab", 32)
-	for _, args := range [][]string{{"auth", "import", "--refresh-token", q.sim.RefreshToken()}, {"auth", "status"}} {
-		if r := q.run(args...); r.code != exitOK || strings.Contains(r.stderr, warning) {
-			t.Errorf("%v with a key: %s", args, r)
+	for name, key := range map[string]string{"a key": strings.Repeat("ab", 32), "no key configured": ""} {
+		q := newInProcess(t)
+		q.vars["EXACTSYNC_ENCRYPTION_KEY"] = key
+		for _, args := range [][]string{{"auth", "import", "--refresh-token", q.sim.RefreshToken()}, {"auth", "status"}} {
+			if r := q.run(args...); r.code != exitOK || strings.Contains(r.stderr, warning) {
+				t.Errorf("%v with %s: %s", args, name, r)
+			}
 		}
 	}
 }

@@ -48,6 +48,9 @@ func (c *authLoginCmd) Run(e *env) error {
 		return err
 	}
 	defer st.Close()
+	if err := sealingKey(e, cfg, st, log, true); err != nil {
+		return err
+	}
 	ob, err := onboard.Begin(e.ctx, st, onboardConfig(e, &lcfg, st, log))
 	if err != nil {
 		return err

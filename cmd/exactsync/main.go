@@ -54,18 +54,20 @@ func main() {
 
 // cli is the command line.
 type cli struct {
-	Migrate  migrateCmd  `cmd:"" help:"Create or upgrade the database schema (run and sync do it too)."`
-	Auth     authCmd     `cmd:"" help:"Manage the Exact Online connection's tokens."`
-	Sync     syncCmd     `cmd:"" help:"Run one sync by hand, then exit."`
-	Run      runCmd      `cmd:"" help:"Run queued sync jobs until SIGTERM; the leader among the run processes queues them on the schedules."`
-	Status   statusCmd   `cmd:"" help:"Show each entity of each division: rows stored, last run, last success, what the next run does."`
-	Entities entitiesCmd `cmd:"" help:"List what can be synced."`
-	Demo     demoCmd     `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
-	Bench    benchCmd    `cmd:"" passthrough:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md); runs exactsync-bench, whose flags exactsync bench --help lists."`
-	Doctor   doctorCmd   `cmd:"" help:"Check the setup and say what to fix: database, encryption key, connections, divisions, budget, refused runs, schedules, Exact's clock."`
-	Webhooks webhooksCmd `cmd:"" help:"Manage the Exact Online webhook subscriptions that trigger early incremental runs."`
-	Version  versionCmd  `cmd:"" help:"Print the version and build information."`
-	Help     helpCmd     `cmd:"" help:"Show the help of a command: exactsync help [command]."`
+	Migrate    migrateCmd    `cmd:"" help:"Create or upgrade the database schema (run and sync do it too)."`
+	Auth       authCmd       `cmd:"" help:"Manage the Exact Online connection's tokens."`
+	Sync       syncCmd       `cmd:"" help:"Run one sync by hand, then exit."`
+	Run        runCmd        `cmd:"" help:"Run queued sync jobs until SIGTERM; the leader among the run processes queues them on the schedules."`
+	Status     statusCmd     `cmd:"" help:"Show each entity of each division: rows stored, last run, last success, what the next run does."`
+	Entities   entitiesCmd   `cmd:"" help:"List what can be synced."`
+	Demo       demoCmd       `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
+	Bench      benchCmd      `cmd:"" passthrough:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md); runs exactsync-bench, whose flags exactsync bench --help lists."`
+	Doctor     doctorCmd     `cmd:"" help:"Check the setup and say what to fix: database, encryption key, secrets in plain text, who can read them, readers, connections, divisions, budget, refused runs, schedules, Exact's clock."`
+	Webhooks   webhooksCmd   `cmd:"" help:"Manage the Exact Online webhook subscriptions that trigger early incremental runs."`
+	Readers    readersCmd    `cmd:"" help:"Manage the roles applications read the database with: schemas exact and exact_status, limited by division."`
+	DbtSources dbtSourcesCmd `cmd:"" name:"dbt-sources" help:"Print a dbt sources.yml for the enabled tables: descriptions, freshness from the schedules, primary key tests."`
+	Version    versionCmd    `cmd:"" help:"Print the version and build information."`
+	Help       helpCmd       `cmd:"" help:"Show the help of a command: exactsync help [command]."`
 }
 
 // env is what every command gets.
@@ -81,6 +83,8 @@ type env struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// warnedPlaintext: the command has warned that secrets are stored unencrypted.
 	warnedPlaintext bool
+	// sealedAtStart is how many secrets stored in plain text the command's start sealed.
+	sealedAtStart int
 }
 
 // usageError marks a mistake in what the user asked for (exit code 2).

@@ -257,9 +257,11 @@ func TestFullPassRemovesRowsNotInExact(t *testing.T) {
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	dbURL := sinktest.NewDatabase(t)
+	reader := sinktest.NewRoleName(t, "demo", dbURL)
+	state := t.TempDir()
 	for run := 1; run <= 2; run++ {
-		cmd := exec.Command(binary(t), "demo", "--accounts", "300")
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+		cmd := exec.Command(binary(t), "demo", "--accounts", "300", "--reader", reader)
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "EXACTSYNC_STATE_DIR="+state)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -276,6 +278,10 @@ func TestDemo(t *testing.T) {
 			regexp.MustCompile(`(?m)^exact\.suppliers +101 +\d+ `),
 			regexp.MustCompile(`(?m)^exact\.transaction_lines +101 +1200 `),
 			regexp.MustCompile(`(?m)^exact\.vat_codes +102 +20 `),
+			// The example reader: how to connect as it, and what it sees.
+			regexp.MustCompile(`reader ` + reader + ` sees division 101 only`),
+			regexp.MustCompile(`psql 'postgres://` + reader + `:[A-Za-z0-9_-]+@`),
+			regexp.MustCompile(`as ` + reader + `: 299 accounts of division 101, 0 of the others; exact_sync.connections: permission denied`),
 		} {
 			if !want.MatchString(out) {
 				t.Errorf("run %d: the output lacks %s:\n%s", run, want, out)

@@ -3,8 +3,10 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/internal/metrics"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
@@ -104,7 +107,14 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	stopServer, err := serve(e.ctx, c.Listen, m, st, log, hooks.mount)
+	var started atomic.Bool
+	workerCheck := metrics.Check{Name: "worker", Func: func(context.Context) error {
+		if !started.Load() {
+			return errors.New("starting")
+		}
+		return nil
+	}}
+	stopServer, err := serve(e.ctx, c.Listen, m, st, log, workerCheck, hooks.mount)
 	if err != nil {
 		return err
 	}
@@ -112,6 +122,7 @@ func (c *runCmd) Run(e *env) error {
 	if err := w.Start(e.ctx); err != nil {
 		return err
 	}
+	started.Store(true)
 	if err := hooks.start(e.ctx, c.Listen); err != nil {
 		_ = w.Stop(context.Background())
 		return err

@@ -109,16 +109,17 @@ func TestSecretsAreEncryptedAtRest(t *testing.T) {
 		t.Errorf("exact_sync.connections holds %d values sealed with key %s, want 3 (access token, refresh token, client secret)", n, id)
 	}
 
-	// Without a key, every command warns once, loudly, as soon as secrets are stored;
+	// With the opt-out, every command warns once, loudly, as soon as secrets are stored;
 	// with nothing stored there is nothing to warn about.
 	w2 := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
+	w2.env["EXACTSYNC_ENCRYPTION_KEY"] = "none"
 	if r = w2.mustRun("migrate"); strings.Contains(r.stderr, "unencrypted") {
-		t.Errorf("a start without a key and without secrets warns:\n%s", r.stderr)
+		t.Errorf("a start with the opt-out and without secrets warns:\n%s", r.stderr)
 	}
 	w2.importToken()
 	r = w2.mustRun("migrate")
-	if strings.Count(r.stderr, "secrets are stored unencrypted; set EXACTSYNC_ENCRYPTION_KEY") != 1 || !strings.Contains(r.stderr, `"level":"warn"`) {
-		t.Errorf("a start without a key, with plaintext secrets, does not warn once:\n%s", r.stderr)
+	if strings.Count(r.stderr, "secrets are stored unencrypted, as EXACTSYNC_ENCRYPTION_KEY=none asks") != 1 || !strings.Contains(r.stderr, `"level":"warn"`) {
+		t.Errorf("a start with the opt-out, with plaintext secrets, does not warn once:\n%s", r.stderr)
 	}
 }
 
@@ -179,7 +180,7 @@ func TestRotateKey(t *testing.T) {
 		importEnv map[string]string // the key the secrets are written with
 		rotateEnv map[string]string
 	}{
-		{"from plaintext", map[string]string{}, map[string]string{"EXACTSYNC_ENCRYPTION_KEY": newB64}},
+		{"from plaintext", map[string]string{"EXACTSYNC_ENCRYPTION_KEY": "none"}, map[string]string{"EXACTSYNC_ENCRYPTION_KEY": newB64}},
 		{"from an old key", map[string]string{"EXACTSYNC_ENCRYPTION_KEY": oldKey},
 			map[string]string{"EXACTSYNC_ENCRYPTION_KEY": newHex, "EXACTSYNC_ENCRYPTION_KEY_OLD": oldKey}},
 	}
@@ -229,11 +230,17 @@ func TestRotateKey(t *testing.T) {
 		if r.code != exitUsage || !strings.Contains(lastLine(r.stderr), "EXACTSYNC_ENCRYPTION_KEY is not set") {
 			t.Errorf("auth rotate-key without a key: %s", r)
 		}
+		r = w.run(map[string]string{"EXACTSYNC_ENCRYPTION_KEY": "none"}, "auth", "rotate-key")
+		if r.code != exitUsage || !strings.Contains(lastLine(r.stderr), "EXACTSYNC_ENCRYPTION_KEY=none") {
+			t.Errorf("auth rotate-key with the opt-out: %s", r)
+		}
 	})
 	t.Run("key file", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
+		w.env["EXACTSYNC_ENCRYPTION_KEY"] = "none"
 		w.importToken()
+		w.env["EXACTSYNC_ENCRYPTION_KEY"] = ""
 		file := filepath.Join(t.TempDir(), "key")
 		if err := os.WriteFile(file, []byte(newB64+"\n"), 0o600); err != nil {
 			t.Fatal(err)

@@ -470,6 +470,33 @@ func TestComposeDemo(t *testing.T) {
 	}
 }
 
+// TestComposeDemoReader: the demo profile makes one example reader, with a password
+// from standard input (never on a command line), once PostgreSQL is up, and says how to
+// connect as it.
+func TestComposeDemoReader(t *testing.T) {
+	f := load(t)
+	var readers []string
+	for name, s := range f.Services {
+		if strings.Contains(s.runs(), "readers add") {
+			readers = append(readers, name)
+		}
+	}
+	if len(readers) != 1 {
+		t.Fatalf("services running exactsync readers add: %v; want one, of the demo profile", readers)
+	}
+	s := f.Services[readers[0]]
+	if !slices.Contains(s.Profiles, "demo") || !f.active("demo")[readers[0]] || f.active()[readers[0]] {
+		t.Errorf("%s has profiles %v; want it started by the demo profile only", readers[0], s.Profiles)
+	}
+	if d, ok := s.DependsOn["postgres"]; !ok || d.Condition != "service_healthy" {
+		t.Errorf("%s does not wait for PostgreSQL to be healthy", readers[0])
+	}
+	runs := s.runs()
+	if !strings.Contains(runs, "--password-stdin") || !strings.Contains(runs, "--divisions") || !strings.Contains(runs, "psql") {
+		t.Errorf("%s runs %q; want readers add with --divisions and --password-stdin, and the way to connect with psql", readers[0], runs)
+	}
+}
+
 // TestDockerfile: a build stage, then a final image that holds both commands and runs
 // as a user other than root.
 func TestDockerfile(t *testing.T) {

@@ -30,6 +30,10 @@ const prefix = "seal:v1:"
 // KeySize is the length of a key in bytes (AES-256).
 const KeySize = 32
 
+// KeyFile is the name of the file, in exactsync's state directory, that holds the key
+// exactsync generates when none is configured: the key as base64 and a newline.
+const KeyFile = "encryption.key"
+
 // Keyring holds the keys that seal and open values.
 type Keyring struct {
 	current string

@@ -69,6 +69,14 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 		}
 		configure(t, ctx, admin, name)
 	}
+	// A session on the database while the test has it: a test process of another checkout
+	// (other migrations, so another template) drops the pool databases of templates not its
+	// own, but only those without sessions (dropStalePools).
+	guard, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
+	if err != nil {
+		t.Fatalf("connecting to test database %s: %v", name, err)
+	}
+	t.Cleanup(func() { guard.Close(context.Background()) })
 	return name, true
 }
 
@@ -125,12 +133,12 @@ func emptyDatabase(ctx context.Context, admin *pgx.Conn, name, template string) 
 	_, err = conn.Exec(ctx, `
 SET session_replication_role = replica;
 DO $$ DECLARE r record; BEGIN
-  FOR r IN SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('exact', 'exact_sync', 'exact_river')
+  FOR r IN SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('exact', 'exact_sync', 'exact_river', 'exact_status')
       AND (schemaname, tablename) NOT IN (('exact_sync', 'goose_db_version'), ('exact_river', 'river_migration')) LOOP
     EXECUTE format('DELETE FROM %I.%I', r.schemaname, r.tablename);
   END LOOP;
   FOR r IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'S' AND n.nspname IN ('exact', 'exact_sync', 'exact_river') LOOP
+      WHERE c.relkind = 'S' AND n.nspname IN ('exact', 'exact_sync', 'exact_river', 'exact_status') LOOP
     EXECUTE format('ALTER SEQUENCE %I.%I RESTART', r.nspname, r.relname);
   END LOOP;
 END $$;
