@@ -293,13 +293,16 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(p, "/api/v1/")
 		divText, endpoint, _ := strings.Cut(rest, "/")
 		div, err := strconv.Atoi(divText)
-		if err != nil || endpoint == "" {
-			http.NotFound(w, r)
+		if err != nil || div <= 0 || endpoint == "" {
+			// Not /api/v1/{division}/{service}/{Entity} (§3.1): Exact's error envelope (§4.1),
+			// as for every 4xx but the 401 and the 429, whose bodies Exact leaves alone (§4.2).
+			s.countCall(0, "(unknown)")
+			writeNotFound(w, r, rest)
 			return
 		}
 		s.serveREST(w, r, div, endpoint)
 	default:
-		http.NotFound(w, r)
+		writeNotFound(w, r, p)
 	}
 }
 
