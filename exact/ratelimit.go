@@ -191,6 +191,19 @@ func parseRateHeader(s string) (int64, bool) {
 	return n, true
 }
 
+// dayLeft returns the calls of division's day the limiter counts on: the last
+// X-RateLimit-Remaining less the calls reserved since; ok is false when it knows none or the
+// day it knew has reset.
+func (l *limiter) dayLeft(division int, now time.Time) (left int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.divs[division]
+	if d == nil || !d.dailyKnown || !now.Before(d.DailyReset) {
+		return 0, false
+	}
+	return d.DailyRemaining, true
+}
+
 // tooMany interprets a 429 for division (§2.4): a spent day budget gives a *DailyLimitError;
 // otherwise the minute budget is spent and the wait until its reset is returned. The
 // headers have already been observed.
