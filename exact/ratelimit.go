@@ -251,9 +251,11 @@ func (l *limiter) spentDay(division int, reset time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	d := l.get(division)
-	if d.dailyKnown && !reset.After(d.DailyReset) {
-		return // what this client saw itself is as recent
+	if d.dailyKnown && reset.Before(d.DailyReset) {
+		return // an earlier day's: this client has seen a later one
 	}
+	// The same day's or a later one's: within a day the budget only shrinks, so a day seen
+	// spent stays spent until its reset, whatever this client's last answer said.
 	d.Known, d.dailyKnown = true, true
 	d.DailyRemaining, d.DailyReset = 0, reset
 }

@@ -289,6 +289,31 @@ func TestSimulatorLicenceCap(t *testing.T) {
 	}
 }
 
+// TestSpentDayFromAnotherProcess: a day another process saw end (exact_sync.rate_limits)
+// stops this client's calls to the division although its own last answer left calls
+// (§2.4, §2.7); an earlier day's does not.
+func TestSpentDayFromAnotherProcess(t *testing.T) {
+	srv, c, _ := newSimClient(t, exacttest.Options{Accounts: 10, DailyLimit: 5000})
+	ctx := context.Background()
+	u := c.URL(101, "sync/CRM/Accounts", url.Values{"$filter": {"Timestamp gt 0L"}, "$select": {"ID"}})
+	if _, err := c.Page(ctx, 101, u); err != nil {
+		t.Fatal(err)
+	}
+	reset := c.RateLimit(101).DailyReset
+	c.SpentDay(101, reset.Add(-24*time.Hour))
+	if _, err := c.Page(ctx, 101, u); err != nil {
+		t.Fatalf("after an earlier day was reported spent: %v, want the page", err)
+	}
+	c.SpentDay(101, reset)
+	var de *exact.DailyLimitError
+	if _, err := c.Page(ctx, 101, u); !errors.As(err, &de) {
+		t.Fatalf("after this day was reported spent: %v, want a *DailyLimitError", err)
+	}
+	if got := srv.Stats().Calls(101, "sync/CRM/Accounts"); got != 2 {
+		t.Errorf("%d calls, want 2: none once the day is known spent", got)
+	}
+}
+
 // TestSimulatorBareSelectWithDeferred: a regular endpoint asked for $top of at most 60
 // answers the bare {"d":[…]} (§3.5); without $select it carries the navigation members as
 // {"__deferred":…}. The client reads both envelopes alike, and the deferred member is an
