@@ -91,8 +91,10 @@ type Data struct {
 	Keep        *Keep  `json:"keep,omitempty"`
 	// Regular is, for an entity read from a sync endpoint, the regular (CRUD) endpoint
 	// at which Exact serves the same records 60 a page and by key (fact sheet §3.5,
-	// §3.6, §5.3), "" when the facts name none. exactsync reads Path; the simulator
-	// serves both. For the other entities Path is the regular endpoint.
+	// §3.6, §5.3; beyond those the sheet names, the URL of the entity's model in
+	// picqer/exact-php-client, the sheet's [PQ-ENT]), "" when the facts name none.
+	// exactsync reads Path; the simulator serves both. For the other entities Path is
+	// the regular endpoint.
 	Regular string `json:"regular,omitempty"`
 	// WebhookTopics are the Exact webhook topics whose deliveries say that records of
 	// this entity changed (fact sheet §3.14); none when no topic covers it.

@@ -13,7 +13,7 @@ import (
 // that pass the filter by the $orderby fields, then by the key, so that the order is total and
 // rows sharing a Modified keep a stable order across pages; __next carries a $skiptoken of the
 // last row's sort values followed by its key, in literal form, the way WCF Data Services pages
-// ordered results: $skiptoken=datetime'2026-01-05T10:00:00.000',guid'…'. Nulls sort first, as
+// ordered results: $skiptoken=datetime'2026-01-05T10%3A00%3A00.25',guid'…'. Nulls sort first, as
 // in SQL Server. Dates sort by their Amsterdam wall-clock time, as Exact stores them (§3.8).
 // Without $orderby, pages come in Timestamp order (odata.go).
 
