@@ -382,3 +382,26 @@ func TestQueryOptions(t *testing.T) {
 		t.Errorf("Divisions(101) as XML: %d %.300s, want an Atom entry", resp.StatusCode, b)
 	}
 }
+
+// TestServerUtcOffsetFollowsTheDay: current/Me's ServerUtcOffset is Amsterdam's offset on the
+// simulated day (§3.5): 3600 in winter, 7200 in summer, changing with the clocks.
+func TestServerUtcOffsetFollowsTheDay(t *testing.T) {
+	for _, tt := range []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), "3600"},
+		{time.Date(2026, 3, 29, 0, 59, 59, 0, time.UTC), "3600"}, // a second before the spring change
+		{time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC), "7200"},
+		{time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC), "3600"}, // the autumn change
+	} {
+		srv := newTestServer(t, Options{Start: tt.at, FreezeClock: true})
+		resp, b := getJSON(t, srv, newAccessTokenFor(t, srv), "/api/v1/current/Me")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", tt.at, resp.StatusCode, b)
+		}
+		if got := string(readShape(t, b).rows[0]["ServerUtcOffset"]); got != tt.want {
+			t.Errorf("at %s: ServerUtcOffset %s, want %s", tt.at, got, tt.want)
+		}
+	}
+}
