@@ -73,7 +73,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.StringVar(&opts.RedirectURI, "redirect-uri", "https://localhost:8443/callback", "registered redirect URI")
 	fs.IntVar(&opts.MinutelyLimit, "minutely-limit", 60, "calls per division per clock minute (0 = no limit)")
 	fs.IntVar(&opts.DailyLimit, "daily-limit", 5000, "calls per division per UTC day (0 = no limit)")
-	fs.BoolVar(&mandatory, "mandatory-filter", true, "require a $filter on crm/Accounts and bulk/CRM/Accounts")
+	fs.BoolVar(&mandatory, "mandatory-filter", true, "require a $filter on crm/Accounts, bulk/CRM/Accounts and logistics/Items")
 	fs.BoolVar(&opts.ErrorBudget, "error-budget", false, "block an endpoint (the token endpoint too) for an hour after 10 errors in an hour, doubling when it repeats")
 	fs.IntVar(&opts.Licence.DailyLimit, "licence-daily-limit", 0, "calls per UTC day of all apps of the licence together, e.g. 20000 (0 = no cap)")
 	fs.BoolVar(&opts.Licence.PerDivision, "licence-per-division", false, "count -licence-daily-limit per division (an administration) instead of over all divisions")
