@@ -34,7 +34,7 @@ type Options struct {
 	Seed              int64
 	MinutelyLimit     int  // calls per client and division per clock minute; 0 = no limit
 	DailyLimit        int  // calls per client and division per UTC day; 0 = no limit
-	NoMandatoryFilter bool // mandatory filtering on crm/Accounts is ON unless this is set (§3.9)
+	NoMandatoryFilter bool // mandatory filtering on crm/Accounts and logistics/Items is ON unless this is set (§3.9)
 	ErrorBudget       bool // the 10-errors-per-hour block (§2.5), growing on repetition; off by default
 	// Licence is the daily cap on the calls of all apps of the licence together (§2.7,
 	// UNCONFIRMED), off by default; see Licence, SpendLicence and POST /_sim/licence.
