@@ -350,10 +350,10 @@ var codeOwners = map[uint8]string{strAccountCode: "accounts", strVATCode: "vat_c
 // the code of record i itself when t is the entity the code belongs to, else the code of one
 // of that entity's generated records in the division (or of a record it does not serve).
 func (t *table) generateCode(f *field, i int, h uint64) (string, bool) {
-	owner, ok := codeOwners[f.strKind]
-	if !ok {
-		return "", false
+	if f.strKind < strAccountCode {
+		return "", false // most strings: no map lookup on the hot path
 	}
+	owner := codeOwners[f.strKind]
 	j := int(h >> 8 % 100000)
 	if t.ent.name == owner && f.name == "Code" {
 		j = i
