@@ -217,7 +217,8 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 			var daily *DailyLimitError
 			if errors.As(err, &daily) {
 				// The headers are the truth, not our count (§2.7): a day Exact ends while we
-				// counted calls left was spent by others, and we stop calling it (§2.4).
+				// counted calls left was spent by others (another application of the licence,
+				// or another process of this app), and we stop calling it (§2.4).
 				daily.Expected = max(expected, 0)
 				if daily.Expected > 0 {
 					c.log.Warn().Str("endpoint", endpoint).Int("division", division).Int("expected_left", daily.Expected).

@@ -454,7 +454,9 @@ func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zer
 		return
 	}
 	rl := rs.RateLimit(job.Division)
-	if !rl.Known {
+	if !rl.Known || rl.DailyLimit == 0 && rl.MinutelyLimit == 0 {
+		// Nothing learnt from Exact's headers: a spent day told by primeSpentDay alone
+		// must not replace the row it came from with one that lacks the limits.
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

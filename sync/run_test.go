@@ -968,6 +968,14 @@ func (s *dayLimitedSource) SpentDay(division int, reset time.Time) {
 	s.spent[division] = reset
 }
 
+// RateLimit is what the exact client knows of a day it was only told is spent: no limits.
+func (s *dayLimitedSource) RateLimit(division int) exact.RateLimit {
+	if reset, ok := s.spent[division]; ok {
+		return exact.RateLimit{Known: true, DailyReset: reset}
+	}
+	return s.fakeSource.RateLimit(division)
+}
+
 func (s *dayLimitedSource) Page(ctx context.Context, division int, u string) (*exact.Page, error) {
 	s.events = append(s.events, "page")
 	if reset, ok := s.spent[division]; ok {
@@ -995,8 +1003,8 @@ func (s *limitStore) SaveRateLimit(_ context.Context, _ int64, division int, rl 
 
 // TestRunReadsAndStoresSpentDays: a run that holds its division's lock first tells the
 // source a day another process stored as spent, before any page, so that no job of the
-// division meets a second 429 (§2.4, §2.7); it stores the rate limits its calls saw, and
-// none when it made no call.
+// division meets a second 429 (§2.4, §2.7); it stores the rate limits the source learnt
+// from Exact, and nothing when the source knows only what it was told.
 func TestRunReadsAndStoresSpentDays(t *testing.T) {
 	reset := time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)
 	src := &dayLimitedSource{fakeSource: &fakeSource{pages: map[string]string{}, def: page(""),
@@ -1025,7 +1033,7 @@ func TestRunReadsAndStoresSpentDays(t *testing.T) {
 	if want := []string{"spent 102", "page", "spent 102", "page"}; !slices.Equal(src.events, want) {
 		t.Errorf("events %v, want the stored spent day told before each run's first page: %v", src.events, want)
 	}
-	if st.saved != 2 {
-		t.Errorf("%d saves after runs that made no call, want none more", st.saved-2)
+	if st.saved != 2 || st.limits[102].DailyLimit != 5000 {
+		t.Errorf("%d saves more, division 102 stored %+v; want none, the stored row kept", st.saved-2, st.limits[102])
 	}
 }
