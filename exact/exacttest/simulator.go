@@ -63,8 +63,8 @@ type Options struct {
 	// their default order, by ID, as Exact may (§3.7: $orderby "may be dropped in future
 	// versions"): a client reading by a Modified cursor must not skip records then.
 	IgnoreOrderBy bool
-	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET on a regular entity
-	// endpoint with $top and without $select gets the bare {"d":[…]} of §3.5 (see doc.go).
+	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET of a collection
+	// with $top of at most 60 and no $skiptoken gets the bare {"d":[…]} of §3.5 (see doc.go).
 	NoBareEnvelope bool
 }
 
