@@ -130,11 +130,23 @@ func (e *APIError) Refused() bool {
 type DailyLimitError struct {
 	Division int
 	Reset    time.Time
+	// Expected is, when Exact answered 429 on the day window, how many calls of the day
+	// the client still counted on, from the last X-RateLimit-Remaining less its calls
+	// since; 0 when none or not known. Exact's headers are the truth (§2.7): since 2025
+	// Exact is reported to cap the calls of all applications of a licence together, so
+	// other applications can spend a day this app had not (other processes of this app
+	// can too, between two of this client's answers).
+	Expected int
 }
 
 func (e *DailyLimitError) Error() string {
-	return fmt.Sprintf("daily limit reached for division %d, resumes after %s",
+	s := fmt.Sprintf("daily limit reached for division %d, resumes after %s",
 		e.Division, e.Reset.UTC().Format(time.RFC3339))
+	if e.Expected > 0 {
+		s += fmt.Sprintf(" (Exact ended the day with %d calls of this app's budget left by its last answer: "+
+			"other applications of the licence share a daily cap, fact sheet §2.7)", e.Expected)
+	}
+	return s
 }
 
 // DecodeError reports a response body that is not the JSON envelope Exact serves (§3.5),

@@ -196,6 +196,10 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 			}
 			continue
 		}
+		var expected int
+		if status == http.StatusTooManyRequests {
+			expected, _ = c.limits.dayLeft(division, c.exactNow()) // before the 429's headers replace it
+		}
 		c.limits.observe(division, hdr)
 		c.reportLimits(division)
 		switch {
@@ -210,6 +214,17 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 		case status == http.StatusTooManyRequests:
 			wait, err := c.limits.tooMany(division, hdr, c.exactNow())
 			c.reportLimits(division)
+			var daily *DailyLimitError
+			if errors.As(err, &daily) {
+				// The headers are the truth, not our count (§2.7): a day Exact ends while we
+				// counted calls left was spent by others (another application of the licence,
+				// or another process of this app), and we stop calling it (§2.4).
+				daily.Expected = max(expected, 0)
+				if daily.Expected > 0 {
+					c.log.Warn().Str("endpoint", endpoint).Int("division", division).Int("expected_left", daily.Expected).
+						Time("reset", daily.Reset).Msg("Exact ended the division's day before this app's budget was spent; other applications of the licence share a daily cap")
+				}
+			}
 			if err != nil {
 				return nil, calls, err
 			}

@@ -191,6 +191,19 @@ func parseRateHeader(s string) (int64, bool) {
 	return n, true
 }
 
+// dayLeft returns the calls of division's day the limiter counts on: the last
+// X-RateLimit-Remaining less the calls reserved since; ok is false when it knows none or the
+// day it knew has reset.
+func (l *limiter) dayLeft(division int, now time.Time) (left int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.divs[division]
+	if d == nil || !d.dailyKnown || !now.Before(d.DailyReset) {
+		return 0, false
+	}
+	return d.DailyRemaining, true
+}
+
 // tooMany interprets a 429 for division (§2.4): a spent day budget gives a *DailyLimitError;
 // otherwise the minute budget is spent and the wait until its reset is returned. The
 // headers have already been observed.
@@ -238,9 +251,11 @@ func (l *limiter) spentDay(division int, reset time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	d := l.get(division)
-	if d.dailyKnown && !reset.After(d.DailyReset) {
-		return // what this client saw itself is as recent
+	if d.dailyKnown && reset.Before(d.DailyReset) {
+		return // an earlier day's: this client has seen a later one
 	}
+	// The same day's or a later one's: within a day the budget only shrinks, so a day seen
+	// spent stays spent until its reset, whatever this client's last answer said.
 	d.Known, d.dailyKnown = true, true
 	d.DailyRemaining, d.DailyReset = 0, reset
 }

@@ -40,6 +40,19 @@ func TestDecodePage(t *testing.T) {
 			wantCount: -1,
 		},
 		{
+			// A regular endpoint with $top of at most 60 answers the bare array, $select or
+			// not (§3.5); without $select navigation members come deferred.
+			name: "bare d array with $select and a __deferred member",
+			body: `{"d":[{"__metadata":{"uri":"https://start.exactonline.fr/api/v1/1/vat/VATCodes(guid'e1')","type":"Exact.Web.Api.Models.VATCode"},` +
+				`"Code":"VB ","VATPercentages":{"__deferred":{"uri":"https://start.exactonline.fr/api/v1/1/vat/VATCodes(guid'e1')/VATPercentages"}},"Percentage":0.21},` +
+				`{"Code":"0  ","VATPercentages":{"__deferred":{"uri":"u2"}},"Percentage":0,"__metadata":{"uri":"u2"}}]}`,
+			wantRaw: []string{
+				`{"Code":"VB ","VATPercentages":{"__deferred":{"uri":"https://start.exactonline.fr/api/v1/1/vat/VATCodes(guid'e1')/VATPercentages"}},"Percentage":0.21}`,
+				`{"Code":"0  ","VATPercentages":{"__deferred":{"uri":"u2"}},"Percentage":0}`,
+			},
+			wantCount: -1,
+		},
+		{
 			name:      "last page without __next, with __count",
 			body:      `{"d":{"results":[{"ID":"a"}],"__count":"17"}}`,
 			wantRaw:   []string{`{"ID":"a"}`},

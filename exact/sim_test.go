@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,6 +249,98 @@ func TestSimulatorDailyLimit(t *testing.T) {
 	}
 	if st := srv.Stats(); st.TooManyRequests != 0 {
 		t.Errorf("429s: got %d, want 0", st.TooManyRequests)
+	}
+}
+
+// TestSimulatorLicenceCap: another application has spent the licence's day but for three
+// calls (§2.7). The client believes its headers, which give the app's own 5,000 until the
+// 429: that 429 is a *DailyLimitError saying how many calls the client still counted on,
+// and the client sends the division nothing more before the reset (§2.4).
+func TestSimulatorLicenceCap(t *testing.T) {
+	srv, c, _ := newSimClient(t, exacttest.Options{Accounts: 10, DailyLimit: 5000, MinutelyLimit: 60,
+		Licence: exacttest.Licence{DailyLimit: 20000, OtherAppCalls: 19997}})
+	ctx := context.Background()
+	u := c.URL(101, "sync/CRM/Accounts", url.Values{"$filter": {"Timestamp gt 0L"}, "$select": {"ID"}})
+	for i := range 3 {
+		if _, err := c.Page(ctx, 101, u); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	if rl := c.RateLimit(101); rl.DailyRemaining != 4997 {
+		t.Fatalf("after 3 calls the client counts %d left, want the app's own 4997", rl.DailyRemaining)
+	}
+	_, err := c.Page(ctx, 101, u)
+	var de *exact.DailyLimitError
+	if !errors.As(err, &de) || de.Expected != 4996 || !de.Reset.Equal(time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("got %v (%+v), want a *DailyLimitError expecting 4996 more calls, resuming at 00:00 UTC", err, de)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "4996 calls of this app's budget left") || !strings.Contains(msg, "other applications of the licence") {
+		t.Errorf("error %q does not say another application spent the day", msg)
+	}
+	if rl := c.RateLimit(101); rl.DailyRemaining != 0 {
+		t.Errorf("after the 429 the client counts %d left, want Exact's 0", rl.DailyRemaining)
+	}
+	_, err = c.Page(ctx, 101, u)
+	if !errors.As(err, &de) || de.Expected != 0 {
+		t.Errorf("the next page: %v, want a *DailyLimitError without a call", err)
+	}
+	if st := srv.Stats(); st.TooManyRequests != 1 || st.Calls(101, "sync/CRM/Accounts") != 4 {
+		t.Errorf("%d calls, %d 429s; want 4 calls and one 429", st.Calls(101, "sync/CRM/Accounts"), st.TooManyRequests)
+	}
+}
+
+// TestSpentDayFromAnotherProcess: a day another process saw end (exact_sync.rate_limits)
+// stops this client's calls to the division although its own last answer left calls
+// (§2.4, §2.7); an earlier day's does not.
+func TestSpentDayFromAnotherProcess(t *testing.T) {
+	srv, c, _ := newSimClient(t, exacttest.Options{Accounts: 10, DailyLimit: 5000})
+	ctx := context.Background()
+	u := c.URL(101, "sync/CRM/Accounts", url.Values{"$filter": {"Timestamp gt 0L"}, "$select": {"ID"}})
+	if _, err := c.Page(ctx, 101, u); err != nil {
+		t.Fatal(err)
+	}
+	reset := c.RateLimit(101).DailyReset
+	c.SpentDay(101, reset.Add(-24*time.Hour))
+	if _, err := c.Page(ctx, 101, u); err != nil {
+		t.Fatalf("after an earlier day was reported spent: %v, want the page", err)
+	}
+	c.SpentDay(101, reset)
+	var de *exact.DailyLimitError
+	if _, err := c.Page(ctx, 101, u); !errors.As(err, &de) {
+		t.Fatalf("after this day was reported spent: %v, want a *DailyLimitError", err)
+	}
+	if got := srv.Stats().Calls(101, "sync/CRM/Accounts"); got != 2 {
+		t.Errorf("%d calls, want 2: none once the day is known spent", got)
+	}
+}
+
+// TestSimulatorBareSelectWithDeferred: a regular endpoint asked for $top of at most 60
+// answers the bare {"d":[…]} (§3.5); without $select it carries the navigation members as
+// {"__deferred":…}. The client reads both envelopes alike, and the deferred member is an
+// ordinary member of the record.
+func TestSimulatorBareSelectWithDeferred(t *testing.T) {
+	_, c, _ := newSimClient(t, exacttest.Options{Records: map[string]int{"vat_codes": 8}})
+	ctx := context.Background()
+	for _, q := range []url.Values{{"$top": {"5"}}, {"$top": {"5"}, "$select": {"ID,Code,VATPercentages"}}} {
+		p, err := c.Page(ctx, 101, c.URL(101, "vat/VATCodes", q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Records) != 5 || p.Next != "" {
+			t.Fatalf("%v: %d records, next %q; want the 5 of a bare page", q, len(p.Records), p.Next)
+		}
+		for _, r := range p.Records {
+			if err := r.Err(); err != nil {
+				t.Fatalf("%v: %v", q, err)
+			}
+			code, ok, err := exact.String(r.Field("Code"))
+			if err != nil || !ok || len(code) != 3 {
+				t.Errorf("%v: Code %q %v, want a VAT code of 3 characters", q, code, err)
+			}
+			if nav := string(r.Field("VATPercentages")); !strings.HasPrefix(nav, `{"__deferred":{"uri":"http`) || !strings.HasSuffix(nav, `/VATPercentages"}}`) {
+				t.Errorf("%v: VATPercentages %s, want the deferred member", q, nav)
+			}
+		}
 	}
 }
 

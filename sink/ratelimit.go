@@ -62,3 +62,21 @@ func (s *Store) RateLimits(ctx context.Context, connID int64) (map[int]RateLimit
 	}
 	return out, nil
 }
+
+// AppCalls returns the API calls that the runs of connID's app (every connection with its
+// client id: Exact counts the day per app and division, fact sheet §2.1) recorded in
+// division since since (exact_sync.runs.api_calls, by the runs' start). Calls made outside
+// a run, such as division listings, are not counted.
+func (s *Store) AppCalls(ctx context.Context, connID int64, division int, since time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce(sum(r.api_calls), 0)
+		FROM exact_sync.runs r JOIN exact_sync.connections c ON c.id = r.connection_id
+		WHERE r.division = $2 AND r.started_at >= $3
+		  AND c.client_id = (SELECT client_id FROM exact_sync.connections WHERE id = $1)`,
+		connID, division, since).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting the calls of division %d since %s: %w", division, since.UTC().Format(time.RFC3339), err)
+	}
+	return n, nil
+}

@@ -330,3 +330,52 @@ func TestLastRun(t *testing.T) {
 		t.Errorf("LastRun of an entity that never ran: %+v, %v; want ID 0", none, err)
 	}
 }
+
+// TestAppCalls sums the calls that the runs of one app (its client id, over its
+// connections) recorded in a division since a time: Exact counts the day per app and
+// division (§2.1).
+func TestAppCalls(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	sameApp, err := s.UpsertConnection(ctx, "https://start.exactonline.nl", "client-1", "user-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherApp, err := s.UpsertConnection(ctx, "https://start.exactonline.nl", "client-2", "user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	for _, r := range []struct {
+		conn     int64
+		division int
+		at       time.Duration // after the day began
+		calls    int
+	}{
+		{conn.ID, 101, time.Hour, 3},
+		{conn.ID, 101, 2 * time.Hour, 4},
+		{sameApp.ID, 101, 3 * time.Hour, 5},
+		{otherApp.ID, 101, 3 * time.Hour, 100}, // another app's budget
+		{conn.ID, 102, time.Hour, 50},          // another division
+		{conn.ID, 101, -time.Hour, 70},         // the day before
+	} {
+		id, err := s.StartRun(ctx, sink.Run{ConnectionID: r.conn, Division: r.division, Entity: "accounts", StartedAt: day.Add(r.at)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishRun(ctx, id, sink.RunResult{APICalls: r.calls, Status: sink.RunOK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		conn     int64
+		division int
+		want     int
+	}{{conn.ID, 101, 12}, {sameApp.ID, 101, 12}, {otherApp.ID, 101, 100}, {conn.ID, 102, 50}, {conn.ID, 103, 0}} {
+		if got, err := s.AppCalls(ctx, tt.conn, tt.division, day); err != nil || got != tt.want {
+			t.Errorf("AppCalls(connection %d, division %d) = %d, %v; want %d", tt.conn, tt.division, got, err, tt.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package sync
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/catalogue"
@@ -90,4 +91,36 @@ func ForecastCalls(plans []Plan, deletionsPerDay int) (Forecast, error) {
 	}
 	f.Total += f.Deletions + f.Listing
 	return f, nil
+}
+
+// DayBudget is a division's day budget as Exact's headers last gave it
+// (exact_sync.rate_limits), with the calls this app's runs recorded in that day. The
+// headers are the truth, not a count of our own calls (fact sheet §2.7): since 2025 Exact
+// is reported to cap the calls of all applications of a licence together, on top of each
+// app's 5,000, so other applications can end a division's day long before this app has
+// spent its own.
+type DayBudget struct {
+	Limit, Remaining int       // X-RateLimit-Limit and -Remaining as last seen
+	Reset            time.Time // X-RateLimit-Reset: 00:00 UTC, the end of the day (§2.3)
+	// Own are the calls this app's runs recorded in the division since the day began
+	// (Reset less a day): sink.Store.AppCalls.
+	Own int
+}
+
+// DayStart is when the day that ends at reset began (the daily window is the UTC day, §2.3).
+func DayStart(reset time.Time) time.Time { return reset.Add(-24 * time.Hour) }
+
+// Spent reports whether Exact said, at the last answer, that the division has no call left
+// before Reset, and Reset is still to come at now.
+func (b DayBudget) Spent(now time.Time) bool {
+	return b.Limit > 0 && b.Remaining <= 0 && now.Before(b.Reset)
+}
+
+// SpentByOthers reports whether the day is Spent while this app's own calls were well
+// short of its limit: the rest went to other applications of the licence (§2.7). The
+// margin, a tenth of the limit, covers this app's calls that no run records (division
+// listings, webhook subscriptions, runs of a process that died), so that a day this app
+// spent itself is never put down to others.
+func (b DayBudget) SpentByOthers(now time.Time) bool {
+	return b.Spent(now) && b.Own < b.Limit-max(b.Limit/10, 2*ListingsPerDay)
 }

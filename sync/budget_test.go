@@ -2,6 +2,7 @@ package sync
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -41,5 +42,34 @@ func TestForecastCalls(t *testing.T) {
 	}
 	if _, err := ForecastCalls([]Plan{{Entity: "invoices"}}, 0); err == nil {
 		t.Error("an unknown entity was forecast")
+	}
+}
+
+// TestDayBudget tells a day this app spent from one other applications of the licence
+// spent (§2.7): by this app's own calls against its limit, once Exact says none are left.
+func TestDayBudget(t *testing.T) {
+	now := time.Date(2026, 1, 5, 14, 0, 0, 0, time.UTC)
+	reset := time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name          string
+		b             DayBudget
+		spent, others bool
+	}{
+		{"calls left", DayBudget{Limit: 5000, Remaining: 1200, Reset: reset, Own: 3800}, false, false},
+		{"spent by this app", DayBudget{Limit: 5000, Remaining: 0, Reset: reset, Own: 4980}, true, false},
+		{"spent by this app, some calls unrecorded", DayBudget{Limit: 5000, Remaining: 0, Reset: reset, Own: 4600}, true, false},
+		{"spent by other applications", DayBudget{Limit: 5000, Remaining: 0, Reset: reset, Own: 37}, true, true},
+		{"reset since", DayBudget{Limit: 5000, Remaining: 0, Reset: now.Add(-time.Minute), Own: 37}, false, false},
+		{"never seen", DayBudget{}, false, false},
+	} {
+		if got := tt.b.Spent(now); got != tt.spent {
+			t.Errorf("%s: Spent = %v, want %v", tt.name, got, tt.spent)
+		}
+		if got := tt.b.SpentByOthers(now); got != tt.others {
+			t.Errorf("%s: SpentByOthers = %v, want %v", tt.name, got, tt.others)
+		}
+	}
+	if got := DayStart(reset); !got.Equal(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("DayStart(%s) = %s, want the start of that UTC day", reset, got)
 	}
 }

@@ -26,7 +26,10 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 	if done || err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	// The rate limits Exact's answers gave are stored before the division is let go: the
+	// next job of the division, in any process, then knows a day Exact ended (§2.4, §2.7).
+	defer func() { r.saveRateLimit(ctx, src, job, log); lock.Unlock() }()
+	r.primeSpentDay(ctx, src, job, log)
 
 	cursors, err := r.writer.Cursors(ctx, job.ConnectionID, job.Division)
 	if err != nil {

@@ -74,7 +74,10 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	if done || err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	// The rate limits Exact's answers gave are stored before the division is let go: the
+	// next job of the division, in any process, then knows a day Exact ended (§2.4, §2.7).
+	defer func() { r.saveRateLimit(ctx, src, job, log); lock.Unlock() }()
+	r.primeSpentDay(ctx, src, job, log)
 
 	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
 	fullPass := false // a pass from the start of an incrementally read entity

@@ -66,8 +66,22 @@ type RateLimitSaver interface {
 	SaveRateLimit(ctx context.Context, connID int64, division int, rl sink.RateLimit) error
 }
 
+// RateLimitLoader is implemented by a Writer that keeps the rate limits last seen by
+// every process. *sink.Store implements it.
+type RateLimitLoader interface {
+	RateLimits(ctx context.Context, connID int64) (map[int]sink.RateLimit, error)
+}
+
+// DayLimiter is implemented by a Source that can be told a division's day is spent, so
+// that it calls the division nothing before the reset. *exact.Client implements it.
+type DayLimiter interface {
+	SpentDay(division int, reset time.Time)
+}
+
 var (
 	_ RateLimitSource = (*exact.Client)(nil)
+	_ DayLimiter      = (*exact.Client)(nil)
+	_ RateLimitLoader = (*sink.Store)(nil)
 	_ RateLimitSaver  = (*sink.Store)(nil)
 	_ Source          = (*exact.Client)(nil)
 	_ Writer          = (*sink.Store)(nil)
@@ -389,7 +403,6 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	<-followed
 	res.Waited = prog.finish().Waited
 	res.Duration = r.cfg.Now().Sub(start)
-	r.saveRateLimit(ctx, src, job, log)
 	res.Status = statusOf(ctx, err)
 
 	ev := log.Info()
@@ -409,8 +422,31 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	return res, err
 }
 
+// primeSpentDay tells src that the job's division has no calls left before its reset when
+// a process stored so (exact_sync.rate_limits), when src and the writer support it (see
+// DayLimiter, RateLimitLoader). A run does it once it holds the division's lock, after
+// which no other job of the division can learn more: a day Exact ended for one process is
+// then ended for all, without a second 429 (§2.4, §2.7). A failure to read is logged; the
+// client's own knowledge stands.
+func (r *Runner) primeSpentDay(ctx context.Context, src Source, job Job, log zerolog.Logger) {
+	dl, ok1 := src.(DayLimiter)
+	loader, ok2 := r.writer.(RateLimitLoader)
+	if !ok1 || !ok2 {
+		return
+	}
+	limits, err := loader.RateLimits(ctx, job.ConnectionID)
+	if err != nil {
+		log.Warn().Err(err).Msg("cannot read the stored rate limits")
+		return
+	}
+	if rl, ok := limits[job.Division]; ok && !rl.DailyReset.IsZero() && rl.DailyRemaining <= 0 {
+		dl.SpentDay(job.Division, rl.DailyReset)
+	}
+}
+
 // saveRateLimit stores the division's rate limits as last seen by src, when
-// src and the writer support it (see RateLimitSource, RateLimitSaver).
+// src and the writer support it (see RateLimitSource, RateLimitSaver). A run saves them
+// while it still holds the division's lock.
 func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zerolog.Logger) {
 	rs, ok1 := src.(RateLimitSource)
 	saver, ok2 := r.writer.(RateLimitSaver)
@@ -418,7 +454,9 @@ func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zer
 		return
 	}
 	rl := rs.RateLimit(job.Division)
-	if !rl.Known {
+	if !rl.Known || rl.DailyLimit == 0 && rl.MinutelyLimit == 0 {
+		// Nothing learnt from Exact's headers: a spent day told by primeSpentDay alone
+		// must not replace the row it came from with one that lacks the limits.
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -954,3 +954,86 @@ func timestamps(st *fakeStore) [][]int64 {
 	_, ts := rowWrites(st)
 	return ts
 }
+
+// dayLimitedSource is a fakeSource that can be told a division's day is spent, as the
+// exact client can: it then answers every page with the *exact.DailyLimitError of no call.
+type dayLimitedSource struct {
+	*fakeSource
+	events []string // "spent 101" and "page"
+	spent  map[int]time.Time
+}
+
+func (s *dayLimitedSource) SpentDay(division int, reset time.Time) {
+	s.events = append(s.events, fmt.Sprintf("spent %d", division))
+	s.spent[division] = reset
+}
+
+// RateLimit is what the exact client knows of a day it was only told is spent: no limits.
+func (s *dayLimitedSource) RateLimit(division int) exact.RateLimit {
+	if reset, ok := s.spent[division]; ok {
+		return exact.RateLimit{Known: true, DailyReset: reset}
+	}
+	return s.fakeSource.RateLimit(division)
+}
+
+func (s *dayLimitedSource) Page(ctx context.Context, division int, u string) (*exact.Page, error) {
+	s.events = append(s.events, "page")
+	if reset, ok := s.spent[division]; ok {
+		return nil, &exact.DailyLimitError{Division: division, Reset: reset}
+	}
+	return s.fakeSource.Page(ctx, division, u)
+}
+
+// limitStore is a fakeStore that keeps rate limits as sink.Store does.
+type limitStore struct {
+	*fakeStore
+	limits map[int]sink.RateLimit
+	saved  int
+}
+
+func (s *limitStore) RateLimits(context.Context, int64) (map[int]sink.RateLimit, error) {
+	return s.limits, nil
+}
+
+func (s *limitStore) SaveRateLimit(_ context.Context, _ int64, division int, rl sink.RateLimit) error {
+	s.saved++
+	s.limits[division] = rl
+	return nil
+}
+
+// TestRunReadsAndStoresSpentDays: a run that holds its division's lock first tells the
+// source a day another process stored as spent, before any page, so that no job of the
+// division meets a second 429 (§2.4, §2.7); it stores the rate limits the source learnt
+// from Exact, and nothing when the source knows only what it was told.
+func TestRunReadsAndStoresSpentDays(t *testing.T) {
+	reset := time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)
+	src := &dayLimitedSource{fakeSource: &fakeSource{pages: map[string]string{}, def: page(""),
+		limit: &exact.RateLimit{Known: true, DailyLimit: 5000, DailyRemaining: 4000}}, spent: map[int]time.Time{}}
+	st := &limitStore{fakeStore: &fakeStore{}, limits: map[int]sink.RateLimit{
+		102: {DailyLimit: 5000, DailyRemaining: 0, DailyReset: reset},
+	}}
+	r := NewRunner(Config{Logger: zerolog.Nop(), Enabled: []string{"accounts"}}, st, st, st)
+	for _, job := range []Job{{Entity: "accounts"}, {Entity: DeletionsJob}} {
+		job.ConnectionID, job.Division = 1, 101
+		if res, err := r.Run(context.Background(), src, job); err != nil || res.Status != StatusOK {
+			t.Fatalf("%s of division 101: %s, %v; want ok", job.Entity, res.Status, err)
+		}
+	}
+	if st.saved != 2 || st.limits[101].DailyRemaining != 4000 {
+		t.Errorf("%d saves, division 101 stored %+v; want one save a run, with the source's 4000 left", st.saved, st.limits[101])
+	}
+	src.events = nil
+	for _, entity := range []string{"accounts", DeletionsJob} {
+		res, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 102, Entity: entity})
+		var daily *exact.DailyLimitError
+		if !errors.As(err, &daily) || res.Status != StatusDailyLimit || !daily.Reset.Equal(reset) {
+			t.Errorf("%s of division 102: %s, %v; want daily_limit until %s", entity, res.Status, err, reset)
+		}
+	}
+	if want := []string{"spent 102", "page", "spent 102", "page"}; !slices.Equal(src.events, want) {
+		t.Errorf("events %v, want the stored spent day told before each run's first page: %v", src.events, want)
+	}
+	if st.saved != 2 || st.limits[102].DailyLimit != 5000 {
+		t.Errorf("%d saves more, division 102 stored %+v; want none, the stored row kept", st.saved-2, st.limits[102])
+	}
+}

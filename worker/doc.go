@@ -29,7 +29,11 @@
 //     A spent day budget (*exact.DailyLimitError) snoozes the job until Exact's window
 //     resets (00:00 UTC), looking again at least every [Config.MaxSnooze]; the other jobs
 //     of the division do the same without calling Exact, as the connection's client knows
-//     the budget is spent. A broken token chain (exact.ErrReauthRequired) cancels the job
+//     the budget is spent: a run, once it holds the division's lock, reads the budgets
+//     every process stored (exact_sync.rate_limits), and stores what it saw before it
+//     lets the division go. Exact's answer is the truth even when this app counted calls
+//     left: since 2025 other applications of the licence share a daily cap with it (fact
+//     sheet §2.7), so a division's sync jobs meet one 429 a day at most. A broken token chain (exact.ErrReauthRequired) cancels the job
 //     and every queued job of the connection, with the reason. A refusal of Exact (400,
 //     403, 404, 405; run status refused) cancels the job without a retry, and jobs of the
 //     schedules and webhooks skip the entity in that division for [RefusedPause]: retries

@@ -124,8 +124,10 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	case errors.Is(err, sync.ErrBusy):
 		return river.JobSnooze(w.cfg.BusySnooze + jitter(w.cfg.BusySnooze))
 	case errors.As(err, &daily):
+		// Exact's headers are the truth, whoever spent the day (§2.4, §2.7): the job waits
+		// for the reset without calling, however many calls this app counted left.
 		wait := min(max(daily.Reset.Sub(w.cfg.Now()), 0)+jitter(time.Minute), w.cfg.MaxSnooze)
-		log.Debug().Dur("snooze_ms", wait).Time("reset", daily.Reset).Msg("day budget spent; job snoozed")
+		log.Debug().Dur("snooze_ms", wait).Time("reset", daily.Reset).Int("expected_left", daily.Expected).Msg("day budget spent; job snoozed")
 		return river.JobSnooze(wait)
 	case errors.Is(err, exact.ErrReauthRequired):
 		return w.cancelConnection(ctx, job.ID, conn, err)

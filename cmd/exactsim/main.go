@@ -73,8 +73,11 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.StringVar(&opts.RedirectURI, "redirect-uri", "https://localhost:8443/callback", "registered redirect URI")
 	fs.IntVar(&opts.MinutelyLimit, "minutely-limit", 60, "calls per division per clock minute (0 = no limit)")
 	fs.IntVar(&opts.DailyLimit, "daily-limit", 5000, "calls per division per UTC day (0 = no limit)")
-	fs.BoolVar(&mandatory, "mandatory-filter", true, "require a $filter on crm/Accounts and bulk/CRM/Accounts")
-	fs.BoolVar(&opts.ErrorBudget, "error-budget", false, "block an endpoint (the token endpoint too) for an hour after 10 errors in an hour")
+	fs.BoolVar(&mandatory, "mandatory-filter", true, "require a $filter on crm/Accounts, bulk/CRM/Accounts and logistics/Items")
+	fs.BoolVar(&opts.ErrorBudget, "error-budget", false, "block an endpoint (the token endpoint too) for an hour after 10 errors in an hour, doubling when it repeats")
+	fs.IntVar(&opts.Licence.DailyLimit, "licence-daily-limit", 0, "calls per UTC day of all apps of the licence together, e.g. 20000 (0 = no cap)")
+	fs.BoolVar(&opts.Licence.PerDivision, "licence-per-division", false, "count -licence-daily-limit per division (an administration) instead of over all divisions")
+	fs.IntVar(&opts.Licence.OtherAppCalls, "other-app-calls", 0, "calls other apps of the licence spend each UTC day, from its start")
 	fs.Float64Var(&opts.Faults.ErrorRate, "fault-rate", 0, "probability of a 500/503 on a REST data call")
 	fs.DurationVar(&opts.Faults.Latency, "latency", 0, "latency added to each REST call")
 	fs.Float64Var(&opts.Faults.TruncateRate, "truncate-rate", 0, "probability of a truncated page body")
@@ -83,7 +86,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.BoolVar(&opts.Maintenance, "maintenance", false, "answer 503 during the daily maintenance window")
 	fs.StringVar(&window, "maintenance-window", "04:00-04:30", "daily maintenance window, HH:MM-HH:MM in Amsterdam time")
 	fs.StringVar(&body401, "unauthorized-body", "html", `body of the REST 401: "html" (Object moved page) or "empty"`)
-	fs.BoolVar(&bare, "bare-envelope", true, `serve {"d":[…]} for a regular GET with $top and without $select`)
+	fs.BoolVar(&bare, "bare-envelope", true, `serve {"d":[…]} for a GET with $top of at most 60 and no $skiptoken (fact sheet §3.5)`)
 	fs.StringVar(&opts.Webhooks.Secret, "webhook-secret", exacttest.DefaultWebhookSecret, "the app's webhook secret, which signs deliveries")
 	fs.DurationVar(&opts.Webhooks.ValidationDelay, "webhook-validation-delay", time.Second, "wait between a subscription and its validation call")
 	fs.DurationVar(&opts.Webhooks.Delay, "webhook-delay", 0, "delay of every webhook delivery")
@@ -137,6 +140,8 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		return "", opts, usageError{errors.New("-webhook-loss must be from 0 to 1 and -webhook-duplicates not negative")}
 	case opts.Accounts < 0 || opts.MinutelyLimit < 0 || opts.DailyLimit < 0:
 		return "", opts, usageError{errors.New("-accounts, -minutely-limit and -daily-limit must not be negative")}
+	case opts.Licence.DailyLimit < 0 || opts.Licence.OtherAppCalls < 0:
+		return "", opts, usageError{errors.New("-licence-daily-limit and -other-app-calls must not be negative")}
 	case opts.Faults.ErrorRate < 0 || opts.Faults.ErrorRate > 1 || opts.Faults.TruncateRate < 0 || opts.Faults.TruncateRate > 1:
 		return "", opts, usageError{errors.New("-fault-rate and -truncate-rate are probabilities between 0 and 1")}
 	}

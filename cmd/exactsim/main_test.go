@@ -76,6 +76,14 @@ func TestParseFlags(t *testing.T) {
 					t.Errorf("AuthStateFile = %q, want the --state path", opts.AuthStateFile)
 				}
 			}},
+		{name: "licence cap", args: []string{"--licence-daily-limit", "20000", "--licence-per-division", "--other-app-calls=18000"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if want := (exacttest.Licence{DailyLimit: 20000, PerDivision: true, OtherAppCalls: 18000}); opts.Licence != want {
+					t.Errorf("got licence %+v, want %+v", opts.Licence, want)
+				}
+			}},
+		{name: "negative licence cap", args: []string{"--licence-daily-limit", "-1"}, wantErr: true},
+		{name: "negative other app calls", args: []string{"--other-app-calls", "-5"}, wantErr: true},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: true},
 		{name: "bad divisions", args: []string{"--divisions", "a,b"}, wantErr: true},
 		{name: "bad rate", args: []string{"--fault-rate", "2"}, wantErr: true},

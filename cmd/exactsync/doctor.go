@@ -96,6 +96,7 @@ func (c *doctorCmd) Run(e *env) error {
 	for _, conn := range conns {
 		doctorConnection(cl, conn, now)
 		doctorDivisions(ctx, cl, cfg, st, conn)
+		doctorSpentDays(ctx, cl, cfg, loc, st, conn, now)
 	}
 	doctorRefused(ctx, cl, st)
 	if !c.NoExact {

@@ -74,6 +74,9 @@ func (statusCmd) Run(e *env) error {
 		fmt.Fprintf(e.stdout, "quarantined records: %d. Exact served them in a shape that cannot be stored; "+
 			"see exact_sync.rejected_records (reason, record). A good version of a record replaces it, and a full pass retries them.\n", total)
 	}
+	if err := printSpentDays(e.ctx, e.stdout, st, now); err != nil {
+		return err
+	}
 	return printQueue(e, cfg)
 }
 

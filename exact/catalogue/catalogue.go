@@ -89,6 +89,13 @@ type Data struct {
 	DeletedType int    `json:"deleted_type,omitempty"`
 	Deprecated  bool   `json:"deprecated,omitempty"`
 	Keep        *Keep  `json:"keep,omitempty"`
+	// Regular is, for an entity read from a sync endpoint, the regular (CRUD) endpoint
+	// at which Exact serves the same records 60 a page and by key (fact sheet §3.5,
+	// §3.6, §5.3; beyond those the sheet names, the URL of the entity's model in
+	// picqer/exact-php-client, the sheet's [PQ-ENT]), "" when the facts name none.
+	// exactsync reads Path; the simulator serves both. For the other entities Path is
+	// the regular endpoint.
+	Regular string `json:"regular,omitempty"`
 	// WebhookTopics are the Exact webhook topics whose deliveries say that records of
 	// this entity changed (fact sheet §3.14); none when no topic covers it.
 	WebhookTopics []string `json:"webhook_topics,omitempty"`
@@ -176,7 +183,8 @@ func ForTopic(topic string) []Entity {
 
 // Parse reads a data file and checks it: unique names and tables, known read modes and
 // Edm types, a key among the fields, sync entities with a deleted type, no two fields
-// with the same column.
+// with the same column, and no endpoint serving two entities (entities of one sync
+// endpoint, accounts and suppliers, share its regular endpoint too).
 func Parse(b []byte) ([]Entity, error) {
 	var ds []Data
 	if err := json.Unmarshal(b, &ds); err != nil {
@@ -184,6 +192,7 @@ func Parse(b []byte) ([]Entity, error) {
 	}
 	var errs []error
 	names := map[string]bool{}
+	served := map[string]string{} // endpoint, lowercased (§3.1) → the Path whose records it serves
 	out := make([]Entity, 0, len(ds))
 	for _, d := range ds {
 		e, err := entity(d)
@@ -195,6 +204,15 @@ func Parse(b []byte) ([]Entity, error) {
 			errs = append(errs, fmt.Errorf("entity %q: named twice", d.Name))
 		}
 		names[d.Name] = true
+		for _, p := range []string{d.Path, d.Regular} {
+			if p == "" {
+				continue
+			}
+			if other, ok := served[strings.ToLower(p)]; ok && other != d.Path {
+				errs = append(errs, fmt.Errorf("entity %q: endpoint %s serves %s already", d.Name, p, other))
+			}
+			served[strings.ToLower(p)] = d.Path
+		}
 		out = append(out, e)
 	}
 	return out, errors.Join(errs...)
@@ -220,6 +238,11 @@ func entity(d Data) (Entity, error) {
 		return e, fmt.Errorf("path %q, want one below /api/v1/{division}/", d.Path)
 	case len(d.WebhookTopics) > 0 && d.Read != ReadSync:
 		return e, fmt.Errorf("webhook topics on an entity read by %s: a delivery triggers an incremental sync run", d.Read)
+	case d.Regular != "" && d.Read != ReadSync:
+		return e, fmt.Errorf("regular endpoint %q on an entity read by %s, whose path is its regular endpoint", d.Regular, d.Read)
+	case d.Regular != "" && (strings.HasPrefix(d.Regular, "/") || strings.Count(d.Regular, "/") != 1 ||
+		strings.HasPrefix(strings.ToLower(d.Regular), "sync/") || strings.HasPrefix(strings.ToLower(d.Regular), "bulk/")):
+		return e, fmt.Errorf("regular endpoint %q, want service/Entity below /api/v1/{division}/, like crm/Contacts", d.Regular)
 	}
 	for _, t := range d.WebhookTopics {
 		if !topicName.MatchString(t) {

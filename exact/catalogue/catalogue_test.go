@@ -111,3 +111,35 @@ func TestWebhookTopics(t *testing.T) {
 		t.Errorf("Parse accepted webhook topics on an entity read in full")
 	}
 }
+
+// TestRegularEndpoints pins the regular endpoints the fact sheet names for sync entities
+// (§3.5, §5.3) and the rules Parse applies to them.
+func TestRegularEndpoints(t *testing.T) {
+	for name, want := range map[string]string{
+		"accounts": "crm/Accounts", "suppliers": "crm/Accounts", "contacts": "crm/Contacts", "addresses": "crm/Addresses",
+		"gl_accounts": "financial/GLAccounts", "transaction_lines": "financialtransaction/TransactionLines",
+		"items": "logistics/Items", "sales_invoices": "salesinvoice/SalesInvoices", "payment_terms": "cashflow/Receivables",
+		"journals": "", "sales_order_headers": "",
+	} {
+		if e, ok := Lookup(name); !ok || e.Regular != want {
+			t.Errorf("Lookup(%q).Regular = %q, want %q", name, e.Regular, want)
+		}
+	}
+	for _, e := range All() {
+		if e.Regular != "" && e.Read != ReadSync {
+			t.Errorf("%s is read by %s and has a regular endpoint %s besides its path", e.Name, e.Read, e.Regular)
+		}
+	}
+	const x = `{"name":"x","table":"exact.x","path":"sync/A/X","read":"sync","key":"ID","deleted_type":1,"fields":[{"name":"ID","type":"Edm.Guid"},{"name":"Timestamp","type":"Edm.Int64"}]`
+	for name, data := range map[string]string{
+		"regular on a reference entity": `[{"name":"x","table":"exact.x","path":"a/X","regular":"b/X","read":"full","key":"ID","fields":[{"name":"ID","type":"Edm.Guid"}]}]`,
+		"regular under sync/":           `[` + x + `,"regular":"sync/A/Y"}]`,
+		"regular without a service":     `[` + x + `,"regular":"X"}]`,
+		"regular of another entity": `[{"name":"y","table":"exact.y","path":"a/X","read":"full","key":"ID","fields":[{"name":"ID","type":"Edm.Guid"}]},` +
+			x + `,"regular":"A/x"}]`,
+	} {
+		if _, err := Parse([]byte(data)); err == nil || !strings.Contains(err.Error(), `entity "x"`) {
+			t.Errorf("%s: Parse error = %v, want one naming entity x", name, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package exacttest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -351,6 +352,44 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"division": req.Division, "division_move_date": at.Format(time.RFC3339Nano)})
+	case path == "licence" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.LicenceUsage())
+	case path == "licence" && r.Method == http.MethodPost:
+		// Settings given replace the licence's (the others stay); "spend" spends calls of
+		// today as another app, in "division" (default the first) when the cap is per division.
+		var req struct {
+			DailyLimit    *int  `json:"daily_limit"`
+			PerDivision   *bool `json:"per_division"`
+			OtherAppCalls *int  `json:"other_app_calls"`
+			Spend         int   `json:"spend"`
+			Division      int   `json:"division"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding licence request: %w", err))
+			return
+		}
+		l := s.LicenceUsage().Licence
+		if req.DailyLimit != nil {
+			l.DailyLimit = *req.DailyLimit
+		}
+		if req.PerDivision != nil {
+			l.PerDivision = *req.PerDivision
+		}
+		if req.OtherAppCalls != nil {
+			l.OtherAppCalls = *req.OtherAppCalls
+		}
+		if l.DailyLimit < 0 || l.OtherAppCalls < 0 {
+			fail(http.StatusBadRequest, fmt.Errorf("daily_limit %d, other_app_calls %d: want 0 or more", l.DailyLimit, l.OtherAppCalls))
+			return
+		}
+		s.SetLicence(l)
+		if req.Spend != 0 {
+			if err := s.SpendLicence(cmp.Or(req.Division, s.opts.Divisions[0]), req.Spend); err != nil {
+				fail(http.StatusBadRequest, err)
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, s.LicenceUsage())
 	case path == "refresh-token" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, map[string]string{"refresh_token": s.RefreshToken()})
 	default:

@@ -114,10 +114,11 @@ func TestControlStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Stats{
-		TokenCalls:    map[string]int{"refresh_token/ok": 1},
-		APICalls:      map[string]int{"101 sync/CRM/Accounts": 1, "current/Me": 1},
-		Unauthorized:  1,
-		MaxConcurrent: map[string]int{"101": 1},
+		TokenCalls:        map[string]int{"refresh_token/ok": 1},
+		APICalls:          map[string]int{"101 sync/CRM/Accounts": 1, "current/Me": 1},
+		TooManyByDivision: map[string]int{},
+		Unauthorized:      1,
+		MaxConcurrent:     map[string]int{"101": 1},
 	}
 	if diff := cmp.Diff(want, st); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)

@@ -16,7 +16,6 @@ var divisionsEntity = func() *entity {
 		panic("exacttest: the catalogue has no divisions")
 	}
 	e := entityFromCatalogue(ce)
-	e.metaType = "Exact.Web.Api.Models.HRM.Division"
 	e.generate = nil
 	return e
 }()

@@ -12,8 +12,14 @@
 // The simulator serves every entity of the catalogue package (exact/catalogue), built from its
 // data: adding an entity to entities.json makes it served, with generated records, without new
 // code (entities.go). Sync entities get their sync endpoint (1,000 a page by Timestamp, deletions
-// in sync/Deleted with the catalogue's EntityType); the reference entities read by Modified or in
-// full get their regular endpoint (60 a page, $filter on every scalar field, $orderby, $select).
+// in sync/Deleted with the catalogue's EntityType) and, where the catalogue names one
+// (catalogue.Data.Regular: financialtransaction/TransactionLines, crm/Contacts, logistics/Items,
+// salesinvoice/SalesInvoices, …, §3.5, §5.3), their regular endpoint, serving the same records
+// without Timestamp; the reference entities read by Modified or in full get their regular
+// endpoint. Regular endpoints serve 60 a page with $filter on every scalar field, $orderby,
+// $select, $top, $skip, $inlinecount and /$count; where Exact's regular resource models a header
+// (salesinvoice/SalesInvoices, keyed by InvoiceID in Exact, §5.3) the simulator still serves the
+// sync endpoint's rows by the catalogue's key. Every record can be read by key (bykey.go).
 // "suppliers" is not served twice: it is the accounts' stream filtered on IsSupplier (§5.1).
 // crm/Accounts keeps its hand-tuned generator and endpoints (regular, bulk, sync) and serves the
 // catalogue's other fields of sync/CRM/Accounts too. system/Divisions is an entity whose rows are
@@ -78,19 +84,53 @@
 //     (errors as the OData XML error), not a 406.
 //   - Timestamp is served as a JSON number (§3.8); the sync skiptoken is "<Timestamp>L" (§3.10).
 //   - $select is required on sync endpoints as on bulk ones (§3.9); mandatory filtering applies to
-//     crm/Accounts and bulk/CRM/Accounts (§3.9).
+//     crm/Accounts, bulk/CRM/Accounts and logistics/Items (§2.7, §3.9); which fields of Items
+//     count is UNCONFIRMED: a $filter on any is accepted.
+//   - $skip pages regular endpoints (§3.6: "$skip=0&$top=100 still works on old endpoints";
+//     which regular endpoints are newer than 1 March 2017 is not known) and is refused with a
+//     400 on bulk and sync endpoints, released after Exact stopped supporting it (§3.6, §3.7,
+//     §3.10, §3.13); the text of that 400 is UNCONFIRMED. A $-option the simulator does not know
+//     is refused with WCF's text, "The query parameter '$count' begins with a system-reserved
+//     '$' character but is not recognized." (§3.16).
+//   - __next is absolute and keeps the request's options in their order but $skip (dropped) and
+//     $top (reduced by the rows served: $top=100 gives $top=40), with the $skiptoken last; a ':'
+//     of the skiptoken is %3A and a datetime literal's milliseconds lose their trailing zeros
+//     (datetime'2018-09-21T04%3A18%3A55.617',guid'…'), as in the 2026 recordings (§3.5).
+//   - GET by key (§3.1, §3.5): Entity(guid'…') on regular and bulk endpoints, Divisions(101), and
+//     on sync endpoints the Timestamp their __metadata.uri names (sync/CRM/Accounts(4001L):
+//     Exact's reference gives Timestamp as the sync resources' key, §3.10), answering {"d":{…}}
+//     with the record's __metadata (an Atom entry in XML); $select applies. /$count answers the
+//     number of records its $filter selects as plain text, on regular endpoints (§3.16; on bulk
+//     and sync endpoints UNCONFIRMED: 404).
+//   - __metadata.type is the endpoint's singular model name under Exact.Web.Api.Models. (§3.5):
+//     Journal, VATCode, Account, Item, GLAccount as recorded, with the namespace recorded for
+//     financialtransaction (Financial.TransactionLine) and system and current (System.Division,
+//     System.Me); other services' namespaces and the types of sync and bulk records are not
+//     known and get none.
+//   - Codes as served in 2026 (§3.5, §3.8): account codes (Accounts.Code and the fields that hold
+//     an account's code, such as VATCodes.AccountCode, TransactionLines.AccountCode,
+//     Divisions.CustomerCode) right-aligned in 18 characters, VAT codes (VATCodes.Code, the
+//     VATCode fields) left-aligned in 3 ("VB ", "0  "), GL account and journal codes plain
+//     numeric text ("101000", "90"); a field holding another record's code holds one of that
+//     entity's generated codes. The padded fields are those the catalogue trims.
+//   - current/Me's ServerUtcOffset is Amsterdam's offset on the simulated day (3600 in winter,
+//     7200 in summer, §3.5) and ServerTime its wall clock.
+//   - Every 4xx but the 401 and the 429 has the §4.1 error envelope, a path that is no endpoint
+//     included ("Resource not found for the segment 'Things'.", the OData text; the 404 body is
+//     UNCONFIRMED, §4.2); the 401 and the 429 keep the bodies §4.2 and §2.4 give them.
 //   - Regular and bulk pages without $orderby come in Timestamp order with
 //     $skiptoken=guid'<last ID>' (§3.6); Exact orders them by ID. The skiptoken is a position:
 //     the next page continues where the page ended when it was served, even when that row has
 //     changed or gone since. With $orderby (§3.7, §3.15) the
 //     rows are sorted by its fields, then by the key; the skiptoken is the last row's sort values
 //     and key as literals, as WCF Data Services pages ordered results
-//     ($skiptoken=datetime'2026-01-05T10:00:00.000',guid'…'); nulls sort first; dates compare
+//     ($skiptoken=datetime'2026-01-05T10%3A00%3A00.25',guid'…'); nulls sort first; dates compare
 //     and sort by their Amsterdam wall-clock time, as Exact stores them, in $filter too.
 //     $orderby on a sync endpoint is refused (400). system/Divisions pages by Code.
-//   - Navigation collections (an account's BankAccounts) are served only when $select names
-//     them, as {"__deferred":{"uri":"<record URI>/BankAccounts"}}, OData V2's unexpanded form
-//     (§3.5); never in a default selection nor in Records.
+//   - Navigation collections (an account's BankAccounts, a VAT code's VATPercentages) are
+//     served as {"__deferred":{"uri":"<record URI>/VATPercentages"}}, OData V2's unexpanded form,
+//     without $select, as recorded in 2026 (§3.5), and with $select only when it names them;
+//     never in Records.
 //   - Int64 values are JSON strings (the OData V2 verbose convention, §3.8), but Timestamp is a
 //     number; Doubles are JSON numbers with their exact text.
 //   - The REST 401 is the historic HTML "Object moved" page with a WWW-Authenticate header that
@@ -100,6 +140,17 @@
 //     extraction has failed." (§1.10, an invented text).
 //   - The error-budget block (§2.5, off by default) answers 429 "API rate limit exceeded"; the
 //     token endpoint's errors, an early refresh among them (§1.8), count on a budget of its own.
+//     "The block grows on repetition" (§2.5) by an amount not documented: a block that starts
+//     within a day of the end of the endpoint's previous one lasts twice as long (1 h, 2 h, 4 h,
+//     … up to 24 h); after a day without one it is an hour again.
+//   - The licence's daily cap (Options.Licence, off by default; §2.7, UNCONFIRMED): the calls of
+//     every app of the licence together, per UTC day, over its divisions or per division, with
+//     the other apps' calls (Licence.OtherAppCalls each day from its start, SpendLicence, POST
+//     /_sim/licence). Past it every call of a division gets the 429 of a spent day (§2.4): the
+//     day's headers only, X-RateLimit-Limit the app's own (the licence's when the app has
+//     none), X-RateLimit-Remaining 0, X-RateLimit-Reset the next 00:00 UTC, an empty body; the
+//     answers before it name the app's own budget (§2.2). Exact's headers for this cap are not
+//     known: a client tells it from the app's own limit by the 0 coming early.
 //   - With Options.EmptyUnauthorizedBody the REST 401 has an empty body instead (§7).
 //   - Maintenance (Options.Maintenance, off by default): every /api/ call, OAuth2 included, gets
 //     503 from 04:00 to 04:30 Amsterdam wall-clock time (§0, §6.11; "CET" read as Dutch local
@@ -107,11 +158,12 @@
 //     the §4.1 error envelope (JSON or XML by Accept) "Exact Online is unavailable because of
 //     scheduled maintenance. Please try again later.", with no Retry-After and no rate-limit
 //     headers, before authentication; the call is not counted against the limits.
-//   - The bare {"d":[…]} envelope (§3.5, trigger UNCONFIRMED): a GET on a regular entity
-//     endpoint (crm/Accounts) with $top and without $select, as the sheet says, narrowed by the
-//     WCF analogy it cites (the bare array is OData V1 and cannot carry V2 members): only when
-//     the page has no $inlinecount and no __next. Bulk, sync, current/Me and system/Divisions
-//     always use d.results; Options.NoBareEnvelope turns it off.
+//   - The envelope (§3.5): the bare {"d":[…]} when $top is at most 60 and there is no $skiptoken,
+//     with or without $select, on every collection endpoint, the rule that fits 34 of the 35
+//     collection GETs recorded in 2026; {"d":{"results":[…]}} for a larger $top, no $top, a
+//     continuation page, and with $inlinecount (its __count needs the object). A page of a $top
+//     of at most 60 never needs __next. current/Me keeps {"d":{"results":[…]}} (§3.2);
+//     Options.NoBareEnvelope always serves d.results.
 //
 // # Webhooks
 //
@@ -155,6 +207,8 @@
 //	GET  /_sim/records?entity=transaction_lines&division=101  → [{"Timestamp":…,"Account":"…","AmountDC":-1234567.89,…},…]
 //	GET  /_sim/webhooks → {"subscriptions":[…],"deliveries":[…]}
 //	POST /_sim/webhooks {"delay":"2s","validation_delay":"1s","loss_rate":0.5,"duplicates":1,"wrong_signature":false}
+//	GET  /_sim/licence  → {"day":"2026-01-05","daily_limit":20000,"per_division":false,"other_app_calls":0,"ours":{"licence":12},"others":{"licence":18000}}
+//	POST /_sim/licence  {"daily_limit":20000,"per_division":false,"other_app_calls":0,"spend":18000,"division":101}
 //
 // An upsert of an existing ID merges the given fields over the current record; an upsert without
 // ID creates an account. Every change takes the division's next Timestamp.
@@ -221,7 +275,15 @@
 //	sync/Deleted EntityType 2, shared Timestamp sequence, retention   TestSyncStreamAndDeleted
 //	division move: DivisionMoveDate, all Timestamps regenerated,       TestMoveDivision, TestMoveDivisionUnknown
 //	  full resync complete, old cursor misses rows, POST /_sim/divisions/move
-//	bare {"d":[…]} for $top without $select on regular endpoints       TestBareEnvelope
+//	bare {"d":[…]} for $top <= 60 without $skiptoken, d.results else  TestBareEnvelope, TestRecordedExamples
+//	the 2026 recordings replayed: envelope, __next form, deferred     TestRecordedExamples
+//	  navigation, type names, padded and plain codes, Int64 strings,
+//	  ServerUtcOffset of the day, GET by key
+//	$skip on regular endpoints, 400 on bulk and sync; /$count; 400    TestQueryOptions
+//	  for unknown $-options; GET by key on every kind of endpoint;
+//	  JSON 404s for unknown keys and paths
+//	every regular endpoint paged by a client of the public API shape  TestPublicClientReadsEveryEntity
+//	  equals /_sim/records, each record read back by key
 //	503 in the daily maintenance window (04:00–04:30 Amsterdam,        TestMaintenance, TestMaintenanceAuthorize
 //	  configurable, off by default), OAuth2 included, /_sim/ not
 //	GUIDs, 18-char Codes, /Date(ms)/ Amsterdam, __metadata, ~30%      TestDataRealism
@@ -233,6 +295,9 @@
 //	429 empty body with only the exhausted limit's headers            TestRateLimit429
 //	limits off: no headers                                            TestNoLimitsNoHeaders
 //	10-errors-per-hour block (optional)                               TestErrorBudget
+//	  doubling when it repeats within a day, up to 24 h                TestErrorBudgetBlockGrows
+//	licence's daily cap: other apps' calls count, an early 429 with   TestLicenceCap
+//	  0 left and the reset, per division or licence, /_sim/licence
 //	  token errors (an early refresh too) count, the endpoint blocked  TestErrorBudgetCountsTokenErrors
 //	POST /_sim/clock                                                  TestControlClock, TestClockFollowsRealTime
 //	GET /_sim/clock {"now":"<RFC3339Nano>"}                           TestControlClockGet

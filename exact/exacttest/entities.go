@@ -21,7 +21,6 @@ import (
 var accountsEntity = func() *entity {
 	e := &entity{
 		name:            "accounts",
-		metaType:        "Exact.Web.Api.Models.Account",
 		regular:         "crm/Accounts",
 		bulk:            "bulk/CRM/Accounts",
 		sync:            "sync/CRM/Accounts",
@@ -87,10 +86,16 @@ var dataEntities = func() []*entity {
 			out = append(out, entityFromCatalogue(ce))
 		}
 	}
+	byName := map[string]*entity{}
+	for _, e := range out {
+		byName[e.name] = e
+	}
 	for _, e := range out {
 		for i := range e.fields {
 			if f := &e.fields[i]; f.typ == edmGuid && i != e.idField && f.name != "Creator" && f.name != "Modifier" {
 				f.ref = refTarget(f.name, out)
+			} else if owner, ok := codeOwners[f.strKind]; ok {
+				f.codeOf = byName[owner]
 			}
 		}
 	}
@@ -129,21 +134,24 @@ func lookupEntity(name string) (*entity, error) {
 	return nil, fmt.Errorf("unknown entity %q%s; the simulator serves %s", name, hint, strings.Join(Entities(), ", "))
 }
 
-// entityFromCatalogue builds the simulator's entity of a catalogue entity: a sync endpoint
-// (1,000 a page by Timestamp) for read "sync", a regular endpoint (60 a page) for the others.
-// Every scalar field may be used in $filter on a regular endpoint; none has mandatory filtering,
-// as none of those entities has a sync endpoint (§3.9, §3.15).
+// mandatoryFiltered are the regular endpoints on which Exact enforces mandatory filtering
+// since October 2022 (§2.7, §3.9): a GET without a $filter is refused. Which fields of
+// logistics/Items count is UNCONFIRMED: the simulator accepts a $filter on any.
+var mandatoryFiltered = map[string]bool{"crm/Accounts": true, "logistics/Items": true}
+
+// entityFromCatalogue builds the simulator's entity of a catalogue entity: for read "sync" a
+// sync endpoint (1,000 a page by Timestamp) and, where the catalogue names one, the regular
+// endpoint of the same records (60 a page, §3.5); a regular endpoint for the others. Every
+// scalar field may be used in $filter on a regular endpoint (the sync-only Timestamp
+// excepted); mandatory filtering applies where Exact enforces it (mandatoryFiltered).
 func entityFromCatalogue(ce catalogue.Entity) *entity {
 	e := &entity{name: ce.Name, deletedType: ce.DeletedType, keyName: ce.Key, fields: catalogueFields(ce)}
-	segs := strings.Split(ce.Path, "/")
-	last := segs[len(segs)-1]
 	if ce.Read == catalogue.ReadSync {
-		e.sync = ce.Path
-		e.metaType = "Exact.Web.Api.Models.Sync." + strings.Join(segs[1:], ".")
+		e.sync, e.regular = ce.Path, ce.Regular
 	} else {
 		e.regular = ce.Path
-		e.metaType = "Exact.Web.Api.Models." + strings.ToUpper(segs[0][:1]) + segs[0][1:] + "." + last
 	}
+	e.mandatoryFilter = mandatoryFiltered[e.regular]
 	e.generate = generateRecord
 	return e.init()
 }
@@ -158,7 +166,7 @@ func catalogueFields(ce catalogue.Entity) []field {
 			t = edmComplex
 		}
 		f := field{name: cf.Name, typ: t, filter: t.scalar() && t != edmComplex,
-			required: cf.Name == "Date" || cf.Name == "Code" || cf.Name == "Description", strKind: stringKindOf(cf.Name)}
+			required: cf.Name == "Date" || cf.Name == "Code" || cf.Name == "Description", strKind: codeKindOf(ce, cf)}
 		switch {
 		case cf.Name == "Timestamp":
 			f.syncOnly = true

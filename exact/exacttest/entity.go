@@ -1,6 +1,7 @@
 package exacttest
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,7 @@ type field struct {
 	filter   bool    // allowed in $filter on the regular and bulk endpoints ("MF" in §5.2)
 	syncOnly bool    // served only by the sync endpoint (Timestamp, §5.2)
 	ref      *entity // a Guid foreign key: the entity whose records it names (see refTarget)
+	codeOf   *entity // a code field: the entity whose records' codes it holds (codeOwners)
 	// quoted serves an Edm.Int64 or Edm.Decimal as a JSON string, the OData V2 verbose
 	// convention (§3.8); every Int64 but Timestamp is served so.
 	quoted bool
@@ -105,7 +107,7 @@ type record []value
 // the catalogue package is one (catalogue.go); the Accounts entity adds hand-tuned generation.
 type entity struct {
 	name        string // the catalogue's name ("transaction_lines"); "Deleted", "Me" for the others
-	metaType    string // __metadata.type
+	metaType    string // __metadata.type of the records of the regular endpoint, else of the other one
 	regular     string // "crm/Accounts"; "" when absent
 	bulk        string // "bulk/CRM/Accounts"; "" when absent
 	sync        string // "sync/CRM/Accounts"; "" when absent
@@ -123,9 +125,19 @@ type entity struct {
 	idField  int            // the key field
 	tsField  int
 	modField int // Modified (Edm.DateTime), -1 when absent
+	// types are the __metadata.type of the records of each endpoint (modelType), by kind.
+	types [3]string
 }
 
 func (e *entity) init() *entity {
+	for kind, p := range e.paths() {
+		if p != "" {
+			e.types[kind] = modelType(p)
+		}
+	}
+	if e.metaType == "" {
+		e.metaType = cmp.Or(e.types[kindRegular], e.types[kindSync], e.types[kindBulk])
+	}
 	e.index = make(map[string]int, len(e.fields))
 	e.idField, e.tsField, e.modField = -1, -1, -1
 	key := e.keyName
@@ -146,11 +158,50 @@ func (e *entity) init() *entity {
 	return e
 }
 
-// filterFields lists the fields allowed in $filter, for the mandatory-filter message (§4.4).
+// paths are the entity's endpoints by kind: regular, bulk, sync; "" where it has none.
+func (e *entity) paths() [3]string { return [3]string{e.regular, e.bulk, e.sync} }
+
+// typeName is the __metadata.type of the records served at the endpoint of kind.
+func (e *entity) typeName(kind endpointKind) string { return cmp.Or(e.types[kind], e.metaType) }
+
+// modelType is the __metadata.type Exact gives the records of an endpoint (§3.5): the
+// singular model name under Exact.Web.Api.Models., which the recordings of 2026 show
+// without a namespace for most models (Journal, VATCode, Account, Item, GLAccount) and with
+// one for some (Financial.TransactionLine, System.Division, System.Me). The namespaces of
+// other services, and the types of sync and bulk records, are not known: they get none.
+func modelType(path string) string {
+	segs := strings.Split(path, "/")
+	ns := ""
+	switch strings.ToLower(segs[0]) {
+	case "financialtransaction":
+		ns = "Financial."
+	case "system", "current":
+		ns = "System."
+	}
+	return "Exact.Web.Api.Models." + ns + singular(segs[len(segs)-1])
+}
+
+// singular is the model name of an endpoint's last segment: TransactionLines →
+// TransactionLine, GoodsDeliveries → GoodsDelivery, Addresses → Address; names that end
+// otherwise (ProjectWBS, LeaveAbsenceHoursByDay, SupplierItem) stay as they are.
+func singular(s string) string {
+	switch {
+	case strings.HasSuffix(s, "ies"):
+		return s[:len(s)-3] + "y"
+	case strings.HasSuffix(s, "sses"):
+		return s[:len(s)-2]
+	case strings.HasSuffix(s, "s") && !strings.HasSuffix(s, "ss"):
+		return s[:len(s)-1]
+	}
+	return s
+}
+
+// filterFields lists the fields allowed in $filter on the regular and bulk endpoints, for
+// the mandatory-filter message (§4.4).
 func (e *entity) filterFields() string {
 	var names []string
 	for _, f := range e.fields {
-		if f.filter {
+		if f.filter && !f.syncOnly {
 			names = append(names, f.name)
 		}
 	}
@@ -165,9 +216,8 @@ func (e *entity) guidKey() bool { return e.idField >= 0 && e.fields[e.idField].t
 // deletedEntity is sync/Deleted (§3.12): one row per deletion, sharing the division's
 // Timestamp sequence.
 var deletedEntity = (&entity{
-	name:     "Deleted",
-	metaType: "Exact.Web.Api.Models.Sync.Deleted",
-	sync:     "sync/Deleted",
+	name: "Deleted",
+	sync: "sync/Deleted",
 	fields: []field{
 		{name: "Timestamp", typ: edmInt64},
 		{name: "DeletedBy", typ: edmGuid},
@@ -194,12 +244,15 @@ type route struct {
 	path string // canonical spelling, used in stats keys and URLs
 }
 
+// metaType is the __metadata.type of the route's records.
+func (rt route) metaType() string { return rt.ent.typeName(rt.kind) }
+
 // routes maps the lowercased endpoint path to its entity; the service segment is
 // case-insensitive (§3.1).
 var routes = func() map[string]route {
 	m := map[string]route{}
 	for _, e := range append([]*entity{deletedEntity, divisionsEntity}, dataEntities...) {
-		for kind, p := range []string{e.regular, e.bulk, e.sync} {
+		for kind, p := range e.paths() {
 			if p != "" {
 				m[strings.ToLower(p)] = route{ent: e, kind: endpointKind(kind), path: p}
 			}

@@ -43,6 +43,10 @@ func TestUnauthorizedBody(t *testing.T) {
 	}
 }
 
+// TestBareEnvelope pins the envelope rule of §3.5, which fits 34 of the 35 collection GETs
+// recorded in 2026: a bare {"d":[…]} when $top is at most 60 and there is no $skiptoken,
+// with or without $select, on every kind of endpoint; {"d":{"results":[…]}} for a larger
+// $top, no $top, a continuation page, and with $inlinecount.
 func TestBareEnvelope(t *testing.T) {
 	const suppliers = "/api/v1/101/crm/Accounts?$filter=IsSupplier%20eq%20true"
 	tests := []struct {
@@ -56,13 +60,18 @@ func TestBareEnvelope(t *testing.T) {
 	}{
 		{name: "top without select", path: suppliers + "&$top=5", wantBare: true, wantRows: 5},
 		{name: "top=0 without select", path: suppliers + "&$top=0", wantBare: true},
-		{name: "top with select", path: suppliers + "&$top=5&$select=ID", wantRows: 5},
+		{name: "top with select", path: suppliers + "&$top=5&$select=ID", wantBare: true, wantRows: 5},
+		{name: "top=60", path: suppliers + "&$top=60&$select=ID", wantBare: true, wantRows: 60},
+		{name: "top=61", path: suppliers + "&$top=61&$select=ID", wantRows: 60, wantNext: true},
 		{name: "no top", path: suppliers + "&$select=ID", wantRows: 60, wantNext: true},
 		{name: "top with inlinecount", path: suppliers + "&$top=5&$inlinecount=allpages", wantRows: 5},
 		{name: "top above the page needs __next", path: suppliers + "&$top=100", wantRows: 60, wantNext: true},
-		{name: "top above the rows left", path: "/api/v1/101/crm/Accounts?$filter=trim(Code)%20eq%20'3'&$top=100", wantBare: true, wantRows: 1},
-		{name: "bulk is never bare", path: "/api/v1/101/bulk/CRM/Accounts?$filter=IsSupplier%20eq%20true&$top=1", wantRows: 1},
-		{name: "sync is never bare", path: "/api/v1/101/sync/CRM/Accounts?$filter=Timestamp%20gt%200L&$top=1", wantRows: 1},
+		{name: "top above the rows left", path: "/api/v1/101/crm/Accounts?$filter=trim(Code)%20eq%20'3'&$top=100", wantRows: 1},
+		{name: "a skiptoken page with a small top", path: suppliers + "&$top=5&$skiptoken=guid'00000000-0000-4000-8000-000000000000'", wantRows: 5},
+		{name: "bulk with a small top", path: "/api/v1/101/bulk/CRM/Accounts?$filter=IsSupplier%20eq%20true&$top=1", wantBare: true, wantRows: 1},
+		{name: "sync with a small top", path: "/api/v1/101/sync/CRM/Accounts?$filter=Timestamp%20gt%200L&$top=1", wantBare: true, wantRows: 1},
+		{name: "system/Divisions with top=100", path: "/api/v1/101/system/Divisions?$top=100", wantRows: 2},
+		{name: "system/Divisions with top=1", path: "/api/v1/101/system/Divisions?$top=1", wantBare: true, wantRows: 1},
 		{name: "switched off", noBare: true, path: suppliers + "&$top=5", wantRows: 5},
 		{name: "XML stays Atom", path: suppliers + "&$top=5", accept: "application/xml", wantRows: 5},
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/exactsync/exactsync/exact/catalogue"
 )
 
 // Generated records of the catalogue's entities. Record i of a table is derived from (Seed,
@@ -158,6 +160,9 @@ func (t *table) generateValue(f *field, k, i int, h uint64) value {
 		if optional && h%5 == 0 {
 			return value{null: true}
 		}
+		if code, ok := t.generateCode(f, i, h); ok {
+			return value{s: code}
+		}
 		return value{s: generateString(f, i, h)}
 	case edmBoolean:
 		return boolVal(h&1 == 1)
@@ -282,6 +287,88 @@ func trimZeros(frac string) string {
 		frac = frac[:len(frac)-1]
 	}
 	return frac
+}
+
+// Codes as Exact serves them (§3.5, §3.8): account codes right-aligned in 18 characters
+// ("           1265594"), VAT codes left-aligned in 3 ("VB ", "0  "), GL account and journal
+// codes plain numeric text ("101000", "90"). The padded ones are the fields the catalogue
+// trims (catalogue.FieldData.Trim): a copy stores them without the padding. A field that
+// holds another record's code (TransactionLines.AccountCode, .GLAccountCode, .VATCode,
+// .JournalCode) holds the code of one of that entity's generated records in the division.
+const (
+	// strAccountCode is an account's code: the 18-character padded number of an account.
+	strAccountCode = iota + 100
+	// strVATCode is a VAT code: up to 3 characters, padded to 3 on the right.
+	strVATCode
+	// strGLCode is a GL account's code, digits only.
+	strGLCode
+	// strJournalCode is a journal's code, digits only.
+	strJournalCode
+)
+
+// vatCodes are the VAT codes generated VAT code rows take in turn, the first the codes of a
+// Dutch administration; further rows take their number.
+var vatCodes = []string{"0  ", "1  ", "2  ", "3  ", "4  ", "5  ", "VB ", "VH ", "VL ", "VN ", "VV ", "IV ", "EU ", "GB "}
+
+// vatCode is the code of generated VAT code row i.
+func vatCode(i int) string {
+	if i < len(vatCodes) {
+		return vatCodes[i]
+	}
+	c := strconv.Itoa(i % 1000)
+	return c + strings.Repeat(" ", 3-len(c))
+}
+
+// glCode is the code of generated GL account row i: 100000, 100010, … (101000 is row 100).
+func glCode(i int) string { return strconv.Itoa(100000 + 10*i) }
+
+// journalCode is the code of generated journal row i: 10, 20, … 90.
+func journalCode(i int) string { return strconv.Itoa(10 * (i + 1)) }
+
+// codeKindOf is the string kind of field cf of ce: one of the codes above, else by its
+// name (stringKindOf).
+func codeKindOf(ce catalogue.Entity, cf catalogue.FieldData) uint8 {
+	last := ce.Path[strings.LastIndexByte(ce.Path, '/')+1:]
+	vat := strings.Contains(strings.ToLower(cf.Name), "vat") || last == "VATCodes" && cf.Name == "Code"
+	switch {
+	case cf.Trim && vat:
+		return strVATCode
+	case cf.Trim:
+		return strAccountCode
+	case cf.Name == "Code" && last == "GLAccounts", strings.HasPrefix(cf.Name, "GL") && strings.HasSuffix(cf.Name, "Code"):
+		return strGLCode
+	case cf.Name == "Code" && last == "Journals", cf.Name == "JournalCode":
+		return strJournalCode
+	}
+	return stringKindOf(cf.Name)
+}
+
+// codeOwners are the entities whose generated records' codes the code kinds name.
+var codeOwners = map[uint8]string{strAccountCode: "accounts", strVATCode: "vat_codes", strGLCode: "gl_accounts", strJournalCode: "journals"}
+
+// generateCode is the value of a code field f of record i of t, and false for other fields:
+// the code of record i itself when t is the entity the code belongs to, else the code of one
+// of that entity's generated records in the division (or of a record it does not serve).
+func (t *table) generateCode(f *field, i int, h uint64) (string, bool) {
+	if f.strKind < strAccountCode {
+		return "", false // most strings: no map lookup on the hot path
+	}
+	owner := codeOwners[f.strKind]
+	j := int(h >> 8 % 100000)
+	if t.ent.name == owner && f.name == "Code" {
+		j = i
+	} else if target := t.div.tables[f.codeOf]; f.codeOf != nil && target != nil && target.base > 0 {
+		j = int(h >> 8 % uint64(target.base))
+	}
+	switch f.strKind {
+	case strAccountCode:
+		return padInt(j + 1), true
+	case strVATCode:
+		return vatCode(j), true
+	case strGLCode:
+		return glCode(j), true
+	}
+	return journalCode(j), true
 }
 
 // String kinds: how generateString fills a field, worked out once from its name (stringKindOf).

@@ -111,9 +111,18 @@ type page struct {
 	} `json:"d"`
 }
 
+// decodePage decodes a page in either envelope of §3.5: {"d":{"results":[…]}} or the bare
+// {"d":[…]}, which has no __next and no __count.
 func decodePage(t testing.TB, b []byte) page {
 	t.Helper()
 	var p page
+	var bare struct {
+		D []map[string]any `json:"d"`
+	}
+	if err := json.Unmarshal(b, &bare); err == nil && bare.D != nil {
+		p.D.Results = bare.D
+		return p
+	}
 	if err := json.Unmarshal(b, &p); err != nil {
 		t.Fatalf("decoding page: %v: %.300s", err, b)
 	}

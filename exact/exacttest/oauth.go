@@ -1,6 +1,7 @@
 package exacttest
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/json"
@@ -337,13 +338,17 @@ func (s *Simulator) writeUnauthorized(w http.ResponseWriter, r *http.Request, ex
 		url.QueryEscape(r.URL.Path) + `">here</a>.</h2></body></html>`))
 }
 
+// writeJSON writes v as JSON without escaping <, > and & (a record's text stays the text the
+// REST endpoints serve, as /_sim/records promises).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }

@@ -90,8 +90,12 @@ func (s *Simulator) serveMe(w http.ResponseWriter, r *http.Request) {
 	set("Legislation", value{s: "1"}) // a string in real responses (§3.8)
 	set("DivisionCustomerCode", value{s: padInt(1265594)})
 	set("AccountingDivision", value{n: int64(s.opts.Divisions[0])})
-	set("ServerUtcOffset", value{n: 3600})
-	pw := s.newPageWriter(r, meEntity, nil, baseURL(r)+"/api/v1/current/Me(guid'", false)
+	// Amsterdam's offset on the simulated day: 3600 in winter, 7200 in summer (§3.2, §3.5).
+	now := s.Now()
+	_, off := now.In(amsterdam).Zone()
+	set("ServerUtcOffset", value{n: int64(off)})
+	set("ServerTime", value{n: now.UnixMilli()}) // /Date(ms)/ of the Amsterdam wall clock, like every date
+	pw := s.newPageWriter(r, meEntity, nil, baseURL(r)+"/api/v1/current/Me(guid'", false, meEntity.metaType)
 	pw.begin(baseURL(r) + "/api/v1/current/Me")
 	pw.key = s.userID + "'"
 	pw.add(0, rec)
@@ -101,9 +105,10 @@ func (s *Simulator) serveMe(w http.ResponseWriter, r *http.Request) {
 // serveREST serves /api/v1/{division}/{endpoint}: auth (401), division scope (403), error budget,
 // rate limits (429), faults, then the endpoint.
 func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division int, endpoint string) {
-	rt, known := routes[strings.ToLower(endpoint)]
+	path, key, count := splitResource(endpoint)
+	rt, known := routes[strings.ToLower(path)]
 	if known {
-		endpoint = rt.path
+		endpoint = rt.path // by key and $count are calls of the entity's endpoint, in stats and budgets
 	}
 	hookKey, hook := webhookRoute(endpoint)
 	if hook {
@@ -148,11 +153,42 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 		return
 	}
 	switch {
+	case known && key != nil:
+		s.serveByKey(sw, r, division, rt, *key)
+	case known && count:
+		s.serveCount(sw, r, division, rt)
 	case known:
 		s.serveEntity(sw, r, division, rt)
 	default:
-		writeError(sw, r, http.StatusNotFound, "Resource not found for the segment '"+endpoint+"'.")
+		writeNotFound(sw, r, endpoint)
 	}
+}
+
+// splitResource splits an endpoint into the entity's path and what follows it: a key
+// (Journals(guid'…'), Divisions(101), sync/CRM/Accounts(4001L), §3.1) or /$count (§3.5,
+// §3.16). key is nil without one; a path neither form fits is returned whole.
+func splitResource(endpoint string) (path string, key *string, count bool) {
+	if p, ok := strings.CutSuffix(endpoint, "/$count"); ok {
+		return p, nil, true
+	}
+	last := endpoint[strings.LastIndexByte(endpoint, '/')+1:]
+	open := strings.IndexByte(last, '(')
+	if open <= 0 || !strings.HasSuffix(last, ")") {
+		return endpoint, nil, false
+	}
+	k := last[open+1 : len(last)-1]
+	return endpoint[:len(endpoint)-len(last)+open], &k, false
+}
+
+// writeNotFound answers 404 for a resource the simulator does not serve, in Exact's error
+// envelope (§4.1; the 404 body is UNCONFIRMED, §4.2): the OData text naming the segment.
+func writeNotFound(w http.ResponseWriter, r *http.Request, resource string) {
+	seg := strings.Trim(resource, "/")
+	seg = seg[strings.LastIndexByte(seg, '/')+1:]
+	if i := strings.IndexByte(seg, '('); i > 0 {
+		seg = seg[:i]
+	}
+	writeError(w, r, http.StatusNotFound, "Resource not found for the segment '"+seg+"'.")
 }
 
 // injectFault applies Faults.Latency and Faults.ErrorRate; false when it answered the request.
@@ -203,14 +239,15 @@ func (s *Simulator) writeBody(w http.ResponseWriter, r *http.Request, body []byt
 	_, _ = w.Write(body)
 }
 
-// parseSelect resolves $select into field positions; "" and "*" select every scalar field the
-// endpoint serves. A navigation collection is served (deferred, §3.5) only when named. It
-// returns a §4.4-style message on error.
+// parseSelect resolves $select into field positions; "" and "*" select every field the
+// endpoint serves, navigation collections included: without $select Exact serves them
+// unexpanded, as {"__deferred":{"uri":…}} (§3.5). With $select a collection is served only
+// when named. It returns a §4.4-style message on error.
 func parseSelect(e *entity, sel string, kind endpointKind) ([]int, string) {
 	var out []int
 	if strings.TrimSpace(sel) == "" || strings.TrimSpace(sel) == "*" {
 		for i, f := range e.fields {
-			if f.typ.scalar() && (!f.syncOnly || kind == kindSync) {
+			if !f.syncOnly || kind == kindSync {
 				out = append(out, i)
 			}
 		}
@@ -220,12 +257,22 @@ func parseSelect(e *entity, sel string, kind endpointKind) ([]int, string) {
 		name = strings.TrimSpace(name)
 		i, ok := e.index[name]
 		if !ok || e.fields[i].syncOnly && kind != kindSync {
-			return nil, "No property '" + name + "' exists in type '" + e.metaType + "'."
+			return nil, "No property '" + name + "' exists in type '" + e.typeName(kind) + "'."
 		}
 		out = append(out, i)
 	}
 	return out, ""
 }
+
+// queryOptions are the system query options the simulator knows (§3.7); any other
+// $-option is refused as WCF Data Services refuses one (§3.16).
+var queryOptions = map[string]bool{"$select": true, "$filter": true, "$orderby": true, "$top": true, "$skip": true,
+	"$skiptoken": true, "$inlinecount": true, "$expand": true, "$format": true}
+
+// msgSkipRefused answers $skip on a bulk or sync endpoint: Exact supports $skip only on
+// endpoints released before 1 March 2017, and pages the others by $skiptoken (§3.6, §3.7);
+// the bulk and sync endpoints came later (§3.10, §3.13). The text is UNCONFIRMED.
+const msgSkipRefused = "The query parameter '$skip' is not supported on this endpoint; page with the $skiptoken of __next."
 
 // entityQuery is a parsed request to an entity endpoint.
 type entityQuery struct {
@@ -234,6 +281,8 @@ type entityQuery struct {
 	after       int64  // rows with Timestamp > after
 	idEq        string // fast path for "ID eq guid'…'"
 	top         int    // -1: none
+	skipRows    int    // $skip: rows passed over before the page (regular endpoints only)
+	token       bool   // the request carries a $skiptoken
 	inlineCount bool
 	// order is $orderby (regular and bulk endpoints); with it, or on system/Divisions, the
 	// page is served sorted (order.go) and skip holds the raw $skiptoken.
@@ -253,6 +302,11 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 	q := r.URL.Query()
 	eq := entityQuery{top: -1}
 	e := rt.ent
+	for k := range q {
+		if strings.HasPrefix(k, "$") && !queryOptions[k] {
+			return eq, "The query parameter '" + k + "' begins with a system-reserved '$' character but is not recognized."
+		}
+	}
 	if v, ok := q["$top"]; ok {
 		n, err := strconv.Atoi(v[0])
 		if err != nil || n < 0 {
@@ -260,6 +314,17 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 		}
 		eq.top = n
 	}
+	if v, ok := q["$skip"]; ok {
+		n, err := strconv.Atoi(v[0])
+		switch {
+		case err != nil || n < 0:
+			return eq, errQuerySyntax.Error()
+		case rt.kind != kindRegular:
+			return eq, msgSkipRefused
+		}
+		eq.skipRows = n
+	}
+	eq.token = q.Get("$skiptoken") != ""
 	if q.Get("$select") == "" && rt.kind != kindRegular && eq.top != 1 {
 		// Mandatory on bulk (§3.9, §3.13); on sync it is UNCONFIRMED whether omitting it is an
 		// error (§3.9): the simulator requires it there too, as Exact's own examples always send it.
@@ -278,7 +343,7 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 		var bad []string
 		for _, f := range fields {
 			i, ok := e.index[f]
-			if !ok || rt.kind != kindSync && !e.fields[i].filter {
+			if !ok || rt.kind != kindSync && (!e.fields[i].filter || e.fields[i].syncOnly) {
 				bad = append(bad, f)
 			}
 		}
@@ -315,7 +380,7 @@ func (s *Simulator) parseEntityQuery(r *http.Request, rt route, div *divisionDat
 			// is UNCONFIRMED: the simulator refuses it.
 			return eq, "$orderby is not supported on sync endpoints, which are ordered by Timestamp"
 		}
-		if eq.order, msg = parseOrderBy(e, ob); msg != "" {
+		if eq.order, msg = parseOrderBy(e, ob, rt.kind); msg != "" {
 			return eq, msg
 		}
 		if s.opts.IgnoreOrderBy && e != divisionsEntity {
@@ -392,12 +457,14 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 	}
 	base := baseURL(r) + "/api/v1/" + strconv.Itoa(division) + "/" + rt.path
 	keyTS := rt.kind == kindSync
-	pw := s.newPageWriter(r, rt.ent, eq.sel, base+"(", keyTS)
-	// §3.5: a GET collection with $top and no $select "sometimes" returns the bare {"d":[…]}; the
-	// trigger is UNCONFIRMED. The simulator takes the sheet's rule on regular endpoints, narrowed
-	// by the WCF analogy it cites (the bare array is the OData V1 shape): only when the page needs
-	// nothing of V2, i.e. no $inlinecount and no __next (see pageWriter.end).
-	pw.bare = rt.kind == kindRegular && !s.opts.NoBareEnvelope && eq.top >= 0 && r.URL.Query().Get("$select") == ""
+	pw := s.newPageWriter(r, rt.ent, eq.sel, base+"(", keyTS, rt.metaType())
+	// The envelope (§3.5): the recorded answers of 2026 fit "a bare {"d":[…]} when $top is at
+	// most 60 and there is no $skiptoken, with or without $select; {"d":{"results":[…]}}
+	// for a larger $top, no $top, and the pages __next leads to" (34 of 35 answers). Such a
+	// page never needs __next (a page holds 60), and $inlinecount's __count needs the
+	// object: the simulator keeps d.results with $inlinecount, as the bare array of OData V1
+	// cannot carry it. Options.NoBareEnvelope turns the bare array off.
+	pw.bare = !s.opts.NoBareEnvelope && eq.top >= 0 && eq.top <= regularPageSize && !eq.token && !eq.inlineCount
 	bp := bufPool.Get().(*[]byte)
 	pw.buf = (*bp)[:0]
 	pw.begin(base)
@@ -407,6 +474,7 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 		more    bool
 		lastTS  int64
 		lastID  string
+		skip    = eq.skipRows
 		scratch = rt.ent.newRecord()
 	)
 	visit := func(ts int64, rec record) bool {
@@ -415,6 +483,10 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 		}
 		if _, flags, ok := hostileOf(rt.ent, rec); ok && !keyTS && flags&hostileGUIDKey == 0 {
 			return true // regular and bulk pages end on an ID: a record without one is not served there
+		}
+		if skip > 0 {
+			skip--
+			return true
 		}
 		if n == size {
 			more = true
@@ -494,8 +566,11 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 	bufPool.Put(bp)
 }
 
-// nextURL builds the absolute __next (§3.6): the request's query options in their order, with
-// $skiptoken (and a reduced $top) set; '$', ',', '\” and '()' stay readable, spaces are %20.
+// nextURL builds the absolute __next as Exact writes it (§3.5, §3.6): the request's query
+// options in their order, $select, $filter and $orderby kept, $skip dropped (the skiptoken
+// carries the position), $top reduced by what was served ($top=100 → $top=40) and the
+// $skiptoken added; '$', ',', '\” and '()' stay readable, spaces are %20, and a ':' of the
+// skiptoken is %3A (datetime'2018-09-21T04%3A18%3A55.617',guid'…').
 func (s *Simulator) nextURL(base, rawQuery, skiptoken string, top int) string {
 	var b strings.Builder
 	b.WriteString(base)
@@ -503,7 +578,7 @@ func (s *Simulator) nextURL(base, rawQuery, skiptoken string, top int) string {
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		k, v, _ := strings.Cut(part, "=")
 		key, err := url.QueryUnescape(k)
-		if err != nil || key == "" || key == "$skiptoken" || key == "$top" && top >= 0 {
+		if err != nil || key == "" || key == "$skiptoken" || key == "$skip" || key == "$top" && top >= 0 {
 			continue
 		}
 		val, err := url.QueryUnescape(v)
@@ -522,7 +597,7 @@ func (s *Simulator) nextURL(base, rawQuery, skiptoken string, top int) string {
 		b.WriteString("$top=" + strconv.Itoa(top))
 	}
 	b.WriteByte(sep)
-	b.WriteString("$skiptoken=" + queryEscape(skiptoken))
+	b.WriteString("$skiptoken=" + strings.ReplaceAll(queryEscape(skiptoken), ":", "%3A"))
 	s.mu.Lock()
 	malformed := s.faults.MalformedNext > 0
 	if malformed {
@@ -567,6 +642,7 @@ type pageWriter struct {
 	names      [][]byte // per selected field: `,"Name":` (JSON) or "Name" (XML)
 	sel        []int
 	metaPrefix string // __metadata.uri up to the key
+	metaType   string // __metadata.type
 	metaOpen   []byte // metaPrefix as an open JSON string
 	metaClose  []byte // `)"` and the type member
 	key        string // key of the next row for __metadata ("guid'…'"); Timestamp when keyTS
@@ -576,14 +652,14 @@ type pageWriter struct {
 	bare       bool // JSON: serve {"d":[…]} when the page has no __count and no __next (§3.5)
 }
 
-func (s *Simulator) newPageWriter(r *http.Request, e *entity, sel []int, metaPrefix string, keyTS bool) *pageWriter {
+func (s *Simulator) newPageWriter(r *http.Request, e *entity, sel []int, metaPrefix string, keyTS bool, metaType string) *pageWriter {
 	if sel == nil {
 		sel, _ = parseSelect(e, "", kindRegular)
 	}
-	pw := &pageWriter{json: wantsJSON(r), ent: e, sel: sel, metaPrefix: metaPrefix, keyTS: keyTS}
+	pw := &pageWriter{json: wantsJSON(r), ent: e, sel: sel, metaPrefix: metaPrefix, keyTS: keyTS, metaType: metaType}
 	pw.metaOpen = appendJSONString(nil, metaPrefix)
 	pw.metaOpen = pw.metaOpen[:len(pw.metaOpen)-1]
-	pw.metaClose = []byte(`)","type":"` + e.metaType + `"}`)
+	pw.metaClose = []byte(`)","type":"` + metaType + `"}`)
 	for _, i := range sel {
 		if pw.json {
 			pw.names = append(pw.names, []byte(`,"`+e.fields[i].name+`":`))
@@ -644,7 +720,7 @@ func (p *pageWriter) add(ts int64, rec record) {
 		p.buf = append(p.buf, `<entry><id>`...)
 		p.buf = appendXMLText(p.buf, p.metaPrefix+key+")")
 		p.buf = append(p.buf, `</id><title type="text"></title><updated>`+p.updated+`</updated><author><name></name></author>`+
-			`<category term="`+p.ent.metaType+`" scheme="http://schemas.microsoft.com/ado/2007/08/dataservices/scheme"/>`+
+			`<category term="`+p.metaType+`" scheme="http://schemas.microsoft.com/ado/2007/08/dataservices/scheme"/>`+
 			`<content type="application/xml"><m:properties>`...)
 		for j, i := range p.sel {
 			f := p.ent.fields[i]
@@ -669,6 +745,22 @@ func (p *pageWriter) add(ts int64, rec record) {
 		p.buf = append(p.buf, `</m:properties></content></entry>`...)
 	}
 	p.rows++
+}
+
+// single returns the body of one record served by its key (§3.5): {"d":{…}} in JSON, an Atom
+// entry that declares the namespaces a feed would otherwise.
+func (p *pageWriter) single(ts int64, rec record) []byte {
+	if p.json {
+		p.buf = append(p.buf, `{"d":`...)
+		p.add(ts, rec)
+		return append(p.buf, '}')
+	}
+	p.buf = append(p.buf, `<?xml version="1.0" encoding="utf-8"?>`...)
+	at := len(p.buf)
+	p.add(ts, rec)
+	entry := string(p.buf[at:])
+	p.buf = append(p.buf[:at], `<entry xmlns="http://www.w3.org/2005/Atom" xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">`...)
+	return append(p.buf, strings.TrimPrefix(entry, "<entry>")...)
 }
 
 // appendDeferred appends a navigation collection as OData V2 serves one that was not expanded
@@ -740,7 +832,7 @@ func (p *pageWriter) end(next string, count int) []byte {
 // meEntity is current/Me (§3.2).
 var meEntity = (&entity{
 	name:     "Me",
-	metaType: "Exact.Web.Api.System.Me",
+	metaType: modelType("current/Me"),
 	fields: []field{
 		{name: "CurrentDivision", typ: edmInt32},
 		{name: "UserID", typ: edmGuid},
@@ -751,6 +843,7 @@ var meEntity = (&entity{
 		{name: "Legislation", typ: edmString},
 		{name: "DivisionCustomerCode", typ: edmString},
 		{name: "AccountingDivision", typ: edmInt32},
+		{name: "ServerTime", typ: edmDateTime},
 		{name: "ServerUtcOffset", typ: edmInt32},
 	},
 }).init()

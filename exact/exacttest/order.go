@@ -13,7 +13,7 @@ import (
 // that pass the filter by the $orderby fields, then by the key, so that the order is total and
 // rows sharing a Modified keep a stable order across pages; __next carries a $skiptoken of the
 // last row's sort values followed by its key, in literal form, the way WCF Data Services pages
-// ordered results: $skiptoken=datetime'2026-01-05T10:00:00.000',guid'…'. Nulls sort first, as
+// ordered results: $skiptoken=datetime'2026-01-05T10%3A00%3A00.25',guid'…'. Nulls sort first, as
 // in SQL Server. Dates sort by their Amsterdam wall-clock time, as Exact stores them (§3.8).
 // Without $orderby, pages come in Timestamp order (odata.go).
 
@@ -24,7 +24,7 @@ type orderKey struct {
 }
 
 // parseOrderBy reads "Modified asc,ID desc"; it returns a §4.4-style message on error.
-func parseOrderBy(e *entity, s string) ([]orderKey, string) {
+func parseOrderBy(e *entity, s string, kind endpointKind) ([]orderKey, string) {
 	var out []orderKey
 	for term := range strings.SplitSeq(s, ",") {
 		words := strings.Fields(term)
@@ -32,8 +32,8 @@ func parseOrderBy(e *entity, s string) ([]orderKey, string) {
 			return nil, errQuerySyntax.Error()
 		}
 		i, ok := e.index[words[0]]
-		if !ok || !e.fields[i].typ.scalar() || e.fields[i].typ == edmComplex {
-			return nil, "No property '" + words[0] + "' exists in type '" + e.metaType + "'."
+		if !ok || !e.fields[i].typ.scalar() || e.fields[i].typ == edmComplex || e.fields[i].syncOnly && kind != kindSync {
+			return nil, "No property '" + words[0] + "' exists in type '" + e.typeName(kind) + "'."
 		}
 		k := orderKey{field: i}
 		if len(words) == 2 {
@@ -147,7 +147,9 @@ func skipToken(e *entity, keys []orderKey, vals []value) string {
 }
 
 // formatLiteral writes v as a $filter literal of type t (§3.8): guid'…', datetime'…' in
-// Amsterdam wall-clock time with milliseconds, quoted strings, Int64 with the L suffix.
+// Amsterdam wall-clock time with the milliseconds' trailing zeros trimmed, as Exact writes
+// them in a skiptoken (2018-09-21T04:18:55.617, 2026-01-05T10:00:00; §3.5), quoted
+// strings, Int64 with the L suffix.
 func formatLiteral(t edmType, v value) string {
 	if v.null {
 		return "null"
@@ -164,7 +166,7 @@ func formatLiteral(t edmType, v value) string {
 	case edmDouble, edmDecimal:
 		return v.s
 	case edmDateTime:
-		return "datetime'" + time.UnixMilli(wallMillis(v.n)).UTC().Format("2006-01-02T15:04:05.000") + "'"
+		return "datetime'" + time.UnixMilli(wallMillis(v.n)).UTC().Format("2006-01-02T15:04:05.999") + "'"
 	}
 	return strconv.FormatInt(v.n, 10)
 }
@@ -217,6 +219,7 @@ func (s *Simulator) servePageSorted(div *divisionData, rt route, eq *entityQuery
 		*count = len(rows)
 	}
 	rows, msg := sortedRows(e, eq, rows)
+	rows = rows[min(eq.skipRows, len(rows)):] // $skip counts from the skiptoken's position
 	if msg != "" || size == 0 {
 		return "", msg
 	}

@@ -32,11 +32,14 @@ type Options struct {
 	// records cost no memory.
 	Records           map[string]int
 	Seed              int64
-	MinutelyLimit     int       // calls per client and division per clock minute; 0 = no limit
-	DailyLimit        int       // calls per client and division per UTC day; 0 = no limit
-	NoMandatoryFilter bool      // mandatory filtering on crm/Accounts is ON unless this is set (§3.9)
-	ErrorBudget       bool      // the 10-errors-per-hour block (§2.5), off by default
-	Start             time.Time // simulated clock start; default 2026-01-05T09:00:00Z
+	MinutelyLimit     int  // calls per client and division per clock minute; 0 = no limit
+	DailyLimit        int  // calls per client and division per UTC day; 0 = no limit
+	NoMandatoryFilter bool // mandatory filtering on crm/Accounts and logistics/Items is ON unless this is set (§3.9)
+	ErrorBudget       bool // the 10-errors-per-hour block (§2.5), growing on repetition; off by default
+	// Licence is the daily cap on the calls of all apps of the licence together (§2.7,
+	// UNCONFIRMED), off by default; see Licence, SpendLicence and POST /_sim/licence.
+	Licence Licence
+	Start   time.Time // simulated clock start; default 2026-01-05T09:00:00Z
 	// FreezeClock stops the simulated clock from following real time: it then moves only by
 	// Advance. By default it runs from Start at real-time speed (plus every Advance), so a
 	// client that sleeps until a rate-limit reset is released.
@@ -60,8 +63,8 @@ type Options struct {
 	// their default order, by ID, as Exact may (§3.7: $orderby "may be dropped in future
 	// versions"): a client reading by a Modified cursor must not skip records then.
 	IgnoreOrderBy bool
-	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET on a regular entity
-	// endpoint with $top and without $select gets the bare {"d":[…]} of §3.5 (see doc.go).
+	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET of a collection
+	// with $top of at most 60 and no $skiptoken gets the bare {"d":[…]} of §3.5 (see doc.go).
 	NoBareEnvelope bool
 }
 
@@ -84,9 +87,13 @@ type Stats struct {
 	// calls without a division ("current/Me"). Every request received is counted, whatever its status.
 	APICalls        map[string]int `json:"api_calls"`
 	TooManyRequests int            `json:"too_many_requests"`
-	Unauthorized    int            `json:"unauthorized"`
-	FaultsInjected  int            `json:"faults_injected"`
-	Maintenance     int            `json:"maintenance"` // calls answered 503 in the maintenance window
+	// TooManyByDivision counts the 429s of the rate limits (the app's minute and day, the
+	// licence's day) by division code; LicenceTooMany those of the licence's cap (§2.7).
+	TooManyByDivision map[string]int `json:"too_many_by_division"`
+	LicenceTooMany    int            `json:"licence_too_many"`
+	Unauthorized      int            `json:"unauthorized"`
+	FaultsInjected    int            `json:"faults_injected"`
+	Maintenance       int            `json:"maintenance"` // calls answered 503 in the maintenance window
 	// MaxConcurrent is, by division (its code in decimal), the most data calls it had in
 	// flight at once: 1 when no two clients ever synced it at the same time. The division
 	// listing (system/ endpoints), which goes through any division, is not counted.
@@ -130,8 +137,12 @@ type Simulator struct {
 	auth     authState
 	limits   map[limitKey]*limitState
 	budget   map[budgetKey]*budgetState
-	userID   string
-	division []int
+	licence  Licence
+	// licenceDay is the UTC day licenceUsed counts, by scope (licenceScope).
+	licenceDay  time.Time
+	licenceUsed map[int]*licenceCount
+	userID      string
+	division    []int
 
 	dataMu gosync.RWMutex // guards data
 	data   map[int]*divisionData
@@ -172,8 +183,13 @@ func Open(opts Options) (*Simulator, error) {
 		budget:   map[budgetKey]*budgetState{},
 		division: slices.Clone(opts.Divisions),
 		data:     map[int]*divisionData{},
-		stats:    Stats{TokenCalls: map[string]int{}, APICalls: map[string]int{}, MaxConcurrent: map[string]int{}},
+		stats: Stats{TokenCalls: map[string]int{}, APICalls: map[string]int{}, MaxConcurrent: map[string]int{},
+			TooManyByDivision: map[string]int{}},
+		licence:  opts.Licence,
 		inFlight: map[int]int{},
+	}
+	if opts.Licence.DailyLimit < 0 || opts.Licence.OtherAppCalls < 0 {
+		return nil, fmt.Errorf("licence cap: DailyLimit %d and OtherAppCalls %d must not be negative", opts.Licence.DailyLimit, opts.Licence.OtherAppCalls)
 	}
 	s.userID = newGenerator(opts.Seed, 0, s.start, 0).guid(1 << 44)
 	for name, n := range opts.Records {
@@ -257,6 +273,7 @@ func (s *Simulator) Stats() Stats {
 	st.TokenCalls = maps(st.TokenCalls)
 	st.APICalls = maps(st.APICalls)
 	st.MaxConcurrent = maps(st.MaxConcurrent)
+	st.TooManyByDivision = maps(st.TooManyByDivision)
 	return st
 }
 
@@ -293,13 +310,16 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(p, "/api/v1/")
 		divText, endpoint, _ := strings.Cut(rest, "/")
 		div, err := strconv.Atoi(divText)
-		if err != nil || endpoint == "" {
-			http.NotFound(w, r)
+		if err != nil || div <= 0 || endpoint == "" {
+			// Not /api/v1/{division}/{service}/{Entity} (§3.1): Exact's error envelope (§4.1),
+			// as for every 4xx but the 401 and the 429, whose bodies Exact leaves alone (§4.2).
+			s.countCall(0, "(unknown)")
+			writeNotFound(w, r, rest)
 			return
 		}
 		s.serveREST(w, r, div, endpoint)
 	default:
-		http.NotFound(w, r)
+		writeNotFound(w, r, p)
 	}
 }
 

@@ -50,6 +50,7 @@ func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Clien
 	now := time.Now()
 	slices.SortStableFunc(via, func(a, b int) int { return cmp.Compare(budgetLeft(limits, b, now), budgetLeft(limits, a, now)) })
 	ds, err := client.Divisions(ctx, via...)
+	saveRateLimits(ctx, st, connID, client, append(via, listedCodes(ds)...), log)
 	var daily *exact.DailyLimitError
 	if errors.As(err, &daily) && len(stored) > 0 {
 		log.Warn().Int64("connection", connID).Err(err).
@@ -78,6 +79,38 @@ func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Clien
 			Msg("Exact moved this division to another database; its cursors were reset and the next run reads it in full")
 	}
 	return out, nil
+}
+
+// saveRateLimits stores the rate limits the client learnt from Exact's answers for the
+// divisions it may have listed through, as a run does, so that every process knows a day
+// Exact ended while listing (fact sheet §2.4, §2.7). A failure is logged: the list matters more.
+func saveRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, divs []int, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	seen := map[int]bool{}
+	for _, d := range divs {
+		rl := client.RateLimit(d)
+		if seen[d] || !rl.Known || rl.DailyLimit == 0 && rl.MinutelyLimit == 0 {
+			continue // nothing learnt from Exact's headers
+		}
+		seen[d] = true
+		err := st.SaveRateLimit(ctx, connID, d, sink.RateLimit{
+			DailyLimit: rl.DailyLimit, DailyRemaining: rl.DailyRemaining, DailyReset: rl.DailyReset,
+			MinutelyLimit: rl.MinutelyLimit, MinutelyRemaining: rl.MinutelyRemaining, MinutelyReset: rl.MinutelyReset,
+		})
+		if err != nil {
+			log.Warn().Err(err).Int("division", d).Msg("cannot store the rate limits")
+		}
+	}
+}
+
+// listedCodes are the codes of the divisions listed.
+func listedCodes(ds []exact.Division) []int {
+	out := make([]int, len(ds))
+	for i, d := range ds {
+		out[i] = d.Code
+	}
+	return out
 }
 
 // PrimeRateLimits tells client which divisions of the connection have spent their day
