@@ -43,7 +43,7 @@ type Config struct {
 	StateDir string
 	// TokenStoreWindow bounds how long UpdateToken keeps retrying to store a refreshed
 	// pair whose commit failed. Default 10 minutes, the life of the access token that
-	// came with it (fact sheet §1.7).
+	// came with it (docs/exact-online.md §1.7).
 	TokenStoreWindow time.Duration
 	// TokenStoreGrace is how long those retries go on after the caller's context is done
 	// (a shutdown), before the pair is left to the recovery file. Default 10s.

@@ -8,7 +8,7 @@ import (
 	"github.com/exactsync/exactsync/exact/catalogue"
 )
 
-// Exact allows each app 5,000 calls a day per division (fact sheet §2.1). A schedule is
+// Exact allows each app 5,000 calls a day per division (docs/exact-online.md §2.1). A schedule is
 // only accepted when its forecast leaves a fifth of that free, for retries, full passes of
 // large divisions and what people do by hand; while running, a division that has spent
 // nine tenths of its day only runs incremental syncs (see Config).

@@ -257,7 +257,7 @@ var amsterdam = func() *time.Location {
 }()
 
 // asServed is the instant a client can know of t: Exact serves dates as
-// Amsterdam wall-clock time (fact sheet §3.8), so in the hour that occurs
+// Amsterdam wall-clock time (docs/exact-online.md §3.8), so in the hour that occurs
 // twice each autumn the second occurrence reads as the first.
 func asServed(t time.Time) time.Time {
 	wall := t.In(amsterdam).Format("2006-01-02 15:04:05.999999999")
@@ -311,7 +311,7 @@ func TestFullSyncStoresTheSimulatorsAccountsAndSuppliers(t *testing.T) {
 		t.Errorf("created of %s = %v, want %v", id, created.UTC(), a.Created.UTC())
 	}
 
-	// Roughly 30% suppliers (fact sheet §7, simulator realism).
+	// Roughly 30% suppliers (docs/exact-online.md §7, simulator realism).
 	n := len(w.rows("exact.suppliers"))
 	if n < 2*2100*20/100 || n > 2*2100*40/100 {
 		t.Errorf("%d suppliers out of %d accounts, want about 30%%", n, 2*2100)
@@ -502,7 +502,7 @@ func TestRevokedTokenIsReportedNotRetried(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 50})
 	w.importToken()
 	// The user authorizes the app again elsewhere: the chain we hold is
-	// invalidated (fact sheet §1.9).
+	// invalidated (docs/exact-online.md §1.9).
 	w.expireToken()
 	w.consentAgain()
 	before := w.sim.Stats().TotalTokenCalls()

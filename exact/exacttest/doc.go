@@ -3,9 +3,9 @@
 // to seed and change data, move the simulated clock, inject faults and read counters. The
 // exactsim command serves the same simulator standalone.
 //
-// It reproduces the behaviour documented in the project's Exact Online fact sheet, quirks
-// included; comments cite its sections ("§2.4"). Where the sheet marks a fact UNCONFIRMED the
-// simulator picks the default the sheet suggests and says so at that spot.
+// It reproduces the behaviour documented in docs/exact-online.md, the project's reference of
+// Exact Online, quirks included; comments cite its sections ("§2.4"). Where that page marks a
+// fact UNCONFIRMED the simulator picks the default it suggests and says so at that spot.
 //
 // # Data
 //
@@ -108,7 +108,7 @@
 //     scheduled maintenance. Please try again later.", with no Retry-After and no rate-limit
 //     headers, before authentication; the call is not counted against the limits.
 //   - The bare {"d":[…]} envelope (§3.5, trigger UNCONFIRMED): a GET on a regular entity
-//     endpoint (crm/Accounts) with $top and without $select, as the sheet says, narrowed by the
+//     endpoint (crm/Accounts) with $top and without $select, narrowed by the
 //     WCF analogy it cites (the bare array is OData V1 and cannot carry V2 members): only when
 //     the page has no $inlinecount and no __next. Bulk, sync, current/Me and system/Divisions
 //     always use d.results; Options.NoBareEnvelope turns it off.
@@ -119,7 +119,7 @@
 // auth, scope and rate limits as the data endpoints: GET lists the division's
 // subscriptions of the simulator's app (another app's, AddOtherAppWebhookSubscription, are
 // neither listed, deleted nor delivered to: an app cannot see them), POST {"CallbackURL":…,"Topic":…} subscribes (201 with the subscription;
-// 400 for a topic outside the sheet's list, or a callback that is not https on the domain
+// 400 for a topic outside the list of §3.14, or a callback that is not https on the domain
 // of the registered redirect URI; loopback callbacks are exempt, for tests), and DELETE
 // WebhookSubscriptions(guid'…') removes one (204, 404 when unknown). Options.Webhooks
 // .ValidationDelay (1 s by default) after a POST the simulator sends the validation call,

@@ -393,10 +393,11 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 	base := baseURL(r) + "/api/v1/" + strconv.Itoa(division) + "/" + rt.path
 	keyTS := rt.kind == kindSync
 	pw := s.newPageWriter(r, rt.ent, eq.sel, base+"(", keyTS)
-	// §3.5: a GET collection with $top and no $select "sometimes" returns the bare {"d":[…]}; the
-	// trigger is UNCONFIRMED. The simulator takes the sheet's rule on regular endpoints, narrowed
-	// by the WCF analogy it cites (the bare array is the OData V1 shape): only when the page needs
-	// nothing of V2, i.e. no $inlinecount and no __next (see pageWriter.end).
+	// §3.5: a GET of a collection with a small $top and no $skiptoken may return the bare
+	// {"d":[…]}; the trigger is UNCONFIRMED. The simulator serves it on regular endpoints for a
+	// GET with $top and without $select, narrowed by the WCF analogy §3.5 cites (the bare array
+	// is the OData V1 shape): only when the page needs nothing of V2, i.e. no $inlinecount and
+	// no __next (see pageWriter.end).
 	pw.bare = rt.kind == kindRegular && !s.opts.NoBareEnvelope && eq.top >= 0 && r.URL.Query().Get("$select") == ""
 	bp := bufPool.Get().(*[]byte)
 	pw.buf = (*bp)[:0]
