@@ -90,3 +90,6 @@ func (s *Store) SetConnectionUser(ctx context.Context, connID int64, userKey str
 	return s.updateConnection(ctx, connID, "setting the user of",
 		`UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`, userKey)
 }
+
+// AppendNumeric exposes appendNumeric to the tests.
+var AppendNumeric = appendNumeric
