@@ -78,7 +78,33 @@ func newWorldAt(t *testing.T, sim *exacttest.Server, divisions []int, logLevel s
 	// secret: the client secret, the first and the last refresh token of
 	// the simulator, or a token stored in the database.
 	t.Cleanup(func() { w.checkNoSecrets(first, sim.RefreshToken()) })
+	// With -race the binaries detect races too (binaries_test.go): a report in any
+	// command's output fails the test, whatever the command's exit.
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if report := raceReport(w.logs); report != "" {
+			t.Errorf("a command reported a data race:\n%s", report)
+		}
+	})
 	return w
+}
+
+// raceReport returns the first data race report in outputs, "" when there is none.
+func raceReport(outputs []string) string {
+	const start, end = "WARNING: DATA RACE", "=================="
+	for _, out := range outputs {
+		i := strings.Index(out, start)
+		if i < 0 {
+			continue
+		}
+		report := out[i:]
+		if j := strings.Index(report, end); j >= 0 {
+			report = report[:j]
+		}
+		return report
+	}
+	return ""
 }
 
 // checkNoSecrets fails the test when a command's output contains a secret.

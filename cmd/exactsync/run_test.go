@@ -265,6 +265,9 @@ func TestDemo(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("run %d: exactsync demo: %v\nstdout:\n%s\nstderr:\n%s", run, err, stdout.String(), stderr.String())
 		}
+		if report := raceReport([]string{stderr.String()}); report != "" {
+			t.Errorf("run %d: exactsync demo reported a data race:\n%s", run, report)
+		}
 		out := stdout.String()
 		for _, want := range []*regexp.Regexp{
 			regexp.MustCompile(`accounts division 101: ok`), regexp.MustCompile(`accounts division 102: ok`),
