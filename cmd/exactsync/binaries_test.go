@@ -81,6 +81,18 @@ func build(t *testing.T, name, pkg, tags string, race bool) string {
 // whose reports fail the test (raceReport).
 func binary(t *testing.T) string { return buildBinary(t, "") }
 
+// plainBinary is the exactsync command as shipped, without the race detector whatever the
+// test binary was built with: for the tests whose point is volume rather than concurrency
+// (the catalogue sweep runs a hundred syncs one after the other), where the detector
+// would triple the time and find nothing the other end-to-end tests do not reach.
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return binary(t)
+	}
+	return build(t, "exactsync-plain", ".", "", false)
+}
+
 // failpointBinary is the exactsync command with the failpoints compiled in
 // (exact/failpoint.go), for the crash tests.
 func failpointBinary(t *testing.T) string { return buildBinary(t, "failpoints") }

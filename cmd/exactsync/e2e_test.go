@@ -34,6 +34,8 @@ type world struct {
 
 	mu   gosync.Mutex
 	logs []string // everything the commands printed
+
+	plain bool // run plainBinary instead of binary
 }
 
 const (
@@ -144,7 +146,11 @@ func (r result) String() string {
 // cmd prepares the binary with the world's environment plus extra.
 func (w *world) cmd(extra map[string]string, args ...string) *exec.Cmd {
 	w.t.Helper()
-	c := exec.Command(binary(w.t), args...)
+	bin := binary
+	if w.plain {
+		bin = plainBinary
+	}
+	c := exec.Command(bin(w.t), args...)
 	c.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
 	for k, v := range w.env {
 		if _, ok := extra[k]; !ok {
