@@ -6,6 +6,9 @@
 // (EXACT_BASE_URL, LOG_LEVEL, LOG_FORMAT, EXACTSYNC_TIMEZONE, the schedules, the state
 // directory); the defaults of everything else, and every connection, belong to each
 // package's constructor.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package config
 
 import (
@@ -29,7 +32,7 @@ import (
 	"github.com/exactsync/exactsync/sink/seal"
 )
 
-// DefaultBaseURL is Exact Online's Dutch host (fact sheet §1.1).
+// DefaultBaseURL is Exact Online's Dutch host (docs/exact-online.md §1.1).
 const DefaultBaseURL = "https://start.exactonline.nl"
 
 // Config is exactsync's whole configuration.
@@ -74,7 +77,7 @@ type Config struct {
 	// ~/.local/state/exactsync); empty when no directory can be named.
 	StateDir string
 	// WebhookSecret is the app's webhook secret, which signs Exact's webhook deliveries
-	// (EXACT_WEBHOOK_SECRET, fact sheet §3.14). It is a secret: never logged nor echoed.
+	// (EXACT_WEBHOOK_SECRET, docs/exact-online.md §3.14). It is a secret: never logged nor echoed.
 	WebhookSecret string
 	// WebhookURL is the public https address Exact calls with webhook deliveries
 	// (EXACTSYNC_WEBHOOK_URL); empty when webhooks are off. Set together with WebhookSecret.

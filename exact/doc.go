@@ -5,7 +5,7 @@
 // # Tokens
 //
 // Exact's access tokens live 600 s, may be refreshed only from 570 s after they were issued,
-// and every refresh rotates the single-use refresh token (§1.6–§1.9 of the fact sheet). A
+// and every refresh rotates the single-use refresh token (docs/exact-online.md §1.6–§1.9). A
 // [Client] therefore keeps the chain in a [TokenStore] and refreshes under the store's row
 // lock: the stored access token is used while it has at least 30 s left; otherwise the row
 // is locked, re-read, and refreshed only if still needed, and the new pair is committed
@@ -49,4 +49,7 @@
 // fetch and keep. Secrets (tokens, the client secret, the Authorization header) never appear
 // in its logs or error strings. Its zerolog logger is passed in: Debug per HTTP call (method,
 // URL, status, rate-limit headers, duration), Warn per retry.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package exact

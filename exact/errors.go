@@ -144,15 +144,15 @@ func (e *DailyLimitError) Error() string {
 		e.Division, e.Reset.UTC().Format(time.RFC3339))
 	if e.Expected > 0 {
 		s += fmt.Sprintf(" (Exact ended the day with %d calls of this app's budget left by its last answer: "+
-			"other applications of the licence share a daily cap, fact sheet §2.7)", e.Expected)
+			"other applications of the licence share a daily cap, docs/exact-online.md §2.7)", e.Expected)
 	}
 	return s
 }
 
 // DecodeError reports a response body that is not the JSON envelope Exact serves (§3.5),
 // for instance a truncated page (Record is -1), or one record of an otherwise sound page
-// that is not valid JSON or holds text PostgreSQL cannot store (Record is its index, see
-// [Record.Err]).
+// that is not valid JSON, holds text PostgreSQL cannot store or has a member name twice
+// (Record is its index, see [Record.Err]).
 type DecodeError struct {
 	Endpoint string // "" when unknown
 	Record   int    // 0-based index of the bad record in its page; -1 for the whole page
@@ -173,7 +173,7 @@ func (e *DecodeError) Error() string {
 		rec += " (ID " + strconv.QuoteToASCII(truncateString(e.Key, 64)) + ")"
 	}
 	var se *scanError
-	if errors.As(e.Err, &se) && se.text {
+	if errors.As(e.Err, &se) && (se.text || se.twice) {
 		return rec + from + ": " + e.Err.Error()
 	}
 	return "malformed JSON" + from + " in " + rec + ": " + e.Err.Error()

@@ -1,10 +1,12 @@
 package exact
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -12,13 +14,23 @@ import (
 // Record is one record of a page as received. It is a view into the page's body: it stays
 // valid as long as the caller holds it, and must not be modified.
 //
-// A record whose bytes are not valid JSON, or hold text PostgreSQL cannot store, while the
-// page around it is sound, is still returned, with Err saying what is wrong; store it aside
-// (Bytes) rather than writing it, and go on with the other records.
+// A record whose bytes are not valid JSON, or hold text PostgreSQL cannot store, or that
+// has a member name twice, while the page around it is sound, is still returned, with Err
+// saying what is wrong; store it aside (Bytes) rather than writing it, and go on with the
+// other records.
+//
+// Member names are compared as JSON defines them, their escapes decoded: "N\u0061me" is
+// the member Name, as it is for PostgreSQL's jsonb. A name that occurs twice makes the
+// record bad: Exact writes each member once (docs/exact-online.md §3.5), RFC 8259 leaves
+// the meaning of a repeated name to the reader, and jsonb keeps only the last occurrence.
+// Taking the typed columns from one occurrence while raw keeps another would store a row
+// that disagrees with itself, and picking either would be a guess; the record as received
+// is kept aside instead, and a later version of it replaces it.
 type Record struct {
-	raw    []byte
-	fields []member
-	err    *DecodeError // nil for a good record
+	raw     []byte
+	fields  []member
+	err     *DecodeError // nil for a good record
+	escaped bool         // a member name is written with escapes: compare names decoded
 }
 
 // member locates one top-level member inside Record.raw. Offsets instead of slices keep the
@@ -49,10 +61,19 @@ func (r Record) Err() error {
 }
 
 // Field returns the raw JSON value of the top-level member name (e.g. `"A"`, `12`, `null`),
-// or nil when the record has no such member. Names are compared exactly, as received.
-// It does not allocate. On a record with Err, members from the one in error onwards are
-// not indexed, and Field returns nil for them.
+// or nil when the record has no such member. Names are compared exactly, once their escapes
+// are decoded. It does not allocate unless a member name is written with escapes. On a
+// record with Err, members from the one in error onwards are not indexed, and Field returns
+// nil for them; on one with a name twice, Field returns the first occurrence.
 func (r Record) Field(name string) []byte {
+	if r.escaped {
+		for i := range r.fields {
+			if n, v := r.Member(i); string(n) == name {
+				return v
+			}
+		}
+		return nil
+	}
 	for i := range r.fields {
 		f := &r.fields[i]
 		if int(f.nameEnd-f.nameStart) == len(name) && string(r.raw[f.nameStart:f.nameEnd]) == name {
@@ -62,13 +83,20 @@ func (r Record) Field(name string) []byte {
 	return nil
 }
 
-// Member returns the name, as received between its quotes, and the raw JSON value of the
-// i-th top-level member ("__metadata" excluded), 0 <= i < Len(). It does not allocate.
-// With it a caller reading many records of the same members in the same order, as a
-// page's are, can find a member by its position instead of by its name.
+// Member returns the name, its escapes decoded, and the raw JSON value of the i-th
+// top-level member ("__metadata" excluded), 0 <= i < Len(). It does not allocate unless the
+// name is written with escapes. With it a caller reading many records of the same members
+// in the same order, as a page's are, can find a member by its position instead of by its
+// name.
 func (r Record) Member(i int) (name, value []byte) {
 	f := &r.fields[i]
-	return r.raw[f.nameStart:f.nameEnd:f.nameEnd], r.raw[f.valStart:f.valEnd:f.valEnd]
+	name = r.raw[f.nameStart:f.nameEnd:f.nameEnd]
+	if r.escaped && bytes.IndexByte(name, '\\') >= 0 {
+		// Valid, as the scanner checked: a name that cannot be decoded makes the
+		// record bad before it is indexed.
+		name, _ = unquoteBytes(r.raw[f.nameStart-1 : f.nameEnd+1])
+	}
+	return name, r.raw[f.valStart:f.valEnd:f.valEnd]
 }
 
 // Len returns the number of top-level members, "__metadata" excluded.
@@ -303,6 +331,10 @@ func (s *scanner) record(pool *[]member, index int) (Record, error) {
 		}
 		break
 	}
+	var escaped bool
+	if bad == nil {
+		escaped, meta, bad = s.names(spans, meta)
+	}
 	if bad != nil {
 		return s.badRecord(pool, index, start, spans, meta, bad)
 	}
@@ -350,7 +382,83 @@ func (s *scanner) record(pool *[]member, index int) (Record, error) {
 	if hi-lo > math.MaxUint32 {
 		return Record{}, s.errorf("record larger than 4 GB")
 	}
-	return Record{raw: s.buf[lo:hi:hi], fields: s.index(pool, spans, lo, end-start)}, nil
+	rec := Record{raw: s.buf[lo:hi:hi], fields: s.index(pool, spans, lo, end-start), escaped: escaped}
+	s.prev = rec
+	return rec, nil
+}
+
+// names checks the member names of the record being read: spans, with its __metadata
+// member at meta (-1 when none), as found by comparing the names as received. It returns
+// whether a name is written with escapes, where __metadata is once names are decoded, and
+// a *scanError for a name that occurs twice.
+//
+// The records of a page have the same names in the same order, so a record whose names,
+// as received, are those of the previous good record of the page (s.prev: without escapes
+// or a name twice) needs no other check. Only the first record of a page and one whose
+// members differ from the one before are checked in full.
+func (s *scanner) names(spans []span, meta int) (escaped bool, _ int, _ *scanError) {
+	if p := s.prev; p.fields != nil && !p.escaped && len(spans)-min(meta+1, 1) == len(p.fields) {
+		same, j := true, 0
+		for i, sp := range spans {
+			if i == meta {
+				continue
+			}
+			f := &p.fields[j]
+			j++
+			if string(s.buf[sp.nameStart:sp.nameEnd]) != string(p.raw[f.nameStart:f.nameEnd]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return false, meta, nil
+		}
+	}
+	for _, sp := range spans {
+		if bytes.IndexByte(s.buf[sp.nameStart:sp.nameEnd], '\\') >= 0 {
+			escaped = true
+			break
+		}
+	}
+	if escaped {
+		seen := make(map[string]int, len(spans))
+		for i, sp := range spans {
+			name, err := unquote(s.buf[sp.nameStart-1 : sp.nameEnd+1])
+			if err != nil {
+				return escaped, meta, &scanError{msg: "a member name that cannot be decoded", pos: sp.nameStart, inName: true}
+			}
+			if first, ok := seen[name]; ok {
+				return escaped, meta, twice(name, spans[first], sp)
+			}
+			seen[name] = i
+			if name == metadataName {
+				meta = i // written with escapes, still __metadata
+			}
+		}
+		return escaped, meta, nil
+	}
+	name := func(i int) []byte { return s.buf[spans[i].nameStart:spans[i].nameEnd] }
+	order := s.order[:0]
+	if cap(order) < len(spans) {
+		order = make([]int, 0, 2*len(spans))
+	}
+	for i := range spans {
+		order = append(order, i)
+	}
+	s.order = order
+	slices.SortFunc(order, func(a, b int) int { return cmp.Or(bytes.Compare(name(a), name(b)), a-b) })
+	for k := 1; k < len(order); k++ {
+		if a, b := order[k-1], order[k]; bytes.Equal(name(a), name(b)) {
+			return false, meta, twice(string(name(a)), spans[a], spans[b])
+		}
+	}
+	return false, meta, nil
+}
+
+// twice is the error of a record in which the member name occurs at first and again at
+// second.
+func twice(name string, first, second span) *scanError {
+	return &scanError{pos: second.nameStart - 1, first: first.nameStart - 1, member: name, twice: true}
 }
 
 // badRecord finds the end of the record at start, in which bad was found, and returns it
@@ -365,11 +473,24 @@ func (s *scanner) badRecord(pool *[]member, index, start int, spans []span, meta
 	if end-start > math.MaxUint32 {
 		return Record{}, s.errorf("record larger than 4 GB")
 	}
-	if meta >= 0 {
-		spans = append(spans[:meta], spans[meta+1:]...)
+	// Leave __metadata out of the index, every occurrence of it, escaped or not.
+	escaped := false
+	kept := spans[:0]
+	for i, sp := range spans {
+		name := s.buf[sp.nameStart:sp.nameEnd]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			escaped = true
+			if n, err := unquote(s.buf[sp.nameStart-1 : sp.nameEnd+1]); err == nil && n == metadataName {
+				continue
+			}
+		} else if i == meta || string(name) == metadataName {
+			continue
+		}
+		kept = append(kept, sp)
 	}
-	rec := Record{raw: s.buf[start:end:end], fields: s.index(pool, spans, start, end-start)}
+	rec := Record{raw: s.buf[start:end:end], fields: s.index(pool, kept, start, end-start), escaped: escaped}
 	bad.pos -= start
+	bad.first -= start
 	bad.inRecord = true
 	rec.err = &DecodeError{Endpoint: s.endpoint, Record: index, Err: bad}
 	if id, ok, err := String(rec.Field(keyName)); ok && err == nil {
@@ -415,6 +536,8 @@ type scanner struct {
 	depth    int    // objects and arrays open inside skipValue
 	spans    []span // scratch for record
 	endpoint string // named in the errors of bad records
+	order    []int  // scratch for names
+	prev     Record // the last good record, whose names the next one likely repeats
 }
 
 // span locates a member in the page body while its record is being indexed.
@@ -432,9 +555,15 @@ type scanError struct {
 	member   string // the record's top-level member in which it was found, as received
 	inName   bool   // found in a member name rather than a value
 	inRecord bool
+	twice    bool // member occurs twice, at first and at pos
+	first    int
 }
 
 func (e *scanError) Error() string {
+	if e.twice {
+		return fmt.Sprintf("member %s occurs twice, at bytes %d and %d of the record: which value it has is ambiguous",
+			strconv.Quote(e.member), e.first, e.pos)
+	}
 	if e.eof {
 		return fmt.Sprintf("%v (at byte %d)", errEOF, e.pos)
 	}

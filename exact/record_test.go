@@ -372,6 +372,13 @@ func TestDecodePageBadRecord(t *testing.T) {
 		{"bad value in a nested object", `{"ID":"b","A":{"x":}}`, `member "A": expected a value`, false},
 		{"error before the ID", `{"A":"\x","ID":"b"}`, `malformed JSON in record 1 (ID "b"): member "A"`, false},
 		{"bad metadata", `{"__metadata":{"uri":"\x"},"ID":"b"}`, `member "__metadata": invalid escape`, false},
+		{"a name twice", `{"ID":"b","N":2,"N":3}`,
+			`record 1 (ID "b"): member "N" occurs twice, at bytes 10 and 16 of the record: which value it has is ambiguous`, false},
+		{"a name twice, once with escapes", `{"ID":"b","N":2,"\u004e":3}`, `member "N" occurs twice, at bytes 10 and 16`, false},
+		{"the key twice", `{"ID":"b","N":2,"ID":"c"}`, `record 1 (ID "b"): member "ID" occurs twice`, false},
+		{"metadata twice", `{"__metadata":{},"ID":"b","__metadata":{}}`, `member "__metadata" occurs twice`, false},
+		{"metadata twice, once with escapes", `{"__metadata":{},"ID":"b","__m\u0065tadata":{}}`, `member "__metadata" occurs twice`, false},
+		{"names of the first record, and one again", `{"__metadata":{},"ID":"b","N":2,"ID":"c"}`, `member "ID" occurs twice`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -421,6 +428,57 @@ func TestDecodePageBadRecord(t *testing.T) {
 				t.Errorf("bad record: Field(__metadata) is not nil")
 			}
 		})
+	}
+}
+
+// Member names are compared decoded, as jsonb compares them: an escaped name is the
+// member it spells, for Field, Member and the __metadata cut, while Raw keeps the bytes as
+// received.
+func TestDecodePageEscapedNames(t *testing.T) {
+	body := `{"d":[{"__m\u0065tadata":{"uri":"x"},"ID":"a","N\u0061me":"x","Code":"1"},{"ID":"b","Name":"y","Code":"2"},{"ID":"c","N\u0061me":"z","Code":"3"}]}`
+	pb, err := decodePage("", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRaw := []string{`{"ID":"a","N\u0061me":"x","Code":"1"}`, `{"ID":"b","Name":"y","Code":"2"}`, `{"ID":"c","N\u0061me":"z","Code":"3"}`}
+	for i, r := range pb.records {
+		if r.Err() != nil {
+			t.Fatalf("record %d: got Err %v, want a good record", i, r.Err())
+		}
+		if got := string(r.Raw()); got != wantRaw[i] {
+			t.Errorf("record %d: got Raw %s, want %s", i, got, wantRaw[i])
+		}
+		if got, want := string(r.Field("Name")), fmt.Sprintf(`"%c"`, "xyz"[i]); got != want {
+			t.Errorf("record %d: Field(Name) = %s, want %s", i, got, want)
+		}
+		if got := r.Field(`N\u0061me`); got != nil {
+			t.Errorf("record %d: Field of the name as written = %s, want nil (names compare decoded)", i, got)
+		}
+		var names []string
+		for k := range r.Len() {
+			name, _ := r.Member(k)
+			names = append(names, string(name))
+		}
+		if diff := cmp.Diff([]string{"ID", "Name", "Code"}, names); diff != "" {
+			t.Errorf("record %d: Member names (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+// The records of a page usually repeat the names of the one before, which spares the check
+// for a name twice; a record that does not is checked in full, wherever it comes.
+func TestDecodePageNameTwiceAfterGoodRecords(t *testing.T) {
+	body := `{"d":[{"ID":"a","N":1},{"ID":"b","N":2},{"ID":"c","N":3,"N":4},{"ID":"d","N":5},{"N":6,"ID":"e","ID":"f"},{"N":7,"ID":"g"}]}`
+	pb, err := decodePage("", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, r := range pb.records {
+		got = append(got, r.Err() != nil)
+	}
+	if diff := cmp.Diff([]bool{false, false, true, false, true, false}, got); diff != "" {
+		t.Errorf("records with Err (-want +got):\n%s", diff)
 	}
 }
 

@@ -260,7 +260,7 @@ func TestDate(t *testing.T) {
 		{"skipped hour read as CET", wall(2025, 3, 30, 2, 30), time.Date(2025, 3, 30, 1, 30, 0, 0, time.UTC), true, false},
 		{"first hour of summer time (CEST)", wall(2025, 3, 30, 3, 0), time.Date(2025, 3, 30, 1, 0, 0, 0, time.UTC), true, false},
 		{"midnight of a winter day", wall(2025, 1, 1, 0, 0), time.Date(2024, 12, 31, 23, 0, 0, 0, time.UTC), true, false},
-		{"fact sheet example", `"/Date(1735737600000)/"`, time.Date(2025, 1, 1, 12, 20, 0, 0, time.UTC), true, false},
+		{"example page of §3.10", `"/Date(1735737600000)/"`, time.Date(2025, 1, 1, 12, 20, 0, 0, time.UTC), true, false},
 		{"milliseconds kept", `"/Date(1735737600123)/"`, time.Date(2025, 1, 1, 12, 20, 0, 123e6, time.UTC), true, false},
 		{"escaped slashes", `"\/Date(1735737600000)\/"`, time.Date(2025, 1, 1, 12, 20, 0, 0, time.UTC), true, false},
 		{"explicit offset is an instant", `"/Date(1735737600000+0100)/"`, time.Date(2025, 1, 1, 13, 20, 0, 0, time.UTC), true, false},

@@ -11,7 +11,7 @@ import (
 )
 
 // WebhookSubscriptionsPath is the collection of a division's webhook subscriptions
-// (fact sheet §3.14).
+// (docs/exact-online.md §3.14).
 const WebhookSubscriptionsPath = "webhooks/WebhookSubscriptions"
 
 // WebhookSubscription is one webhook subscription of a division: Exact POSTs a delivery to

@@ -109,7 +109,7 @@ func TestCatalogueTables(t *testing.T) {
 		}
 		served := map[string]bool{}
 		for name := range members {
-			// IsPurchase is obsolete but still returned by crm/Accounts (fact sheet
+			// IsPurchase is obsolete but still returned by crm/Accounts (docs/exact-online.md
 			// §5.2); sync/CRM/Accounts does not list it, so exactsync never selects it.
 			if !complex[name] && !(e.Name == "accounts" && name == "IsPurchase") {
 				served[name] = true

@@ -14,6 +14,9 @@
 // version table. The public schema is left untouched.
 //
 // The package has no Go types and no logic: it is the embedded files and nothing else.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package migrations
 
 import "embed"

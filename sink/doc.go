@@ -99,4 +99,7 @@
 // an advisory lock too, so concurrent processes migrate once.
 //
 // The sink does not schedule, fetch or decide what to write: package sync does.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package sink

@@ -134,3 +134,6 @@ func (s *Store) MigrateWith(ctx context.Context, extra map[string]string) error 
 
 // ScramVerifierSalt exposes scramVerifierSalt.
 var ScramVerifierSalt = scramVerifierSalt
+
+// AppendNumeric exposes appendNumeric to the tests.
+var AppendNumeric = appendNumeric

@@ -55,6 +55,10 @@ func TestLockDivision(t *testing.T) {
 	})
 
 	t.Run("wait gets the lock once released", func(t *testing.T) {
+		// The waiter of the subtest before gives up its place in PostgreSQL's queue when
+		// its query is canceled; this one is seen joining the queue, and so is known to be
+		// blocked on the lock, before the lock is released.
+		waitForWaiters(t, s, 1, 101, 0)
 		got := make(chan error, 1)
 		go func() {
 			u, ok, err := s.LockDivision(ctx, 1, 101, true)
@@ -66,10 +70,11 @@ func TestLockDivision(t *testing.T) {
 			}
 			got <- err
 		}()
+		waitForWaiters(t, s, 1, 101, 1)
 		select {
 		case err := <-got:
 			t.Fatalf("LockDivision(wait) returned %v while the lock was held", err)
-		case <-time.After(300 * time.Millisecond):
+		default:
 		}
 		unlock.Unlock()
 		unlock.Unlock() // idempotent
@@ -89,6 +94,30 @@ func TestLockDivision(t *testing.T) {
 		t.Fatalf("LockDivision after everything was released: ok %t, err %v", ok, err)
 	}
 	u.Unlock()
+}
+
+// waitForWaiters waits until want sessions are queued on the advisory lock of (connID,
+// division), not holding it.
+func waitForWaiters(t *testing.T, s *sink.Store, connID int64, division, want int) {
+	t.Helper()
+	k1, k2 := sink.DivisionLockKey(connID, division)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND NOT granted
+			  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, k1, k2).Scan(&n)
+		if err != nil {
+			t.Fatalf("counting the lock's waiters: %v", err)
+		}
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions wait for the lock of division %d after 30 s, want %d", n, division, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestLostLockStopsTheWritesOfItsHolder: the session holding a division's lock ends (as

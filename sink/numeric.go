@@ -3,6 +3,7 @@ package sink
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // appendNumeric appends the binary form of PostgreSQL's numeric for s, a decimal number in
@@ -59,7 +60,7 @@ func appendNumeric(buf []byte, s string) ([]byte, error) {
 		}
 		expStart := i
 		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			if exp = exp*10 + int(s[i]-'0'); exp > 1<<20 {
+			if exp = exp*10 + int(s[i]-'0'); exp > maxExponent {
 				return nil, fmt.Errorf("numeric %q is out of range", truncateText(s, 40))
 			}
 		}
@@ -115,6 +116,12 @@ func appendNumeric(buf []byte, s string) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// maxExponent is the largest exponent PostgreSQL's numeric input reads (its limit is
+// INT_MAX/2, exclusive), whatever the mantissa: "0e1073741822" is zero, "0e1073741823" out
+// of range. A smaller exponent can still put a value out of range, which the weight and
+// the display scale show.
+const maxExponent = math.MaxInt32/2 - 1
 
 // truncateText shortens s for an error message.
 func truncateText(s string, n int) string {

@@ -64,7 +64,7 @@ func (s *Store) RateLimits(ctx context.Context, connID int64) (map[int]RateLimit
 }
 
 // AppCalls returns the API calls that the runs of connID's app (every connection with its
-// client id: Exact counts the day per app and division, fact sheet §2.1) recorded in
+// client id: Exact counts the day per app and division, docs/exact-online.md §2.1) recorded in
 // division since since (exact_sync.runs.api_calls, by the runs' start). Calls made outside
 // a run, such as division listings, are not counted.
 func (s *Store) AppCalls(ctx context.Context, connID int64, division int, since time.Time) (int, error) {

@@ -47,7 +47,7 @@ type Config struct {
 	KeyFile string
 	// TokenStoreWindow bounds how long UpdateToken keeps retrying to store a refreshed
 	// pair whose commit failed. Default 10 minutes, the life of the access token that
-	// came with it (fact sheet §1.7). It is also part of the window in which the other
+	// came with it (docs/exact-online.md §1.7). It is also part of the window in which the other
 	// processes wait for the pair of a refresh this process announced (PendingRefresh).
 	TokenStoreWindow time.Duration
 	// TokenStoreGrace is how long those retries go on after the caller's context is done

@@ -39,7 +39,7 @@ type Token struct {
 }
 
 // PendingRefresh is a refresh of the stored refresh token that a client announced, and
-// committed, before sending the token to Exact (fact sheet §1.9): Exact spends the token
+// committed, before sending the token to Exact (docs/exact-online.md §1.9): Exact spends the token
 // when it answers, and until the new pair is stored only the announcing process has it. If
 // PostgreSQL is away at that moment, that process keeps the pair and retries its commit
 // (see UpdateToken); every other process waits for that pair rather than send the spent

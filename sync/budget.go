@@ -9,7 +9,7 @@ import (
 	"github.com/exactsync/exactsync/exact/catalogue"
 )
 
-// Exact allows each app 5,000 calls a day per division (fact sheet §2.1). A schedule is
+// Exact allows each app 5,000 calls a day per division (docs/exact-online.md §2.1). A schedule is
 // only accepted when its forecast leaves a fifth of that free, for retries, full passes of
 // large divisions and what people do by hand; while running, a division that has spent
 // nine tenths of its day only runs incremental syncs (see Config).
@@ -95,7 +95,7 @@ func ForecastCalls(plans []Plan, deletionsPerDay int) (Forecast, error) {
 
 // DayBudget is a division's day budget as Exact's headers last gave it
 // (exact_sync.rate_limits), with the calls this app's runs recorded in that day. The
-// headers are the truth, not a count of our own calls (fact sheet §2.7): since 2025 Exact
+// headers are the truth, not a count of our own calls (docs/exact-online.md §2.7): since 2025 Exact
 // is reported to cap the calls of all applications of a licence together, on top of each
 // app's 5,000, so other applications can end a division's day long before this app has
 // spent its own.

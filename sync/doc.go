@@ -33,4 +33,7 @@
 //
 // What it does not do: HTTP details (package exact), SQL (package sink) and
 // scheduling (package worker).
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package sync

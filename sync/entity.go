@@ -9,7 +9,7 @@ import (
 	"github.com/exactsync/exactsync/sink"
 )
 
-// How an entity is read (fact sheet §3.10, §3.15), as the catalogue states it.
+// How an entity is read (docs/exact-online.md §3.10, §3.15), as the catalogue states it.
 const (
 	// ReadSync pages a sync endpoint by its Timestamp cursor, 1,000 records a page;
 	// its deletions come from the division's sync/Deleted stream (see DeletionsJob).

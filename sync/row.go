@@ -74,7 +74,7 @@ func (e *Entity) row(division int, rec exact.Record, sh *shape, vals []any) (key
 // a full sync of transaction lines (BENCHMARKS.md).
 type shape struct {
 	names [][]byte // the record's member names, in order
-	at    []int    // per field of the entity, the position of its first member; -1 if none
+	at    []int    // per field of the entity, the position of its member; -1 if none
 }
 
 // newShape returns the shape of rec for e's fields.
@@ -96,7 +96,7 @@ func (e *Entity) newShape(rec exact.Record) *shape {
 }
 
 // fits reports whether rec has the shape's member names in the same order, so that
-// its fields are where the shape says, the first of a repeated name included.
+// its fields are where the shape says.
 func (sh *shape) fits(rec exact.Record) bool {
 	if rec.Len() != len(sh.names) {
 		return false

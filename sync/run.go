@@ -191,8 +191,8 @@ const DefaultBatchBytes = 8 << 20
 // DeletionLogSafeAge is how long after its last successful run an entity of a
 // division is still synced incrementally. Exact keeps its deletion log two
 // months, so a later run could miss deletions: it runs a full pass instead,
-// which removes the rows it does not see (fact sheet §3.12, §6.16: "> ~55
-// days").
+// which removes the rows it does not see (docs/exact-online.md §3.12,
+// §6.16: "more than about 55 days").
 const DeletionLogSafeAge = 55 * 24 * time.Hour
 
 // ErrBusy is returned when another worker holds the division.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	gosync "sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -403,37 +404,42 @@ func TestWriteTakesTheWaitingPagesTogether(t *testing.T) {
 func TestBatchBytesBoundsWritesAndPagesAhead(t *testing.T) {
 	// With BatchBytes below one page's records, every write takes one page, and
 	// while a write is held only one more page is fetched: pages ahead of the
-	// writer are bounded by their bytes, not only by BatchPages.
-	src, _ := pagedSource(6)
-	st := &fakeStore{}
-	held, release := make(chan struct{}), make(chan struct{})
-	st.hold = func(n int) {
-		if n == 0 {
-			close(held)
-			<-release
+	// writer are bounded by their bytes, not only by BatchPages. The run goes in a
+	// synctest bubble: once the first write is held, synctest.Wait returns when every
+	// goroutine of the run is blocked, so the fetcher has fetched all it ever will
+	// while the write waits.
+	synctest.Test(t, func(t *testing.T) {
+		src, _ := pagedSource(6)
+		st := &fakeStore{}
+		held, release := make(chan struct{}), make(chan struct{})
+		st.hold = func(n int) {
+			if n == 0 {
+				close(held)
+				<-release
+			}
 		}
-	}
-	r := NewRunner(Config{Logger: zerolog.Nop(), BatchPages: 8, BatchBytes: 1, Enabled: []string{}}, st, st, st)
-	done := make(chan error)
-	go func() {
-		_, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
-		done <- err
-	}()
-	<-held
-	time.Sleep(50 * time.Millisecond) // time for the fetcher to run ahead, if it would
-	src.mu.Lock()
-	asked := len(src.asked)
-	src.mu.Unlock()
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if asked != 2 {
-		t.Errorf("pages fetched while the first write was held: %d, want 2 (the page written and one waiting)", asked)
-	}
-	if diff := cmp.Diff([][]int64{{10}, {20}, {30}, {40}, {50}, {60}}, timestamps(st)); diff != "" {
-		t.Errorf("rows per write (-want +got):\n%s", diff)
-	}
+		r := NewRunner(Config{Logger: zerolog.Nop(), BatchPages: 8, BatchBytes: 1, Enabled: []string{}}, st, st, st)
+		done := make(chan error)
+		go func() {
+			_, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+			done <- err
+		}()
+		<-held
+		synctest.Wait()
+		src.mu.Lock()
+		asked := len(src.asked)
+		src.mu.Unlock()
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if asked != 2 {
+			t.Errorf("pages fetched while the first write was held: %d, want 2 (the page written and one waiting)", asked)
+		}
+		if diff := cmp.Diff([][]int64{{10}, {20}, {30}, {40}, {50}, {60}}, timestamps(st)); diff != "" {
+			t.Errorf("rows per write (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestFetchErrorAfterWaitingPagesKeepsThem(t *testing.T) {

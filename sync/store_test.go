@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,64 @@ func TestOmitRawOnPostgreSQL(t *testing.T) {
 	}
 	if amount != "-12.50" || description != "Huur maart" || version != 7 || raw != "{}" {
 		t.Errorf("got amount %s, description %q, version %d, raw %s; want -12.50, \"Huur maart\", 7, {}", amount, description, version, raw)
+	}
+}
+
+// TestNameTwiceOnPostgreSQL: a record with a member name twice is quarantined as received,
+// with a reason that names the member; one whose name is written with escapes is stored,
+// its typed columns equal to what jsonb reads from its raw column. It also checks, on the
+// server, the two jsonb rules FuzzRecordColumnsMatchRaw relies on: names are decoded, and
+// of a repeated name the last occurrence is kept.
+func TestNameTwiceOnPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	st, pool := sinktest.NewStorePool(t)
+	var last, escaped string
+	if err := pool.QueryRow(ctx, `SELECT '{"a":1,"a":2}'::jsonb->>'a', '{"N\u0061me":"x"}'::jsonb->>'Name'`).Scan(&last, &escaped); err != nil {
+		t.Fatal(err)
+	}
+	if last != "2" || escaped != "x" {
+		t.Fatalf(`jsonb: {"a":1,"a":2}->>'a' = %q, {"N\u0061me":"x"}->>'Name' = %q; want "2" and "x"`, last, escaped)
+	}
+
+	conn, err := st.UpsertConnection(ctx, "https://start.exactonline.nl", "client", "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(Config{Logger: zerolog.Nop(), Enabled: []string{"accounts"}}, st, st, st)
+	src := &fakeSource{pages: map[string]string{}}
+	twice := `{"ID":"` + id2 + `","Timestamp":8,"Code":"2","Name":"first","Name":"second"}`
+	src.pages[syncURL(src, "accounts", 0)] = page("",
+		`{"ID":"`+id1+`","Timestamp":7,"Code":"1","Name":"plain"}`,
+		twice,
+		`{"ID":"`+id3+`","Timestamp":9,"Code":"3","N\u0061me":"escaped"}`)
+	res, err := r.Run(ctx, src, Job{ConnectionID: conn.ID, Division: 101, Entity: "accounts"})
+	if err != nil || res.Upserted != 2 || res.Quarantined != 1 {
+		t.Fatalf("Run: %+v, %v; want 2 rows stored and 1 quarantined", res, err)
+	}
+	rows, err := pool.Query(ctx, `SELECT id, name, raw->>'Name' FROM exact.accounts WHERE division = 101 ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([3]string, error) {
+		var id, name, fromRaw string
+		err := row.Scan(&id, &name, &fromRaw)
+		return [3]string{id, name, fromRaw}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][3]string{{id1, "plain", "plain"}, {id3, "escaped", "escaped"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("accounts (id, name, raw->>'Name') (-want +got):\n%s", diff)
+	}
+	var key, reason string
+	var record []byte
+	err = pool.QueryRow(ctx, `SELECT record_key, reason, record FROM exact_sync.rejected_records
+		WHERE connection_id = $1 AND division = 101 AND entity = 'accounts'`, conn.ID).Scan(&key, &reason, &record)
+	if err != nil {
+		t.Fatalf("the quarantined record: %v", err)
+	}
+	if key != id2 || !strings.Contains(reason, `member "Name" occurs twice`) || string(record) != twice {
+		t.Errorf("quarantined key %s, reason %q, record %s; want %s, a reason naming member \"Name\", and the record as received", key, reason, record, id2)
 	}
 }

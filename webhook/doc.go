@@ -1,6 +1,6 @@
 // Package webhook receives Exact Online's webhook deliveries and turns them into early
 // incremental sync runs, and keeps exactsync's webhook subscriptions in step with the
-// enabled entities (fact sheet §3.14).
+// enabled entities (docs/exact-online.md §3.14).
 //
 // A delivery says only that a record of a topic changed in a division; it carries no
 // record data. exactsync never fetches the record by its Key (that would spend the
@@ -41,4 +41,7 @@
 // [Reconcile] lists a division's subscriptions, creates the missing topics of the enabled
 // entities ([Topics]), deletes the subscriptions of exactsync's callback URL that are no
 // longer wanted (or doubled), and leaves every other callback alone.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package webhook

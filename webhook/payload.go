@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// Delivery is one webhook delivery as Exact POSTs it (fact sheet §3.14):
+// Delivery is one webhook delivery as Exact POSTs it (docs/exact-online.md §3.14):
 // {"Content":{"Topic":…,"ClientId":…,"Division":…,"Action":…,"Key":…,
 // "ExactOnlineEndpoint":…,"EventCreatedOn":…},"HashCode":"<HEX>"}.
 type Delivery struct {

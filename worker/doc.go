@@ -75,4 +75,7 @@
 // The package does not parse schedules, read the environment or print: the command
 // passes parsed schedules ([Schedule.Next] is any Next(time.Time) time.Time, such as a
 // robfig/cron schedule) and owns the terminal.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package worker

@@ -121,7 +121,21 @@ func TestTickIsQueuedOnce(t *testing.T) {
 	w.waitFor("every job completed", 30*time.Second, func() bool {
 		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindSync) >= want
 	})
-	time.Sleep(time.Second) // a second tick, were one queued, would show now
+	// Only a process that becomes the leader queues the catch-up tick, as it starts
+	// leading. While the leader in office is the one that queued the tick, no other
+	// process has started to lead, so the count of ticks read now is final: no waiting
+	// for a second tick that might come.
+	var leader string
+	var elected, queued time.Time
+	if err := w.pool.QueryRow(context.Background(), `SELECT l.leader_id, l.elected_at, j.created_at
+		FROM exact_river.river_leader l, exact_river.river_job j WHERE j.kind = $1 ORDER BY j.id LIMIT 1`, worker.KindTick).
+		Scan(&leader, &elected, &queued); err != nil {
+		t.Fatalf("reading the leader and the first tick: %v", err)
+	}
+	if elected.After(queued) {
+		t.Fatalf("the leader in office (%s) was elected at %s, after the tick was queued at %s: leadership changed during the test, and a new leader queues its catch-up tick",
+			leader, elected.Format(time.RFC3339Nano), queued.Format(time.RFC3339Nano))
+	}
 	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1`, worker.KindTick); n != 1 {
 		t.Errorf("%d tick jobs with three processes, want 1", n)
 	}
@@ -161,10 +175,14 @@ func TestSpentBudgetSnoozesUntilTheDayTurns(t *testing.T) {
 	if state == "completed" || snoozes == 0 {
 		t.Fatalf("job %s after %d snoozes, want snoozed before the day turns", state, snoozes)
 	}
+	// Each snooze is an attempt of the job that finds the budget spent: three more of
+	// them are three chances to call Exact, counted instead of waited for.
 	calls := w.sim.Stats().Calls(101, "sync/CRM/Accounts")
-	time.Sleep(time.Second)
+	w.waitFor("three more snoozes", 30*time.Second, func() bool {
+		return w.count(`SELECT coalesce((metadata->>'snoozes')::int, 0) FROM exact_river.river_job WHERE kind = $1`, worker.KindSync) >= snoozes+3
+	})
 	if more := w.sim.Stats().Calls(101, "sync/CRM/Accounts") - calls; more > 1 {
-		t.Errorf("%d calls while the day budget was spent, want at most 1", more)
+		t.Errorf("%d calls in three attempts while the day budget was spent, want at most 1", more)
 	}
 
 	// 4500 accounts take five calls, three a day (one of them may list the divisions).
@@ -297,12 +315,13 @@ func TestRefusedJobIsNotRetried(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Completed, cancelled and discarded are final: a job in one of them is never
+		// attempted again, so its attempts are then all it will have had. A job that is
+		// retried passes through retryable and is waited for until it ends.
 		w.waitFor("the job to end", 30*time.Second, func() bool {
 			_ = w.pool.QueryRow(ctx, `SELECT state, attempt FROM exact_river.river_job WHERE id = $1`, res.Job.ID).Scan(&state, &attempts)
-			return state != "available" && state != "running" && state != "pending"
+			return state == "completed" || state == "cancelled" || state == "discarded"
 		})
-		time.Sleep(time.Second) // time for a retry, if there were one
-		_ = w.pool.QueryRow(ctx, `SELECT state, attempt FROM exact_river.river_job WHERE id = $1`, res.Job.ID).Scan(&state, &attempts)
 		return state, attempts
 	}
 	lastStatus := func() string {

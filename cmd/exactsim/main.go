@@ -86,7 +86,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.BoolVar(&opts.Maintenance, "maintenance", false, "answer 503 during the daily maintenance window")
 	fs.StringVar(&window, "maintenance-window", "04:00-04:30", "daily maintenance window, HH:MM-HH:MM in Amsterdam time")
 	fs.StringVar(&body401, "unauthorized-body", "html", `body of the REST 401: "html" (Object moved page) or "empty"`)
-	fs.BoolVar(&bare, "bare-envelope", true, `serve {"d":[…]} for a GET with $top of at most 60 and no $skiptoken (fact sheet §3.5)`)
+	fs.BoolVar(&bare, "bare-envelope", true, `serve {"d":[…]} for a GET with $top of at most 60 and no $skiptoken (docs/exact-online.md §3.5)`)
 	fs.StringVar(&opts.Webhooks.Secret, "webhook-secret", exacttest.DefaultWebhookSecret, "the app's webhook secret, which signs deliveries")
 	fs.DurationVar(&opts.Webhooks.ValidationDelay, "webhook-validation-delay", time.Second, "wait between a subscription and its validation call")
 	fs.DurationVar(&opts.Webhooks.Delay, "webhook-delay", 0, "delay of every webhook delivery")

@@ -108,8 +108,12 @@ func TestParseFlags(t *testing.T) {
 // TestExactsim builds the command, starts it, reads its first line and calls it.
 func TestExactsim(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "exactsim")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	build := []string{"build", "-o", bin, "."}
+	if raceEnabled { // the tests run with -race: so does the command they start
+		build = append(build[:1], append([]string{"-race"}, build[1:]...)...)
+	}
+	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
+		t.Fatalf("go %v: %v\n%s", build, err, out)
 	}
 	cmd := exec.Command(bin, "--accounts", "1000", "--divisions", "101")
 	stdout, err := cmd.StdoutPipe()

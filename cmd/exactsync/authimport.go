@@ -86,7 +86,7 @@ func (c *authImportCmd) Run(e *env) error {
 // importToken stores a refresh token and, unless noCheck, proves it works, through the
 // onboarding flow that auth login uses too (package onboard): the token and the app's
 // client secret are stored under a pending connection, current/Me names the user (its
-// refresh stores the rotated pair before use, fact sheet §6.1), and the token moves to
+// refresh stores the rotated pair before use, docs/exact-online.md §6.1), and the token moves to
 // that user's connection, keeping its cursors, if one exists. When Exact does not allow
 // the refresh yet (§1.8: 570 s after the token's access token was issued), it says so and
 // counts down to the time it does. Finally, unless EXACT_DIVISIONS names the divisions to

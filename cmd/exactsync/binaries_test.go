@@ -5,13 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"testing"
 )
 
 // The end-to-end tests run the real exactsync binary (and exactsync-bench next to it). Each
 // is built once per test binary and build tags, into one temporary directory that TestMain
-// removes.
+// removes; with -race when the tests run with -race.
 
 var builds struct {
 	mu    gosync.Mutex
@@ -36,12 +37,12 @@ func buildBinary(t *testing.T, tags string) string {
 	if tags != "" {
 		name += "-" + tags
 	}
-	return build(t, name, ".", tags)
+	return build(t, name, ".", tags, raceEnabled)
 }
 
-// build builds the command in pkg (a directory relative to this one) with tags into the
-// build directory as name, once.
-func build(t *testing.T, name, pkg, tags string) string {
+// build builds the command in pkg (a directory relative to this one) with tags, and with
+// -race when race is set, into the build directory as name, once.
+func build(t *testing.T, name, pkg, tags string, race bool) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the exactsync binary; skipped with -short")
@@ -62,17 +63,35 @@ func build(t *testing.T, name, pkg, tags string) string {
 		builds.dir, builds.paths, builds.errs = dir, map[string]string{}, map[string]error{}
 	}
 	path := filepath.Join(builds.dir, name)
-	out, err := exec.Command("go", "build", "-tags", tags, "-o", path, pkg).CombinedOutput()
+	args := []string{"build", "-tags", tags, "-o", path, pkg}
+	if race {
+		args = append([]string{"build", "-race"}, args[1:]...)
+	}
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
-		builds.errs[name] = fmt.Errorf("go build -tags %q %s: %v\n%s", tags, pkg, err, out)
+		builds.errs[name] = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		t.Fatal(builds.errs[name])
 	}
 	builds.paths[name] = path
 	return path
 }
 
-// binary is the exactsync command as shipped.
+// binary is the exactsync command as shipped; built with -race when this test binary is
+// (race_test.go), so that the end-to-end and fault tests run a race-detecting exactsync,
+// whose reports fail the test (raceReport).
 func binary(t *testing.T) string { return buildBinary(t, "") }
+
+// plainBinary is the exactsync command as shipped, without the race detector whatever the
+// test binary was built with: for the tests whose point is volume rather than concurrency
+// (the catalogue sweep runs a hundred syncs one after the other), where the detector
+// would triple the time and find nothing the other end-to-end tests do not reach.
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return binary(t)
+	}
+	return build(t, "exactsync-plain", ".", "", false)
+}
 
 // failpointBinary is the exactsync command with the failpoints compiled in
 // (exact/failpoint.go), for the crash tests.
@@ -82,6 +101,21 @@ func failpointBinary(t *testing.T) string { return buildBinary(t, "failpoints") 
 // it, where exactsync bench looks first.
 func binaryWithBench(t *testing.T) string {
 	t.Helper()
-	build(t, "exactsync-bench", "../exactsync-bench", "")
+	// The benchmark measures speed: built without the race detector, always.
+	build(t, "exactsync-bench", "../exactsync-bench", "", false)
 	return binary(t)
+}
+
+// TestBinariesFollowTheRaceDetector: the exactsync the end-to-end tests run is built with
+// -race exactly when the tests are, as its build information records.
+func TestBinariesFollowTheRaceDetector(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m %s: %v\n%s", bin, err, out)
+	}
+	if got := strings.Contains(string(out), "\tbuild\t-race=true\n"); got != raceEnabled {
+		t.Errorf("the exactsync binary built with -race: %v, want %v (as this test binary)\n%s", got, raceEnabled, out)
+	}
 }

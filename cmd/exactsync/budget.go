@@ -25,7 +25,7 @@ var defaultEntities = []string{
 // Default schedules, in the configured time zone (Europe/Amsterdam): sync entities every
 // 15 minutes, reference data (read by Modified or in full) hourly. The nightly full pass
 // of accounts and suppliers (one read of their shared endpoint) runs at 02:30, clear of Exact's 04:00–04:30 CET
-// maintenance window (fact sheet §0, §6.11); other entities get a full pass only when
+// maintenance window (docs/exact-online.md §0, §6.11); other entities get a full pass only when
 // their last success is older than Exact's deletion log (sync.DeletionLogSafeAge) or by
 // their own schedule.
 const (

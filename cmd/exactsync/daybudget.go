@@ -42,10 +42,10 @@ func spentDays(ctx context.Context, st *sink.Store, conn sink.Connection, now ti
 }
 
 // byOthers says who spent a day Exact ended early: other applications of the licence
-// (fact sheet §2.7: since 2025 Exact is reported to cap the calls of all of a licence's
+// (docs/exact-online.md §2.7: since 2025 Exact is reported to cap the calls of all of a licence's
 // applications together, on top of each app's own budget).
 func (s spentDay) byOthers() string {
-	return fmt.Sprintf("Exact ended its day at %d of this app's %d calls: other applications of the licence spent a daily cap they share with it (fact sheet §2.7)",
+	return fmt.Sprintf("Exact ended its day at %d of this app's %d calls: other applications of the licence spent a daily cap they share with it (docs/exact-online.md §2.7)",
 		s.budget.Own, s.budget.Limit)
 }
 

@@ -51,7 +51,7 @@ func (c *demoCmd) Run(e *env) error {
 	}
 	sim, err := startSimulator(e.ctx, "--client-id", clientID, "--client-secret", clientSecret,
 		"--divisions", strings.Join(divs, ","), "--accounts", strconv.Itoa(c.Accounts), "--records", records, "--seed", "1",
-		"--minutely-limit", "60", "--daily-limit", "5000") // Exact's limits (fact sheet §2.1)
+		"--minutely-limit", "60", "--daily-limit", "5000") // Exact's limits (docs/exact-online.md §2.1)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,8 @@ import (
 // TestSpentDivisionDoesNotStopTheOthers: the user's current division (101) has spent its
 // day budget. Listing the divisions goes through another division (102), which is then
 // synced; 101 is reported as waiting for its reset, and is not called again (each
-// division has its own budget, fact sheet §2.1; after a daily 429, stop calling it, §2.4).
+// division has its own budget, docs/exact-online.md §2.1; after a daily 429, stop calling
+// it, §2.4).
 func TestSpentDivisionDoesNotStopTheOthers(t *testing.T) {
 	t.Parallel()
 	// The simulated day starts at noon today, so that its day window ends at the next

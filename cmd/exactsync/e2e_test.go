@@ -38,6 +38,8 @@ type world struct {
 
 	mu   gosync.Mutex
 	logs []string // everything the commands printed
+
+	plain bool // run plainBinary instead of binary
 }
 
 const (
@@ -84,6 +86,15 @@ func newWorldAt(t *testing.T, sim *exacttest.Server, divisions []int, logLevel s
 	// secret: the client secret, the first and the last refresh token of
 	// the simulator, or a token stored in the database.
 	t.Cleanup(func() { w.checkNoSecrets(first, sim.RefreshToken()) })
+	// With -race the binaries detect races too (binaries_test.go): a report in any
+	// command's output fails the test, whatever the command's exit.
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if report := raceReport(w.logs); report != "" {
+			t.Errorf("a command reported a data race:\n%s", report)
+		}
+	})
 	return w
 }
 
@@ -139,6 +150,23 @@ func (w *world) storedSecrets() []string {
 	return out
 }
 
+// raceReport returns the first data race report in outputs, "" when there is none.
+func raceReport(outputs []string) string {
+	const start, end = "WARNING: DATA RACE", "=================="
+	for _, out := range outputs {
+		i := strings.Index(out, start)
+		if i < 0 {
+			continue
+		}
+		report := out[i:]
+		if j := strings.Index(report, end); j >= 0 {
+			report = report[:j]
+		}
+		return report
+	}
+	return ""
+}
+
 // checkNoSecrets fails the test when a command's output contains a secret.
 func (w *world) checkNoSecrets(known ...string) {
 	w.t.Helper()
@@ -165,7 +193,11 @@ func (r result) String() string {
 // cmd prepares the binary with the world's environment plus extra.
 func (w *world) cmd(extra map[string]string, args ...string) *exec.Cmd {
 	w.t.Helper()
-	c := exec.Command(binary(w.t), args...)
+	bin := binary
+	if w.plain {
+		bin = plainBinary
+	}
+	c := exec.Command(bin(w.t), args...)
 	c.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
 	for k, v := range w.env {
 		if _, ok := extra[k]; !ok {
@@ -304,7 +336,7 @@ var amsterdam = func() *time.Location {
 }()
 
 // asServed is the instant a client can know of t: Exact serves dates as
-// Amsterdam wall-clock time (fact sheet §3.8), so in the hour that occurs
+// Amsterdam wall-clock time (docs/exact-online.md §3.8), so in the hour that occurs
 // twice each autumn the second occurrence reads as the first.
 func asServed(t time.Time) time.Time {
 	wall := t.In(amsterdam).Format("2006-01-02 15:04:05.999999999")
@@ -358,7 +390,7 @@ func TestFullSyncStoresTheSimulatorsAccountsAndSuppliers(t *testing.T) {
 		t.Errorf("created of %s = %v, want %v", id, created.UTC(), a.Created.UTC())
 	}
 
-	// Roughly 30% suppliers (fact sheet §7, simulator realism).
+	// Roughly 30% suppliers (docs/exact-online.md §7, simulator realism).
 	n := len(w.rows("exact.suppliers"))
 	if n < 2*2100*20/100 || n > 2*2100*40/100 {
 		t.Errorf("%d suppliers out of %d accounts, want about 30%%", n, 2*2100)
@@ -549,7 +581,7 @@ func TestRevokedTokenIsReportedNotRetried(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 50})
 	w.importToken()
 	// The user authorizes the app again elsewhere: the chain we hold is
-	// invalidated (fact sheet §1.9).
+	// invalidated (docs/exact-online.md §1.9).
 	w.expireToken()
 	w.consentAgain()
 	before := w.sim.Stats().TotalTokenCalls()

@@ -19,7 +19,7 @@ import (
 )
 
 // TestLicenceCapSnoozesAndConverges runs exactsync against a licence whose daily cap on the
-// calls of all its applications (fact sheet §2.7) another application has spent to 90 %.
+// calls of all its applications (docs/exact-online.md §2.7) another application has spent to 90 %.
 // Two run processes (the worker, wired as `exactsync run` wires it, on the simulator's clock
 // so that a day can pass) start syncing two divisions with the default entities and
 // schedules. Exact ends each division's day with a 429 while the app's own headers still

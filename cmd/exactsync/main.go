@@ -3,6 +3,9 @@
 // It migrates the database, stores a connection's refresh token, runs one
 // sync by hand, or runs a worker on the shared job queue until SIGTERM. See the README for the
 // commands, the environment variables and the tables it writes.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package main
 
 import (

@@ -294,6 +294,12 @@ func TestReadyzFailsWhileTheDatabaseIsUnreachable(t *testing.T) {
 		code, body := ready()
 		t.Fatalf("/readyz before the cut: %d %q, want 200\nexactsync run's stderr:\n%s", code, body, p.stderr)
 	}
+	// /readyz answers while the worker is still starting, and a worker whose start loses
+	// the database ends the process: the cut comes once the worker has queued its first
+	// jobs, as a leader does only after starting.
+	ow.waitUntil("the worker's first jobs", time.Minute, func() bool {
+		return ow.count(`SELECT count(*) FROM exact_river.river_job`) > 0
+	})
 
 	ow.proxy.Cut()
 	var code int

@@ -87,6 +87,18 @@ func describe(p sync.Progress) string {
 }
 
 // clear removes the line, so that a result line can take its place.
+// say writes line to w (the display's writer, standard error) on a line of its own,
+// taking the live line out of the way first.
+func (d *progressDisplay) say(w io.Writer, line string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bar != nil {
+		d.bar.Clear()
+		d.bar = nil // drawn again at the next update
+	}
+	fmt.Fprintln(w, line)
+}
+
 func (d *progressDisplay) clear() {
 	if d.w == nil {
 		return

@@ -195,6 +195,9 @@ func TestRunSIGTERMUnderLoadLosesNothing(t *testing.T) {
 	t.Parallel()
 	entities := []string{"accounts", "gl_accounts"}
 	w := riverWorld(t, 30, 300*time.Millisecond, 3000, entities)
+	// Volume: 180,000 records through three processes, where the race detector would
+	// triple the time; run's SIGTERM path runs race-built in TestRunSchedulesAndStopsOnSIGTERM.
+	w.plain = true
 	procs := w.startRuns(3, "--workers", "4", "--grace", "5s", "--rescue-after", "3s")
 	victim := procs[1]
 	w.waitUntil("the victim runs jobs", 60*time.Second, func() bool { return w.runningOf(victim) >= 2 })

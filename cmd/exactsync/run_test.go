@@ -125,7 +125,7 @@ func TestDailyLimitStopsCleanlyAndResumes(t *testing.T) {
 }
 
 // TestDivisionMoveTriggersAFullPass moves a division in the simulator, which
-// regenerates all its Timestamps (fact sheet §3.10): the next run notices
+// regenerates all its Timestamps (docs/exact-online.md §3.10): the next run notices
 // the new DivisionMoveDate and reads the division in full, so the table
 // converges on the new versions.
 func TestDivisionMoveTriggersAFullPass(t *testing.T) {
@@ -174,7 +174,7 @@ func TestDivisionMoveTriggersAFullPass(t *testing.T) {
 }
 
 // TestLongPauseRunsASweepingFullPass: Exact keeps its deletion log two months
-// (fact sheet §3.12, §6.16). Deletions made before a longer pause are never
+// (docs/exact-online.md §3.12, §6.16). Deletions made before a longer pause are never
 // reported, so a division last synced more than 55 days ago is read in full,
 // and the rows the full pass does not see are removed.
 func TestLongPauseRunsASweepingFullPass(t *testing.T) {
@@ -266,6 +266,9 @@ func TestDemo(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("run %d: exactsync demo: %v\nstdout:\n%s\nstderr:\n%s", run, err, stdout.String(), stderr.String())
+		}
+		if report := raceReport([]string{stderr.String()}); report != "" {
+			t.Errorf("run %d: exactsync demo reported a data race:\n%s", run, report)
 		}
 		out := stdout.String()
 		for _, want := range []*regexp.Regexp{

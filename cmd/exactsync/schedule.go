@@ -20,7 +20,7 @@ import (
 	"github.com/exactsync/exactsync/worker"
 )
 
-// Keep-alive bounds: Exact expires a refresh token unused for 30 days (fact sheet §1.7,
+// Keep-alive bounds: Exact expires a refresh token unused for 30 days (docs/exact-online.md §1.7,
 // §6.4), and refreshing more often than every 570 s is refused (§1.8).
 const (
 	minKeepalive = 10 * time.Minute

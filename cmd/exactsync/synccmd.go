@@ -12,6 +12,9 @@ import (
 	"github.com/exactsync/exactsync/worker"
 )
 
+// interruptNotice is what sync says when SIGINT or SIGTERM stops it.
+const interruptNotice = "exactsync: interrupted: finishing the write in flight, then stopping; interrupt again to stop at once"
+
 type syncCmd struct {
 	Entity     string `required:"" help:"What to sync: ${entities}."`
 	Division   *int   `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
@@ -69,6 +72,18 @@ func (c *syncCmd) Run(e *env) error {
 		every = -1 // the live line shows the progress; a log line would break it
 	}
 	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, Progress: display.update, ProgressEvery: every}, st, st, st)
+	// Whoever interrupts a sync hears at once what happens next, since the write in
+	// flight may take a while to finish.
+	returned, told := make(chan struct{}), make(chan struct{})
+	defer func() { close(returned); <-told }()
+	go func() {
+		defer close(told)
+		select {
+		case <-e.ctx.Done():
+			display.say(e.stderr, interruptNotice)
+		case <-returned:
+		}
+	}()
 	var total syncTotal
 	// With --enqueue, the jobs go to the queue; the division list is read here all the same.
 	var runJob func(sync.Job) error

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/webhook"
 )
 
 // webhookWorld is a world whose run processes serve the webhook callback on a free
@@ -190,11 +191,30 @@ func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 	if fmt.Sprint(statuses) != "map[401:1]" {
 		t.Errorf("delivery statuses %v, want one 401", statuses)
 	}
-	time.Sleep(3 * time.Second) // longer than the debounce window
-	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE args ? 'webhook'`); n != 0 {
-		t.Errorf("%d webhook-triggered jobs after a forged delivery", n)
+	// Then, once the first runs are over (a job still queued would take the delivery's
+	// run in), a delivery signed with the right secret, for another entity of the division.
+	w.waitUntil("the first runs to end", time.Minute, w.idle)
+	// Had the forged one been taken, its run would be due first, and queued before or
+	// with this one's (the receiver queues what is due in order, accounts before
+	// transaction_lines): once this one's job exists, the count of webhook jobs is final.
+	content := `{"Topic":"FinancialTransactions","ClientId":"` + testClientID + `","Division":101,"Action":"Update",` +
+		`"Key":"00000000-0000-4000-8000-0000000000f1","ExactOnlineEndpoint":"https://start.exactonline.nl/api/v1/101/financialtransaction/TransactionLines","EventCreatedOn":"2026-01-05T10:00:00.000"}`
+	signed := `{"Content":` + content + `,"HashCode":"` + webhook.Sign([]byte(w.env["EXACT_WEBHOOK_SECRET"]), []byte(content)) + `"}`
+	resp, err := http.Post("http://"+addr+"/exact/webhook", "application/json", strings.NewReader(signed))
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a delivery signed with the secret: status %d, want 200", resp.StatusCode)
+	}
+	w.waitUntil("the signed delivery's job", 30*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE args ? 'webhook' AND args->>'entity' = 'transaction_lines'`) == 1
+	})
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE args ? 'webhook' AND args->>'entity' <> 'transaction_lines'`); n != 0 {
+		t.Errorf("%d webhook-triggered jobs for the forged delivery, want none", n)
+	}
+	resp, err = http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +258,10 @@ func TestWebhooksSyncAtOnceSubscribesOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the exactsync binary against the simulator; skipped with -short")
 	}
-	hooks := exacttest.WebhookOptions{Secret: "e2e-webhook-Zsekrit-0123456789", ValidationDelay: 100 * time.Millisecond}
+	// The callback answers nothing (port 9): its validation call, which would remove the
+	// subscriptions, is put off past the test's end, so that what is counted is what the
+	// two processes created, however long they take.
+	hooks := exacttest.WebhookOptions{Secret: "e2e-webhook-Zsekrit-0123456789", ValidationDelay: time.Hour}
 	sim := exacttest.New(exacttest.Options{ClientID: testClientID, ClientSecret: testClientSecret, Divisions: []int{101},
 		Accounts: 5, Webhooks: hooks})
 	var lists atomic.Int32

@@ -11,6 +11,9 @@
 // exact.transaction_lines), a column is the snake_case of its field (AmountDC → amount_dc,
 // GLAccount → gl_account, ID → id), Timestamp is exact_timestamp and Exact's own Division
 // field is the division column every table starts with.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package catalogue
 
 //go:generate go run ./internal/ddl -migrations ../../migrations -docs ../../docs/entities.md
@@ -26,7 +29,7 @@ import (
 	"sync"
 )
 
-// How an entity is read (fact sheet §3.10, §3.15).
+// How an entity is read (docs/exact-online.md §3.10, §3.15).
 const (
 	// ReadSync pages a sync endpoint by its Timestamp cursor; deletions come from
 	// sync/Deleted by the entity's DeletedType.
@@ -37,7 +40,8 @@ const (
 	ReadFull = "full"
 )
 
-// Edm types of fields (fact sheet §3.8), and the two kinds of members that are no columns.
+// Edm types of fields (docs/exact-online.md §3.8), and the two kinds of members that are no
+// columns.
 const (
 	EdmString   = "Edm.String"
 	EdmGUID     = "Edm.Guid"
@@ -90,14 +94,14 @@ type Data struct {
 	Deprecated  bool   `json:"deprecated,omitempty"`
 	Keep        *Keep  `json:"keep,omitempty"`
 	// Regular is, for an entity read from a sync endpoint, the regular (CRUD) endpoint
-	// at which Exact serves the same records 60 a page and by key (fact sheet §3.5,
+	// at which Exact serves the same records 60 a page and by key (docs/exact-online.md §3.5,
 	// §3.6, §5.3; beyond those the sheet names, the URL of the entity's model in
 	// picqer/exact-php-client, the sheet's [PQ-ENT]), "" when the facts name none.
 	// exactsync reads Path; the simulator serves both. For the other entities Path is
 	// the regular endpoint.
 	Regular string `json:"regular,omitempty"`
 	// WebhookTopics are the Exact webhook topics whose deliveries say that records of
-	// this entity changed (fact sheet §3.14); none when no topic covers it.
+	// this entity changed (docs/exact-online.md §3.14); none when no topic covers it.
 	WebhookTopics []string `json:"webhook_topics,omitempty"`
 	Description   string   `json:"description"`
 
@@ -168,9 +172,9 @@ func Lookup(name string) (Entity, bool) {
 	return Entity{}, false
 }
 
-// ForTopic returns the entities a webhook topic covers (fact sheet §3.14), deprecated ones
-// left out, in the data file's order; none for a topic no entity names. Topics compare
-// without regard to case.
+// ForTopic returns the entities a webhook topic covers (docs/exact-online.md §3.14),
+// deprecated ones left out, in the data file's order; none for a topic no entity names.
+// Topics compare without regard to case.
 func ForTopic(topic string) []Entity {
 	var out []Entity
 	for _, e := range All() {

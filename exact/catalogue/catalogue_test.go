@@ -80,8 +80,8 @@ func TestParseRefusesBadData(t *testing.T) {
 	}
 }
 
-// TestWebhookTopics pins the topic of the entities named in the fact sheet's list
-// (§3.14) and checks that every topic of the catalogue names sync entities only.
+// TestWebhookTopics pins the topic of the entities named in the list of
+// docs/exact-online.md §3.14 and checks that every topic of the catalogue names sync entities only.
 func TestWebhookTopics(t *testing.T) {
 	for topic, want := range map[string][]string{
 		"Accounts":              {"accounts", "suppliers"},
@@ -112,7 +112,7 @@ func TestWebhookTopics(t *testing.T) {
 	}
 }
 
-// TestRegularEndpoints pins the regular endpoints the fact sheet names for sync entities
+// TestRegularEndpoints pins the regular endpoints docs/exact-online.md names for sync entities
 // (§3.5, §5.3) and the rules Parse applies to them.
 func TestRegularEndpoints(t *testing.T) {
 	for name, want := range map[string]string{

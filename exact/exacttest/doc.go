@@ -3,7 +3,7 @@
 // to seed and change data, move the simulated clock, inject faults and read counters. The
 // exactsim command serves the same simulator standalone.
 //
-// It reproduces the behaviour documented in the project's Exact Online fact sheet, quirks
+// It reproduces the behaviour documented in the project's reference of Exact Online (docs/exact-online.md), quirks
 // included; comments cite its sections ("§2.4"). Where the sheet marks a fact UNCONFIRMED the
 // simulator picks the default the sheet suggests and says so at that spot.
 //

@@ -117,8 +117,9 @@ type entity struct {
 	mandatoryFilter bool
 	fields          []field
 	keyName         string // the field identifying a record; "ID" when empty
-	// generate fills r with generated base row i of t (deterministic, §"Data realism"). want,
-	// when not nil, names the fields that must be filled; the others may be left as they are.
+	// generate fills r with generated base row i of t (deterministic, see Data in the package
+	// doc). want, when not nil, names the fields that must be filled; the others may be left as
+	// they are.
 	generate func(t *table, i int, r record, want []bool)
 
 	index    map[string]int // field name → position
@@ -291,8 +292,8 @@ func appendJSONValue(dst []byte, f *field, v value) []byte {
 		return append(dst, "false"...)
 	case edmByte, edmInt16, edmInt32, edmInt64:
 		// Timestamp (Edm.Int64) is served as a JSON number: its JSON type is UNCONFIRMED
-		// (§3.8); the sheet's illustrative page (§3.10) shows a number. Other Int64 values are
-		// served as strings, the OData V2 verbose convention the sheet reports (§3.8).
+		// (§3.8); the example page of §3.10 shows a number. Other Int64 values are served as
+		// strings, the OData V2 verbose convention of §3.8.
 		if f.quoted {
 			dst = append(dst, '"')
 			dst = strconv.AppendInt(dst, v.n, 10)

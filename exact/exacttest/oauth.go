@@ -143,8 +143,8 @@ var (
 	errChain = tokenError{status: 400, err: "invalid_grant",
 		desc:   "Token is not allowed, because of invalid or empty chainId",
 		reason: "Unknown: Token is not allowed, because of invalid or empty chainId"}
-	// "Signed data extraction has failed" is UNCONFIRMED (§1.10): the sheet allows it as the
-	// invented description for a token or code the simulator never issued (mangled, double-encoded).
+	// "Signed data extraction has failed" is UNCONFIRMED (§1.10), which allows it as the invented
+	// description for a token or code the simulator never issued (mangled, double-encoded).
 	errUnsigned = tokenError{status: 400, err: "invalid_grant", desc: "Signed data extraction has failed."}
 	errPlainBad = tokenError{status: 400, plain: true}
 )

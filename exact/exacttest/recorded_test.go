@@ -81,7 +81,7 @@ var (
 )
 
 // TestRecordedExamples replays the requests of the answers recorded from Exact Online in
-// 2026 that the fact sheet describes (§3.2, §3.5, §3.6) and checks that the simulator
+// 2026 that docs/exact-online.md describes (§3.2, §3.5, §3.6) and checks that the simulator
 // answers in their shape: the envelope by $top, $select and $skiptoken; __next as Exact
 // writes it; __metadata.type names; navigation members deferred without $select; padded
 // and plain codes; Int64 as strings; ServerUtcOffset of the day; GET by key.

@@ -179,7 +179,7 @@ func webhookRoute(endpoint string) (key string, ok bool) {
 	return "", false
 }
 
-// webhookTopics are the topics the simulator accepts: the fact sheet's list (§3.14).
+// webhookTopics are the topics the simulator accepts: the list of docs/exact-online.md §3.14.
 var webhookTopics = []string{"Accounts", "Contacts", "Items", "StockPositions", "FinancialTransactions", "SalesOrders",
 	"SalesInvoices", "PurchaseOrders", "GoodsDeliveries", "CostTransactions", "TimeTransactions", "Documents", "Quotations",
 	"BankAccounts", "BankEntries", "CashEntries", "GeneralJournalEntries", "PurchaseEntries", "SalesEntries", "Subscriptions"}

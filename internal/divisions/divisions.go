@@ -5,6 +5,9 @@
 // other program should depend on it.
 //
 // It does not decide how often to list: the worker lists hourly, the commands when asked.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package divisions
 
 import (
@@ -27,7 +30,7 @@ import (
 // Save lists the divisions a connection has been granted and stores them
 // (exact_sync.divisions). A division that Exact moved to another database since the last
 // listing has new Timestamps throughout: its cursors and stored row versions are reset in
-// the same transaction, so the next run reads it in full (fact sheet §3.10, §6.9).
+// the same transaction, so the next run reads it in full (docs/exact-online.md §3.10, §6.9).
 //
 // Besides the user's current division, the list may go through any stored division and
 // any of also (EXACT_DIVISIONS), the ones with the most day budget left first. When every
@@ -83,7 +86,7 @@ func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Clien
 
 // saveRateLimits stores the rate limits the client learnt from Exact's answers for the
 // divisions it may have listed through, as a run does, so that every process knows a day
-// Exact ended while listing (fact sheet §2.4, §2.7). A failure is logged: the list matters more.
+// Exact ended while listing (docs/exact-online.md §2.4, §2.7). A failure is logged: the list matters more.
 func saveRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, divs []int, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

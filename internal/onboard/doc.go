@@ -19,4 +19,7 @@
 //
 // It does not list divisions, choose what to sync or keep tokens fresh: those follow the
 // onboarding, in the commands and in package sync.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package onboard

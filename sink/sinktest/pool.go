@@ -69,14 +69,14 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 		}
 		configure(t, ctx, admin, name)
 	}
-	// A session on the database while the test has it: a test process of another checkout
-	// (other migrations, so another template) drops the pool databases of templates not its
-	// own, but only those without sessions (dropStalePools).
-	guard, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
+	// A session on the database for as long as the test has it: checkouts with other
+	// migrations drop free pool databases without FORCE (dropStalePools), which leaves a
+	// database with a session alone, even one whose slot they would see as free.
+	keeper, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
 	if err != nil {
 		t.Fatalf("connecting to test database %s: %v", name, err)
 	}
-	t.Cleanup(func() { guard.Close(context.Background()) })
+	t.Cleanup(func() { keeper.Close(context.Background()) })
 	return name, true
 }
 
@@ -147,7 +147,11 @@ CREATE SCHEMA public;`)
 	return err
 }
 
-// dropStalePools drops the free pool databases of other templates (other migrations).
+// dropStalePools drops the free pool databases of other templates (other migrations). A
+// database is free when no process holds its slot: the slots' locks are the same for
+// every template, so a checkout with other migrations running its tests at the same time
+// keeps the databases of the slots it holds, even between two of its tests, when no
+// session is on them.
 func dropStalePools(ctx context.Context, admin *pgx.Conn, template string) {
 	prefix := strings.Replace(template, "_template_", "_pool_", 1)
 	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'exactsync\_test\_pool\_%' AND left(datname, length($1)) <> $1`, prefix)
@@ -156,8 +160,17 @@ func dropStalePools(ctx context.Context, admin *pgx.Conn, template string) {
 	}
 	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 	for _, n := range names {
+		var slot int
+		if _, err := fmt.Sscanf(n[strings.LastIndex(n, "_p")+2:], "%d", &slot); err != nil {
+			continue
+		}
+		var free bool
+		if err := admin.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, poolLockKey, slot).Scan(&free); err != nil || !free {
+			continue // its slot is taken: the database may be in use between two tests
+		}
 		// Without FORCE: a database still in use by another checkout stays.
 		admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{n}.Sanitize())
+		admin.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, poolLockKey, slot)
 	}
 }
 

@@ -8,6 +8,9 @@
 // new entity, an ALTER TABLE … ADD COLUMN for each new field. A change it cannot make
 // safely (a column whose type changed, or one that left the catalogue) stops it with the
 // column named, for a migration written by hand. docs/entities.md is always rewritten.
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package main
 
 import (

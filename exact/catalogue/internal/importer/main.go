@@ -8,6 +8,9 @@
 //
 // The data file, not this command, is the catalogue's source: an entity or a field is
 // added by editing entities.json (and writing a migration for its table).
+//
+// A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
+// project's reference of Exact Online.
 package main
 
 import (
@@ -68,7 +71,7 @@ func run(in, out string) error {
 		d := convert(e, catalogue.ReadSync)
 		data = append(data, d)
 		if e.Path == "sync/CRM/Accounts" {
-			// Suppliers are accounts with IsSupplier = true (fact sheet §5.1), read from
+			// Suppliers are accounts with IsSupplier = true (docs/exact-online.md §5.1), read from
 			// the same stream.
 			s := d
 			s.Name = "suppliers"
