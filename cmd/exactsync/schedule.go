@@ -55,7 +55,7 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkWebhooks(cfg, c.Listen); err != nil {
+	if err := checkWebhooks(cfg, c.Listen, c.Workers); err != nil {
 		return err
 	}
 	log := newLogger(cfg, e.stderr)
@@ -112,7 +112,7 @@ func (c *runCmd) Run(e *env) error {
 	if err := w.Start(e.ctx); err != nil {
 		return err
 	}
-	if err := hooks.start(e.ctx, c.Listen); err != nil {
+	if err := hooks.start(e.ctx); err != nil {
 		_ = w.Stop(context.Background())
 		return err
 	}

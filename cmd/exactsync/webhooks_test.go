@@ -11,6 +11,7 @@ import (
 	"strings"
 	gosync "sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,15 +165,16 @@ func TestWebhookLostDeliveriesScheduleConverges(t *testing.T) {
 	}
 }
 
-// TestWebhookBadSignatureTriggersNothing: deliveries signed with another secret get 401.
-// The callback is served with the metrics on --listen, which count the deliveries.
+// TestWebhookBadSignatureTriggersNothing: deliveries signed with another secret get 401,
+// counted by the metrics on --listen and summed up in one log line. The callback is served
+// on its own listener only: a call to its path on --listen gets 404 and a warning that
+// says where it is served.
 func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 	t.Parallel()
 	w, _ := webhookWorld(t, exacttest.WebhookOptions{WrongSignature: true})
 	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "0 0 1 1 *"
-	addr := w.env["EXACTSYNC_WEBHOOK_LISTEN"]
-	delete(w.env, "EXACTSYNC_WEBHOOK_LISTEN")
-	w.startRuns(1, "--listen", addr)
+	addr := freeAddr(t)
+	p := w.startRuns(1, "--listen", addr)[0]
 	w.waitUntil("the first runs", 30*time.Second, func() bool {
 		return w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok' AND entity = 'accounts'`) >= 1
 	})
@@ -206,6 +208,44 @@ func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 			t.Errorf("/metrics has no %s", want)
 		}
 	}
+	resp, err = http.Post("http://"+addr+"/exact/webhook", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a POST to the callback's path on --listen: %d, want 404", resp.StatusCode)
+	}
+	stopRun(t, p)
+	for _, want := range []string{`"by_reason":{"bad_signature":1}`, "a webhook call came to the --listen server"} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("run's log has no %s:\n%s", want, p.stderr)
+		}
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// stopRun sends SIGTERM to a run process and waits (30 s at most) for it to exit.
+func stopRun(t *testing.T, p *runProc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("exactsync run did not exit within 30 s of SIGTERM")
+	}
 }
 
 // TestWebhookConfigErrors: bad webhook settings are refused with one line and exit 2.
@@ -219,7 +259,14 @@ func TestWebhookConfigErrors(t *testing.T) {
 	}{
 		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "http://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run"}, "EXACTSYNC_WEBHOOK_URL: \"http://sync.example.com/hook\" uses plain http"},
 		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook"}, []string{"run"}, "EXACT_WEBHOOK_SECRET: not set while EXACTSYNC_WEBHOOK_URL is"},
-		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run"}, "EXACTSYNC_WEBHOOK_LISTEN: not set"},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run", "--listen", ":8090"},
+			`EXACTSYNC_WEBHOOK_LISTEN (default :8090) ":8090" is the port of --listen (EXACTSYNC_LISTEN) ":8090"; the callback is public`},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s", "EXACTSYNC_WEBHOOK_LISTEN": "127.0.0.1:9464"},
+			[]string{"run", "--listen", "0.0.0.0:9464"}, `EXACTSYNC_WEBHOOK_LISTEN "127.0.0.1:9464" is the port of --listen`},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s", "EXACTSYNC_WEBHOOK_MAX_CONNS": "0"}, []string{"run"},
+			`EXACTSYNC_WEBHOOK_MAX_CONNS: "0" is not a number of connections`},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s", "EXACTSYNC_WEBHOOK_MAX_CONNS": "100000000"}, []string{"run"},
+			"EXACTSYNC_WEBHOOK_MAX_CONNS: the webhook callback may hold 100000001 file descriptors"},
 		{nil, []string{"webhooks", "sync"}, "webhooks are not configured"},
 	} {
 		r := w.run(tt.env, tt.args...)
