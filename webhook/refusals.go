@@ -56,11 +56,14 @@ func (r *refusals) add(now time.Time, reason, client, detail string) {
 	}
 	r.counts[reason]++
 	if _, ok := r.samples[reason]; !ok {
-		s := client
-		if detail != "" {
-			s += ": " + detail
+		switch {
+		case client == "":
+			r.samples[reason] = detail
+		case detail == "":
+			r.samples[reason] = client
+		default:
+			r.samples[reason] = client + ": " + detail
 		}
-		r.samples[reason] = s
 	}
 }
 
