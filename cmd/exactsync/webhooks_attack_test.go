@@ -171,7 +171,7 @@ func TestWebhookSlowClientsAttack(t *testing.T) {
 	hookAddr := w.env["EXACTSYNC_WEBHOOK_LISTEN"]
 	_, hookPortText, _ := net.SplitHostPort(hookAddr)
 	hookPort, _ := strconv.Atoi(hookPortText)
-	private := freeAddr(t)
+	private := freeAddr(t, hookAddr)
 	p := w.startRuns(1, "--listen", private)[0]
 	pid := p.cmd.Process.Pid
 	w.waitUntil("the subscriptions validated", 60*time.Second, func() bool {
@@ -479,7 +479,7 @@ func TestWebhookForgedDeliveriesLogBounded(t *testing.T) {
 	// One client address may use every connection: this test counts calls, not connections
 	// (each 413 holds its connection half a second, as net/http does to avoid a reset).
 	w.env["EXACTSYNC_WEBHOOK_MAX_CONNS_PER_CLIENT"] = strconv.Itoa(webhookDefaultMaxConns)
-	r := w.startLoggedRun("--listen", freeAddr(t))
+	r := w.startLoggedRun("--listen", freeAddr(t, w.env["EXACTSYNC_WEBHOOK_LISTEN"]))
 	w.waitUntil("the subscriptions validated", 60*time.Second, func() bool {
 		n := 0
 		for _, s := range w.sim.WebhookSubscriptions() {
