@@ -44,6 +44,7 @@ func forgedCalls(marker string) []struct {
 // values: the log grows by a few summary lines, not by the calls, and the lines carry
 // counts that add up to the calls and only short, escaped excerpts of what was sent.
 func TestForgedCallsLogBounded(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	clk := &clock{t: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)}
 	rc, trig, _ := newTestReceiver(t, Config{Logger: zerolog.New(&logs), Now: clk.Now})

@@ -123,6 +123,7 @@ func listenTest(t *testing.T, cfg ServerConfig) *Server {
 // closed at once (and told to Refusals); another address is served beside it; a slot
 // given back serves the first address again.
 func TestServerCapsConnectionsPerClient(t *testing.T) {
+	t.Parallel()
 	h, refused := newHeldHandler(), &refusalLog{}
 	s := listenTest(t, ServerConfig{Handler: h, MaxConns: 8, MaxConnsPerClient: 2, Refusals: refused})
 	var held []net.Conn
@@ -184,6 +185,7 @@ func isTimeout(err error) bool {
 // further request reaches it, that the test had already let one go; the test waits a
 // moment before doing so, in which a server without the cap would have served it.
 func TestServerCapsConnectionsInAll(t *testing.T) {
+	t.Parallel()
 	h := newHeldHandler()
 	s := listenTest(t, ServerConfig{Handler: h, MaxConns: 2, MaxConnsPerClient: 2})
 	held := []net.Conn{dialFrom(t, "127.0.0.1", s.Addr), dialFrom(t, "127.0.0.2", s.Addr)}
@@ -228,33 +230,43 @@ func TestServerCapsConnectionsInAll(t *testing.T) {
 }
 
 // TestServerTimeouts: a body that does not arrive within the read timeout gets 408 and is
-// counted; headers that do not arrive within theirs get the connection closed.
+// counted; headers that do not arrive within their own, shorter timeout get the
+// connection closed.
 func TestServerTimeouts(t *testing.T) {
-	rc, _, obs := newTestReceiver(t, Config{})
-	s := listenTest(t, ServerConfig{Handler: rc, HeaderTimeout: time.Second, ReadTimeout: time.Second, Refusals: rc})
-
-	c := dialFrom(t, "127.0.0.1", s.Addr)
-	if _, err := fmt.Fprint(c, "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"Content\":"); err != nil {
-		t.Fatal(err)
-	}
-	if st := readStatus(t, c); st != http.StatusRequestTimeout {
-		t.Errorf("slow body: status %d, want 408", st)
-	}
-	if obs.count(OutcomeTimeout) != 1 {
-		t.Errorf("outcome %s observed %d times, want 1", OutcomeTimeout, obs.count(OutcomeTimeout))
-	}
-	if n := rc.refusals.counted(OutcomeTimeout); n != 1 {
-		t.Errorf("%d timeouts counted for the summary, want 1", n)
-	}
-
-	slow := dialFrom(t, "127.0.0.1", s.Addr)
-	if _, err := fmt.Fprint(slow, "POST /hook HTTP/1.1\r\nHost: x\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.ReadAll(slow); isTimeout(err) {
-		t.Errorf("slow headers: the connection was still open after 20 s")
-	}
+	t.Parallel()
+	t.Run("body", func(t *testing.T) {
+		t.Parallel()
+		rc, _, obs := newTestReceiver(t, Config{})
+		s := listenTest(t, ServerConfig{Handler: rc, HeaderTimeout: time.Second, ReadTimeout: time.Second, Refusals: rc})
+		c := dialFrom(t, "127.0.0.1", s.Addr)
+		if _, err := fmt.Fprint(c, "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"Content\":"); err != nil {
+			t.Fatal(err)
+		}
+		if st := readStatus(t, c); st != http.StatusRequestTimeout {
+			t.Errorf("slow body: status %d, want 408", st)
+		}
+		if obs.count(OutcomeTimeout) != 1 {
+			t.Errorf("outcome %s observed %d times, want 1", OutcomeTimeout, obs.count(OutcomeTimeout))
+		}
+		if n := rc.refusals.counted(OutcomeTimeout); n != 1 {
+			t.Errorf("%d timeouts counted for the summary, want 1", n)
+		}
+	})
+	t.Run("headers", func(t *testing.T) {
+		t.Parallel()
+		rc, _, _ := newTestReceiver(t, Config{})
+		// The whole request may take 30 s, its headers 1 s: the connection closes long
+		// before the test stops waiting, 20 s on.
+		s := listenTest(t, ServerConfig{Handler: rc, HeaderTimeout: time.Second, ReadTimeout: 30 * time.Second, Refusals: rc})
+		slow := dialFrom(t, "127.0.0.1", s.Addr)
+		if _, err := fmt.Fprint(slow, "POST /hook HTTP/1.1\r\nHost: x\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadAll(slow); isTimeout(err) {
+			t.Errorf("slow headers: the connection was still open after 20 s; the header timeout is 1 s")
+		}
+	})
 }
 
 func TestServerConfigCheck(t *testing.T) {
