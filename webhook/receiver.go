@@ -306,9 +306,9 @@ func hashShape(h string) string {
 	case h == "":
 		return "missing"
 	case len(h) == sha256.Size*2 && strings.Trim(h, "0123456789ABCDEF") == "":
-		return "of the right form"
+		return "of the right form, not matching"
 	case len(h) == sha256.Size*2 && strings.Trim(h, "0123456789abcdefABCDEF") == "":
-		return "in lower case"
+		return "not in upper case"
 	default:
 		return fmt.Sprintf("of %d bytes, not 64 upper-case hex digits", len(h))
 	}

@@ -201,3 +201,19 @@ func abs(n int) int {
 	}
 	return n
 }
+
+func TestHashShape(t *testing.T) {
+	upper := Sign(testSecret, []byte("{}"))
+	for h, want := range map[string]string{
+		"":                           "missing",
+		upper:                        "of the right form, not matching",
+		strings.ToLower(upper):       "not in upper case",
+		strings.Repeat("Z", 64):      "of 64 bytes, not 64 upper-case hex digits",
+		upper + "0":                  "of 65 bytes, not 64 upper-case hex digits",
+		strings.Repeat("\n", 10_000): "of 10000 bytes, not 64 upper-case hex digits",
+	} {
+		if got := hashShape(h); got != want {
+			t.Errorf("hashShape(%.10q…) = %q, want %q", h, got, want)
+		}
+	}
+}

@@ -58,7 +58,7 @@ const (
 // Refusals is told of what the server refuses before a call reaches its handler: a
 // connection over its client's cap (ReasonClientCap) and each line of the HTTP server's
 // own error log (ReasonHTTP). *Receiver implements it, so that one summary counts both.
-// detail may quote what the caller sent: the Refusals bounds and escapes it.
+// The server bounds and escapes detail (see excerpt) before it tells it.
 type Refusals interface {
 	Refused(reason, client, detail string)
 }
