@@ -20,6 +20,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /out/exactsync /out/exactsim /out/exactsync-bench /usr/local/bin/
 # Local state (recovery files of refreshed token pairs): mount a volume here.
 ENV EXACTSYNC_STATE_DIR=/var/lib/exactsync
+# The webhook callback of `run` (EXACTSYNC_WEBHOOK_LISTEN, default :8090): the one port to
+# put behind the https reverse proxy. --listen's /metrics, /healthz and /readyz stay private.
+EXPOSE 8090
 USER exactsync
 ENTRYPOINT ["/usr/local/bin/exactsync"]
 CMD ["run"]

@@ -30,6 +30,7 @@ import (
 
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink/seal"
+	"github.com/exactsync/exactsync/webhook"
 )
 
 // DefaultBaseURL is Exact Online's Dutch host (docs/exact-online.md §1.1).
@@ -83,11 +84,25 @@ type Config struct {
 	// (EXACTSYNC_WEBHOOK_URL); empty when webhooks are off. Set together with WebhookSecret.
 	WebhookURL string
 	// WebhookListen is the address the webhook callback listens on, host:port
-	// (EXACTSYNC_WEBHOOK_LISTEN); empty: the command's own listener, if it has one.
+	// (EXACTSYNC_WEBHOOK_LISTEN); empty: the webhook package's default (webhook.DefaultAddr).
+	// It is never the address of the process's other server: the callback is public.
 	WebhookListen string
+	// WebhookLimits are the limits of the callback's listener; zero values mean the
+	// webhook package's defaults.
+	WebhookLimits WebhookLimits
 	// Warnings are problems that do not stop a start, each with its fix, for the
 	// command to log (a key file that others can read).
 	Warnings []string
+}
+
+// WebhookLimits are the limits of the webhook callback's listener (see
+// webhook.ServerConfig), each from its variable.
+type WebhookLimits struct {
+	MaxConns          int           // EXACTSYNC_WEBHOOK_MAX_CONNS
+	MaxConnsPerClient int           // EXACTSYNC_WEBHOOK_MAX_CONNS_PER_CLIENT
+	HeaderTimeout     time.Duration // EXACTSYNC_WEBHOOK_HEADER_TIMEOUT
+	ReadTimeout       time.Duration // EXACTSYNC_WEBHOOK_READ_TIMEOUT
+	IdleTimeout       time.Duration // EXACTSYNC_WEBHOOK_IDLE_TIMEOUT
 }
 
 // Needs says which values a command requires.
@@ -158,6 +173,14 @@ const (
 	EnvWebhookSecret = "EXACT_WEBHOOK_SECRET"
 	EnvWebhookURL    = "EXACTSYNC_WEBHOOK_URL"
 	EnvWebhookListen = "EXACTSYNC_WEBHOOK_LISTEN"
+	// The limits of the callback's listener: connections open at once, in all and from
+	// one client address; how long a request's headers, and the whole request, may take
+	// to arrive; how long a kept-alive connection may wait for its next request.
+	EnvWebhookMaxConns          = "EXACTSYNC_WEBHOOK_MAX_CONNS"
+	EnvWebhookMaxConnsPerClient = "EXACTSYNC_WEBHOOK_MAX_CONNS_PER_CLIENT"
+	EnvWebhookHeaderTimeout     = "EXACTSYNC_WEBHOOK_HEADER_TIMEOUT"
+	EnvWebhookReadTimeout       = "EXACTSYNC_WEBHOOK_READ_TIMEOUT"
+	EnvWebhookIdleTimeout       = "EXACTSYNC_WEBHOOK_IDLE_TIMEOUT"
 
 	// EnvRaw is on (the default) to store every record as received in its table's raw
 	// column, off to store '{}' there.
@@ -331,6 +354,7 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	}
 
 	c.WebhookSecret, c.WebhookURL, c.WebhookListen = webhooks(getenv, bad)
+	c.WebhookLimits = webhookLimits(getenv, c.WebhookURL != "", bad)
 
 	c.StateDir = stateDir(getenv)
 	if c.StateDir != "" {
@@ -584,6 +608,77 @@ func webhooks(getenv func(string) string, bad func(name, format string, args ...
 		}
 	}
 	return secret, callback, listen
+}
+
+// Bounds of the webhook listener's limits: a timeout beyond maxWebhookTimeout only
+// lets slow clients hold connections longer.
+const (
+	minWebhookTimeout = time.Second
+	maxWebhookTimeout = 10 * time.Minute
+)
+
+// webhookLimits reads the limits of the callback's listener: each a positive number or a
+// duration from 1s to 10m, set only with the callback, and together within
+// webhook.ServerConfig's rules (per client at most the cap of all, the headers within the
+// whole request's time), the defaults counted for the ones unset.
+func webhookLimits(getenv func(string) string, on bool, bad func(name, format string, args ...any)) WebhookLimits {
+	var l WebhookLimits
+	var set []string
+	count := func(env string, dst *int) {
+		v := strings.TrimSpace(getenv(env))
+		if v == "" {
+			return
+		}
+		set = append(set, env)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad(env, "%q is not a number of connections; use a whole number of 1 or more, e.g. 128", v)
+			return
+		}
+		*dst = n
+	}
+	duration := func(env string, dst *time.Duration) {
+		v := strings.TrimSpace(getenv(env))
+		if v == "" {
+			return
+		}
+		set = append(set, env)
+		d, err := time.ParseDuration(v)
+		if err != nil || d < minWebhookTimeout || d > maxWebhookTimeout {
+			bad(env, "%q is not a duration from %s to %s; use e.g. 10s", v, minWebhookTimeout, maxWebhookTimeout)
+			return
+		}
+		*dst = d
+	}
+	count(EnvWebhookMaxConns, &l.MaxConns)
+	count(EnvWebhookMaxConnsPerClient, &l.MaxConnsPerClient)
+	duration(EnvWebhookHeaderTimeout, &l.HeaderTimeout)
+	duration(EnvWebhookReadTimeout, &l.ReadTimeout)
+	duration(EnvWebhookIdleTimeout, &l.IdleTimeout)
+	if !on {
+		for _, env := range set {
+			bad(env, "set without %s; the limits apply only to the webhook callback: set both, or neither", EnvWebhookURL)
+		}
+		return WebhookLimits{}
+	}
+	err := webhook.ServerConfig{MaxConns: l.MaxConns, MaxConnsPerClient: l.MaxConnsPerClient,
+		HeaderTimeout: l.HeaderTimeout, ReadTimeout: l.ReadTimeout, IdleTimeout: l.IdleTimeout}.Check()
+	var errs interface{ Unwrap() []error }
+	if errors.As(err, &errs) {
+		for _, e := range errs.Unwrap() {
+			var le *webhook.LimitError
+			if !errors.As(e, &le) {
+				continue
+			}
+			switch le.Field {
+			case "MaxConnsPerClient":
+				bad(EnvWebhookMaxConnsPerClient, "%s; lower it, or raise %s", le.Problem, EnvWebhookMaxConns)
+			case "HeaderTimeout":
+				bad(EnvWebhookHeaderTimeout, "%s; shorten it, or lengthen %s", le.Problem, EnvWebhookReadTimeout)
+			}
+		}
+	}
+	return l
 }
 
 // CheckWebhookURL accepts the public address of the webhook callback: an absolute https

@@ -20,6 +20,22 @@
 // is answered 200 at once, whatever happens downstream: the handler does no I/O but
 // reading the request, so it answers well within Exact's patience for slow callbacks.
 //
+// Anyone can call the callback, so what a call without a valid HashCode sent never
+// reaches the log as such: such calls (and the connections the [Server] refuses) are
+// counted by reason and logged as one summary line at once, then at most once per
+// [Config].SummaryEvery (a minute), with a short, escaped excerpt of one call per reason.
+// However many calls come, the log grows by a line a minute.
+//
+// # Serving
+//
+// [Listen] serves the callback on a listener of its own, the process's public surface,
+// within the limits of [ServerConfig]: at most MaxConns connections at once (128), at most
+// MaxConnsPerClient (32) from one client address, headers within HeaderTimeout (5s), the
+// whole request within ReadTimeout (10s), an idle kept-alive connection for IdleTimeout
+// (30s). Further connections wait in the kernel's accept queue, so an attack holds at most
+// [ServerConfig.Descriptors] descriptors and one goroutine per connection, and never those
+// the database pool, Exact's calls or the private /metrics and /readyz need.
+//
 // # Triggering
 //
 // The topic names entities through the catalogue (exact/catalogue's webhook_topics): a

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"time"
@@ -36,6 +40,7 @@ const (
 	OutcomeBadSignature = "bad_signature" // 401
 	OutcomeMalformed    = "malformed"     // 400: not a delivery
 	OutcomeTooLarge     = "too_large"     // 413
+	OutcomeTimeout      = "timeout"       // 408: the body did not arrive within the server's read timeout
 	OutcomeValidation   = "validation"    // the empty POST after a subscription
 )
 
@@ -118,6 +123,9 @@ type Config struct {
 	// RecordTimeout bounds one call of the Recorder (default 10s). Recording runs beside
 	// the triggering, so a slow database delays no run.
 	RecordTimeout time.Duration
+	// SummaryEvery is how often, at most, the calls without a valid delivery are logged,
+	// as one line of counts by reason (default 1m).
+	SummaryEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -158,6 +166,8 @@ type Receiver struct {
 
 	recording gosync.WaitGroup // at most one flush at a time
 	flushing  bool
+
+	refusals refusals
 }
 
 // New checks cfg and builds a Receiver; Start starts its goroutine.
@@ -170,6 +180,7 @@ func New(cfg Config) (*Receiver, error) {
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
 	cfg.TriggerTimeout = cmp.Or(cfg.TriggerTimeout, 30*time.Second)
 	cfg.RecordTimeout = cmp.Or(cfg.RecordTimeout, 10*time.Second)
+	cfg.SummaryEvery = cmp.Or(cfg.SummaryEvery, DefaultSummaryEvery)
 	if cfg.Observer == nil {
 		cfg.Observer = NopObserver{}
 	}
@@ -226,11 +237,18 @@ func Topics(enabled []string) []string {
 }
 
 // ServeHTTP answers one call of Exact: 405 for anything but POST, 413 for a body over
-// MaxBody, 200 for the validation call (an empty body, §3.14), 400 for what is not a
-// delivery, 401 for a delivery without a valid HashCode, 200 for a verified delivery,
-// which is handed to the debouncer before the answer. It never waits for a run.
+// MaxBody, 408 for one that did not arrive within the server's read timeout, 200 for the
+// validation call (an empty body, §3.14), 400 for what is not a delivery, 401 for a
+// delivery without a valid HashCode, 200 for a verified delivery, which is handed to the
+// debouncer before the answer. It never waits for a run.
+//
+// Anyone can call it, so nothing a call without a valid HashCode sent is logged as such:
+// such calls are counted by reason and summed up in one line a minute at most, with a
+// short, escaped excerpt of one call of each reason (see Config.SummaryEvery).
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	client := clientName(clientKey(r.RemoteAddr))
 	if r.Method != http.MethodPost {
+		rc.Refused(ReasonNotPost, client, "method "+excerpt(r.Method, excerptShort))
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
@@ -238,34 +256,62 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			rc.answer(w, "", OutcomeTooLarge, http.StatusRequestEntityTooLarge)
-			return
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooLarge):
+			rc.refuse(w, OutcomeTooLarge, http.StatusRequestEntityTooLarge, client, fmt.Sprintf("body over %d bytes", rc.cfg.MaxBody))
+		case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
+			rc.refuse(w, OutcomeTimeout, http.StatusRequestTimeout, client, fmt.Sprintf("body incomplete after %d bytes", len(body)))
+		default:
+			rc.refuse(w, OutcomeMalformed, http.StatusBadRequest, client, "body unreadable after "+strconv.Itoa(len(body))+" bytes")
 		}
-		rc.answer(w, "", OutcomeMalformed, http.StatusBadRequest)
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		// Exact's validation call after a subscription: an empty POST expecting 200 (§3.14).
-		rc.log.Info().Msg("webhook callback validated by Exact")
+		rc.Refused(OutcomeValidation, client, "")
 		rc.answer(w, "", OutcomeValidation, http.StatusOK)
 		return
 	}
 	d, err := Parse(body)
 	if err != nil {
-		rc.log.Warn().Str("error", err.Error()).Int("bytes", len(body)).Msg("webhook call is not a delivery; answered 400")
-		rc.answer(w, "", OutcomeMalformed, http.StatusBadRequest)
+		rc.refuse(w, OutcomeMalformed, http.StatusBadRequest, client, excerpt(err.Error(), excerptLong))
 		return
 	}
 	if !Verify(rc.cfg.Secret, d) {
-		rc.log.Warn().Bool("hash_code", d.HashCode != "").
-			Msg("webhook delivery without a valid HashCode; answered 401 and ignored (is EXACT_WEBHOOK_SECRET the app's webhook secret?)")
-		rc.answer(w, "", OutcomeBadSignature, http.StatusUnauthorized)
+		rc.refuse(w, OutcomeBadSignature, http.StatusUnauthorized, client,
+			fmt.Sprintf("topic %s, division %d, HashCode %s", excerpt(d.Topic, excerptShort), d.Division, hashShape(d.HashCode)))
 		return
 	}
 	outcome := rc.accept(d)
 	rc.log.Debug().Str("topic", d.Topic).Int("division", d.Division).Str("action", d.Action).Str("outcome", outcome).Msg("webhook delivery")
 	rc.answer(w, d.Topic, outcome, http.StatusOK)
+}
+
+// Refused counts a call or connection that carried no verified delivery, for the next
+// summary line; detail must be bounded and escaped already. The Server calls it too.
+func (rc *Receiver) Refused(reason, client, detail string) {
+	rc.refusals.add(rc.cfg.Now(), reason, client, detail)
+}
+
+// refuse answers a call without a valid delivery and counts it.
+func (rc *Receiver) refuse(w http.ResponseWriter, outcome string, status int, client, detail string) {
+	rc.Refused(outcome, client, detail)
+	rc.answer(w, "", outcome, status)
+}
+
+// hashShape describes a HashCode that did not verify without repeating it.
+func hashShape(h string) string {
+	switch {
+	case h == "":
+		return "missing"
+	case len(h) == sha256.Size*2 && strings.Trim(h, "0123456789ABCDEF") == "":
+		return "of the right form, not matching"
+	case len(h) == sha256.Size*2 && strings.Trim(h, "0123456789abcdefABCDEF") == "":
+		return "not in upper case"
+	default:
+		return fmt.Sprintf("of %d bytes, not 64 upper-case hex digits", len(h))
+	}
 }
 
 func (rc *Receiver) answer(w http.ResponseWriter, topic, outcome string, status int) {
@@ -370,10 +416,12 @@ func (rc *Receiver) loop(ctx context.Context) {
 		case <-ctx.Done():
 			rc.recording.Wait()
 			rc.flush(context.Background())
+			rc.refusals.log(rc.log, rc.cfg.Now(), rc.cfg.SummaryEvery, true)
 			return
 		case <-timer.C:
 		case <-rc.wake:
 		}
+		rc.refusals.log(rc.log, rc.cfg.Now(), rc.cfg.SummaryEvery, false)
 		next := rc.Fire(ctx)
 		rc.mu.Lock()
 		start := !rc.flushing && len(rc.seen) > 0

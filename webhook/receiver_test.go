@@ -295,7 +295,7 @@ func TestMountAndPath(t *testing.T) {
 	if err := Mount(mux, "https://sync.example.com/exact/webhook", rc); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Listen("127.0.0.1:0", mux)
+	s, err := Listen(ServerConfig{Addr: "127.0.0.1:0", Handler: mux})
 	if err != nil {
 		t.Fatal(err)
 	}

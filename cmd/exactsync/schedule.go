@@ -58,7 +58,7 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkWebhooks(cfg, c.Listen); err != nil {
+	if err := checkWebhooks(cfg, c.Listen, c.Workers); err != nil {
 		return err
 	}
 	log := newLogger(cfg, e.stderr)
@@ -123,7 +123,7 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	started.Store(true)
-	if err := hooks.start(e.ctx, c.Listen); err != nil {
+	if err := hooks.start(e.ctx); err != nil {
 		_ = w.Stop(context.Background())
 		return err
 	}

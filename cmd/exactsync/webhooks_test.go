@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,15 +167,16 @@ func TestWebhookLostDeliveriesScheduleConverges(t *testing.T) {
 	}
 }
 
-// TestWebhookBadSignatureTriggersNothing: deliveries signed with another secret get 401.
-// The callback is served with the metrics on --listen, which count the deliveries.
+// TestWebhookBadSignatureTriggersNothing: deliveries signed with another secret get 401,
+// counted by the metrics on --listen and summed up in one log line. The callback is served
+// on its own listener only: a call to its path on --listen gets 404 and a warning that
+// says where it is served.
 func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 	t.Parallel()
 	w, _ := webhookWorld(t, exacttest.WebhookOptions{WrongSignature: true})
 	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "0 0 1 1 *"
-	addr := w.env["EXACTSYNC_WEBHOOK_LISTEN"]
-	delete(w.env, "EXACTSYNC_WEBHOOK_LISTEN")
-	w.startRuns(1, "--listen", addr)
+	addr := freeAddr(t, w.env["EXACTSYNC_WEBHOOK_LISTEN"])
+	p := w.startRuns(1, "--listen", addr)[0]
 	w.waitUntil("the first runs", 30*time.Second, func() bool {
 		return w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok' AND entity = 'accounts'`) >= 1
 	})
@@ -226,6 +229,51 @@ func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 			t.Errorf("/metrics has no %s", want)
 		}
 	}
+	resp, err = http.Post("http://"+addr+"/exact/webhook", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a POST to the callback's path on --listen: %d, want 404", resp.StatusCode)
+	}
+	stopRun(t, p)
+	if n := summaryCounts(t, p.stderr.String())["bad_signature"]; n != 1 {
+		t.Errorf("run's log sums up %d calls with a bad signature, want 1:\n%s", n, p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "a webhook call came to the --listen server") {
+		t.Errorf("run's log does not say the callback is not on --listen:\n%s", p.stderr)
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago, other than those of
+// avoid (addresses taken the same way, which the kernel may hand out again).
+func freeAddr(t *testing.T, avoid ...string) string {
+	t.Helper()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !slices.Contains(avoid, addr) {
+			return addr
+		}
+	}
+}
+
+// stopRun sends SIGTERM to a run process and waits (30 s at most) for it to exit.
+func stopRun(t *testing.T, p *runProc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("exactsync run did not exit within 30 s of SIGTERM")
+	}
 }
 
 // TestWebhookConfigErrors: bad webhook settings are refused with one line and exit 2.
@@ -239,7 +287,14 @@ func TestWebhookConfigErrors(t *testing.T) {
 	}{
 		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "http://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run"}, "EXACTSYNC_WEBHOOK_URL: \"http://sync.example.com/hook\" uses plain http"},
 		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook"}, []string{"run"}, "EXACT_WEBHOOK_SECRET: not set while EXACTSYNC_WEBHOOK_URL is"},
-		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run"}, "EXACTSYNC_WEBHOOK_LISTEN: not set"},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s"}, []string{"run", "--listen", ":8090"},
+			`EXACTSYNC_WEBHOOK_LISTEN (default :8090) ":8090" is the port of --listen (EXACTSYNC_LISTEN) ":8090"; the callback is public`},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s", "EXACTSYNC_WEBHOOK_LISTEN": "127.0.0.1:9464"},
+			[]string{"run", "--listen", "0.0.0.0:9464"}, `EXACTSYNC_WEBHOOK_LISTEN "127.0.0.1:9464" is the port of --listen`},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s", "EXACTSYNC_WEBHOOK_MAX_CONNS": "0"}, []string{"run"},
+			`EXACTSYNC_WEBHOOK_MAX_CONNS: "0" is not a number of connections`},
+		{map[string]string{"EXACTSYNC_WEBHOOK_URL": "https://sync.example.com/hook", "EXACT_WEBHOOK_SECRET": "s", "EXACTSYNC_WEBHOOK_MAX_CONNS": "100000000"}, []string{"run"},
+			"EXACTSYNC_WEBHOOK_MAX_CONNS: the webhook callback may hold 100000001 file descriptors"},
 		{nil, []string{"webhooks", "sync"}, "webhooks are not configured"},
 	} {
 		r := w.run(tt.env, tt.args...)
@@ -303,5 +358,34 @@ func TestWebhooksSyncAtOnceSubscribesOnce(t *testing.T) {
 	}
 	if want := map[string]int{"Accounts": 1, "FinancialTransactions": 1}; !maps.Equal(perTopic, want) {
 		t.Errorf("subscriptions per topic after two webhooks sync at once: %v, want %v", perTopic, want)
+	}
+}
+
+// TestSamePort: the callback's address and --listen's collide when they take one port
+// number on overlapping hosts; port 0 picks a free one each time.
+func TestSamePort(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		same bool
+	}{
+		{":8090", ":8090", true},
+		{":8090", "127.0.0.1:8090", true},
+		{"0.0.0.0:9464", "10.0.0.5:9464", true},
+		{"[::]:9464", "127.0.0.1:9464", true},
+		{"127.0.0.1:9464", "127.0.0.1:9464", true},
+		{"127.0.0.1:9464", "10.0.0.5:9464", false},
+		{":8090", ":9464", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{"8090", ":8090", false},
+	} {
+		if got := samePort(tt.a, tt.b); got != tt.same {
+			t.Errorf("samePort(%q, %q) = %t, want %t", tt.a, tt.b, got, tt.same)
+		}
+	}
+	if got := otherPort(":8090"); got != ":8091" {
+		t.Errorf("otherPort(:8090) = %q, want :8091", got)
+	}
+	if got := otherPort("127.0.0.1:9464"); got != ":8090" {
+		t.Errorf("otherPort(127.0.0.1:9464) = %q, want :8090", got)
 	}
 }

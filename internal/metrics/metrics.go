@@ -95,7 +95,7 @@ func New(cfg Config) *Metrics {
 		Help: "Calls left in a division's rate-limit window (minute or day), as Exact Online last reported them to this process.",
 	}, []string{"division", "window"})
 	m.webhookDeliveries = counter("exactsync_webhook_deliveries_total",
-		"Calls to the webhook callback by topic (empty when it could not be read or verified) and outcome (ok, debounced, unknown_topic, bad_signature, malformed, too_large, validation).", "topic", "outcome")
+		"Calls to the webhook callback by topic (empty when it could not be read or verified) and outcome (ok, debounced, unknown_topic, bad_signature, malformed, too_large, timeout, validation).", "topic", "outcome")
 	m.webhookLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "exactsync_webhook_commit_latency_seconds",
 		Help:    "From the first webhook delivery to the commit of the incremental run it triggered, by the entity of the run.",
