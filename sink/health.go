@@ -18,7 +18,8 @@ import (
 // Ping checks that PostgreSQL answers on a connection of the pool.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("cannot reach PostgreSQL at %s: %w", s.addr, err)
+		ce := &ConnectError{Addr: s.addr, Database: s.database, Err: err}
+		return &wrapped{msg: fmt.Sprintf("cannot reach PostgreSQL at %s: %s", s.addr, ce.Reason()), err: ce}
 	}
 	return nil
 }
