@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -326,5 +327,47 @@ func TestRefusedJobIsNotRetried(t *testing.T) {
 	}
 	if state, _ := run(true); state != "cancelled" || calls() != 3 {
 		t.Errorf("a scheduled job after the pause: %s with %d calls in all, want cancelled after its call", state, calls())
+	}
+}
+
+// A job of a division outside Config.Divisions (EXACT_DIVISIONS), queued before the
+// divisions were restricted, is cancelled with the reason and calls nothing; a job of a
+// division inside it runs.
+func TestJobOutsideTheDivisionsIsCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the worker; skipped with -short")
+	}
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 5, FreezeClock: true})
+	ctx := context.Background()
+	ids := map[int]int64{}
+	for _, d := range []int{101, 102} {
+		id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: d, Entity: "accounts"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[d] = id
+	}
+	w.start(worker.Config{Logger: zerolog.Nop(), Divisions: []int{101}})
+	state := func(id int64) (string, string) {
+		var st, errs string
+		if err := w.pool.QueryRow(ctx, `SELECT state::text, coalesce(errors::text, '') FROM exact_river.river_job WHERE id = $1`, id).Scan(&st, &errs); err != nil {
+			t.Fatal(err)
+		}
+		return st, errs
+	}
+	w.waitFor("both jobs finalized", 30*time.Second, func() bool {
+		a, _ := state(ids[101])
+		b, _ := state(ids[102])
+		return a == "completed" && b == "cancelled"
+	})
+	if _, errs := state(ids[102]); !strings.Contains(errs, "division 102 is not among the divisions this process syncs (EXACT_DIVISIONS 101)") {
+		t.Errorf("the cancelled job's errors %s do not give the reason", errs)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE division = 102`); n != 0 {
+		t.Errorf("%d runs of division 102, want none", n)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE division = 101 AND status = 'ok'`); n != 1 {
+		t.Errorf("%d ok runs of division 101, want 1", n)
 	}
 }
