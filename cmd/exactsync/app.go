@@ -59,30 +59,47 @@ func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 // without the right key refuses to start (one line naming the key id and the
 // variable to set) instead of failing at its first refresh.
 func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
-	ctx := e.ctx
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir})
+	st, err := sink.Open(e.ctx, storeConfig(cfg, log))
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Migrate(ctx); err != nil {
+	if err := prepareStore(e, cfg, st, log); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("migrating the database: %w", err)
+		return nil, err
+	}
+	return st, nil
+}
+
+// storeConfig is the store's configuration of cfg.
+func storeConfig(cfg *config.Config, log zerolog.Logger) sink.Config {
+	return sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir}
+}
+
+// prepareStore is openStore's work once connected: migrate, import the kept token pairs,
+// check the secrets, and warn (once per command) of what the configuration and the
+// stored secrets deserve.
+func prepareStore(e *env, cfg *config.Config, st *sink.Store, log zerolog.Logger) error {
+	ctx := e.ctx
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
 	}
 	if _, err := st.RecoverTokens(ctx); err != nil {
-		st.Close()
 		if errors.Is(err, seal.ErrNoKey) {
-			return nil, usageError{fmt.Errorf("refusing to start: %w", err)}
+			return usageError{fmt.Errorf("refusing to start: %w", err)}
 		}
-		return nil, fmt.Errorf("importing kept token pairs: %w", err)
+		return fmt.Errorf("importing kept token pairs: %w", err)
 	}
 	rep, err := st.CheckSecrets(ctx)
 	if err != nil {
-		st.Close()
 		if errors.Is(err, seal.ErrNoKey) {
-			return nil, usageError{fmt.Errorf("refusing to start: %w", err)}
+			return usageError{fmt.Errorf("refusing to start: %w", err)}
 		}
-		return nil, err
+		return err
 	}
+	if e.warnedConfig {
+		return nil // a start tried again (run waiting for PostgreSQL) says it once
+	}
+	e.warnedConfig = true
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
@@ -95,7 +112,7 @@ func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, err
 		log.Warn().Int("plaintext", rep.Plaintext).Int("old_key", rep.OtherKey).Str("key_id", rep.CurrentKeyID).
 			Msg("some stored secrets are not encrypted with the current key; run `exactsync auth rotate-key`")
 	}
-	return st, nil
+	return nil
 }
 
 // warnPlaintext says, once per command, that secrets are stored without encryption.

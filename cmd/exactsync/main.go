@@ -79,8 +79,12 @@ type env struct {
 	// countdown); nil: the real one.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
-	// warnedPlaintext: the command has warned that secrets are stored unencrypted.
-	warnedPlaintext bool
+	// warnedPlaintext: the command has warned that secrets are stored unencrypted;
+	// warnedConfig: it has logged the configuration's warnings.
+	warnedPlaintext, warnedConfig bool
+	// startHook, when set, is told each step of run's start as it begins (see
+	// startStep), for tests that take the database away at a chosen step.
+	startHook func(step string)
 }
 
 // usageError marks a mistake in what the user asked for (exit code 2).
