@@ -193,7 +193,7 @@ func TestNewNeedsItsParts(t *testing.T) {
 	}
 }
 
-// Queue counts the waiting jobs per division; Enqueue refuses a duplicate.
+// Queue counts the waiting jobs per division and entity; Enqueue refuses a duplicate.
 func TestEnqueueAndQueue(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
@@ -211,12 +211,36 @@ func TestEnqueueAndQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(q) != 1 || q[0].Queued != 1 || q[0].Division != 101 {
-		t.Errorf("Queue %+v, want one queued job of division 101", q)
+	if len(q) != 1 || q[0].Queued != 1 || q[0].Division != 101 || q[0].Entity != "accounts" {
+		t.Errorf("Queue %+v, want one queued accounts job of division 101", q)
 	}
-	if q, err := worker.Queue(ctx, sinktest.NewPool(t, sinktest.NewDatabase(t))); err != nil || len(q) != 0 {
+	unmigrated := sinktest.NewPool(t, sinktest.NewDatabase(t))
+	if q, err := worker.Queue(ctx, unmigrated); err != nil || len(q) != 0 {
 		t.Errorf("Queue of an unmigrated database: %v, %v; want nothing, no error", q, err)
 	}
+	if id, ok, err := worker.Leader(ctx, w.pool); err != nil || ok {
+		t.Errorf("Leader with no worker: %q, %t, %v; want none", id, ok, err)
+	}
+	if id, ok, err := worker.Leader(ctx, unmigrated); err != nil || ok {
+		t.Errorf("Leader of an unmigrated database: %q, %t, %v; want none, no error", id, ok, err)
+	}
+}
+
+// Leader names the run process that leads the queue while one runs.
+func TestLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's election; skipped with -short")
+	}
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
+	w.start(worker.Config{Logger: zerolog.Nop(), ID: "leader-test-process"})
+	w.waitFor("a leader", 30*time.Second, func() bool {
+		id, ok, err := worker.Leader(context.Background(), w.pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok && id == "leader-test-process"
+	})
 }
 
 // A job delivered again after its process died between the run's end and River's record

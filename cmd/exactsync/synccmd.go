@@ -78,6 +78,12 @@ func (c *syncCmd) Run(e *env) error {
 			return err
 		}
 		defer pool.Close()
+		// Jobs queued where no worker runs wait silently: say so once they are queued.
+		defer func() {
+			if _, alive, err := worker.Leader(e.ctx, pool); err == nil && !alive {
+				fmt.Fprintln(e.stdout, noWorkerHint)
+			}
+		}()
 		runJob = func(job sync.Job) error {
 			id, dup, err := worker.Enqueue(e.ctx, pool, job)
 			if err != nil {

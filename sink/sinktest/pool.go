@@ -3,6 +3,7 @@ package sinktest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -140,6 +141,8 @@ CREATE SCHEMA public;`)
 }
 
 // dropStalePools drops the free pool databases of other templates (other migrations).
+// A database is free when nobody holds its slot's lock: a test of another checkout may
+// hold the slot between taking it and connecting, when no session shows it in use.
 func dropStalePools(ctx context.Context, admin *pgx.Conn, template string) {
 	prefix := strings.Replace(template, "_template_", "_pool_", 1)
 	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'exactsync\_test\_pool\_%' AND left(datname, length($1)) <> $1`, prefix)
@@ -148,8 +151,18 @@ func dropStalePools(ctx context.Context, admin *pgx.Conn, template string) {
 	}
 	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 	for _, n := range names {
+		_, suffix, ok := strings.Cut(n[len("exactsync_test_pool_"):], "_p")
+		slot, err := strconv.Atoi(suffix)
+		if !ok || err != nil {
+			continue
+		}
+		var free bool
+		if err := admin.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, poolLockKey, slot).Scan(&free); err != nil || !free {
+			continue
+		}
 		// Without FORCE: a database still in use by another checkout stays.
 		admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{n}.Sanitize())
+		admin.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, poolLockKey, slot)
 	}
 }
 
