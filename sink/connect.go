@@ -26,8 +26,7 @@ type ConnectError struct {
 // Error is one line: pgx reports each address it dialed, and several attempts at one
 // address (with and without TLS) alike, so the reasons are given once each.
 func (e *ConnectError) Error() string {
-	var pgErr *pgconn.PgError
-	if errors.As(e.Err, &pgErr) && pgErr.Code == "3D000" {
+	if e.NoDatabase() {
 		return fmt.Sprintf("PostgreSQL at %s has no database %q; create it or check DATABASE_URL", e.Addr, e.Database)
 	}
 	return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s; check DATABASE_URL", e.Addr, e.Reason())
@@ -47,6 +46,12 @@ func (e *ConnectError) Reason() string {
 }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
+
+// NoDatabase reports whether the server answered that the database does not exist.
+func (e *ConnectError) NoDatabase() bool {
+	var pgErr *pgconn.PgError
+	return errors.As(e.Err, &pgErr) && pgErr.Code == "3D000"
+}
 
 // leafErrors are the attempts of a pgx connect error, one per address and mode dialed.
 func leafErrors(err error) []error {

@@ -53,6 +53,9 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]int64, error) {
 	return pending, nil
 }
 
+// MigrationVersions are the versions of the migrations this binary embeds, in order.
+func MigrationVersions() ([]int64, error) { return embeddedVersions() }
+
 // embeddedVersions are the versions of the embedded migration files, in order.
 func embeddedVersions() ([]int64, error) {
 	names, err := fs.Glob(migrations.FS, "*.sql")

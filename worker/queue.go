@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/sync"
@@ -132,4 +133,40 @@ func Leader(ctx context.Context, pool *pgxpool.Pool) (id string, ok bool, err er
 		return "", false, fmt.Errorf("reading the queue's leader: %w", err)
 	}
 	return id, true, nil
+}
+
+// CancelConnection cancels every sync job of connection connID that has not finished:
+// queued, snoozed, retrying, or running (River tells the process running it, which stops
+// it as it would for a shutdown). It returns how many it cancelled; none, without error,
+// when the queue's tables do not exist yet.
+func CancelConnection(ctx context.Context, pool *pgxpool.Pool, connID int64) (int, error) {
+	if _, err := pool.Exec(ctx, `SELECT 1 FROM `+Schema+`.river_job LIMIT 0`); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("reading the job queue: %w", err)
+	}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: Schema, Logger: slog.New(discard{})})
+	if err != nil {
+		return 0, err
+	}
+	params := river.NewJobListParams().Kinds(KindSync).First(10000).
+		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateRunning).
+		Where("(args->>'connection')::bigint = @connection", river.NamedArgs{"connection": connID})
+	res, err := rc.JobList(ctx, params)
+	if err != nil {
+		return 0, fmt.Errorf("listing the jobs of connection %d: %w", connID, err)
+	}
+	n := 0
+	for _, j := range res.Jobs {
+		if _, err := rc.JobCancel(ctx, j.ID); err != nil {
+			if errors.Is(err, rivertype.ErrNotFound) {
+				continue // finished meanwhile
+			}
+			return n, fmt.Errorf("cancelling job %d of connection %d: %w", j.ID, connID, err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -395,3 +395,36 @@ func TestJobOutsideTheDivisionsIsCancelled(t *testing.T) {
 		t.Errorf("%d ok runs of division 101, want 1", n)
 	}
 }
+
+// CancelConnection cancels the unfinished jobs of one connection and leaves the others'.
+func TestCancelConnection(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
+	ctx := context.Background()
+	other, err := w.st.UpsertConnection(ctx, "https://start.exactonline.be", "other-app", "other-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, job := range []sync.Job{
+		{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"},
+		{ConnectionID: w.conn.ID, Division: 101, Entity: sync.DeletionsJob},
+		{ConnectionID: other.ID, Division: 101, Entity: "accounts"},
+	} {
+		if _, _, err := worker.Enqueue(ctx, w.pool, job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := worker.CancelConnection(ctx, w.pool, w.conn.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("CancelConnection: %d, %v; want 2 jobs cancelled", n, err)
+	}
+	if c := w.count(`SELECT count(*) FROM exact_river.river_job WHERE state = 'cancelled' AND (args->>'connection')::bigint = $1`, w.conn.ID); c != 2 {
+		t.Errorf("%d cancelled jobs of the connection, want 2", c)
+	}
+	if c := w.count(`SELECT count(*) FROM exact_river.river_job WHERE state = 'available' AND (args->>'connection')::bigint = $1`, other.ID); c != 1 {
+		t.Errorf("%d queued jobs of the other connection, want 1", c)
+	}
+	if n, err := worker.CancelConnection(ctx, sinktest.NewPool(t, sinktest.NewDatabase(t)), 1); err != nil || n != 0 {
+		t.Errorf("CancelConnection on an unmigrated database: %d, %v; want 0, no error", n, err)
+	}
+}

@@ -44,10 +44,11 @@ func setup(e *env, needs config.Needs) (*config.Config, zerolog.Logger, *sink.St
 	return cfg, log, st, nil
 }
 
-// newLogger builds the root logger; it writes to w (stderr).
+// newLogger builds the root logger; it writes to w (stderr). Console lines are coloured
+// on a terminal only: a file or a pipe gets them plain.
 func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
-	if cfg.LogFormat == "console" || cfg.LogFormat == "auto" && isTerminal(w) {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	if tty := isTerminal(w); cfg.LogFormat == "console" || cfg.LogFormat == "auto" && tty {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !tty}
 	}
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()
 }

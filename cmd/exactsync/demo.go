@@ -2,14 +2,17 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
 )
 
 // defaultDemoDatabaseURL is used when DATABASE_URL is not set.
@@ -76,6 +79,13 @@ func (c *demoCmd) Run(e *env) error {
 	}
 	defer st.Close()
 	fmt.Fprintf(e.stdout, "database %s migrated\n", redactURL(cfg.DatabaseURL))
+	if e.getenv(config.EnvDatabaseURL) != "" {
+		// A database the demo keeps holds the connections of earlier demos, whose
+		// simulators stopped with them: this one replaces them.
+		if err := removeEarlierDemos(e, cfg, st, clientID, sim.url); err != nil {
+			return err
+		}
+	}
 
 	conn, _, err := importToken(e, cfg, st, sim.refreshToken, false, log)
 	if err != nil {
@@ -148,5 +158,35 @@ func (c *demoCmd) Run(e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nquery them: psql %q -c 'select code, name, city, country from exact.suppliers limit 5'\n", redactURL(cfg.DatabaseURL))
+	return nil
+}
+
+// removeEarlierDemos removes the connections of earlier demos (the demo's app on a
+// loopback simulator other than this one's), with their queued jobs; their rows stay,
+// for this demo's connection syncs the same divisions.
+func removeEarlierDemos(e *env, cfg *config.Config, st *sink.Store, clientID, simURL string) error {
+	conns, err := st.Connections(e.ctx)
+	if err != nil {
+		return fmt.Errorf("reading connections: %w", err)
+	}
+	for _, c := range conns {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || c.ClientID != clientID || c.BaseURL == simURL || !exact.IsLoopbackHost(u.Hostname()) {
+			continue
+		}
+		pool, err := newQueuePool(e.ctx, cfg, 1)
+		if err != nil {
+			return err
+		}
+		_, err = worker.CancelConnection(e.ctx, pool, c.ID)
+		pool.Close()
+		if err != nil {
+			return err
+		}
+		if _, err := st.RemoveConnection(e.ctx, c.ID, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed connection %d of an earlier demo (its simulator at %s stopped with it)\n", c.ID, c.BaseURL)
+	}
 	return nil
 }

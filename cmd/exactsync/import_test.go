@@ -138,7 +138,7 @@ func TestImportOfAFreshTokenWithNoCheckStoresItForTheFirstRun(t *testing.T) {
 	// The first run proves it, once Exact allows the refresh.
 	p.sim.Advance(571 * time.Second)
 	r = p.run("sync", "--entity", "accounts", "--division", "101")
-	if r.code != exitOK || !strings.Contains(r.stdout, "accounts division 101: ok, 5 upserted") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "accounts division 101: ok, 5 accounts upserted") {
 		t.Fatalf("first sync after --no-check: %s", r)
 	}
 }

@@ -132,6 +132,9 @@ func (c *syncCmd) Run(e *env) error {
 					total.add(res)
 				}
 				if err != nil {
+					if errors.Is(err, exact.ErrReauthRequired) {
+						err = fmt.Errorf("connection %d: %w; or remove the connection with `exactsync auth remove --connection %d`", conn.ID, err, conn.ID)
+					}
 					errs = append(errs, refusalHint(err, name))
 					if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {
 						break divisions

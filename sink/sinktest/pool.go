@@ -70,6 +70,15 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 		}
 		configure(t, ctx, admin, name)
 	}
+	// A session on the database for the test's lifetime: a checkout with other
+	// migrations drops the pool databases of this one that no session uses (see
+	// dropStalePools; an older one does not look at the slot's lock), and a test that
+	// runs commands one after the other leaves moments without any.
+	hold, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
+	if err != nil {
+		t.Fatalf("connecting to test database %s: %v", name, err)
+	}
+	t.Cleanup(func() { hold.Close(context.Background()) })
 	return name, true
 }
 
