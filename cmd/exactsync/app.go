@@ -22,7 +22,12 @@ import (
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 func loadConfig(e *env, needs config.Needs) (*config.Config, error) {
-	cfg, err := config.Load(e.getenv, needs, configOptions())
+	opts := configOptions()
+	if e.environ != nil {
+		opts.Environ = e.environ()
+	}
+	opts.Known = e.flagEnvs
+	cfg, err := config.Load(e.getenv, needs, opts)
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -55,7 +55,7 @@ func (c *demoCmd) Run(e *env) error {
 		return err
 	}
 	defer sim.stop()
-	cfg, err := loadConfig(&env{ctx: e.ctx, getenv: getenv}, config.Needs{Database: true})
+	cfg, err := loadConfig(&env{ctx: e.ctx, getenv: getenv, environ: e.environ, flagEnvs: e.flagEnvs}, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}

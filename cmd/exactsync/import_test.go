@@ -68,9 +68,20 @@ func newInProcess(t *testing.T) *inProcess {
 func (p *inProcess) run(args ...string) result {
 	var out, errb bytes.Buffer
 	e := &env{ctx: context.Background(), stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
-		getenv: func(k string) string { return p.vars[k] }, now: p.clock.now, sleep: p.clock.sleep}
+		getenv: func(k string) string { return p.vars[k] }, environ: p.environ, now: p.clock.now, sleep: p.clock.sleep}
 	code := runEnv(e, args)
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// environ is the environment of the commands: the variables set.
+func (p *inProcess) environ() []string {
+	var out []string
+	for k, v := range p.vars {
+		if v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
 }
 
 // freshToken refreshes the simulator's chain as Postman would, and returns the new

@@ -47,7 +47,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "exactsync: interrupted again: stopped at once; what was being written is rolled back, rerun to continue")
 		os.Exit(exitInterrupted)
 	}()
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	code := runEnv(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ}, os.Args[1:])
 	signal.Stop(sigs)
 	os.Exit(code)
 }
@@ -75,6 +75,11 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// environ lists the whole environment, in which the configuration reports the
+	// variables named like exactsync's that it does not read; nil checks nothing.
+	environ func() []string
+	// flagEnvs are the variables the command line's flags read (EXACTSYNC_KEEPALIVE, …).
+	flagEnvs []string
 	// now and sleep are the clock of the waits a person sees (auth import's
 	// countdown); nil: the real one.
 	now   func() time.Time
@@ -120,6 +125,7 @@ func runEnv(e *env, args []string) (code int) {
 		fmt.Fprintf(stderr, "exactsync: %v\n", err)
 		return exitError
 	}
+	e.flagEnvs = flagEnvs(parser.Model.Node)
 	defer func() {
 		if r := recover(); r != nil {
 			ex, ok := r.(exitRequest)
@@ -159,6 +165,18 @@ func runEnv(e *env, args []string) (code int) {
 		return exitError
 	}
 	return exitOK
+}
+
+// flagEnvs are the variables the flags of n and its subcommands read.
+func flagEnvs(n *kong.Node) []string {
+	var out []string
+	for _, f := range n.Flags {
+		out = append(out, f.Envs...)
+	}
+	for _, c := range n.Children {
+		out = append(out, flagEnvs(c)...)
+	}
+	return out
 }
 
 // exitRequest is kong asking to exit (after printing help).
