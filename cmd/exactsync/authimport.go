@@ -87,9 +87,9 @@ func (c *authImportCmd) Run(e *env) error {
 // refresh stores the rotated pair before use, fact sheet §6.1), and the token moves to
 // that user's connection, keeping its cursors, if one exists. When Exact does not allow
 // the refresh yet (§1.8: 570 s after the token's access token was issued), it says so and
-// counts down to the time it does. Finally the divisions the user granted are listed and
-// stored (a call that counts against a division's daily limit, §2.1), which doctor and run
-// hold EXACT_DIVISIONS to. checked is false when noCheck kept the token unproven.
+// counts down to the time it does. Finally, unless EXACT_DIVISIONS names the divisions to
+// sync, the divisions the user granted are listed and stored (a call that counts against
+// a division's daily limit, §2.1). checked is false when noCheck kept the token unproven.
 func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noCheck bool, log zerolog.Logger) (conn sink.Connection, checked bool, err error) {
 	ob, err := onboard.Begin(e.ctx, st, onboardConfig(e, cfg, st, log))
 	if err != nil {
@@ -121,8 +121,10 @@ func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noChe
 	if err != nil {
 		return sink.Connection{}, false, err
 	}
-	if _, err := saveDivisions(e.ctx, st, res.Connection.ID, res.Client, cfg.Divisions, log); err != nil {
-		log.Warn().Err(err).Int64("connection", res.Connection.ID).Msg("cannot list the divisions; sync lists them later")
+	if len(cfg.Divisions) == 0 {
+		if _, err := saveDivisions(e.ctx, st, res.Connection.ID, res.Client, cfg.Divisions, log); err != nil {
+			log.Warn().Err(err).Int64("connection", res.Connection.ID).Msg("cannot list the divisions; sync lists them later")
+		}
 	}
 	return res.Connection, true, nil
 }

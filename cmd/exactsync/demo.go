@@ -96,6 +96,10 @@ func (c *demoCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// The division list, as a sync without --division stores it: doctor and status read it.
+	if _, err := saveDivisions(e.ctx, st, conn.ID, client, cfg.Divisions, log); err != nil {
+		return err
+	}
 	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw}, st, st, st)
 	fmt.Fprintf(e.stdout, "entities: %s (EXACTSYNC_ENTITIES)\n", strings.Join(runner.Enabled(), ", "))
 	pass := func(title string) error {

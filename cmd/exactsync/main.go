@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,7 +144,7 @@ func runEnv(e *env, args []string) (code int) {
 		// exactsync help [command...] is exactsync [command...] --help.
 		args = append(slices.Clone(args[1:]), "--help")
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(negativeValues(parser.Model.Node, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "exactsync: %s (see exactsync help)\n", redactArgs(err.Error(), args))
 		return exitUsage
@@ -165,6 +166,42 @@ func runEnv(e *env, args []string) (code int) {
 		return exitError
 	}
 	return exitOK
+}
+
+// negativeNumber is a value that looks like a flag to the parser: -1, -5s.
+var negativeNumber = regexp.MustCompile(`^-[0-9][0-9.]*[a-zµ]*$`)
+
+// negativeValues joins a flag that takes a value and a negative number after it
+// (--workers -1 becomes --workers=-1), which the parser would take for a short flag,
+// so that the value reaches the command's own check ("--workers -1: use 1 or more")
+// instead of a hint to write --workers="-1", which that check refuses anyway.
+func negativeValues(root *kong.Node, args []string) []string {
+	takesValue := map[string]bool{}
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			if !f.IsBool() && !f.IsCounter() {
+				takesValue["--"+f.Name] = true
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(root)
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if i+1 < len(args) && takesValue[args[i]] && negativeNumber.MatchString(args[i+1]) {
+			out = append(out, args[i]+"="+args[i+1])
+			i++
+			continue
+		}
+		if args[i] == "--" {
+			return append(out, args[i:]...) // the rest are arguments, as given
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 // flagEnvs are the variables the flags of n and its subcommands read.

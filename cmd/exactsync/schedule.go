@@ -46,6 +46,12 @@ func (c *runCmd) Run(e *env) error {
 	if c.RunHistory != 0 && c.RunHistory < time.Hour {
 		return usageError{fmt.Errorf("--run-history (EXACTSYNC_RUN_HISTORY) %s: use 0 to keep every run, or a duration of 1h or more, e.g. 2160h for 90 days", c.RunHistory)}
 	}
+	if c.Grace <= 0 {
+		return usageError{fmt.Errorf("--grace %s: use a duration above 0, e.g. 25s", c.Grace)}
+	}
+	if c.RunTimeout <= 0 {
+		return usageError{fmt.Errorf("--run-timeout %s: use a duration above 0, e.g. 2h", c.RunTimeout)}
+	}
 	if c.RescueAfter < time.Second {
 		return usageError{fmt.Errorf("--rescue-after %s: use a duration of 1s or more", c.RescueAfter)}
 	}

@@ -59,27 +59,32 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 	}
 	defer admin.Close(context.Background())
 	name = fmt.Sprintf("%s_p%02d", strings.Replace(template, "_template_", "_pool_", 1), slot)
-	if err := emptyDatabase(ctx, admin, name, template); err != nil {
-		// Missing (a test dropped it) or not emptied: made afresh.
-		ident := pgx.Identifier{name}.Sanitize()
-		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
-			t.Fatalf("dropping test database %s: %v", name, err)
+	for attempt := 1; ; attempt++ {
+		if err := emptyDatabase(ctx, admin, name, template); err != nil {
+			// Missing (a test dropped it) or not emptied: made afresh.
+			ident := pgx.Identifier{name}.Sanitize()
+			if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
+				t.Fatalf("dropping test database %s: %v", name, err)
+			}
+			if _, err := admin.Exec(ctx, `CREATE DATABASE `+ident+` TEMPLATE `+pgx.Identifier{template}.Sanitize()); err != nil {
+				t.Fatalf("creating test database %s: %v", name, err)
+			}
+			configure(t, ctx, admin, name)
 		}
-		if _, err := admin.Exec(ctx, `CREATE DATABASE `+ident+` TEMPLATE `+pgx.Identifier{template}.Sanitize()); err != nil {
-			t.Fatalf("creating test database %s: %v", name, err)
+		// A session on the database for the test's lifetime: a checkout with other
+		// migrations drops the pool databases of this one that no session uses (see
+		// dropStalePools; an older one does not look at the slot's lock), and a test
+		// that runs commands one after the other leaves moments without any. Dropped
+		// before the session began, it is made again.
+		hold, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
+		if err == nil {
+			t.Cleanup(func() { hold.Close(context.Background()) })
+			return name, true
 		}
-		configure(t, ctx, admin, name)
+		if attempt == 3 {
+			t.Fatalf("connecting to test database %s: %v", name, err)
+		}
 	}
-	// A session on the database for the test's lifetime: a checkout with other
-	// migrations drops the pool databases of this one that no session uses (see
-	// dropStalePools; an older one does not look at the slot's lock), and a test that
-	// runs commands one after the other leaves moments without any.
-	hold, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
-	if err != nil {
-		t.Fatalf("connecting to test database %s: %v", name, err)
-	}
-	t.Cleanup(func() { hold.Close(context.Background()) })
-	return name, true
 }
 
 // takeSlot takes a free slot under its advisory lock, held by this process's slot
