@@ -170,3 +170,27 @@ func CancelConnection(ctx context.Context, pool *pgxpool.Pool, connID int64) (in
 	}
 	return n, nil
 }
+
+// QueueVersion is the version of River's schema the database has (see RiverVersion): 0
+// when the job queue's tables do not exist yet.
+func QueueVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, Schema+".river_migration").Scan(&exists); err != nil {
+		return 0, fmt.Errorf("reading the job queue's version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: Schema, Logger: slog.New(discard{})})
+	if err != nil {
+		return 0, err
+	}
+	vs, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the job queue's version: %w", err)
+	}
+	if len(vs) == 0 {
+		return 0, nil
+	}
+	return vs[len(vs)-1].Version, nil
+}

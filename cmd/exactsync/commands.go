@@ -9,23 +9,56 @@ import (
 
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact/catalogue"
+	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
 )
 
 type migrateCmd struct{}
 
+// Run brings both schemas up to date (exactsync's, and the job queue's) and says what it
+// applied, or that there was nothing to apply.
 func (migrateCmd) Run(e *env) error {
-	cfg, log, st, err := setup(e, config.Needs{Database: true})
+	cfg, err := loadConfig(e, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
-	st.Close()
-	pool, err := openQueue(e.ctx, cfg, log, 2)
+	log := newLogger(cfg, e.stderr)
+	st, err := sink.Open(e.ctx, storeConfig(cfg, log))
 	if err != nil {
 		return err
 	}
-	pool.Close()
-	fmt.Fprintln(e.stdout, "database schema is up to date")
+	defer st.Close()
+	pending, err := st.PendingMigrations(e.ctx)
+	if err != nil {
+		return err
+	}
+	if err := prepareStore(e, cfg, st, log); err != nil {
+		return err
+	}
+	pool, err := newQueuePool(e.ctx, cfg, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	before, err := worker.QueueVersion(e.ctx, pool)
+	if err != nil {
+		return err
+	}
+	if err := worker.Migrate(e.ctx, pool, log); err != nil {
+		return err
+	}
+	all, err := sink.MigrationVersions()
+	if err != nil {
+		return err
+	}
+	now := fmt.Sprintf("exactsync schema at %05d, job queue at River version %d", all[len(all)-1], worker.RiverVersion)
+	if len(pending) == 0 && before >= worker.RiverVersion {
+		fmt.Fprintf(e.stdout, "database schema is up to date (%s)\n", now)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "applied %d migrations of exactsync's schema and %d of the job queue's (%s)\n",
+		len(pending), max(worker.RiverVersion-before, 0), now)
 	return nil
 }
 

@@ -67,3 +67,22 @@ func TestSyncCountsPerTable(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveLineRate: the live line tells records a second once the run has some, never a
+// rate per hour taken over its first instant.
+func TestLiveLineRate(t *testing.T) {
+	job := sync.Job{Entity: "accounts", Division: 101}
+	tests := []struct {
+		p    sync.Progress
+		want string
+	}{
+		{sync.Progress{Job: job, Elapsed: 100 * time.Millisecond}, "accounts division 101: 0 pages, 0 records"},
+		{sync.Progress{Job: job, Pages: 1, Records: 1000, Elapsed: 500 * time.Millisecond}, "accounts division 101: 1 pages, 1000 records"},
+		{sync.Progress{Job: job, Pages: 3, Records: 3000, Elapsed: 2 * time.Second}, "accounts division 101: 3 pages, 3000 records (1500 records/s)"},
+	}
+	for _, tt := range tests {
+		if got := describe(tt.p); got != tt.want {
+			t.Errorf("describe(%+v) = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}
