@@ -68,7 +68,7 @@ func TestDoctorOnABrokenSetup(t *testing.T) {
 			t.Errorf("%s: %v, want %s\n%s", subject, s, want, r.stdout)
 		}
 	}
-	for _, fix := range []string{"exactsync auth login", "999", "rotate-key", "Exact refused items in division 101", "leave it out of EXACTSYNC_ENTITIES"} {
+	for _, fix := range []string{"exactsync auth login", "exactsync auth remove --connection 1", "999", "rotate-key", "Exact refused items in division 101", "leave it out of EXACTSYNC_ENTITIES"} {
 		if !strings.Contains(r.stdout, fix) {
 			t.Errorf("the checklist does not say %q:\n%s", fix, r.stdout)
 		}

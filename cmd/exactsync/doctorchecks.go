@@ -42,7 +42,7 @@ func doctorConnection(cl *checklist, c sink.Connection, now time.Time) {
 	}
 	head := fmt.Sprintf("%s, %s", host(c.BaseURL), who)
 	if c.State == sink.StateReauthRequired {
-		cl.fail(subject, "%s: needs re-authorization (%s) → run exactsync auth login, or exactsync auth import with a new refresh token", head, c.StateReason)
+		cl.fail(subject, "%s: needs re-authorization (%s) → run exactsync auth login, or exactsync auth import with a new refresh token; or remove it: exactsync auth remove --connection %d", head, c.StateReason, c.ID)
 		return
 	}
 	var parts []string
