@@ -1,13 +1,16 @@
 # Builds the exactsync, exactsim and exactsync-bench commands into a small image.
 #
-#   docker build -t exactsync .
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) -t exactsync .
 #   docker run --rm -e DATABASE_URL=postgres://… exactsync migrate
+#
+# VERSION is what `exactsync version` says; the build context holds no .git to tell it.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /out/exactsync ./cmd/exactsync && \
+ARG VERSION=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/exactsync ./cmd/exactsync && \
     CGO_ENABLED=0 go build -trimpath -o /out/exactsim ./cmd/exactsim && \
     CGO_ENABLED=0 go build -trimpath -o /out/exactsync-bench ./cmd/exactsync-bench
 

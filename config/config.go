@@ -2,7 +2,8 @@
 // [Config], which the command hands on to the other packages' constructors.
 //
 // Every invalid or missing value is reported at once, each by the name of its variable
-// and with the fix, before anything runs. Load applies the defaults of what it reads
+// and with the fix, before anything runs; so is a variable named like exactsync's
+// (EXACT_…, EXACTSYNC_…) that it does not read, with the closest name it does. Load applies the defaults of what it reads
 // (EXACT_BASE_URL, LOG_LEVEL, LOG_FORMAT, EXACTSYNC_TIMEZONE, the schedules, the state
 // directory); the defaults of everything else, and every connection, belong to each
 // package's constructor.
@@ -133,6 +134,13 @@ type Options struct {
 	// ReadFile reads EXACTSYNC_ENCRYPTION_KEY_FILE; by default the file is read from
 	// disk, and a warning is given when its mode lets group or others read it.
 	ReadFile func(name string) ([]byte, error)
+	// Environ is the whole environment ("NAME=value", as os.Environ), in which every
+	// variable named EXACT_… or EXACTSYNC_… that exactsync does not read is reported, with
+	// the closest known name; nil checks nothing.
+	Environ []string
+	// Known are the variables read elsewhere (the command's flags' variables, such as
+	// EXACTSYNC_KEEPALIVE), known besides Load's own.
+	Known []string
 }
 
 // Environment variables read by [Load].
@@ -361,6 +369,7 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		c.KeyFile = filepath.Join(c.StateDir, seal.KeyFile)
 	}
 	c.Keyring, c.KeySource, c.Unencrypted = loadKeyring(getenv, opts.ReadFile, c.KeyFile, bad, func(w string) { c.Warnings = append(c.Warnings, w) })
+	unknownVariables(opts.Environ, opts, bad)
 
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}

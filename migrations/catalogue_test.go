@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -118,5 +119,84 @@ func TestCatalogueTables(t *testing.T) {
 		if diff := cmp.Diff(fields, served); diff != "" {
 			t.Errorf("simulator: %s serves other fields than the catalogue names (-catalogue +simulator):\n%s", e.Name, diff)
 		}
+	}
+}
+
+// TestEveryTableAndColumnHasAComment: every table of schema exact and each of its columns
+// has a comment (the catalogue generator writes them), and a date's says how to read the
+// Amsterdam date, which the recipe it gives does, in a UTC session.
+func TestEveryTableAndColumnHasAComment(t *testing.T) {
+	ctx := context.Background()
+	_, pool := sinktest.NewStorePool(t)
+	rows, err := pool.Query(ctx, `
+		SELECT c.relname, a.attname, coalesce(col_description(c.oid, a.attnum), '')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE n.nspname = 'exact' AND c.relkind = 'r'
+		UNION ALL
+		SELECT c.relname, '', coalesce(obj_description(c.oid, 'pg_class'), '')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'exact' AND c.relkind = 'r'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comments := map[string]string{} // table.column, or table. for the table
+	for rows.Next() {
+		var table, col, text string
+		if err := rows.Scan(&table, &col, &text); err != nil {
+			t.Fatal(err)
+		}
+		comments[table+"."+col] = text
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range catalogue.All() {
+		if e.Deprecated {
+			continue
+		}
+		want := []string{"", "division", "exact_timestamp", "raw", "synced_at"}
+		for _, c := range e.Columns {
+			want = append(want, c.Name)
+		}
+		for _, col := range want {
+			checked++
+			text, ok := comments[e.Name+"."+col]
+			switch {
+			case !ok:
+				t.Errorf("exact.%s has no column %s", e.Name, col)
+			case text == "":
+				t.Errorf("exact.%s.%s has no comment", e.Name, col)
+			}
+		}
+		for _, c := range e.Columns {
+			text := comments[e.Name+"."+c.Name]
+			if !strings.Contains(text, "Exact: "+c.Field+" ("+c.Type+") of "+e.Path) {
+				t.Errorf("exact.%s.%s: comment %q does not name Exact's field", e.Name, c.Name, text)
+			}
+			if c.Type == catalogue.EdmDateTime && !strings.Contains(text, "AT TIME ZONE 'Europe/Amsterdam')::date") {
+				t.Errorf("exact.%s.%s: comment %q does not say how to read the Amsterdam date", e.Name, c.Name, text)
+			}
+		}
+	}
+	if checked < 2000 {
+		t.Errorf("checked %d comments; the catalogue was not read", checked)
+	}
+	// The recipe: a booking of 25 April in Amsterdam is stored as 24 April 22:00 UTC.
+	var plain, amsterdam string
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET TimeZone = 'UTC'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT d::date::text, (d AT TIME ZONE 'Europe/Amsterdam')::date::text
+		FROM (SELECT timestamptz '2026-04-25 00:00:00 Europe/Amsterdam' AS d) x`).Scan(&plain, &amsterdam); err != nil {
+		t.Fatal(err)
+	}
+	if plain != "2026-04-24" || amsterdam != "2026-04-25" {
+		t.Errorf("in a UTC session: date::date %s, the comment's recipe %s; want 2026-04-24 and 2026-04-25", plain, amsterdam)
 	}
 }

@@ -18,7 +18,8 @@ import (
 // Ping checks that PostgreSQL answers on a connection of the pool.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("cannot reach PostgreSQL at %s: %w", s.addr, err)
+		ce := &ConnectError{Addr: s.addr, Database: s.database, Err: err}
+		return &wrapped{msg: fmt.Sprintf("cannot reach PostgreSQL at %s: %s", s.addr, ce.Reason()), err: ce}
 	}
 	return nil
 }
@@ -51,6 +52,9 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]int64, error) {
 	}
 	return pending, nil
 }
+
+// MigrationVersions are the versions of the migrations this binary embeds, in order.
+func MigrationVersions() ([]int64, error) { return embeddedVersions() }
 
 // embeddedVersions are the versions of the embedded migration files, in order.
 func embeddedVersions() ([]int64, error) {

@@ -78,6 +78,22 @@ type Store struct {
 // Open connects to PostgreSQL and pings it. It does not migrate; call Migrate.
 // On failure the error names host:port (never the password).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s, err := New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		s.pool.Close()
+		return nil, connectError(s.addr, s.database, err)
+	}
+	return s, nil
+}
+
+// New returns a Store whose pool connects on first use: it fails only on a database
+// URL it cannot parse, and a server that cannot be reached yet shows in the first
+// operation's error (see Ping and Unavailable). A process that must wait for
+// PostgreSQL uses it; Open is New and a Ping.
+func New(ctx context.Context, cfg Config) (*Store, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		// pgx redacts the password in parse errors.
@@ -98,10 +114,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, connectError(s.addr, pcfg.ConnConfig.Database, err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
 		return nil, connectError(s.addr, pcfg.ConnConfig.Database, err)
 	}
 	s.pool = pool
@@ -183,13 +195,4 @@ func hostPort(c pgconn.Config) string {
 		return c.Host
 	}
 	return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
-}
-
-// connectError explains a failed connection with the server's address and the fix.
-func connectError(addr, database string, err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
-		return fmt.Errorf("PostgreSQL at %s has no database %q: %w; create it or check DATABASE_URL", addr, database, err)
-	}
-	return fmt.Errorf("cannot connect to PostgreSQL at %s: %w; check DATABASE_URL", addr, err)
 }

@@ -1,8 +1,9 @@
 package sync
 
 // Observer is told how every run ended, for metrics. RunFinished is called once per
-// [Runner.Run], after its summary is logged, on the run's goroutine: it must be quick and
-// safe for concurrent use. Config.Observer is optional.
+// [Runner.Run] that began, after its summary is logged, on the run's goroutine: it must be
+// quick and safe for concurrent use. A job that found its division held by another worker
+// ([StatusBusy]) did not begin a run and is not told. Config.Observer is optional.
 type Observer interface {
 	RunFinished(res Result)
 }

@@ -1,7 +1,10 @@
 package sync
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"strings"
 	gosync "sync"
 	"testing"
 
@@ -62,12 +65,6 @@ func TestObserverIsToldEveryRunWithItsEntities(t *testing.T) {
 				{Entity: DeletionsJob, Quarantined: 1},
 			},
 		},
-		{
-			name:       "busy: told, with nothing written",
-			entity:     "accounts",
-			setup:      func(src *fakeSource, st *fakeStore) { st.busy = true },
-			wantStatus: StatusBusy,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,5 +95,30 @@ func TestObserverIsToldEveryRunWithItsEntities(t *testing.T) {
 				t.Errorf("entities add up to %d/%d/%d, the result says %d/%d/%d", up, rm, q, got.Upserted, got.Removed, got.Quarantined)
 			}
 		})
+	}
+}
+
+// TestBusyIsNotARun: a job that finds its division held by another worker did not run;
+// the observer (the runs metric) is not told, and the log says so at debug level only.
+func TestBusyIsNotARun(t *testing.T) {
+	var logs bytes.Buffer
+	rec := &runRecorder{}
+	st := &fakeStore{busy: true}
+	r := NewRunner(Config{Logger: zerolog.New(&logs).Level(zerolog.InfoLevel), Enabled: []string{"accounts", "suppliers"}, Observer: rec}, st, st, st)
+	res, err := r.Run(context.Background(), &fakeSource{pages: map[string]string{}}, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if !errors.Is(err, ErrBusy) || res.Status != StatusBusy {
+		t.Fatalf("Run on a held division: %q, %v; want busy, ErrBusy", res.Status, err)
+	}
+	if len(rec.results) != 0 {
+		t.Errorf("observer told of %d runs, want none: %+v", len(rec.results), rec.results)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("a busy division logged at info or above:\n%s", logs.String())
+	}
+	var debug bytes.Buffer
+	r = NewRunner(Config{Logger: zerolog.New(&debug).Level(zerolog.DebugLevel), Observer: rec}, st, st, st)
+	_, _ = r.Run(context.Background(), &fakeSource{pages: map[string]string{}}, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if !strings.Contains(debug.String(), `"level":"debug"`) || !strings.Contains(debug.String(), "division busy") {
+		t.Errorf("a busy division at debug level: %q, want one debug line", debug.String())
 	}
 }

@@ -120,8 +120,12 @@ func (j Job) String() string {
 
 // Result summarises one run.
 type Result struct {
-	Job      Job
-	Status   string // ok, failed, daily_limit, reauth_required, busy, lock_lost, budget_reserve, canceled
+	Job Job
+	// Status is how the run ended: ok, failed, daily_limit, reauth_required, lock_lost,
+	// budget_reserve, canceled, refused; or busy, when it did not begin because another
+	// worker holds the division (not a run: neither recorded, logged above debug, nor
+	// told to the Observer).
+	Status   string
 	Upserted int
 	Removed  int
 	// Quarantined counts the records written to exact_sync.rejected_records: they
@@ -405,12 +409,18 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	res.Duration = r.cfg.Now().Sub(start)
 	res.Status = statusOf(ctx, err)
 
+	if res.Status == StatusBusy {
+		// Not a run: the job waits for the division (the queue snoozes it), which is how
+		// several workers share a division. Nothing was recorded and nothing is counted.
+		log.Debug().Err(err).Msg("division busy; the job waits for it")
+		return res, err
+	}
 	ev := log.Info()
 	switch {
 	case err == nil:
 	case res.Status == StatusCanceled:
 		ev = log.Warn()
-	case res.Status == StatusBusy || res.Status == StatusDailyLimit || res.Status == StatusLockLost || res.Status == StatusBudgetReserve:
+	case res.Status == StatusDailyLimit || res.Status == StatusLockLost || res.Status == StatusBudgetReserve:
 		ev = log.Warn().Err(err)
 	default:
 		ev = log.Error().Err(err)

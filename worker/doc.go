@@ -21,7 +21,10 @@
 //     every division of every connection, entity by entity across the divisions, then
 //     each division's deletions job (sync.DeletionsJob), which comes after them (lower
 //     priority).
-//   - [KindSync] ([SyncArgs]): one sync.Job, run by the sync.Runner. Unique by
+//   - [KindSync] ([SyncArgs]): one sync.Job, run by the sync.Runner. A job of a division
+//     outside [Config.Divisions] (queued before the divisions were restricted, or by hand
+//     elsewhere) is cancelled with the reason: the restriction holds for every job, as it
+//     does for the ticks. Unique by
 //     (connection, division, entity, full) while queued, snoozed, retrying or running:
 //     a tick never queues a duplicate. At most one job runs per (connection, division)
 //     across all processes: the runner takes the division's lock (sink.Store.LockDivision),

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -78,6 +81,12 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	a := job.Args
 	log := w.log.With().Int64("job_id", job.ID).Int64("connection", a.Connection).Int("division", a.Division).
 		Str("entity", a.Entity).Logger()
+	if len(w.cfg.Divisions) > 0 && !slices.Contains(w.cfg.Divisions, a.Division) {
+		// Queued before the divisions were restricted, or by hand elsewhere: the
+		// restriction holds for every job this process runs, as it does for the ticks.
+		log.Info().Ints("divisions", w.cfg.Divisions).Msg("job cancelled: its division is not among the divisions this process syncs")
+		return river.JobCancel(fmt.Errorf("division %d is not among the divisions this process syncs (EXACT_DIVISIONS %s)", a.Division, joinInts(w.cfg.Divisions)))
+	}
 	conn, ok, err := w.connection(ctx, a.Connection)
 	if err != nil {
 		return err
@@ -337,4 +346,12 @@ func (p *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 		w.log.Info().Int("runs_deleted", n).Dur("run_history_ms", w.cfg.RunHistory).Msg("pruned the run history")
 	}
 	return nil
+}
+
+func joinInts(vs []int) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
 }

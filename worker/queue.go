@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/sync"
@@ -113,28 +114,31 @@ func Enqueue(ctx context.Context, pool *pgxpool.Pool, job sync.Job) (id int64, d
 	return res.Job.ID, res.UniqueSkippedAsDuplicate, nil
 }
 
-// Waiting counts the sync jobs of one division by state.
+// Waiting counts the sync jobs of one entity (the entity a job is named after, or
+// sync.DeletionsJob) of one division by state.
 type Waiting struct {
 	Connection int64
 	Division   int
+	Entity     string
 	Queued     int // available, or scheduled for later by hand
 	Running    int
 	Retrying   int // failed, waiting for their next attempt
 	Snoozed    int // waiting for the division's lock or its day budget
 }
 
-// Queue counts the sync jobs waiting or running, per division, from River's job table.
-// It returns nothing, without error, when the queue's tables do not exist yet.
+// Queue counts the sync jobs waiting or running, per division and entity, from River's
+// job table, ordered by connection, division and entity. It returns nothing, without
+// error, when the queue's tables do not exist yet.
 func Queue(ctx context.Context, pool *pgxpool.Pool) ([]Waiting, error) {
 	rows, err := pool.Query(ctx, `
-		SELECT (args->>'connection')::int8, (args->>'division')::int,
+		SELECT (args->>'connection')::int8, (args->>'division')::int, coalesce(args->>'entity', ''),
 		       count(*) FILTER (WHERE state IN ('available', 'pending') OR (state = 'scheduled' AND NOT metadata ? 'snoozes')),
 		       count(*) FILTER (WHERE state = 'running'),
 		       count(*) FILTER (WHERE state = 'retryable'),
 		       count(*) FILTER (WHERE state = 'scheduled' AND metadata ? 'snoozes')
 		FROM `+Schema+`.river_job
 		WHERE kind = $1 AND state IN ('available', 'pending', 'scheduled', 'running', 'retryable')
-		GROUP BY 1, 2 ORDER BY 1, 2`, KindSync)
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, KindSync)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
@@ -144,7 +148,85 @@ func Queue(ctx context.Context, pool *pgxpool.Pool) ([]Waiting, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Waiting, error) {
 		var w Waiting
-		err := r.Scan(&w.Connection, &w.Division, &w.Queued, &w.Running, &w.Retrying, &w.Snoozed)
+		err := r.Scan(&w.Connection, &w.Division, &w.Entity, &w.Queued, &w.Running, &w.Retrying, &w.Snoozed)
 		return w, err
 	})
+}
+
+// Leader returns the id of the run process that leads the queue (Config.ID), and false
+// when none does: no run process is alive on the database, or one started a moment ago
+// and is being elected (within seconds). Nothing, without error, when the queue's tables
+// do not exist yet.
+func Leader(ctx context.Context, pool *pgxpool.Pool) (id string, ok bool, err error) {
+	err = pool.QueryRow(ctx, `SELECT leader_id FROM `+Schema+`.river_leader WHERE expires_at > now() LIMIT 1`).Scan(&id)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", false, nil
+	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("reading the queue's leader: %w", err)
+	}
+	return id, true, nil
+}
+
+// CancelConnection cancels every sync job of connection connID that has not finished:
+// queued, snoozed, retrying, or running (River tells the process running it, which stops
+// it as it would for a shutdown). It returns how many it cancelled; none, without error,
+// when the queue's tables do not exist yet.
+func CancelConnection(ctx context.Context, pool *pgxpool.Pool, connID int64) (int, error) {
+	if _, err := pool.Exec(ctx, `SELECT 1 FROM `+Schema+`.river_job LIMIT 0`); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("reading the job queue: %w", err)
+	}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: Schema, Logger: slog.New(discard{})})
+	if err != nil {
+		return 0, err
+	}
+	params := river.NewJobListParams().Kinds(KindSync).First(10000).
+		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateRunning).
+		Where("(args->>'connection')::bigint = @connection", river.NamedArgs{"connection": connID})
+	res, err := rc.JobList(ctx, params)
+	if err != nil {
+		return 0, fmt.Errorf("listing the jobs of connection %d: %w", connID, err)
+	}
+	n := 0
+	for _, j := range res.Jobs {
+		if _, err := rc.JobCancel(ctx, j.ID); err != nil {
+			if errors.Is(err, rivertype.ErrNotFound) {
+				continue // finished meanwhile
+			}
+			return n, fmt.Errorf("cancelling job %d of connection %d: %w", j.ID, connID, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// QueueVersion is the version of River's schema the database has (see RiverVersion): 0
+// when the job queue's tables do not exist yet.
+func QueueVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, Schema+".river_migration").Scan(&exists); err != nil {
+		return 0, fmt.Errorf("reading the job queue's version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: Schema, Logger: slog.New(discard{})})
+	if err != nil {
+		return 0, err
+	}
+	vs, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the job queue's version: %w", err)
+	}
+	if len(vs) == 0 {
+		return 0, nil
+	}
+	return vs[len(vs)-1].Version, nil
 }

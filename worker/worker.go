@@ -172,14 +172,14 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.started = true
 	w.mu.Unlock()
+	if err := w.river.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("starting the worker: %w", err)
+	}
 	for _, s := range w.cfg.Schedules {
 		w.log.Info().Str("schedule", s.Spec).Any("entities", s.Entities).Bool("deletions", s.Deletions).Msg("scheduled")
 	}
 	w.log.Info().Int("workers", w.cfg.Workers).Dur("keepalive_ms", w.cfg.Keepalive).Dur("check_every_ms", w.keepAliveEvery()).
 		Msg("worker started")
-	if err := w.river.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("starting the worker: %w", err)
-	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,7 +211,7 @@ func TestNewNeedsItsParts(t *testing.T) {
 	}
 }
 
-// Queue counts the waiting jobs per division; Enqueue refuses a duplicate.
+// Queue counts the waiting jobs per division and entity; Enqueue refuses a duplicate.
 func TestEnqueueAndQueue(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
@@ -228,12 +229,36 @@ func TestEnqueueAndQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(q) != 1 || q[0].Queued != 1 || q[0].Division != 101 {
-		t.Errorf("Queue %+v, want one queued job of division 101", q)
+	if len(q) != 1 || q[0].Queued != 1 || q[0].Division != 101 || q[0].Entity != "accounts" {
+		t.Errorf("Queue %+v, want one queued accounts job of division 101", q)
 	}
-	if q, err := worker.Queue(ctx, sinktest.NewPool(t, sinktest.NewDatabase(t))); err != nil || len(q) != 0 {
+	unmigrated := sinktest.NewPool(t, sinktest.NewDatabase(t))
+	if q, err := worker.Queue(ctx, unmigrated); err != nil || len(q) != 0 {
 		t.Errorf("Queue of an unmigrated database: %v, %v; want nothing, no error", q, err)
 	}
+	if id, ok, err := worker.Leader(ctx, w.pool); err != nil || ok {
+		t.Errorf("Leader with no worker: %q, %t, %v; want none", id, ok, err)
+	}
+	if id, ok, err := worker.Leader(ctx, unmigrated); err != nil || ok {
+		t.Errorf("Leader of an unmigrated database: %q, %t, %v; want none, no error", id, ok, err)
+	}
+}
+
+// Leader names the run process that leads the queue while one runs.
+func TestLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's election; skipped with -short")
+	}
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
+	w.start(worker.Config{Logger: zerolog.Nop(), ID: "leader-test-process"})
+	w.waitFor("a leader", 30*time.Second, func() bool {
+		id, ok, err := worker.Leader(context.Background(), w.pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok && id == "leader-test-process"
+	})
 }
 
 // A job delivered again after its process died between the run's end and River's record
@@ -345,5 +370,80 @@ func TestRefusedJobIsNotRetried(t *testing.T) {
 	}
 	if state, _ := run(true); state != "cancelled" || calls() != 3 {
 		t.Errorf("a scheduled job after the pause: %s with %d calls in all, want cancelled after its call", state, calls())
+	}
+}
+
+// A job of a division outside Config.Divisions (EXACT_DIVISIONS), queued before the
+// divisions were restricted, is cancelled with the reason and calls nothing; a job of a
+// division inside it runs.
+func TestJobOutsideTheDivisionsIsCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the worker; skipped with -short")
+	}
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 5, FreezeClock: true})
+	ctx := context.Background()
+	ids := map[int]int64{}
+	for _, d := range []int{101, 102} {
+		id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: d, Entity: "accounts"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[d] = id
+	}
+	w.start(worker.Config{Logger: zerolog.Nop(), Divisions: []int{101}})
+	state := func(id int64) (string, string) {
+		var st, errs string
+		if err := w.pool.QueryRow(ctx, `SELECT state::text, coalesce(errors::text, '') FROM exact_river.river_job WHERE id = $1`, id).Scan(&st, &errs); err != nil {
+			t.Fatal(err)
+		}
+		return st, errs
+	}
+	w.waitFor("both jobs finalized", 30*time.Second, func() bool {
+		a, _ := state(ids[101])
+		b, _ := state(ids[102])
+		return a == "completed" && b == "cancelled"
+	})
+	if _, errs := state(ids[102]); !strings.Contains(errs, "division 102 is not among the divisions this process syncs (EXACT_DIVISIONS 101)") {
+		t.Errorf("the cancelled job's errors %s do not give the reason", errs)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE division = 102`); n != 0 {
+		t.Errorf("%d runs of division 102, want none", n)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE division = 101 AND status = 'ok'`); n != 1 {
+		t.Errorf("%d ok runs of division 101, want 1", n)
+	}
+}
+
+// CancelConnection cancels the unfinished jobs of one connection and leaves the others'.
+func TestCancelConnection(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
+	ctx := context.Background()
+	other, err := w.st.UpsertConnection(ctx, "https://start.exactonline.be", "other-app", "other-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, job := range []sync.Job{
+		{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"},
+		{ConnectionID: w.conn.ID, Division: 101, Entity: sync.DeletionsJob},
+		{ConnectionID: other.ID, Division: 101, Entity: "accounts"},
+	} {
+		if _, _, err := worker.Enqueue(ctx, w.pool, job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := worker.CancelConnection(ctx, w.pool, w.conn.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("CancelConnection: %d, %v; want 2 jobs cancelled", n, err)
+	}
+	if c := w.count(`SELECT count(*) FROM exact_river.river_job WHERE state = 'cancelled' AND (args->>'connection')::bigint = $1`, w.conn.ID); c != 2 {
+		t.Errorf("%d cancelled jobs of the connection, want 2", c)
+	}
+	if c := w.count(`SELECT count(*) FROM exact_river.river_job WHERE state = 'available' AND (args->>'connection')::bigint = $1`, other.ID); c != 1 {
+		t.Errorf("%d queued jobs of the other connection, want 1", c)
+	}
+	if n, err := worker.CancelConnection(ctx, sinktest.NewPool(t, sinktest.NewDatabase(t)), 1); err != nil || n != 0 {
+		t.Errorf("CancelConnection on an unmigrated database: %d, %v; want 0, no error", n, err)
 	}
 }

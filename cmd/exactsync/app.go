@@ -22,7 +22,12 @@ import (
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 func loadConfig(e *env, needs config.Needs) (*config.Config, error) {
-	cfg, err := config.Load(e.getenv, needs, configOptions())
+	opts := configOptions()
+	if e.environ != nil {
+		opts.Environ = e.environ()
+	}
+	opts.Known = e.flagEnvs
+	cfg, err := config.Load(e.getenv, needs, opts)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -44,10 +49,11 @@ func setup(e *env, needs config.Needs) (*config.Config, zerolog.Logger, *sink.St
 	return cfg, log, st, nil
 }
 
-// newLogger builds the root logger; it writes to w (stderr).
+// newLogger builds the root logger; it writes to w (stderr). Console lines are coloured
+// on a terminal only: a file or a pipe gets them plain.
 func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
-	if cfg.LogFormat == "console" || cfg.LogFormat == "auto" && isTerminal(w) {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	if tty := isTerminal(w); cfg.LogFormat == "console" || cfg.LogFormat == "auto" && tty {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !tty}
 	}
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()
 }
@@ -60,38 +66,54 @@ func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
 // Secrets found stored as plaintext are sealed, with a key generated for them when none
 // is configured (see sealingKey), unless EXACTSYNC_ENCRYPTION_KEY=none.
 func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, error) {
-	ctx := e.ctx
+	st, err := sink.Open(e.ctx, storeConfig(cfg, log))
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareStore(e, cfg, st, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// storeConfig is the store's configuration of cfg.
+func storeConfig(cfg *config.Config, log zerolog.Logger) sink.Config {
 	scfg := sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir}
 	if cfg.Keyring == nil && !cfg.Unencrypted {
 		scfg.KeyFile = cfg.KeyFile // the key another process may generate while this one runs
 	}
-	st, err := sink.Open(ctx, scfg)
-	if err != nil {
-		return nil, err
-	}
+	return scfg
+}
+
+// prepareStore is openStore's work once connected: migrate, import the kept token pairs,
+// check the secrets, and warn (once per command) of what the configuration and the
+// stored secrets deserve.
+func prepareStore(e *env, cfg *config.Config, st *sink.Store, log zerolog.Logger) error {
+	ctx := e.ctx
 	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("migrating the database: %w", err)
+		return fmt.Errorf("migrating the database: %w", err)
 	}
 	if _, err := st.RecoverTokens(ctx); err != nil {
-		st.Close()
 		if errors.Is(err, seal.ErrNoKey) {
-			return nil, keyRefusal(cfg, err)
+			return keyRefusal(cfg, err)
 		}
-		return nil, fmt.Errorf("importing kept token pairs: %w", err)
+		return fmt.Errorf("importing kept token pairs: %w", err)
 	}
 	if err := sealingKey(e, cfg, st, log, false); err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	rep, err := st.CheckSecrets(ctx)
 	if err != nil {
-		st.Close()
 		if errors.Is(err, seal.ErrNoKey) {
-			return nil, keyRefusal(cfg, err)
+			return keyRefusal(cfg, err)
 		}
-		return nil, err
+		return err
 	}
+	if e.warnedConfig {
+		return nil // a start tried again (run waiting for PostgreSQL) says it once
+	}
+	e.warnedConfig = true
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
@@ -114,7 +136,7 @@ func openStore(e *env, cfg *config.Config, log zerolog.Logger) (*sink.Store, err
 		log.Warn().Int("old_key", rep.OtherKey).Str("key_id", rep.CurrentKeyID).
 			Msg("some stored secrets are not encrypted with the current key; run `exactsync auth rotate-key`")
 	}
-	return st, nil
+	return nil
 }
 
 // warnPlaintext says, once per command, that secrets are stored without encryption, as

@@ -20,6 +20,7 @@ type authCmd struct {
 	Import    authImportCmd    `cmd:"" help:"Store a refresh token you already hold (for example from Postman)."`
 	Status    authStatusCmd    `cmd:"" help:"Show each connection's state, without secrets."`
 	RotateKey authRotateKeyCmd `cmd:"" name:"rotate-key" help:"Re-encrypt stored secrets with the current encryption key."`
+	Remove    authRemoveCmd    `cmd:"" help:"Remove a connection: its tokens, cursors, run history and queued jobs; its rows stay unless --delete-rows."`
 }
 
 type authImportCmd struct {

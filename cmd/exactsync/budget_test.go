@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +31,20 @@ func TestBudgetForecast(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
 	w.env["EXACTSYNC_ENTITIES"] = "accounts,suppliers"
 	out := w.mustRun("entities").stdout
-	for _, want := range []string{"accounts", "exact.accounts", "sync/CRM/Accounts", "yes", "0 (read with accounts)",
-		"quotations", "deprecated", "transaction_lines", "exact.transaction_lines", "forecast per division:", "within the 4000"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("entities output lacks %q:\n%s", want, out)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^enabled \(EXACTSYNC_ENTITIES\):\nENTITY +ENDPOINT +READ +SCHEDULE +FULL PASS +CALLS/DAY\naccounts +sync/CRM/Accounts +sync +\*/15 \* \* \* \* +30 2 \* \* \* +\d+\nsuppliers +sync/CRM/Accounts +sync +\*/15 \* \* \* \* +30 2 \* \* \* +with accounts\n\n`),
+		regexp.MustCompile(`(?m)^transaction_lines +sync/Financial/TransactionLines +sync$`),
+		regexp.MustCompile(`(?m)^not synced:\n(  .*\n)*  quotations: Exact marks sync/CRM/Quotations deprecated$`),
+		regexp.MustCompile(`(?m)^each entity's table is exact.<entity>`),
+		regexp.MustCompile(`(?m)^forecast per division: \d+ calls a day .*\nwithin the 4000`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("entities output lacks %s:\n%s", want, out)
+		}
+	}
+	for line := range strings.SplitSeq(out, "\n") {
+		if len(line) > 120 {
+			t.Errorf("entities line of %d columns, want at most 120: %q", len(line), line)
 		}
 	}
 

@@ -104,9 +104,27 @@ func TestVersionPrintsVersionAndBuildInfo(t *testing.T) {
 	if !strings.HasPrefix(stdout, "exactsync ") || !strings.Contains(stdout, "go1.") {
 		t.Errorf("got %q, want exactsync VERSION … goVERSION OS/ARCH", stdout)
 	}
+	// A build with no version and no commit says so, and how to give it one.
+	if !strings.Contains(stdout, "(commit ") && !strings.Contains(stdout, `exactsync devel (built from source without version information: build with -ldflags "-X main.version=…"`) {
+		t.Errorf("got %q, want the commit, or a word on the missing version", stdout)
+	}
 	version = "v9.8.7"
 	t.Cleanup(func() { version = "" })
 	if _, stdout, _ := runArgs("version"); !strings.HasPrefix(stdout, "exactsync v9.8.7") {
 		t.Errorf("with -X main.version: got %q", stdout)
+	}
+}
+
+// TestNegativeValueReachesTheCommandsCheck: --workers -1 is refused by run's own check of
+// the value, not with a hint to quote it that the check would refuse as well.
+func TestNegativeValueReachesTheCommandsCheck(t *testing.T) {
+	for _, args := range [][]string{{"run", "--workers", "-1"}, {"run", "--workers=-1"}} {
+		code, _, stderr := runArgs(args...)
+		if code != exitUsage || stderr != "exactsync: --workers -1: use 1 or more\n" {
+			t.Errorf("exactsync %s: exit %d, stderr %q; want 2 and the check's line", strings.Join(args, " "), code, stderr)
+		}
+	}
+	if code, _, stderr := runArgs("run", "--grace", "-5s"); code != exitUsage || stderr != "exactsync: --grace -5s: use a duration above 0, e.g. 25s\n" {
+		t.Errorf("exactsync run --grace -5s: exit %d, stderr %q; want 2 and the check's line", code, stderr)
 	}
 }

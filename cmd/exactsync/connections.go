@@ -27,8 +27,8 @@ func connections(ctx context.Context, cfg *config.Config, st *sink.Store) ([]sin
 
 // reauthMessage is the one line printed for a broken token chain.
 func reauthMessage(c sink.Connection) string {
-	return fmt.Sprintf("connection %d (%s) needs re-authorization: %s; run `exactsync auth login` (or `exactsync auth import --refresh-token TOKEN` with a new refresh token)",
-		c.ID, host(c.BaseURL), c.StateReason)
+	return fmt.Sprintf("connection %d (%s) needs re-authorization: %s; run `exactsync auth login` (or `exactsync auth import --refresh-token TOKEN` with a new refresh token), or remove it with `exactsync auth remove --connection %d`",
+		c.ID, host(c.BaseURL), c.StateReason, c.ID)
 }
 
 // saveDivisions lists and stores the divisions of a connection (see divisions.Save).

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/worker"
 )
 
 // defaultDemoDatabaseURL is used when DATABASE_URL is not set.
@@ -56,7 +58,7 @@ func (c *demoCmd) Run(e *env) error {
 		return err
 	}
 	defer sim.stop()
-	cfg, err := loadConfig(&env{ctx: e.ctx, getenv: getenv}, config.Needs{Database: true})
+	cfg, err := loadConfig(&env{ctx: e.ctx, getenv: getenv, environ: e.environ, flagEnvs: e.flagEnvs}, config.Needs{Database: true})
 	if err != nil {
 		return err
 	}
@@ -80,6 +82,13 @@ func (c *demoCmd) Run(e *env) error {
 	}
 	defer st.Close()
 	fmt.Fprintf(e.stdout, "database %s migrated\n", redactURL(cfg.DatabaseURL))
+	if e.getenv(config.EnvDatabaseURL) != "" {
+		// A database the demo keeps holds the connections of earlier demos, whose
+		// simulators stopped with them: this one replaces them.
+		if err := removeEarlierDemos(e, cfg, st, clientID, sim.url); err != nil {
+			return err
+		}
+	}
 
 	if err := sealingKey(e, cfg, st, log, true); err != nil {
 		return err
@@ -91,6 +100,10 @@ func (c *demoCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "refresh token imported: connection %d\n", conn.ID)
 	client, err := newClient(cfg, st, conn, log)
 	if err != nil {
+		return err
+	}
+	// The division list, as a sync without --division stores it: doctor and status read it.
+	if _, err := saveDivisions(e.ctx, st, conn.ID, client, cfg.Divisions, log); err != nil {
 		return err
 	}
 	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw}, st, st, st)
@@ -197,4 +210,34 @@ func demoReader(e *env, st *sink.Store, databaseURL, name string, division int) 
 		secrets = "readable"
 	}
 	fmt.Fprintf(e.stdout, "  as %s: %d accounts of division %d, %d of the others; exact_sync.connections: %s\n", name, mine, division, others, secrets)
+}
+
+// removeEarlierDemos removes the connections of earlier demos (the demo's app on a
+// loopback simulator other than this one's), with their queued jobs; their rows stay,
+// for this demo's connection syncs the same divisions.
+func removeEarlierDemos(e *env, cfg *config.Config, st *sink.Store, clientID, simURL string) error {
+	conns, err := st.Connections(e.ctx)
+	if err != nil {
+		return fmt.Errorf("reading connections: %w", err)
+	}
+	for _, c := range conns {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || c.ClientID != clientID || c.BaseURL == simURL || !exact.IsLoopbackHost(u.Hostname()) {
+			continue
+		}
+		pool, err := newQueuePool(e.ctx, cfg, 1)
+		if err != nil {
+			return err
+		}
+		_, err = worker.CancelConnection(e.ctx, pool, c.ID)
+		pool.Close()
+		if err != nil {
+			return err
+		}
+		if _, err := st.RemoveConnection(e.ctx, c.ID, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed connection %d of an earlier demo (its simulator at %s stopped with it)\n", c.ID, c.BaseURL)
+	}
+	return nil
 }

@@ -60,51 +60,27 @@ func (c *doctorCmd) Run(e *env) error {
 	defer cancel()
 	st, err := sink.Open(ctx, sink.Config{DatabaseURL: cfg.DatabaseURL, Logger: log, Keyring: cfg.Keyring, StateDir: cfg.StateDir})
 	if err != nil {
-		cl.fail("database", "%s → check %s", oneLine(err.Error()), config.EnvDatabaseURL)
+		cl.fail("database", "%s", databaseTrouble(err))
 		return errDoctor
 	}
 	defer st.Close()
 	if err := within(ctx, 5*time.Second, st.Ping); err != nil {
-		cl.fail("database", "%s → check %s and that PostgreSQL runs and accepts this user", oneLine(err.Error()), config.EnvDatabaseURL)
+		cl.fail("database", "%s", databaseTrouble(err))
 		return errDoctor
 	}
-	pending, err := st.PendingMigrations(ctx)
-	switch {
-	case err != nil:
-		cl.fail("database", "reachable, but the schema cannot be read: %s", oneLine(err.Error()))
-		return errDoctor
-	case len(pending) > 0:
-		cl.warn("database", "reachable at %s; %d migrations not applied (up to %05d) → run exactsync migrate (run and sync do it too)", redactURL(cfg.DatabaseURL), len(pending), pending[len(pending)-1])
-		return doctorDone(cl)
-	default:
-		cl.ok("database", "reachable at %s, schema current", redactURL(cfg.DatabaseURL))
-	}
-
-	doctorSecrets(ctx, cl, cfg, st)
-	doctorPlaintext(ctx, cl, cfg, st)
-	doctorSecretAccess(ctx, cl, st)
-	doctorReaders(ctx, cl, st)
-	conns, err := st.Connections(ctx)
+	schema, err := doctorSchema(ctx, cl, cfg, st)
 	if err != nil {
-		cl.fail("connections", "%s", oneLine(err.Error()))
 		return errDoctor
-	}
-	if len(conns) == 0 {
-		cl.fail("connections", "none stored → run exactsync auth login, or exactsync auth import --refresh-token TOKEN")
 	}
 	now := time.Now()
-	for _, conn := range conns {
-		doctorConnection(cl, conn, now)
-		doctorDivisions(ctx, cl, cfg, st, conn)
-		doctorSpentDays(ctx, cl, cfg, loc, st, conn, now)
+	var conns []sink.Connection
+	if schema {
+		conns = doctorStored(ctx, cl, cfg, loc, st, now)
+	} else {
+		doctorNoSchema(cl, cfg)
 	}
-	doctorRefused(ctx, cl, st)
 	if !c.NoExact {
-		base := cfg.BaseURL
-		if len(conns) > 0 {
-			base = conns[0].BaseURL
-		}
-		doctorClock(ctx, cl, base)
+		doctorClocks(ctx, cl, cfg, conns)
 	}
 	if f, err := forecast(cfg, loc, now); err != nil {
 		cl.fail("schedules", "%s", oneLine(err.Error()))
@@ -114,6 +90,30 @@ func (c *doctorCmd) Run(e *env) error {
 		cl.ok("schedules", "forecast %d API calls a day per division, within the %d schedules may use", f.Total, sync.Limit())
 	}
 	return doctorDone(cl)
+}
+
+// doctorStored checks what is stored: the secrets against the key, who can read them, the
+// readers, each connection, its divisions and their day budgets, the runs Exact refused. It returns the connections.
+func doctorStored(ctx context.Context, cl *checklist, cfg *config.Config, loc *time.Location, st *sink.Store, now time.Time) []sink.Connection {
+	doctorSecrets(ctx, cl, cfg, st)
+	doctorPlaintext(ctx, cl, cfg, st)
+	doctorSecretAccess(ctx, cl, st)
+	doctorReaders(ctx, cl, st)
+	conns, err := st.Connections(ctx)
+	if err != nil {
+		cl.fail("connections", "%s", oneLine(err.Error()))
+		return nil
+	}
+	if len(conns) == 0 {
+		cl.fail("connections", "none stored → run exactsync auth login, or exactsync auth import --refresh-token TOKEN")
+	}
+	for _, conn := range conns {
+		doctorConnection(cl, conn, now)
+		doctorDivisions(ctx, cl, cfg, st, conn)
+		doctorSpentDays(ctx, cl, cfg, loc, st, conn, now)
+	}
+	doctorRefused(ctx, cl, st)
+	return conns
 }
 
 // errDoctor is doctor's error when a check failed: the checklist has said what.

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
 // doctorLines maps each checklist subject to its status, e.g. "database" → "OK".
@@ -67,7 +69,7 @@ func TestDoctorOnABrokenSetup(t *testing.T) {
 			t.Errorf("%s: %v, want %s\n%s", subject, s, want, r.stdout)
 		}
 	}
-	for _, fix := range []string{"exactsync auth login", "999", "EXACTSYNC_ENCRYPTION_KEY=none", "Exact refused items in division 101", "leave it out of EXACTSYNC_ENTITIES"} {
+	for _, fix := range []string{"exactsync auth login", "exactsync auth remove --connection 1", "999", "EXACTSYNC_ENCRYPTION_KEY=none", "Exact refused items in division 101", "leave it out of EXACTSYNC_ENTITIES"} {
 		if !strings.Contains(r.stdout, fix) {
 			t.Errorf("the checklist does not say %q:\n%s", fix, r.stdout)
 		}
@@ -94,5 +96,35 @@ func TestDoctorOnABrokenSetup(t *testing.T) {
 	r = q.run("doctor")
 	if s := doctorLines(r.stdout)["database"]; r.code != exitError || len(s) == 0 || s[0] != "FAIL" || !strings.Contains(r.stdout, "DATABASE_URL") {
 		t.Errorf("unreachable database: exit %d, database %v\n%s", r.code, s, r.stdout)
+	}
+}
+
+// TestDoctorOnAnUnmigratedDatabase: a database without exactsync's schema is no reason to
+// stop checking: the key is judged from the configuration (none set: the first secret
+// stored generates one, which doctor does not), and nothing can sync without a
+// connection, which fails with the way there.
+func TestDoctorOnAnUnmigratedDatabase(t *testing.T) {
+	p := newInProcess(t)
+	p.vars["DATABASE_URL"] = sinktest.NewDatabase(t)
+	r := p.run("doctor", "--no-exact")
+	if r.code != exitError {
+		t.Errorf("doctor on an unmigrated database: exit %d, want %d\n%s", r.code, exitError, r)
+	}
+	got := doctorLines(r.stdout)
+	for subject, want := range map[string]string{"configuration": "OK", "database": "WARN", "encryption": "OK", "connections": "FAIL", "schedules": "OK"} {
+		if s := got[subject]; len(s) == 0 || s[0] != want {
+			t.Errorf("%s: %v, want %s\n%s", subject, s, want, r.stdout)
+		}
+	}
+	for _, want := range []string{"no exactsync schema yet → run exactsync migrate", "generates one into", "run exactsync migrate, then exactsync auth login", "\n1 failed\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor on an unmigrated database does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	// doctor changes nothing: the database is still without a schema.
+	var tables int
+	if err := sinktest.NewPool(t, p.vars["DATABASE_URL"]).QueryRow(context.Background(),
+		`SELECT count(*) FROM pg_tables WHERE schemaname IN ('exact', 'exact_sync', 'exact_river')`).Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("doctor made %d tables (%v), want none", tables, err)
 	}
 }

@@ -42,7 +42,7 @@ func doctorConnection(cl *checklist, c sink.Connection, now time.Time) {
 	}
 	head := fmt.Sprintf("%s, %s", host(c.BaseURL), who)
 	if c.State == sink.StateReauthRequired {
-		cl.fail(subject, "%s: needs re-authorization (%s) → run exactsync auth login, or exactsync auth import with a new refresh token", head, c.StateReason)
+		cl.fail(subject, "%s: needs re-authorization (%s) → run exactsync auth login, or exactsync auth import with a new refresh token; or remove it: exactsync auth remove --connection %d", head, c.StateReason, c.ID)
 		return
 	}
 	var parts []string
@@ -85,7 +85,7 @@ func doctorDivisions(ctx context.Context, cl *checklist, cfg *config.Config, st 
 		return
 	}
 	if len(ds) == 0 {
-		cl.warn(subject, "not listed yet → exactsync sync or run lists them")
+		doctorUnlisted(ctx, cl, subject, st, c)
 	} else {
 		granted := make([]int, len(ds))
 		for i, d := range ds {
@@ -179,4 +179,26 @@ func doctorRefused(ctx context.Context, cl *checklist, st *sink.Store) {
 	if refused == 0 {
 		cl.ok("runs", "no entity refused by Exact in its last run")
 	}
+}
+
+// doctorUnlisted speaks of a connection whose division list was never stored (an import
+// with --no-check, a sync by hand of named divisions only): the divisions it synced so
+// far, and what lists them.
+func doctorUnlisted(ctx context.Context, cl *checklist, subject string, st *sink.Store, c sink.Connection) {
+	states, err := st.SyncStates(ctx)
+	if err != nil {
+		cl.fail(subject, "%s", oneLine(err.Error()))
+		return
+	}
+	var synced []int
+	for _, s := range states {
+		if s.ConnectionID == c.ID && !slices.Contains(synced, s.Division) {
+			synced = append(synced, s.Division)
+		}
+	}
+	if len(synced) == 0 {
+		cl.warn(subject, "not listed yet → exactsync sync or run lists them")
+		return
+	}
+	cl.warn(subject, "not listed from Exact yet; synced so far: %s → exactsync run lists them within the hour, or run exactsync sync without --division", joinInts(synced))
 }

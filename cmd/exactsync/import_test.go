@@ -73,9 +73,20 @@ func newInProcessAt(t *testing.T, dbURL string) *inProcess {
 func (p *inProcess) run(args ...string) result {
 	var out, errb bytes.Buffer
 	e := &env{ctx: context.Background(), stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
-		getenv: func(k string) string { return p.vars[k] }, now: p.clock.now, sleep: p.clock.sleep}
+		getenv: func(k string) string { return p.vars[k] }, environ: p.environ, now: p.clock.now, sleep: p.clock.sleep}
 	code := runEnv(e, args)
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// environ is the environment of the commands: the variables set.
+func (p *inProcess) environ() []string {
+	var out []string
+	for k, v := range p.vars {
+		if v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
 }
 
 // freshToken refreshes the simulator's chain as Postman would, and returns the new
@@ -143,7 +154,7 @@ func TestImportOfAFreshTokenWithNoCheckStoresItForTheFirstRun(t *testing.T) {
 	// The first run proves it, once Exact allows the refresh.
 	p.sim.Advance(571 * time.Second)
 	r = p.run("sync", "--entity", "accounts", "--division", "101")
-	if r.code != exitOK || !strings.Contains(r.stdout, "accounts division 101: ok, 5 upserted") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "accounts division 101: ok, 5 accounts upserted") {
 		t.Fatalf("first sync after --no-check: %s", r)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "exactsync: interrupted again: stopped at once; what was being written is rolled back, rerun to continue")
 		os.Exit(exitInterrupted)
 	}()
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	code := runEnv(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ}, os.Args[1:])
 	signal.Stop(sigs)
 	os.Exit(code)
 }
@@ -80,14 +81,23 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// environ lists the whole environment, in which the configuration reports the
+	// variables named like exactsync's that it does not read; nil checks nothing.
+	environ func() []string
+	// flagEnvs are the variables the command line's flags read (EXACTSYNC_KEEPALIVE, …).
+	flagEnvs []string
 	// now and sleep are the clock of the waits a person sees (auth import's
 	// countdown); nil: the real one.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
-	// warnedPlaintext: the command has warned that secrets are stored unencrypted.
-	warnedPlaintext bool
+	// warnedPlaintext: the command has warned that secrets are stored unencrypted;
+	// warnedConfig: it has logged the configuration's warnings.
+	warnedPlaintext, warnedConfig bool
 	// sealedAtStart is how many secrets stored in plain text the command's start sealed.
 	sealedAtStart int
+	// startHook, when set, is told each step of run's start as it begins (see
+	// startStep), for tests that take the database away at a chosen step.
+	startHook func(step string)
 }
 
 // usageError marks a mistake in what the user asked for (exit code 2).
@@ -123,6 +133,7 @@ func runEnv(e *env, args []string) (code int) {
 		fmt.Fprintf(stderr, "exactsync: %v\n", err)
 		return exitError
 	}
+	e.flagEnvs = flagEnvs(parser.Model.Node)
 	defer func() {
 		if r := recover(); r != nil {
 			ex, ok := r.(exitRequest)
@@ -140,7 +151,7 @@ func runEnv(e *env, args []string) (code int) {
 		// exactsync help [command...] is exactsync [command...] --help.
 		args = append(slices.Clone(args[1:]), "--help")
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(negativeValues(parser.Model.Node, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "exactsync: %s (see exactsync help)\n", redactArgs(err.Error(), args))
 		return exitUsage
@@ -162,6 +173,54 @@ func runEnv(e *env, args []string) (code int) {
 		return exitError
 	}
 	return exitOK
+}
+
+// negativeNumber is a value that looks like a flag to the parser: -1, -5s.
+var negativeNumber = regexp.MustCompile(`^-[0-9][0-9.]*[a-zµ]*$`)
+
+// negativeValues joins a flag that takes a value and a negative number after it
+// (--workers -1 becomes --workers=-1), which the parser would take for a short flag,
+// so that the value reaches the command's own check ("--workers -1: use 1 or more")
+// instead of a hint to write --workers="-1", which that check refuses anyway.
+func negativeValues(root *kong.Node, args []string) []string {
+	takesValue := map[string]bool{}
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			if !f.IsBool() && !f.IsCounter() {
+				takesValue["--"+f.Name] = true
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(root)
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if i+1 < len(args) && takesValue[args[i]] && negativeNumber.MatchString(args[i+1]) {
+			out = append(out, args[i]+"="+args[i+1])
+			i++
+			continue
+		}
+		if args[i] == "--" {
+			return append(out, args[i:]...) // the rest are arguments, as given
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+// flagEnvs are the variables the flags of n and its subcommands read.
+func flagEnvs(n *kong.Node) []string {
+	var out []string
+	for _, f := range n.Flags {
+		out = append(out, f.Envs...)
+	}
+	for _, c := range n.Children {
+		out = append(out, flagEnvs(c)...)
+	}
+	return out
 }
 
 // exitRequest is kong asking to exit (after printing help).

@@ -279,54 +279,6 @@ func TestMetricsAfterASync(t *testing.T) {
 	p.stop(t)
 }
 
-// TestReadyzFailsWhileTheDatabaseIsUnreachable cuts the proxy between a run process and
-// PostgreSQL: /readyz answers 503 naming the database while it is cut, /healthz goes on
-// answering, and /readyz recovers once the proxy is restored.
-func TestReadyzFailsWhileTheDatabaseIsUnreachable(t *testing.T) {
-	t.Parallel()
-	ow := newOpsWorld(t, []int{101}, 50)
-	ow.importToken()
-	p := ow.startServing()
-	// A refused connection is polled again like a 503 until the deadline; the failure
-	// then shows run's stderr.
-	ready := func() (int, string) { return p.try("/readyz") }
-	if !eventually(30*time.Second, func() bool { code, _ := ready(); return code == 200 }) {
-		code, body := ready()
-		t.Fatalf("/readyz before the cut: %d %q, want 200\nexactsync run's stderr:\n%s", code, body, p.stderr)
-	}
-	// /readyz answers while the worker is still starting, and a worker whose start loses
-	// the database ends the process: the cut comes once the worker has queued its first
-	// jobs, as a leader does only after starting.
-	ow.waitUntil("the worker's first jobs", time.Minute, func() bool {
-		return ow.count(`SELECT count(*) FROM exact_river.river_job`) > 0
-	})
-
-	ow.proxy.Cut()
-	var code int
-	var body string
-	if !eventually(10*time.Second, func() bool { code, body = ready(); return code == 503 }) {
-		t.Fatalf("/readyz with the database cut: %d %q, want 503\nexactsync run's stderr:\n%s", code, body, p.stderr)
-	}
-	if !strings.HasPrefix(body, "database: ") {
-		t.Errorf("/readyz with the database cut: %q, want a first line naming the database", body)
-	}
-	if c, _ := p.get(t, "/healthz"); c != 200 {
-		t.Errorf("/healthz with the database cut: %d, want 200: the process is up", c)
-	}
-	if c, _ := p.get(t, "/metrics"); c != 200 {
-		t.Errorf("/metrics with the database cut: %d, want 200 without the sync lag", c)
-	}
-
-	ow.proxy.Restore()
-	if !eventually(30*time.Second, func() bool { code, body = ready(); return code == 200 }) {
-		t.Fatalf("/readyz 30 s after the database came back: %d %q, want 200\nexactsync run's stderr:\n%s", code, body, p.stderr)
-	}
-	if body != "ok\n" {
-		t.Errorf("/readyz recovered: %q, want ok", body)
-	}
-	p.stop(t)
-}
-
 // TestMetricsListenRefusesABadAddress: a --listen that is no address, or one that cannot
 // be listened on, is one line and exit 2.
 func TestMetricsListenRefusesABadAddress(t *testing.T) {

@@ -60,9 +60,7 @@ func (d *progressDisplay) update(p sync.Progress) {
 		d.job = p.Job
 		d.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(d.w),
-			progressbar.OptionSetItsString("records"),
 			progressbar.OptionSetDescription(describe(p)),
-			progressbar.OptionShowIts(),
 			progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionSpinnerType(14),
 			progressbar.OptionThrottle(100*time.Millisecond),
@@ -77,9 +75,13 @@ func (d *progressDisplay) update(p sync.Progress) {
 	}
 }
 
-// describe is the text of a run's line.
+// describe is the text of a run's line. The rate is the run's own, in records a second,
+// once there is one to tell: a rate taken over the first instants of a run says nothing.
 func describe(p sync.Progress) string {
 	s := fmt.Sprintf("%s division %d: %d pages, %d records", p.Job.Entity, p.Job.Division, p.Pages, p.Records)
+	if p.Records > 0 && p.Elapsed >= time.Second {
+		s += fmt.Sprintf(" (%.0f records/s)", p.RecordsPerSecond())
+	}
 	if p.WaitLeft > 0 {
 		s += ", " + p.Wait.Describe(p.WaitLeft)
 	}

@@ -220,13 +220,14 @@ func TestRunSIGTERMUnderLoadLosesNothing(t *testing.T) {
 	w.checkQueueDrained(30, entities, 300*time.Second)
 }
 
-// sync --enqueue hands the jobs to the workers; status shows them waiting.
+// sync --enqueue hands the jobs to the workers; status shows them waiting. While no run
+// process is alive, both say that the jobs wait for one; once one runs, neither does.
 func TestSyncEnqueueAndStatusQueue(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
 	w.importToken()
 	r := w.mustRun("sync", "--entity", "accounts", "--division", "101", "--enqueue")
-	for _, want := range []string{"accounts division 101: queued as job ", "deletions division 101: queued as job "} {
+	for _, want := range []string{"accounts division 101: queued as job ", "deletions division 101: queued as job ", noWorkerHint} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("sync --enqueue printed no %q:\n%s", want, r.stdout)
 		}
@@ -238,7 +239,21 @@ func TestSyncEnqueueAndStatusQueue(t *testing.T) {
 	if !strings.Contains(r.stdout, "CONNECTION  DIVISION  QUEUED  RUNNING  RETRYING  SNOOZED") || !strings.Contains(r.stdout, "101       2       0        0         0") {
 		t.Errorf("status does not show the two queued jobs:\n%s", r.stdout)
 	}
+	if !strings.Contains(r.stdout, noWorkerHint) {
+		t.Errorf("status with jobs queued and no run process does not say %q:\n%s", noWorkerHint, r.stdout)
+	}
 	if n := w.count(`SELECT count(*) FROM exact_sync.runs`); n != 0 {
 		t.Errorf("sync --enqueue ran %d jobs itself", n)
+	}
+
+	w.startRuns(1)
+	w.waitUntil("a run process leads the queue", 60*time.Second, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_leader WHERE expires_at > now()`) == 1
+	})
+	if r := w.mustRun("sync", "--entity", "accounts", "--division", "101", "--enqueue"); strings.Contains(r.stdout, noWorkerHint) {
+		t.Errorf("sync --enqueue says no run process runs while one does:\n%s", r.stdout)
+	}
+	if r := w.mustRun("status"); strings.Contains(r.stdout, noWorkerHint) {
+		t.Errorf("status says no run process runs while one does:\n%s", r.stdout)
 	}
 }

@@ -3,10 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,6 +46,12 @@ func (c *runCmd) Run(e *env) error {
 	if c.RunHistory != 0 && c.RunHistory < time.Hour {
 		return usageError{fmt.Errorf("--run-history (EXACTSYNC_RUN_HISTORY) %s: use 0 to keep every run, or a duration of 1h or more, e.g. 2160h for 90 days", c.RunHistory)}
 	}
+	if c.Grace <= 0 {
+		return usageError{fmt.Errorf("--grace %s: use a duration above 0, e.g. 25s", c.Grace)}
+	}
+	if c.RunTimeout <= 0 {
+		return usageError{fmt.Errorf("--run-timeout %s: use a duration above 0, e.g. 2h", c.RunTimeout)}
+	}
 	if c.RescueAfter < time.Second {
 		return usageError{fmt.Errorf("--rescue-after %s: use a duration of 1s or more", c.RescueAfter)}
 	}
@@ -75,54 +79,55 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(e, cfg, log)
+	// The store and the queue's pool connect on first use: the server below answers
+	// (/readyz 503) while the start waits for PostgreSQL.
+	st, err := sink.New(e.ctx, storeConfig(cfg, log))
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	defer st.Close()
-	pool, err := openQueue(e.ctx, cfg, log, int32(c.Workers/4+8))
+	pool, err := newQueuePool(e.ctx, cfg, int32(c.Workers/4+8))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 
 	m := newMetrics(cfg, st, log)
-	w, err := worker.New(worker.Config{
-		Pool: pool, Store: st, Logger: log,
-		// A page being written when SIGTERM arrives gets less time than the
-		// grace period, so that it commits or rolls back before the exit.
-		Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
-			Observer: m}, st, st, st),
-		NewClient: func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
-			return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
-		},
-		Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
-		Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
-		WebhookCommitted: m.Committed,
-	})
-	if err != nil {
-		return err
+	newClient := func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
+		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
+	}
+	newWorker := func() (*worker.Worker, error) {
+		return worker.New(worker.Config{
+			Pool: pool, Store: st, Logger: log,
+			// A page being written when SIGTERM arrives gets less time than the
+			// grace period, so that it commits or rolls back before the exit.
+			Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
+				Observer: m}, st, st, st),
+			NewClient: newClient,
+			Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
+			Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
+			WebhookCommitted: m.Committed,
+		})
 	}
 	hooks, err := newWebhooks(cfg, st, pool, log, fc.Total, m)
 	if err != nil {
 		return err
 	}
-	var started atomic.Bool
-	workerCheck := metrics.Check{Name: "worker", Func: func(context.Context) error {
-		if !started.Load() {
-			return errors.New("starting")
-		}
-		return nil
-	}}
-	stopServer, err := serve(e.ctx, c.Listen, m, st, log, workerCheck, hooks.mount)
+	startup := metrics.NewStartup(stepConnect)
+	stopServer, err := serve(e.ctx, c.Listen, m, st, startup, log, hooks.mount)
 	if err != nil {
 		return err
 	}
 	defer stopServer()
-	if err := w.Start(e.ctx); err != nil {
+	w, err := (&starter{e: e, cfg: cfg, st: st, pool: pool, log: log, startup: startup, newWorker: newWorker, newClient: newClient}).start(e.ctx)
+	if err != nil {
+		if e.ctx.Err() != nil {
+			log.Info().Msg("stopped before the worker started")
+			return nil
+		}
 		return err
 	}
-	started.Store(true)
+	startup.Started()
 	if err := hooks.start(e.ctx); err != nil {
 		_ = w.Stop(context.Background())
 		return err
@@ -140,14 +145,19 @@ func (c *runCmd) Run(e *env) error {
 	return nil
 }
 
-// openQueue opens the pool of the job queue and brings its tables up to date.
-func openQueue(ctx context.Context, cfg *config.Config, log zerolog.Logger, maxConns int32) (*pgxpool.Pool, error) {
+// newQueuePool returns the pool of the job queue, which connects on first use.
+func newQueuePool(ctx context.Context, cfg *config.Config, maxConns int32) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("parsing database URL: %w; check DATABASE_URL", err)}
 	}
 	pcfg.MaxConns = maxConns
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	return pgxpool.NewWithConfig(ctx, pcfg)
+}
+
+// openQueue opens the pool of the job queue and brings its tables up to date.
+func openQueue(ctx context.Context, cfg *config.Config, log zerolog.Logger, maxConns int32) (*pgxpool.Pool, error) {
+	pool, err := newQueuePool(ctx, cfg, maxConns)
 	if err != nil {
 		return nil, err
 	}

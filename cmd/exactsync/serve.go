@@ -35,17 +35,17 @@ func newMetrics(cfg *config.Config, st *sink.Store, log zerolog.Logger) *metrics
 }
 
 // serve starts the HTTP server of --listen with /metrics, /healthz and /readyz on one mux
-// (other handlers are mounted there too, by mounts), or nothing when addr is empty. The
-// returned stop shuts it down; call it after the worker stopped, so that the drain is observed.
-// /readyz also needs worker to hold: the process is not ready before its worker runs.
-func serve(ctx context.Context, addr string, m *metrics.Metrics, st *sink.Store, log zerolog.Logger, worker metrics.Check, mounts ...func(*metrics.Server)) (stop func(), err error) {
+// (other handlers are mounted there too, by mounts), or nothing when addr is empty;
+// /readyz answers 503 until startup has finished. The returned stop shuts it down; call
+// it after the worker stopped, so that the drain is observed.
+func serve(ctx context.Context, addr string, m *metrics.Metrics, st *sink.Store, startup *metrics.Startup, log zerolog.Logger, mounts ...func(*metrics.Server)) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
 	srv := metrics.NewServer(addr, log)
 	srv.Handle("GET /metrics", m.Handler())
 	srv.Handle("GET /healthz", metrics.HealthHandler())
-	srv.Handle("GET /readyz", metrics.ReadyHandler(metrics.DefaultCheckTimeout, append(metrics.StoreChecks(st), worker)...))
+	srv.Handle("GET /readyz", startup.Gate(metrics.ReadyHandler(metrics.DefaultCheckTimeout, metrics.StoreChecks(st)...)))
 	for _, mount := range mounts {
 		mount(srv)
 	}

@@ -93,6 +93,12 @@ func (c *syncCmd) Run(e *env) error {
 			return err
 		}
 		defer pool.Close()
+		// Jobs queued where no worker runs wait silently: say so once they are queued.
+		defer func() {
+			if _, alive, err := worker.Leader(e.ctx, pool); err == nil && !alive {
+				fmt.Fprintln(e.stdout, noWorkerHint)
+			}
+		}()
 		runJob = func(job sync.Job) error {
 			id, dup, err := worker.Enqueue(e.ctx, pool, job)
 			if err != nil {
@@ -141,6 +147,9 @@ func (c *syncCmd) Run(e *env) error {
 					total.add(res)
 				}
 				if err != nil {
+					if errors.Is(err, exact.ErrReauthRequired) {
+						err = fmt.Errorf("connection %d: %w; or remove the connection with `exactsync auth remove --connection %d`", conn.ID, err, conn.ID)
+					}
 					errs = append(errs, refusalHint(err, name))
 					if errors.Is(err, exact.ErrReauthRequired) || e.ctx.Err() != nil {
 						break divisions

@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// version is set at build time: go build -ldflags "-X main.version=v1.2.3". Without it the
-// module version go install recorded is shown ("(devel)" for a build from a checkout).
+// version is set at build time: go build -ldflags "-X main.version=v1.2.3" (the image's
+// build argument VERSION). Without it the module version go install recorded is shown,
+// with the commit of a build in a git checkout; a build with neither says so.
 var version string
 
 type versionCmd struct{}
@@ -40,6 +41,10 @@ func versionLine() string {
 		if t := settings["vcs.time"]; t != "" {
 			details = append(details, "committed "+t)
 		}
+	}
+	if v == "(devel)" && len(details) == 0 {
+		// Neither -X main.version nor the VCS stamp of a build in a git checkout.
+		v, details = "devel", []string{`built from source without version information: build with -ldflags "-X main.version=…", or inside a git checkout`}
 	}
 	out := "exactsync " + v
 	if len(details) > 0 {

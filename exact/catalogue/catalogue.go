@@ -122,6 +122,9 @@ type FieldData struct {
 	// Trim removes Exact's space padding (account codes are right-aligned in 18
 	// characters, §3.8).
 	Trim bool `json:"trim,omitempty"`
+	// Description says what the field means, for the column's comment and
+	// docs/entities.md; optional.
+	Description string `json:"description,omitempty"`
 }
 
 // Entity is one entity of the catalogue with its columns worked out.
@@ -136,11 +139,12 @@ type Entity struct {
 
 // Column is a field and the column that holds it.
 type Column struct {
-	Name  string // column name
-	Field string // Exact field
-	Type  string // Edm type
-	SQL   string // PostgreSQL type
-	Trim  bool
+	Name        string // column name
+	Field       string // Exact field
+	Type        string // Edm type
+	SQL         string // PostgreSQL type
+	Trim        bool
+	Description string // what the field means; "" when the data file does not say
 }
 
 //go:embed entities.json
@@ -276,7 +280,7 @@ func entity(d Data) (Entity, error) {
 			return e, fmt.Errorf("fields %s and %s both make column %s", other, f.Name, col)
 		}
 		seen[col] = f.Name
-		e.Columns = append(e.Columns, Column{Name: col, Field: f.Name, Type: f.Type, SQL: sql, Trim: f.Trim})
+		e.Columns = append(e.Columns, Column{Name: col, Field: f.Name, Type: f.Type, SQL: sql, Trim: f.Trim, Description: f.Description})
 		if f.Name == d.Key {
 			haveKey, e.KeyColumn = true, col
 		}

@@ -73,10 +73,10 @@ func New(cfg Config) *Metrics {
 	m.quarantined = counter("exactsync_records_quarantined_total",
 		"Records written to exact_sync.rejected_records because they could not be read or stored.", "entity", "division")
 	m.runs = counter("exactsync_runs_total",
-		"Runs by the entity of their job and how they ended (ok, failed, daily_limit, reauth_required, busy, lock_lost, budget_reserve, canceled, refused).", "entity", "status")
+		"Runs by the entity of their job and how they ended (ok, failed, daily_limit, reauth_required, lock_lost, budget_reserve, canceled, refused); a job that waits for its division is not a run.", "entity", "status")
 	m.runDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "exactsync_run_duration_seconds",
-		Help:    "How long a run took, by the entity of its job; runs that found their division busy are left out.",
+		Help:    "How long a run took, by the entity of its job.",
 		Buckets: []float64{0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200},
 	}, []string{"entity"})
 	m.apiCalls = counter("exactsync_api_calls_total",
@@ -173,9 +173,7 @@ func (m *Metrics) RateLimit(division int, minuteRemaining, dayRemaining int) {
 // replayed run wrote nothing in this process: only the run is counted.
 func (m *Metrics) RunFinished(res sync.Result) {
 	m.runs.WithLabelValues(res.Job.Entity, res.Status).Inc()
-	if res.Status != sync.StatusBusy {
-		m.runDuration.WithLabelValues(res.Job.Entity).Observe(res.Duration.Seconds())
-	}
+	m.runDuration.WithLabelValues(res.Job.Entity).Observe(res.Duration.Seconds())
 	if res.Replayed {
 		return
 	}

@@ -60,8 +60,7 @@ func exercised(t *testing.T) *Metrics {
 
 func TestObserversFeedTheMetrics(t *testing.T) {
 	m := exercised(t)
-	// A busy run is counted, but its duration is not a run's; a replayed run wrote nothing here.
-	m.RunFinished(sync.Result{Job: sync.Job{Division: 101, Entity: "accounts"}, Status: sync.StatusBusy, Duration: time.Hour})
+	// A replayed run is counted, but wrote nothing here.
 	m.RunFinished(sync.Result{Job: sync.Job{Division: 101, Entity: "accounts"}, Status: sync.StatusOK, Replayed: true,
 		Entities: []sync.EntityResult{{Entity: "accounts", Upserted: 1000}}})
 	m.RateLimit(101, 57, -1) // the day unknown in this answer: the last known stays
@@ -77,7 +76,6 @@ func TestObserversFeedTheMetrics(t *testing.T) {
 		{"removed accounts (zero, but there)", testutil.ToFloat64(m.removed.WithLabelValues("accounts", "101")), 0},
 		{"quarantined accounts", testutil.ToFloat64(m.quarantined.WithLabelValues("accounts", "101")), 1},
 		{"ok runs", testutil.ToFloat64(m.runs.WithLabelValues("accounts", "ok")), 2},
-		{"busy runs", testutil.ToFloat64(m.runs.WithLabelValues("accounts", "busy")), 1},
 		{"200s", testutil.ToFloat64(m.apiCalls.WithLabelValues("sync/CRM/Accounts", "200")), 1},
 		{"429s as calls", testutil.ToFloat64(m.apiCalls.WithLabelValues("sync/CRM/Accounts", "429")), 1},
 		{"no answer", testutil.ToFloat64(m.apiCalls.WithLabelValues("sync/CRM/Accounts", "error")), 1},

@@ -95,7 +95,7 @@ func ReadyHandler(timeout time.Duration, checks ...Check) http.Handler {
 		var lines []string
 		for i, err := range errs {
 			if err != nil {
-				lines = append(lines, checks[i].Name+": "+strings.Join(strings.Fields(err.Error()), " "))
+				lines = append(lines, checks[i].Name+": "+oneLine(err.Error()))
 			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -126,3 +126,6 @@ func joinInts(vs []int64) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// oneLine keeps a message on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -181,3 +181,30 @@ func TestCheckAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestStartupGate: until the start has finished, readiness is 503 with what it waits for,
+// and the other checks are not run; then they answer.
+func TestStartupGate(t *testing.T) {
+	calls := 0
+	ready := ReadyHandler(time.Second, Check{Name: "database", Func: func(context.Context) error { calls++; return nil }})
+	s := NewStartup("connecting to PostgreSQL")
+	h := s.Gate(ready)
+	if code, body := get(t, h); code != 503 || body != "worker: not started: connecting to PostgreSQL\n" {
+		t.Errorf("while starting: got %d %q, want 503 naming the state", code, body)
+	}
+	s.Set("waiting for PostgreSQL (attempt 2):\n cannot reach it")
+	if code, body := get(t, h); code != 503 || body != "worker: not started: waiting for PostgreSQL (attempt 2): cannot reach it\n" {
+		t.Errorf("while waiting: got %d %q, want 503 with the state on one line", code, body)
+	}
+	if calls != 0 {
+		t.Errorf("the checks ran %d times before the start finished, want 0", calls)
+	}
+	s.Started()
+	if code, body := get(t, h); code != 200 || body != "ok\n" || calls != 1 {
+		t.Errorf("started: got %d %q after %d checks, want 200 ok after 1", code, body, calls)
+	}
+	var none *Startup
+	if code, _ := get(t, none.Gate(ready)); code != 200 {
+		t.Errorf("nil Startup: got %d, want the checks' 200", code)
+	}
+}

@@ -3,6 +3,7 @@ package sinktest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -58,26 +59,32 @@ func reuseDatabase(t testing.TB, template string) (name string, ok bool) {
 	}
 	defer admin.Close(context.Background())
 	name = fmt.Sprintf("%s_p%02d", strings.Replace(template, "_template_", "_pool_", 1), slot)
-	if err := emptyDatabase(ctx, admin, name, template); err != nil {
-		// Missing (a test dropped it) or not emptied: made afresh.
-		ident := pgx.Identifier{name}.Sanitize()
-		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
-			t.Fatalf("dropping test database %s: %v", name, err)
+	for attempt := 1; ; attempt++ {
+		if err := emptyDatabase(ctx, admin, name, template); err != nil {
+			// Missing (a test dropped it) or not emptied: made afresh.
+			ident := pgx.Identifier{name}.Sanitize()
+			if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
+				t.Fatalf("dropping test database %s: %v", name, err)
+			}
+			if _, err := admin.Exec(ctx, `CREATE DATABASE `+ident+` TEMPLATE `+pgx.Identifier{template}.Sanitize()); err != nil {
+				t.Fatalf("creating test database %s: %v", name, err)
+			}
+			configure(t, ctx, admin, name)
 		}
-		if _, err := admin.Exec(ctx, `CREATE DATABASE `+ident+` TEMPLATE `+pgx.Identifier{template}.Sanitize()); err != nil {
-			t.Fatalf("creating test database %s: %v", name, err)
+		// A session on the database for the test's lifetime: a checkout with other
+		// migrations drops the pool databases of this one that no session uses (see
+		// dropStalePools; an older one does not look at the slot's lock), and a test
+		// that runs commands one after the other leaves moments without any. Dropped
+		// before the session began, it is made again.
+		hold, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
+		if err == nil {
+			t.Cleanup(func() { hold.Close(context.Background()) })
+			return name, true
 		}
-		configure(t, ctx, admin, name)
+		if attempt == 3 {
+			t.Fatalf("connecting to test database %s: %v", name, err)
+		}
 	}
-	// A session on the database for as long as the test has it: checkouts with other
-	// migrations drop free pool databases without FORCE (dropStalePools), which leaves a
-	// database with a session alone, even one whose slot they would see as free.
-	keeper, err := pgx.Connect(ctx, URLFor(ServerURL(), name))
-	if err != nil {
-		t.Fatalf("connecting to test database %s: %v", name, err)
-	}
-	t.Cleanup(func() { keeper.Close(context.Background()) })
-	return name, true
 }
 
 // takeSlot takes a free slot under its advisory lock, held by this process's slot
@@ -147,11 +154,9 @@ CREATE SCHEMA public;`)
 	return err
 }
 
-// dropStalePools drops the free pool databases of other templates (other migrations). A
-// database is free when no process holds its slot: the slots' locks are the same for
-// every template, so a checkout with other migrations running its tests at the same time
-// keeps the databases of the slots it holds, even between two of its tests, when no
-// session is on them.
+// dropStalePools drops the free pool databases of other templates (other migrations).
+// A database is free when nobody holds its slot's lock: a test of another checkout may
+// hold the slot between taking it and connecting, when no session shows it in use.
 func dropStalePools(ctx context.Context, admin *pgx.Conn, template string) {
 	prefix := strings.Replace(template, "_template_", "_pool_", 1)
 	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'exactsync\_test\_pool\_%' AND left(datname, length($1)) <> $1`, prefix)
@@ -160,13 +165,14 @@ func dropStalePools(ctx context.Context, admin *pgx.Conn, template string) {
 	}
 	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 	for _, n := range names {
-		var slot int
-		if _, err := fmt.Sscanf(n[strings.LastIndex(n, "_p")+2:], "%d", &slot); err != nil {
+		_, suffix, ok := strings.Cut(n[len("exactsync_test_pool_"):], "_p")
+		slot, err := strconv.Atoi(suffix)
+		if !ok || err != nil {
 			continue
 		}
 		var free bool
 		if err := admin.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, poolLockKey, slot).Scan(&free); err != nil || !free {
-			continue // its slot is taken: the database may be in use between two tests
+			continue
 		}
 		// Without FORCE: a database still in use by another checkout stays.
 		admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{n}.Sanitize())

@@ -56,7 +56,7 @@ func run(all []catalogue.Entity, migrations, docs string) (string, error) {
 	}
 	var sql []byte
 	name := "catalogue"
-	if len(s) == 0 {
+	if len(s.columns) == 0 {
 		sql = Migration(all)
 	} else {
 		stmts, err := Diff(s, all)
@@ -66,7 +66,10 @@ func run(all []catalogue.Entity, migrations, docs string) (string, error) {
 		if len(stmts) == 0 {
 			return "", nil
 		}
-		sql, name = DiffMigration(stmts), "catalogue_changes"
+		sql, name = DiffMigration(stmts), "catalogue_comments"
+		if slices.ContainsFunc(stmts, func(st string) bool { return !isCommentStatement(st) }) {
+			name = "catalogue_changes"
+		}
 	}
 	path := filepath.Join(migrations, fmt.Sprintf("%05d_%s.sql", last+1, name))
 	return path, os.WriteFile(path, sql, 0o644)
@@ -139,6 +142,11 @@ ALTER TABLE exact_sync.pass_keys ALTER COLUMN ids TYPE text[] USING ids::text[];
 			b.WriteString(createTable(e))
 		}
 	}
+	for _, e := range all {
+		if !e.Deprecated {
+			b.WriteString("\n" + strings.Join(Comments(e, nil), "\n") + "\n")
+		}
+	}
 	return b.Bytes()
 }
 
@@ -150,11 +158,19 @@ func Docs(all []catalogue.Entity) []byte {
 # Entities and tables
 
 Every entity exactsync can sync, with its table in schema ` + "`exact`" + ` and where it comes
-from in Exact Online. Each table starts with ` + "`division integer`" + ` and ends with
+from in Exact Online. Each table has ` + "`division integer`" + `, one column per field, and
 ` + "`exact_timestamp bigint`" + ` (the row version: Exact's ` + "`Timestamp`" + ` for entities read from a sync
 endpoint, the ` + "`Modified`" + ` time in milliseconds since 1970 UTC for the others, 0 without one),
 ` + "`raw jsonb`" + ` (the record as received, without ` + "`__metadata`" + `) and ` + "`synced_at timestamptz`" + `
 (when exactsync last changed the row, indexed). The primary key is ` + "`(division, key)`" + `.
+
+Select columns by name, not by position: a table made from the catalogue has them in the order
+listed below, but a field added to the catalogue later gets its column at the end of its table,
+and ` + "`exact.accounts`" + ` and ` + "`exact.suppliers`" + `, older than the catalogue, start with
+` + "`" + strings.Join(accountsColumns, "`, `") + "`" + ` and have the other fields' columns after them.
+
+Every table and column carries a comment (` + "`\\d+ exact.accounts`" + ` in psql shows them): the Exact field it
+holds, what it means where the catalogue says so, and for a date how to read the Amsterdam date.
 
 Read modes: **sync** pages the sync endpoint by its ` + "`Timestamp`" + ` cursor, 1,000 records a call, and
 applies deletions from the division's ` + "`sync/Deleted`" + ` stream by its EntityType; **modified** pages the
@@ -162,8 +178,11 @@ regular endpoint, 60 records a call, by a ` + "`Modified`" + ` cursor with a few
 reads the regular endpoint in full on every run and removes the rows it did not see. Entities
 read by Modified learn of deletions only from full passes.
 
-Dates are instants (` + "`timestamptz`" + `), converted from Exact's Amsterdam wall-clock time; doubles and
-decimals are ` + "`numeric`" + ` holding exactly the digits Exact sent.
+Dates are instants (` + "`timestamptz`" + `), converted from Exact's Amsterdam wall-clock time. The day
+Exact shows is ` + "`" + amsterdamDate("date") + "`" + `: a plain ` + "`date::date`" + ` takes the session's time
+zone, and in a UTC session a booking of 25 April (midnight in Amsterdam, stored as
+` + "`2026-04-24 22:00:00+00`" + `) reads as 24 April. Doubles and decimals are ` + "`numeric`" + ` holding
+exactly the digits Exact sent.
 
 | Entity | Table | Endpoint | Read | Key | EntityType |
 |---|---|---|---|---|---|
@@ -203,6 +222,9 @@ decimals are ` + "`numeric`" + ` holding exactly the digits Exact sent.
 			from := fmt.Sprintf("`%s` (%s)", c.Field, c.Type)
 			if c.Trim {
 				from += ", padding trimmed"
+			}
+			if m := meaning(c); m != "" {
+				from += ": " + m
 			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", c.Name, c.SQL, from)
 		}
