@@ -110,7 +110,7 @@ func (w *world) onTerminal(input string, args ...string) (string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go func() { <-ctx.Done(); _ = c.Process.Kill() }()
-	err = c.Wait()
+	_ = c.Wait() // the exit code is read from ProcessState
 	<-done
 	w.mu.Lock()
 	w.logs = append(w.logs, out.String())
