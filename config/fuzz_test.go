@@ -68,7 +68,7 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Fatalf("Load returned division %d", d)
 		}
 	}
-	if c.LogFormat != "json" && c.LogFormat != "console" {
+	if c.LogFormat != "json" && c.LogFormat != "console" && c.LogFormat != "auto" {
 		t.Fatalf("Load returned log format %q", c.LogFormat)
 	}
 	if s := c.Schedules["accounts"]; s != "" && parseFiveFields(s) != nil {
