@@ -22,10 +22,21 @@ var builds struct {
 }
 
 func TestMain(m *testing.M) {
+	// A command started without EXACTSYNC_STATE_DIR keeps its state (the generated
+	// encryption key) under $XDG_STATE_HOME: a directory of this run's, never the home
+	// directory of whoever runs the tests, whose key a later test would find.
+	state, err := os.MkdirTemp("", "exactsync-test-state")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_STATE_HOME", state)
+	os.Unsetenv("EXACTSYNC_STATE_DIR")
 	code := m.Run()
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)
 	}
+	os.RemoveAll(state)
 	os.Exit(code)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
+	"github.com/exactsync/exactsync/sink/seal"
 	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
@@ -50,6 +51,7 @@ func TestFaultTokenRefreshCutTwoReplicas(t *testing.T) {
 	connID := int64(fw.count(`SELECT id FROM exact_sync.connections`))
 	fw.recordStates()
 	replicas := []*replica{fw.startReplica("a"), fw.startReplica("b")}
+	fw.replicas = replicas
 	// enqueue queues a job of every entity (and the deletions) in every division; full
 	// ones are other jobs than the incremental ones, which may still be queued.
 	enqueue := func(full bool) {
@@ -196,6 +198,7 @@ type replica struct {
 	log      *syncBuffer
 	stateDir string
 	proxy    *tcpproxy.Proxy // its way to PostgreSQL
+	exited   chan struct{}   // closed when the process has exited
 }
 
 // startReplica starts `exactsync run` with a state directory and a proxy to PostgreSQL of
@@ -203,15 +206,19 @@ type replica struct {
 func (fw *faultWorld) startReplica(name string) *replica {
 	fw.t.Helper()
 	c, _, _ := fw.command(context.Background(), "run", "--workers", "3", "--rescue-after", "3s", "--grace", "5s")
-	r := &replica{name: name, cmd: c, log: &syncBuffer{}, stateDir: fw.t.TempDir()}
+	r := &replica{name: name, cmd: c, log: &syncBuffer{}, stateDir: fw.t.TempDir(), exited: make(chan struct{})}
 	var dbURL string
 	dbURL, r.proxy = sinktest.Proxied(fw.t, fw.dbURL)
-	c.Env = append(c.Env, "DATABASE_URL="+dbURL, "EXACTSYNC_STATE_DIR="+r.stateDir, "LOG_LEVEL=info")
+	// Its own state directory (for its recovery files), and the key that sealed the
+	// imported token, as replicas of one installation share it.
+	keyFile := filepath.Join(fw.env["EXACTSYNC_STATE_DIR"], seal.KeyFile)
+	c.Env = append(c.Env, "DATABASE_URL="+dbURL, "EXACTSYNC_STATE_DIR="+r.stateDir,
+		"EXACTSYNC_ENCRYPTION_KEY_FILE="+keyFile, "LOG_LEVEL=info")
 	c.Stdout, c.Stderr = r.log, r.log
 	if err := c.Start(); err != nil {
 		fw.t.Fatal(err)
 	}
-	exited := make(chan struct{})
+	exited := r.exited
 	go func() { _ = c.Wait(); close(exited) }()
 	fw.t.Cleanup(func() {
 		_ = c.Process.Signal(syscall.SIGTERM)
@@ -234,7 +241,12 @@ func (fw *faultWorld) startReplica(name string) *replica {
 // waitQueueDrained waits until no sync job of the queue waits, runs or retries.
 func (fw *faultWorld) waitQueueDrained(within time.Duration) {
 	fw.t.Helper()
+	gone := false
 	if !poll(within, 100*time.Millisecond, func() bool {
+		if fw.replicas != nil && fw.allReplicasExited() {
+			gone = true
+			return true
+		}
 		// The replicas create the queue's tables as they start.
 		return fw.count(`SELECT count(*) FROM pg_tables WHERE schemaname = 'exact_river' AND tablename = 'river_job'`) == 1 &&
 			fw.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'
@@ -243,6 +255,21 @@ func (fw *faultWorld) waitQueueDrained(within time.Duration) {
 	}) {
 		fw.t.Fatalf("the queue did not drain within %s", within)
 	}
+	if gone {
+		fw.t.Fatalf("every replica exited before the queue drained")
+	}
+}
+
+// allReplicasExited reports whether every replica the test started has exited.
+func (fw *faultWorld) allReplicasExited() bool {
+	for _, r := range fw.replicas {
+		select {
+		case <-r.exited:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // recordStates records every change of a connection's state in public.connection_states,

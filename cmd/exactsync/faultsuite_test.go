@@ -112,6 +112,8 @@ type faultWorld struct {
 	// stormReset, when set, gives the storm's 429s minutely headers resetting this soon;
 	// otherwise they carry no headers at all (§2.4).
 	stormReset atomic.Int64
+	// replicas are the run processes a test started with startReplica.
+	replicas []*replica
 }
 
 func newFaultWorld(t *testing.T, accounts int) *faultWorld {

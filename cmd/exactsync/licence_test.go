@@ -138,7 +138,9 @@ func (w *world) startWorker(cfg *config.Config, scheds []worker.Schedule) {
 	w.t.Helper()
 	ctx := context.Background()
 	log := newLogger(cfg, io.Discard)
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: w.dbURL, Logger: log})
+	scfg := storeConfig(cfg, log) // the key that sealed the imported token, as run has it
+	scfg.DatabaseURL = w.dbURL
+	st, err := sink.Open(ctx, scfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -315,7 +315,7 @@ func TestDemo(t *testing.T) {
 	// doctor after the demo: its simulator has stopped, which is no failure; the
 	// divisions the demo synced are listed.
 	cmd := exec.Command(binary(t), "doctor")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "EXACTSYNC_STATE_DIR="+state)
 	out, err := cmd.Output()
 	got := doctorLines(string(out))
 	if err != nil || !strings.Contains(string(out), "\n0 failed") {

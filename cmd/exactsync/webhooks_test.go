@@ -173,7 +173,7 @@ func TestWebhookLostDeliveriesScheduleConverges(t *testing.T) {
 // says where it is served.
 func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 	t.Parallel()
-	w, _ := webhookWorld(t, exacttest.WebhookOptions{WrongSignature: true})
+	w, url := webhookWorld(t, exacttest.WebhookOptions{WrongSignature: true})
 	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "0 0 1 1 *"
 	addr := freeAddr(t, w.env["EXACTSYNC_WEBHOOK_LISTEN"])
 	p := w.startRuns(1, "--listen", addr)[0]
@@ -203,7 +203,7 @@ func TestWebhookBadSignatureTriggersNothing(t *testing.T) {
 	content := `{"Topic":"FinancialTransactions","ClientId":"` + testClientID + `","Division":101,"Action":"Update",` +
 		`"Key":"00000000-0000-4000-8000-0000000000f1","ExactOnlineEndpoint":"https://start.exactonline.nl/api/v1/101/financialtransaction/TransactionLines","EventCreatedOn":"2026-01-05T10:00:00.000"}`
 	signed := `{"Content":` + content + `,"HashCode":"` + webhook.Sign([]byte(w.env["EXACT_WEBHOOK_SECRET"]), []byte(content)) + `"}`
-	resp, err := http.Post("http://"+addr+"/exact/webhook", "application/json", strings.NewReader(signed))
+	resp, err := http.Post(url, "application/json", strings.NewReader(signed))
 	if err != nil {
 		t.Fatal(err)
 	}
