@@ -26,7 +26,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "exactsim:", err)
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
@@ -47,8 +47,9 @@ type usageError struct{ err error }
 func (e usageError) Error() string        { return e.err.Error() + " (see exactsim -h)" }
 func (e usageError) Is(target error) bool { return target == errUsage }
 
-// parseFlags turns the command line into listen address and simulator options.
-func parseFlags(args []string) (string, exacttest.Options, error) {
+// parseFlags turns the command line into listen address and simulator options, and
+// whether to stop when standard input ends.
+func parseFlags(args []string) (string, exacttest.Options, bool, error) {
 	fs := flag.NewFlagSet("exactsim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
@@ -62,6 +63,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		records   string
 	)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
+	stdinEOF := fs.Bool("exit-on-stdin-eof", false, "stop when standard input ends: a parent that holds a pipe to it takes the simulator with it however it ends")
 	fs.StringVar(&divisions, "divisions", "101,102", "comma-separated division codes; the first is the user's current division")
 	fs.IntVar(&opts.Accounts, "accounts", 500, "generated accounts per division")
 	fs.StringVar(&records, "records", "", `generated records per division of other entities, like transaction_lines=200000,items=5000; "*=N" sizes every entity not named (default 20 each)`)
@@ -99,12 +101,12 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 			b.WriteString("usage: exactsim [flags]\n\nServes a simulator of Exact Online's OAuth2 and REST API (see package exacttest).\n\nFlags:\n")
 			fs.SetOutput(&b)
 			fs.PrintDefaults()
-			return "", opts, helpError{b.String()}
+			return "", opts, false, helpError{b.String()}
 		}
-		return "", opts, usageError{err}
+		return "", opts, false, usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return "", opts, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return "", opts, false, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	opts.NoMandatoryFilter = !mandatory
 	opts.NoBareEnvelope = !bare
@@ -113,7 +115,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	case "empty":
 		opts.EmptyUnauthorizedBody = true
 	default:
-		return "", opts, usageError{fmt.Errorf("invalid value %q for flag -unauthorized-body: want html or empty", body401)}
+		return "", opts, false, usageError{fmt.Errorf("invalid value %q for flag -unauthorized-body: want html or empty", body401)}
 	}
 	from, to, ok := strings.Cut(window, "-")
 	var (
@@ -123,38 +125,38 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	opts.MaintenanceStart, errs[0] = timeOfDay(from)
 	opts.MaintenanceEnd, errs[1] = timeOfDay(to)
 	if !ok || errs[0] != nil || errs[1] != nil || opts.MaintenanceStart == opts.MaintenanceEnd {
-		return "", opts, usageError{fmt.Errorf("invalid value %q for flag -maintenance-window: want HH:MM-HH:MM like 04:00-04:30", window)}
+		return "", opts, false, usageError{fmt.Errorf("invalid value %q for flag -maintenance-window: want HH:MM-HH:MM like 04:00-04:30", window)}
 	}
 	if opts.Records, err = parseRecords(records); err != nil {
-		return "", opts, usageError{err}
+		return "", opts, false, usageError{err}
 	}
 	for d := range strings.SplitSeq(divisions, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(d))
 		if err != nil || n <= 0 {
-			return "", opts, usageError{fmt.Errorf("invalid value %q for flag -divisions: want division codes like 101,102", divisions)}
+			return "", opts, false, usageError{fmt.Errorf("invalid value %q for flag -divisions: want division codes like 101,102", divisions)}
 		}
 		opts.Divisions = append(opts.Divisions, n)
 	}
 	switch {
 	case opts.Webhooks.LossRate < 0 || opts.Webhooks.LossRate > 1 || opts.Webhooks.Duplicates < 0:
-		return "", opts, usageError{errors.New("-webhook-loss must be from 0 to 1 and -webhook-duplicates not negative")}
+		return "", opts, false, usageError{errors.New("-webhook-loss must be from 0 to 1 and -webhook-duplicates not negative")}
 	case opts.Accounts < 0 || opts.MinutelyLimit < 0 || opts.DailyLimit < 0:
-		return "", opts, usageError{errors.New("-accounts, -minutely-limit and -daily-limit must not be negative")}
+		return "", opts, false, usageError{errors.New("-accounts, -minutely-limit and -daily-limit must not be negative")}
 	case opts.Licence.DailyLimit < 0 || opts.Licence.OtherAppCalls < 0:
-		return "", opts, usageError{errors.New("-licence-daily-limit and -other-app-calls must not be negative")}
+		return "", opts, false, usageError{errors.New("-licence-daily-limit and -other-app-calls must not be negative")}
 	case opts.Faults.ErrorRate < 0 || opts.Faults.ErrorRate > 1 || opts.Faults.TruncateRate < 0 || opts.Faults.TruncateRate > 1:
-		return "", opts, usageError{errors.New("-fault-rate and -truncate-rate are probabilities between 0 and 1")}
+		return "", opts, false, usageError{errors.New("-fault-rate and -truncate-rate are probabilities between 0 and 1")}
 	}
 	if start == "now" {
 		opts.Start = time.Now().UTC()
 	} else {
 		t, err := time.Parse(time.RFC3339, start)
 		if err != nil {
-			return "", opts, usageError{fmt.Errorf("invalid value %q for flag -start: want RFC 3339 or \"now\"", start)}
+			return "", opts, false, usageError{fmt.Errorf("invalid value %q for flag -start: want RFC 3339 or \"now\"", start)}
 		}
 		opts.Start = t
 	}
-	return *addr, opts, nil
+	return *addr, opts, *stdinEOF, nil
 }
 
 // parseRecords parses --records: name=count pairs of the simulator's entities, or "*=count".
@@ -191,8 +193,8 @@ func timeOfDay(s string) (time.Duration, error) {
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
-func run(args []string, stdout io.Writer) error {
-	addr, opts, err := parseFlags(args)
+func run(args []string, stdin io.Reader, stdout io.Writer) error {
+	addr, opts, stdinEOF, err := parseFlags(args)
 	var help helpError
 	if errors.As(err, &help) {
 		fmt.Fprint(stdout, help.text)
@@ -203,6 +205,14 @@ func run(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if stdinEOF {
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			_, _ = io.Copy(io.Discard, stdin)
+			stop()
+		}()
+	}
 
 	srv, err := exacttest.Listen(addr, opts)
 	if err != nil {

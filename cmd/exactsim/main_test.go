@@ -94,7 +94,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, opts, err := parseFlags(tt.args)
+			addr, opts, _, err := parseFlags(tt.args)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("got err %v, want error %v", err, tt.wantErr)
 			}
@@ -214,7 +214,7 @@ func TestBadFlagExitsTwo(t *testing.T) {
 func TestHelpDescribesEveryFlag(t *testing.T) {
 	for _, arg := range []string{"-h", "--help"} {
 		var out strings.Builder
-		if err := run([]string{arg}, &out); err != nil {
+		if err := run([]string{arg}, nil, &out); err != nil {
 			t.Fatalf("run %s: %v", arg, err)
 		}
 		for _, flag := range []string{"-addr", "-divisions", "-accounts", "-records", "-fault-rate", "-truncate-rate", "-maintenance-window", "-bare-envelope"} {
@@ -236,7 +236,7 @@ func TestUnreadableStateIsOneLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	err := run([]string{"--state", path}, &out)
+	err := run([]string{"--state", path}, nil, &out)
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "remove it") {
 		t.Errorf("run with an unreadable --state: %v, want one line naming the file and the fix", err)
 	}

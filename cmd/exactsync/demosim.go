@@ -22,6 +22,7 @@ import (
 // to it over HTTP only, as exactsync talks to Exact, plus the simulator's control API.
 type simProcess struct {
 	cmd          *exec.Cmd
+	stdin        io.WriteCloser // held open while the demo lives: its end stops the simulator
 	url          string
 	refreshToken string
 	bin          *sibling.Binary // removed by stop if built for the demo
@@ -39,7 +40,13 @@ func startSimulator(ctx context.Context, args ...string) (*simProcess, error) {
 		return nil, fmt.Errorf("finding the simulator: %w", err)
 	}
 	p := &simProcess{bin: bin}
-	p.cmd = exec.Command(bin.Path, args...)
+	// However the demo ends (a signal, SIGKILL, a closed terminal), its end closes the
+	// simulator's standard input, and the simulator stops with it.
+	p.cmd = exec.Command(bin.Path, append([]string{"--exit-on-stdin-eof"}, args...)...)
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		p.stop()
+		return nil, err
+	}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		p.stop()
@@ -75,6 +82,7 @@ var errNoSimulator = errors.New("the demo needs the simulator of Exact Online: i
 // stop ends the simulator and removes what the demo built.
 func (p *simProcess) stop() {
 	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.stdin.Close()
 		_ = p.cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { _ = p.cmd.Wait(); close(done) }()

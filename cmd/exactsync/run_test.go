@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -327,5 +329,51 @@ func TestDemo(t *testing.T) {
 	if s := got["Exact Online"]; len(s) == 0 || s[0] != "WARN" || !strings.Contains(string(out), "does not answer: a demo's simulator stops with the demo") ||
 		!strings.Contains(string(out), "exactsync auth remove --connection 2") {
 		t.Errorf("doctor after the demo: Exact Online %v, want a warning naming the stopped simulator and auth remove\n%s", s, out)
+	}
+}
+
+// TestDemoKilledTakesItsSimulator: a demo that ends without a chance to clean up (SIGKILL,
+// as a closed pipe or terminal may end it too) leaves no simulator running: exactsim
+// stops when the demo's end closes its standard input.
+func TestDemoKilledTakesItsSimulator(t *testing.T) {
+	t.Parallel()
+	dbURL := sinktest.NewDatabase(t)
+	cmd := exec.Command(binary(t), "demo", "--accounts", "300")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "EXACTSYNC_STATE_DIR="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(out)
+	simURL := ""
+	for simURL == "" && lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "simulator of Exact Online at "); ok {
+			simURL, _, _ = strings.Cut(rest, ": divisions")
+		}
+	}
+	if simURL == "" {
+		t.Fatal("the demo did not say where its simulator listens")
+	}
+	if resp, err := http.Get(simURL + "/api/v1/current/Me"); err != nil {
+		t.Fatalf("the simulator does not answer while the demo runs: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !poll(time.Minute, 50*time.Millisecond, func() bool {
+		resp, err := http.Get(simURL + "/api/v1/current/Me")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	}) {
+		t.Errorf("the simulator at %s still answers a minute after the demo was killed", simURL)
 	}
 }
