@@ -79,6 +79,10 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	intervals, err := scheduleIntervals(cfg, loc, time.Now())
+	if err != nil {
+		return err
+	}
 	// The store and the queue's pool connect on first use: the server below answers
 	// (/readyz 503) while the start waits for PostgreSQL.
 	st, err := sink.New(e.ctx, storeConfig(cfg, log))
@@ -92,7 +96,7 @@ func (c *runCmd) Run(e *env) error {
 	}
 	defer pool.Close()
 
-	m := newMetrics(cfg, st, log)
+	m := newMetrics(cfg, st, intervals, log)
 	newClient := func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
 		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/exactsync/exactsync/internal/metrics"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/webhook"
 )
 
 // listenFlag names --listen and its variable in messages.
@@ -29,9 +30,18 @@ func checkListen(addr string) error {
 }
 
 // newMetrics returns the metrics of a run process: the sync lag of the enabled entities
-// and the deletions, read from st.
-func newMetrics(cfg *config.Config, st *sink.Store, log zerolog.Logger) *metrics.Metrics {
-	return metrics.New(metrics.Config{Lag: st, Entities: slices.Concat(cfg.Entities, []string{sync.DeletionsJob}), Logger: log})
+// and the deletions, and the connections' state, read from st; each entity's schedule
+// interval; the webhook topics' deliveries from zero when webhooks are on.
+func newMetrics(cfg *config.Config, st *sink.Store, intervals map[string]time.Duration, log zerolog.Logger) *metrics.Metrics {
+	m := metrics.New(metrics.Config{Lag: st, Connections: st, Entities: slices.Concat(cfg.Entities, []string{sync.DeletionsJob}),
+		Divisions: cfg.MetricsDivisions, Logger: log})
+	for e, d := range intervals {
+		m.SetSchedule(e, d)
+	}
+	if cfg.WebhookURL != "" {
+		m.WebhookTopics(webhook.Topics(cfg.Entities))
+	}
+	return m
 }
 
 // serve starts the HTTP server of --listen with /metrics, /healthz and /readyz on one mux
