@@ -37,7 +37,9 @@ type fakeConnections struct {
 	err   error
 }
 
-func (f *fakeConnections) Connections(context.Context) ([]sink.Connection, error) { return f.conns, f.err }
+func (f *fakeConnections) Connections(context.Context) ([]sink.Connection, error) {
+	return f.conns, f.err
+}
 
 // exercised is a Metrics told one of everything, as a run process is.
 func exercised(t *testing.T) *Metrics {
