@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -91,6 +92,13 @@ type Config struct {
 	// WebhookLimits are the limits of the callback's listener; zero values mean the
 	// webhook package's defaults.
 	WebhookLimits WebhookLimits
+	// MetricsDivisions is the most divisions whose metrics are served one by one
+	// (EXACTSYNC_METRICS_DIVISIONS): 0 for the default, MetricsDivisionsAll,
+	// MetricsDivisionsNone or a number; metrics.Config.Divisions takes it as it is.
+	MetricsDivisions int
+	// ListenToken, when set, is the bearer token that /metrics and the status page of
+	// --listen require (EXACTSYNC_LISTEN_TOKEN). It is a secret: never logged nor echoed.
+	ListenToken string
 	// Warnings are problems that do not stop a start, each with its fix, for the
 	// command to log (a key file that others can read).
 	Warnings []string
@@ -197,7 +205,25 @@ const (
 	// EnvProgressInterval is how often a run logs a "sync progress" line while it lasts:
 	// a duration such as 10s (the default) or 1m, or off.
 	EnvProgressInterval = "EXACTSYNC_PROGRESS_INTERVAL"
+
+	// EnvMetricsDivisions says which divisions' metrics are served one by one: all, none,
+	// or a number N, per division while there are at most N divisions (the default 100);
+	// beyond, one series per entity.
+	EnvMetricsDivisions = "EXACTSYNC_METRICS_DIVISIONS"
+	// EnvListenToken is the bearer token that /metrics and the status page of --listen
+	// require; unset, they are open (keep the port private).
+	EnvListenToken = "EXACTSYNC_LISTEN_TOKEN"
 )
+
+// Values of Config.MetricsDivisions besides a number (metrics.AllDivisions and
+// metrics.NoDivisions).
+const (
+	MetricsDivisionsAll  = math.MaxInt
+	MetricsDivisionsNone = -1
+)
+
+// MinListenTokenLength is the shortest EXACTSYNC_LISTEN_TOKEN accepted.
+const MinListenTokenLength = 16
 
 // KeyNone, as EXACTSYNC_ENCRYPTION_KEY, stores secrets as plaintext: the explicit
 // opt-out of their encryption.
@@ -313,6 +339,22 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 			c.ProgressInterval = d
 		}
 	}
+
+	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvMetricsDivisions))); v {
+	case "":
+	case "all":
+		c.MetricsDivisions = MetricsDivisionsAll
+	case "none", "0":
+		c.MetricsDivisions = MetricsDivisionsNone
+	default:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad(EnvMetricsDivisions, "%q is not a choice; use all, none, or a number of divisions up to which each has series of its own, e.g. 100 (the default)", v)
+		} else {
+			c.MetricsDivisions = n
+		}
+	}
+	c.ListenToken = listenToken(getenv(EnvListenToken), bad)
 
 	c.Entities = entities(getenv, opts, bad)
 	checkSchedule := func(env, spec string) string {
@@ -688,6 +730,26 @@ func webhookLimits(getenv func(string) string, on bool, bad func(name, format st
 		}
 	}
 	return l
+}
+
+// listenToken checks EXACTSYNC_LISTEN_TOKEN: empty, or at least MinListenTokenLength
+// visible ASCII characters (it travels in an Authorization header). The problems never
+// quote it.
+func listenToken(v string, bad func(name, format string, args ...any)) string {
+	if v == "" {
+		return ""
+	}
+	for _, r := range v {
+		if r <= ' ' || r > '~' {
+			bad(EnvListenToken, "holds a space, a control or a non-ASCII character; use visible ASCII only, e.g. the output of openssl rand -hex 32")
+			return ""
+		}
+	}
+	if len(v) < MinListenTokenLength {
+		bad(EnvListenToken, "too short (%d characters); use %d or more random characters, e.g. the output of openssl rand -hex 32", len(v), MinListenTokenLength)
+		return ""
+	}
+	return v
 }
 
 // CheckWebhookURL accepts the public address of the webhook callback: an absolute https

@@ -15,7 +15,7 @@ var prefixes = []string{"EXACT_", "EXACTSYNC_"}
 
 // testVariables are read by exactsync's tests and test builds, and may be set in a shell
 // that runs exactsync too.
-var testVariables = []string{"EXACTSYNC_FAILPOINT", "EXACTSYNC_FAULT", "EXACTSYNC_FAULT_SEED", "EXACTSYNC_FUZZTIME"}
+var testVariables = []string{"EXACTSYNC_FAILPOINT", "EXACTSYNC_FAULT", "EXACTSYNC_FAULT_SEED", "EXACTSYNC_FUZZTIME", "EXACTSYNC_SCREENSHOT_DIR"}
 
 // serviceLink matches the variables Docker links and Kubernetes set for a service named
 // exact or exactsync (EXACTSYNC_PORT, EXACTSYNC_SERVICE_HOST, EXACTSYNC_PORT_9464_TCP_ADDR,
@@ -30,7 +30,7 @@ func knownNames(opts Options) []string {
 		EnvTimeZone, EnvEncryptionKey, EnvEncryptionKeyFile, EnvEncryptionKeyOld, EnvStateDir, EnvEntities,
 		EnvScheduleDefault, EnvFullScheduleDefault, EnvWebhookSecret, EnvWebhookURL, EnvWebhookListen, EnvRaw,
 		EnvProgressInterval, EnvWebhookMaxConns, EnvWebhookMaxConnsPerClient, EnvWebhookHeaderTimeout,
-		EnvWebhookReadTimeout, EnvWebhookIdleTimeout,
+		EnvWebhookReadTimeout, EnvWebhookIdleTimeout, EnvMetricsDivisions, EnvListenToken,
 	}
 	for _, e := range opts.Entities {
 		known = append(known, ScheduleEnv(e), FullScheduleEnv(e))

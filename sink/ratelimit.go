@@ -80,3 +80,26 @@ func (s *Store) AppCalls(ctx context.Context, connID int64, division int, since 
 	}
 	return n, nil
 }
+
+// EntityCalls is the API calls the runs of one entity's job recorded.
+type EntityCalls struct {
+	Entity string
+	Calls  int
+}
+
+// CallsByEntity sums the API calls recorded by the runs started since since, by the
+// entity of their job, most calls first (exact_sync.runs.api_calls; calls made outside a
+// run, such as division listings, are not counted).
+func (s *Store) CallsByEntity(ctx context.Context, since time.Time) ([]EntityCalls, error) {
+	rows, err := s.pool.Query(ctx, `SELECT entity, sum(api_calls)::int
+		FROM exact_sync.runs WHERE started_at >= $1
+		GROUP BY entity HAVING sum(api_calls) > 0 ORDER BY 2 DESC, 1`, since)
+	if err != nil {
+		return nil, fmt.Errorf("summing the calls since %s by entity: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[EntityCalls])
+	if err != nil {
+		return nil, fmt.Errorf("summing the calls since %s by entity: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	return out, nil
+}

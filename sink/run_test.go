@@ -379,3 +379,41 @@ func TestAppCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsByEntity sums the calls of the runs started since a time by their job's
+// entity, most first, leaving out entities without calls.
+func TestCallsByEntity(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	for _, r := range []struct {
+		division int
+		entity   string
+		at       time.Duration // after the day began
+		calls    int
+	}{
+		{101, "accounts", time.Hour, 3},
+		{102, "accounts", 2 * time.Hour, 4},
+		{101, "transaction_lines", time.Hour, 40},
+		{101, "contacts", time.Hour, 0},
+		{101, "gl_accounts", -time.Hour, 70}, // the day before
+	} {
+		id, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: r.division, Entity: r.entity, StartedAt: day.Add(r.at)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishRun(ctx, id, sink.RunResult{APICalls: r.calls, Status: sink.RunOK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.CallsByEntity(ctx, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sink.EntityCalls{{Entity: "transaction_lines", Calls: 40}, {Entity: "accounts", Calls: 7}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CallsByEntity (-want +got):\n%s", diff)
+	}
+}

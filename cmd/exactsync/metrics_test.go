@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
 	"github.com/exactsync/exactsync/sink/sinktest"
@@ -83,6 +84,7 @@ type runProcess struct {
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
 	addr   string // where it serves HTTP
+	token  string // EXACTSYNC_LISTEN_TOKEN, sent with every request; "" none
 }
 
 var servingAddr = regexp.MustCompile(`"addr":"([^"]+)"[^\n]*serving HTTP`)
@@ -91,7 +93,7 @@ var servingAddr = regexp.MustCompile(`"addr":"([^"]+)"[^\n]*serving HTTP`)
 // serves on.
 func (w *world) startServing(args ...string) *runProcess {
 	w.t.Helper()
-	p := &runProcess{stderr: &lockedBuffer{}}
+	p := &runProcess{stderr: &lockedBuffer{}, token: w.env[config.EnvListenToken]}
 	p.cmd = w.cmd(nil, append([]string{"run", "--listen", "127.0.0.1:0"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -127,7 +129,14 @@ func (p *runProcess) get(t *testing.T, path string) (int, string) {
 
 // try fetches path from the process's server; status 0 and the error when it cannot.
 func (p *runProcess) try(path string) (int, string) {
-	resp, err := http.Get("http://" + p.addr + path)
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.addr+path, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -201,7 +210,8 @@ func sample(scrape, name, labels string) (float64, bool) {
 
 // TestMetricsAfterASync scrapes a run process after it synced changes, deletions, a
 // hostile record and a storm of 429s with a token refresh: every metric of the README's
-// list is there, non-zero where the work happened.
+// list is there, non-zero where the work happened. /metrics and the status page require
+// EXACTSYNC_LISTEN_TOKEN, which the log never shows; the probes do not.
 func TestMetricsAfterASync(t *testing.T) {
 	t.Parallel()
 	ow := newOpsWorld(t, []int{101, 102}, 1200)
@@ -225,6 +235,8 @@ func TestMetricsAfterASync(t *testing.T) {
 	ow.expireToken() // the run refreshes
 	ow.storm.Store(2)
 
+	const listenToken = "metrics-test-listen-token-0123456789"
+	ow.env[config.EnvListenToken] = listenToken
 	p := ow.startServing("--workers", "2")
 	var scrape string
 	if !eventually(60*time.Second, func() bool {
@@ -255,6 +267,9 @@ func TestMetricsAfterASync(t *testing.T) {
 		{"exactsync_run_duration_seconds_count", "entity=accounts"},
 		{"exactsync_runs_total", "entity=accounts,status=ok"},
 		{"exactsync_sync_lag_seconds", "entity=accounts,division=102"},
+		{"exactsync_refresh_token_age_seconds", "connection=1"},
+		{"exactsync_schedule_interval_seconds", "entity=accounts"},
+		{"exactsync_schedule_interval_seconds", "entity=deletions"},
 		{"go_goroutines", ""},
 		{"process_resident_memory_bytes", ""},
 	}
@@ -276,7 +291,22 @@ func TestMetricsAfterASync(t *testing.T) {
 	if code, body := p.get(t, "/readyz"); code != 200 || body != "ok\n" {
 		t.Errorf("/readyz: got %d %q, want 200 ok", code, body)
 	}
+	if v, ok := sample(scrape, "exactsync_connection_reauth_required", "connection=1"); !ok || v != 0 {
+		t.Errorf("exactsync_connection_reauth_required{connection=1}: got %v (present: %t), want 0", v, ok)
+	}
+	if code, body := p.get(t, "/"); code != 200 || !strings.Contains(body, "exactsync status") || !strings.Contains(body, `title="division 101, accounts`) {
+		t.Errorf("the status page: got %d, want 200 with the grid of division 101:\n%s", code, body)
+	}
+	anonymous := &runProcess{addr: p.addr}
+	for path, want := range map[string]int{"/metrics": 401, "/": 401, "/healthz": 200, "/readyz": 200} {
+		if code, _ := anonymous.get(t, path); code != want {
+			t.Errorf("GET %s without the token: %d, want %d", path, code, want)
+		}
+	}
 	p.stop(t)
+	if strings.Contains(p.stderr.String(), listenToken) {
+		t.Error("the log shows EXACTSYNC_LISTEN_TOKEN")
+	}
 }
 
 // TestMetricsListenRefusesABadAddress: a --listen that is no address, or one that cannot

@@ -13,6 +13,7 @@ import (
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/metrics"
+	"github.com/exactsync/exactsync/internal/statuspage"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
@@ -32,7 +33,7 @@ type runCmd struct {
 	Keepalive   time.Duration `default:"168h" env:"EXACTSYNC_KEEPALIVE" help:"Refresh each connection's tokens at least this often, even when nothing is synced, so that Exact's 30-day expiry of unused refresh tokens never hits a quiet connection."`
 	RunHistory  time.Duration `default:"2160h" env:"EXACTSYNC_RUN_HISTORY" help:"How long exact_sync.runs keeps a run (default 90 days; 0 keeps every run). The last successful run of each entity in each division is always kept."`
 	RescueAfter time.Duration `default:"1m" name:"rescue-after" help:"How long a job may run without its division's lock before it counts as lost with a process that died, and runs again."`
-	Listen      string        `env:"EXACTSYNC_LISTEN" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, liveness at /healthz and readiness at /readyz on this address, e.g. 127.0.0.1:9464 (empty: no server)."`
+	Listen      string        `env:"EXACTSYNC_LISTEN" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, liveness at /healthz, readiness at /readyz and the status page at / on this address, e.g. 127.0.0.1:9464 (empty: no server)."`
 }
 
 func (c *runCmd) Run(e *env) error {
@@ -79,6 +80,10 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	intervals, err := scheduleIntervals(cfg, loc, time.Now())
+	if err != nil {
+		return err
+	}
 	// The store and the queue's pool connect on first use: the server below answers
 	// (/readyz 503) while the start waits for PostgreSQL.
 	st, err := sink.New(e.ctx, storeConfig(cfg, log))
@@ -92,7 +97,7 @@ func (c *runCmd) Run(e *env) error {
 	}
 	defer pool.Close()
 
-	m := newMetrics(cfg, st, log)
+	m := newMetrics(cfg, st, intervals, log)
 	newClient := func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
 		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
 	}
@@ -114,7 +119,8 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	startup := metrics.NewStartup(stepConnect)
-	stopServer, err := serve(e.ctx, c.Listen, m, st, startup, log, hooks.mount)
+	status := statuspage.Handler(statusSource(cfg, st, intervals, loc), log)
+	_, stopServer, err := serve(e.ctx, c.Listen, cfg.ListenToken, m, status, st, startup, log, hooks.mount)
 	if err != nil {
 		return err
 	}

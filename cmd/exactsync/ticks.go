@@ -91,3 +91,68 @@ func schedules(cfg *config.Config) ([]*tick, error) {
 	}
 	return out, nil
 }
+
+// scheduleIntervals is, for each enabled entity and the deletions (sync.DeletionsJob),
+// the longest gap between two ticks of its most frequent schedule over the week from now
+// (a schedule of weekdays only has its weekend gap): the interval the alert on the sync
+// lag compares the lag with (exactsync_schedule_interval_seconds). An entity with only a
+// full pass has the full pass's.
+func scheduleIntervals(cfg *config.Config, loc *time.Location, now time.Time) (map[string]time.Duration, error) {
+	ticks, err := schedules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	incremental, full := map[string]time.Duration{}, map[string]time.Duration{}
+	gaps := map[string]time.Duration{}
+	keep := func(into map[string]time.Duration, entity string, d time.Duration) {
+		if old, ok := into[entity]; d > 0 && (!ok || d < old) {
+			into[entity] = d
+		}
+	}
+	for _, t := range ticks {
+		gap, ok := gaps[t.spec]
+		if !ok {
+			sched, err := cronParser.Parse(t.spec)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("schedule %q for %s: %w", t.spec, t.entity, err)}
+			}
+			gap = longestGap(inZone{sched, loc}, now, 7*24*time.Hour)
+			gaps[t.spec] = gap
+		}
+		into := incremental
+		if t.full {
+			into = full
+		}
+		for _, e := range append([]string{t.entity}, t.with...) {
+			keep(into, e, gap)
+		}
+		if t.deletions {
+			keep(incremental, sync.DeletionsJob, gap)
+		}
+	}
+	for e, d := range full {
+		if _, ok := incremental[e]; !ok {
+			incremental[e] = d
+		}
+	}
+	return incremental, nil
+}
+
+// longestGap is the longest time between two ticks of s from now until now+span, with at
+// most 20,000 ticks looked at; 0 when s does not tick twice in a year.
+func longestGap(s interface{ Next(time.Time) time.Time }, now time.Time, span time.Duration) time.Duration {
+	prev := s.Next(now)
+	if prev.IsZero() || prev.Sub(now) > 366*24*time.Hour {
+		return 0
+	}
+	var gap time.Duration
+	for i := 0; i < 20000 && prev.Sub(now) < span; i++ {
+		next := s.Next(prev)
+		if next.IsZero() || next.Sub(prev) > 366*24*time.Hour {
+			break
+		}
+		gap = max(gap, next.Sub(prev))
+		prev = next
+	}
+	return gap
+}

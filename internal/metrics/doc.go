@@ -13,7 +13,12 @@
 // a registry of its own (never the global default) with the Go runtime and process
 // collectors beside exactsync's. README's "Metrics and health" lists the metrics.
 //
-// Counters count what this process did since it started; the sync lag and the readiness
-// checks read the database, so they say the same in every process and are right after a
-// restart.
+// Counters count what this process did since it started; the sync lag, the connections'
+// state and the readiness checks read the database, so they say the same in every process
+// and are right after a restart.
+//
+// The families labelled by division are kept per division in memory and served per
+// division while the divisions known are at most Config.Divisions
+// (EXACTSYNC_METRICS_DIVISIONS); beyond, one series per entity (or window) with an empty
+// division: the counters' total, the worst lag, the fewest calls left.
 package metrics

@@ -3,6 +3,7 @@ package metrics
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,8 +36,19 @@ type Config struct {
 	// sync.DeletionsJob), so that an entity no longer synced does not look late for
 	// ever; nil: every entity with a successful run.
 	Entities []string
-	// LagTimeout bounds the query of the sync lag at a scrape (default 2s).
+	// LagTimeout bounds the query of the sync lag, and that of the connections, at a
+	// scrape (default 2s).
 	LagTimeout time.Duration
+	// Connections, when set, is read at each scrape for the state of each connection and
+	// the age of its refresh token; nil: neither.
+	Connections ConnectionSource
+	// Divisions is the most divisions whose series are served one by one: beyond it, the
+	// families labelled by division serve one series per entity (or window) instead, the
+	// total of the counters, the lowest calls left, the worst lag, with an empty
+	// division. 0: DefaultDivisions; AllDivisions, NoDivisions.
+	Divisions int
+	// Now is the clock of the refresh token's age (default time.Now).
+	Now func() time.Time
 	// Logger receives the errors of a scrape.
 	Logger zerolog.Logger
 }
@@ -47,16 +59,17 @@ type Metrics struct {
 	reg *prometheus.Registry
 	log zerolog.Logger
 
-	upserted, removed, quarantined *prometheus.CounterVec // entity, division
+	upserted, removed, quarantined *divisionFamily        // entity, division
 	runs                           *prometheus.CounterVec // entity, status
 	runDuration                    *prometheus.HistogramVec
 	apiCalls                       *prometheus.CounterVec // endpoint, status
 	apiDuration                    *prometheus.HistogramVec
-	tooMany                        *prometheus.CounterVec // division
+	tooMany                        *divisionFamily        // division
 	refreshes                      *prometheus.CounterVec // outcome
-	remaining                      *prometheus.GaugeVec   // division, window
+	remaining                      *divisionFamily        // window, division
 	webhookDeliveries              *prometheus.CounterVec // topic, outcome
 	webhookLatency                 *prometheus.HistogramVec
+	schedule                       *prometheus.GaugeVec // entity
 }
 
 // New returns the metrics of a process, registered with the Go runtime and process
@@ -66,12 +79,15 @@ func New(cfg Config) *Metrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
-	m.upserted = counter("exactsync_records_upserted_total",
-		"Rows inserted or changed in an entity's table (rows already stored at the same or a newer version are not counted).", "entity", "division")
-	m.removed = counter("exactsync_records_removed_total",
-		"Rows removed from an entity's table: deletions read from Exact, records that left the entity, rows a full pass did not see.", "entity", "division")
-	m.quarantined = counter("exactsync_records_quarantined_total",
-		"Records written to exact_sync.rejected_records because they could not be read or stored.", "entity", "division")
+	byDivision := func(name, help, other string, typ prometheus.ValueType, join func(a, b float64) float64) *divisionFamily {
+		return newDivisionFamily(name, help+" "+divisionHelp, other, typ, join)
+	}
+	m.upserted = byDivision("exactsync_records_upserted_total",
+		"Rows inserted or changed in an entity's table (rows already stored at the same or a newer version are not counted).", "entity", prometheus.CounterValue, sum)
+	m.removed = byDivision("exactsync_records_removed_total",
+		"Rows removed from an entity's table: deletions read from Exact, records that left the entity, rows a full pass did not see.", "entity", prometheus.CounterValue, sum)
+	m.quarantined = byDivision("exactsync_records_quarantined_total",
+		"Records written to exact_sync.rejected_records because they could not be read or stored.", "entity", prometheus.CounterValue, sum)
 	m.runs = counter("exactsync_runs_total",
 		"Runs by the entity of their job and how they ended (ok, failed, daily_limit, reauth_required, lock_lost, budget_reserve, canceled, refused); a job that waits for its division is not a run.", "entity", "status")
 	m.runDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -86,14 +102,13 @@ func New(cfg Config) *Metrics {
 		Help:    "How long a REST call to Exact Online took, body included, by endpoint.",
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"endpoint"})
-	m.tooMany = counter("exactsync_api_too_many_requests_total",
-		"Calls Exact Online answered 429 Too Many Requests, by division.", "division")
+	m.tooMany = byDivision("exactsync_api_too_many_requests_total",
+		"Calls Exact Online answered 429 Too Many Requests, by division.", "", prometheus.CounterValue, sum)
 	m.refreshes = counter("exactsync_token_refreshes_total",
 		"Refresh calls to Exact Online's token endpoint by outcome (ok, too_early, reauth_required, error).", "outcome")
-	m.remaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "exactsync_rate_limit_remaining_calls",
-		Help: "Calls left in a division's rate-limit window (minute or day), as Exact Online last reported them to this process.",
-	}, []string{"division", "window"})
+	m.remaining = byDivision("exactsync_rate_limit_remaining_calls",
+		"Calls left in a division's rate-limit window (minute or day), as Exact Online last reported them to this process; the fewest of any division in a total.",
+		"window", prometheus.GaugeValue, math.Min)
 	m.webhookDeliveries = counter("exactsync_webhook_deliveries_total",
 		"Calls to the webhook callback by topic (empty when it could not be read or verified) and outcome (ok, debounced, unknown_topic, bad_signature, malformed, too_large, timeout, validation).", "topic", "outcome")
 	m.webhookLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -101,17 +116,56 @@ func New(cfg Config) *Metrics {
 		Help:    "From the first webhook delivery to the commit of the incremental run it triggered, by the entity of the run.",
 		Buckets: []float64{1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
 	}, []string{"entity"})
+	m.schedule = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "exactsync_schedule_interval_seconds",
+		Help: "Seconds between two ticks of the incremental schedule of an entity's job (deletions: of the most frequent schedule that queues them), as configured in this process.",
+	}, []string{"entity"})
 	for _, o := range []string{exact.RefreshOK, exact.RefreshTooEarly, exact.RefreshReauth, exact.RefreshError} {
 		m.refreshes.WithLabelValues(o) // every outcome from zero, so that an alert sees the first one
 	}
 
-	m.reg.MustRegister(m.upserted, m.removed, m.quarantined, m.runs, m.runDuration,
-		m.apiCalls, m.apiDuration, m.tooMany, m.refreshes, m.remaining, m.webhookDeliveries, m.webhookLatency,
+	timeout := cmp.Or(cfg.LagTimeout, 2*time.Second)
+	limit := cmp.Or(cfg.Divisions, DefaultDivisions)
+	dc := &divisionCollector{families: []*divisionFamily{m.upserted, m.removed, m.quarantined, m.tooMany, m.remaining}, limit: limit,
+		src: cfg.Lag, timeout: timeout,
+		lag: byDivision("exactsync_sync_lag_seconds",
+			"Seconds since the last successful run of an entity in a division finished, from the run history of every process; "+
+				"with several connections to one division, the one furthest behind; the worst division in a total. Absent until the entity's first successful run.",
+			"entity", prometheus.GaugeValue, math.Max)}
+	if cfg.Entities != nil {
+		dc.entities = map[string]bool{}
+		for _, e := range cfg.Entities {
+			dc.entities[e] = true
+		}
+	}
+	m.reg.MustRegister(dc, m.runs, m.runDuration, m.apiCalls, m.apiDuration, m.refreshes, m.webhookDeliveries, m.webhookLatency, m.schedule,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.Lag != nil {
-		m.reg.MustRegister(newLagCollector(cfg.Lag, cfg.Entities, cmp.Or(cfg.LagTimeout, 2*time.Second)))
+	if cfg.Connections != nil {
+		now := cfg.Now
+		if now == nil {
+			now = time.Now
+		}
+		m.reg.MustRegister(newConnectionCollector(cfg.Connections, timeout, now))
 	}
 	return m
+}
+
+// divisionHelp ends the help of every family labelled by division.
+const divisionHelp = "Without per-division series (EXACTSYNC_METRICS_DIVISIONS), one series per entity or window with an empty division."
+
+// SetSchedule records the interval of an entity's incremental schedule
+// (exactsync_schedule_interval_seconds), which the alert on the sync lag compares it with.
+func (m *Metrics) SetSchedule(entity string, every time.Duration) {
+	m.schedule.WithLabelValues(entity).Set(every.Seconds())
+}
+
+// WebhookTopics starts the count of the deliveries of each topic at zero: a process whose
+// webhooks are configured serves them before the first delivery, so that an alert sees
+// the silence.
+func (m *Metrics) WebhookTopics(topics []string) {
+	for _, t := range topics {
+		m.webhookDeliveries.WithLabelValues(t, "ok")
+	}
 }
 
 // Gatherer is the registry, for tests and for whoever serves it otherwise.
@@ -137,7 +191,7 @@ func (m *Metrics) Request(endpoint string, division int, status int, d time.Dura
 	m.apiCalls.WithLabelValues(endpoint, code).Inc()
 	m.apiDuration.WithLabelValues(endpoint).Observe(d.Seconds())
 	if status == http.StatusTooManyRequests {
-		m.tooMany.WithLabelValues(strconv.Itoa(division)).Inc()
+		m.tooMany.add("", division, 1)
 	}
 }
 
@@ -160,12 +214,11 @@ func (m *Metrics) Refresh(outcome string) {
 // RateLimit records a division's remaining budgets; a negative one is not known
 // (exact.Observer).
 func (m *Metrics) RateLimit(division int, minuteRemaining, dayRemaining int) {
-	div := strconv.Itoa(division)
 	if minuteRemaining >= 0 {
-		m.remaining.WithLabelValues(div, "minute").Set(float64(minuteRemaining))
+		m.remaining.set("minute", division, float64(minuteRemaining))
 	}
 	if dayRemaining >= 0 {
-		m.remaining.WithLabelValues(div, "day").Set(float64(dayRemaining))
+		m.remaining.set("day", division, float64(dayRemaining))
 	}
 }
 
@@ -177,11 +230,11 @@ func (m *Metrics) RunFinished(res sync.Result) {
 	if res.Replayed {
 		return
 	}
-	div := strconv.Itoa(res.Job.Division)
+	div := res.Job.Division
 	for _, e := range res.Entities {
-		m.upserted.WithLabelValues(e.Entity, div).Add(float64(e.Upserted))
-		m.removed.WithLabelValues(e.Entity, div).Add(float64(e.Removed))
-		m.quarantined.WithLabelValues(e.Entity, div).Add(float64(e.Quarantined))
+		m.upserted.add(e.Entity, div, float64(e.Upserted))
+		m.removed.add(e.Entity, div, float64(e.Removed))
+		m.quarantined.add(e.Entity, div, float64(e.Quarantined))
 	}
 }
 

@@ -31,12 +31,26 @@ type fakeLag struct {
 
 func (f *fakeLag) LastSuccesses(context.Context) ([]sink.LastSuccess, error) { return f.rows, f.err }
 
-// exercised is a Metrics told one of everything, as a sync does.
+// fakeConnections is a ConnectionSource answering from memory.
+type fakeConnections struct {
+	conns []sink.Connection
+	err   error
+}
+
+func (f *fakeConnections) Connections(context.Context) ([]sink.Connection, error) {
+	return f.conns, f.err
+}
+
+// exercised is a Metrics told one of everything, as a run process is.
 func exercised(t *testing.T) *Metrics {
 	t.Helper()
 	m := New(Config{Logger: zerolog.Nop(), Lag: &fakeLag{rows: []sink.LastSuccess{
 		{ConnectionID: 1, Division: 101, Entity: "accounts", Age: 90 * time.Second},
+	}}, Connections: &fakeConnections{conns: []sink.Connection{
+		{ID: 1, State: sink.StateOK, RefreshTokenIssuedAt: time.Now().Add(-time.Hour)},
 	}}})
+	m.SetSchedule("accounts", 15*time.Minute)
+	m.WebhookTopics([]string{"Accounts"})
 	m.Request("sync/CRM/Accounts", 101, 200, 120*time.Millisecond)
 	m.Request("sync/CRM/Accounts", 101, 429, 10*time.Millisecond)
 	m.Request("sync/CRM/Accounts", 101, 0, time.Second)
@@ -70,20 +84,20 @@ func TestObserversFeedTheMetrics(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		{"upserted accounts", testutil.ToFloat64(m.upserted.WithLabelValues("accounts", "101")), 10},
-		{"upserted suppliers", testutil.ToFloat64(m.upserted.WithLabelValues("suppliers", "101")), 2},
-		{"removed suppliers", testutil.ToFloat64(m.removed.WithLabelValues("suppliers", "101")), 2},
-		{"removed accounts (zero, but there)", testutil.ToFloat64(m.removed.WithLabelValues("accounts", "101")), 0},
-		{"quarantined accounts", testutil.ToFloat64(m.quarantined.WithLabelValues("accounts", "101")), 1},
+		{"upserted accounts", valueOf(t, m.upserted, "accounts", 101), 10},
+		{"upserted suppliers", valueOf(t, m.upserted, "suppliers", 101), 2},
+		{"removed suppliers", valueOf(t, m.removed, "suppliers", 101), 2},
+		{"removed accounts (zero, but there)", valueOf(t, m.removed, "accounts", 101), 0},
+		{"quarantined accounts", valueOf(t, m.quarantined, "accounts", 101), 1},
 		{"ok runs", testutil.ToFloat64(m.runs.WithLabelValues("accounts", "ok")), 2},
 		{"200s", testutil.ToFloat64(m.apiCalls.WithLabelValues("sync/CRM/Accounts", "200")), 1},
 		{"429s as calls", testutil.ToFloat64(m.apiCalls.WithLabelValues("sync/CRM/Accounts", "429")), 1},
 		{"no answer", testutil.ToFloat64(m.apiCalls.WithLabelValues("sync/CRM/Accounts", "error")), 1},
-		{"429s of the division", testutil.ToFloat64(m.tooMany.WithLabelValues("101")), 1},
+		{"429s of the division", valueOf(t, m.tooMany, "", 101), 1},
 		{"refreshes ok", testutil.ToFloat64(m.refreshes.WithLabelValues("ok")), 1},
 		{"refreshes reauth_required, from zero", testutil.ToFloat64(m.refreshes.WithLabelValues("reauth_required")), 0},
-		{"minute left", testutil.ToFloat64(m.remaining.WithLabelValues("101", "minute")), 57},
-		{"day left", testutil.ToFloat64(m.remaining.WithLabelValues("101", "day")), 4321},
+		{"minute left", valueOf(t, m.remaining, "minute", 101), 57},
+		{"day left", valueOf(t, m.remaining, "day", 101), 4321},
 		{"webhook deliveries ok", testutil.ToFloat64(m.webhookDeliveries.WithLabelValues("Accounts", "ok")), 1},
 		{"webhook deliveries with a bad signature", testutil.ToFloat64(m.webhookDeliveries.WithLabelValues("", "bad_signature")), 1},
 	}
@@ -102,6 +116,16 @@ func TestObserversFeedTheMetrics(t *testing.T) {
 	if h.GetSampleCount() != 2 || h.GetSampleSum() != 3 {
 		t.Errorf("run durations: got %d runs, %v s; want 2 runs (ok, replayed), 3 s", h.GetSampleCount(), h.GetSampleSum())
 	}
+}
+
+// valueOf is the value of a series of a family by division, which must exist.
+func valueOf(t *testing.T, f *divisionFamily, other string, division int) float64 {
+	t.Helper()
+	v, ok := f.value(other, division)
+	if !ok {
+		t.Errorf("no series %q of division %d", other, division)
+	}
+	return v
 }
 
 // histogram returns the one histogram of family name.

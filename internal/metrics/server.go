@@ -75,7 +75,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.done <- err
 	}()
-	s.log.Info().Str("addr", ln.Addr().String()).Msg("serving HTTP: metrics at /metrics, health at /healthz, readiness at /readyz")
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("serving HTTP: metrics at /metrics, health at /healthz, readiness at /readyz, status page at /")
 	return nil
 }
 
