@@ -66,6 +66,13 @@ type Options struct {
 	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET of a collection
 	// with $top of at most 60 and no $skiptoken gets the bare {"d":[…]} of §3.5 (see doc.go).
 	NoBareEnvelope bool
+	// SyncTimestampEndpoints are the endpoint names read/sync/Sync/SyncTimestamp accepts
+	// (§3.10, §3.16); nil means the ones §3.10 names: TransactionLines, SalesInvoices,
+	// PurchaseOrders, Projects and SalesOrderHeaders (not Accounts).
+	SyncTimestampEndpoints []string
+	// DeletedRetention is how long sync/Deleted keeps a deletion; zero means two months
+	// (60 days, §3.12). A shorter one lets a test age deletions out of the log by Advance.
+	DeletedRetention time.Duration
 }
 
 // Faults are injected failures on REST data calls (not on the token endpoint, current/Me or /_sim/).
