@@ -30,7 +30,6 @@ var readEndpoints = map[string]string{
 var reportingBalanceEntity = (&entity{
 	name:     "ReportingBalance",
 	regular:  reportingBalancePath,
-	metaType: "Exact.Web.Api.Models.Financial.ReportingBalance",
 	fields: []field{
 		{name: "ID", typ: edmInt64, filter: true, quoted: true}, // a JSON string, as leapforce models it (§3.16)
 		{name: "Amount", typ: edmDouble, filter: true},
