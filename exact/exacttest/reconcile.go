@@ -28,8 +28,8 @@ var readEndpoints = map[string]string{
 // reportingBalanceEntity is financial/ReportingBalance (§3.16): one row per group of the
 // division's transaction lines. Every member may be filtered on (Exact advises the year).
 var reportingBalanceEntity = (&entity{
-	name:     "ReportingBalance",
-	regular:  reportingBalancePath,
+	name:    "ReportingBalance",
+	regular: reportingBalancePath,
 	fields: []field{
 		{name: "ID", typ: edmInt64, filter: true, quoted: true}, // a JSON string, as leapforce models it (§3.16)
 		{name: "Amount", typ: edmDouble, filter: true},
