@@ -60,6 +60,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		body401   string
 		bare      bool
 		records   string
+		syncTS    string
 	)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
 	fs.StringVar(&divisions, "divisions", "101,102", "comma-separated division codes; the first is the user's current division")
@@ -93,6 +94,9 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.Float64Var(&opts.Webhooks.LossRate, "webhook-loss", 0, "probability that a webhook delivery is lost")
 	fs.IntVar(&opts.Webhooks.Duplicates, "webhook-duplicates", 0, "extra copies of every webhook delivery")
 	fs.BoolVar(&opts.Webhooks.WrongSignature, "webhook-wrong-signature", false, "sign webhook deliveries with another secret")
+	fs.DurationVar(&opts.DeletedRetention, "deleted-retention", 60*24*time.Hour, "how long sync/Deleted keeps a deletion (Exact: two months)")
+	fs.StringVar(&syncTS, "sync-timestamp-endpoints", "TransactionLines,SalesInvoices,PurchaseOrders,Projects,SalesOrderHeaders",
+		"comma-separated endpoint names read/sync/Sync/SyncTimestamp accepts")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			var b strings.Builder
@@ -135,7 +139,15 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		}
 		opts.Divisions = append(opts.Divisions, n)
 	}
+	opts.SyncTimestampEndpoints = []string{}
+	for name := range strings.SplitSeq(syncTS, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			opts.SyncTimestampEndpoints = append(opts.SyncTimestampEndpoints, name)
+		}
+	}
 	switch {
+	case opts.DeletedRetention <= 0:
+		return "", opts, usageError{fmt.Errorf("invalid value %v for flag -deleted-retention: want a positive duration like 1440h", opts.DeletedRetention)}
 	case opts.Webhooks.LossRate < 0 || opts.Webhooks.LossRate > 1 || opts.Webhooks.Duplicates < 0:
 		return "", opts, usageError{errors.New("-webhook-loss must be from 0 to 1 and -webhook-duplicates not negative")}
 	case opts.Accounts < 0 || opts.MinutelyLimit < 0 || opts.DailyLimit < 0:
