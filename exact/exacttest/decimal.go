@@ -9,40 +9,61 @@ import (
 // decimalSum adds decimal texts (Edm.Double values as the simulator stores them, §3.8)
 // exactly, never through a float64: financial/ReportingBalance's amounts (§3.16) are the exact
 // sums of the lines' AmountDC. A value is an integer mantissa and a scale (digits after the
-// point); values of a scale below smallScales whose mantissa fits an int64, nearly all amounts,
-// are added as int64 per scale, the others, and sums that would overflow, as big.Int.
+// point). The sum is an int64 at the largest scale seen while it fits, nearly always; past
+// that it moves to a big.Int. It is small, as a million groups may each hold three.
 type decimalSum struct {
-	small [smallScales]int64
-	used  [smallScales]bool
-	big   map[int]*big.Int // by scale
+	v     int64
+	scale int
+	big   *big.Int // when not nil, the sum at scale; v is then unused
 }
 
-const (
-	smallScales = 20
-	// maxExponent bounds the exponent of a value added: a Double reaches about 1e308, so a
-	// text beyond it is no amount Exact could hold and is left out of the sum.
-	maxExponent = 400
-)
+// maxExponent bounds the exponent of a value added: a Double reaches about 1e308, so a text
+// beyond it is no amount Exact could hold and is left out of the sum.
+const maxExponent = 400
+
+// pow10s are the powers of ten an int64 holds.
+var pow10s = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// mulPow10 returns v·10^n and whether it fits an int64.
+func mulPow10(v int64, n int) (int64, bool) {
+	if v == 0 {
+		return 0, true
+	}
+	if n >= len(pow10s) {
+		return 0, false
+	}
+	r := v * pow10s[n]
+	return r, r/pow10s[n] == v
+}
 
 // add adds the decimal text v (the JSON number grammar, §3.8); false when v is not one or lies
 // outside a Double's range, and is then not added.
 func (d *decimalSum) add(v string) bool {
 	neg := strings.HasPrefix(v, "-")
 	v = strings.TrimPrefix(v, "-")
-	mant, exp, _ := strings.Cut(strings.ToLower(v), "e")
+	mant, exp, hasExp := strings.Cut(v, "e")
+	if !hasExp {
+		mant, exp, hasExp = strings.Cut(v, "E")
+	}
 	whole, frac, _ := strings.Cut(mant, ".")
 	e := 0
-	if exp != "" {
+	if hasExp {
 		n, err := strconv.Atoi(strings.TrimPrefix(exp, "+"))
 		if err != nil || n > maxExponent || n < -maxExponent {
 			return false
 		}
 		e = n
 	}
-	digits := strings.TrimLeft(whole+frac, "0")
-	if !allDigits(whole) || !allDigits(frac) || whole == "" {
+	if whole == "" || !allDigits(whole) || !allDigits(frac) {
 		return false
 	}
+	digits := strings.TrimLeft(whole+frac, "0")
 	if digits == "" {
 		return true // zero
 	}
@@ -51,27 +72,60 @@ func (d *decimalSum) add(v string) bool {
 		digits += strings.Repeat("0", -scale)
 		scale = 0
 	}
-	if scale < smallScales && len(digits) <= 18 {
+	if d.big == nil && len(digits) <= 18 {
 		m, _ := strconv.ParseInt(digits, 10, 64)
 		if neg {
 			m = -m
 		}
-		cur := d.small[scale]
-		if sum := cur + m; (m > 0 && sum < cur) || (m < 0 && sum > cur) {
-			d.addBig(scale, big.NewInt(cur)) // overflow: move the sum so far to the big part
-			d.small[scale] = m
-		} else {
-			d.small[scale] = sum
+		if d.addSmall(m, scale) {
+			return true
 		}
-		d.used[scale] = true
-		return true
 	}
 	b, _ := new(big.Int).SetString(digits, 10)
 	if neg {
 		b.Neg(b)
 	}
-	d.addBig(scale, b)
+	d.addBig(b, scale)
 	return true
+}
+
+// addSmall adds m·10^-scale to the int64 sum; false, with nothing changed, when it would not fit.
+func (d *decimalSum) addSmall(m int64, scale int) bool {
+	cur, at := d.v, d.scale
+	if scale > at {
+		var ok bool
+		if cur, ok = mulPow10(cur, scale-at); !ok {
+			return false
+		}
+		at = scale
+	} else if scale < at {
+		var ok bool
+		if m, ok = mulPow10(m, at-scale); !ok {
+			return false
+		}
+	}
+	sum := cur + m
+	if (m > 0 && sum < cur) || (m < 0 && sum > cur) {
+		return false
+	}
+	d.v, d.scale = sum, at
+	return true
+}
+
+// addBig adds b·10^-scale, moving the sum to a big.Int.
+func (d *decimalSum) addBig(b *big.Int, scale int) {
+	if d.big == nil {
+		d.big = big.NewInt(d.v)
+	}
+	ten := big.NewInt(10)
+	switch {
+	case scale > d.scale:
+		d.big.Mul(d.big, new(big.Int).Exp(ten, big.NewInt(int64(scale-d.scale)), nil))
+		d.scale = scale
+	case scale < d.scale:
+		b.Mul(b, new(big.Int).Exp(ten, big.NewInt(int64(d.scale-scale)), nil))
+	}
+	d.big.Add(d.big, b)
 }
 
 func allDigits(s string) bool {
@@ -83,45 +137,12 @@ func allDigits(s string) bool {
 	return true
 }
 
-func (d *decimalSum) addBig(scale int, v *big.Int) {
-	if d.big == nil {
-		d.big = map[int]*big.Int{}
-	}
-	if cur, ok := d.big[scale]; ok {
-		cur.Add(cur, v)
-		return
-	}
-	d.big[scale] = new(big.Int).Set(v)
-}
-
 // text is the sum as the shortest decimal text, a JSON number: "0", "-12.5", "0.00001".
 func (d *decimalSum) text() string {
-	top := 0
-	for s := range d.small {
-		if d.used[s] {
-			top = max(top, s)
-		}
+	if d.big != nil {
+		return formatScaled(d.big, d.scale)
 	}
-	for s := range d.big {
-		top = max(top, s)
-	}
-	total := new(big.Int)
-	ten := big.NewInt(10)
-	term := new(big.Int)
-	addScaled := func(v *big.Int, scale int) {
-		term.Exp(ten, big.NewInt(int64(top-scale)), nil)
-		term.Mul(term, v)
-		total.Add(total, term)
-	}
-	for s, v := range d.small {
-		if d.used[s] && v != 0 {
-			addScaled(big.NewInt(v), s)
-		}
-	}
-	for s, v := range d.big {
-		addScaled(v, s)
-	}
-	return formatScaled(total, top)
+	return formatScaled(big.NewInt(d.v), d.scale)
 }
 
 // formatScaled writes v·10^-scale as decimal text without trailing fraction zeros.

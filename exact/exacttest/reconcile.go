@@ -160,9 +160,12 @@ func (d *divisionData) balanceRows() []balanceRow {
 		return m
 	}
 	ccDesc, cuDesc := descriptions(ccEntity), descriptions(cuEntity)
-	glTable := d.tables[glEntity]
-	glScratch := glEntity.newRecord()
 	glCode, glDesc, glBalance := glEntity.index["Code"], glEntity.index["Description"], glEntity.index["BalanceType"]
+	glAccounts := map[string][3]value{} // ID → Code, Description, BalanceType
+	d.tables[glEntity].scan(0, glEntity.newRecord(), func(_ int64, r record) bool {
+		glAccounts[r[glEntity.idField].s] = [3]value{r[glCode], r[glDesc], r[glBalance]}
+		return true
+	})
 	nullable := func(v value, s bool) string {
 		switch {
 		case v.null:
@@ -196,8 +199,8 @@ func (d *divisionData) balanceRows() []balanceRow {
 			rec[rbType], rec[rbStatus] = r[typ], r[status]
 			rec[rbGLAccount] = r[gl]
 			if !r[gl].null {
-				if acc, _, ok := glTable.row(r[gl].s, glScratch); ok {
-					rec[rbGLAccountCode], rec[rbGLAccountDescription], rec[rbBalanceType] = acc[glCode], acc[glDesc], acc[glBalance]
+				if acc, ok := glAccounts[r[gl].s]; ok {
+					rec[rbGLAccountCode], rec[rbGLAccountDescription], rec[rbBalanceType] = acc[0], acc[1], acc[2]
 				}
 			}
 			rec[rbCostCenterCode], rec[rbCostUnitCode] = r[cc], r[cu]
