@@ -51,17 +51,21 @@ func (d *decimalSum) add(v string) bool {
 	if !hasExp {
 		mant, exp, hasExp = strings.Cut(v, "E")
 	}
-	whole, frac, _ := strings.Cut(mant, ".")
+	whole, frac, point := strings.Cut(mant, ".")
 	e := 0
 	if hasExp {
-		n, err := strconv.Atoi(strings.TrimPrefix(exp, "+"))
-		if err != nil || n > maxExponent || n < -maxExponent {
+		digits := exp
+		if len(digits) > 0 && (digits[0] == '+' || digits[0] == '-') {
+			digits = digits[1:]
+		}
+		n, err := strconv.Atoi(exp)
+		if digits == "" || !allDigits(digits) || err != nil || n > maxExponent || n < -maxExponent {
 			return false
 		}
 		e = n
 	}
-	if whole == "" || !allDigits(whole) || !allDigits(frac) {
-		return false
+	if whole == "" || !allDigits(whole) || !allDigits(frac) || point && frac == "" || len(whole) > 1 && whole[0] == '0' {
+		return false // not the JSON number grammar
 	}
 	digits := strings.TrimLeft(whole+frac, "0")
 	if digits == "" {

@@ -54,3 +54,35 @@ func TestDecimalSum(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecimalSum: for any two Double texts the simulator stores (the JSON number grammar),
+// the exact sum equals big.Rat's; other texts are refused.
+func FuzzDecimalSum(f *testing.F) {
+	for _, s := range decimalSamples {
+		f.Add(s, "0.1")
+	}
+	f.Add("999999999999999999", "999999999999999999")
+	f.Add("1E-25", "-12.5e3")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var d decimalSum
+		want := new(big.Rat)
+		for _, v := range []string{a, b} {
+			ok := d.add(v)
+			if valid := jsonNumber.MatchString(v); !valid {
+				if ok {
+					t.Fatalf("add(%q): accepted a text that is no JSON number", v)
+				}
+				continue
+			}
+			if !ok {
+				continue // an exponent past a Double's range
+			}
+			r, _ := new(big.Rat).SetString(v)
+			want.Add(want, r)
+		}
+		got, _ := new(big.Rat).SetString(d.text())
+		if got == nil || got.Cmp(want) != 0 || !jsonNumber.MatchString(d.text()) {
+			t.Fatalf("%q + %q: got %q, want %s", a, b, d.text(), want.RatString())
+		}
+	})
+}

@@ -49,7 +49,11 @@
 // Amsterdam wall-clock time (§3.8), among them midnights on both sides of the spring and autumn
 // changes, the last millisecond before and the first after the spring change, and instants in
 // the autumn hour that happens twice, which two different instants serve as the same /Date(ms)/;
-// Binary values are base64 strings; complex values (Division's Class_01…) are null. Modified
+// Binary values are base64 strings; complex values (Division's Class_01…) are null.
+// Transaction lines have the Status codes 20 and 50 and the Type codes §3.16 names (20 most
+// often, 10, 310, 320, 328), and their CostCenter and CostUnit hold codes of the division's
+// hrm/Costcenters and hrm/Costunits records ("KP0003", "KD0001"), so that
+// financial/ReportingBalance groups them as Exact would. Modified
 // rises with the row, in batches of seven records sharing one Modified to the millisecond, so
 // that ties cross the 60-record page boundaries of the regular endpoints.
 //
