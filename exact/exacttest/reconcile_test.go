@@ -374,6 +374,11 @@ func TestReportingBalanceQueries(t *testing.T) {
 			}
 		})
 	}
+	// Without Accept: application/json, an Atom feed (§3.4), ID as its text.
+	resp, b := get(t, srv, tok, base+"?$select=ID,Amount&$top=1", "")
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`<d:ID m:type="Edm.Int64">`+strconv.FormatInt(ids[0], 10)+`</d:ID>`)) {
+		t.Errorf("XML: got %d %.400s, want a feed with the first ID", resp.StatusCode, b)
+	}
 	if st := srv.Stats(); st.Calls(101, "financial/ReportingBalance") == 0 {
 		t.Errorf("calls of financial/ReportingBalance not counted under their endpoint: %v", st.APICalls)
 	}
