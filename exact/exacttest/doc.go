@@ -15,8 +15,10 @@
 // in sync/Deleted with the catalogue's EntityType) and, where the catalogue names one
 // (catalogue.Data.Regular: financialtransaction/TransactionLines, crm/Contacts, logistics/Items,
 // salesinvoice/SalesInvoices, …, §3.5, §5.3), their regular endpoint, serving the same records
-// without Timestamp; the reference entities read by Modified or in full get their regular
-// endpoint. Regular endpoints serve 60 a page with $filter on every scalar field, $orderby,
+// without Timestamp, and, where §3.13 lists one, their bulk endpoint (bulk/Financial/
+// TransactionLines, bulk/Logistics/Items, …: 1,000 a page by ID, $select required, the
+// regular endpoint's $filter rules); the reference entities read by Modified or in full get
+// their regular endpoint. Regular endpoints serve 60 a page with $filter on every scalar field, $orderby,
 // $select, $top, $skip, $inlinecount and /$count; where Exact's regular resource models a header
 // (salesinvoice/SalesInvoices, keyed by InvoiceID in Exact, §5.3) the simulator still serves the
 // sync endpoint's rows by the catalogue's key. Every record can be read by key (bykey.go).
@@ -380,7 +382,9 @@
 //	  $filter, refusals, no by-key read, counted as its endpoint
 //	/$count and $inlinecount honour $filter (IsSupplier eq true),      TestCountsHonourTheFilter
 //	  hidden records counted; no /$count on sync and bulk
-//	exact decimal sums: overflow, exponents, long scales               TestDecimalSum
+//	exact decimal sums: overflow, exponents, long scales               TestDecimalSum, FuzzDecimalSum
+//	bulk endpoints of §3.13: 1,000 a page, $select, the truth's ID     TestBulkEndpointsServeTheIDSet
+//	  set (hidden records in, deletions beyond the log out)
 //	drift: unlogged deletion, change without Timestamp, records        TestPlantDrift
 //	  counted but never synced, POST /_sim/drift and its refusals
 //	sync/Deleted keeps two months, Options.DeletedRetention            TestDeletionLogKeepsTwoMonths

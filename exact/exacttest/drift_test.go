@@ -402,3 +402,66 @@ func TestSyncTimestamp(t *testing.T) {
 		t.Errorf("TransactionLines not in the list: got %d, want 400", resp.StatusCode)
 	}
 }
+
+// TestBulkEndpointsServeTheIDSet: the bulk endpoints of §3.13 the catalogue's entities have
+// serve 1,000 records a page with $select required, and their ID set is the truth's: a
+// record hidden from the sync endpoint is in it, one deleted beyond the deletion log is not,
+// which is how a client finds deletions older than the log (§3.16).
+func TestBulkEndpointsServeTheIDSet(t *testing.T) {
+	opts := reconcileOptions(1500)
+	opts.Records["items"] = 5
+	srv := newTestServer(t, opts)
+	tok := newAccessTokenFor(t, srv)
+	lines := simRecords(t, srv, "transaction_lines", 101)
+	keys, err := srv.PlantDrift("transaction_lines", 101, Drift{DeleteUnlogged: []string{lines[9]["ID"].(string)}, Hidden: []map[string]any{{"AmountDC": 1, "FinancialYear": 2025}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bulk = "/api/v1/101/bulk/Financial/TransactionLines"
+	for _, tt := range []struct {
+		name, path string
+		status     int
+		message    string
+	}{
+		{"select required", bulk, 400, msgSelectRequired},
+		{"no $skip", bulk + "?$select=ID&$skip=10", 400, msgSkipRefused},
+		{"mandatory filtering on items", "/api/v1/101/bulk/Logistics/Items?$select=ID", 400, msgMandatory + entitiesByName["items"].filterFields() + "."},
+		{"items with a filter", "/api/v1/101/bulk/Logistics/Items?$select=ID&$filter=Code%20ne%20''", 200, ""},
+		{"an endpoint §3.13 does not list", "/api/v1/101/bulk/HRM/Schedules?$select=ID", 404, "Resource not found for the segment 'Schedules'."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, b := getJSON(t, srv, tok, tt.path)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("got %d %.300s, want %d", resp.StatusCode, b, tt.status)
+			}
+			if tt.message != "" {
+				if got := errorMessage(t, b); got != tt.message {
+					t.Errorf("got message %q, want %q", got, tt.message)
+				}
+			}
+		})
+	}
+	recs, _, calls := fetchPages(t, srv, tok, bulk+"?$select=ID&$filter=FinancialYear%20ge%200", 1000, regexp.MustCompile(`\$skiptoken=guid'[0-9a-f-]{36}'$`))
+	got := map[string]bool{}
+	for _, r := range recs {
+		id, _, _ := exact.GUID(r.Field("ID"))
+		got[id] = true
+	}
+	want := map[string]bool{}
+	for _, l := range simRecords(t, srv, "transaction_lines", 101) {
+		if keyPart(l["FinancialYear"]) != "null" {
+			want[l["ID"].(string)] = true
+		}
+	}
+	if len(got) != len(want) || calls != 2 {
+		t.Errorf("got %d IDs in %d calls, want %d in 2", len(got), calls, len(want))
+	}
+	for id := range want {
+		if !got[id] {
+			t.Errorf("ID %s of the truth not served", id)
+		}
+	}
+	if got[lines[9]["ID"].(string)] || !got[keys[0]] {
+		t.Errorf("the line deleted beyond the log served %v, the hidden one %v; want false, true", got[lines[9]["ID"].(string)], got[keys[0]])
+	}
+}
