@@ -61,6 +61,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		bare      bool
 		records   string
 		syncTS    string
+		hidden    string
 	)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
 	fs.StringVar(&divisions, "divisions", "101,102", "comma-separated division codes; the first is the user's current division")
@@ -95,6 +96,7 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 	fs.IntVar(&opts.Webhooks.Duplicates, "webhook-duplicates", 0, "extra copies of every webhook delivery")
 	fs.BoolVar(&opts.Webhooks.WrongSignature, "webhook-wrong-signature", false, "sign webhook deliveries with another secret")
 	fs.DurationVar(&opts.DeletedRetention, "deleted-retention", 60*24*time.Hour, "how long sync/Deleted keeps a deletion (Exact: two months)")
+	fs.StringVar(&hidden, "hidden-from-sync", "", "generated records per division the sync endpoint never serves though counts include them (drift), like transaction_lines=2,accounts=1")
 	fs.StringVar(&syncTS, "sync-timestamp-endpoints", "TransactionLines,SalesInvoices,PurchaseOrders,Projects,SalesOrderHeaders",
 		"comma-separated endpoint names read/sync/Sync/SyncTimestamp accepts")
 	if err := fs.Parse(args); err != nil {
@@ -130,6 +132,9 @@ func parseFlags(args []string) (string, exacttest.Options, error) {
 		return "", opts, usageError{fmt.Errorf("invalid value %q for flag -maintenance-window: want HH:MM-HH:MM like 04:00-04:30", window)}
 	}
 	if opts.Records, err = parseRecords(records); err != nil {
+		return "", opts, usageError{err}
+	}
+	if opts.HiddenFromSync, err = parseHidden(hidden); err != nil {
 		return "", opts, usageError{err}
 	}
 	for d := range strings.SplitSeq(divisions, ",") {
@@ -188,6 +193,26 @@ func parseRecords(s string) (map[string]int, error) {
 			return nil, errors.New("-records: the divisions are -divisions")
 		case name != "*" && !slices.Contains(valid, name):
 			return nil, fmt.Errorf("-records: unknown entity %q; the simulator serves %s", name, strings.Join(valid, ", "))
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+// parseHidden parses --hidden-from-sync: name=count pairs of entities with a sync endpoint.
+func parseHidden(s string) (map[string]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for pair := range strings.SplitSeq(s, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		n, err := strconv.Atoi(count)
+		switch {
+		case !ok || err != nil || n < 0:
+			return nil, fmt.Errorf("invalid value %q for flag -hidden-from-sync: want name=count pairs like transaction_lines=2,accounts=1", s)
+		case !slices.Contains(exacttest.SyncEntities(), name):
+			return nil, fmt.Errorf("-hidden-from-sync: %q is no entity with a sync endpoint; those are %s", name, strings.Join(exacttest.SyncEntities(), ", "))
 		}
 		out[name] = n
 	}

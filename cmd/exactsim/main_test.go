@@ -97,6 +97,14 @@ func TestParseFlags(t *testing.T) {
 				}
 			}},
 		{name: "zero retention", args: []string{"--deleted-retention", "0s"}, wantErr: true},
+		{name: "hidden from sync", args: []string{"--hidden-from-sync", "transaction_lines=2, accounts=1"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if want := map[string]int{"transaction_lines": 2, "accounts": 1}; !cmp.Equal(opts.HiddenFromSync, want) {
+					t.Errorf("got hidden %v, want %v", opts.HiddenFromSync, want)
+				}
+			}},
+		{name: "hidden from sync without a sync endpoint", args: []string{"--hidden-from-sync", "journals=1"}, wantErr: true},
+		{name: "hidden from sync without a count", args: []string{"--hidden-from-sync", "accounts"}, wantErr: true},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: true},
 		{name: "bad divisions", args: []string{"--divisions", "a,b"}, wantErr: true},
 		{name: "bad rate", args: []string{"--fault-rate", "2"}, wantErr: true},

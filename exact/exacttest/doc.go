@@ -199,7 +199,8 @@
 // that keeps the record's Timestamp (and Modified), which no incremental sync serves; a
 // record, new or existing, that the sync endpoint never serves while the regular endpoint,
 // /$count, $inlinecount and ReportingBalance include it, until it is changed or deleted the
-// ordinary way. None of them is delivered to webhooks.
+// ordinary way. None of them is delivered to webhooks. Options.HiddenFromSync (exactsim
+// --hidden-from-sync) hides the last generated records of an entity from the start.
 //
 // # Webhooks
 //
@@ -387,6 +388,7 @@
 //	  set (hidden records in, deletions beyond the log out)
 //	drift: unlogged deletion, change without Timestamp, records        TestPlantDrift
 //	  counted but never synced, POST /_sim/drift and its refusals
+//	Options.HiddenFromSync: hidden from the start, counted             TestHiddenFromSyncOption
 //	sync/Deleted keeps two months, Options.DeletedRetention            TestDeletionLogKeepsTwoMonths
 //	read/sync/Sync/SyncTimestamp: first record modified since, a       TestSyncTimestamp
 //	  re-read from it complete, refusals, Options.SyncTimestampEndpoints

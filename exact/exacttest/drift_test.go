@@ -465,3 +465,37 @@ func TestBulkEndpointsServeTheIDSet(t *testing.T) {
 		t.Errorf("the line deleted beyond the log served %v, the hidden one %v; want false, true", got[lines[9]["ID"].(string)], got[keys[0]])
 	}
 }
+
+// TestHiddenFromSyncOption: Options.HiddenFromSync hides generated records from the sync
+// endpoint from the start, in every division, while /$count counts them.
+func TestHiddenFromSyncOption(t *testing.T) {
+	opts := reconcileOptions(50)
+	opts.HiddenFromSync = map[string]int{"transaction_lines": 3, "accounts": 2}
+	srv := newTestServer(t, opts)
+	tok := newAccessTokenFor(t, srv)
+	for _, tt := range []struct {
+		sync, count string
+		total       int
+	}{
+		{"/sync/Financial/TransactionLines?$select=ID&$filter=Timestamp%20gt%200L", "/financialtransaction/TransactionLines/$count", 50},
+		{"/sync/CRM/Accounts?$select=ID&$filter=Timestamp%20gt%200L", "/crm/Accounts/$count?$filter=Type%20eq%20'A'%20or%20Type%20ne%20'A'", 150},
+	} {
+		for _, div := range []string{"101", "102"} {
+			recs, _, _ := fetchPages(t, srv, tok, "/api/v1/"+div+tt.sync, 1000, syncNext)
+			n := countOf(t, srv, tok, "/api/v1/"+div+tt.count)
+			hidden := opts.HiddenFromSync["transaction_lines"]
+			if strings.Contains(tt.sync, "Accounts") {
+				hidden = opts.HiddenFromSync["accounts"]
+			}
+			if n != tt.total || len(recs) != tt.total-hidden {
+				t.Errorf("division %s %s: got %d synced and a count of %d, want %d and %d", div, tt.sync, len(recs), n, tt.total-hidden, tt.total)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("HiddenFromSync of an entity without a sync endpoint: want a panic")
+		}
+	}()
+	New(Options{HiddenFromSync: map[string]int{"journals": 1}})
+}

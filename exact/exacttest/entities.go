@@ -122,6 +122,19 @@ func Entities() []string {
 	return names
 }
 
+// SyncEntities returns the names of the entities the simulator serves a sync endpoint for,
+// sorted (Options.HiddenFromSync takes them).
+func SyncEntities() []string {
+	var names []string
+	for _, e := range dataEntities {
+		if e.sync != "" {
+			names = append(names, e.name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // lookupEntity returns the entity named name, or an error naming the valid ones.
 func lookupEntity(name string) (*entity, error) {
 	if e, ok := entitiesByName[name]; ok {
