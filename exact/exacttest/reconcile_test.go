@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/exactsync/exactsync/exact"
 	"github.com/google/go-cmp/cmp"
@@ -82,10 +81,10 @@ func simRecords(t *testing.T, srv *Server, entity string, division int) []map[st
 
 // balance is one group of §3.16's mapping, as the test computes it or the API serves it.
 type balance struct {
-	Count                               int64
-	Amount, Debit, Credit               string // exact decimals, as big.Rat's RatString
-	GLCode, GLDescription, BalanceType  string
-	CostCenterDescription, CostUnitDesc string
+	Count                                      int64
+	Amount, Debit, Credit                      string // exact decimals, as big.Rat's RatString
+	GLCode, GLDescription, BalanceType         string
+	CostCenterDescription, CostUnitDescription string
 }
 
 // keyPart renders a member for a group key: "null", or the value's text.
@@ -148,7 +147,7 @@ func groupLines(t *testing.T, srv *Server, division int, keep func(line map[stri
 				g.b.CostCenterDescription = cc[c]
 			}
 			if c, ok := l["CostUnit"].(string); ok {
-				g.b.CostUnitDesc = cu[c]
+				g.b.CostUnitDescription = cu[c]
 			}
 			groups[key] = g
 		}
@@ -227,7 +226,7 @@ func servedBalances(t *testing.T, recs []exact.Record, division int) map[string]
 		b.GLDescription, _ = strPart("GLAccountDescription")
 		b.BalanceType, _ = strPart("BalanceType")
 		b.CostCenterDescription, _ = strPart("CostCenterDescription")
-		b.CostUnitDesc, _ = strPart("CostUnitDescription")
+		b.CostUnitDescription, _ = strPart("CostUnitDescription")
 		out[key] = b
 	}
 	return out
@@ -467,5 +466,3 @@ func TestCountsHonourTheFilter(t *testing.T) {
 		}
 	}
 }
-
-var _ = time.Second
