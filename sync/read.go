@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,7 +83,8 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	r.primeSpentDay(ctx, src, job, log)
 
 	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
-	fullPass := false // a pass from the start of an incrementally read entity
+	fullPass := false            // a pass from the start of an incrementally read entity
+	points := map[string]int64{} // Job.Since's start by endpoint, asked once for all members
 	for i, e := range ents {
 		m := &member{e: e, name: e.Name, table: e.Target(), same: -1}
 		for j := range i {
@@ -104,11 +108,25 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 					Msg("last synced longer ago than Exact keeps deletions (2 months): running a full pass that also removes rows deleted meanwhile")
 			}
 		}
+		sinceFrom := int64(-1) // where Job.Since re-reads from; -1: the stored cursor
+		if !m.full && !job.Since.IsZero() {
+			switch e.Read {
+			case ReadModified:
+				sinceFrom = job.Since.UnixMilli() // the Modified cursor is in milliseconds
+			case ReadSync:
+				if sinceFrom, m.full, err = r.sinceTimestamp(ctx, src, job, e, res, points, log); err != nil {
+					return err
+				}
+			}
+		}
 		if m.full && e.Read != ReadFull {
 			fullPass = true
 		}
 		if !m.full {
 			m.from = m.cur.Timestamp
+			if sinceFrom >= 0 {
+				m.from = min(m.from, sinceFrom)
+			}
 		}
 		s.members = append(s.members, m)
 	}
@@ -179,6 +197,45 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 		}
 	}
 	return nil
+}
+
+// sinceTimestamp is where a run of Job.Since reads e's sync endpoint from: one below the
+// Timestamp read/sync/Sync/SyncTimestamp gives for the first record modified on or after
+// job.Since (§3.10, §3.16; the cursor is exclusive), or math.MaxInt64 (the stored cursor)
+// when no record was. full is true when Exact cannot say: src cannot ask, or Exact refuses
+// the endpoint (it serves only some, §3.10); a full pass then re-reads everything. points
+// keeps the answers by endpoint, so that members of one endpoint ask once.
+func (r *Runner) sinceTimestamp(ctx context.Context, src Source, job Job, e *Entity, res *Result, points map[string]int64, log zerolog.Logger) (from int64, full bool, err error) {
+	if from, ok := points[e.Path]; ok {
+		return from, from < 0, nil
+	}
+	ts, ok := src.(SyncTimestampSource)
+	if !ok {
+		points[e.Path] = -1
+		return -1, true, nil
+	}
+	name := e.Path[strings.LastIndexByte(e.Path, '/')+1:]
+	sp, err := ts.SyncTimestamp(ctx, job.Division, name, job.Since)
+	res.Calls += sp.Calls
+	var apiErr *exact.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 &&
+		apiErr.Status != http.StatusUnauthorized && apiErr.Status != http.StatusTooManyRequests:
+		log.Info().Str("endpoint", e.Path).Str("error", apiErr.Error()).
+			Msg("Exact cannot say where this endpoint's stream reaches the date (SyncTimestamp): re-reading it in full")
+		points[e.Path] = -1
+		return -1, true, nil
+	case err != nil:
+		return 0, false, err // exact names the endpoint and division
+	case !sp.Found:
+		from = math.MaxInt64 // nothing modified since: the stored cursor
+	default:
+		from = sp.Timestamp - 1
+	}
+	log.Info().Str("endpoint", e.Path).Time("since", job.Since).Bool("found", sp.Found).Int64("timestamp", sp.Timestamp).
+		Msg("re-reading from where the stream reaches the date")
+	points[e.Path] = from
+	return from, false, nil
 }
 
 // checkReserve refuses a full pass while the division's day budget, as src last saw

@@ -60,6 +60,14 @@ type RateLimitSource interface {
 	RateLimit(division int) exact.RateLimit
 }
 
+// SyncTimestampSource finds where a sync endpoint's stream reaches a date (§3.10, §3.16),
+// for Job.Since. *exact.Client implements it.
+type SyncTimestampSource interface {
+	SyncTimestamp(ctx context.Context, division int, endpoint string, since time.Time) (exact.SyncPoint, error)
+}
+
+var _ SyncTimestampSource = (*exact.Client)(nil)
+
 // RateLimitSaver is implemented by a Writer that keeps the rate limits last
 // seen, for status reports. *sink.Store implements it.
 type RateLimitSaver interface {
@@ -98,6 +106,12 @@ type Job struct {
 	Division     int
 	Entity       string // an entity's name, or DeletionsJob
 	Full         bool   // start from the beginning instead of the stored cursor
+	// Since, when set, re-reads the records modified on or after it (exactsync sync
+	// --since): an entity read by Timestamp from where read/sync/Sync/SyncTimestamp says its
+	// stream reaches Since (§3.10, §3.16), and one read by Modified from Since, each never
+	// from above its stored cursor; where Exact cannot say (an endpoint SyncTimestamp does
+	// not serve), the run is a full pass. The deletions job ignores it.
+	Since time.Time
 	// QueueJob is the job queue's id of the job; 0 for a job run outside the queue. A
 	// job of the queue whose run already finished is not run again (see
 	// [Result.Replayed]).
@@ -112,8 +126,11 @@ const DeletionsJob = "deletions"
 
 func (j Job) String() string {
 	kind := "incremental"
-	if j.Full {
+	switch {
+	case j.Full:
 		kind = "full"
+	case !j.Since.IsZero():
+		kind = "re-reading since " + j.Since.Format(time.DateOnly) + ","
 	}
 	return fmt.Sprintf("%s %s sync of division %d (connection %d)", kind, j.Entity, j.Division, j.ConnectionID)
 }

@@ -61,6 +61,8 @@ func parseFlags(args []string) (string, exacttest.Options, bool, error) {
 		body401   string
 		bare      bool
 		records   string
+		syncTS    string
+		hidden    string
 	)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
 	stdinEOF := fs.Bool("exit-on-stdin-eof", false, "stop when standard input ends: a parent that holds a pipe to it takes the simulator with it however it ends")
@@ -95,6 +97,10 @@ func parseFlags(args []string) (string, exacttest.Options, bool, error) {
 	fs.Float64Var(&opts.Webhooks.LossRate, "webhook-loss", 0, "probability that a webhook delivery is lost")
 	fs.IntVar(&opts.Webhooks.Duplicates, "webhook-duplicates", 0, "extra copies of every webhook delivery")
 	fs.BoolVar(&opts.Webhooks.WrongSignature, "webhook-wrong-signature", false, "sign webhook deliveries with another secret")
+	fs.DurationVar(&opts.DeletedRetention, "deleted-retention", 60*24*time.Hour, "how long sync/Deleted keeps a deletion (Exact: two months)")
+	fs.StringVar(&hidden, "hidden-from-sync", "", "generated records per division the sync endpoint never serves though counts include them (drift), like transaction_lines=2,accounts=1")
+	fs.StringVar(&syncTS, "sync-timestamp-endpoints", "TransactionLines,SalesInvoices,PurchaseOrders,Projects,SalesOrderHeaders",
+		"comma-separated endpoint names read/sync/Sync/SyncTimestamp accepts")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			var b strings.Builder
@@ -130,6 +136,9 @@ func parseFlags(args []string) (string, exacttest.Options, bool, error) {
 	if opts.Records, err = parseRecords(records); err != nil {
 		return "", opts, false, usageError{err}
 	}
+	if opts.HiddenFromSync, err = parseHidden(hidden); err != nil {
+		return "", opts, usageError{err}
+	}
 	for d := range strings.SplitSeq(divisions, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(d))
 		if err != nil || n <= 0 {
@@ -137,7 +146,15 @@ func parseFlags(args []string) (string, exacttest.Options, bool, error) {
 		}
 		opts.Divisions = append(opts.Divisions, n)
 	}
+	opts.SyncTimestampEndpoints = []string{}
+	for name := range strings.SplitSeq(syncTS, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			opts.SyncTimestampEndpoints = append(opts.SyncTimestampEndpoints, name)
+		}
+	}
 	switch {
+	case opts.DeletedRetention <= 0:
+		return "", opts, usageError{fmt.Errorf("invalid value %v for flag -deleted-retention: want a positive duration like 1440h", opts.DeletedRetention)}
 	case opts.Webhooks.LossRate < 0 || opts.Webhooks.LossRate > 1 || opts.Webhooks.Duplicates < 0:
 		return "", opts, false, usageError{errors.New("-webhook-loss must be from 0 to 1 and -webhook-duplicates not negative")}
 	case opts.Accounts < 0 || opts.MinutelyLimit < 0 || opts.DailyLimit < 0:
@@ -178,6 +195,26 @@ func parseRecords(s string) (map[string]int, error) {
 			return nil, errors.New("-records: the divisions are -divisions")
 		case name != "*" && !slices.Contains(valid, name):
 			return nil, fmt.Errorf("-records: unknown entity %q; the simulator serves %s", name, strings.Join(valid, ", "))
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+// parseHidden parses --hidden-from-sync: name=count pairs of entities with a sync endpoint.
+func parseHidden(s string) (map[string]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for pair := range strings.SplitSeq(s, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		n, err := strconv.Atoi(count)
+		switch {
+		case !ok || err != nil || n < 0:
+			return nil, fmt.Errorf("invalid value %q for flag -hidden-from-sync: want name=count pairs like transaction_lines=2,accounts=1", s)
+		case !slices.Contains(exacttest.SyncEntities(), name):
+			return nil, fmt.Errorf("-hidden-from-sync: %q is no entity with a sync endpoint; those are %s", name, strings.Join(exacttest.SyncEntities(), ", "))
 		}
 		out[name] = n
 	}

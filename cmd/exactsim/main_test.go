@@ -84,6 +84,27 @@ func TestParseFlags(t *testing.T) {
 			}},
 		{name: "negative licence cap", args: []string{"--licence-daily-limit", "-1"}, wantErr: true},
 		{name: "negative other app calls", args: []string{"--other-app-calls", "-5"}, wantErr: true},
+		{name: "reconciliation knobs", args: []string{"--deleted-retention", "24h", "--sync-timestamp-endpoints", "TransactionLines, Accounts"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if opts.DeletedRetention != 24*time.Hour || !cmp.Equal(opts.SyncTimestampEndpoints, []string{"TransactionLines", "Accounts"}) {
+					t.Errorf("got retention %v, SyncTimestamp endpoints %q", opts.DeletedRetention, opts.SyncTimestampEndpoints)
+				}
+			}},
+		{name: "no SyncTimestamp endpoint", args: []string{"--sync-timestamp-endpoints="},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if opts.SyncTimestampEndpoints == nil || len(opts.SyncTimestampEndpoints) != 0 {
+					t.Errorf("got SyncTimestamp endpoints %#v, want none (not nil, the default)", opts.SyncTimestampEndpoints)
+				}
+			}},
+		{name: "zero retention", args: []string{"--deleted-retention", "0s"}, wantErr: true},
+		{name: "hidden from sync", args: []string{"--hidden-from-sync", "transaction_lines=2, accounts=1"},
+			check: func(t *testing.T, _ string, opts exacttest.Options) {
+				if want := map[string]int{"transaction_lines": 2, "accounts": 1}; !cmp.Equal(opts.HiddenFromSync, want) {
+					t.Errorf("got hidden %v, want %v", opts.HiddenFromSync, want)
+				}
+			}},
+		{name: "hidden from sync without a sync endpoint", args: []string{"--hidden-from-sync", "journals=1"}, wantErr: true},
+		{name: "hidden from sync without a count", args: []string{"--hidden-from-sync", "accounts"}, wantErr: true},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: true},
 		{name: "bad divisions", args: []string{"--divisions", "a,b"}, wantErr: true},
 		{name: "bad rate", args: []string{"--fault-rate", "2"}, wantErr: true},

@@ -60,7 +60,7 @@ func (s *Simulator) lookupKey(division int, rt route, key string, now time.Time)
 			return nil, 0, false, false
 		}
 		first := func(got int64, r record) bool {
-			if got == n {
+			if got == n && (e == deletedEntity || !div.tables[e].hidden[r[e.idField].s]) {
 				rec, ts, found = r, got, true
 			}
 			return false // the first row after n-1 is n, or n is no row

@@ -305,6 +305,37 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			recs = []json.RawMessage{}
 		}
 		writeJSON(w, http.StatusOK, recs)
+	case path == "drift" && r.Method == http.MethodPost:
+		var req struct {
+			Entity         string                       `json:"entity"`
+			Division       int                          `json:"division"`
+			DeleteUnlogged []string                     `json:"delete_unlogged"`
+			SilentChanges  []map[string]json.RawMessage `json:"silent_changes"`
+			Hidden         []map[string]json.RawMessage `json:"hidden"`
+			Hide           []string                     `json:"hide"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding drift request: %w", err))
+			return
+		}
+		anys := func(list []map[string]json.RawMessage) []map[string]any {
+			out := make([]map[string]any, len(list))
+			for i, fields := range list {
+				out[i] = make(map[string]any, len(fields))
+				for name, raw := range fields {
+					out[i][name] = raw
+				}
+			}
+			return out
+		}
+		keys, err := s.PlantDrift(req.Entity, req.Division, Drift{DeleteUnlogged: req.DeleteUnlogged,
+			SilentChanges: anys(req.SilentChanges), Hidden: anys(req.Hidden), Hide: req.Hide})
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"deleted_unlogged": len(req.DeleteUnlogged),
+			"silent_changes": len(req.SilentChanges), "hidden_keys": keys, "hidden": len(req.Hide) + len(keys)})
 	case path == "stats" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Stats())
 	case path == "faults" && r.Method == http.MethodPost:

@@ -1,12 +1,14 @@
 package exacttest
 
 import (
+	"cmp"
 	"sort"
 	gosync "sync"
 	"time"
 )
 
-// deletedRetention is how long sync/Deleted keeps a deletion (§3.12).
+// deletedRetention is how long sync/Deleted keeps a deletion (§3.12), unless
+// Options.DeletedRetention says otherwise.
 const deletedRetention = 2 * 30 * 24 * time.Hour
 
 // divisionData is one division's data: a table per entity and the deletion log. Generated rows
@@ -22,6 +24,11 @@ type divisionData struct {
 	deleted []deletedEntry // in Timestamp order
 	firstTS int64          // the first Timestamp of the current numbering: 1, plus one per move
 	moved   time.Time      // DivisionMoveDate (§3.3, §3.10); zero until the first move
+	// retention is how long sync/Deleted keeps a deletion (§3.12).
+	retention time.Duration
+	// version counts the changes to the rows, for caches of what is computed from them.
+	version int64
+	balance balanceCache // financial/ReportingBalance (reconcile.go)
 }
 
 type deletedEntry struct {
@@ -42,6 +49,12 @@ type table struct {
 	// log lists mutations in Timestamp order; an entry is stale when cur[id].ts differs. After
 	// a division move its first entries may lie below baseTS (see divisionData.move).
 	log []logEntry
+	// hidden are the IDs of rows the sync endpoint does not serve, though every other
+	// endpoint does (PlantDrift's Hidden, drift.go), until they change again.
+	hidden map[string]bool
+	// silent holds generated rows changed without a new Timestamp (PlantDrift's
+	// SilentChanges), by row index; a row changed or deleted since is gone[i] and ignores it.
+	silent map[int]record
 
 	// ends holds, for each ID a page ended on ($skiptoken=guid'…'), the Timestamp the row had
 	// when the page was served: a skiptoken is a position (§3.6), so the next page continues
@@ -91,7 +104,8 @@ func (o *Options) recordsOf(e *entity) int {
 }
 
 func newDivisionData(code int, opts *Options, start time.Time, userID string) *divisionData {
-	d := &divisionData{code: code, userID: userID, nextTS: 1, firstTS: 1, tables: map[*entity]*table{}}
+	d := &divisionData{code: code, userID: userID, nextTS: 1, firstTS: 1, tables: map[*entity]*table{},
+		retention: cmp.Or(opts.DeletedRetention, deletedRetention)}
 	for k, e := range dataEntities {
 		n := 0
 		if e.generate != nil {
@@ -135,7 +149,11 @@ func (t *table) row(id string, r record) (record, int64, bool) {
 		return e.rec, e.ts, !e.deleted
 	}
 	if i := t.gen.index(id, t.base); i >= 0 {
-		t.ent.generate(t, i, r, nil)
+		if rec, ok := t.silent[i]; ok {
+			copy(r, rec)
+		} else {
+			t.ent.generate(t, i, r, nil)
+		}
 		if t.ent.tsField >= 0 {
 			r[t.ent.tsField] = value{n: t.baseTS + int64(i)}
 		}
@@ -183,7 +201,11 @@ func (t *table) scanFields(after int64, scratch record, want []bool, fn func(ts 
 		if t.gone != nil && t.gone[i] {
 			continue
 		}
-		t.ent.generate(t, i, scratch, want)
+		if rec, ok := t.silent[i]; ok {
+			copy(scratch, rec)
+		} else {
+			t.ent.generate(t, i, scratch, want)
+		}
 		ts := t.baseTS + int64(i)
 		if t.ent.tsField >= 0 {
 			scratch[t.ent.tsField] = value{n: ts}
@@ -223,6 +245,8 @@ func (d *divisionData) upsert(t *table, r record) int64 {
 	id := r[t.ent.idField].s
 	ts := d.nextTS
 	d.nextTS++
+	d.version++
+	delete(t.hidden, id)
 	if t.ent.tsField >= 0 {
 		r[t.ent.tsField] = value{n: ts}
 	}
@@ -238,6 +262,8 @@ func (d *divisionData) remove(t *table, id string, now time.Time, deletedBy stri
 		return false
 	}
 	ts := d.logDeletion(t, id, now, deletedBy)
+	d.version++
+	delete(t.hidden, id)
 	t.markGone(id)
 	t.cur[id] = &entry{ts: ts, deleted: true}
 	t.log = append(t.log, logEntry{ts: ts, id: id})
@@ -267,7 +293,7 @@ func (d *divisionData) scanDeleted(after int64, now time.Time, fn func(ts int64,
 	k := sort.Search(len(d.deleted), func(k int) bool { return d.deleted[k].ts > after })
 	for ; k < len(d.deleted); k++ {
 		de := d.deleted[k]
-		if now.Sub(de.at) > deletedRetention {
+		if now.Sub(de.at) > d.retention {
 			continue
 		}
 		if !fn(de.ts, de.rec) {
@@ -347,4 +373,5 @@ func (d *divisionData) move(now time.Time) {
 	}
 	d.nextTS = ts
 	d.moved = now
+	d.version++
 }

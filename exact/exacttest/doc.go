@@ -15,8 +15,10 @@
 // in sync/Deleted with the catalogue's EntityType) and, where the catalogue names one
 // (catalogue.Data.Regular: financialtransaction/TransactionLines, crm/Contacts, logistics/Items,
 // salesinvoice/SalesInvoices, …, §3.5, §5.3), their regular endpoint, serving the same records
-// without Timestamp; the reference entities read by Modified or in full get their regular
-// endpoint. Regular endpoints serve 60 a page with $filter on every scalar field, $orderby,
+// without Timestamp, and, where §3.13 lists one, their bulk endpoint (bulk/Financial/
+// TransactionLines, bulk/Logistics/Items, …: 1,000 a page by ID, $select required, the
+// regular endpoint's $filter rules); the reference entities read by Modified or in full get
+// their regular endpoint. Regular endpoints serve 60 a page with $filter on every scalar field, $orderby,
 // $select, $top, $skip, $inlinecount and /$count; where Exact's regular resource models a header
 // (salesinvoice/SalesInvoices, keyed by InvoiceID in Exact, §5.3) the simulator still serves the
 // sync endpoint's rows by the catalogue's key. Every record can be read by key (bykey.go).
@@ -49,7 +51,11 @@
 // Amsterdam wall-clock time (§3.8), among them midnights on both sides of the spring and autumn
 // changes, the last millisecond before and the first after the spring change, and instants in
 // the autumn hour that happens twice, which two different instants serve as the same /Date(ms)/;
-// Binary values are base64 strings; complex values (Division's Class_01…) are null. Modified
+// Binary values are base64 strings; complex values (Division's Class_01…) are null.
+// Transaction lines have the Status codes 20 and 50 and the Type codes §3.16 names (20 most
+// often, 10, 310, 320, 328), and their CostCenter and CostUnit hold codes of the division's
+// hrm/Costcenters and hrm/Costunits records ("KP0003", "KD0001"), so that
+// financial/ReportingBalance groups them as Exact would. Modified
 // rises with the row, in batches of seven records sharing one Modified to the millisecond, so
 // that ties cross the 60-record page boundaries of the regular endpoints.
 //
@@ -165,6 +171,37 @@
 //     of at most 60 never needs __next. current/Me keeps {"d":{"results":[…]}} (§3.2);
 //     Options.NoBareEnvelope always serves d.results.
 //
+// # Reconciliation
+//
+// What a reconciliation reads (§3.16, reconcile.go): /$count and $inlinecount=allpages count
+// what the $filter selects on every regular endpoint (crm/Accounts with IsSupplier eq true
+// counts the suppliers); financial/ReportingBalance is computed from the division's own
+// transaction lines, whatever the control API did to them: one row per division, FinancialYear
+// (ReportingYear), FinancialPeriod (ReportingPeriod), GLAccount, CostCenter (CostCenterCode),
+// CostUnit (CostUnitCode), Type and Status, with Count the lines, Amount the exact sum of AmountDC
+// (decimal arithmetic, never a float64; decimal.go), AmountDebit the sum of the positive
+// amounts and AmountCredit that of the negative ones as a positive number (its sign is
+// UNCONFIRMED), GLAccountCode, GLAccountDescription and BalanceType from the G/L account, the
+// cost centre's and unit's descriptions from hrm/Costcenters and hrm/Costunits, and ID a
+// 53-bit hash of the group's key, served as a JSON string. It takes $select (or $top=1,
+// else the 400 of §3.9), $filter on any member, $top and $inlinecount, and pages 60 rows in ID
+// order with $skiptoken=<ID>L; $skip, $orderby and $expand are refused (UNCONFIRMED). The rows
+// are computed once per state of the division's data. read/sync/Sync/SyncTimestamp answers
+// {"d":{"results":[{API, Modified, TimeStampAsBigInt}]}} for the first record, in Timestamp
+// order, modified on or after the date, none when no record is (envelope, the JSON string
+// and the empty answer UNCONFIRMED), for the endpoints of Options.SyncTimestampEndpoints (by
+// default the five §3.10 names; Accounts is not one); a missing parameter or another
+// endpoint is a 400. sync/Deleted keeps a deletion for Options.DeletedRetention, two months
+// (60 days) by default (§3.12).
+//
+// PlantDrift (POST /_sim/drift) plants what makes a copy differ from Exact (drift.go): a
+// deletion dated before the log's retention, so that sync/Deleted never serves it; a change
+// that keeps the record's Timestamp (and Modified), which no incremental sync serves; a
+// record, new or existing, that the sync endpoint never serves while the regular endpoint,
+// /$count, $inlinecount and ReportingBalance include it, until it is changed or deleted the
+// ordinary way. None of them is delivered to webhooks. Options.HiddenFromSync (exactsim
+// --hidden-from-sync) hides the last generated records of an entity from the start.
+//
 // # Webhooks
 //
 // Each division has its webhooks/WebhookSubscriptions collection (§3.14), behind the same
@@ -205,6 +242,8 @@
 //	POST /_sim/records  {"entity":"transaction_lines","division":101,"upsert":[{"ID":"…","AmountDC":1E-05,"Date":"/Date(1761445800000)/"}],"delete":["<key>"]}
 //	                    → {"upserted":1,"keys":["<key>",…],"deleted":1}
 //	GET  /_sim/records?entity=transaction_lines&division=101  → [{"Timestamp":…,"Account":"…","AmountDC":-1234567.89,…},…]
+//	POST /_sim/drift    {"entity":"transaction_lines","division":101,"delete_unlogged":["<key>"],"silent_changes":[{"ID":"…","AmountDC":7.77}],
+//	                     "hidden":[{"AmountDC":5}],"hide":["<key>"]}  → {"deleted_unlogged":1,"silent_changes":1,"hidden_keys":["<key>"],"hidden":2}
 //	GET  /_sim/webhooks → {"subscriptions":[…],"deliveries":[…]}
 //	POST /_sim/webhooks {"delay":"2s","validation_delay":"1s","loss_rate":0.5,"duplicates":1,"wrong_signature":false}
 //	GET  /_sim/licence  → {"day":"2026-01-05","daily_limit":20000,"per_division":false,"other_app_calls":0,"ours":{"licence":12},"others":{"licence":18000}}
@@ -337,5 +376,22 @@
 //	another app's subscriptions unseen, undeletable, not delivered     TestOtherAppsSubscriptionsAreNotOurs
 //	1M accounts through sync/CRM/Accounts >= 150,000 records/s        BenchmarkSyncAccounts1M
 //	1M transaction lines, every field: records/s, heap held            BenchmarkSyncTransactionLines1M
+//	financial/ReportingBalance equals /_sim/records' lines grouped     TestReportingBalanceEqualsGroupedRecords
+//	  (§3.16) with exact sums, after changes, drift, per year, every
+//	  division; 60 a page, $skiptoken=<ID>L, __count
+//	ReportingBalance: $select or $top=1, bare envelope, $skiptoken,    TestReportingBalanceQueries
+//	  $filter, refusals, no by-key read, counted as its endpoint
+//	/$count and $inlinecount honour $filter (IsSupplier eq true),      TestCountsHonourTheFilter
+//	  hidden records counted; no /$count on sync and bulk
+//	exact decimal sums: overflow, exponents, long scales               TestDecimalSum, FuzzDecimalSum
+//	bulk endpoints of §3.13: 1,000 a page, $select, the truth's ID     TestBulkEndpointsServeTheIDSet
+//	  set (hidden records in, deletions beyond the log out)
+//	drift: unlogged deletion, change without Timestamp, records        TestPlantDrift
+//	  counted but never synced, POST /_sim/drift and its refusals
+//	Options.HiddenFromSync: hidden from the start, counted             TestHiddenFromSyncOption
+//	sync/Deleted keeps two months, Options.DeletedRetention            TestDeletionLogKeepsTwoMonths
+//	read/sync/Sync/SyncTimestamp: first record modified since, a       TestSyncTimestamp
+//	  re-read from it complete, refusals, Options.SyncTimestampEndpoints
+//	ReportingBalance of 1M transaction lines: groups/s                 BenchmarkReportingBalance1M
 //	exactsim flags (--records), first line, serving                   TestParseFlags, TestExactsim (cmd/exactsim)
 package exacttest

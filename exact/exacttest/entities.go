@@ -122,6 +122,19 @@ func Entities() []string {
 	return names
 }
 
+// SyncEntities returns the names of the entities the simulator serves a sync endpoint for,
+// sorted (Options.HiddenFromSync takes them).
+func SyncEntities() []string {
+	var names []string
+	for _, e := range dataEntities {
+		if e.sync != "" {
+			names = append(names, e.name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // lookupEntity returns the entity named name, or an error naming the valid ones.
 func lookupEntity(name string) (*entity, error) {
 	if e, ok := entitiesByName[name]; ok {
@@ -139,6 +152,15 @@ func lookupEntity(name string) (*entity, error) {
 // logistics/Items count is UNCONFIRMED: the simulator accepts a $filter on any.
 var mandatoryFiltered = map[string]bool{"crm/Accounts": true, "logistics/Items": true}
 
+// bulkPaths are the bulk endpoints of §3.13 (1,000 a page, $select required): a sync
+// entity of the catalogue whose sync path is one of them with sync/ for bulk/ has it too
+// (bulk/CRM/Accounts is the accounts' own, account.go).
+var bulkPaths = []string{"bulk/CRM/Addresses", "bulk/CRM/Contacts", "bulk/CRM/Quotations", "bulk/CRM/QuotationLines",
+	"bulk/Documents/Documents", "bulk/Documents/DocumentAttachments", "bulk/Financial/GLAccounts",
+	"bulk/Financial/GLClassifications", "bulk/Financial/TransactionLines", "bulk/Logistics/Items",
+	"bulk/Logistics/SalesItemPrices", "bulk/SalesInvoice/SalesInvoices", "bulk/SalesOrder/SalesOrders",
+	"bulk/SalesOrder/SalesOrderLines", "bulk/SalesOrder/GoodsDeliveries", "bulk/SalesOrder/GoodsDeliveryLines"}
+
 // entityFromCatalogue builds the simulator's entity of a catalogue entity: for read "sync" a
 // sync endpoint (1,000 a page by Timestamp) and, where the catalogue names one, the regular
 // endpoint of the same records (60 a page, §3.5); a regular endpoint for the others. Every
@@ -148,6 +170,9 @@ func entityFromCatalogue(ce catalogue.Entity) *entity {
 	e := &entity{name: ce.Name, deletedType: ce.DeletedType, keyName: ce.Key, fields: catalogueFields(ce)}
 	if ce.Read == catalogue.ReadSync {
 		e.sync, e.regular = ce.Path, ce.Regular
+		if slices.Contains(bulkPaths, "bulk/"+strings.TrimPrefix(ce.Path, "sync/")) {
+			e.bulk = "bulk/" + strings.TrimPrefix(ce.Path, "sync/")
+		}
 	} else {
 		e.regular = ce.Path
 	}

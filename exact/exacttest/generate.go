@@ -2,6 +2,7 @@ package exacttest
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +99,13 @@ func generateFields(t *table, i int, r record, want []bool, from int) {
 			r[k] = value{n: modified}
 		case f.name == "Division" && f.typ == edmInt32:
 			r[k] = value{n: int64(t.div.code)}
+		case e.name == "transaction_lines" && f.name == "Status":
+			// Only Open (20) and Processed (50) exist (§3.16); most lines are processed.
+			r[k] = value{n: [...]int64{20, 50, 50, 50}[h%4]}
+		case e.name == "transaction_lines" && f.name == "Type":
+			// The TransactionLines Type codes §3.16 names: 20 sales entry (most lines), 10
+			// opening balance, 310 and 320–328 closing lines.
+			r[k] = value{n: lineTypes[h%uint64(len(lineTypes))]}
 		case f.name == "Created" && f.typ == edmDateTime && e.modField >= 0:
 			r[k] = value{n: modified - int64(h%uint64(200*24*time.Hour/time.Millisecond))}
 		default:
@@ -119,6 +127,9 @@ func (t *table) modifiedAt(i int) int64 {
 	}
 	return t.gen.start - span + int64(batch)*step + jitter
 }
+
+// lineTypes are the generated transaction lines' Type codes, weighted.
+var lineTypes = [...]int64{20, 20, 20, 20, 20, 20, 10, 310, 320, 328}
 
 // users are the Creator and Modifier GUIDs: the connection's user and a few colleagues.
 func (t *table) user(h uint64) string {
@@ -304,6 +315,11 @@ const (
 	strGLCode
 	// strJournalCode is a journal's code, digits only.
 	strJournalCode
+	// strCostCenterCode and strCostUnitCode are the codes of hrm/Costcenters and
+	// hrm/Costunits ("KP0003", "KD0001"), held by the CostCenter and CostUnit fields of
+	// transaction lines and other entities, which financial/ReportingBalance groups by (§3.16).
+	strCostCenterCode
+	strCostUnitCode
 )
 
 // vatCodes are the VAT codes generated VAT code rows take in turn, the first the codes of a
@@ -339,12 +355,17 @@ func codeKindOf(ce catalogue.Entity, cf catalogue.FieldData) uint8 {
 		return strGLCode
 	case cf.Name == "Code" && last == "Journals", cf.Name == "JournalCode":
 		return strJournalCode
+	case cf.Name == "Code" && last == "Costcenters", cf.Name == "CostCenter":
+		return strCostCenterCode
+	case cf.Name == "Code" && last == "Costunits", cf.Name == "CostUnit":
+		return strCostUnitCode
 	}
 	return stringKindOf(cf.Name)
 }
 
 // codeOwners are the entities whose generated records' codes the code kinds name.
-var codeOwners = map[uint8]string{strAccountCode: "accounts", strVATCode: "vat_codes", strGLCode: "gl_accounts", strJournalCode: "journals"}
+var codeOwners = map[uint8]string{strAccountCode: "accounts", strVATCode: "vat_codes", strGLCode: "gl_accounts", strJournalCode: "journals",
+	strCostCenterCode: "costcenters", strCostUnitCode: "costunits"}
 
 // generateCode is the value of a code field f of record i of t, and false for other fields:
 // the code of record i itself when t is the entity the code belongs to, else the code of one
@@ -367,6 +388,10 @@ func (t *table) generateCode(f *field, i int, h uint64) (string, bool) {
 		return vatCode(j), true
 	case strGLCode:
 		return glCode(j), true
+	case strCostCenterCode:
+		return fmt.Sprintf("KP%04d", j+1), true
+	case strCostUnitCode:
+		return fmt.Sprintf("KD%04d", j+1), true
 	}
 	return journalCode(j), true
 }

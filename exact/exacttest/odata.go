@@ -110,6 +110,10 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 	if known {
 		endpoint = rt.path // by key and $count are calls of the entity's endpoint, in stats and budgets
 	}
+	read, isRead := readEndpoints[strings.ToLower(path)] // reconcile.go
+	if isRead {
+		endpoint = read
+	}
 	hookKey, hook := webhookRoute(endpoint)
 	if hook {
 		endpoint = webhooksPath // one counter, whatever the key
@@ -153,6 +157,10 @@ func (s *Simulator) serveREST(w http.ResponseWriter, r *http.Request, division i
 		return
 	}
 	switch {
+	case isRead && key == nil && !count && read == reportingBalancePath:
+		s.serveReportingBalance(sw, r, division)
+	case isRead && key == nil && !count:
+		s.serveSyncTimestamp(sw, r, division)
 	case known && key != nil:
 		s.serveByKey(sw, r, division, rt, *key)
 	case known && count:
@@ -476,9 +484,16 @@ func (s *Simulator) serveEntity(w http.ResponseWriter, r *http.Request, division
 		lastID  string
 		skip    = eq.skipRows
 		scratch = rt.ent.newRecord()
+		hidden  map[string]bool // rows the sync endpoint does not serve (PlantDrift)
 	)
+	if t := div.tables[rt.ent]; t != nil && keyTS {
+		hidden = t.hidden
+	}
 	visit := func(ts int64, rec record) bool {
 		if eq.pred != nil && !eq.pred.eval(rec) {
+			return true
+		}
+		if hidden != nil && hidden[rec[rt.ent.idField].s] {
 			return true
 		}
 		if _, flags, ok := hostileOf(rt.ent, rec); ok && !keyTS && flags&hostileGUIDKey == 0 {

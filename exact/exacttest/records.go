@@ -192,6 +192,17 @@ func recordJSON(e *entity, rec record) json.RawMessage {
 // mergeRecord applies Exact-field JSON over a record of t (new or existing), stores it at the
 // division's next Timestamp and returns its key.
 func (s *Simulator) mergeRecord(div *divisionData, t *table, fields map[string]json.RawMessage, now time.Time) (string, error) {
+	rec, err := s.mergedRecord(div, t, fields, now, false)
+	if err != nil {
+		return "", err
+	}
+	div.upsert(t, rec)
+	return rec[t.ent.idField].s, nil
+}
+
+// mergedRecord is the record mergeRecord stores, not yet stored. keepModified keeps the
+// current Modified unless fields give one (a change without a new Timestamp, drift.go).
+func (s *Simulator) mergedRecord(div *divisionData, t *table, fields map[string]json.RawMessage, now time.Time, keepModified bool) (record, error) {
 	e := t.ent
 	rec := e.newRecord()
 	for i := range rec {
@@ -206,7 +217,7 @@ func (s *Simulator) mergeRecord(div *divisionData, t *table, fields map[string]j
 	if raw, ok := fields[keyName]; ok && string(raw) != "null" {
 		v, err := decodeValue(edmGuid, raw)
 		if err != nil {
-			return "", fmt.Errorf("field %s: %w", keyName, err)
+			return nil, fmt.Errorf("field %s: %w", keyName, err)
 		}
 		if old, _, ok := t.row(v.s, e.newRecord()); ok {
 			if _, _, hostile := hostileOf(e, old); !hostile {
@@ -220,25 +231,25 @@ func (s *Simulator) mergeRecord(div *divisionData, t *table, fields map[string]j
 		i, ok := e.index[name]
 		switch {
 		case !ok:
-			return "", fmt.Errorf("unknown field %q", name)
+			return nil, fmt.Errorf("unknown field %q", name)
 		case i == e.idField || i == e.tsField || name == "Division":
 			continue // the key, or set by the simulator
 		case !e.fields[i].typ.scalar() || e.fields[i].typ == edmComplex:
-			return "", fmt.Errorf("field %s: a %s cannot be set", name, e.fields[i].typ)
+			return nil, fmt.Errorf("field %s: a %s cannot be set", name, e.fields[i].typ)
 		}
 		v, err := decodeValue(e.fields[i].typ, raw)
 		if err != nil {
-			return "", fmt.Errorf("field %s: %w", name, err)
+			return nil, fmt.Errorf("field %s: %w", name, err)
 		}
 		rec[i] = v
 	}
+	touch := !touched && !keepModified
 	if e == accountsEntity {
-		s.completeAccount(div, t, rec, now, !touched)
+		s.completeAccount(div, t, rec, now, touch)
 	} else {
-		completeRecord(div, t, rec, now, !touched)
+		completeRecord(div, t, rec, now, touch)
 	}
-	div.upsert(t, rec)
-	return rec[e.idField].s, nil
+	return rec, nil
 }
 
 // completeRecord fills what the simulator owns: a new key, the division, Created and Modified.

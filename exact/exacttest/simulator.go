@@ -66,6 +66,18 @@ type Options struct {
 	// NoBareEnvelope always serves {"d":{"results":[…]}}. By default a GET of a collection
 	// with $top of at most 60 and no $skiptoken gets the bare {"d":[…]} of §3.5 (see doc.go).
 	NoBareEnvelope bool
+	// SyncTimestampEndpoints are the endpoint names read/sync/Sync/SyncTimestamp accepts
+	// (§3.10, §3.16); nil means the ones §3.10 names: TransactionLines, SalesInvoices,
+	// PurchaseOrders, Projects and SalesOrderHeaders (not Accounts).
+	SyncTimestampEndpoints []string
+	// HiddenFromSync plants drift from the start (§3.16): entity name (the catalogue's) →
+	// how many of its generated records per division the sync endpoint never serves, while
+	// the regular and bulk endpoints, /$count and financial/ReportingBalance include them
+	// (the last ones generated; see PlantDrift's Hidden, which plants the same later).
+	HiddenFromSync map[string]int
+	// DeletedRetention is how long sync/Deleted keeps a deletion; zero means two months
+	// (60 days, §3.12). A shorter one lets a test age deletions out of the log by Advance.
+	DeletedRetention time.Duration
 }
 
 // Faults are injected failures on REST data calls (not on the token endpoint, current/Me or /_sim/).
@@ -197,8 +209,19 @@ func Open(opts Options) (*Simulator, error) {
 			panic(fmt.Sprintf("exacttest: Options.Records[%q] = %d: want an entity's name (or \"*\") and a count >= 0", name, n))
 		}
 	}
+	for name, n := range opts.HiddenFromSync {
+		if e, err := lookupEntity(name); err != nil || e == divisionsEntity || e.sync == "" || n < 0 {
+			panic(fmt.Sprintf("exacttest: Options.HiddenFromSync[%q] = %d: want an entity with a sync endpoint and a count >= 0", name, n))
+		}
+	}
 	for _, d := range opts.Divisions {
 		s.data[d] = newDivisionData(d, &s.opts, s.start, s.userID)
+		for name, n := range opts.HiddenFromSync {
+			t := s.data[d].tables[entitiesByName[name]]
+			for i := max(t.base-n, 0); i < t.base; i++ {
+				t.hide(t.gen.guid(i))
+			}
+		}
 	}
 	s.auth.init(s.start, opts.RefreshToken)
 	if opts.AuthStateFile != "" {
