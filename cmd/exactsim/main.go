@@ -137,7 +137,7 @@ func parseFlags(args []string) (string, exacttest.Options, bool, error) {
 		return "", opts, false, usageError{err}
 	}
 	if opts.HiddenFromSync, err = parseHidden(hidden); err != nil {
-		return "", opts, usageError{err}
+		return "", opts, false, usageError{err}
 	}
 	for d := range strings.SplitSeq(divisions, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(d))
@@ -154,7 +154,7 @@ func parseFlags(args []string) (string, exacttest.Options, bool, error) {
 	}
 	switch {
 	case opts.DeletedRetention <= 0:
-		return "", opts, usageError{fmt.Errorf("invalid value %v for flag -deleted-retention: want a positive duration like 1440h", opts.DeletedRetention)}
+		return "", opts, false, usageError{fmt.Errorf("invalid value %v for flag -deleted-retention: want a positive duration like 1440h", opts.DeletedRetention)}
 	case opts.Webhooks.LossRate < 0 || opts.Webhooks.LossRate > 1 || opts.Webhooks.Duplicates < 0:
 		return "", opts, false, usageError{errors.New("-webhook-loss must be from 0 to 1 and -webhook-duplicates not negative")}
 	case opts.Accounts < 0 || opts.MinutelyLimit < 0 || opts.DailyLimit < 0:
