@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 )
@@ -25,33 +26,33 @@ type Source interface {
 // Writer stores pages and cursors, and reconciles a division after a full
 // pass. *sink.Store implements it.
 type Writer interface {
-	Cursor(ctx context.Context, connID int64, division int, entity string) (sink.Cursor, error)
-	WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error)
+	Cursor(ctx context.Context, connID int64, division int, entity string) (dest.Cursor, error)
+	WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult, error)
 	// WriteBatches writes several batches (of several tables) in one transaction.
-	WriteBatches(ctx context.Context, bs []sink.Batch) ([]sink.BatchResult, error)
+	WriteBatches(ctx context.Context, bs []dest.Batch) ([]dest.BatchResult, error)
 	// Cursors returns every stored cursor of a division, by entity.
-	Cursors(ctx context.Context, connID int64, division int) (map[string]sink.Cursor, error)
-	StartSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string) (bool, error)
-	FinishSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string, c sink.Cursor, fence int64) (int, error)
-	// Quarantined returns the refs (sink.Reject.Ref) of the entity's records in
+	Cursors(ctx context.Context, connID int64, division int) (map[string]dest.Cursor, error)
+	StartSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string) (bool, error)
+	FinishSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string, c dest.Cursor, fence int64) (int, error)
+	// Quarantined returns the refs (dest.Reject.Ref) of the entity's records in
 	// quarantine in the division.
 	Quarantined(ctx context.Context, connID int64, division int, entity string) ([]string, error)
 }
 
 // History records runs. *sink.Store implements it.
 type History interface {
-	StartRun(ctx context.Context, r sink.Run) (int64, error)
-	FinishRun(ctx context.Context, runID int64, res sink.RunResult) error
+	StartRun(ctx context.Context, r dest.Run) (int64, error)
+	FinishRun(ctx context.Context, runID int64, res dest.RunResult) error
 	// LastSuccess is when the last successful run finished; zero if none.
 	LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error)
-	// JobRuns returns the runs recorded for a queue job (sink.Run.QueueJob), oldest first.
-	JobRuns(ctx context.Context, jobID int64) ([]sink.RunRecord, error)
+	// JobRuns returns the runs recorded for a queue job (dest.Run.QueueJob), oldest first.
+	JobRuns(ctx context.Context, jobID int64) ([]dest.RunRecord, error)
 }
 
 // Locker gives one worker at a time a (connection, division). *sink.Store
 // implements it.
 type Locker interface {
-	LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *sink.DivisionLock, ok bool, err error)
+	LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *dest.DivisionLock, ok bool, err error)
 }
 
 // RateLimitSource is implemented by a Source that knows the rate limits it
@@ -63,13 +64,13 @@ type RateLimitSource interface {
 // RateLimitSaver is implemented by a Writer that keeps the rate limits last
 // seen, for status reports. *sink.Store implements it.
 type RateLimitSaver interface {
-	SaveRateLimit(ctx context.Context, connID int64, division int, rl sink.RateLimit) error
+	SaveRateLimit(ctx context.Context, connID int64, division int, rl dest.RateLimit) error
 }
 
 // RateLimitLoader is implemented by a Writer that keeps the rate limits last seen by
 // every process. *sink.Store implements it.
 type RateLimitLoader interface {
-	RateLimits(ctx context.Context, connID int64) (map[int]sink.RateLimit, error)
+	RateLimits(ctx context.Context, connID int64) (map[int]dest.RateLimit, error)
 }
 
 // DayLimiter is implemented by a Source that can be told a division's day is spent, so
@@ -152,23 +153,23 @@ type Result struct {
 
 // Statuses of a run.
 const (
-	StatusOK             = sink.RunOK
-	StatusFailed         = sink.RunFailed
-	StatusDailyLimit     = sink.RunDailyLimit
-	StatusReauthRequired = sink.RunReauthRequired
+	StatusOK             = dest.RunOK
+	StatusFailed         = dest.RunFailed
+	StatusDailyLimit     = dest.RunDailyLimit
+	StatusReauthRequired = dest.RunReauthRequired
 	StatusBusy           = "busy"
 	// StatusLockLost: the run's division lock was lost (its database session ended)
 	// and another worker took the division; the run stopped at its next write.
-	StatusLockLost = sink.RunLockLost
+	StatusLockLost = dest.RunLockLost
 	// StatusBudgetReserve: a full pass did not start because the division's day
 	// budget is below [BudgetReserve] of its limit; incremental runs go on.
 	StatusBudgetReserve = "budget_reserve"
 	// StatusCanceled: the run was stopped (its context canceled, e.g. by SIGINT); the
 	// pages it committed stay and the next run continues from its cursor.
-	StatusCanceled = sink.RunCanceled
+	StatusCanceled = dest.RunCanceled
 	// StatusRefused: Exact refused the run's requests in a way a retry cannot change (see
 	// exact.APIError.Refused).
-	StatusRefused = sink.RunRefused
+	StatusRefused = dest.RunRefused
 )
 
 // BudgetReserve is the share of a division's day budget (§2) kept for incremental
@@ -375,7 +376,7 @@ func statusOf(ctx context.Context, err error) string {
 		return StatusDailyLimit
 	case errors.Is(err, exact.ErrReauthRequired):
 		return StatusReauthRequired
-	case errors.Is(err, sink.ErrLockLost):
+	case errors.Is(err, dest.ErrLockLost):
 		return StatusLockLost
 	case errors.Is(err, ErrBudgetReserve):
 		return StatusBudgetReserve
@@ -471,7 +472,7 @@ func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zer
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	err := saver.SaveRateLimit(sctx, job.ConnectionID, job.Division, sink.RateLimit{
+	err := saver.SaveRateLimit(sctx, job.ConnectionID, job.Division, dest.RateLimit{
 		DailyLimit: rl.DailyLimit, DailyRemaining: rl.DailyRemaining, DailyReset: rl.DailyReset,
 		MinutelyLimit: rl.MinutelyLimit, MinutelyRemaining: rl.MinutelyRemaining, MinutelyReset: rl.MinutelyReset,
 		ObservedAt: r.cfg.Now(),

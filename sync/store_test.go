@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -113,7 +113,7 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 	}
 	startRun := func(job Job) int64 {
 		t.Helper()
-		id, err := st.StartRun(ctx, sink.Run{ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity, QueueJob: job.QueueJob})
+		id, err := st.StartRun(ctx, dest.Run{ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity, QueueJob: job.QueueJob})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,28 +133,28 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 			name: "ran to the end", entity: "accounts", queue: true,
 			before:     func(job Job) Result { res, _ := run(job); return res },
 			wantReplay: true,
-			wantRuns:   []string{sink.RunOK, sink.RunOK},
+			wantRuns:   []string{dest.RunOK, dest.RunOK},
 		},
 		{
 			name: "deletions ran to the end", entity: DeletionsJob, queue: true,
 			before:     func(job Job) Result { res, _ := run(job); return res },
 			wantReplay: true,
-			wantRuns:   []string{sink.RunOK},
+			wantRuns:   []string{dest.RunOK},
 		},
 		{
 			name: "died mid-run", entity: "accounts", queue: true,
 			before:   func(job Job) Result { startRun(job); return Result{} },
-			wantRuns: []string{sink.RunAbandoned, sink.RunOK, sink.RunOK},
+			wantRuns: []string{dest.RunAbandoned, dest.RunOK, dest.RunOK},
 		},
 		{
 			name: "failed", entity: "accounts", queue: true,
 			before: func(job Job) Result {
-				if err := st.FinishRun(ctx, startRun(job), sink.RunResult{Err: "no page", Status: sink.RunFailed}); err != nil {
+				if err := st.FinishRun(ctx, startRun(job), dest.RunResult{Err: "no page", Status: dest.RunFailed}); err != nil {
 					t.Fatal(err)
 				}
 				return Result{}
 			},
-			wantRuns: []string{sink.RunFailed, sink.RunOK, sink.RunOK},
+			wantRuns: []string{dest.RunFailed, dest.RunOK, dest.RunOK},
 		},
 		{
 			name: "outside the queue", entity: "accounts",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
@@ -34,7 +35,7 @@ type outageWorld struct {
 	front    *httptest.Server
 	proxy    *tcpproxy.Proxy
 	st       *sink.Store
-	conn     sink.Connection
+	conn     dest.Connection
 	stateDir string
 	cutNext  atomic.Bool   // cut at the next token call
 	outage   time.Duration // how long a cut lasts; 0: until Restore
@@ -236,7 +237,7 @@ func TestFaultTokenPendingRefreshIsAwaitedAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.RefreshToken != head || stored.Pending != (sink.PendingRefresh{}) {
+	if stored.RefreshToken != head || stored.Pending != (dest.PendingRefresh{}) {
 		t.Errorf("stored: the head of the chain %t, announcement %+v; want the head, no announcement", stored.RefreshToken == head, stored.Pending)
 	}
 	if bTok != stored.AccessToken {
@@ -250,7 +251,7 @@ func TestFaultTokenPendingRefreshIsAwaitedAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(conns) != 1 || conns[0].State != sink.StateOK {
+	if len(conns) != 1 || conns[0].State != dest.StateOK {
 		t.Errorf("connections %+v, want one, ok", conns)
 	}
 }

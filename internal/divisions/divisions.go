@@ -22,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
@@ -35,7 +36,7 @@ import (
 // Besides the user's current division, the list may go through any stored division and
 // any of also (EXACT_DIVISIONS), the ones with the most day budget left first. When every
 // one of them has spent its day budget, the stored list is returned as it is.
-func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]sink.Division, error) {
+func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]dest.Division, error) {
 	// Each division has its own day budget (§2.1): the list goes through a division
 	// with budget left, the fullest first, and a spent one costs no call.
 	limits, err := PrimeRateLimits(ctx, st, connID, client)
@@ -69,9 +70,9 @@ func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Clien
 	if err != nil {
 		return nil, err // the client's error says what it was listing
 	}
-	out := make([]sink.Division, len(ds))
+	out := make([]dest.Division, len(ds))
 	for i, d := range ds {
-		out[i] = sink.Division{Code: d.Code, Description: d.Description, Status: d.Status, MoveDate: d.MoveDate}
+		out[i] = dest.Division{Code: d.Code, Description: d.Description, Status: d.Status, MoveDate: d.MoveDate}
 	}
 	moved, err := st.SaveDivisionsResettingMoved(ctx, connID, out, sync.Targets()...)
 	if err != nil {
@@ -97,7 +98,7 @@ func saveRateLimits(ctx context.Context, st *sink.Store, connID int64, client *e
 			continue // nothing learnt from Exact's headers
 		}
 		seen[d] = true
-		err := st.SaveRateLimit(ctx, connID, d, sink.RateLimit{
+		err := st.SaveRateLimit(ctx, connID, d, dest.RateLimit{
 			DailyLimit: rl.DailyLimit, DailyRemaining: rl.DailyRemaining, DailyReset: rl.DailyReset,
 			MinutelyLimit: rl.MinutelyLimit, MinutelyRemaining: rl.MinutelyRemaining, MinutelyReset: rl.MinutelyReset,
 		})
@@ -119,7 +120,7 @@ func listedCodes(ds []exact.Division) []int {
 // PrimeRateLimits tells client which divisions of the connection have spent their day
 // budget, as stored by any process, so that it sends them nothing until their reset,
 // and returns the stored limits.
-func PrimeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) (map[int]sink.RateLimit, error) {
+func PrimeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) (map[int]dest.RateLimit, error) {
 	limits, err := st.RateLimits(ctx, connID)
 	if err != nil {
 		return nil, err
@@ -133,7 +134,7 @@ func PrimeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *
 }
 
 // budgetLeft is the day budget last seen for division; unknown counts as full.
-func budgetLeft(limits map[int]sink.RateLimit, division int, now time.Time) int {
+func budgetLeft(limits map[int]dest.RateLimit, division int, now time.Time) int {
 	rl, ok := limits[division]
 	if !ok || rl.DailyLimit <= 0 || now.After(rl.DailyReset) {
 		return math.MaxInt
@@ -142,7 +143,7 @@ func budgetLeft(limits map[int]sink.RateLimit, division int, now time.Time) int 
 }
 
 // Codes are the codes of ds, in their order.
-func Codes(ds []sink.Division) []int {
+func Codes(ds []dest.Division) []int {
 	out := make([]int, len(ds))
 	for i, d := range ds {
 		out[i] = d.Code

@@ -7,13 +7,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
 // LagSource reads the last successful run of every entity of every division.
 // *sink.Store implements it.
 type LagSource interface {
-	LastSuccesses(ctx context.Context) ([]sink.LastSuccess, error)
+	LastSuccesses(ctx context.Context) ([]dest.LastSuccess, error)
 }
 
 // lagCollector reports exactsync_sync_lag_seconds at each scrape from the run history,

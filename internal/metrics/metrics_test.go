@@ -18,23 +18,23 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
 // fakeLag is a LagSource answering from memory.
 type fakeLag struct {
-	rows []sink.LastSuccess
+	rows []dest.LastSuccess
 	err  error
 }
 
-func (f *fakeLag) LastSuccesses(context.Context) ([]sink.LastSuccess, error) { return f.rows, f.err }
+func (f *fakeLag) LastSuccesses(context.Context) ([]dest.LastSuccess, error) { return f.rows, f.err }
 
 // exercised is a Metrics told one of everything, as a sync does.
 func exercised(t *testing.T) *Metrics {
 	t.Helper()
-	m := New(Config{Logger: zerolog.Nop(), Lag: &fakeLag{rows: []sink.LastSuccess{
+	m := New(Config{Logger: zerolog.Nop(), Lag: &fakeLag{rows: []dest.LastSuccess{
 		{ConnectionID: 1, Division: 101, Entity: "accounts", Age: 90 * time.Second},
 	}}})
 	m.Request("sync/CRM/Accounts", 101, 200, 120*time.Millisecond)
@@ -134,7 +134,7 @@ func TestEndpointLabel(t *testing.T) {
 }
 
 func TestSyncLag(t *testing.T) {
-	rows := []sink.LastSuccess{
+	rows := []dest.LastSuccess{
 		{ConnectionID: 1, Division: 101, Entity: "accounts", Age: 60 * time.Second},
 		{ConnectionID: 2, Division: 101, Entity: "accounts", Age: 600 * time.Second}, // the one furthest behind counts
 		{ConnectionID: 1, Division: 102, Entity: "accounts", Age: 30 * time.Second},

@@ -9,6 +9,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 )
 
@@ -16,7 +17,7 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 	PendingMigrations(ctx context.Context) ([]int64, error)
-	Connections(ctx context.Context) ([]sink.Connection, error)
+	Connections(ctx context.Context) ([]dest.Connection, error)
 }
 
 var _ Store = (*sink.Store)(nil)
@@ -56,7 +57,7 @@ func StoreChecks(st Store) []Check {
 				return errors.New("no Exact Online connection is stored; run `exactsync auth login` or `exactsync auth import`")
 			}
 			for _, c := range conns {
-				if c.State == sink.StateOK {
+				if c.State == dest.StateOK {
 					return nil
 				}
 			}

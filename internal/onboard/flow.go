@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 )
@@ -20,7 +21,7 @@ type Config struct {
 	ClientSecret string
 	// Client builds the Exact client of a stored connection: its host, app, stored client
 	// secret, and the redirect URI registered for the app. Required.
-	Client func(ctx context.Context, conn sink.Connection) (*exact.Client, error)
+	Client func(ctx context.Context, conn dest.Connection) (*exact.Client, error)
 	Logger zerolog.Logger
 }
 
@@ -30,7 +31,7 @@ type Config struct {
 type Onboarding struct {
 	st       *sink.Store
 	cfg      Config
-	pending  sink.Connection
+	pending  dest.Connection
 	client   *exact.Client
 	finished bool
 }
@@ -39,7 +40,7 @@ type Onboarding struct {
 type Result struct {
 	// Connection is the user's connection, which now holds the token: a new one, or the
 	// one the user had before (its cursors kept).
-	Connection sink.Connection
+	Connection dest.Connection
 	// User is who authorized the app, as current/Me says.
 	User exact.Me
 	// Client is the Exact client of Connection.
@@ -126,7 +127,7 @@ func (o *Onboarding) Finish(ctx context.Context) (Result, error) {
 // refuses then marks the connection reauth_required). It is for a refresh token whose
 // access token was issued less than 570 s ago (§1.8), which Exact does not let anyone
 // use yet.
-func (o *Onboarding) Keep() sink.Connection {
+func (o *Onboarding) Keep() dest.Connection {
 	o.finished = true
 	return o.pending
 }
