@@ -138,3 +138,6 @@ var ScramVerifierSalt = scramVerifierSalt
 
 // AppendNumeric exposes appendNumeric to the tests.
 var AppendNumeric = appendNumeric
+
+// AsDataError exposes dataError to the tests.
+var AsDataError = dataError

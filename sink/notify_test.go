@@ -147,7 +147,7 @@ func TestWriteNotifies(t *testing.T) {
 	// before the bad one was written in the transaction.
 	bad := batch("suppliers", 7, acct{101, uuidN(5), "Epsilon", 7})
 	bad.Rows[0][len(bad.Rows[0])-1] = []byte(`{"not json`)
-	if _, err := s.WriteBatches(ctx, []dest.Batch{batch("accounts", 7, acct{101, uuidN(6), "Zeta", 7}), bad}); !sink.IsDataError(err) {
+	if _, err := s.WriteBatches(ctx, []dest.Batch{batch("accounts", 7, acct{101, uuidN(6), "Zeta", 7}), bad}); !dest.IsDataError(err) {
 		t.Fatalf("write of invalid JSON: %v, want a data error", err)
 	}
 	check("refused write")

@@ -137,12 +137,16 @@ func checkFence(ctx context.Context, tx pgx.Tx, connID int64, division int, fenc
 	return nil
 }
 
-// IsDataError reports whether err is PostgreSQL refusing a value (SQLSTATE class 22,
-// data exception: text with NUL, invalid JSON for jsonb, a number out of range): a
-// problem of the data written, not of the database.
-func IsDataError(err error) bool {
+// dataError returns err as a *dest.DataError when it is PostgreSQL refusing a value
+// (SQLSTATE class 22, data exception: text with NUL, invalid JSON for jsonb, a number out
+// of range): a problem of the data written, not of the database. Any other err is
+// returned as it is.
+func dataError(err error) error {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
+	if !errors.As(err, &pgErr) || !strings.HasPrefix(pgErr.Code, "22") {
+		return err
+	}
+	return &dest.DataError{Reason: pgErr.Message + " (SQLSTATE " + pgErr.Code + ")", Err: err}
 }
 
 // QuarantineCount is how many records of an entity in a division are in quarantine.

@@ -2,6 +2,7 @@ package sink_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -142,18 +143,29 @@ func TestSweepForgetsQuarantinedRecordsThePassDidNotSee(t *testing.T) {
 	}
 }
 
-func TestIsDataError(t *testing.T) {
+func TestDataError(t *testing.T) {
 	for _, tt := range []struct {
-		err  error
-		want bool
+		name   string
+		err    error
+		reason string // "" when not a data error
 	}{
-		{&pgconn.PgError{Code: "22P05"}, true},
-		{errors.Join(errors.New("copying"), &pgconn.PgError{Code: "22021"}), true},
-		{&pgconn.PgError{Code: "23505"}, false},
-		{errors.New("connection reset"), false},
+		{"data exception", &pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"}, "unsupported Unicode escape sequence (SQLSTATE 22P05)"},
+		{"wrapped", errors.Join(errors.New("copying"), &pgconn.PgError{Code: "22021", Message: "invalid byte sequence"}), "invalid byte sequence (SQLSTATE 22021)"},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, ""},
+		{"network", errors.New("connection reset"), ""},
 	} {
-		if got := sink.IsDataError(tt.err); got != tt.want {
-			t.Errorf("IsDataError(%v) = %t, want %t", tt.err, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			err := sink.AsDataError(tt.err)
+			if err.Error() != tt.err.Error() {
+				t.Errorf("error text %q, want %q unchanged", err, tt.err)
+			}
+			d, ok := errors.AsType[*dest.DataError](fmt.Errorf("writing: %w", err))
+			if got, want := ok, tt.reason != ""; got != want {
+				t.Fatalf("a *dest.DataError: %t, want %t", got, want)
+			}
+			if ok && d.Reason != tt.reason {
+				t.Errorf("reason %q, want %q", d.Reason, tt.reason)
+			}
+		})
 	}
 }

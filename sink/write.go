@@ -41,6 +41,7 @@ func (s *Store) WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult,
 // none. A batch with no rows, removals or sweep needs no Table: it writes its rejects,
 // releases and cursor only. The fence is checked once per connection and division. The
 // transaction announces each entity it wrote on NotifyChannel (see Notification).
+// PostgreSQL refusing a value of the batches is returned as a *dest.DataError.
 func (s *Store) WriteBatches(ctx context.Context, bs []dest.Batch) ([]dest.BatchResult, error) {
 	plans := make([]*tablePlan, len(bs))
 	for i, b := range bs {
@@ -73,7 +74,7 @@ func (s *Store) WriteBatches(ctx context.Context, bs []dest.Batch) ([]dest.Batch
 		if what == "" {
 			what = "the " + bs[0].Entity + " cursor"
 		}
-		return nil, fmt.Errorf("writing a page of %s for division %d: %w", what, bs[0].Division, err)
+		return nil, dataError(fmt.Errorf("writing a page of %s for division %d: %w", what, bs[0].Division, err))
 	}
 	return res, nil
 }

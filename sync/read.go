@@ -9,12 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // member is one entity a run writes, with its state while the run pages.
@@ -595,7 +593,7 @@ func (s *stream) write(ctx context.Context, bs []dest.Batch, pages pageRange, pa
 	defer cancel()
 	outs, rejects, err := s.storeAll(wctx, bs)
 	if err != nil {
-		// The writer names the tables and the division (sink.Store.WriteBatches).
+		// The writer names the tables and the division (see Writer.WriteBatches).
 		return fmt.Errorf("storing %s %s: %w", path, pages, err)
 	}
 	for k, m := range s.members {
@@ -655,7 +653,7 @@ func (s *stream) storeAll(ctx context.Context, bs []dest.Batch) ([]dest.BatchRes
 		}
 		return outs, rejects, nil
 	}
-	if !sink.IsDataError(err) {
+	if !dest.IsDataError(err) {
 		return outs, rejects, err
 	}
 	for _, k := range idx {
@@ -677,7 +675,7 @@ func (s *stream) storeAll(ctx context.Context, bs []dest.Batch) ([]dest.BatchRes
 // are idempotent, so a crash between them loses nothing.
 func (s *stream) store(ctx context.Context, m *member, b dest.Batch, cur dest.Cursor) (dest.BatchResult, []dest.Reject, error) {
 	out, err := s.r.writer.WriteBatch(ctx, b)
-	if err == nil || !sink.IsDataError(err) || len(b.Rows) == 0 {
+	if err == nil || !dest.IsDataError(err) || len(b.Rows) == 0 {
 		return out, b.Rejects, err
 	}
 	if len(b.Rows) == 1 {
@@ -691,7 +689,7 @@ func (s *stream) store(ctx context.Context, m *member, b dest.Batch, cur dest.Cu
 		s.log.Warn().Str("entity", m.name).Str("key", key).Str("error", err.Error()).Msg("PostgreSQL refused a record; quarantining it")
 		b.Rows = nil
 		b.Rejects = append(slices.Clip(b.Rejects), dest.Reject{Key: key, Timestamp: version, HasTimestamp: true,
-			Reason: "PostgreSQL refused the record: " + pgMessage(err), Record: raw})
+			Reason: "PostgreSQL refused the record: " + refusal(err), Record: raw})
 		out, err := s.r.writer.WriteBatch(ctx, b)
 		return out, b.Rejects, err
 	}
@@ -716,11 +714,11 @@ func (s *stream) store(ctx context.Context, m *member, b dest.Batch, cur dest.Cu
 	return dest.BatchResult{Upserted: o1.Upserted + o2.Upserted, Removed: o1.Removed + o2.Removed}, append(r1, r2...), err
 }
 
-// pgMessage is PostgreSQL's message of err, without our wrapping.
-func pgMessage(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
+// refusal is the destination's own words about the value it refused (dest.DataError),
+// without our wrapping.
+func refusal(err error) string {
+	if d, ok := errors.AsType[*dest.DataError](err); ok {
+		return d.Reason
 	}
 	return err.Error()
 }

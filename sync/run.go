@@ -14,7 +14,6 @@ import (
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // Source pages through Exact Online. *exact.Client implements it.
@@ -24,7 +23,8 @@ type Source interface {
 }
 
 // Writer stores pages and cursors, and reconciles a division after a full
-// pass. *sink.Store implements it.
+// pass. The PostgreSQL store
+// (package sink) implements it.
 type Writer interface {
 	Cursor(ctx context.Context, connID int64, division int, entity string) (dest.Cursor, error)
 	WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult, error)
@@ -39,7 +39,8 @@ type Writer interface {
 	Quarantined(ctx context.Context, connID int64, division int, entity string) ([]string, error)
 }
 
-// History records runs. *sink.Store implements it.
+// History records runs. The PostgreSQL store
+// (package sink) implements it.
 type History interface {
 	StartRun(ctx context.Context, r dest.Run) (int64, error)
 	FinishRun(ctx context.Context, runID int64, res dest.RunResult) error
@@ -49,8 +50,8 @@ type History interface {
 	JobRuns(ctx context.Context, jobID int64) ([]dest.RunRecord, error)
 }
 
-// Locker gives one worker at a time a (connection, division). *sink.Store
-// implements it.
+// Locker gives one worker at a time a (connection, division). The PostgreSQL
+// store (package sink) implements it.
 type Locker interface {
 	LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *dest.DivisionLock, ok bool, err error)
 }
@@ -62,13 +63,15 @@ type RateLimitSource interface {
 }
 
 // RateLimitSaver is implemented by a Writer that keeps the rate limits last
-// seen, for status reports. *sink.Store implements it.
+// seen, for status reports. The PostgreSQL store
+// (package sink) implements it.
 type RateLimitSaver interface {
 	SaveRateLimit(ctx context.Context, connID int64, division int, rl dest.RateLimit) error
 }
 
 // RateLimitLoader is implemented by a Writer that keeps the rate limits last seen by
-// every process. *sink.Store implements it.
+// every process. The PostgreSQL store
+// (package sink) implements it.
 type RateLimitLoader interface {
 	RateLimits(ctx context.Context, connID int64) (map[int]dest.RateLimit, error)
 }
@@ -82,12 +85,7 @@ type DayLimiter interface {
 var (
 	_ RateLimitSource = (*exact.Client)(nil)
 	_ DayLimiter      = (*exact.Client)(nil)
-	_ RateLimitLoader = (*sink.Store)(nil)
-	_ RateLimitSaver  = (*sink.Store)(nil)
 	_ Source          = (*exact.Client)(nil)
-	_ Writer          = (*sink.Store)(nil)
-	_ History         = (*sink.Store)(nil)
-	_ Locker          = (*sink.Store)(nil)
 )
 
 // Job is one unit of work: an entity of a division of a connection, or, with Entity

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/dest"
@@ -152,7 +151,9 @@ func (f *fakeStore) WriteBatches(_ context.Context, bs []dest.Batch) ([]dest.Bat
 	for _, b := range bs {
 		for _, r := range b.Rows {
 			if f.refuse != "" && slices.Contains(r, any(f.refuse)) {
-				return nil, fmt.Errorf("copying: %w", &pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"})
+				// As the PostgreSQL store reports a data exception.
+				return nil, &dest.DataError{Reason: "unsupported Unicode escape sequence (SQLSTATE 22P05)",
+					Err: errors.New("writing a page of exact.accounts: copying: ERROR: unsupported Unicode escape sequence (SQLSTATE 22P05)")}
 			}
 		}
 	}
@@ -884,9 +885,9 @@ func TestRowsPostgreSQLRefusesAreQuarantined(t *testing.T) {
 	if len(stored) != 8 || stored[idQ1] {
 		t.Errorf("stored %d rows (%v), want the 8 others", len(stored), stored)
 	}
-	if len(rejects) != 1 || rejects[0].Key != idQ1 || rejects[0].Timestamp != 106 ||
-		!strings.Contains(rejects[0].Reason, "PostgreSQL refused the record") {
-		t.Errorf("rejects %+v, want %s refused by PostgreSQL", rejects, idQ1)
+	const reason = "PostgreSQL refused the record: unsupported Unicode escape sequence (SQLSTATE 22P05)"
+	if len(rejects) != 1 || rejects[0].Key != idQ1 || rejects[0].Timestamp != 106 || rejects[0].Reason != reason {
+		t.Errorf("rejects %+v, want %s refused with the reason %q (the store's words, without its wrapping)", rejects, idQ1, reason)
 	}
 	if res.Quarantined != 1 || st.cur("accounts").Timestamp != 109 {
 		t.Errorf("quarantined %d, cursor %d; want 1, 109", res.Quarantined, st.cur("accounts").Timestamp)
@@ -990,7 +991,7 @@ func (s *dayLimitedSource) Page(ctx context.Context, division int, u string) (*e
 	return s.fakeSource.Page(ctx, division, u)
 }
 
-// limitStore is a fakeStore that keeps rate limits as sink.Store does.
+// limitStore is a fakeStore that keeps rate limits as the PostgreSQL store does.
 type limitStore struct {
 	*fakeStore
 	limits map[int]dest.RateLimit

@@ -5,17 +5,15 @@ import (
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
-// TokenRows is where connections' tokens live. *sink.Store implements it.
+// TokenRows is where connections' tokens live. The PostgreSQL store (package
+// sink) implements it.
 type TokenRows interface {
 	LoadToken(ctx context.Context, connID int64) (dest.Token, error)
 	UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur dest.Token) (dest.Token, bool, error)) (dest.Token, error)
 	MarkReauthRequired(ctx context.Context, connID int64, reason string, cause dest.ReauthCause) error
 }
-
-var _ TokenRows = (*sink.Store)(nil)
 
 // NewTokenStore gives the exact client the token row of one connection.
 func NewTokenStore(rows TokenRows, connID int64) exact.TokenStore {

@@ -335,7 +335,7 @@ type pruneWorker struct {
 }
 
 // Work deletes the runs older than Config.RunHistory, except the last successful run
-// of each entity in each division (see sink.Store.PruneRuns).
+// of each entity in each division (see RunHistory.PruneRuns).
 func (p *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	w := p.w
 	n, err := w.cfg.Store.PruneRuns(ctx, w.cfg.Now().Add(-w.cfg.RunHistory))

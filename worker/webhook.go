@@ -20,7 +20,6 @@ import (
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/internal/divisions"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/webhook"
 )
@@ -33,7 +32,7 @@ var ErrBudgetReserve = errors.New("the day budget left after the schedules' fore
 // WebhookConfig configures a WebhookTrigger.
 type WebhookConfig struct {
 	Pool  *pgxpool.Pool // the queue's database. Required.
-	Store *sink.Store   // connections, divisions, rate limits, webhook state. Required.
+	Store WebhookStore  // connections, divisions, rate limits, webhook state. Required.
 	// Divisions restricts the synced divisions (EXACT_DIVISIONS); empty: every stored one.
 	Divisions []int
 	// ForecastPerDay is the calls a day the schedules forecast per division

@@ -19,7 +19,6 @@ import (
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/divisions"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -55,8 +54,8 @@ const (
 type Config struct {
 	// Pool is the database of River's job queue, the one the store writes to. Required.
 	Pool *pgxpool.Pool
-	// Store holds connections, tokens, cursors, runs and division locks. Required.
-	Store *sink.Store
+	// Store holds connections, tokens, runs and division locks. Required.
+	Store Store
 	// Runner runs one sync job; it should not wait for a division's lock (a busy
 	// division snoozes the job instead). Required.
 	Runner *sync.Runner

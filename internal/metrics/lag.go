@@ -11,7 +11,7 @@ import (
 )
 
 // LagSource reads the last successful run of every entity of every division.
-// *sink.Store implements it.
+// The PostgreSQL store (package sink) implements it.
 type LagSource interface {
 	LastSuccesses(ctx context.Context) ([]dest.LastSuccess, error)
 }

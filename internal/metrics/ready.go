@@ -10,17 +10,15 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/dest"
-	"github.com/exactsync/exactsync/sink"
 )
 
-// Store is what readiness asks of the database. *sink.Store implements it.
+// Store is what readiness asks of the database. The PostgreSQL store (package sink)
+// implements it.
 type Store interface {
 	Ping(ctx context.Context) error
 	PendingMigrations(ctx context.Context) ([]int64, error)
 	Connections(ctx context.Context) ([]dest.Connection, error)
 }
-
-var _ Store = (*sink.Store)(nil)
 
 // Check is one condition of readiness: Func returns nil when it holds, or an error saying
 // why not.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // Config is what an onboarding needs to know.
@@ -25,11 +24,32 @@ type Config struct {
 	Logger zerolog.Logger
 }
 
+// Store is what onboarding asks of the database: a pending connection that holds the
+// token until the user is known, then moved to the user's connection. The PostgreSQL
+// store (package sink) implements it.
+type Store interface {
+	// UpsertConnection returns the connection of (baseURL, clientID, userKey), creating
+	// it when missing; userKey is empty for a pending one.
+	UpsertConnection(ctx context.Context, baseURL, clientID, userKey string) (dest.Connection, error)
+	SetClientSecret(ctx context.Context, connID int64, secret string) error
+	// ImportRefreshToken stores a refresh token as the head of the connection's chain.
+	ImportRefreshToken(ctx context.Context, connID int64, refreshToken string) error
+	PendingConnections
+}
+
+// PendingConnections ends a pending connection: ClaimConnectionUser names its user
+// (moving the token to the user's connection if there is one, which it returns),
+// DeletePendingConnection removes it when it never received a token.
+type PendingConnections interface {
+	ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string) (dest.Connection, error)
+	DeletePendingConnection(ctx context.Context, id int64) (bool, error)
+}
+
 // Onboarding is one attempt to connect a user: a pending connection that holds the token
 // until Finish moves it to the user's connection. Its methods are called in order from one
 // goroutine.
 type Onboarding struct {
-	st       *sink.Store
+	st       Store
 	cfg      Config
 	pending  dest.Connection
 	client   *exact.Client
@@ -49,7 +69,7 @@ type Result struct {
 
 // Begin stores a pending connection for cfg's host and app, with the client secret, and
 // builds its client. The caller defers Abandon.
-func Begin(ctx context.Context, st *sink.Store, cfg Config) (*Onboarding, error) {
+func Begin(ctx context.Context, st Store, cfg Config) (*Onboarding, error) {
 	if cfg.Client == nil {
 		panic("onboard: Config.Client is required")
 	}
