@@ -100,6 +100,16 @@
 //
 // The sink does not schedule, fetch or decide what to write: package sync does.
 //
+// # Vocabulary
+//
+// What the sink is handed and returns (Batch, Table, Cursor, Reject, Run, Token,
+// Connection, …) is package dest's, which imports no driver: the packages that use the
+// store (sync, worker, internal/divisions, internal/onboard, internal/metrics) declare
+// the methods they need as interfaces in those terms, and *Store implements them (the
+// command checks it at compile time). A value PostgreSQL refuses (SQLSTATE class 22,
+// data exception) comes back from WriteBatch and WriteBatches as a *dest.DataError,
+// whose Reason is PostgreSQL's message; a stale fence as dest.ErrLockLost.
+//
 // A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
 // project's reference of Exact Online.
 package sink
