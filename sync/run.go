@@ -22,18 +22,42 @@ type Source interface {
 	Page(ctx context.Context, division int, pageURL string) (*exact.Page, error)
 }
 
-// Writer stores pages and cursors, and reconciles a division after a full
-// pass. The PostgreSQL store
-// (package sink) implements it.
+// Writer stores pages and cursors, and reconciles a division after a full pass: the
+// store's roles a run writes through. The PostgreSQL store (package sink) implements it.
 type Writer interface {
-	Cursor(ctx context.Context, connID int64, division int, entity string) (dest.Cursor, error)
+	BatchWriter
+	CursorReader
+	Sweeper
+	QuarantineReader
+}
+
+// BatchWriter writes batches: each batch's rows, removals, rejects, releases and cursor
+// in one transaction. A value the store refuses is a *dest.DataError; a batch whose fence
+// is no longer the division's fails with dest.ErrLockLost.
+type BatchWriter interface {
 	WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult, error)
 	// WriteBatches writes several batches (of several tables) in one transaction.
 	WriteBatches(ctx context.Context, bs []dest.Batch) ([]dest.BatchResult, error)
+}
+
+// CursorReader reads the stored cursors; the zero Cursor when none is stored.
+type CursorReader interface {
+	Cursor(ctx context.Context, connID int64, division int, entity string) (dest.Cursor, error)
 	// Cursors returns every stored cursor of a division, by entity.
 	Cursors(ctx context.Context, connID int64, division int) (map[string]dest.Cursor, error)
+}
+
+// Sweeper reconciles a division with a full pass: StartSweep forgets an unfinished
+// sweep's keys and reports whether the division holds anything to reconcile; the pass's
+// batches carry Cursor.Sweep; FinishSweep removes the rows the pass did not see and
+// stores its cursor, returning how many it removed.
+type Sweeper interface {
 	StartSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string) (bool, error)
 	FinishSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string, c dest.Cursor, fence int64) (int, error)
+}
+
+// QuarantineReader lists the quarantine.
+type QuarantineReader interface {
 	// Quarantined returns the refs (dest.Reject.Ref) of the entity's records in
 	// quarantine in the division.
 	Quarantined(ctx context.Context, connID int64, division int, entity string) ([]string, error)
