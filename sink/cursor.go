@@ -11,7 +11,7 @@ import (
 	"github.com/exactsync/exactsync/dest"
 )
 
-// Cursor returns the stored cursor of (connID, division, entity), or the zero Cursor.
+// Cursor returns the stored cursor of (connID, division, entity), or the zero dest.Cursor.
 func (s *Store) Cursor(ctx context.Context, connID int64, division int, entity string) (dest.Cursor, error) {
 	var c dest.Cursor
 	var full *time.Time

@@ -38,7 +38,7 @@
 // There are no tombstones: a row removed and later replayed from an older page than the
 // removal comes back; callers replay only pages after the committed cursor.
 //
-// A sweep (StartSweep, WriteBatch with Cursor.Sweep, FinishSweep) reconciles a division
+// A sweep (StartSweep, WriteBatch with dest.Cursor.Sweep, FinishSweep) reconciles a division
 // with a full pass: the keys of the pass's rows are recorded with its pages, and at its end
 // the rows of the division it did not see are removed in one transaction.
 //
@@ -61,7 +61,7 @@
 // written at once to a recovery file in Config.StateDir (0600, sealed like the columns)
 // and stored again with a capped backoff for Config.TokenStoreWindow; RecoverTokens
 // imports the files a process left behind, each only over the refresh token it replaces.
-// Before a refresh token is sent, the refresh is announced on the row (PendingRefresh: a
+// Before a refresh token is sent, the refresh is announced on the row (dest.PendingRefresh: a
 // hash of the token, the client and process sending it, and until when the others wait
 // for its pair), committed, so that after an outage the other processes wait for the
 // announcer's pair instead of sending the spent token again. The row also carries the

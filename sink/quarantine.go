@@ -12,7 +12,7 @@ import (
 	"github.com/exactsync/exactsync/dest"
 )
 
-// Quarantined returns the refs (see Reject.Ref) of the records of (connID, division,
+// Quarantined returns the refs (see dest.Reject.Ref) of the records of (connID, division,
 // entity) in quarantine.
 func (s *Store) Quarantined(ctx context.Context, connID int64, division int, entity string) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT ref FROM exact_sync.rejected_records
@@ -119,7 +119,7 @@ func writeRejects(ctx context.Context, tx pgx.Tx, b dest.Batch) error {
 	return nil
 }
 
-// checkFence fails with ErrLockLost unless fence is still the division's fencing token.
+// checkFence fails with dest.ErrLockLost unless fence is still the division's fencing token.
 // The row stays share-locked until the transaction ends, so the division's lock cannot
 // change hands while the transaction writes.
 func checkFence(ctx context.Context, tx pgx.Tx, connID int64, division int, fence int64) error {

@@ -12,7 +12,7 @@ import (
 
 // StartRun records the start of a run and returns its id. The caller holds the
 // division's lock, so a run of the same entity and division still 'running' belongs to
-// a process that died or was cut off: it is marked RunAbandoned first.
+// a process that died or was cut off: it is marked dest.RunAbandoned first.
 func (s *Store) StartRun(ctx context.Context, r dest.Run) (int64, error) {
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -34,7 +34,7 @@ func (s *Store) StartRun(ctx context.Context, r dest.Run) (int64, error) {
 	return id, nil
 }
 
-// FinishRun records how run runID ended. An empty Status means RunOK when Err is empty and
+// FinishRun records how run runID ended. An empty Status means dest.RunOK when Err is empty and
 // RunFailed otherwise.
 func (s *Store) FinishRun(ctx context.Context, runID int64, res dest.RunResult) error {
 	status := res.Status

@@ -14,7 +14,7 @@ import (
 // Exact keeps its deletion log two months (exact-online-api.md §3.12, §6.16): a row whose
 // deletion has left the log is never reported again, so only a full pass can tell that it
 // is gone. The caller starts a sweep with StartSweep, writes the pass's pages with
-// Cursor.Sweep set (WriteBatch then records the key of every row it is given, stored or
+// dest.Cursor.Sweep set (WriteBatch then records the key of every row it is given, stored or
 // unchanged alike, in exact_sync.pass_keys, in the page's transaction; the rows of a
 // sweeping batch must all be of its Division), and, once the pass
 // has read every record, calls FinishSweep, which removes the rows of the division the
@@ -50,7 +50,7 @@ func (s *Store) StartSweep(ctx context.Context, t dest.Table, connID int64, divi
 // records of the entity whose key the pass did not see either, forgets the recorded keys
 // and stores c, with Sweep cleared, as the cursor, announcing the removals on
 // NotifyChannel. It returns the number of rows removed. A non-zero fence is checked as
-// in Batch.Fence.
+// in dest.Batch.Fence.
 func (s *Store) FinishSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string, c dest.Cursor, fence int64) (int, error) {
 	target, err := sweepTarget(t)
 	if err != nil {

@@ -420,7 +420,7 @@ func (s *Store) setTokenTxLimits(ctx context.Context, tx pgx.Tx) error {
 // the refresh token differs from the stored one: sealed values differ even for equal
 // plaintexts, so SQL cannot tell. A stored pair ends a reauth_required state only when
 // that state came from the refresh token this pair replaces being used
-// (ReauthRefreshTokenUsed): any other cause still needs a human.
+// (dest.ReauthRefreshTokenUsed): any other cause still needs a human.
 func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t dest.Token, rotated bool) error {
 	access, err := s.seal(connID, colAccessToken, t.AccessToken)
 	if err != nil {
