@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -18,34 +16,14 @@ import (
 	"github.com/exactsync/exactsync/exact/exacttest"
 )
 
-// handlerTransport hands each request to the simulator's handler in the test's process:
-// the client's HTTP (paging, __next, tokens, rate-limit headers) without a socket.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	in := r.Clone(r.Context())
-	if in.Body == nil {
-		in.Body = http.NoBody
-	}
-	if in.Host == "" {
-		in.Host = in.URL.Host
-	}
-	in.RequestURI = in.URL.RequestURI()
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, in)
-	res := rec.Result()
-	res.Request = r
-	return res, nil
-}
-
-// simClient is an exact.Client of the simulator, in process, whose tokens live in rows
+// simClient is an exact.Client of the simulator, served in process, whose tokens live in rows
 // (connection 1) and whose waits advance the simulator's clock.
 func simClient(t *testing.T, sim *exacttest.Simulator, rows *memTokens) *exact.Client {
 	t.Helper()
 	rows.tokens = map[int64]dest.Token{1: {RefreshToken: sim.RefreshToken()}}
 	c, err := exact.New(exact.Config{
-		BaseURL: "http://127.0.0.1:1", ClientID: "exactsim-client", ClientSecret: "exactsim-secret",
-		HTTPClient: &http.Client{Transport: handlerTransport{sim}}, Logger: zerolog.Nop(), Now: sim.Now,
+		BaseURL: exacttest.InProcessURL, ClientID: "exactsim-client", ClientSecret: "exactsim-secret",
+		HTTPClient: sim.InProcessClient(), Logger: zerolog.Nop(), Now: sim.Now,
 		Sleep: func(ctx context.Context, d time.Duration) error { sim.Advance(d); return ctx.Err() },
 	}, NewTokenStore(rows, 1))
 	if err != nil {
