@@ -34,7 +34,7 @@ type outageWorld struct {
 	sim      *exacttest.Server
 	front    *httptest.Server
 	proxy    *tcpproxy.Proxy
-	st       *sink.Store
+	st       sync.TokenRows
 	conn     dest.Connection
 	stateDir string
 	cutNext  atomic.Bool   // cut at the next token call
@@ -60,8 +60,8 @@ func newOutageWorld(t *testing.T, outage time.Duration) *outageWorld {
 		w.sim.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(w.front.Close)
-	w.st = sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
-	w.conn = sinktest.NewConnection(t, w.st, w.front.URL, outageClientID, w.sim.RefreshToken())
+	st := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	w.st, w.conn = st, sinktest.NewConnection(t, st, w.front.URL, outageClientID, w.sim.RefreshToken())
 	return w
 }
 
@@ -181,7 +181,7 @@ func TestFaultTokenPendingRefreshIsAwaitedAcrossProcesses(t *testing.T) {
 	stA := sinktest.OpenStore(t, sink.Config{DatabaseURL: urlA, StateDir: t.TempDir(), Logger: logger})
 	stB := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: t.TempDir(), Logger: logger})
 	conn := sinktest.NewConnection(t, stB, front.URL, outageClientID, sim.RefreshToken())
-	client := func(st *sink.Store) *exact.Client {
+	client := func(st sync.TokenRows) *exact.Client {
 		c, err := exact.New(exact.Config{
 			BaseURL: front.URL, ClientID: outageClientID, ClientSecret: outageSecret, Logger: logger, Now: sim.Now,
 			Sleep: func(ctx context.Context, d time.Duration) error { sim.Advance(d); return ctx.Err() },
