@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // ClaimConnectionUser names the user of a connection whose user was not
 // known when its token was stored. If the same host, app and user already
 // have a connection, the token moves there (so its cursors and history are
 // kept), the pending row is deleted and the existing connection is returned.
-func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string) (Connection, error) {
-	var out Connection
+func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string) (dest.Connection, error) {
+	var out dest.Connection
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var baseURL, clientID string
 		err := tx.QueryRow(ctx, `SELECT base_url, client_id FROM exact_sync.connections WHERE id = $1 FOR UPDATE`,
@@ -52,7 +54,7 @@ func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKe
 		return err
 	})
 	if err != nil {
-		return Connection{}, fmt.Errorf("claiming connection %d for its user: %w", pendingID, err)
+		return dest.Connection{}, fmt.Errorf("claiming connection %d for its user: %w", pendingID, err)
 	}
 	return out, nil
 }
@@ -83,7 +85,7 @@ func (s *Store) moveSecrets(ctx context.Context, tx pgx.Tx, from, to int64) erro
 			access_token_expires_at = p.access_token_expires_at, access_token_issued_at = p.access_token_issued_at,
 			refresh_token_issued_at = p.refresh_token_issued_at, last_refresh_at = p.last_refresh_at,
 			refresh_not_before = p.refresh_not_before, exact_clock_offset_ms = p.exact_clock_offset_ms,
-			state = '`+StateOK+`', state_reason = '', state_cause = '', updated_at = now()
+			state = '`+dest.StateOK+`', state_reason = '', state_cause = '', updated_at = now()
 		FROM exact_sync.connections AS p
 		WHERE c.id = $1 AND p.id = $2`, to, from, vals[0], vals[1], vals[2])
 	return err

@@ -7,39 +7,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // ErrNotFound reports that a connection does not exist.
 var ErrNotFound = errors.New("not found")
-
-// Connection states.
-const (
-	StateOK             = "ok"
-	StateReauthRequired = "reauth_required"
-)
-
-// Connection is one Exact Online host + app (client id) + user, as stored in
-// exact_sync.connections. It carries no secrets. Zero times mean unknown.
-type Connection struct {
-	ID          int64
-	BaseURL     string
-	ClientID    string
-	UserKey     string
-	State       string // StateOK or StateReauthRequired
-	StateReason string
-
-	AccessTokenExpiry    time.Time
-	AccessTokenIssuedAt  time.Time
-	RefreshTokenIssuedAt time.Time // when the current refresh token was received or imported
-	LastRefreshAt        time.Time // when a refresh was last stored
-	CreatedAt            time.Time
-
-	// HasClientSecret says whether the app's client secret is stored with the connection.
-	HasClientSecret bool
-	// KeyIDs are the ids of the encryption keys that sealed the stored secrets, sorted;
-	// "" stands for secrets stored as plaintext. Nil when no secret is stored.
-	KeyIDs []string
-}
 
 const connectionColumns = `id, base_url, client_id, user_key, state, state_reason,
 	access_token_expires_at, access_token_issued_at, refresh_token_issued_at, last_refresh_at, created_at,
@@ -47,8 +20,8 @@ const connectionColumns = `id, base_url, client_id, user_key, state, state_reaso
 
 // scanConnection reads connectionColumns. The secrets are read only to learn how they are
 // stored; they do not leave this function.
-func scanConnection(row pgx.Row) (Connection, error) {
-	var c Connection
+func scanConnection(row pgx.Row) (dest.Connection, error) {
+	var c dest.Connection
 	var exp, iss, rtIss, last *time.Time
 	var access, refresh, secret string
 	err := row.Scan(&c.ID, &c.BaseURL, &c.ClientID, &c.UserKey, &c.State, &c.StateReason,
@@ -62,7 +35,7 @@ func scanConnection(row pgx.Row) (Connection, error) {
 
 // UpsertConnection returns the connection for (baseURL, clientID, userKey), creating it
 // when missing. userKey may be empty until the user is known (see SetConnectionUser).
-func (s *Store) UpsertConnection(ctx context.Context, baseURL, clientID, userKey string) (Connection, error) {
+func (s *Store) UpsertConnection(ctx context.Context, baseURL, clientID, userKey string) (dest.Connection, error) {
 	// DO UPDATE (a no-op) rather than DO NOTHING so RETURNING yields the existing row.
 	row := s.pool.QueryRow(ctx, `
 		INSERT INTO exact_sync.connections (base_url, client_id, user_key)
@@ -71,18 +44,18 @@ func (s *Store) UpsertConnection(ctx context.Context, baseURL, clientID, userKey
 		RETURNING `+connectionColumns, baseURL, clientID, userKey)
 	c, err := scanConnection(row)
 	if err != nil {
-		return Connection{}, fmt.Errorf("storing connection for %s client %s: %w", baseURL, clientID, err)
+		return dest.Connection{}, fmt.Errorf("storing connection for %s client %s: %w", baseURL, clientID, err)
 	}
 	return c, nil
 }
 
 // Connections returns every connection, ordered by id.
-func (s *Store) Connections(ctx context.Context) ([]Connection, error) {
+func (s *Store) Connections(ctx context.Context) ([]dest.Connection, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+connectionColumns+` FROM exact_sync.connections ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("listing connections: %w", err)
 	}
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Connection, error) { return scanConnection(r) })
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dest.Connection, error) { return scanConnection(r) })
 	if err != nil {
 		return nil, fmt.Errorf("listing connections: %w", err)
 	}

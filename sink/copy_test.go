@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -58,8 +59,8 @@ func TestWriteBatchEncodesEveryValue(t *testing.T) {
 					trows = append(trows, append(r[:len(r):len(r)], "l"))
 				}
 			}
-			table := sink.Table{Name: tc.table, Columns: tcols, Key: []string{"division", "id"}, VersionColumn: "v"}
-			res, err := s.WriteBatch(ctx, sink.Batch{Table: table, Rows: trows, Division: 1})
+			table := dest.Table{Name: tc.table, Columns: tcols, Key: []string{"division", "id"}, VersionColumn: "v"}
+			res, err := s.WriteBatch(ctx, dest.Batch{Table: table, Rows: trows, Division: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,13 +94,13 @@ func TestWriteBatchEncodesEveryValue(t *testing.T) {
 	}
 
 	// A value the column cannot take fails the page, naming the column's position.
-	bad := sink.Table{Name: "public.plain", Columns: cols, Key: []string{"division", "id"}, VersionColumn: "v"}
-	_, err = s.WriteBatch(ctx, sink.Batch{Table: bad, Division: 1,
+	bad := dest.Table{Name: "public.plain", Columns: cols, Key: []string{"division", "id"}, VersionColumn: "v"}
+	_, err = s.WriteBatch(ctx, dest.Batch{Table: bad, Division: 1,
 		Rows: [][]any{{int32(1), "00000000-0000-4000-8000-000000000009", "not a number", nil, nil, nil, nil, int64(1)}}})
 	if err == nil {
 		t.Errorf("a text value for a bigint column was written, want an error")
 	}
-	_, err = s.WriteBatch(ctx, sink.Batch{Table: bad, Division: 1,
+	_, err = s.WriteBatch(ctx, dest.Batch{Table: bad, Division: 1,
 		Rows: [][]any{{int32(1), "not-a-uuid", nil, nil, nil, nil, nil, int64(1)}}})
 	if err == nil {
 		t.Errorf("an invalid UUID was written, want an error")

@@ -7,32 +7,23 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
-// Cursor is where the next incremental run of an entity in a division starts.
-// The zero Cursor means "from the start".
-type Cursor struct {
-	Timestamp        int64     // Exact row version of the last record written
-	DeletedTimestamp int64     // row version in the deletion log
-	LastFullAt       time.Time // when the last full run completed; zero = never
-	// Sweep is set while a full pass reconciles the division (see StartSweep): the
-	// keys of its pages are recorded, and FinishSweep removes the rows it did not see.
-	Sweep bool
-}
-
-// Cursor returns the stored cursor of (connID, division, entity), or the zero Cursor.
-func (s *Store) Cursor(ctx context.Context, connID int64, division int, entity string) (Cursor, error) {
-	var c Cursor
+// Cursor returns the stored cursor of (connID, division, entity), or the zero dest.Cursor.
+func (s *Store) Cursor(ctx context.Context, connID int64, division int, entity string) (dest.Cursor, error) {
+	var c dest.Cursor
 	var full *time.Time
 	err := s.pool.QueryRow(ctx, `
 		SELECT cursor_timestamp, deleted_timestamp, last_full_at, sweeping FROM exact_sync.cursors
 		WHERE connection_id = $1 AND division = $2 AND entity = $3`, connID, division, entity).
 		Scan(&c.Timestamp, &c.DeletedTimestamp, &full, &c.Sweep)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Cursor{}, nil
+		return dest.Cursor{}, nil
 	}
 	if err != nil {
-		return Cursor{}, fmt.Errorf("reading the %s cursor of division %d: %w", entity, division, err)
+		return dest.Cursor{}, fmt.Errorf("reading the %s cursor of division %d: %w", entity, division, err)
 	}
 	c.LastFullAt = orZero(full)
 	return c, nil
@@ -46,22 +37,22 @@ const upsertCursorSQL = `
 	    last_full_at = EXCLUDED.last_full_at, sweeping = EXCLUDED.sweeping, updated_at = now()`
 
 // cursorArgs are the arguments of upsertCursorSQL.
-func cursorArgs(connID int64, division int, entity string, c Cursor) []any {
+func cursorArgs(connID int64, division int, entity string, c dest.Cursor) []any {
 	return []any{connID, division, entity, c.Timestamp, c.DeletedTimestamp, orNull(c.LastFullAt), c.Sweep}
 }
 
 // Cursors returns every stored cursor of a division of a connection, by entity.
-func (s *Store) Cursors(ctx context.Context, connID int64, division int) (map[string]Cursor, error) {
+func (s *Store) Cursors(ctx context.Context, connID int64, division int) (map[string]dest.Cursor, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT entity, cursor_timestamp, deleted_timestamp, last_full_at, sweeping FROM exact_sync.cursors
 		WHERE connection_id = $1 AND division = $2`, connID, division)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cursors of division %d: %w", division, err)
 	}
-	out := map[string]Cursor{}
+	out := map[string]dest.Cursor{}
 	var (
 		entity string
-		c      Cursor
+		c      dest.Cursor
 		full   *time.Time
 	)
 	_, err = pgx.ForEachRow(rows, []any{&entity, &c.Timestamp, &c.DeletedTimestamp, &full, &c.Sweep}, func() error {

@@ -7,24 +7,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// Division is a division (an Exact Online company) a connection has been granted, as
-// last listed.
-type Division struct {
-	Code        int
-	Description string
-	Status      int       // as Exact reports it (exact.DivisionActive, …)
-	MoveDate    time.Time // when Exact last moved the division to another database; zero if never
-	SeenAt      time.Time
-}
+	"github.com/exactsync/exactsync/dest"
+)
 
 // SaveDivisionsResettingMoved is SaveDivisions that also notices divisions whose move
 // date changed since they were last stored. A move regenerates every row version of a
 // division, so in the same transaction, for each moved division, the connection's cursors
 // start again from 0 and the stored versions of its rows in tables are set to 0, so that
 // the next pass rewrites every row whatever its new version. It returns the moved divisions.
-func (s *Store) SaveDivisionsResettingMoved(ctx context.Context, connID int64, divs []Division, tables ...Table) ([]int, error) {
+func (s *Store) SaveDivisionsResettingMoved(ctx context.Context, connID int64, divs []dest.Division, tables ...dest.Table) ([]int, error) {
 	codes := make([]int32, len(divs))
 	descs := make([]string, len(divs))
 	statuses := make([]int32, len(divs))
@@ -104,15 +96,15 @@ func sanitizeTable(name string) (string, error) {
 
 // Divisions returns the divisions stored for a connection, ordered by code; none when
 // they were never listed.
-func (s *Store) Divisions(ctx context.Context, connID int64) ([]Division, error) {
+func (s *Store) Divisions(ctx context.Context, connID int64) ([]dest.Division, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT division, description, coalesce(status, 0), move_date, seen_at
 		FROM exact_sync.divisions WHERE connection_id = $1 ORDER BY division`, connID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the divisions of connection %d: %w", connID, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Division, error) {
-		var d Division
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dest.Division, error) {
+		var d dest.Division
 		var move *time.Time
 		err := r.Scan(&d.Code, &d.Description, &d.Status, &move, &d.SeenAt)
 		d.SeenAt, d.MoveDate = d.SeenAt.UTC(), orZero(move)

@@ -38,7 +38,7 @@
 // There are no tombstones: a row removed and later replayed from an older page than the
 // removal comes back; callers replay only pages after the committed cursor.
 //
-// A sweep (StartSweep, WriteBatch with Cursor.Sweep, FinishSweep) reconciles a division
+// A sweep (StartSweep, WriteBatch with dest.Cursor.Sweep, FinishSweep) reconciles a division
 // with a full pass: the keys of the pass's rows are recorded with its pages, and at its end
 // the rows of the division it did not see are removed in one transaction.
 //
@@ -61,7 +61,7 @@
 // written at once to a recovery file in Config.StateDir (0600, sealed like the columns)
 // and stored again with a capped backoff for Config.TokenStoreWindow; RecoverTokens
 // imports the files a process left behind, each only over the refresh token it replaces.
-// Before a refresh token is sent, the refresh is announced on the row (PendingRefresh: a
+// Before a refresh token is sent, the refresh is announced on the row (dest.PendingRefresh: a
 // hash of the token, the client and process sending it, and until when the others wait
 // for its pair), committed, so that after an outage the other processes wait for the
 // announcer's pair instead of sending the spent token again. The row also carries the
@@ -99,6 +99,16 @@
 // an advisory lock too, so concurrent processes migrate once.
 //
 // The sink does not schedule, fetch or decide what to write: package sync does.
+//
+// # Vocabulary
+//
+// What the sink is handed and returns (Batch, Table, Cursor, Reject, Run, Token,
+// Connection, …) is package dest's, which imports no driver: the packages that use the
+// store (sync, worker, internal/divisions, internal/onboard, internal/metrics) declare
+// the methods they need as interfaces in those terms, and *Store implements them (the
+// command checks it at compile time). A value PostgreSQL refuses (SQLSTATE class 22,
+// data exception) comes back from WriteBatch and WriteBatches as a *dest.DataError,
+// whose Reason is PostgreSQL's message; a stale fence as dest.ErrLockLost.
 //
 // A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
 // project's reference of Exact Online.

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/migrations"
 )
 
@@ -20,7 +21,7 @@ var DivisionLockKey = divisionLockKey
 
 // WriteRecoveryFile writes the recovery file that a failed commit of next would leave
 // behind for connection connID, whose stored refresh token was predecessor.
-func (s *Store) WriteRecoveryFile(ctx context.Context, connID int64, predecessor string, next Token) (string, error) {
+func (s *Store) WriteRecoveryFile(ctx context.Context, connID int64, predecessor string, next dest.Token) (string, error) {
 	row := tokenRow{connID: connID}
 	err := s.pool.QueryRow(ctx, `SELECT base_url, client_id FROM exact_sync.connections WHERE id = $1`, connID).
 		Scan(&row.baseURL, &row.clientID)
@@ -38,7 +39,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // SaveDivisions replaces the divisions stored for a connection with divs, the complete
 // list as just seen. Divisions no longer listed are forgotten.
-func (s *Store) SaveDivisions(ctx context.Context, connID int64, divs []Division) error {
+func (s *Store) SaveDivisions(ctx context.Context, connID int64, divs []dest.Division) error {
 	_, err := s.SaveDivisionsResettingMoved(ctx, connID, divs)
 	return err
 }
@@ -56,7 +57,7 @@ func (s *Store) ResetCursor(ctx context.Context, connID int64, division int, ent
 
 // SetCursor stores the cursor of (connID, division, entity) on its own; WriteBatch stores
 // it together with a page.
-func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entity string, c Cursor) error {
+func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entity string, c dest.Cursor) error {
 	if _, err := s.pool.Exec(ctx, upsertCursorSQL, cursorArgs(connID, division, entity, c)...); err != nil {
 		return fmt.Errorf("storing the %s cursor of division %d: %w", entity, division, err)
 	}
@@ -64,7 +65,7 @@ func (s *Store) SetCursor(ctx context.Context, connID int64, division int, entit
 }
 
 // Runs returns the most recent runs, newest first; limit <= 0 means 100.
-func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
+func (s *Store) Runs(ctx context.Context, limit int) ([]dest.RunRecord, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM exact_sync.runs ORDER BY started_at DESC, id DESC LIMIT $1`,
 		cmp.Or(max(limit, 0), 100))
 	if err != nil {
@@ -78,14 +79,14 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
 }
 
 // Connection returns one connection; errors.Is(err, ErrNotFound) when it does not exist.
-func (s *Store) Connection(ctx context.Context, id int64) (Connection, error) {
+func (s *Store) Connection(ctx context.Context, id int64) (dest.Connection, error) {
 	c, err := scanConnection(s.pool.QueryRow(ctx,
 		`SELECT `+connectionColumns+` FROM exact_sync.connections WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Connection{}, fmt.Errorf("connection %d: %w", id, ErrNotFound)
+		return dest.Connection{}, fmt.Errorf("connection %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Connection{}, fmt.Errorf("reading connection %d: %w", id, err)
+		return dest.Connection{}, fmt.Errorf("reading connection %d: %w", id, err)
 	}
 	return c, nil
 }
@@ -137,3 +138,6 @@ var ScramVerifierSalt = scramVerifierSalt
 
 // AppendNumeric exposes appendNumeric to the tests.
 var AppendNumeric = appendNumeric
+
+// AsDataError exposes dataError to the tests.
+var AsDataError = dataError

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/migrations"
 )
 
@@ -74,20 +75,10 @@ func embeddedVersions() ([]int64, error) {
 	return out, nil
 }
 
-// LastSuccess is when the last successful run of one entity of one division of one
-// connection finished, and how long ago that is on the database's clock.
-type LastSuccess struct {
-	ConnectionID int64
-	Division     int
-	Entity       string
-	FinishedAt   time.Time
-	Age          time.Duration
-}
-
 // LastSuccesses returns the last successful run of every (connection, division, entity)
 // that has one, ordered by connection, division and entity. It reads the run index once
 // per key rather than the whole history, so it stays cheap however many runs are kept.
-func (s *Store) LastSuccesses(ctx context.Context) ([]LastSuccess, error) {
+func (s *Store) LastSuccesses(ctx context.Context) ([]dest.LastSuccess, error) {
 	// A loose index scan: each step finds the next key in the index of runs, and the
 	// newest ok run of a key is the first of its entries with that status.
 	rows, err := s.pool.Query(ctx, `
@@ -107,12 +98,12 @@ func (s *Store) LastSuccesses(ctx context.Context) ([]LastSuccess, error) {
 			WHERE (r.connection_id, r.division, r.entity) = (k.connection_id, k.division, k.entity)
 			  AND r.status = $1 AND r.finished_at IS NOT NULL
 			ORDER BY r.started_at DESC LIMIT 1) ok
-		ORDER BY 1, 2, 3`, RunOK)
+		ORDER BY 1, 2, 3`, dest.RunOK)
 	if err != nil {
 		return nil, fmt.Errorf("reading the last successful runs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LastSuccess, error) {
-		var ls LastSuccess
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dest.LastSuccess, error) {
+		var ls dest.LastSuccess
 		var age float64
 		err := r.Scan(&ls.ConnectionID, &ls.Division, &ls.Entity, &ls.FinishedAt, &age)
 		ls.FinishedAt = ls.FinishedAt.UTC()

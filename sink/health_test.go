@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -65,13 +66,13 @@ func TestLastSuccesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add(conn.ID, 101, "accounts", sink.RunOK, 90)
-	add(conn.ID, 101, "accounts", sink.RunOK, 30)
-	add(conn.ID, 101, "accounts", sink.RunFailed, 5) // a failure since does not count
-	add(conn.ID, 101, "suppliers", sink.RunOK, 45)
-	add(conn.ID, 102, "accounts", sink.RunFailed, 10) // never succeeded: absent
-	add(other.ID, 101, "accounts", sink.RunOK, 600)
-	if _, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: 103, Entity: "contacts"}); err != nil {
+	add(conn.ID, 101, "accounts", dest.RunOK, 90)
+	add(conn.ID, 101, "accounts", dest.RunOK, 30)
+	add(conn.ID, 101, "accounts", dest.RunFailed, 5) // a failure since does not count
+	add(conn.ID, 101, "suppliers", dest.RunOK, 45)
+	add(conn.ID, 102, "accounts", dest.RunFailed, 10) // never succeeded: absent
+	add(other.ID, 101, "accounts", dest.RunOK, 600)
+	if _, err := s.StartRun(ctx, dest.Run{ConnectionID: conn.ID, Division: 103, Entity: "contacts"}); err != nil {
 		t.Fatal(err) // still running: absent
 	}
 

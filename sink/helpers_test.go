@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 )
 
@@ -21,8 +22,8 @@ func testContext(t testing.TB) context.Context {
 var accountColumns = []string{"division", "id", "code", "name", "is_supplier", "is_sales", "status", "email",
 	"city", "country", "vat_number", "blocked", "created", "modified", "exact_timestamp", "raw"}
 
-func accountsTable(name string) sink.Table {
-	return sink.Table{Name: name, Columns: accountColumns, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}
+func accountsTable(name string) dest.Table {
+	return dest.Table{Name: name, Columns: accountColumns, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}
 }
 
 // uuidN is a deterministic UUID for test record n.
@@ -74,7 +75,7 @@ func storedAccounts(t *testing.T, s *sink.Store, table string) []acct {
 	return out
 }
 
-func newConnection(t *testing.T, s *sink.Store) sink.Connection {
+func newConnection(t *testing.T, s *sink.Store) dest.Connection {
 	t.Helper()
 	c, err := s.UpsertConnection(testContext(t), "https://start.exactonline.nl", "client-1", "user-1")
 	if err != nil {

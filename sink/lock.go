@@ -9,30 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
-
-// DivisionLock is a held division lock (see LockDivision).
-type DivisionLock struct {
-	// Fence is the lock's fencing token: every taking of the division's lock increments
-	// it. Writes given it (Batch.Fence) fail with ErrLockLost once someone else has taken
-	// the lock since.
-	Fence  int64
-	unlock func()
-}
-
-// NewDivisionLock returns a lock with the given fence whose Unlock calls unlock once:
-// for lockers other than the Store's, such as in-memory ones.
-func NewDivisionLock(fence int64, unlock func()) *DivisionLock {
-	var once sync.Once
-	return &DivisionLock{Fence: fence, unlock: func() { once.Do(unlock) }}
-}
-
-// Unlock releases the lock; it is idempotent.
-func (l *DivisionLock) Unlock() {
-	if l != nil && l.unlock != nil {
-		l.unlock()
-	}
-}
 
 // LockDivision takes the session advisory lock of (connID, division), so that two
 // processes never sync the same division of the same connection at once. The lock is
@@ -47,7 +26,7 @@ func (l *DivisionLock) Unlock() {
 // fencing token in exact_sync.division_locks and returns it as Fence: a write that
 // carries the fence checks it in its own transaction, so the worker that lost the lock
 // stops at its next write instead of syncing alongside the new holder.
-func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *DivisionLock, ok bool, err error) {
+func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *dest.DivisionLock, ok bool, err error) {
 	conn, unlock, ok, err := s.sessionLock(ctx, "division", connID, division, wait)
 	if err != nil || !ok {
 		return nil, false, err
@@ -61,7 +40,7 @@ func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wa
 		unlock()
 		return nil, false, fmt.Errorf("taking the fencing token: %w", err)
 	}
-	return &DivisionLock{Fence: fence, unlock: unlock}, true, nil
+	return dest.NewDivisionLock(fence, unlock), true, nil
 }
 
 // LockWebhooks takes the lock of the webhook subscriptions of (connID, division), waiting

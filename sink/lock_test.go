@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -134,8 +135,8 @@ func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 	}
 	defer first.Unlock()
 	write := func(fence int64) error {
-		_, err := s.WriteBatch(ctx, sink.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(acct{101, uuidN(1), "A", fence}),
-			ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: sink.Cursor{Timestamp: fence}, Fence: fence})
+		_, err := s.WriteBatch(ctx, dest.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(acct{101, uuidN(1), "A", fence}),
+			ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: dest.Cursor{Timestamp: fence}, Fence: fence})
 		return err
 	}
 	if err := write(first.Fence); err != nil {
@@ -150,7 +151,7 @@ func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("terminating the lock's session: %d, %v", n, err)
 	}
-	var second *sink.DivisionLock
+	var second *dest.DivisionLock
 	for range 50 { // the server releases the lock as the backend exits
 		if second, ok, err = s.LockDivision(ctx, conn.ID, 101, false); err != nil || ok {
 			break
@@ -164,10 +165,10 @@ func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 	if second.Fence <= first.Fence {
 		t.Fatalf("fences %d then %d, want increasing", first.Fence, second.Fence)
 	}
-	if err := write(first.Fence); !errors.Is(err, sink.ErrLockLost) {
+	if err := write(first.Fence); !errors.Is(err, dest.ErrLockLost) {
 		t.Errorf("write with the lost lock's fence: %v, want ErrLockLost", err)
 	}
-	if _, err := s.FinishSweep(ctx, accountsTable("exact.accounts"), conn.ID, 101, "accounts", sink.Cursor{}, first.Fence); !errors.Is(err, sink.ErrLockLost) {
+	if _, err := s.FinishSweep(ctx, accountsTable("exact.accounts"), conn.ID, 101, "accounts", dest.Cursor{}, first.Fence); !errors.Is(err, dest.ErrLockLost) {
 		t.Errorf("FinishSweep with the lost lock's fence: %v, want ErrLockLost", err)
 	}
 	if err := write(second.Fence); err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // NotifyChannel is the PostgreSQL channel on which every committed write of an entity's
@@ -47,7 +49,7 @@ type notifyKey struct {
 // in the order of the batches, leaving out those that neither stored a cursor nor
 // changed a row. known[i] is false when the write stored no cursor for notification i
 // (removals routed from another stream), whose Cursor must then be read.
-func notifications(bs []Batch, out []BatchResult) (ns []Notification, known []bool) {
+func notifications(bs []dest.Batch, out []dest.BatchResult) (ns []Notification, known []bool) {
 	index := map[notifyKey]int{}
 	for i, b := range bs {
 		if b.Entity == "" || b.Table.Name == "" {

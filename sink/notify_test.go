@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -85,9 +86,9 @@ func TestWriteNotifies(t *testing.T) {
 	conn := newConnection(t, s)
 	l := listen(t, url, s)
 	a, b, c := uuidN(1), uuidN(2), uuidN(3)
-	batch := func(table string, cursor int64, rows ...acct) sink.Batch {
-		return sink.Batch{Table: accountsTable("exact." + table), Rows: accountRows(rows...),
-			ConnectionID: conn.ID, Division: 101, Entity: table, Cursor: sink.Cursor{Timestamp: cursor}}
+	batch := func(table string, cursor int64, rows ...acct) dest.Batch {
+		return dest.Batch{Table: accountsTable("exact." + table), Rows: accountRows(rows...),
+			ConnectionID: conn.ID, Division: 101, Entity: table, Cursor: dest.Cursor{Timestamp: cursor}}
 	}
 	note := func(entity string, upserted, removed int, cursor int64) sink.Notification {
 		return sink.Notification{Connection: conn.ID, Division: 101, Entity: entity, Upserted: upserted, Removed: removed, Cursor: cursor}
@@ -100,7 +101,7 @@ func TestWriteNotifies(t *testing.T) {
 	}
 
 	// One read writing accounts and suppliers: one notification each.
-	_, err := s.WriteBatches(ctx, []sink.Batch{
+	_, err := s.WriteBatches(ctx, []dest.Batch{
 		batch("accounts", 3, acct{101, a, "Alpha", 1}, acct{101, b, "Beta", 2}, acct{101, c, "Gamma", 3}),
 		batch("suppliers", 3, acct{101, b, "Beta", 2}),
 	})
@@ -117,7 +118,7 @@ func TestWriteNotifies(t *testing.T) {
 
 	// An update and a removal (a supplier that stopped being one) in one batch.
 	up := batch("suppliers", 5, acct{101, c, "Gamma", 5})
-	up.Removals = []sink.Removal{{Division: 101, ID: b, Version: 4}}
+	up.Removals = []dest.Removal{{Division: 101, ID: b, Version: 4}}
 	if _, err := s.WriteBatch(ctx, up); err != nil {
 		t.Fatal(err)
 	}
@@ -126,18 +127,18 @@ func TestWriteNotifies(t *testing.T) {
 	// The deletions job: removals routed to accounts leave its cursor alone; those routed
 	// to suppliers remove nothing, and the job's own cursor is of no entity table: neither
 	// is announced.
-	routed := sink.Batch{Table: accountsTable("exact.accounts"), Removals: []sink.Removal{{Division: 101, ID: a, Version: 9}},
+	routed := dest.Batch{Table: accountsTable("exact.accounts"), Removals: []dest.Removal{{Division: 101, ID: a, Version: 9}},
 		ConnectionID: conn.ID, Division: 101, Entity: "accounts", NoCursor: true}
 	missed := routed
 	missed.Table, missed.Entity = accountsTable("exact.suppliers"), "suppliers"
-	own := sink.Batch{ConnectionID: conn.ID, Division: 101, Entity: "deletions", Cursor: sink.Cursor{Timestamp: 9}}
-	if _, err := s.WriteBatches(ctx, []sink.Batch{routed, missed, own}); err != nil {
+	own := dest.Batch{ConnectionID: conn.ID, Division: 101, Entity: "deletions", Cursor: dest.Cursor{Timestamp: 9}}
+	if _, err := s.WriteBatches(ctx, []dest.Batch{routed, missed, own}); err != nil {
 		t.Fatal(err)
 	}
 	check("deletions", note("accounts", 0, 1, 3))
 
 	// A batch of no entity (a benchmark's) is not announced.
-	if _, err := s.WriteBatch(ctx, sink.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(acct{101, uuidN(4), "Delta", 4})}); err != nil {
+	if _, err := s.WriteBatch(ctx, dest.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(acct{101, uuidN(4), "Delta", 4})}); err != nil {
 		t.Fatal(err)
 	}
 	check("no entity")
@@ -146,7 +147,7 @@ func TestWriteNotifies(t *testing.T) {
 	// before the bad one was written in the transaction.
 	bad := batch("suppliers", 7, acct{101, uuidN(5), "Epsilon", 7})
 	bad.Rows[0][len(bad.Rows[0])-1] = []byte(`{"not json`)
-	if _, err := s.WriteBatches(ctx, []sink.Batch{batch("accounts", 7, acct{101, uuidN(6), "Zeta", 7}), bad}); !sink.IsDataError(err) {
+	if _, err := s.WriteBatches(ctx, []dest.Batch{batch("accounts", 7, acct{101, uuidN(6), "Zeta", 7}), bad}); !dest.IsDataError(err) {
 		t.Fatalf("write of invalid JSON: %v, want a data error", err)
 	}
 	check("refused write")
@@ -165,10 +166,10 @@ func TestWriteNotifies(t *testing.T) {
 	defer second.Unlock()
 	stale := batch("accounts", 8, acct{101, uuidN(7), "Eta", 8})
 	stale.Fence = first.Fence
-	if _, err := s.WriteBatch(ctx, stale); !errors.Is(err, sink.ErrLockLost) {
+	if _, err := s.WriteBatch(ctx, stale); !errors.Is(err, dest.ErrLockLost) {
 		t.Fatalf("write with a stale fence: %v, want ErrLockLost", err)
 	}
-	if _, err := s.FinishSweep(ctx, accountsTable("exact.accounts"), conn.ID, 101, "accounts", sink.Cursor{Timestamp: 8}, first.Fence); !errors.Is(err, sink.ErrLockLost) {
+	if _, err := s.FinishSweep(ctx, accountsTable("exact.accounts"), conn.ID, 101, "accounts", dest.Cursor{Timestamp: 8}, first.Fence); !errors.Is(err, dest.ErrLockLost) {
 		t.Fatalf("FinishSweep with a stale fence: %v, want ErrLockLost", err)
 	}
 	check("lost lock")
@@ -188,7 +189,7 @@ func TestWriteNotifies(t *testing.T) {
 	if _, err := s.WriteBatch(ctx, sweep); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := s.FinishSweep(ctx, accountsTable("exact.accounts"), conn.ID, 101, "accounts", sink.Cursor{Timestamp: 8}, second.Fence)
+	removed, err := s.FinishSweep(ctx, accountsTable("exact.accounts"), conn.ID, 101, "accounts", dest.Cursor{Timestamp: 8}, second.Fence)
 	if err != nil || removed != 3 {
 		t.Fatalf("FinishSweep: removed %d, %v; want 3 (Beta, Gamma and Delta)", removed, err)
 	}
@@ -233,11 +234,11 @@ func TestFollow(t *testing.T) {
 
 	write := func(division int, rows ...acct) {
 		t.Helper()
-		_, err := s.WriteBatches(ctx, []sink.Batch{
+		_, err := s.WriteBatches(ctx, []dest.Batch{
 			{Table: accountsTable("exact.accounts"), Rows: accountRows(rows...), ConnectionID: c.ID, Division: division,
-				Entity: "accounts", Cursor: sink.Cursor{Timestamp: rows[len(rows)-1].Version}},
+				Entity: "accounts", Cursor: dest.Cursor{Timestamp: rows[len(rows)-1].Version}},
 			{Table: accountsTable("exact.suppliers"), Rows: accountRows(rows...), ConnectionID: c.ID, Division: division,
-				Entity: "suppliers", Cursor: sink.Cursor{Timestamp: rows[len(rows)-1].Version}},
+				Entity: "suppliers", Cursor: dest.Cursor{Timestamp: rows[len(rows)-1].Version}},
 		})
 		if err != nil {
 			t.Fatal(err)

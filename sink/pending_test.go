@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -24,10 +25,10 @@ func TestPendingRefresh(t *testing.T) {
 	if err := s.ImportRefreshToken(ctx, conn.ID, "refresh-0"); err != nil {
 		t.Fatal(err)
 	}
-	update := func(fn func(cur sink.Token) sink.Token) sink.Token {
+	update := func(fn func(cur dest.Token) dest.Token) dest.Token {
 		t.Helper()
-		var seen sink.Token
-		if _, err := s.UpdateToken(ctx, conn.ID, func(_ context.Context, cur sink.Token) (sink.Token, bool, error) {
+		var seen dest.Token
+		if _, err := s.UpdateToken(ctx, conn.ID, func(_ context.Context, cur dest.Token) (dest.Token, bool, error) {
 			seen = cur
 			return fn(cur), true, nil
 		}); err != nil {
@@ -35,7 +36,7 @@ func TestPendingRefresh(t *testing.T) {
 		}
 		return seen
 	}
-	load := func() sink.Token {
+	load := func() dest.Token {
 		t.Helper()
 		tok, err := s.LoadToken(ctx, conn.ID)
 		if err != nil {
@@ -43,8 +44,8 @@ func TestPendingRefresh(t *testing.T) {
 		}
 		return tok
 	}
-	announce := func(cur sink.Token) sink.Token {
-		cur.Pending = sink.PendingRefresh{By: "client-a", Left: 10 * time.Second}
+	announce := func(cur dest.Token) dest.Token {
+		cur.Pending = dest.PendingRefresh{By: "client-a", Left: 10 * time.Second}
 		return cur
 	}
 
@@ -58,29 +59,29 @@ func TestPendingRefresh(t *testing.T) {
 		p.Left <= window-10*time.Second || p.Left > window {
 		t.Fatalf("announced refresh read back as %+v, want by client-a, held by %s, left about %s", p, sink.ThisProcess(), window)
 	}
-	if under := update(func(cur sink.Token) sink.Token { return cur }).Pending; under.By != p.By || !under.Since.Equal(p.Since) {
+	if under := update(func(cur dest.Token) dest.Token { return cur }).Pending; under.By != p.By || !under.Since.Equal(p.Since) {
 		t.Errorf("under the row lock the announcement is %+v, want %+v", under, p)
 	}
 
 	// A write that carries it (NotBefore here) leaves it as it is.
 	nb := time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
-	update(func(cur sink.Token) sink.Token { cur.NotBefore = nb; return cur })
+	update(func(cur dest.Token) dest.Token { cur.NotBefore = nb; return cur })
 	if got := load(); got.Pending.By != "client-a" || !got.Pending.Since.Equal(p.Since) || !got.NotBefore.Equal(nb) {
 		t.Errorf("after a NotBefore write: pending %+v, not before %v; want the announcement kept and %v", got.Pending, got.NotBefore, nb)
 	}
 
 	// Ended by the announcer.
-	update(func(cur sink.Token) sink.Token { cur.Pending = sink.PendingRefresh{}; return cur })
-	if got := load().Pending; got != (sink.PendingRefresh{}) {
+	update(func(cur dest.Token) dest.Token { cur.Pending = dest.PendingRefresh{}; return cur })
+	if got := load().Pending; got != (dest.PendingRefresh{}) {
 		t.Errorf("after ending it: %+v, want none", got)
 	}
 
 	// A stored pair ends it.
 	update(announce)
-	update(func(cur sink.Token) sink.Token {
-		return sink.Token{AccessToken: "access-1", RefreshToken: "refresh-1", Expiry: time.Now().Add(10 * time.Minute)}
+	update(func(cur dest.Token) dest.Token {
+		return dest.Token{AccessToken: "access-1", RefreshToken: "refresh-1", Expiry: time.Now().Add(10 * time.Minute)}
 	})
-	if got := load(); got.RefreshToken != "refresh-1" || got.Pending != (sink.PendingRefresh{}) {
+	if got := load(); got.RefreshToken != "refresh-1" || got.Pending != (dest.PendingRefresh{}) {
 		t.Errorf("after a refreshed pair: refresh token %q, pending %+v; want refresh-1, none", got.RefreshToken, got.Pending)
 	}
 
@@ -89,7 +90,7 @@ func TestPendingRefresh(t *testing.T) {
 	if _, err := s.Pool().Exec(ctx, `UPDATE exact_sync.connections SET refresh_token = 'refresh-elsewhere' WHERE id = $1`, conn.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := load().Pending; got != (sink.PendingRefresh{}) {
+	if got := load().Pending; got != (dest.PendingRefresh{}) {
 		t.Errorf("for another stored refresh token: %+v, want none", got)
 	}
 
@@ -105,10 +106,10 @@ func TestPendingRefresh(t *testing.T) {
 
 	// Marking reauth_required ends it.
 	update(announce)
-	if err := s.MarkReauthRequired(ctx, conn.ID, "the refresh token was already used", sink.ReauthRefreshTokenUsed); err != nil {
+	if err := s.MarkReauthRequired(ctx, conn.ID, "the refresh token was already used", dest.ReauthRefreshTokenUsed); err != nil {
 		t.Fatal(err)
 	}
-	if got := load().Pending; got != (sink.PendingRefresh{}) {
+	if got := load().Pending; got != (dest.PendingRefresh{}) {
 		t.Errorf("after marking reauth_required: %+v, want none", got)
 	}
 	if err := s.ImportRefreshToken(ctx, conn.ID, "refresh-3"); err != nil {

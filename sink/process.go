@@ -10,7 +10,7 @@ import (
 )
 
 // process identifies a process among those that share the database, for an announced
-// token refresh (see PendingRefresh): the host name and pid, for people, and what lets a
+// token refresh (see dest.PendingRefresh): the host name and pid, for people, and what lets a
 // process of the same machine tell that it has ended.
 type process struct {
 	Host string `json:"host"`

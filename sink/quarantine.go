@@ -2,54 +2,17 @@ package sink
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
-// Reject is a record that could not be decoded or stored: WriteBatch writes it to
-// exact_sync.rejected_records in the batch's transaction, so the rest of its page and
-// the cursor move on without it.
-type Reject struct {
-	// Key is the record's key when it could be read (a canonical GUID for the entities
-	// exactsync knows), else "".
-	Key string
-	// Timestamp is Exact's row version when it could be read; HasTimestamp says so.
-	Timestamp    int64
-	HasTimestamp bool
-	Reason       string // what is wrong, for a person
-	Record       []byte // the record's bytes as received
-}
-
-// Ref is how the quarantine identifies r: its key, or the hash of its bytes when the
-// key is unreadable.
-func (r Reject) Ref() string {
-	if r.Key != "" {
-		return r.Key
-	}
-	sum := sha256.Sum256(r.Record)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// Release asks WriteBatch to take a record out of quarantine: its version Version
-// arrived in good shape, or was deleted. A reject of the same ref in the same batch
-// stays only if its Timestamp is newer.
-type Release struct {
-	Ref     string
-	Version int64
-}
-
-// ErrLockLost reports that a write's fencing token is no longer the division's: another
-// worker took the division lock after this run's lock was lost (its database session
-// ended). The run must stop; the other worker carries on.
-var ErrLockLost = errors.New("the division lock was lost to another worker")
-
-// Quarantined returns the refs (see Reject.Ref) of the records of (connID, division,
+// Quarantined returns the refs (see dest.Reject.Ref) of the records of (connID, division,
 // entity) in quarantine.
 func (s *Store) Quarantined(ctx context.Context, connID int64, division int, entity string) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT ref FROM exact_sync.rejected_records
@@ -69,7 +32,7 @@ type RejectedRecord struct {
 	ConnectionID int64
 	Division     int
 	Entity       string
-	Reject
+	dest.Reject
 }
 
 // RejectedRecords lists the records in quarantine of connection connID (every
@@ -103,7 +66,7 @@ func (s *Store) RejectedRecords(ctx context.Context, connID int64, limit int) ([
 // writeRejects forgets b's released records and stores its rejects, in b's
 // transaction. Of a record both released and rejected in one batch (two versions of it
 // on different pages), the newer version decides.
-func writeRejects(ctx context.Context, tx pgx.Tx, b Batch) error {
+func writeRejects(ctx context.Context, tx pgx.Tx, b dest.Batch) error {
 	relRefs := make([]string, len(b.Released))
 	relVersions := make([]int64, len(b.Released))
 	for i, r := range b.Released {
@@ -156,7 +119,7 @@ func writeRejects(ctx context.Context, tx pgx.Tx, b Batch) error {
 	return nil
 }
 
-// checkFence fails with ErrLockLost unless fence is still the division's fencing token.
+// checkFence fails with dest.ErrLockLost unless fence is still the division's fencing token.
 // The row stays share-locked until the transaction ends, so the division's lock cannot
 // change hands while the transaction writes.
 func checkFence(ctx context.Context, tx pgx.Tx, connID int64, division int, fence int64) error {
@@ -169,17 +132,21 @@ func checkFence(ctx context.Context, tx pgx.Tx, connID int64, division int, fenc
 		return fmt.Errorf("checking the division lock: %w", err)
 	}
 	if cur != fence {
-		return fmt.Errorf("division %d of connection %d (fence %d, now %d): %w", division, connID, fence, cur, ErrLockLost)
+		return fmt.Errorf("division %d of connection %d (fence %d, now %d): %w", division, connID, fence, cur, dest.ErrLockLost)
 	}
 	return nil
 }
 
-// IsDataError reports whether err is PostgreSQL refusing a value (SQLSTATE class 22,
-// data exception: text with NUL, invalid JSON for jsonb, a number out of range): a
-// problem of the data written, not of the database.
-func IsDataError(err error) bool {
+// dataError returns err as a *dest.DataError when it is PostgreSQL refusing a value
+// (SQLSTATE class 22, data exception: text with NUL, invalid JSON for jsonb, a number out
+// of range): a problem of the data written, not of the database. Any other err is
+// returned as it is.
+func dataError(err error) error {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
+	if !errors.As(err, &pgErr) || !strings.HasPrefix(pgErr.Code, "22") {
+		return err
+	}
+	return &dest.DataError{Reason: pgErr.Message + " (SQLSTATE " + pgErr.Code + ")", Err: err}
 }
 
 // QuarantineCount is how many records of an entity in a division are in quarantine.

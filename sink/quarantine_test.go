@@ -2,11 +2,13 @@ package sink_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -54,10 +56,10 @@ func TestQuarantineStoresRejectsWithTheirPage(t *testing.T) {
 	table := accountsTable("exact.accounts")
 	// Bytes PostgreSQL's text and jsonb would refuse are kept as they came, in bytea.
 	nul := `{"ID":"` + uuidN(7) + `","Name":"has\u0000nul"}`
-	keyless := sink.Reject{Reason: "field ID: want a GUID", Record: []byte(`{"ID":"x"}`)}
-	b := sink.Batch{Table: table, Rows: accountRows(acct{101, uuidN(1), "Alpha", 5}), ConnectionID: conn.ID, Division: 101,
-		Entity: "accounts", Cursor: sink.Cursor{Timestamp: 9},
-		Rejects: []sink.Reject{
+	keyless := dest.Reject{Reason: "field ID: want a GUID", Record: []byte(`{"ID":"x"}`)}
+	b := dest.Batch{Table: table, Rows: accountRows(acct{101, uuidN(1), "Alpha", 5}), ConnectionID: conn.ID, Division: 101,
+		Entity: "accounts", Cursor: dest.Cursor{Timestamp: 9},
+		Rejects: []dest.Reject{
 			{Key: uuidN(7), Timestamp: 7, HasTimestamp: true, Reason: "holds NUL", Record: []byte(nul)},
 			keyless,
 		}}
@@ -84,10 +86,10 @@ func TestQuarantineStoresRejectsWithTheirPage(t *testing.T) {
 	if _, err := s.WriteBatch(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	b2 := sink.Batch{Table: table, Rows: accountRows(acct{101, uuidN(7), "Fixed", 8}), ConnectionID: conn.ID, Division: 101,
-		Entity: "accounts", Cursor: sink.Cursor{Timestamp: 12},
-		Released: []sink.Release{{Ref: uuidN(7), Version: 8}, {Ref: uuidN(8), Version: 10}},
-		Rejects: []sink.Reject{
+	b2 := dest.Batch{Table: table, Rows: accountRows(acct{101, uuidN(7), "Fixed", 8}), ConnectionID: conn.ID, Division: 101,
+		Entity: "accounts", Cursor: dest.Cursor{Timestamp: 12},
+		Released: []dest.Release{{Ref: uuidN(7), Version: 8}, {Ref: uuidN(8), Version: 10}},
+		Rejects: []dest.Reject{
 			{Key: uuidN(7), Timestamp: 6, HasTimestamp: true, Reason: "older bad copy", Record: []byte(`{}`)},
 			{Key: uuidN(8), Timestamp: 11, HasTimestamp: true, Reason: "newer bad version", Record: []byte(`{}`)},
 		}}
@@ -109,7 +111,7 @@ func TestSweepForgetsQuarantinedRecordsThePassDidNotSee(t *testing.T) {
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	table := accountsTable("exact.accounts")
-	write := func(b sink.Batch) {
+	write := func(b dest.Batch) {
 		t.Helper()
 		b.Table, b.ConnectionID, b.Division, b.Entity = table, conn.ID, 101, "accounts"
 		if _, err := s.WriteBatch(ctx, b); err != nil {
@@ -117,7 +119,7 @@ func TestSweepForgetsQuarantinedRecordsThePassDidNotSee(t *testing.T) {
 		}
 	}
 	// Quarantined first: uuidN(2) (still in Exact) and uuidN(3) (deleted, unreported).
-	write(sink.Batch{Rows: accountRows(acct{101, uuidN(2), "Beta", 1}), Cursor: sink.Cursor{Timestamp: 3}, Rejects: []sink.Reject{
+	write(dest.Batch{Rows: accountRows(acct{101, uuidN(2), "Beta", 1}), Cursor: dest.Cursor{Timestamp: 3}, Rejects: []dest.Reject{
 		{Key: uuidN(2), Timestamp: 2, HasTimestamp: true, Reason: "bad", Record: []byte(`{}`)},
 		{Key: uuidN(3), Timestamp: 3, HasTimestamp: true, Reason: "bad", Record: []byte(`{}`)},
 	}})
@@ -125,10 +127,10 @@ func TestSweepForgetsQuarantinedRecordsThePassDidNotSee(t *testing.T) {
 		t.Fatalf("StartSweep = %v, %v; want true", has, err)
 	}
 	// The pass sees uuidN(2) still bad: its stored good version and its quarantine stay.
-	write(sink.Batch{Cursor: sink.Cursor{Timestamp: 2, Sweep: true}, Rejects: []sink.Reject{
+	write(dest.Batch{Cursor: dest.Cursor{Timestamp: 2, Sweep: true}, Rejects: []dest.Reject{
 		{Key: uuidN(2), Timestamp: 2, HasTimestamp: true, Reason: "still bad", Record: []byte(`{}`)},
 	}})
-	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", sink.Cursor{Timestamp: 2, Sweep: true}, 0)
+	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", dest.Cursor{Timestamp: 2, Sweep: true}, 0)
 	if err != nil || removed != 0 {
 		t.Fatalf("FinishSweep = %d, %v; want 0 rows removed", removed, err)
 	}
@@ -141,18 +143,29 @@ func TestSweepForgetsQuarantinedRecordsThePassDidNotSee(t *testing.T) {
 	}
 }
 
-func TestIsDataError(t *testing.T) {
+func TestDataError(t *testing.T) {
 	for _, tt := range []struct {
-		err  error
-		want bool
+		name   string
+		err    error
+		reason string // "" when not a data error
 	}{
-		{&pgconn.PgError{Code: "22P05"}, true},
-		{errors.Join(errors.New("copying"), &pgconn.PgError{Code: "22021"}), true},
-		{&pgconn.PgError{Code: "23505"}, false},
-		{errors.New("connection reset"), false},
+		{"data exception", &pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"}, "unsupported Unicode escape sequence (SQLSTATE 22P05)"},
+		{"wrapped", errors.Join(errors.New("copying"), &pgconn.PgError{Code: "22021", Message: "invalid byte sequence"}), "invalid byte sequence (SQLSTATE 22021)"},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, ""},
+		{"network", errors.New("connection reset"), ""},
 	} {
-		if got := sink.IsDataError(tt.err); got != tt.want {
-			t.Errorf("IsDataError(%v) = %t, want %t", tt.err, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			err := sink.AsDataError(tt.err)
+			if err.Error() != tt.err.Error() {
+				t.Errorf("error text %q, want %q unchanged", err, tt.err)
+			}
+			d, ok := errors.AsType[*dest.DataError](fmt.Errorf("writing: %w", err))
+			if got, want := ok, tt.reason != ""; got != want {
+				t.Fatalf("a *dest.DataError: %t, want %t", got, want)
+			}
+			if ok && d.Reason != tt.reason {
+				t.Errorf("reason %q, want %q", d.Reason, tt.reason)
+			}
+		})
 	}
 }

@@ -6,20 +6,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
-// RateLimit is the rate-limit state of one division as last seen in Exact's response
-// headers. Zero values mean unknown.
-type RateLimit struct {
-	DailyLimit, DailyRemaining       int
-	DailyReset                       time.Time
-	MinutelyLimit, MinutelyRemaining int
-	MinutelyReset                    time.Time
-	ObservedAt                       time.Time // zero = now, on save
-}
-
 // SaveRateLimit stores the rate-limit state last seen for a division of a connection.
-func (s *Store) SaveRateLimit(ctx context.Context, connID int64, division int, rl RateLimit) error {
+func (s *Store) SaveRateLimit(ctx context.Context, connID int64, division int, rl dest.RateLimit) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO exact_sync.rate_limits AS r (connection_id, division, daily_limit, daily_remaining, daily_reset_at,
 			minutely_limit, minutely_remaining, minutely_reset_at, observed_at)
@@ -39,7 +31,7 @@ func (s *Store) SaveRateLimit(ctx context.Context, connID int64, division int, r
 }
 
 // RateLimits returns the rate-limit state last seen per division of a connection.
-func (s *Store) RateLimits(ctx context.Context, connID int64) (map[int]RateLimit, error) {
+func (s *Store) RateLimits(ctx context.Context, connID int64) (map[int]dest.RateLimit, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT division, coalesce(daily_limit, 0), coalesce(daily_remaining, 0), daily_reset_at,
 		       coalesce(minutely_limit, 0), coalesce(minutely_remaining, 0), minutely_reset_at, observed_at
@@ -47,9 +39,9 @@ func (s *Store) RateLimits(ctx context.Context, connID int64) (map[int]RateLimit
 	if err != nil {
 		return nil, fmt.Errorf("reading rate limits of connection %d: %w", connID, err)
 	}
-	out := make(map[int]RateLimit)
+	out := make(map[int]dest.RateLimit)
 	var division int
-	var rl RateLimit
+	var rl dest.RateLimit
 	var dr, mr *time.Time
 	_, err = pgx.ForEachRow(rows, []any{&division, &rl.DailyLimit, &rl.DailyRemaining, &dr,
 		&rl.MinutelyLimit, &rl.MinutelyRemaining, &mr, &rl.ObservedAt}, func() error {

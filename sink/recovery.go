@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/renameio/v2"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // A recovery file keeps a refreshed token pair that PostgreSQL could not store (see
@@ -68,7 +70,7 @@ func (s *Store) recoveryContext(connID int64, column string) string {
 
 // writeRecovery writes next, the pair that replaces row's, to row's recovery file and
 // returns its path ("" without a state directory).
-func (s *Store) writeRecovery(row tokenRow, next Token) (string, error) {
+func (s *Store) writeRecovery(row tokenRow, next dest.Token) (string, error) {
 	path := s.recoveryPath(row)
 	if path == "" {
 		return "", nil
@@ -145,17 +147,17 @@ func (s *Store) setAsideRecovery(path, suffix string) string {
 // readRecovery reads row's recovery file. It returns nil when there is none, and sets a
 // file it cannot use aside (.invalid). A file sealed with a key that is not configured
 // is an error.
-func (s *Store) readRecovery(row tokenRow) (*recoveryFile, Token, string, error) {
+func (s *Store) readRecovery(row tokenRow) (*recoveryFile, dest.Token, string, error) {
 	path := s.recoveryPath(row)
 	if path == "" {
-		return nil, Token{}, "", nil
+		return nil, dest.Token{}, "", nil
 	}
 	body, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, Token{}, "", nil
+		return nil, dest.Token{}, "", nil
 	}
 	if err != nil {
-		return nil, Token{}, "", fmt.Errorf("reading the recovery file %s: %w", path, err)
+		return nil, dest.Token{}, "", fmt.Errorf("reading the recovery file %s: %w", path, err)
 	}
 	var f recoveryFile
 	err = json.Unmarshal(body, &f)
@@ -167,14 +169,14 @@ func (s *Store) readRecovery(row tokenRow) (*recoveryFile, Token, string, error)
 		to := s.setAsideRecovery(path, "invalid")
 		s.log.Warn().Int64("connection", row.connID).Str("file", to).Str("error", err.Error()).
 			Msg("a recovery file cannot be read; set aside, not imported")
-		return nil, Token{}, "", nil
+		return nil, dest.Token{}, "", nil
 	}
-	t := Token{Expiry: f.Expiry, IssuedAt: f.IssuedAt, ClockOffset: time.Duration(f.ClockOffsetMS) * time.Millisecond}
+	t := dest.Token{Expiry: f.Expiry, IssuedAt: f.IssuedAt, ClockOffset: time.Duration(f.ClockOffsetMS) * time.Millisecond}
 	if t.AccessToken, err = s.keyring().Open(f.AccessToken, s.recoveryContext(row.connID, colAccessToken)); err == nil {
 		t.RefreshToken, err = s.keyring().Open(f.RefreshToken, s.recoveryContext(row.connID, colRefreshToken))
 	}
 	if err != nil {
-		return nil, Token{}, "", fmt.Errorf("opening the recovery file %s: %w", path, err)
+		return nil, dest.Token{}, "", fmt.Errorf("opening the recovery file %s: %w", path, err)
 	}
 	return &f, t, path, nil
 }
@@ -207,8 +209,8 @@ func (s *Store) recoverLocked(ctx context.Context, tx pgx.Tx, row tokenRow) (tok
 		if err := s.storeToken(ctx, tx, row.connID, t, true); err != nil {
 			return row, nil, fmt.Errorf("importing the recovery file %s of connection %d: %w", path, row.connID, err)
 		}
-		if row.state != StateReauthRequired || row.cause == ReauthRefreshTokenUsed {
-			row.state, row.reason, row.cause = StateOK, "", ReauthOther
+		if row.state != dest.StateReauthRequired || row.cause == dest.ReauthRefreshTokenUsed {
+			row.state, row.reason, row.cause = dest.StateOK, "", dest.ReauthOther
 		}
 		row.tok = t
 		return row, &recovery{imported: true, done: func() {

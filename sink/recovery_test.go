@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/seal"
 	"github.com/exactsync/exactsync/sink/sinktest"
@@ -29,14 +30,14 @@ func TestRecoverTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	kept := sink.Token{AccessToken: "access-kept-Zsekrit", RefreshToken: "refresh!kept-Zsekrit", IssuedAt: now, Expiry: now.Add(10 * time.Minute), ClockOffset: 3 * time.Second}
+	kept := dest.Token{AccessToken: "access-kept-Zsekrit", RefreshToken: "refresh!kept-Zsekrit", IssuedAt: now, Expiry: now.Add(10 * time.Minute), ClockOffset: 3 * time.Second}
 	const predecessor = "refresh!old-Zsekrit"
 
 	tests := []struct {
 		name      string
 		keys      *seal.Keyring
 		stored    string           // the refresh token stored when the file is imported
-		mark      sink.ReauthCause // marks the connection reauth_required when not nil
+		mark      dest.ReauthCause // marks the connection reauth_required when not nil
 		marked    bool
 		wantN     int
 		wantToken string // stored refresh token afterwards
@@ -44,16 +45,16 @@ func TestRecoverTokens(t *testing.T) {
 		wantFiles []string // suffixes of the files left in the directory
 		wantLog   string
 	}{
-		{name: "over its predecessor", stored: predecessor, wantN: 1, wantToken: kept.RefreshToken, wantState: sink.StateOK,
+		{name: "over its predecessor", stored: predecessor, wantN: 1, wantToken: kept.RefreshToken, wantState: dest.StateOK,
 			wantLog: "imported a refreshed token pair"},
-		{name: "sealed, over its predecessor", keys: keys, stored: predecessor, wantN: 1, wantToken: kept.RefreshToken, wantState: sink.StateOK},
-		{name: "already stored", stored: kept.RefreshToken, wantN: 0, wantToken: kept.RefreshToken, wantState: sink.StateOK},
-		{name: "authorized again meanwhile: stale", stored: "refresh!newer-chain", wantN: 0, wantToken: "refresh!newer-chain", wantState: sink.StateOK,
+		{name: "sealed, over its predecessor", keys: keys, stored: predecessor, wantN: 1, wantToken: kept.RefreshToken, wantState: dest.StateOK},
+		{name: "already stored", stored: kept.RefreshToken, wantN: 0, wantToken: kept.RefreshToken, wantState: dest.StateOK},
+		{name: "authorized again meanwhile: stale", stored: "refresh!newer-chain", wantN: 0, wantToken: "refresh!newer-chain", wantState: dest.StateOK,
 			wantFiles: []string{".json.stale"}, wantLog: "set aside, not imported"},
-		{name: "old token used meanwhile: chain repaired", stored: predecessor, marked: true, mark: sink.ReauthRefreshTokenUsed,
-			wantN: 1, wantToken: kept.RefreshToken, wantState: sink.StateOK},
-		{name: "other reauth cause stays", stored: predecessor, marked: true, mark: sink.ReauthOther,
-			wantN: 1, wantToken: kept.RefreshToken, wantState: sink.StateReauthRequired},
+		{name: "old token used meanwhile: chain repaired", stored: predecessor, marked: true, mark: dest.ReauthRefreshTokenUsed,
+			wantN: 1, wantToken: kept.RefreshToken, wantState: dest.StateOK},
+		{name: "other reauth cause stays", stored: predecessor, marked: true, mark: dest.ReauthOther,
+			wantN: 1, wantToken: kept.RefreshToken, wantState: dest.StateReauthRequired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +133,7 @@ func TestRecoverTokens(t *testing.T) {
 
 // checkRecoveryFile checks a recovery file's mode and that its tokens are sealed when a
 // key is set.
-func checkRecoveryFile(t *testing.T, path string, sealed bool, kept sink.Token) {
+func checkRecoveryFile(t *testing.T, path string, sealed bool, kept dest.Token) {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -173,7 +174,7 @@ func TestRecoverTokensNeedsTheKey(t *testing.T) {
 	if err := withKey.ImportRefreshToken(ctx, conn.ID, "refresh!old-Zsekrit"); err != nil {
 		t.Fatal(err)
 	}
-	path, err := withKey.WriteRecoveryFile(ctx, conn.ID, "refresh!old-Zsekrit", sink.Token{AccessToken: "a-Zsekrit", RefreshToken: "r!Zsekrit"})
+	path, err := withKey.WriteRecoveryFile(ctx, conn.ID, "refresh!old-Zsekrit", dest.Token{AccessToken: "a-Zsekrit", RefreshToken: "r!Zsekrit"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,13 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // Removed is what RemoveConnection removed, and what it left.
 type Removed struct {
-	Connection Connection
+	Connection dest.Connection
 	// Cursors, Runs and Quarantined count the connection's cursors, run history and
 	// quarantined records, removed with it.
 	Cursors, Runs, Quarantined int
@@ -43,7 +45,7 @@ func (r Removed) Own() []int {
 // connection syncs. Rows of a division another connection syncs stay either way: the
 // tables are keyed by division, not by connection. A recovery file of the connection is
 // removed after the commit. ErrNotFound when there is no such connection.
-func (s *Store) RemoveConnection(ctx context.Context, id int64, deleteRows bool, tables ...Table) (Removed, error) {
+func (s *Store) RemoveConnection(ctx context.Context, id int64, deleteRows bool, tables ...dest.Table) (Removed, error) {
 	var out Removed
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -26,10 +27,10 @@ func TestRemoveConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.SaveDivisionsResettingMoved(ctx, a.ID, []sink.Division{{Code: 101}, {Code: 102}}); err != nil {
+			if _, err := st.SaveDivisionsResettingMoved(ctx, a.ID, []dest.Division{{Code: 101}, {Code: 102}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.SaveDivisionsResettingMoved(ctx, b.ID, []sink.Division{{Code: 102}, {Code: 103}}); err != nil {
+			if _, err := st.SaveDivisionsResettingMoved(ctx, b.ID, []dest.Division{{Code: 102}, {Code: 103}}); err != nil {
 				t.Fatal(err)
 			}
 			table := accountsTable("exact.accounts")
@@ -37,7 +38,7 @@ func TestRemoveConnection(t *testing.T) {
 			for i, d := range []int{101, 101, 102, 103} {
 				rows = append(rows, accountRow(acct{Division: d, ID: uuidN(i), Name: "x", Version: 1}))
 			}
-			if _, err := st.WriteBatch(ctx, sink.Batch{Table: table, ConnectionID: a.ID, Division: 101, Entity: "accounts", Rows: rows}); err != nil {
+			if _, err := st.WriteBatch(ctx, dest.Batch{Table: table, ConnectionID: a.ID, Division: 101, Entity: "accounts", Rows: rows}); err != nil {
 				t.Fatal(err)
 			}
 			for _, q := range []string{

@@ -6,70 +6,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
-
-// Run is the start of one run of one entity in one division.
-type Run struct {
-	ID           int64
-	ConnectionID int64
-	Division     int
-	Entity       string
-	Full         bool
-	StartedAt    time.Time // zero = now
-	// QueueJob is the queue's id of the job the run belongs to; 0 for a run outside the
-	// queue. A job that writes several entities has one run of each with its id.
-	QueueJob int64
-}
-
-// Run statuses.
-const (
-	RunRunning        = "running"
-	RunOK             = "ok"
-	RunFailed         = "failed"
-	RunDailyLimit     = "daily_limit"
-	RunReauthRequired = "reauth_required"
-	// RunAbandoned is a run whose process died or was cut off before it could record
-	// its end: StartRun marks a job's runs still 'running' so, under the division lock.
-	RunAbandoned = "abandoned"
-	// RunLockLost is a run stopped because its division lock was lost to another
-	// worker (see ErrLockLost).
-	RunLockLost = "lock_lost"
-	// RunCanceled is a run stopped on purpose (SIGINT or SIGTERM): what it committed
-	// stays, and the next run continues from its cursor.
-	RunCanceled = "canceled"
-	// RunRefused is a run Exact answered with an error a retry cannot change (400, 403,
-	// 404: a scope the app lacks, a module the company does not have); schedules leave
-	// the entity alone in that division for a while (§2.5).
-	RunRefused = "refused"
-)
-
-// RunResult is how a run ended.
-type RunResult struct {
-	Upserted, Removed, Pages, APICalls int
-	Quarantined                        int // records written to exact_sync.rejected_records
-	CursorFrom, CursorTo               int64
-	Err                                string
-	Status                             string // RunOK, RunFailed, RunDailyLimit, RunReauthRequired, RunLockLost, RunCanceled
-}
-
-// RunRecord is a run as stored in exact_sync.runs.
-type RunRecord struct {
-	Run
-	Result     RunResult // Status is RunRunning until FinishRun
-	FinishedAt time.Time // zero while running
-}
 
 // StartRun records the start of a run and returns its id. The caller holds the
 // division's lock, so a run of the same entity and division still 'running' belongs to
-// a process that died or was cut off: it is marked RunAbandoned first.
-func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
+// a process that died or was cut off: it is marked dest.RunAbandoned first.
+func (s *Store) StartRun(ctx context.Context, r dest.Run) (int64, error) {
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			UPDATE exact_sync.runs SET status = $4, finished_at = now(),
 				error = 'the process running it ended before it finished'
 			WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $5`,
-			r.ConnectionID, r.Division, r.Entity, RunAbandoned, RunRunning); err != nil {
+			r.ConnectionID, r.Division, r.Entity, dest.RunAbandoned, dest.RunRunning); err != nil {
 			return err
 		}
 		return tx.QueryRow(ctx, `
@@ -83,14 +34,14 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	return id, nil
 }
 
-// FinishRun records how run runID ended. An empty Status means RunOK when Err is empty and
+// FinishRun records how run runID ended. An empty Status means dest.RunOK when Err is empty and
 // RunFailed otherwise.
-func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error {
+func (s *Store) FinishRun(ctx context.Context, runID int64, res dest.RunResult) error {
 	status := res.Status
 	if status == "" {
-		status = RunOK
+		status = dest.RunOK
 		if res.Err != "" {
-			status = RunFailed
+			status = dest.RunFailed
 		}
 	}
 	tag, err := s.pool.Exec(ctx, `
@@ -110,7 +61,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 
 // JobRuns returns the runs of queue job jobID, in the order they started: one per entity
 // the job writes and attempt that got as far as recording its start.
-func (s *Store) JobRuns(ctx context.Context, jobID int64) ([]RunRecord, error) {
+func (s *Store) JobRuns(ctx context.Context, jobID int64) ([]dest.RunRecord, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM exact_sync.runs WHERE job_id = $1 ORDER BY id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the runs of job %d: %w", jobID, err)
@@ -127,8 +78,8 @@ const runColumns = `id, connection_id, division, entity, full_sync, started_at, 
 	upserted, removed, pages, api_calls, coalesce(cursor_from, 0), coalesce(cursor_to, 0), error, quarantined`
 
 // scanRun reads a row of runColumns.
-func scanRun(r pgx.CollectableRow) (RunRecord, error) {
-	var rr RunRecord
+func scanRun(r pgx.CollectableRow) (dest.RunRecord, error) {
+	var rr dest.RunRecord
 	var fin *time.Time
 	err := r.Scan(&rr.ID, &rr.ConnectionID, &rr.Division, &rr.Entity, &rr.Full, &rr.StartedAt, &rr.QueueJob, &fin,
 		&rr.Result.Status, &rr.Result.Upserted, &rr.Result.Removed, &rr.Result.Pages, &rr.Result.APICalls,
@@ -144,7 +95,7 @@ func (s *Store) LastSuccess(ctx context.Context, connID int64, division int, ent
 	err := s.pool.QueryRow(ctx, `
 		SELECT max(finished_at) FROM exact_sync.runs
 		WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $4`,
-		connID, division, entity, RunOK).Scan(&at)
+		connID, division, entity, dest.RunOK).Scan(&at)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading the last successful %s run of division %d: %w", entity, division, err)
 	}
@@ -162,7 +113,7 @@ func (s *Store) PruneRuns(ctx context.Context, cutoff time.Time) (int, error) {
 			SELECT DISTINCT ON (connection_id, division, entity) id FROM exact_sync.runs
 			WHERE status = $2
 			ORDER BY connection_id, division, entity, started_at DESC, id DESC)`,
-		cutoff, RunOK)
+		cutoff, dest.RunOK)
 	if err != nil {
 		return 0, fmt.Errorf("pruning the run history: %w", err)
 	}
@@ -171,18 +122,18 @@ func (s *Store) PruneRuns(ctx context.Context, cutoff time.Time) (int, error) {
 
 // LastRun returns the latest run of entity in a division of connection connID; its ID is
 // 0 when there is none.
-func (s *Store) LastRun(ctx context.Context, connID int64, division int, entity string) (RunRecord, error) {
+func (s *Store) LastRun(ctx context.Context, connID int64, division int, entity string) (dest.RunRecord, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM exact_sync.runs
 		WHERE (connection_id, division, entity) = ($1, $2, $3) ORDER BY started_at DESC, id DESC LIMIT 1`, connID, division, entity)
 	if err != nil {
-		return RunRecord{}, fmt.Errorf("reading the last run of %s in division %d: %w", entity, division, err)
+		return dest.RunRecord{}, fmt.Errorf("reading the last run of %s in division %d: %w", entity, division, err)
 	}
 	runs, err := pgx.CollectRows(rows, scanRun)
 	if err != nil {
-		return RunRecord{}, fmt.Errorf("reading the last run of %s in division %d: %w", entity, division, err)
+		return dest.RunRecord{}, fmt.Errorf("reading the last run of %s in division %d: %w", entity, division, err)
 	}
 	if len(runs) == 0 {
-		return RunRecord{}, nil
+		return dest.RunRecord{}, nil
 	}
 	return runs[0], nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -20,35 +21,35 @@ func TestRuns(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		run    sink.Run
-		result *sink.RunResult // nil = still running
-		want   sink.RunResult
+		run    dest.Run
+		result *dest.RunResult // nil = still running
+		want   dest.RunResult
 	}{
 		{
 			name:   "ok",
-			run:    sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts", Full: true, StartedAt: started},
-			result: &sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, Quarantined: 2, CursorFrom: 0, CursorTo: 99},
-			want:   sink.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, Quarantined: 2, CursorTo: 99, Status: sink.RunOK},
+			run:    dest.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts", Full: true, StartedAt: started},
+			result: &dest.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, Quarantined: 2, CursorFrom: 0, CursorTo: 99},
+			want:   dest.RunResult{Upserted: 1000, Removed: 3, Pages: 2, APICalls: 4, Quarantined: 2, CursorTo: 99, Status: dest.RunOK},
 		},
 		{
 			name:   "failed",
-			run:    sink.Run{ConnectionID: conn.ID, Division: 102, Entity: "suppliers", StartedAt: started.Add(time.Minute)},
-			result: &sink.RunResult{Pages: 1, APICalls: 1, CursorFrom: 5, CursorTo: 5, Err: "malformed JSON from sync/CRM/Accounts"},
-			want:   sink.RunResult{Pages: 1, APICalls: 1, CursorFrom: 5, CursorTo: 5, Err: "malformed JSON from sync/CRM/Accounts", Status: sink.RunFailed},
+			run:    dest.Run{ConnectionID: conn.ID, Division: 102, Entity: "suppliers", StartedAt: started.Add(time.Minute)},
+			result: &dest.RunResult{Pages: 1, APICalls: 1, CursorFrom: 5, CursorTo: 5, Err: "malformed JSON from sync/CRM/Accounts"},
+			want:   dest.RunResult{Pages: 1, APICalls: 1, CursorFrom: 5, CursorTo: 5, Err: "malformed JSON from sync/CRM/Accounts", Status: dest.RunFailed},
 		},
 		{
 			name:   "daily limit",
-			run:    sink.Run{ConnectionID: conn.ID, Division: 103, Entity: "accounts", StartedAt: started.Add(2 * time.Minute)},
-			result: &sink.RunResult{Upserted: 5, APICalls: 7, Err: "daily limit reached", Status: sink.RunDailyLimit},
-			want:   sink.RunResult{Upserted: 5, APICalls: 7, Err: "daily limit reached", Status: sink.RunDailyLimit},
+			run:    dest.Run{ConnectionID: conn.ID, Division: 103, Entity: "accounts", StartedAt: started.Add(2 * time.Minute)},
+			result: &dest.RunResult{Upserted: 5, APICalls: 7, Err: "daily limit reached", Status: dest.RunDailyLimit},
+			want:   dest.RunResult{Upserted: 5, APICalls: 7, Err: "daily limit reached", Status: dest.RunDailyLimit},
 		},
 		{
 			name: "running",
-			run:  sink.Run{ConnectionID: conn.ID, Division: 104, Entity: "accounts", StartedAt: started.Add(3 * time.Minute)},
-			want: sink.RunResult{Status: sink.RunRunning},
+			run:  dest.Run{ConnectionID: conn.ID, Division: 104, Entity: "accounts", StartedAt: started.Add(3 * time.Minute)},
+			want: dest.RunResult{Status: dest.RunRunning},
 		},
 	}
-	var want []sink.RunRecord
+	var want []dest.RunRecord
 	for _, tt := range tests {
 		id, err := s.StartRun(ctx, tt.run)
 		if err != nil {
@@ -61,14 +62,14 @@ func TestRuns(t *testing.T) {
 		}
 		r := tt.run
 		r.ID = id
-		want = append([]sink.RunRecord{{Run: r, Result: tt.want}}, want...)
+		want = append([]dest.RunRecord{{Run: r, Result: tt.want}}, want...)
 	}
 	got, err := s.Runs(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range got {
-		if finished := !got[i].FinishedAt.IsZero(); finished != (got[i].Result.Status != sink.RunRunning) {
+		if finished := !got[i].FinishedAt.IsZero(); finished != (got[i].Result.Status != dest.RunRunning) {
 			t.Errorf("run %d: finished_at set = %t with status %q", got[i].ID, finished, got[i].Result.Status)
 		}
 		got[i].FinishedAt = time.Time{}
@@ -85,15 +86,15 @@ func TestStartRunAbandonsTheJobsOrphans(t *testing.T) {
 	s := sinktest.NewStore(t)
 	ctx := testContext(t)
 	conn := newConnection(t, s)
-	orphan, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts"})
+	orphan, err := s.StartRun(ctx, dest.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "suppliers"})
+	other, err := s.StartRun(ctx, dest.Run{ConnectionID: conn.ID, Division: 101, Entity: "suppliers"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts"})
+	next, err := s.StartRun(ctx, dest.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestStartRunAbandonsTheJobsOrphans(t *testing.T) {
 			t.Errorf("abandoned run %+v: want a finish time and a reason", r)
 		}
 	}
-	want := map[int64]string{orphan: sink.RunAbandoned, other: sink.RunRunning, next: sink.RunRunning}
+	want := map[int64]string{orphan: dest.RunAbandoned, other: dest.RunRunning, next: dest.RunRunning}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
@@ -122,7 +123,7 @@ func TestJobRuns(t *testing.T) {
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	started := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	start := func(r sink.Run) sink.Run {
+	start := func(r dest.Run) dest.Run {
 		t.Helper()
 		r.ConnectionID, r.Division, r.StartedAt = conn.ID, 101, started
 		id, err := s.StartRun(ctx, r)
@@ -132,20 +133,20 @@ func TestJobRuns(t *testing.T) {
 		r.ID = id
 		return r
 	}
-	finish := func(r sink.Run, res sink.RunResult) {
+	finish := func(r dest.Run, res dest.RunResult) {
 		t.Helper()
 		if err := s.FinishRun(ctx, r.ID, res); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dead := start(sink.Run{Entity: "accounts", QueueJob: 7}) // its process died
-	inline := start(sink.Run{Entity: "accounts"})            // abandons dead
-	finish(inline, sink.RunResult{})
-	ok := start(sink.Run{Entity: "accounts", QueueJob: 7})
-	finish(ok, sink.RunResult{Upserted: 3, Pages: 1, APICalls: 1, CursorTo: 9})
-	member := start(sink.Run{Entity: "suppliers", QueueJob: 7})
-	finish(member, sink.RunResult{Upserted: 1, CursorTo: 9})
-	start(sink.Run{Entity: "gl_accounts", QueueJob: 8})
+	dead := start(dest.Run{Entity: "accounts", QueueJob: 7}) // its process died
+	inline := start(dest.Run{Entity: "accounts"})            // abandons dead
+	finish(inline, dest.RunResult{})
+	ok := start(dest.Run{Entity: "accounts", QueueJob: 7})
+	finish(ok, dest.RunResult{Upserted: 3, Pages: 1, APICalls: 1, CursorTo: 9})
+	member := start(dest.Run{Entity: "suppliers", QueueJob: 7})
+	finish(member, dest.RunResult{Upserted: 1, CursorTo: 9})
+	start(dest.Run{Entity: "gl_accounts", QueueJob: 8})
 
 	got, err := s.JobRuns(ctx, 7)
 	if err != nil {
@@ -159,15 +160,15 @@ func TestJobRuns(t *testing.T) {
 		got[i].FinishedAt = time.Time{}
 		statuses = append(statuses, got[i].Result.Status)
 	}
-	if want := []string{sink.RunAbandoned, sink.RunOK, sink.RunOK}; !slices.Equal(statuses, want) {
+	if want := []string{dest.RunAbandoned, dest.RunOK, dest.RunOK}; !slices.Equal(statuses, want) {
 		t.Errorf("statuses of job 7's runs = %v, want %v", statuses, want)
 	}
 	if len(got) == 3 {
-		got[0].Result = sink.RunResult{}
-		want := []sink.RunRecord{
+		got[0].Result = dest.RunResult{}
+		want := []dest.RunRecord{
 			{Run: dead},
-			{Run: ok, Result: sink.RunResult{Upserted: 3, Pages: 1, APICalls: 1, CursorTo: 9, Status: sink.RunOK}},
-			{Run: member, Result: sink.RunResult{Upserted: 1, CursorTo: 9, Status: sink.RunOK}},
+			{Run: ok, Result: dest.RunResult{Upserted: 3, Pages: 1, APICalls: 1, CursorTo: 9, Status: dest.RunOK}},
+			{Run: member, Result: dest.RunResult{Upserted: 1, CursorTo: 9, Status: dest.RunOK}},
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("JobRuns(7) (-want +got):\n%s", diff)
@@ -184,11 +185,11 @@ func TestRateLimits(t *testing.T) {
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	first := sink.RateLimit{DailyLimit: 5000, DailyRemaining: 4999, DailyReset: at.Add(15 * time.Hour),
+	first := dest.RateLimit{DailyLimit: 5000, DailyRemaining: 4999, DailyReset: at.Add(15 * time.Hour),
 		MinutelyLimit: 60, MinutelyRemaining: 59, MinutelyReset: at.Add(time.Minute), ObservedAt: at}
 	newer := first
 	newer.DailyRemaining, newer.MinutelyRemaining, newer.ObservedAt = 4998, 58, at.Add(time.Second)
-	for _, rl := range []sink.RateLimit{first, newer, first /* late, older: ignored */} {
+	for _, rl := range []dest.RateLimit{first, newer, first /* late, older: ignored */} {
 		if err := s.SaveRateLimit(ctx, conn.ID, 101, rl); err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +198,7 @@ func TestRateLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[int]sink.RateLimit{101: newer}, got); diff != "" {
+	if diff := cmp.Diff(map[int]dest.RateLimit{101: newer}, got); diff != "" {
 		t.Errorf("RateLimits (-want +got):\n%s", diff)
 	}
 }
@@ -208,10 +209,10 @@ func TestCursor(t *testing.T) {
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	got, err := s.Cursor(ctx, conn.ID, 101, "accounts")
-	if err != nil || got != (sink.Cursor{}) {
+	if err != nil || got != (dest.Cursor{}) {
 		t.Fatalf("Cursor before any write = %+v, %v; want zero", got, err)
 	}
-	want := sink.Cursor{Timestamp: 42, DeletedTimestamp: 7, LastFullAt: time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC)}
+	want := dest.Cursor{Timestamp: 42, DeletedTimestamp: 7, LastFullAt: time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC)}
 	if err := s.SetCursor(ctx, conn.ID, 101, "accounts", want); err != nil {
 		t.Fatal(err)
 	}
@@ -221,13 +222,13 @@ func TestCursor(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Cursor (-want +got):\n%s", diff)
 	}
-	if other, _ := s.Cursor(ctx, conn.ID, 101, "suppliers"); other != (sink.Cursor{}) {
+	if other, _ := s.Cursor(ctx, conn.ID, 101, "suppliers"); other != (dest.Cursor{}) {
 		t.Errorf("suppliers cursor = %+v, want zero", other)
 	}
 	if err := s.ResetCursor(ctx, conn.ID, 101, "accounts"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ = s.Cursor(ctx, conn.ID, 101, "accounts"); got != (sink.Cursor{}) {
+	if got, _ = s.Cursor(ctx, conn.ID, 101, "accounts"); got != (dest.Cursor{}) {
 		t.Errorf("Cursor after reset = %+v, want zero", got)
 	}
 }
@@ -249,23 +250,23 @@ func TestPruneRuns(t *testing.T) {
 		kept     bool
 	}
 	runs := []run{
-		{101, "accounts", 200 * day, sink.RunOK, false},
-		{101, "accounts", 100 * day, sink.RunOK, false},
-		{101, "accounts", 95 * day, sink.RunFailed, false},
-		{101, "accounts", 1 * day, sink.RunOK, true},
-		{101, "accounts", 2 * time.Hour, sink.RunFailed, true},
-		{102, "accounts", 200 * day, sink.RunOK, true}, // the newest success of division 102
-		{102, "accounts", 150 * day, sink.RunFailed, false},
+		{101, "accounts", 200 * day, dest.RunOK, false},
+		{101, "accounts", 100 * day, dest.RunOK, false},
+		{101, "accounts", 95 * day, dest.RunFailed, false},
+		{101, "accounts", 1 * day, dest.RunOK, true},
+		{101, "accounts", 2 * time.Hour, dest.RunFailed, true},
+		{102, "accounts", 200 * day, dest.RunOK, true}, // the newest success of division 102
+		{102, "accounts", 150 * day, dest.RunFailed, false},
 		{101, "suppliers", 120 * day, "", false}, // a run whose process died
 	}
 	var want []int64
 	for _, r := range runs {
-		id, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: r.division, Entity: r.entity, StartedAt: now.Add(-r.age)})
+		id, err := s.StartRun(ctx, dest.Run{ConnectionID: conn.ID, Division: r.division, Entity: r.entity, StartedAt: now.Add(-r.age)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r.status != "" {
-			if err := s.FinishRun(ctx, id, sink.RunResult{Status: r.status}); err != nil {
+			if err := s.FinishRun(ctx, id, dest.RunResult{Status: r.status}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -304,16 +305,16 @@ func TestLastRun(t *testing.T) {
 	s := sinktest.NewStore(t)
 	ctx := testContext(t)
 	conn := newConnection(t, s)
-	for i, r := range []sink.Run{{Entity: "accounts", Division: 101}, {Entity: "accounts", Division: 101}, {Entity: "accounts", Division: 102},
+	for i, r := range []dest.Run{{Entity: "accounts", Division: 101}, {Entity: "accounts", Division: 101}, {Entity: "accounts", Division: 102},
 		{Entity: "items", Division: 101}} {
 		r.ConnectionID, r.StartedAt = conn.ID, time.Date(2026, 1, 5, 9, i, 0, 0, time.UTC)
 		id, err := s.StartRun(ctx, r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := sink.RunResult{Upserted: i}
+		res := dest.RunResult{Upserted: i}
 		if i == 1 {
-			res = sink.RunResult{Status: sink.RunRefused, Err: "sync/CRM/Accounts returned 403 Forbidden", Upserted: i}
+			res = dest.RunResult{Status: dest.RunRefused, Err: "sync/CRM/Accounts returned 403 Forbidden", Upserted: i}
 		}
 		if err := s.FinishRun(ctx, id, res); err != nil {
 			t.Fatal(err)
@@ -323,7 +324,7 @@ func TestLastRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last.ID == 0 || last.Result.Status != sink.RunRefused || last.Result.Upserted != 1 || last.FinishedAt.IsZero() {
+	if last.ID == 0 || last.Result.Status != dest.RunRefused || last.Result.Upserted != 1 || last.FinishedAt.IsZero() {
 		t.Errorf("LastRun of accounts in 101: %+v, want the second, refused", last)
 	}
 	if none, err := s.LastRun(ctx, conn.ID, 101, "contacts"); err != nil || none.ID != 0 {
@@ -361,11 +362,11 @@ func TestAppCalls(t *testing.T) {
 		{conn.ID, 102, time.Hour, 50},          // another division
 		{conn.ID, 101, -time.Hour, 70},         // the day before
 	} {
-		id, err := s.StartRun(ctx, sink.Run{ConnectionID: r.conn, Division: r.division, Entity: "accounts", StartedAt: day.Add(r.at)})
+		id, err := s.StartRun(ctx, dest.Run{ConnectionID: r.conn, Division: r.division, Entity: "accounts", StartedAt: day.Add(r.at)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishRun(ctx, id, sink.RunResult{APICalls: r.calls, Status: sink.RunOK}); err != nil {
+		if err := s.FinishRun(ctx, id, dest.RunResult{APICalls: r.calls, Status: dest.RunOK}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -400,11 +401,11 @@ func TestCallsByEntity(t *testing.T) {
 		{101, "contacts", time.Hour, 0},
 		{101, "gl_accounts", -time.Hour, 70}, // the day before
 	} {
-		id, err := s.StartRun(ctx, sink.Run{ConnectionID: conn.ID, Division: r.division, Entity: r.entity, StartedAt: day.Add(r.at)})
+		id, err := s.StartRun(ctx, dest.Run{ConnectionID: conn.ID, Division: r.division, Entity: r.entity, StartedAt: day.Add(r.at)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishRun(ctx, id, sink.RunResult{APICalls: r.calls, Status: sink.RunOK}); err != nil {
+		if err := s.FinishRun(ctx, id, dest.RunResult{APICalls: r.calls, Status: dest.RunOK}); err != nil {
 			t.Fatal(err)
 		}
 	}

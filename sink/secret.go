@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink/seal"
 )
 
@@ -44,13 +45,13 @@ func (s *Store) open(connID int64, column, stored string) (string, error) {
 	return v, nil
 }
 
-func (s *Store) openToken(connID int64, t Token) (Token, error) {
+func (s *Store) openToken(connID int64, t dest.Token) (dest.Token, error) {
 	var err error
 	if t.AccessToken, err = s.open(connID, colAccessToken, t.AccessToken); err != nil {
-		return Token{}, err
+		return dest.Token{}, err
 	}
 	if t.RefreshToken, err = s.open(connID, colRefreshToken, t.RefreshToken); err != nil {
-		return Token{}, err
+		return dest.Token{}, err
 	}
 	return t, nil
 }

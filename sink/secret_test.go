@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/seal"
 	"github.com/exactsync/exactsync/sink/sinktest"
@@ -47,13 +48,13 @@ func connectionsText(t *testing.T, s *sink.Store) string {
 }
 
 // storeSecrets gives conn a refreshed token pair and a client secret.
-func storeSecrets(t *testing.T, s *sink.Store, connID int64, tok sink.Token, clientSecret string) {
+func storeSecrets(t *testing.T, s *sink.Store, connID int64, tok dest.Token, clientSecret string) {
 	t.Helper()
 	ctx := testContext(t)
 	if err := s.ImportRefreshToken(ctx, connID, "imported-refresh-token!0"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateToken(ctx, connID, func(context.Context, sink.Token) (sink.Token, bool, error) { return tok, true, nil }); err != nil {
+	if _, err := s.UpdateToken(ctx, connID, func(context.Context, dest.Token) (dest.Token, bool, error) { return tok, true, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetClientSecret(ctx, connID, clientSecret); err != nil {
@@ -61,9 +62,9 @@ func storeSecrets(t *testing.T, s *sink.Store, connID int64, tok sink.Token, cli
 	}
 }
 
-func testToken() sink.Token {
+func testToken() dest.Token {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	return sink.Token{AccessToken: "access-token-plain-AAAA", RefreshToken: "refresh!token-plain-BBBB", Expiry: now.Add(10 * time.Minute), IssuedAt: now}
+	return dest.Token{AccessToken: "access-token-plain-AAAA", RefreshToken: "refresh!token-plain-BBBB", Expiry: now.Add(10 * time.Minute), IssuedAt: now}
 }
 
 const testClientSecret = "client-secret-plain-CCCC"
@@ -83,11 +84,11 @@ func TestSealedSecretsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(sink.Token{RefreshToken: "imported-refresh-token!0"}, got); diff != "" {
+	if diff := cmp.Diff(dest.Token{RefreshToken: "imported-refresh-token!0"}, got); diff != "" {
 		t.Errorf("LoadToken after import (-want +got):\n%s", diff)
 	}
-	var cur sink.Token
-	if _, err := s.UpdateToken(ctx, conn.ID, func(_ context.Context, c sink.Token) (sink.Token, bool, error) {
+	var cur dest.Token
+	if _, err := s.UpdateToken(ctx, conn.ID, func(_ context.Context, c dest.Token) (dest.Token, bool, error) {
 		cur = c
 		return tok, true, nil
 	}); err != nil {
@@ -312,7 +313,7 @@ func TestClaimConnectionUserReseals(t *testing.T) {
 	s := sinktest.NewStoreConfig(t, sink.Config{Keyring: newKeyring(t, newKey(t))})
 	ctx := testContext(t)
 	existing := newConnection(t, s)
-	storeSecrets(t, s, existing.ID, sink.Token{AccessToken: "old-access", RefreshToken: "old-refresh"}, "old-client-secret")
+	storeSecrets(t, s, existing.ID, dest.Token{AccessToken: "old-access", RefreshToken: "old-refresh"}, "old-client-secret")
 
 	pending, err := s.UpsertConnection(ctx, existing.BaseURL, existing.ClientID, "")
 	if err != nil {
@@ -348,18 +349,18 @@ func TestDivisions(t *testing.T) {
 	s := sinktest.NewStore(t)
 	ctx := testContext(t)
 	conn := newConnection(t, s)
-	ignore := cmpopts.IgnoreFields(sink.Division{}, "SeenAt")
+	ignore := cmpopts.IgnoreFields(dest.Division{}, "SeenAt")
 
 	got, err := s.Divisions(ctx, conn.ID)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Divisions before any save = %v, %v; want none", got, err)
 	}
-	steps := [][]sink.Division{
+	steps := [][]dest.Division{
 		{{Code: 102, Description: "Bakkerij B.V.", Status: 1}, {Code: 101, Description: "Holding", Status: 1}},
 		{{Code: 101, Description: "Holding (archived)", Status: 2}, {Code: 103, Description: "New"}},
 		{},
 	}
-	wants := [][]sink.Division{
+	wants := [][]dest.Division{
 		{{Code: 101, Description: "Holding", Status: 1}, {Code: 102, Description: "Bakkerij B.V.", Status: 1}},
 		{{Code: 101, Description: "Holding (archived)", Status: 2}, {Code: 103, Description: "New"}},
 		nil,

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // SyncState is where one entity of one division of one connection stands: its cursor and
@@ -14,9 +16,9 @@ type SyncState struct {
 	ConnectionID int64
 	Division     int
 	Entity       string
-	Cursor       Cursor    // zero when no page has been written
-	LastRun      RunRecord // zero ID when it never ran
-	LastSuccess  time.Time // when the last successful run finished; zero if none
+	Cursor       dest.Cursor    // zero when no page has been written
+	LastRun      dest.RunRecord // zero ID when it never ran
+	LastSuccess  time.Time      // when the last successful run finished; zero if none
 }
 
 // SyncStates returns the state of every (connection, division, entity) that has a cursor or
@@ -44,7 +46,7 @@ func (s *Store) SyncStates(ctx context.Context) ([]SyncState, error) {
 			SELECT max(finished_at) AS finished_at FROM exact_sync.runs o
 			WHERE (o.connection_id, o.division, o.entity) = (k.connection_id, k.division, k.entity) AND o.status = $1
 		) ok ON true
-		ORDER BY k.connection_id, k.division, k.entity`, RunOK)
+		ORDER BY k.connection_id, k.division, k.entity`, dest.RunOK)
 	if err != nil {
 		return nil, fmt.Errorf("reading the sync states: %w", err)
 	}

@@ -48,7 +48,7 @@ type Config struct {
 	// TokenStoreWindow bounds how long UpdateToken keeps retrying to store a refreshed
 	// pair whose commit failed. Default 10 minutes, the life of the access token that
 	// came with it (docs/exact-online.md §1.7). It is also part of the window in which the other
-	// processes wait for the pair of a refresh this process announced (PendingRefresh).
+	// processes wait for the pair of a refresh this process announced (dest.PendingRefresh).
 	TokenStoreWindow time.Duration
 	// TokenStoreGrace is how long those retries go on after the caller's context is done
 	// (a shutdown), before the pair is left to the recovery file. Default 10s.

@@ -6,13 +6,15 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // A sweep reconciles one division of one table with a full pass over Exact's records.
 // Exact keeps its deletion log two months (exact-online-api.md §3.12, §6.16): a row whose
 // deletion has left the log is never reported again, so only a full pass can tell that it
 // is gone. The caller starts a sweep with StartSweep, writes the pass's pages with
-// Cursor.Sweep set (WriteBatch then records the key of every row it is given, stored or
+// dest.Cursor.Sweep set (WriteBatch then records the key of every row it is given, stored or
 // unchanged alike, in exact_sync.pass_keys, in the page's transaction; the rows of a
 // sweeping batch must all be of its Division), and, once the pass
 // has read every record, calls FinishSweep, which removes the rows of the division the
@@ -26,7 +28,7 @@ const forgetPassKeysSQL = `DELETE FROM exact_sync.pass_keys WHERE connection_id 
 // division, entity) and reports whether t holds any row of the division, or the entity
 // any quarantined record of it: when there are none there is nothing to reconcile, and
 // the pass need not record its keys.
-func (s *Store) StartSweep(ctx context.Context, t Table, connID int64, division int, entity string) (bool, error) {
+func (s *Store) StartSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string) (bool, error) {
 	target, err := sweepTarget(t)
 	if err != nil {
 		return false, err
@@ -48,8 +50,8 @@ func (s *Store) StartSweep(ctx context.Context, t Table, connID int64, division 
 // records of the entity whose key the pass did not see either, forgets the recorded keys
 // and stores c, with Sweep cleared, as the cursor, announcing the removals on
 // NotifyChannel. It returns the number of rows removed. A non-zero fence is checked as
-// in Batch.Fence.
-func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division int, entity string, c Cursor, fence int64) (int, error) {
+// in dest.Batch.Fence.
+func (s *Store) FinishSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string, c dest.Cursor, fence int64) (int, error) {
 	target, err := sweepTarget(t)
 	if err != nil {
 		return 0, err
@@ -101,7 +103,7 @@ func (s *Store) FinishSweep(ctx context.Context, t Table, connID int64, division
 // recordPassKeys records the keys of a sweeping page's rows, in its transaction: one row
 // holding them all, as text (a GUID in its canonical form, an integer in decimal), which
 // costs about 40 bytes a key.
-func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) error {
+func recordPassKeys(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Batch) error {
 	di, ii := p.keyIndexes[0], p.keyIndexes[1]
 	ids := make([]any, len(b.Rows), len(b.Rows)+len(b.Rejects))
 	for i, r := range b.Rows {
@@ -153,7 +155,7 @@ func keyText(v any) any {
 }
 
 // sweepTarget checks that t can be swept and returns its quoted name.
-func sweepTarget(t Table) (string, error) {
+func sweepTarget(t dest.Table) (string, error) {
 	if len(t.Key) != 2 {
 		return "", fmt.Errorf("sweeping %s: a sweep needs a two-column key (division, id), have %v", t.Name, t.Key)
 	}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -18,29 +18,29 @@ func TestSweepRemovesRowsThePassDidNotSee(t *testing.T) {
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	table := accountsTable("exact.accounts")
-	write := func(division int, c sink.Cursor, as ...acct) {
+	write := func(division int, c dest.Cursor, as ...acct) {
 		t.Helper()
-		b := sink.Batch{Table: table, Rows: accountRows(as...), ConnectionID: conn.ID, Division: division, Entity: "accounts", Cursor: c}
+		b := dest.Batch{Table: table, Rows: accountRows(as...), ConnectionID: conn.ID, Division: division, Entity: "accounts", Cursor: c}
 		if _, err := s.WriteBatch(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(101, sink.Cursor{Timestamp: 3}, acct{101, uuidN(1), "Alpha", 1}, acct{101, uuidN(2), "Beta", 2}, acct{101, uuidN(3), "Gamma", 3})
-	write(102, sink.Cursor{Timestamp: 1}, acct{102, uuidN(9), "Other", 1})
+	write(101, dest.Cursor{Timestamp: 3}, acct{101, uuidN(1), "Alpha", 1}, acct{101, uuidN(2), "Beta", 2}, acct{101, uuidN(3), "Gamma", 3})
+	write(102, dest.Cursor{Timestamp: 1}, acct{102, uuidN(9), "Other", 1})
 
 	// A pass cut short saw account 2, then a new pass starts over.
 	if _, err := s.StartSweep(ctx, table, conn.ID, 101, "accounts"); err != nil {
 		t.Fatal(err)
 	}
-	write(101, sink.Cursor{Timestamp: 2, Sweep: true}, acct{101, uuidN(2), "Beta", 2})
+	write(101, dest.Cursor{Timestamp: 2, Sweep: true}, acct{101, uuidN(2), "Beta", 2})
 	has, err := s.StartSweep(ctx, table, conn.ID, 101, "accounts")
 	if err != nil || !has {
 		t.Fatalf("StartSweep = %v, %v; want true: the division has rows", has, err)
 	}
 	// The pass: account 1 unchanged (the upsert skips it, the sweep must still count it),
 	// account 3 at a newer version.
-	write(101, sink.Cursor{Timestamp: 1, Sweep: true}, acct{101, uuidN(1), "Alpha", 1})
-	write(101, sink.Cursor{Timestamp: 4, Sweep: true}, acct{101, uuidN(3), "Gamma 2", 4})
+	write(101, dest.Cursor{Timestamp: 1, Sweep: true}, acct{101, uuidN(1), "Alpha", 1})
+	write(101, dest.Cursor{Timestamp: 4, Sweep: true}, acct{101, uuidN(3), "Gamma 2", 4})
 	cur, err := s.Cursor(ctx, conn.ID, 101, "accounts")
 	if err != nil || !cur.Sweep || cur.Timestamp != 4 {
 		t.Fatalf("cursor during the pass = %+v, %v; want timestamp 4, sweeping", cur, err)
@@ -79,15 +79,15 @@ func TestSweepOfAnEmptyPassRemovesEveryRow(t *testing.T) {
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	table := accountsTable("exact.accounts")
-	b := sink.Batch{Table: table, Rows: accountRows(acct{101, uuidN(1), "Alpha", 1}, acct{101, uuidN(2), "Beta", 2}),
-		ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: sink.Cursor{Timestamp: 2}}
+	b := dest.Batch{Table: table, Rows: accountRows(acct{101, uuidN(1), "Alpha", 1}, acct{101, uuidN(2), "Beta", 2}),
+		ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: dest.Cursor{Timestamp: 2}}
 	if _, err := s.WriteBatch(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.StartSweep(ctx, table, conn.ID, 101, "accounts"); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", sink.Cursor{Sweep: true}, 0)
+	removed, err := s.FinishSweep(ctx, table, conn.ID, 101, "accounts", dest.Cursor{Sweep: true}, 0)
 	if err != nil || removed != 2 {
 		t.Fatalf("FinishSweep = %d, %v; want 2 rows removed", removed, err)
 	}

@@ -10,60 +10,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/exactsync/exactsync/dest"
 )
 
 // ErrLockTimeout reports that a connection's token row stayed locked by someone else for
 // longer than Config.LockTimeout.
 var ErrLockTimeout = errors.New("lock timeout")
-
-// Token is a connection's stored token pair and what every process must know before it
-// refreshes it. Times are on Exact's clock; zero times mean unknown.
-type Token struct {
-	AccessToken  string
-	RefreshToken string
-	Expiry       time.Time // access-token expiry
-	IssuedAt     time.Time // when the access token was issued
-	// NotBefore is the earliest time a refresh may be sent, set after Exact answered one
-	// "too early"; zero when none is pending.
-	NotBefore time.Time
-	// ClockOffset is Exact's clock minus the clock of the process that wrote the row,
-	// as that process learned it from Exact's answers; zero when unknown.
-	ClockOffset time.Duration
-	// ReauthReason is set when the connection is marked reauth_required: its refresh
-	// token chain is broken and only a new authorization (or token import) repairs it.
-	// It is the reason stored with the mark. Set by UpdateToken only.
-	ReauthReason string
-	// Pending is a refresh of RefreshToken that a client announced before sending it to
-	// Exact; zero when none is pending. See UpdateToken for how one is announced.
-	Pending PendingRefresh
-}
-
-// PendingRefresh is a refresh of the stored refresh token that a client announced, and
-// committed, before sending the token to Exact (docs/exact-online.md §1.9): Exact spends the token
-// when it answers, and until the new pair is stored only the announcing process has it. If
-// PostgreSQL is away at that moment, that process keeps the pair and retries its commit
-// (see UpdateToken); every other process waits for that pair rather than send the spent
-// token again. An announcement concerns the refresh token it was made for: once another
-// one is stored (by the announcing process or anyone else), it is over.
-type PendingRefresh struct {
-	// By is the announcing client's id; "" when no refresh of the stored token is pending.
-	By string
-	// Holder names the announcing process for people: "host h pid 123".
-	Holder string
-	// Since is when the refresh was announced, on the database's clock.
-	Since time.Time
-	// Left is how much longer the other processes wait for the announced pair, from when
-	// the row was read, on the database's clock: the announcer's token call, the time it
-	// may wait for the row lock before it, the time its store keeps retrying a pair that
-	// PostgreSQL refused (Config.TokenStoreWindow) and a margin. Zero or less: that
-	// window has passed without a pair stored, and the announcement no longer holds
-	// anyone back. In an announcement handed to UpdateToken, Left is how long the token
-	// call may take.
-	Left time.Duration
-	// Ended: the announcing process is known to have ended (a process of this machine
-	// whose pid no longer runs): no pair will come from its memory.
-	Ended bool
-}
 
 // pendingMargin is added to an announced refresh's window for the differences between the
 // database's clock and the announcing process's timers.
@@ -84,9 +37,9 @@ type pendingRow struct {
 func (p *pendingRow) dest() []any { return []any{&p.sha, &p.by, &p.proc, &p.since, &p.leftMS} }
 
 // of returns the announced refresh if it concerns refreshToken, the stored one.
-func (p *pendingRow) of(refreshToken string) PendingRefresh {
+func (p *pendingRow) of(refreshToken string) dest.PendingRefresh {
 	if p.by == "" || p.sha != tokenHash(refreshToken) {
-		return PendingRefresh{}
+		return dest.PendingRefresh{}
 	}
 	var proc process
 	holder := "an unknown process"
@@ -95,7 +48,7 @@ func (p *pendingRow) of(refreshToken string) PendingRefresh {
 	} else {
 		proc = process{}
 	}
-	r := PendingRefresh{By: p.by, Holder: holder, Since: orZero(p.since), Ended: proc.ended()}
+	r := dest.PendingRefresh{By: p.by, Holder: holder, Since: orZero(p.since), Ended: proc.ended()}
 	if p.leftMS != nil {
 		r.Left = time.Duration(*p.leftMS) * time.Millisecond
 	}
@@ -118,13 +71,13 @@ func (s *Store) ImportRefreshToken(ctx context.Context, connID int64, refreshTok
 		UPDATE exact_sync.connections
 		SET refresh_token = $2, access_token = '', access_token_expires_at = NULL,
 		    access_token_issued_at = NULL, refresh_token_issued_at = now(), refresh_not_before = NULL,
-		    state = '`+StateOK+`', state_reason = '', state_cause = '', `+clearPending+`, updated_at = now()
+		    state = '`+dest.StateOK+`', state_reason = '', state_cause = '', `+clearPending+`, updated_at = now()
 		WHERE id = $1`, sealed)
 }
 
 // LoadToken reads the stored token without locking.
-func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
-	var t Token
+func (s *Store) LoadToken(ctx context.Context, connID int64) (dest.Token, error) {
+	var t dest.Token
 	var exp, iss, nb *time.Time
 	var offMS int64
 	var p pendingRow
@@ -133,13 +86,13 @@ func (s *Store) LoadToken(ctx context.Context, connID int64) (Token, error) {
 		       refresh_not_before, exact_clock_offset_ms, `+pendingColumns+`
 		FROM exact_sync.connections WHERE id = $1`, connID).Scan(append([]any{&t.AccessToken, &t.RefreshToken, &exp, &iss, &nb, &offMS}, p.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, ErrNotFound)
+		return dest.Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, ErrNotFound)
 	}
 	if err != nil {
-		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, err)
+		return dest.Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, err)
 	}
 	if t, err = s.openToken(connID, t); err != nil {
-		return Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, err)
+		return dest.Token{}, fmt.Errorf("loading the token of connection %d: %w", connID, err)
 	}
 	t.Expiry, t.IssuedAt, t.NotBefore = orZero(exp), orZero(iss), orZero(nb)
 	t.ClockOffset = time.Duration(offMS) * time.Millisecond
@@ -153,8 +106,8 @@ type tokenRow struct {
 	connID            int64
 	baseURL, clientID string
 	state, reason     string
-	cause             ReauthCause
-	tok               Token
+	cause             dest.ReauthCause
+	tok               dest.Token
 }
 
 // lockTokenRow locks and reads a connection's row in tx (SELECT … FOR UPDATE, waiting at
@@ -184,7 +137,7 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 	r.tok.Expiry, r.tok.IssuedAt, r.tok.NotBefore = orZero(exp), orZero(iss), orZero(nb)
 	r.tok.ClockOffset = time.Duration(offMS) * time.Millisecond
 	r.tok.Pending = p.of(r.tok.RefreshToken)
-	if r.state == StateReauthRequired {
+	if r.state == dest.StateReauthRequired {
 		r.tok.ReauthReason = r.reason
 	}
 	return r, nil
@@ -226,22 +179,22 @@ func (s *Store) lockTokenRow(ctx context.Context, tx pgx.Tx, connID int64) (toke
 // refresh token is dead, and fn must not send it again (the sync package's token store
 // refuses it with exact.ErrReauthRequired). Whether a chain may be used is the client's
 // rule; this package only keeps the state.
-func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur Token) (Token, bool, error)) (Token, error) {
+func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur dest.Token) (dest.Token, bool, error)) (dest.Token, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
+		return dest.Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if err := s.setTokenTxLimits(ctx, tx); err != nil {
-		return Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
+		return dest.Token{}, fmt.Errorf("locking the token of connection %d: %w", connID, err)
 	}
 	row, err := s.lockTokenRow(ctx, tx, connID)
 	if err != nil {
-		return Token{}, err
+		return dest.Token{}, err
 	}
 	row, rec, err := s.recoverLocked(ctx, tx, row)
 	if err != nil {
-		return Token{}, err
+		return dest.Token{}, err
 	}
 	// commit commits what was written so far: a recovered pair, and with dirty what
 	// UpdateToken itself wrote.
@@ -265,11 +218,11 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 		if cerr := commit(false); cerr != nil {
 			s.log.Warn().Err(cerr).Int64("connection", connID).Msg("committing the connection's state failed")
 		}
-		return Token{}, err
+		return dest.Token{}, err
 	}
 	if !changed {
 		if err := commit(false); err != nil {
-			return Token{}, err
+			return dest.Token{}, err
 		}
 		return cur, nil
 	}
@@ -279,7 +232,7 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 			err = commit(true)
 		}
 		if err != nil {
-			return Token{}, fmt.Errorf("storing the refresh schedule of connection %d: %w", connID, err)
+			return dest.Token{}, fmt.Errorf("storing the refresh schedule of connection %d: %w", connID, err)
 		}
 		return next, nil
 	}
@@ -291,7 +244,7 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 	}
 	if err != nil {
 		if err := s.keepToken(ctx, row, next, rotated, err); err != nil {
-			return Token{}, err
+			return dest.Token{}, err
 		}
 	}
 	return next, nil
@@ -299,7 +252,7 @@ func (s *Store) UpdateToken(ctx context.Context, connID int64, fn func(ctx conte
 
 // storeSchedule stores what a next with cur's pair changes: NotBefore, ClockOffset and the
 // announced refresh (see UpdateToken).
-func (s *Store) storeSchedule(ctx context.Context, tx pgx.Tx, connID int64, cur, next Token) error {
+func (s *Store) storeSchedule(ctx context.Context, tx pgx.Tx, connID int64, cur, next dest.Token) error {
 	p := next.Pending
 	switch {
 	case p.By == "":
@@ -358,7 +311,7 @@ var errChainMovedOn = errors.New("the stored token chain moved on")
 // is done. Each failed attempt is logged at Warn, without secrets. A stored pair removes
 // the recovery file; otherwise the error says where the pair is kept, and the next start
 // of any exactsync command imports it (RecoverTokens).
-func (s *Store) keepToken(ctx context.Context, row tokenRow, next Token, rotated bool, cause error) error {
+func (s *Store) keepToken(ctx context.Context, row tokenRow, next dest.Token, rotated bool, cause error) error {
 	connID := row.connID
 	log := s.log.With().Int64("connection", connID).Logger()
 	began := time.Now()
@@ -419,7 +372,7 @@ func (s *Store) keepToken(ctx context.Context, row tokenRow, next Token, rotated
 // storeTokenOnce stores next in a fresh transaction if the row still holds the pair next
 // replaces (row.tok); a row that already holds next counts as stored. It gives up at
 // deadline.
-func (s *Store) storeTokenOnce(ctx context.Context, row tokenRow, next Token, rotated bool, deadline time.Time) error {
+func (s *Store) storeTokenOnce(ctx context.Context, row tokenRow, next dest.Token, rotated bool, deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(ctx, earliest(deadline, time.Now().Add(s.lockTimeout+5*time.Second)))
 	defer cancel()
 	tx, err := s.pool.Begin(ctx)
@@ -467,8 +420,8 @@ func (s *Store) setTokenTxLimits(ctx context.Context, tx pgx.Tx) error {
 // the refresh token differs from the stored one: sealed values differ even for equal
 // plaintexts, so SQL cannot tell. A stored pair ends a reauth_required state only when
 // that state came from the refresh token this pair replaces being used
-// (ReauthRefreshTokenUsed): any other cause still needs a human.
-func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token, rotated bool) error {
+// (dest.ReauthRefreshTokenUsed): any other cause still needs a human.
+func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t dest.Token, rotated bool) error {
 	access, err := s.seal(connID, colAccessToken, t.AccessToken)
 	if err != nil {
 		return err
@@ -484,7 +437,7 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token
 		    refresh_token_issued_at = CASE WHEN $6 THEN now() ELSE refresh_token_issued_at END,
 		    refresh_not_before = $7, exact_clock_offset_ms = $8,
 		    last_refresh_at = now(), updated_at = now(), `+clearPending+`,
-		    state = CASE WHEN `+keepsReauth+` THEN state ELSE '`+StateOK+`' END,
+		    state = CASE WHEN `+keepsReauth+` THEN state ELSE '`+dest.StateOK+`' END,
 		    state_reason = CASE WHEN `+keepsReauth+` THEN state_reason ELSE '' END,
 		    state_cause = CASE WHEN `+keepsReauth+` THEN state_cause ELSE '' END
 		WHERE id = $1`, connID, access, refresh, orNull(t.Expiry), orNull(t.IssuedAt), rotated,
@@ -496,27 +449,15 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t Token
 }
 
 // keepsReauth is true for a row whose reauth_required state a new pair does not end.
-const keepsReauth = `(state = '` + StateReauthRequired + `' AND state_cause <> '` + string(ReauthRefreshTokenUsed) + `')`
-
-// ReauthCause says why a connection needs re-authorization, as far as decisions depend on it.
-type ReauthCause string
-
-const (
-	// ReauthOther is any cause that only a human can repair.
-	ReauthOther ReauthCause = ""
-	// ReauthRefreshTokenUsed: Exact answered that the refresh token had already been used
-	// (§1.9). When the pair that replaced it is recovered (RecoverTokens), the chain is
-	// whole again.
-	ReauthRefreshTokenUsed ReauthCause = "refresh_token_used"
-)
+const keepsReauth = `(state = '` + dest.StateReauthRequired + `' AND state_cause <> '` + string(dest.ReauthRefreshTokenUsed) + `')`
 
 // MarkReauthRequired records that the connection's token chain is broken and a human must
 // re-authorize, and why; it ends an announced refresh, which no process waits for then. It
 // takes the row lock in its own statement: called inside an UpdateToken callback for the
 // same connection, it would wait for that callback's lock.
-func (s *Store) MarkReauthRequired(ctx context.Context, connID int64, reason string, cause ReauthCause) error {
-	return s.updateConnection(ctx, connID, "marking "+StateReauthRequired+" on", `
-		UPDATE exact_sync.connections SET state = '`+StateReauthRequired+`', state_reason = $2, state_cause = $3,
+func (s *Store) MarkReauthRequired(ctx context.Context, connID int64, reason string, cause dest.ReauthCause) error {
+	return s.updateConnection(ctx, connID, "marking "+dest.StateReauthRequired+" on", `
+		UPDATE exact_sync.connections SET state = '`+dest.StateReauthRequired+`', state_reason = $2, state_cause = $3,
 		       `+clearPending+`, updated_at = now()
 		WHERE id = $1`, reason, cause)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -23,13 +24,13 @@ func TestConnections(t *testing.T) {
 	t.Parallel()
 	s := sinktest.NewStore(t)
 	ctx := testContext(t)
-	ignore := cmpopts.IgnoreFields(sink.Connection{}, "CreatedAt")
+	ignore := cmpopts.IgnoreFields(dest.Connection{}, "CreatedAt")
 
 	first, err := s.UpsertConnection(ctx, "https://start.exactonline.nl", "client-1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sink.Connection{ID: first.ID, BaseURL: "https://start.exactonline.nl", ClientID: "client-1", State: sink.StateOK}
+	want := dest.Connection{ID: first.ID, BaseURL: "https://start.exactonline.nl", ClientID: "client-1", State: dest.StateOK}
 	if diff := cmp.Diff(want, first, ignore); diff != "" {
 		t.Errorf("UpsertConnection (-want +got):\n%s", diff)
 	}
@@ -56,7 +57,7 @@ func TestConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	want.UserKey = "user-guid-1"
-	wantAll := []sink.Connection{want, {ID: other.ID, BaseURL: "https://start.exactonline.be", ClientID: "client-1", UserKey: "user-guid-1", State: sink.StateOK}}
+	wantAll := []dest.Connection{want, {ID: other.ID, BaseURL: "https://start.exactonline.be", ClientID: "client-1", UserKey: "user-guid-1", State: dest.StateOK}}
 	if diff := cmp.Diff(wantAll, got, ignore); diff != "" {
 		t.Errorf("Connections (-want +got):\n%s", diff)
 	}
@@ -73,7 +74,7 @@ func TestConnections(t *testing.T) {
 		"LoadToken":          func() error { _, err := s.LoadToken(ctx, 999); return err }(),
 		"SetConnectionUser":  s.SetConnectionUser(ctx, 999, "x"),
 		"ImportRefreshToken": s.ImportRefreshToken(ctx, 999, "x"),
-		"MarkReauthRequired": s.MarkReauthRequired(ctx, 999, "x", sink.ReauthOther),
+		"MarkReauthRequired": s.MarkReauthRequired(ctx, 999, "x", dest.ReauthOther),
 	} {
 		if !errors.Is(err, sink.ErrNotFound) {
 			t.Errorf("%s of a missing connection: got %v, want ErrNotFound", name, err)
@@ -94,23 +95,23 @@ func TestTokenImportLoadMark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(sink.Token{RefreshToken: "refresh!1"}, got); diff != "" {
+	if diff := cmp.Diff(dest.Token{RefreshToken: "refresh!1"}, got); diff != "" {
 		t.Errorf("LoadToken after import (-want +got):\n%s", diff)
 	}
 
-	if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", sink.ReauthRefreshTokenUsed); err != nil {
+	if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", dest.ReauthRefreshTokenUsed); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.Connection(ctx, conn.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != sink.StateReauthRequired || c.StateReason != "Old refresh token used" {
+	if c.State != dest.StateReauthRequired || c.StateReason != "Old refresh token used" {
 		t.Errorf("after MarkReauthRequired: state %q, reason %q; want reauth_required, Old refresh token used", c.State, c.StateReason)
 	}
 	var reason string
 	errRefused := errors.New("refused")
-	_, err = s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+	_, err = s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) {
 		reason = cur.ReauthReason
 		return cur, false, errRefused
 	})
@@ -125,7 +126,7 @@ func TestTokenImportLoadMark(t *testing.T) {
 	if c, err = s.Connection(ctx, conn.ID); err != nil {
 		t.Fatal(err)
 	}
-	if c.State != sink.StateOK || c.StateReason != "" || c.RefreshTokenIssuedAt.IsZero() {
+	if c.State != dest.StateOK || c.StateReason != "" || c.RefreshTokenIssuedAt.IsZero() {
 		t.Errorf("after a new import: state %q, reason %q, refresh token issued %v; want ok, empty, set", c.State, c.StateReason, c.RefreshTokenIssuedAt)
 	}
 }
@@ -133,31 +134,31 @@ func TestTokenImportLoadMark(t *testing.T) {
 func TestUpdateToken(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	stored := sink.Token{AccessToken: "access-1", RefreshToken: "refresh-1", Expiry: now.Add(time.Minute), IssuedAt: now.Add(-9 * time.Minute)}
-	next := sink.Token{AccessToken: "access-2", RefreshToken: "refresh-2", Expiry: now.Add(10 * time.Minute), IssuedAt: now}
+	stored := dest.Token{AccessToken: "access-1", RefreshToken: "refresh-1", Expiry: now.Add(time.Minute), IssuedAt: now.Add(-9 * time.Minute)}
+	next := dest.Token{AccessToken: "access-2", RefreshToken: "refresh-2", Expiry: now.Add(10 * time.Minute), IssuedAt: now}
 	errBoom := errors.New("token endpoint said no")
 	tests := []struct {
 		name       string
-		fn         func(ctx context.Context, cur sink.Token) (sink.Token, bool, error)
-		want       sink.Token // returned
+		fn         func(ctx context.Context, cur dest.Token) (dest.Token, bool, error)
+		want       dest.Token // returned
 		wantErr    error
-		wantStored sink.Token
+		wantStored dest.Token
 	}{
 		{
 			name:       "unchanged",
-			fn:         func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) { return cur, false, nil },
+			fn:         func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) { return cur, false, nil },
 			want:       stored,
 			wantStored: stored,
 		},
 		{
 			name:       "refreshed",
-			fn:         func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) { return next, true, nil },
+			fn:         func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) { return next, true, nil },
 			want:       next,
 			wantStored: next,
 		},
 		{
 			name:       "error",
-			fn:         func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) { return next, true, errBoom },
+			fn:         func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) { return next, true, errBoom },
 			wantErr:    errBoom,
 			wantStored: stored,
 		},
@@ -168,13 +169,13 @@ func TestUpdateToken(t *testing.T) {
 			s := sinktest.NewStore(t)
 			ctx := testContext(t)
 			conn := newConnection(t, s)
-			if _, err := s.UpdateToken(ctx, conn.ID, func(context.Context, sink.Token) (sink.Token, bool, error) { return stored, true, nil }); err != nil {
+			if _, err := s.UpdateToken(ctx, conn.ID, func(context.Context, dest.Token) (dest.Token, bool, error) { return stored, true, nil }); err != nil {
 				t.Fatal(err)
 			}
 			before, _ := s.Connection(ctx, conn.ID)
 
-			var gotCur sink.Token
-			got, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+			var gotCur dest.Token
+			got, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) {
 				gotCur = cur
 				return tt.fn(ctx, cur)
 			})
@@ -221,19 +222,19 @@ func TestUpdateTokenOneRefresh(t *testing.T) {
 	var refreshes atomic.Int32
 	var start, wg sync.WaitGroup
 	start.Add(1)
-	got := make([]sink.Token, workers)
+	got := make([]dest.Token, workers)
 	errs := make([]error, workers)
 	for i := range workers {
 		wg.Go(func() {
 			start.Wait()
-			got[i], errs[i] = s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+			got[i], errs[i] = s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) {
 				if time.Until(cur.Expiry) >= 30*time.Second {
 					return cur, false, nil
 				}
 				n := refreshes.Add(1)
 				time.Sleep(50 * time.Millisecond) // the token call
 				now := time.Now().UTC().Truncate(time.Microsecond)
-				return sink.Token{AccessToken: fmt.Sprintf("access-%d", n), RefreshToken: fmt.Sprintf("refresh-%d", n),
+				return dest.Token{AccessToken: fmt.Sprintf("access-%d", n), RefreshToken: fmt.Sprintf("refresh-%d", n),
 					Expiry: now.Add(10 * time.Minute), IssuedAt: now}, true, nil
 			})
 		})
@@ -268,7 +269,7 @@ func TestUpdateTokenLockTimeout(t *testing.T) {
 	}
 	called := false
 	begun := time.Now()
-	_, err = s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+	_, err = s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) {
 		called = true
 		return cur, false, nil
 	})
@@ -294,8 +295,8 @@ func TestUpdateTokenRetriesFailedCommit(t *testing.T) {
 	conn := newConnection(t, s)
 
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	next := sink.Token{AccessToken: "access-secret-2", RefreshToken: "refresh-secret-2", Expiry: now.Add(10 * time.Minute), IssuedAt: now}
-	got, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+	next := dest.Token{AccessToken: "access-secret-2", RefreshToken: "refresh-secret-2", Expiry: now.Add(10 * time.Minute), IssuedAt: now}
+	got, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) {
 		time.Sleep(time.Second)
 		return next, true, nil
 	})
@@ -332,20 +333,20 @@ func TestMarkReauthRequiredAfterUpdate(t *testing.T) {
 	conn := newConnection(t, s)
 	errTerminal := errors.New("old refresh token used")
 
-	_, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+	_, err := s.UpdateToken(ctx, conn.ID, func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) {
 		return cur, false, errTerminal
 	})
 	if err != errTerminal {
 		t.Fatalf("UpdateToken error = %v, want %v", err, errTerminal)
 	}
-	if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", sink.ReauthRefreshTokenUsed); err != nil {
+	if err := s.MarkReauthRequired(ctx, conn.ID, "Old refresh token used", dest.ReauthRefreshTokenUsed); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.Connection(ctx, conn.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != sink.StateReauthRequired || c.StateReason != "Old refresh token used" {
+	if c.State != dest.StateReauthRequired || c.StateReason != "Old refresh token used" {
 		t.Errorf("state %q, reason %q; want reauth_required, Old refresh token used", c.State, c.StateReason)
 	}
 }

@@ -6,22 +6,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// WebhookDelivery is the last webhook delivery seen for an app, a division and a topic.
-type WebhookDelivery struct {
-	ClientID   string
-	Division   int
-	Topic      string
-	Action     string
-	Outcome    string
-	At         time.Time
-	Deliveries int // how many were seen (RecordWebhookDeliveries: since the last record)
-}
+	"github.com/exactsync/exactsync/dest"
+)
 
 // RecordWebhookDeliveries adds deliveries to exact_sync.webhook_deliveries in one
 // transaction: each row keeps the latest delivery and counts them all.
-func (s *Store) RecordWebhookDeliveries(ctx context.Context, seen []WebhookDelivery) error {
+func (s *Store) RecordWebhookDeliveries(ctx context.Context, seen []dest.WebhookDelivery) error {
 	b := &pgx.Batch{}
 	for _, d := range seen {
 		b.Queue(`
@@ -45,15 +36,15 @@ func (s *Store) RecordWebhookDeliveries(ctx context.Context, seen []WebhookDeliv
 
 // WebhookDeliveries returns the last delivery of every app, division and topic, ordered
 // by division, topic and app.
-func (s *Store) WebhookDeliveries(ctx context.Context) ([]WebhookDelivery, error) {
+func (s *Store) WebhookDeliveries(ctx context.Context) ([]dest.WebhookDelivery, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT client_id, division, topic, last_action, last_outcome, last_received_at, deliveries
 		FROM exact_sync.webhook_deliveries ORDER BY division, topic, client_id`)
 	if err != nil {
 		return nil, fmt.Errorf("reading the webhook deliveries: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookDelivery, error) {
-		var d WebhookDelivery
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dest.WebhookDelivery, error) {
+		var d dest.WebhookDelivery
 		err := r.Scan(&d.ClientID, &d.Division, &d.Topic, &d.Action, &d.Outcome, &d.At, &d.Deliveries)
 		d.At = d.At.UTC()
 		return d, err

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -13,13 +13,13 @@ func TestWebhookDeliveriesKeepTheLastAndCount(t *testing.T) {
 	st := sinktest.NewStore(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
-	if err := st.RecordWebhookDeliveries(ctx, []sink.WebhookDelivery{
+	if err := st.RecordWebhookDeliveries(ctx, []dest.WebhookDelivery{
 		{ClientID: "app", Division: 101, Topic: "Accounts", Action: "Update", Outcome: "ok", At: t0, Deliveries: 3},
 		{ClientID: "app", Division: 101, Topic: "Items", Action: "Create", Outcome: "unknown_topic", At: t0},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordWebhookDeliveries(ctx, []sink.WebhookDelivery{
+	if err := st.RecordWebhookDeliveries(ctx, []dest.WebhookDelivery{
 		{ClientID: "app", Division: 101, Topic: "Accounts", Action: "Delete", Outcome: "debounced", At: t0.Add(time.Minute), Deliveries: 2},
 		{ClientID: "app", Division: 101, Topic: "Items", Action: "Delete", Outcome: "ok", At: t0.Add(-time.Minute)}, // older: counted only
 	}); err != nil {
@@ -29,7 +29,7 @@ func TestWebhookDeliveriesKeepTheLastAndCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []sink.WebhookDelivery{
+	want := []dest.WebhookDelivery{
 		{ClientID: "app", Division: 101, Topic: "Accounts", Action: "Delete", Outcome: "debounced", At: t0.Add(time.Minute), Deliveries: 5},
 		{ClientID: "app", Division: 101, Topic: "Items", Action: "Create", Outcome: "unknown_topic", At: t0, Deliveries: 2},
 	}

@@ -12,61 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/exactsync/exactsync/dest"
 )
-
-// Table describes a target table to WriteBatch. The sink knows nothing else about it:
-// the table must exist, have a unique constraint on Key, a synced_at timestamptz column
-// (set by the sink, not listed in Columns), and Columns must name Key and VersionColumn.
-type Table struct {
-	Name          string   // schema-qualified, e.g. "exact.accounts"
-	Columns       []string // every column written, in Rows order
-	Key           []string // conflict key, e.g. "division", "id"
-	VersionColumn string   // monotonic row version, e.g. "exact_timestamp"
-}
-
-// Removal asks WriteBatch to delete one row when its stored version is <= Version.
-// Division and ID match the first and second Key column of the table.
-type Removal struct {
-	Division int
-	ID       string
-	Version  int64
-}
-
-// Batch is what one transaction writes: the rows and removals of one page, or of several
-// consecutive pages, and the cursor that follows the last of them.
-type Batch struct {
-	Table    Table
-	Rows     [][]any // values in Table.Columns order (int32, int, int64, string, bool, time.Time, []byte JSON, nil, …)
-	Removals []Removal
-
-	// The cursor of (ConnectionID, Division, Entity) is set to Cursor in the same
-	// transaction. An empty Entity, or NoCursor, writes no cursor.
-	ConnectionID int64
-	Division     int
-	Entity       string
-	Cursor       Cursor
-	// NoCursor leaves the entity's cursor alone: the batch's Entity only names the
-	// quarantine of its Released (removals routed from another stream, say).
-	NoCursor bool
-
-	// Rejects are records of the batch's pages that could not be decoded or stored:
-	// they go to exact_sync.rejected_records under (ConnectionID, Division, Entity).
-	Rejects []Reject
-	// Released are quarantined records that this batch holds in good shape, or that
-	// were deleted: their quarantine rows are removed.
-	Released []Release
-
-	// Fence, when not zero, is the fencing token of the run's division lock (see
-	// LockDivision): the write fails with ErrLockLost if another worker has taken the
-	// division since.
-	Fence int64
-}
-
-// BatchResult counts what a WriteBatch changed.
-type BatchResult struct {
-	Upserted int // rows inserted or changed; rows already stored at the same or a newer version are not counted
-	Removed  int // rows deleted
-}
 
 // WriteBatch writes one page in one transaction:
 //
@@ -80,10 +28,10 @@ type BatchResult struct {
 //
 // So a page's rows, removals and cursor commit together or not at all, a replayed page
 // changes nothing, and an older version never overwrites a newer one.
-func (s *Store) WriteBatch(ctx context.Context, b Batch) (BatchResult, error) {
-	res, err := s.WriteBatches(ctx, []Batch{b})
+func (s *Store) WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult, error) {
+	res, err := s.WriteBatches(ctx, []dest.Batch{b})
 	if err != nil {
-		return BatchResult{}, err
+		return dest.BatchResult{}, err
 	}
 	return res[0], nil
 }
@@ -93,7 +41,8 @@ func (s *Store) WriteBatch(ctx context.Context, b Batch) (BatchResult, error) {
 // none. A batch with no rows, removals or sweep needs no Table: it writes its rejects,
 // releases and cursor only. The fence is checked once per connection and division. The
 // transaction announces each entity it wrote on NotifyChannel (see Notification).
-func (s *Store) WriteBatches(ctx context.Context, bs []Batch) ([]BatchResult, error) {
+// PostgreSQL refusing a value of the batches is returned as a *dest.DataError.
+func (s *Store) WriteBatches(ctx context.Context, bs []dest.Batch) ([]dest.BatchResult, error) {
 	plans := make([]*tablePlan, len(bs))
 	for i, b := range bs {
 		if b.Table.Name == "" && len(b.Rows) == 0 && len(b.Removals) == 0 && !b.Cursor.Sweep {
@@ -125,12 +74,12 @@ func (s *Store) WriteBatches(ctx context.Context, bs []Batch) ([]BatchResult, er
 		if what == "" {
 			what = "the " + bs[0].Entity + " cursor"
 		}
-		return nil, fmt.Errorf("writing a page of %s for division %d: %w", what, bs[0].Division, err)
+		return nil, dataError(fmt.Errorf("writing a page of %s for division %d: %w", what, bs[0].Division, err))
 	}
 	return res, nil
 }
 
-func (s *Store) writeBatches(ctx context.Context, plans []*tablePlan, bs []Batch) ([]BatchResult, error) {
+func (s *Store) writeBatches(ctx context.Context, plans []*tablePlan, bs []dest.Batch) ([]dest.BatchResult, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -159,7 +108,7 @@ func (s *Store) writeBatches(ctx context.Context, plans []*tablePlan, bs []Batch
 	// made one once a transaction that created it has committed.
 	session := tx.Conn().PgConn().CustomData()
 	var created []string
-	out := make([]BatchResult, len(bs))
+	out := make([]dest.BatchResult, len(bs))
 	for i, b := range bs {
 		res, made, err := s.writeInTx(ctx, tx, plans[i], b, session)
 		if err != nil {
@@ -186,8 +135,8 @@ func (s *Store) writeBatches(ctx context.Context, plans []*tablePlan, bs []Batch
 
 // writeInTx writes one batch in tx; p is nil for a batch without a table. It returns the
 // session key of a staging table it created.
-func (s *Store) writeInTx(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch, session map[string]any) (BatchResult, string, error) {
-	var res BatchResult
+func (s *Store) writeInTx(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Batch, session map[string]any) (dest.BatchResult, string, error) {
+	var res dest.BatchResult
 	created := ""
 	if len(b.Rows) > 0 {
 		stagingKey := "exactsync:" + p.staging.Sanitize()
@@ -269,7 +218,7 @@ func (s *Store) writeInTx(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch,
 // the page's keys (about a sixth of a new page's write time) decides. So a stream of new
 // pages skips the probe, pages alternating between new and stored keys never waste a
 // COPY, and a full pass over stored rows wastes at most one.
-func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (bool, error) {
+func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Batch) (bool, error) {
 	if p.copied.Load() < 2 {
 		stored, err := s.anyStored(ctx, tx, p, b)
 		if err != nil || stored {
@@ -297,7 +246,7 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (
 }
 
 // anyStored reports whether any of the page's keys is stored.
-func (s *Store) anyStored(ctx context.Context, tx pgx.Tx, p *tablePlan, b Batch) (bool, error) {
+func (s *Store) anyStored(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Batch) (bool, error) {
 	cat, err := s.catalog(ctx, tx, p, b.Table)
 	if err != nil {
 		return false, fmt.Errorf("preparing the key probe: %w", err)
@@ -396,7 +345,7 @@ type tablePlan struct {
 type planKey struct{ name, columns, key, version string }
 
 // plan returns the cached SQL for t, building it on first use.
-func (s *Store) plan(t Table) (*tablePlan, error) {
+func (s *Store) plan(t dest.Table) (*tablePlan, error) {
 	k := planKey{t.Name, strings.Join(t.Columns, "\x00"), strings.Join(t.Key, "\x00"), t.VersionColumn}
 	s.plansMu.Lock()
 	defer s.plansMu.Unlock()
@@ -414,7 +363,7 @@ func (s *Store) plan(t Table) (*tablePlan, error) {
 	return p, nil
 }
 
-func buildPlan(t Table) (*tablePlan, error) {
+func buildPlan(t dest.Table) (*tablePlan, error) {
 	parts := strings.Split(t.Name, ".")
 	if t.Name == "" || len(parts) > 2 || slices.Contains(parts, "") {
 		return nil, fmt.Errorf("invalid table name %q: want schema.table", t.Name)
@@ -494,7 +443,7 @@ WHERE t.%[5]s < EXCLUDED.%[5]s OR (t.%[5]s = EXCLUDED.%[5]s AND (%[7]s) IS DISTI
 }
 
 // copy copies rows into ident, the plan's target or staging table (same column types).
-func (s *Store) copy(ctx context.Context, tx pgx.Tx, p *tablePlan, ident pgx.Identifier, t Table, rows [][]any) error {
+func (s *Store) copy(ctx context.Context, tx pgx.Tx, p *tablePlan, ident pgx.Identifier, t dest.Table, rows [][]any) error {
 	cat, err := s.catalog(ctx, tx, p, t)
 	if err != nil {
 		return err
@@ -514,7 +463,7 @@ type tableCatalog struct {
 }
 
 // catalog returns the plan's tableCatalog, looking it up on first use.
-func (s *Store) catalog(ctx context.Context, tx pgx.Tx, p *tablePlan, t Table) (*tableCatalog, error) {
+func (s *Store) catalog(ctx context.Context, tx pgx.Tx, p *tablePlan, t dest.Table) (*tableCatalog, error) {
 	s.plansMu.Lock()
 	cat := p.cat
 	s.plansMu.Unlock()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -16,8 +17,8 @@ func TestWriteBatch(t *testing.T) {
 	a, b := uuidN(1), uuidN(2)
 	type step struct {
 		rows     []acct
-		removals []sink.Removal
-		want     sink.BatchResult
+		removals []dest.Removal
+		want     dest.BatchResult
 	}
 	tests := []struct {
 		name  string
@@ -26,65 +27,65 @@ func TestWriteBatch(t *testing.T) {
 	}{
 		{
 			name:  "insert",
-			steps: []step{{rows: []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}}, want: sink.BatchResult{Upserted: 2}}},
+			steps: []step{{rows: []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}}, want: dest.BatchResult{Upserted: 2}}},
 			want:  []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}},
 		},
 		{
 			name: "newer version updates",
 			steps: []step{
-				{rows: []acct{{101, a, "Alpha", 1}}, want: sink.BatchResult{Upserted: 1}},
-				{rows: []acct{{101, a, "Alpha BV", 7}}, want: sink.BatchResult{Upserted: 1}},
+				{rows: []acct{{101, a, "Alpha", 1}}, want: dest.BatchResult{Upserted: 1}},
+				{rows: []acct{{101, a, "Alpha BV", 7}}, want: dest.BatchResult{Upserted: 1}},
 			},
 			want: []acct{{101, a, "Alpha BV", 7}},
 		},
 		{
 			name: "older version never overwrites",
 			steps: []step{
-				{rows: []acct{{101, a, "Newer", 5}}, want: sink.BatchResult{Upserted: 1}},
-				{rows: []acct{{101, a, "Older", 3}}, want: sink.BatchResult{}},
+				{rows: []acct{{101, a, "Newer", 5}}, want: dest.BatchResult{Upserted: 1}},
+				{rows: []acct{{101, a, "Older", 3}}, want: dest.BatchResult{}},
 			},
 			want: []acct{{101, a, "Newer", 5}},
 		},
 		{
 			name: "replay changes nothing",
 			steps: []step{
-				{rows: []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}}, want: sink.BatchResult{Upserted: 2}},
-				{rows: []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}}, want: sink.BatchResult{}},
+				{rows: []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}}, want: dest.BatchResult{Upserted: 2}},
+				{rows: []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}}, want: dest.BatchResult{}},
 			},
 			want: []acct{{101, a, "Alpha", 1}, {101, b, "Beta", 2}},
 		},
 		{
 			name: "equal version with other values repairs the row",
 			steps: []step{
-				{rows: []acct{{101, a, "Garbled", 4}}, want: sink.BatchResult{Upserted: 1}},
-				{rows: []acct{{101, a, "Alpha", 4}}, want: sink.BatchResult{Upserted: 1}},
+				{rows: []acct{{101, a, "Garbled", 4}}, want: dest.BatchResult{Upserted: 1}},
+				{rows: []acct{{101, a, "Alpha", 4}}, want: dest.BatchResult{Upserted: 1}},
 			},
 			want: []acct{{101, a, "Alpha", 4}},
 		},
 		{
 			name: "duplicate keys in a page keep the highest version",
 			steps: []step{{rows: []acct{{101, a, "First", 1}, {101, a, "Third", 3}, {101, a, "Second", 2}},
-				want: sink.BatchResult{Upserted: 1}}},
+				want: dest.BatchResult{Upserted: 1}}},
 			want: []acct{{101, a, "Third", 3}},
 		},
 		{
 			name:  "same id in two divisions",
-			steps: []step{{rows: []acct{{101, a, "In 101", 1}, {102, a, "In 102", 1}}, want: sink.BatchResult{Upserted: 2}}},
+			steps: []step{{rows: []acct{{101, a, "In 101", 1}, {102, a, "In 102", 1}}, want: dest.BatchResult{Upserted: 2}}},
 			want:  []acct{{101, a, "In 101", 1}, {102, a, "In 102", 1}},
 		},
 		{
 			name: "removals honour the version",
 			steps: []step{
-				{rows: []acct{{101, a, "Alpha", 5}, {101, b, "Beta", 5}}, want: sink.BatchResult{Upserted: 2}},
-				{removals: []sink.Removal{{101, a, 4}, {101, b, 6}, {101, uuidN(3), 9}, {102, a, 9}}, want: sink.BatchResult{Removed: 1}},
+				{rows: []acct{{101, a, "Alpha", 5}, {101, b, "Beta", 5}}, want: dest.BatchResult{Upserted: 2}},
+				{removals: []dest.Removal{{Division: 101, ID: a, Version: 4}, {Division: 101, ID: b, Version: 6}, {Division: 101, ID: uuidN(3), Version: 9}, {Division: 102, ID: a, Version: 9}}, want: dest.BatchResult{Removed: 1}},
 			},
 			want: []acct{{101, a, "Alpha", 5}},
 		},
 		{
 			name: "rows and removals in one page",
 			steps: []step{
-				{rows: []acct{{101, a, "Alpha", 5}}, want: sink.BatchResult{Upserted: 1}},
-				{rows: []acct{{101, b, "Beta", 6}}, removals: []sink.Removal{{101, a, 5}}, want: sink.BatchResult{Upserted: 1, Removed: 1}},
+				{rows: []acct{{101, a, "Alpha", 5}}, want: dest.BatchResult{Upserted: 1}},
+				{rows: []acct{{101, b, "Beta", 6}}, removals: []dest.Removal{{Division: 101, ID: a, Version: 5}}, want: dest.BatchResult{Upserted: 1, Removed: 1}},
 			},
 			want: []acct{{101, b, "Beta", 6}},
 		},
@@ -96,9 +97,9 @@ func TestWriteBatch(t *testing.T) {
 			ctx := testContext(t)
 			conn := newConnection(t, s)
 			for i, st := range tt.steps {
-				got, err := s.WriteBatch(ctx, sink.Batch{
+				got, err := s.WriteBatch(ctx, dest.Batch{
 					Table: accountsTable("exact.accounts"), Rows: accountRows(st.rows...), Removals: st.removals,
-					ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: sink.Cursor{Timestamp: int64(i + 1)},
+					ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: dest.Cursor{Timestamp: int64(i + 1)},
 				})
 				if err != nil {
 					t.Fatalf("step %d: WriteBatch: %v", i, err)
@@ -127,7 +128,7 @@ func TestWriteBatchReplayKeepsSyncedAt(t *testing.T) {
 	t.Parallel()
 	s := sinktest.NewStore(t)
 	ctx := testContext(t)
-	batch := sink.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(acct{101, uuidN(1), "Alpha", 1})}
+	batch := dest.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(acct{101, uuidN(1), "Alpha", 1})}
 	if _, err := s.WriteBatch(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +157,8 @@ func TestWriteBatchFailureWritesNothing(t *testing.T) {
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	table := accountsTable("exact.accounts")
-	first := sink.Batch{Table: table, Rows: accountRows(acct{101, uuidN(1), "Alpha", 1}),
-		ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: sink.Cursor{Timestamp: 1}}
+	first := dest.Batch{Table: table, Rows: accountRows(acct{101, uuidN(1), "Alpha", 1}),
+		ConnectionID: conn.ID, Division: 101, Entity: "accounts", Cursor: dest.Cursor{Timestamp: 1}}
 	if _, err := s.WriteBatch(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -166,22 +167,22 @@ func TestWriteBatchFailureWritesNothing(t *testing.T) {
 	bad[1] = "not-a-uuid"
 	tests := []struct {
 		name  string
-		batch sink.Batch
+		batch dest.Batch
 	}{
-		{"bad uuid", sink.Batch{Rows: append(accountRows(acct{101, uuidN(2), "Beta", 2}), bad)}},
-		{"bad json", sink.Batch{Rows: [][]any{func() []any {
+		{"bad uuid", dest.Batch{Rows: append(accountRows(acct{101, uuidN(2), "Beta", 2}), bad)}},
+		{"bad json", dest.Batch{Rows: [][]any{func() []any {
 			r := accountRow(acct{101, uuidN(2), "Beta", 2})
 			r[15] = []byte(`{"unterminated"`)
 			return r
 		}()}}},
-		{"wrong value count", sink.Batch{Rows: [][]any{{int32(101), uuidN(2)}}}},
+		{"wrong value count", dest.Batch{Rows: [][]any{{int32(101), uuidN(2)}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := tt.batch
 			b.Table, b.ConnectionID, b.Division, b.Entity = table, conn.ID, 101, "accounts"
-			b.Removals = []sink.Removal{{101, uuidN(1), 99}}
-			b.Cursor = sink.Cursor{Timestamp: 99}
+			b.Removals = []dest.Removal{{Division: 101, ID: uuidN(1), Version: 99}}
+			b.Cursor = dest.Cursor{Timestamp: 99}
 			if _, err := s.WriteBatch(ctx, b); err == nil {
 				t.Fatal("WriteBatch succeeded, want an error")
 			} else if !strings.Contains(err.Error(), "exact.accounts") {
@@ -201,7 +202,7 @@ func TestWriteBatchFailureWritesNothing(t *testing.T) {
 	}
 
 	// The session's staging table must be usable again after a failed page.
-	if _, err := s.WriteBatch(ctx, sink.Batch{Table: table, Rows: accountRows(acct{101, uuidN(2), "Beta", 2})}); err != nil {
+	if _, err := s.WriteBatch(ctx, dest.Batch{Table: table, Rows: accountRows(acct{101, uuidN(2), "Beta", 2})}); err != nil {
 		t.Fatalf("WriteBatch after failures: %v", err)
 	}
 }
@@ -212,7 +213,7 @@ func TestWriteBatchStagingReuse(t *testing.T) {
 	t.Parallel()
 	s := sinktest.NewStoreConfig(t, sink.Config{MaxConns: 1})
 	ctx := testContext(t)
-	narrow := sink.Table{Name: "exact.suppliers", Columns: []string{"division", "id", "name", "exact_timestamp", "raw"},
+	narrow := dest.Table{Name: "exact.suppliers", Columns: []string{"division", "id", "name", "exact_timestamp", "raw"},
 		Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}
 	var want []acct
 	for page := range 5 {
@@ -220,11 +221,11 @@ func TestWriteBatchStagingReuse(t *testing.T) {
 		want = append(want, a)
 		// New rows are copied straight into the table; the replay goes through staging.
 		for range 2 {
-			if _, err := s.WriteBatch(ctx, sink.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(a)}); err != nil {
+			if _, err := s.WriteBatch(ctx, dest.Batch{Table: accountsTable("exact.accounts"), Rows: accountRows(a)}); err != nil {
 				t.Fatalf("page %d of accounts: %v", page, err)
 			}
 			row := []any{int32(101), a.ID, a.Name, a.Version, []byte(`{}`)}
-			if _, err := s.WriteBatch(ctx, sink.Batch{Table: narrow, Rows: [][]any{row}}); err != nil {
+			if _, err := s.WriteBatch(ctx, dest.Batch{Table: narrow, Rows: [][]any{row}}); err != nil {
 				t.Fatalf("page %d of suppliers: %v", page, err)
 			}
 		}
@@ -248,17 +249,17 @@ func TestWriteBatchInvalidTable(t *testing.T) {
 	s := sinktest.NewStore(t)
 	tests := []struct {
 		name  string
-		table sink.Table
+		table dest.Table
 		want  string
 	}{
-		{"no key", sink.Table{Name: "exact.accounts", Columns: []string{"id"}, VersionColumn: "id"}, "key"},
-		{"version not a column", sink.Table{Name: "exact.accounts", Columns: []string{"division", "id"}, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}, "exact_timestamp"},
-		{"synced_at listed", sink.Table{Name: "exact.accounts", Columns: []string{"division", "id", "exact_timestamp", "synced_at"}, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}, "synced_at"},
-		{"bad name", sink.Table{Name: "a.b.c", Columns: []string{"id"}, Key: []string{"id"}, VersionColumn: "id"}, "a.b.c"},
+		{"no key", dest.Table{Name: "exact.accounts", Columns: []string{"id"}, VersionColumn: "id"}, "key"},
+		{"version not a column", dest.Table{Name: "exact.accounts", Columns: []string{"division", "id"}, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}, "exact_timestamp"},
+		{"synced_at listed", dest.Table{Name: "exact.accounts", Columns: []string{"division", "id", "exact_timestamp", "synced_at"}, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}, "synced_at"},
+		{"bad name", dest.Table{Name: "a.b.c", Columns: []string{"id"}, Key: []string{"id"}, VersionColumn: "id"}, "a.b.c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.WriteBatch(testContext(t), sink.Batch{Table: tt.table, Rows: [][]any{{1}}})
+			_, err := s.WriteBatch(testContext(t), dest.Batch{Table: tt.table, Rows: [][]any{{1}}})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("WriteBatch error = %v, want one mentioning %q", err, tt.want)
 			}
@@ -280,9 +281,9 @@ func TestWriteBatchStoredKeyAfterNewPages(t *testing.T) {
 		{{101, uuidN(3), "Three", 3}},
 		{{101, uuidN(4), "Four", 4}, {101, uuidN(2), "Two renamed", 5}, {101, uuidN(3), "Three older", 1}},
 	}
-	want := []sink.BatchResult{{Upserted: 1}, {Upserted: 1}, {Upserted: 1}, {Upserted: 2}}
+	want := []dest.BatchResult{{Upserted: 1}, {Upserted: 1}, {Upserted: 1}, {Upserted: 2}}
 	for i, p := range pages {
-		got, err := s.WriteBatch(ctx, sink.Batch{Table: table, Rows: accountRows(p...)})
+		got, err := s.WriteBatch(ctx, dest.Batch{Table: table, Rows: accountRows(p...)})
 		if err != nil {
 			t.Fatalf("page %d: %v", i, err)
 		}

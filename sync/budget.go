@@ -103,7 +103,7 @@ type DayBudget struct {
 	Limit, Remaining int       // X-RateLimit-Limit and -Remaining as last seen
 	Reset            time.Time // X-RateLimit-Reset: 00:00 UTC, the end of the day (§2.3)
 	// Own are the calls this app's runs recorded in the division since the day began
-	// (Reset less a day): sink.Store.AppCalls.
+	// (Reset less a day), as the run history counts them.
 	Own int
 }
 

@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // rowOf maps the columns of entity to the values of row.
@@ -190,7 +190,7 @@ func TestFullReadSweepsEveryRun(t *testing.T) {
 	src := &fakeSource{pages: map[string]string{}}
 	src.pages[src.URL(101, "logistics/Units", url.Values{"$select": {e.Select()}})] =
 		page("", `{"ID":"`+id1+`","Code":"st","Description":"Stuk","Main":1,"Active":true}`)
-	st := &fakeStore{hasRows: true, cursor: sink.Cursor{Timestamp: 5}}
+	st := &fakeStore{hasRows: true, cursor: dest.Cursor{Timestamp: 5}}
 	res := runOne(t, src, st, Job{Entity: "units"}, "units")
 	if st.sweepsStart != 1 || len(st.sweepsDone) != 1 || !st.batches[0].Cursor.Sweep || res.Removed != 2 || !res.Job.Full {
 		t.Errorf("sweeps started %d, finished %v, first write sweeps %t, removed %d, full %t; want a sweeping full read removing 2",
@@ -274,7 +274,7 @@ func TestDeletionsRouteByEntityType(t *testing.T) {
 	// Before the shared stream, each entity had its own deletion cursor: the stream
 	// starts at the lowest of the enabled entities' (transaction_lines' is lower, but
 	// it is not enabled).
-	st := &fakeStore{cursors: map[string]sink.Cursor{
+	st := &fakeStore{cursors: map[string]dest.Cursor{
 		"accounts": {Timestamp: 100, DeletedTimestamp: 50}, "contacts": {Timestamp: 90, DeletedTimestamp: 40},
 		"transaction_lines": {Timestamp: 10, DeletedTimestamp: 3},
 	}}

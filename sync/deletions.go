@@ -7,8 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // runDeletions reads the division's sync/Deleted stream once, from the deletions
@@ -66,7 +66,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 	s.main = len(s.members)
 	s.members = append(s.members, own)
 
-	own.runID, err = r.history.StartRun(ctx, sink.Run{
+	own.runID, err = r.history.StartRun(ctx, dest.Run{
 		ConnectionID: job.ConnectionID, Division: job.Division, Entity: DeletionsJob,
 		Full: job.Full, StartedAt: r.cfg.Now(), QueueJob: job.QueueJob,
 	})
@@ -82,13 +82,13 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 		"$filter": {fmt.Sprintf("Timestamp gt %dL", cur.Timestamp)},
 		"$select": {"EntityKey,EntityType,Timestamp"},
 	}
-	err = s.drain(ctx, path, src.URL(job.Division, path, q), nil, func(bs []sink.Batch, f fetched) error {
+	err = s.drain(ctx, path, src.URL(job.Division, path, q), nil, func(bs []dest.Batch, f fetched) error {
 		b := &bs[s.main]
 		for i, rec := range f.page.Records {
 			bad := func(format string, args ...any) {
 				// The ref is the hash of the record: a deletion record shares no key
 				// with the entities' own quarantined records.
-				b.Rejects = append(b.Rejects, sink.Reject{Reason: fmt.Sprintf("%s page %d record %d: ", path, f.n, i) + fmt.Sprintf(format, args...),
+				b.Rejects = append(b.Rejects, dest.Reject{Reason: fmt.Sprintf("%s page %d record %d: ", path, f.n, i) + fmt.Sprintf(format, args...),
 					Record: rec.Bytes()})
 			}
 			if err := rec.Err(); err != nil {
@@ -118,8 +118,8 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 			for _, k := range to {
 				// Apply a deletion only to a row at most as new as it (§3.12); a
 				// quarantined version of the record leaves the quarantine.
-				bs[k].Removals = append(bs[k].Removals, sink.Removal{Division: job.Division, ID: key, Version: ts})
-				bs[k].Released = append(bs[k].Released, sink.Release{Ref: key, Version: ts})
+				bs[k].Removals = append(bs[k].Removals, dest.Removal{Division: job.Division, ID: key, Version: ts})
+				bs[k].Released = append(bs[k].Released, dest.Release{Ref: key, Version: ts})
 			}
 		}
 		return nil
@@ -130,8 +130,8 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 	if !stored && s.writes == 0 {
 		// Store the starting point even when there was nothing to delete, so that the
 		// next run need not work it out again.
-		b := sink.Batch{ConnectionID: job.ConnectionID, Division: job.Division, Entity: DeletionsJob, Cursor: own.cur, Fence: s.fence}
-		if _, err := r.writer.WriteBatches(ctx, []sink.Batch{b}); err != nil {
+		b := dest.Batch{ConnectionID: job.ConnectionID, Division: job.Division, Entity: DeletionsJob, Cursor: own.cur, Fence: s.fence}
+		if _, err := r.writer.WriteBatches(ctx, []dest.Batch{b}); err != nil {
 			return fmt.Errorf("storing the deletions cursor of division %d: %w", job.Division, err)
 		}
 	}

@@ -5,12 +5,12 @@
 // worker can pick up. A run takes the division lock, reads the entity's
 // cursor, pages through Exact's sync endpoint from that cursor (fetching the
 // next pages, and converting their records to typed rows, while a write
-// runs) and hands the rows to the sink, which writes rows, removals and the
+// runs) and hands the rows to the store (a Writer), which writes rows, removals and the
 // new cursor in one transaction. A write takes one page, or, when the writer
 // is the slower side, every page already waiting, up to [Config.BatchPages]
 // pages and [Config.BatchBytes] of records. A full
 // pass over a division that holds rows then removes the rows it did not see
-// (a sweep, see sink.StartSweep); an entity last synced successfully more
+// (a sweep, see Writer.StartSweep); an entity last synced successfully more
 // than [DeletionLogSafeAge] ago gets a full pass, because Exact's deletion
 // log no longer reaches back that far. Every enabled entity read from the same
 // endpoint is written by the same run (accounts and suppliers share
@@ -31,8 +31,9 @@
 //   - Entities are data (package exact/catalogue): adding one is an entry of
 //     its data file and a migration for its table, not a new code path.
 //
-// What it does not do: HTTP details (package exact), SQL (package sink) and
-// scheduling (package worker).
+// What it does not do: HTTP details (package exact), SQL (package sink, which it never
+// imports: it declares the store's roles it needs, Writer, History, Locker and
+// TokenRows, in the terms of package dest) and scheduling (package worker).
 //
 // A citation such as §3.10 in its comments names a section of docs/exact-online.md, the
 // project's reference of Exact Online.

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact/catalogue"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // How an entity is read (docs/exact-online.md §3.10, §3.15), as the catalogue states it.
@@ -150,8 +150,8 @@ func Names() []string {
 }
 
 // Targets are the tables of every entity that has one (the non-deprecated ones).
-func Targets() []sink.Table {
-	var out []sink.Table
+func Targets() []dest.Table {
+	var out []dest.Table
 	for i := range entities {
 		if !entities[i].Deprecated {
 			out = append(out, entities[i].Target())
@@ -186,8 +186,8 @@ func (e *Entity) keyIndex() int {
 // entities, and for entities read from a regular endpoint the record's Modified
 // time in milliseconds since 1970 UTC (0 when it has none): a version that only
 // grows, so that an older read never overwrites a newer one.
-func (e *Entity) Target() sink.Table {
-	return sink.Table{
+func (e *Entity) Target() dest.Table {
+	return dest.Table{
 		Name: e.Table, Columns: e.Columns(),
 		Key: []string{"division", e.KeyColumn}, VersionColumn: "exact_timestamp",
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/rs/zerolog"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
 // runRecorder is an Observer that keeps the results it is told.
@@ -53,7 +53,7 @@ func TestObserverIsToldEveryRunWithItsEntities(t *testing.T) {
 			name:   "deletions count against the entities they remove from",
 			entity: DeletionsJob,
 			setup: func(src *fakeSource, st *fakeStore) {
-				st.cursors = map[string]sink.Cursor{DeletionsJob: {Timestamp: 40}}
+				st.cursors = map[string]dest.Cursor{DeletionsJob: {Timestamp: 40}}
 				src.pages[deletedURL(src, 101, 40)] = page("",
 					`{"EntityKey":"`+id1+`","EntityType":2,"Timestamp":41}`,
 					`{"EntityKey":"`+id2+`","EntityType":"two","Timestamp":42}`)

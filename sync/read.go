@@ -12,19 +12,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // member is one entity a run writes, with its state while the run pages.
 type member struct {
 	e     *Entity // nil for the deletions job's own cursor
 	name  string  // the entity's name, or DeletionsJob
-	table sink.Table
-	cur   sink.Cursor
+	table dest.Table
+	cur   dest.Cursor
 	full  bool  // reads from the start
 	from  int64 // the cursor the read starts from for this entity
 	// noCursor: the member's batches leave its cursor alone (removals routed by the
@@ -138,7 +137,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	}
 
 	for _, m := range s.members {
-		m.runID, err = r.history.StartRun(ctx, sink.Run{
+		m.runID, err = r.history.StartRun(ctx, dest.Run{
 			ConnectionID: job.ConnectionID, Division: job.Division, Entity: m.name,
 			Full: m.full, StartedAt: r.cfg.Now(), QueueJob: job.QueueJob,
 		})
@@ -275,7 +274,7 @@ func (s *stream) finishRuns(ctx context.Context, errp *error) {
 		if m.runID == 0 {
 			continue
 		}
-		rr := sink.RunResult{
+		rr := dest.RunResult{
 			Upserted: m.upserted, Removed: m.removed, Quarantined: m.rejected,
 			CursorFrom: m.from, CursorTo: m.cur.Timestamp, Status: status, Err: msg,
 		}
@@ -390,10 +389,10 @@ func (s *stream) page(ctx context.Context, pageURL string) (p *exact.Page, err e
 }
 
 // batches returns one empty batch per member, with its cursor.
-func (s *stream) batches() []sink.Batch {
-	bs := make([]sink.Batch, len(s.members))
+func (s *stream) batches() []dest.Batch {
+	bs := make([]dest.Batch, len(s.members))
 	for i, m := range s.members {
-		bs[i] = sink.Batch{Table: m.table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: m.name,
+		bs[i] = dest.Batch{Table: m.table, ConnectionID: s.job.ConnectionID, Division: s.job.Division, Entity: m.name,
 			Cursor: m.cur, Fence: s.fence, NoCursor: m.noCursor}
 	}
 	return bs
@@ -407,7 +406,7 @@ func (s *stream) batches() []sink.Batch {
 // order of pages inside a batch does not matter to the result (see sink.WriteBatch). A
 // page that cannot be fetched or read ends the paging after the pages before it are
 // written.
-func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *fetched), add func(bs []sink.Batch, f fetched) error) error {
+func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *fetched), add func(bs []dest.Batch, f fetched) error) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fd := s.pages(fctx, path, first, prepare)
@@ -415,7 +414,7 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 	defer func() { cancel(); <-fd.done }()
 	type mark struct{ rows, removals, rejects, released int }
 	marks := make([]mark, len(s.members))
-	cursors := make([]sink.Cursor, len(s.members))
+	cursors := make([]dest.Cursor, len(s.members))
 	for {
 		f, ok := fd.take(true)
 		if !ok {
@@ -536,12 +535,12 @@ type converted struct {
 }
 
 // records pages through the members' endpoint. A record that cannot be read is
-// quarantined (sink.Reject) in its page's transaction, under each member, and the page
+// quarantined (dest.Reject) in its page's transaction, under each member, and the page
 // and cursors move on without it. Records are converted into rows in the fetching
 // goroutine, while the writer writes the pages before.
 func (s *stream) records(ctx context.Context) error {
 	e := s.members[0].e
-	return s.drain(ctx, e.Path, s.firstURL(), s.convert, func(bs []sink.Batch, f fetched) error {
+	return s.drain(ctx, e.Path, s.firstURL(), s.convert, func(bs []dest.Batch, f fetched) error {
 		for k := range s.members {
 			bs[k].Rows = slices.Grow(bs[k].Rows, len(f.page.Records))
 		}
@@ -609,7 +608,7 @@ func (s *stream) convert(f *fetched) {
 
 // add puts one converted record, record i of page n, into member m's batch: a row, a
 // removal (a record that does not match the member's Keep) or a reject.
-func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, n, i int) {
+func (s *stream) add(b *dest.Batch, m *member, rec exact.Record, c *converted, n, i int) {
 	err := c.err
 	if err == nil {
 		var keep bool
@@ -617,15 +616,15 @@ func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, n
 			if keep {
 				b.Rows = append(b.Rows, c.vals)
 			} else {
-				b.Removals = append(b.Removals, sink.Removal{Division: s.job.Division, ID: c.key, Version: c.version})
+				b.Removals = append(b.Removals, dest.Removal{Division: s.job.Division, ID: c.key, Version: c.version})
 			}
 			if m.quarantined[c.key] {
-				b.Released = append(b.Released, sink.Release{Ref: c.key, Version: c.version})
+				b.Released = append(b.Released, dest.Release{Ref: c.key, Version: c.version})
 			}
 		}
 	}
 	if err != nil {
-		b.Rejects = append(b.Rejects, sink.Reject{Key: c.key, Timestamp: c.version, HasTimestamp: c.hasVersion,
+		b.Rejects = append(b.Rejects, dest.Reject{Key: c.key, Timestamp: c.version, HasTimestamp: c.hasVersion,
 			Reason: fmt.Sprintf("%s page %d record %d: %v", m.e.Path, n, i, err), Record: rec.Bytes()})
 	}
 	if c.hasVersion && m.e.Read != ReadFull {
@@ -646,12 +645,12 @@ func (s *stream) add(b *sink.Batch, m *member, rec exact.Record, c *converted, n
 // write stores one write's batches. Once their pages have been fetched they are
 // written even if ctx is canceled meanwhile, bounded by the write timeout, so a
 // shutdown finishes the current write cleanly.
-func (s *stream) write(ctx context.Context, bs []sink.Batch, pages pageRange, path string) error {
+func (s *stream) write(ctx context.Context, bs []dest.Batch, pages pageRange, path string) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.cfg.WriteTimeout)
 	defer cancel()
 	outs, rejects, err := s.storeAll(wctx, bs)
 	if err != nil {
-		// The writer names the tables and the division (sink.Store.WriteBatches).
+		// The writer names the tables and the division (see Writer.WriteBatches).
 		return fmt.Errorf("storing %s %s: %w", path, pages, err)
 	}
 	for k, m := range s.members {
@@ -684,11 +683,11 @@ func (s *stream) write(ctx context.Context, bs []sink.Batch, pages pageRange, pa
 // PostgreSQL refuses a value (a data exception), each batch is written on its own by
 // store, which finds the rows it refuses; each batch carries its own cursor, so the
 // result is the same, in several transactions.
-func (s *stream) storeAll(ctx context.Context, bs []sink.Batch) ([]sink.BatchResult, [][]sink.Reject, error) {
-	outs := make([]sink.BatchResult, len(bs))
-	rejects := make([][]sink.Reject, len(bs))
+func (s *stream) storeAll(ctx context.Context, bs []dest.Batch) ([]dest.BatchResult, [][]dest.Reject, error) {
+	outs := make([]dest.BatchResult, len(bs))
+	rejects := make([][]dest.Reject, len(bs))
 	var idx []int
-	var write []sink.Batch
+	var write []dest.Batch
 	for k, b := range bs {
 		if b.NoCursor && len(b.Rows) == 0 && len(b.Removals) == 0 && len(b.Rejects) == 0 && len(b.Released) == 0 {
 			continue
@@ -711,7 +710,7 @@ func (s *stream) storeAll(ctx context.Context, bs []sink.Batch) ([]sink.BatchRes
 		}
 		return outs, rejects, nil
 	}
-	if !sink.IsDataError(err) {
+	if !dest.IsDataError(err) {
 		return outs, rejects, err
 	}
 	for _, k := range idx {
@@ -731,9 +730,9 @@ func (s *stream) storeAll(ctx context.Context, bs []sink.Batch) ([]sink.BatchRes
 // stored and the cursor moves on. The first half is written with the cursor as it was
 // (cur), the second with b's, and the removals and releases go with the second; writes
 // are idempotent, so a crash between them loses nothing.
-func (s *stream) store(ctx context.Context, m *member, b sink.Batch, cur sink.Cursor) (sink.BatchResult, []sink.Reject, error) {
+func (s *stream) store(ctx context.Context, m *member, b dest.Batch, cur dest.Cursor) (dest.BatchResult, []dest.Reject, error) {
 	out, err := s.r.writer.WriteBatch(ctx, b)
-	if err == nil || !sink.IsDataError(err) || len(b.Rows) == 0 {
+	if err == nil || !dest.IsDataError(err) || len(b.Rows) == 0 {
 		return out, b.Rejects, err
 	}
 	if len(b.Rows) == 1 {
@@ -746,13 +745,13 @@ func (s *stream) store(ctx context.Context, m *member, b sink.Batch, cur sink.Cu
 		}
 		s.log.Warn().Str("entity", m.name).Str("key", key).Str("error", err.Error()).Msg("PostgreSQL refused a record; quarantining it")
 		b.Rows = nil
-		b.Rejects = append(slices.Clip(b.Rejects), sink.Reject{Key: key, Timestamp: version, HasTimestamp: true,
-			Reason: "PostgreSQL refused the record: " + pgMessage(err), Record: raw})
+		b.Rejects = append(slices.Clip(b.Rejects), dest.Reject{Key: key, Timestamp: version, HasTimestamp: true,
+			Reason: "PostgreSQL refused the record: " + refusal(err), Record: raw})
 		out, err := s.r.writer.WriteBatch(ctx, b)
 		return out, b.Rejects, err
 	}
 	half := len(b.Rows) / 2
-	first := sink.Batch{Table: b.Table, Rows: b.Rows[:half], ConnectionID: b.ConnectionID, Division: b.Division,
+	first := dest.Batch{Table: b.Table, Rows: b.Rows[:half], ConnectionID: b.ConnectionID, Division: b.Division,
 		Entity: b.Entity, Cursor: cur, Fence: b.Fence, NoCursor: b.NoCursor}
 	o1, r1, err := s.store(ctx, m, first, cur)
 	if err != nil {
@@ -766,17 +765,17 @@ func (s *stream) store(ctx context.Context, m *member, b sink.Batch, cur sink.Cu
 		for _, r := range r1 {
 			rejected[r.Ref()] = true
 		}
-		second.Released = slices.DeleteFunc(slices.Clone(b.Released), func(r sink.Release) bool { return rejected[r.Ref] })
+		second.Released = slices.DeleteFunc(slices.Clone(b.Released), func(r dest.Release) bool { return rejected[r.Ref] })
 	}
 	o2, r2, err := s.store(ctx, m, second, cur)
-	return sink.BatchResult{Upserted: o1.Upserted + o2.Upserted, Removed: o1.Removed + o2.Removed}, append(r1, r2...), err
+	return dest.BatchResult{Upserted: o1.Upserted + o2.Upserted, Removed: o1.Removed + o2.Removed}, append(r1, r2...), err
 }
 
-// pgMessage is PostgreSQL's message of err, without our wrapping.
-func pgMessage(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
+// refusal is the destination's own words about the value it refused (dest.DataError),
+// without our wrapping.
+func refusal(err error) string {
+	if d, ok := errors.AsType[*dest.DataError](err); ok {
+		return d.Reason
 	}
 	return err.Error()
 }

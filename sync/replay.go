@@ -6,7 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
 // replayed reports whether job, a job of the queue, has already run to the end: the
@@ -32,10 +32,10 @@ func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog
 	}
 	// The job's id alone would do; the division and connection guard against a queue
 	// whose ids started over.
-	ok := func(rr sink.RunRecord) bool {
-		return rr.Result.Status == sink.RunOK && rr.ConnectionID == job.ConnectionID && rr.Division == job.Division
+	ok := func(rr dest.RunRecord) bool {
+		return rr.Result.Status == dest.RunOK && rr.ConnectionID == job.ConnectionID && rr.Division == job.Division
 	}
-	var own *sink.RunRecord
+	var own *dest.RunRecord
 	for i := range runs {
 		if ok(runs[i]) && runs[i].Entity == job.Entity {
 			own = &runs[i]
@@ -67,7 +67,7 @@ func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog
 // Config.WaitForLock is off). done means the job ran to its end before (see replayed):
 // res is filled in, the lock released, and nothing is left to do. Otherwise the caller
 // owns the lock and unlocks it.
-func (r *Runner) lockUnlessReplayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (lock *sink.DivisionLock, done bool, err error) {
+func (r *Runner) lockUnlessReplayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (lock *dest.DivisionLock, done bool, err error) {
 	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
 	if err != nil {
 		return nil, false, fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)

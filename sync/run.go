@@ -12,8 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // Source pages through Exact Online. *exact.Client implements it.
@@ -22,36 +22,62 @@ type Source interface {
 	Page(ctx context.Context, division int, pageURL string) (*exact.Page, error)
 }
 
-// Writer stores pages and cursors, and reconciles a division after a full
-// pass. *sink.Store implements it.
+// Writer stores pages and cursors, and reconciles a division after a full pass: the
+// store's roles a run writes through. The PostgreSQL store (package sink) implements it.
 type Writer interface {
-	Cursor(ctx context.Context, connID int64, division int, entity string) (sink.Cursor, error)
-	WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error)
+	BatchWriter
+	CursorReader
+	Sweeper
+	QuarantineReader
+}
+
+// BatchWriter writes batches: each batch's rows, removals, rejects, releases and cursor
+// in one transaction. A value the store refuses is a *dest.DataError; a batch whose fence
+// is no longer the division's fails with dest.ErrLockLost.
+type BatchWriter interface {
+	WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult, error)
 	// WriteBatches writes several batches (of several tables) in one transaction.
-	WriteBatches(ctx context.Context, bs []sink.Batch) ([]sink.BatchResult, error)
+	WriteBatches(ctx context.Context, bs []dest.Batch) ([]dest.BatchResult, error)
+}
+
+// CursorReader reads the stored cursors; the zero Cursor when none is stored.
+type CursorReader interface {
+	Cursor(ctx context.Context, connID int64, division int, entity string) (dest.Cursor, error)
 	// Cursors returns every stored cursor of a division, by entity.
-	Cursors(ctx context.Context, connID int64, division int) (map[string]sink.Cursor, error)
-	StartSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string) (bool, error)
-	FinishSweep(ctx context.Context, t sink.Table, connID int64, division int, entity string, c sink.Cursor, fence int64) (int, error)
-	// Quarantined returns the refs (sink.Reject.Ref) of the entity's records in
+	Cursors(ctx context.Context, connID int64, division int) (map[string]dest.Cursor, error)
+}
+
+// Sweeper reconciles a division with a full pass: StartSweep forgets an unfinished
+// sweep's keys and reports whether the division holds anything to reconcile; the pass's
+// batches carry Cursor.Sweep; FinishSweep removes the rows the pass did not see and
+// stores its cursor, returning how many it removed.
+type Sweeper interface {
+	StartSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string) (bool, error)
+	FinishSweep(ctx context.Context, t dest.Table, connID int64, division int, entity string, c dest.Cursor, fence int64) (int, error)
+}
+
+// QuarantineReader lists the quarantine.
+type QuarantineReader interface {
+	// Quarantined returns the refs (dest.Reject.Ref) of the entity's records in
 	// quarantine in the division.
 	Quarantined(ctx context.Context, connID int64, division int, entity string) ([]string, error)
 }
 
-// History records runs. *sink.Store implements it.
+// History records runs. The PostgreSQL store
+// (package sink) implements it.
 type History interface {
-	StartRun(ctx context.Context, r sink.Run) (int64, error)
-	FinishRun(ctx context.Context, runID int64, res sink.RunResult) error
+	StartRun(ctx context.Context, r dest.Run) (int64, error)
+	FinishRun(ctx context.Context, runID int64, res dest.RunResult) error
 	// LastSuccess is when the last successful run finished; zero if none.
 	LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error)
-	// JobRuns returns the runs recorded for a queue job (sink.Run.QueueJob), oldest first.
-	JobRuns(ctx context.Context, jobID int64) ([]sink.RunRecord, error)
+	// JobRuns returns the runs recorded for a queue job (dest.Run.QueueJob), oldest first.
+	JobRuns(ctx context.Context, jobID int64) ([]dest.RunRecord, error)
 }
 
-// Locker gives one worker at a time a (connection, division). *sink.Store
-// implements it.
+// Locker gives one worker at a time a (connection, division). The PostgreSQL
+// store (package sink) implements it.
 type Locker interface {
-	LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *sink.DivisionLock, ok bool, err error)
+	LockDivision(ctx context.Context, connID int64, division int, wait bool) (lock *dest.DivisionLock, ok bool, err error)
 }
 
 // RateLimitSource is implemented by a Source that knows the rate limits it
@@ -69,15 +95,17 @@ type SyncTimestampSource interface {
 var _ SyncTimestampSource = (*exact.Client)(nil)
 
 // RateLimitSaver is implemented by a Writer that keeps the rate limits last
-// seen, for status reports. *sink.Store implements it.
+// seen, for status reports. The PostgreSQL store
+// (package sink) implements it.
 type RateLimitSaver interface {
-	SaveRateLimit(ctx context.Context, connID int64, division int, rl sink.RateLimit) error
+	SaveRateLimit(ctx context.Context, connID int64, division int, rl dest.RateLimit) error
 }
 
 // RateLimitLoader is implemented by a Writer that keeps the rate limits last seen by
-// every process. *sink.Store implements it.
+// every process. The PostgreSQL store
+// (package sink) implements it.
 type RateLimitLoader interface {
-	RateLimits(ctx context.Context, connID int64) (map[int]sink.RateLimit, error)
+	RateLimits(ctx context.Context, connID int64) (map[int]dest.RateLimit, error)
 }
 
 // DayLimiter is implemented by a Source that can be told a division's day is spent, so
@@ -89,12 +117,7 @@ type DayLimiter interface {
 var (
 	_ RateLimitSource = (*exact.Client)(nil)
 	_ DayLimiter      = (*exact.Client)(nil)
-	_ RateLimitLoader = (*sink.Store)(nil)
-	_ RateLimitSaver  = (*sink.Store)(nil)
 	_ Source          = (*exact.Client)(nil)
-	_ Writer          = (*sink.Store)(nil)
-	_ History         = (*sink.Store)(nil)
-	_ Locker          = (*sink.Store)(nil)
 )
 
 // Job is one unit of work: an entity of a division of a connection, or, with Entity
@@ -169,23 +192,23 @@ type Result struct {
 
 // Statuses of a run.
 const (
-	StatusOK             = sink.RunOK
-	StatusFailed         = sink.RunFailed
-	StatusDailyLimit     = sink.RunDailyLimit
-	StatusReauthRequired = sink.RunReauthRequired
+	StatusOK             = dest.RunOK
+	StatusFailed         = dest.RunFailed
+	StatusDailyLimit     = dest.RunDailyLimit
+	StatusReauthRequired = dest.RunReauthRequired
 	StatusBusy           = "busy"
 	// StatusLockLost: the run's division lock was lost (its database session ended)
 	// and another worker took the division; the run stopped at its next write.
-	StatusLockLost = sink.RunLockLost
+	StatusLockLost = dest.RunLockLost
 	// StatusBudgetReserve: a full pass did not start because the division's day
 	// budget is below [BudgetReserve] of its limit; incremental runs go on.
 	StatusBudgetReserve = "budget_reserve"
 	// StatusCanceled: the run was stopped (its context canceled, e.g. by SIGINT); the
 	// pages it committed stay and the next run continues from its cursor.
-	StatusCanceled = sink.RunCanceled
+	StatusCanceled = dest.RunCanceled
 	// StatusRefused: Exact refused the run's requests in a way a retry cannot change (see
 	// exact.APIError.Refused).
-	StatusRefused = sink.RunRefused
+	StatusRefused = dest.RunRefused
 )
 
 // BudgetReserve is the share of a division's day budget (§2) kept for incremental
@@ -392,7 +415,7 @@ func statusOf(ctx context.Context, err error) string {
 		return StatusDailyLimit
 	case errors.Is(err, exact.ErrReauthRequired):
 		return StatusReauthRequired
-	case errors.Is(err, sink.ErrLockLost):
+	case errors.Is(err, dest.ErrLockLost):
 		return StatusLockLost
 	case errors.Is(err, ErrBudgetReserve):
 		return StatusBudgetReserve
@@ -488,7 +511,7 @@ func (r *Runner) saveRateLimit(ctx context.Context, src Source, job Job, log zer
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	err := saver.SaveRateLimit(sctx, job.ConnectionID, job.Division, sink.RateLimit{
+	err := saver.SaveRateLimit(sctx, job.ConnectionID, job.Division, dest.RateLimit{
 		DailyLimit: rl.DailyLimit, DailyRemaining: rl.DailyRemaining, DailyReset: rl.DailyReset,
 		MinutelyLimit: rl.MinutelyLimit, MinutelyRemaining: rl.MinutelyRemaining, MinutelyReset: rl.MinutelyReset,
 		ObservedAt: r.cfg.Now(),

@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // fakeSource serves pages from memory, keyed by URL.
@@ -77,37 +76,37 @@ type fakeStore struct {
 	// hold, when set, is called before batch n (from 0) is stored, and may block.
 	hold func(n int)
 	// cursor is every entity's cursor until a write stores one in cursors.
-	cursor   sink.Cursor
-	cursors  map[string]sink.Cursor
-	batches  []sink.Batch
-	writes   [][]sink.Batch // the batches of each transaction
-	started  []sink.Run
-	finished []sink.RunResult
-	ended    map[int64]sink.RunResult // FinishRun's results by run id
+	cursor   dest.Cursor
+	cursors  map[string]dest.Cursor
+	batches  []dest.Batch
+	writes   [][]dest.Batch // the batches of each transaction
+	started  []dest.Run
+	finished []dest.RunResult
+	ended    map[int64]dest.RunResult // FinishRun's results by run id
 	locked   bool
 	busy     bool
 	// quarantined is what Quarantined answers; a row with the key refuse fails
 	// its write as PostgreSQL refusing a value would.
 	quarantined []string
 	refuse      string
-	lockLost    bool // WriteBatch fails with sink.ErrLockLost
+	lockLost    bool // WriteBatch fails with dest.ErrLockLost
 
 	lastSuccess time.Time     // LastSuccess answers it
 	hasRows     bool          // StartSweep answers it
 	sweepsStart int           // StartSweep calls
-	sweepsDone  []sink.Cursor // FinishSweep's cursors
+	sweepsDone  []dest.Cursor // FinishSweep's cursors
 }
 
-func (f *fakeStore) StartSweep(context.Context, sink.Table, int64, int, string) (bool, error) {
+func (f *fakeStore) StartSweep(context.Context, dest.Table, int64, int, string) (bool, error) {
 	f.sweepsStart++
 	return f.hasRows, nil
 }
 
-func (f *fakeStore) FinishSweep(_ context.Context, _ sink.Table, _ int64, _ int, entity string, c sink.Cursor, _ int64) (int, error) {
+func (f *fakeStore) FinishSweep(_ context.Context, _ dest.Table, _ int64, _ int, entity string, c dest.Cursor, _ int64) (int, error) {
 	c.Sweep = false
 	f.sweepsDone = append(f.sweepsDone, c)
 	if f.cursors == nil {
-		f.cursors = map[string]sink.Cursor{}
+		f.cursors = map[string]dest.Cursor{}
 	}
 	f.cursors[entity] = c
 	return 2, nil
@@ -117,82 +116,84 @@ func (f *fakeStore) LastSuccess(context.Context, int64, int, string) (time.Time,
 	return f.lastSuccess, nil
 }
 
-func (f *fakeStore) Cursor(_ context.Context, _ int64, _ int, entity string) (sink.Cursor, error) {
+func (f *fakeStore) Cursor(_ context.Context, _ int64, _ int, entity string) (dest.Cursor, error) {
 	if c, ok := f.cursors[entity]; ok {
 		return c, nil
 	}
 	return f.cursor, nil
 }
 
-func (f *fakeStore) Cursors(context.Context, int64, int) (map[string]sink.Cursor, error) {
+func (f *fakeStore) Cursors(context.Context, int64, int) (map[string]dest.Cursor, error) {
 	return maps.Clone(f.cursors), nil
 }
 
 // cur is the stored cursor of entity.
-func (f *fakeStore) cur(entity string) sink.Cursor {
+func (f *fakeStore) cur(entity string) dest.Cursor {
 	c, _ := f.Cursor(context.Background(), 0, 0, entity)
 	return c
 }
 
-func (f *fakeStore) WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error) {
-	res, err := f.WriteBatches(ctx, []sink.Batch{b})
+func (f *fakeStore) WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult, error) {
+	res, err := f.WriteBatches(ctx, []dest.Batch{b})
 	if err != nil {
-		return sink.BatchResult{}, err
+		return dest.BatchResult{}, err
 	}
 	return res[0], nil
 }
 
-func (f *fakeStore) WriteBatches(_ context.Context, bs []sink.Batch) ([]sink.BatchResult, error) {
+func (f *fakeStore) WriteBatches(_ context.Context, bs []dest.Batch) ([]dest.BatchResult, error) {
 	if f.hold != nil {
 		f.hold(len(f.writes))
 	}
 	if f.lockLost {
-		return nil, fmt.Errorf("writing a page of exact.accounts: %w", sink.ErrLockLost)
+		return nil, fmt.Errorf("writing a page of exact.accounts: %w", dest.ErrLockLost)
 	}
 	for _, b := range bs {
 		for _, r := range b.Rows {
 			if f.refuse != "" && slices.Contains(r, any(f.refuse)) {
-				return nil, fmt.Errorf("copying: %w", &pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"})
+				// As the PostgreSQL store reports a data exception.
+				return nil, &dest.DataError{Reason: "unsupported Unicode escape sequence (SQLSTATE 22P05)",
+					Err: errors.New("writing a page of exact.accounts: copying: ERROR: unsupported Unicode escape sequence (SQLSTATE 22P05)")}
 			}
 		}
 	}
-	var out []sink.BatchResult
+	var out []dest.BatchResult
 	for _, b := range bs {
 		f.batches = append(f.batches, b)
 		if b.Entity != "" && !b.NoCursor {
 			if f.cursors == nil {
-				f.cursors = map[string]sink.Cursor{}
+				f.cursors = map[string]dest.Cursor{}
 			}
 			f.cursors[b.Entity] = b.Cursor
 		}
-		out = append(out, sink.BatchResult{Upserted: len(b.Rows), Removed: len(b.Removals)})
+		out = append(out, dest.BatchResult{Upserted: len(b.Rows), Removed: len(b.Removals)})
 	}
 	f.writes = append(f.writes, bs)
 	return out, nil
 }
 
-func (f *fakeStore) StartRun(_ context.Context, r sink.Run) (int64, error) {
+func (f *fakeStore) StartRun(_ context.Context, r dest.Run) (int64, error) {
 	f.started = append(f.started, r)
 	return int64(len(f.started)), nil
 }
 
-func (f *fakeStore) FinishRun(_ context.Context, id int64, res sink.RunResult) error {
+func (f *fakeStore) FinishRun(_ context.Context, id int64, res dest.RunResult) error {
 	f.finished = append(f.finished, res)
 	if f.ended == nil {
-		f.ended = map[int64]sink.RunResult{}
+		f.ended = map[int64]dest.RunResult{}
 	}
 	f.ended[id] = res
 	return nil
 }
 
-func (f *fakeStore) JobRuns(_ context.Context, jobID int64) ([]sink.RunRecord, error) {
-	var out []sink.RunRecord
+func (f *fakeStore) JobRuns(_ context.Context, jobID int64) ([]dest.RunRecord, error) {
+	var out []dest.RunRecord
 	for i, r := range f.started {
 		if r.QueueJob != jobID {
 			continue
 		}
 		r.ID = int64(i + 1)
-		rr := sink.RunRecord{Run: r, Result: sink.RunResult{Status: sink.RunRunning}}
+		rr := dest.RunRecord{Run: r, Result: dest.RunResult{Status: dest.RunRunning}}
 		if res, ok := f.ended[r.ID]; ok {
 			rr.Result = res
 		}
@@ -201,12 +202,12 @@ func (f *fakeStore) JobRuns(_ context.Context, jobID int64) ([]sink.RunRecord, e
 	return out, nil
 }
 
-func (f *fakeStore) LockDivision(context.Context, int64, int, bool) (*sink.DivisionLock, bool, error) {
+func (f *fakeStore) LockDivision(context.Context, int64, int, bool) (*dest.DivisionLock, bool, error) {
 	if f.busy {
 		return nil, false, nil
 	}
 	f.locked = true
-	return sink.NewDivisionLock(1, func() { f.locked = false }), true, nil
+	return dest.NewDivisionLock(1, func() { f.locked = false }), true, nil
 }
 
 func (f *fakeStore) Quarantined(context.Context, int64, int, string) ([]string, error) {
@@ -263,12 +264,12 @@ func TestRunWritesPagesRemovalsAndCursors(t *testing.T) {
 		name         string
 		entity       string
 		wantRows     []int // rows per batch
-		wantRemovals [][]sink.Removal
+		wantRemovals [][]dest.Removal
 	}{
 		{"accounts keep every record", "accounts", []int{2, 1},
-			[][]sink.Removal{nil, nil}},
+			[][]dest.Removal{nil, nil}},
 		{"suppliers remove accounts that are not suppliers", "suppliers", []int{1, 0},
-			[][]sink.Removal{{{Division: 101, ID: id2, Version: 5}}, {{Division: 101, ID: id3, Version: 9}}}},
+			[][]dest.Removal{{{Division: 101, ID: id2, Version: 5}}, {{Division: 101, ID: id3, Version: 9}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,7 +292,7 @@ func TestRunWritesPagesRemovalsAndCursors(t *testing.T) {
 					t.Errorf("batch %d removals (-want +got):\n%s", i, diff)
 				}
 			}
-			wantCursors := []sink.Cursor{{Timestamp: 5}, {Timestamp: 9}}
+			wantCursors := []dest.Cursor{{Timestamp: 5}, {Timestamp: 9}}
 			for i, b := range st.batches {
 				if b.Cursor != wantCursors[i] {
 					t.Errorf("batch %d cursor = %+v, want %+v", i, b.Cursor, wantCursors[i])
@@ -509,7 +510,7 @@ func TestFullRunStartsFromTheBeginning(t *testing.T) {
 	src := &fakeSource{pages: map[string]string{}}
 	src.pages[firstURL(src, "accounts", 101, 0)] = page("", account(id1, 3, true))
 	src.pages[deletedURL(src, 101, 40)] = page("")
-	st := &fakeStore{cursor: sink.Cursor{Timestamp: 500, DeletedTimestamp: 40}}
+	st := &fakeStore{cursor: dest.Cursor{Timestamp: 500, DeletedTimestamp: 40}}
 	res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts", Full: true})
 	if err != nil {
 		t.Fatalf("Run: %v (asked %v)", err, src.asked)
@@ -628,22 +629,22 @@ func TestSweep(t *testing.T) {
 	tests := []struct {
 		name        string
 		job         Job
-		cursor      sink.Cursor
+		cursor      dest.Cursor
 		lastSuccess time.Time
 		hasRows     bool
 		wantFrom    int64
 		wantFull    bool
 		wantSweep   bool // pages recorded for a sweep, and the sweep finished
 	}{
-		{"full pass over stored rows sweeps", Job{Full: true}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
+		{"full pass over stored rows sweeps", Job{Full: true}, dest.Cursor{Timestamp: 500, DeletedTimestamp: 40},
 			now.Add(-time.Hour), true, 0, true, true},
-		{"full pass of an empty division records nothing", Job{Full: true}, sink.Cursor{},
+		{"full pass of an empty division records nothing", Job{Full: true}, dest.Cursor{},
 			time.Time{}, false, 0, true, false},
-		{"incremental run within the deletion log's reach", Job{}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
+		{"incremental run within the deletion log's reach", Job{}, dest.Cursor{Timestamp: 500, DeletedTimestamp: 40},
 			now.Add(-54 * 24 * time.Hour), true, 500, false, false},
-		{"incremental run past the deletion log's reach becomes a sweeping full pass", Job{}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
+		{"incremental run past the deletion log's reach becomes a sweeping full pass", Job{}, dest.Cursor{Timestamp: 500, DeletedTimestamp: 40},
 			now.Add(-56 * 24 * time.Hour), true, 0, true, true},
-		{"a sweeping pass cut short goes on sweeping", Job{}, sink.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true},
+		{"a sweeping pass cut short goes on sweeping", Job{}, dest.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true},
 			now.Add(-time.Hour), true, 3, false, true},
 	}
 	for _, tt := range tests {
@@ -805,11 +806,11 @@ func TestGoodVersionReleasesAQuarantinedRecord(t *testing.T) {
 			t.Fatalf("Run %s: %v", entity, err)
 		}
 	}
-	var got []sink.Release
+	var got []dest.Release
 	for _, b := range st.batches {
 		got = append(got, b.Released...)
 	}
-	want := []sink.Release{{Ref: idQ2, Version: 70}, {Ref: idQ3, Version: 72}}
+	want := []dest.Release{{Ref: idQ2, Version: 70}, {Ref: idQ3, Version: 72}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("released (-want +got):\n%s", diff)
 	}
@@ -843,7 +844,7 @@ func TestPanicInARunIsAFailedRun(t *testing.T) {
 			if !errors.As(err, &pe) || len(pe.Stack) == 0 {
 				t.Fatalf("Run error = %v, want a *PanicError with its stack", err)
 			}
-			if res.Status != StatusFailed || len(st.finished) != 1 || st.finished[0].Status != sink.RunFailed {
+			if res.Status != StatusFailed || len(st.finished) != 1 || st.finished[0].Status != dest.RunFailed {
 				t.Errorf("status %q, recorded %+v; want the run recorded as failed", res.Status, st.finished)
 			}
 			if st.locked {
@@ -874,7 +875,7 @@ func TestRowsPostgreSQLRefusesAreQuarantined(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	stored := map[string]bool{}
-	var rejects []sink.Reject
+	var rejects []dest.Reject
 	for _, b := range st.batches {
 		for _, r := range b.Rows {
 			stored[r[accountID()].(string)] = true
@@ -884,9 +885,9 @@ func TestRowsPostgreSQLRefusesAreQuarantined(t *testing.T) {
 	if len(stored) != 8 || stored[idQ1] {
 		t.Errorf("stored %d rows (%v), want the 8 others", len(stored), stored)
 	}
-	if len(rejects) != 1 || rejects[0].Key != idQ1 || rejects[0].Timestamp != 106 ||
-		!strings.Contains(rejects[0].Reason, "PostgreSQL refused the record") {
-		t.Errorf("rejects %+v, want %s refused by PostgreSQL", rejects, idQ1)
+	const reason = "PostgreSQL refused the record: unsupported Unicode escape sequence (SQLSTATE 22P05)"
+	if len(rejects) != 1 || rejects[0].Key != idQ1 || rejects[0].Timestamp != 106 || rejects[0].Reason != reason {
+		t.Errorf("rejects %+v, want %s refused with the reason %q (the store's words, without its wrapping)", rejects, idQ1, reason)
 	}
 	if res.Quarantined != 1 || st.cur("accounts").Timestamp != 109 {
 		t.Errorf("quarantined %d, cursor %d; want 1, 109", res.Quarantined, st.cur("accounts").Timestamp)
@@ -904,7 +905,7 @@ func TestRefusedRowWithRawOmittedKeepsItsTypedValues(t *testing.T) {
 	if _, err := r.Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"}); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	var rejects []sink.Reject
+	var rejects []dest.Reject
 	for _, b := range st.batches {
 		rejects = append(rejects, b.Rejects...)
 	}
@@ -927,10 +928,10 @@ func TestLostLockStopsTheRunAndSaysSo(t *testing.T) {
 	src, _ := pagedSource(3)
 	st := &fakeStore{lockLost: true}
 	res, err := newRunner(st).Run(context.Background(), src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
-	if !errors.Is(err, sink.ErrLockLost) || !strings.Contains(err.Error(), "lock was lost") {
+	if !errors.Is(err, dest.ErrLockLost) || !strings.Contains(err.Error(), "lock was lost") {
 		t.Fatalf("Run error = %v, want ErrLockLost", err)
 	}
-	if res.Status != StatusLockLost || len(st.finished) != 1 || st.finished[0].Status != sink.RunLockLost {
+	if res.Status != StatusLockLost || len(st.finished) != 1 || st.finished[0].Status != dest.RunLockLost {
 		t.Errorf("status %q, recorded %+v; want lock_lost", res.Status, st.finished)
 	}
 	// The write failed on the first batch: nothing after it was stored.
@@ -941,7 +942,7 @@ func TestLostLockStopsTheRunAndSaysSo(t *testing.T) {
 
 // rowWrites returns the batches st wrote with rows (not the sync/Deleted page's) and the
 // Timestamp of each of their rows.
-func rowWrites(st *fakeStore) (writes []sink.Batch, timestamps [][]int64) {
+func rowWrites(st *fakeStore) (writes []dest.Batch, timestamps [][]int64) {
 	for _, b := range st.batches {
 		if len(b.Rows) == 0 {
 			continue
@@ -990,18 +991,18 @@ func (s *dayLimitedSource) Page(ctx context.Context, division int, u string) (*e
 	return s.fakeSource.Page(ctx, division, u)
 }
 
-// limitStore is a fakeStore that keeps rate limits as sink.Store does.
+// limitStore is a fakeStore that keeps rate limits as the PostgreSQL store does.
 type limitStore struct {
 	*fakeStore
-	limits map[int]sink.RateLimit
+	limits map[int]dest.RateLimit
 	saved  int
 }
 
-func (s *limitStore) RateLimits(context.Context, int64) (map[int]sink.RateLimit, error) {
+func (s *limitStore) RateLimits(context.Context, int64) (map[int]dest.RateLimit, error) {
 	return s.limits, nil
 }
 
-func (s *limitStore) SaveRateLimit(_ context.Context, _ int64, division int, rl sink.RateLimit) error {
+func (s *limitStore) SaveRateLimit(_ context.Context, _ int64, division int, rl dest.RateLimit) error {
 	s.saved++
 	s.limits[division] = rl
 	return nil
@@ -1015,7 +1016,7 @@ func TestRunReadsAndStoresSpentDays(t *testing.T) {
 	reset := time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)
 	src := &dayLimitedSource{fakeSource: &fakeSource{pages: map[string]string{}, def: page(""),
 		limit: &exact.RateLimit{Known: true, DailyLimit: 5000, DailyRemaining: 4000}}, spent: map[int]time.Time{}}
-	st := &limitStore{fakeStore: &fakeStore{}, limits: map[int]sink.RateLimit{
+	st := &limitStore{fakeStore: &fakeStore{}, limits: map[int]dest.RateLimit{
 		102: {DailyLimit: 5000, DailyRemaining: 0, DailyReset: reset},
 	}}
 	r := NewRunner(Config{Logger: zerolog.Nop(), Enabled: []string{"accounts"}}, st, st, st)

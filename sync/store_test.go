@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
@@ -99,6 +99,41 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testAQueueJobRunsOnce(t, st, conn.ID, func(jobID int64) []string {
+		rows, _ := pool.Query(ctx, `SELECT status FROM exact_sync.runs WHERE job_id = $1 ORDER BY id`, jobID)
+		statuses, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return statuses
+	})
+}
+
+// TestAQueueJobRunsOnce is TestAQueueJobRunsOnceOnPostgreSQL on the in-memory store:
+// the decision to replay is sync's, whatever the store.
+func TestAQueueJobRunsOnce(t *testing.T) {
+	st := newMemStore()
+	testAQueueJobRunsOnce(t, st, 1, func(jobID int64) []string {
+		runs, err := st.JobRuns(context.Background(), jobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var statuses []string
+		for _, r := range runs {
+			statuses = append(statuses, r.Result.Status)
+		}
+		return statuses
+	})
+}
+
+// testAQueueJobRunsOnce runs the cases of TestAQueueJobRunsOnceOnPostgreSQL on st, in
+// connection connID; statuses returns the statuses of a queue job's runs, oldest first.
+func testAQueueJobRunsOnce(t *testing.T, st interface {
+	Writer
+	History
+	Locker
+}, connID int64, statuses func(jobID int64) []string) {
+	ctx := context.Background()
 	// An accounts job also writes suppliers: two runs per attempt.
 	r := NewRunner(Config{Logger: zerolog.Nop(), Enabled: []string{"accounts", "suppliers"}}, st, st, st)
 	src := &fakeSource{pages: map[string]string{}, def: page("", account(id1, 3, true), account(id2, 5, false))}
@@ -113,7 +148,7 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 	}
 	startRun := func(job Job) int64 {
 		t.Helper()
-		id, err := st.StartRun(ctx, sink.Run{ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity, QueueJob: job.QueueJob})
+		id, err := st.StartRun(ctx, dest.Run{ConnectionID: job.ConnectionID, Division: job.Division, Entity: job.Entity, QueueJob: job.QueueJob})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,28 +168,28 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 			name: "ran to the end", entity: "accounts", queue: true,
 			before:     func(job Job) Result { res, _ := run(job); return res },
 			wantReplay: true,
-			wantRuns:   []string{sink.RunOK, sink.RunOK},
+			wantRuns:   []string{dest.RunOK, dest.RunOK},
 		},
 		{
 			name: "deletions ran to the end", entity: DeletionsJob, queue: true,
 			before:     func(job Job) Result { res, _ := run(job); return res },
 			wantReplay: true,
-			wantRuns:   []string{sink.RunOK},
+			wantRuns:   []string{dest.RunOK},
 		},
 		{
 			name: "died mid-run", entity: "accounts", queue: true,
 			before:   func(job Job) Result { startRun(job); return Result{} },
-			wantRuns: []string{sink.RunAbandoned, sink.RunOK, sink.RunOK},
+			wantRuns: []string{dest.RunAbandoned, dest.RunOK, dest.RunOK},
 		},
 		{
 			name: "failed", entity: "accounts", queue: true,
 			before: func(job Job) Result {
-				if err := st.FinishRun(ctx, startRun(job), sink.RunResult{Err: "no page", Status: sink.RunFailed}); err != nil {
+				if err := st.FinishRun(ctx, startRun(job), dest.RunResult{Err: "no page", Status: dest.RunFailed}); err != nil {
 					t.Fatal(err)
 				}
 				return Result{}
 			},
-			wantRuns: []string{sink.RunFailed, sink.RunOK, sink.RunOK},
+			wantRuns: []string{dest.RunFailed, dest.RunOK, dest.RunOK},
 		},
 		{
 			name: "outside the queue", entity: "accounts",
@@ -163,7 +198,7 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			job := Job{ConnectionID: conn.ID, Division: 201 + i, Entity: tt.entity}
+			job := Job{ConnectionID: connID, Division: 201 + i, Entity: tt.entity}
 			if tt.queue {
 				job.QueueJob = int64(1000 + i)
 			}
@@ -189,13 +224,8 @@ func TestAQueueJobRunsOnceOnPostgreSQL(t *testing.T) {
 			if !tt.queue {
 				return
 			}
-			rows, _ := pool.Query(ctx, `SELECT status FROM exact_sync.runs WHERE job_id = $1 ORDER BY id`, job.QueueJob)
-			statuses, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(statuses, tt.wantRuns) {
-				t.Errorf("the job's runs: %v, want %v", statuses, tt.wantRuns)
+			if got := statuses(job.QueueJob); !slices.Equal(got, tt.wantRuns) {
+				t.Errorf("the job's runs: %v, want %v", got, tt.wantRuns)
 			}
 		})
 	}

@@ -3,18 +3,17 @@ package sync
 import (
 	"context"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
-// TokenRows is where connections' tokens live. *sink.Store implements it.
+// TokenRows is where connections' tokens live. The PostgreSQL store (package
+// sink) implements it.
 type TokenRows interface {
-	LoadToken(ctx context.Context, connID int64) (sink.Token, error)
-	UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur sink.Token) (sink.Token, bool, error)) (sink.Token, error)
-	MarkReauthRequired(ctx context.Context, connID int64, reason string, cause sink.ReauthCause) error
+	LoadToken(ctx context.Context, connID int64) (dest.Token, error)
+	UpdateToken(ctx context.Context, connID int64, fn func(ctx context.Context, cur dest.Token) (dest.Token, bool, error)) (dest.Token, error)
+	MarkReauthRequired(ctx context.Context, connID int64, reason string, cause dest.ReauthCause) error
 }
-
-var _ TokenRows = (*sink.Store)(nil)
 
 // NewTokenStore gives the exact client the token row of one connection.
 func NewTokenStore(rows TokenRows, connID int64) exact.TokenStore {
@@ -32,10 +31,10 @@ func (s *tokenStore) LoadToken(ctx context.Context) (exact.Token, error) {
 }
 
 func (s *tokenStore) UpdateToken(ctx context.Context, fn func(context.Context, exact.Token) (exact.Token, bool, error)) (exact.Token, error) {
-	t, err := s.rows.UpdateToken(ctx, s.id, func(ctx context.Context, cur sink.Token) (sink.Token, bool, error) {
+	t, err := s.rows.UpdateToken(ctx, s.id, func(ctx context.Context, cur dest.Token) (dest.Token, bool, error) {
 		if cur.ReauthReason != "" {
 			// The row says the chain is already broken: never send its token again.
-			return sink.Token{}, false, &exact.ReauthError{Reason: cur.ReauthReason}
+			return dest.Token{}, false, &exact.ReauthError{Reason: cur.ReauthReason}
 		}
 		next, changed, err := fn(ctx, toExact(cur))
 		return toSink(next), changed, err
@@ -44,19 +43,19 @@ func (s *tokenStore) UpdateToken(ctx context.Context, fn func(context.Context, e
 }
 
 func (s *tokenStore) MarkReauthRequired(ctx context.Context, e *exact.ReauthError) error {
-	cause := sink.ReauthOther
+	cause := dest.ReauthOther
 	if e.TokenUsed {
-		cause = sink.ReauthRefreshTokenUsed
+		cause = dest.ReauthRefreshTokenUsed
 	}
 	return s.rows.MarkReauthRequired(ctx, s.id, e.Reason, cause)
 }
 
-func toExact(t sink.Token) exact.Token {
+func toExact(t dest.Token) exact.Token {
 	return exact.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt,
 		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset, Pending: exact.PendingRefresh(t.Pending)}
 }
 
-func toSink(t exact.Token) sink.Token {
-	return sink.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt,
-		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset, Pending: sink.PendingRefresh(t.Pending)}
+func toSink(t exact.Token) dest.Token {
+	return dest.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry, IssuedAt: t.IssuedAt,
+		NotBefore: t.NotBefore, ClockOffset: t.ClockOffset, Pending: dest.PendingRefresh(t.Pending)}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
@@ -33,8 +34,8 @@ type outageWorld struct {
 	sim      *exacttest.Server
 	front    *httptest.Server
 	proxy    *tcpproxy.Proxy
-	st       *sink.Store
-	conn     sink.Connection
+	st       sync.TokenRows
+	conn     dest.Connection
 	stateDir string
 	cutNext  atomic.Bool   // cut at the next token call
 	outage   time.Duration // how long a cut lasts; 0: until Restore
@@ -59,8 +60,8 @@ func newOutageWorld(t *testing.T, outage time.Duration) *outageWorld {
 		w.sim.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(w.front.Close)
-	w.st = sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
-	w.conn = sinktest.NewConnection(t, w.st, w.front.URL, outageClientID, w.sim.RefreshToken())
+	st := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: w.stateDir, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	w.st, w.conn = st, sinktest.NewConnection(t, st, w.front.URL, outageClientID, w.sim.RefreshToken())
 	return w
 }
 
@@ -180,7 +181,7 @@ func TestFaultTokenPendingRefreshIsAwaitedAcrossProcesses(t *testing.T) {
 	stA := sinktest.OpenStore(t, sink.Config{DatabaseURL: urlA, StateDir: t.TempDir(), Logger: logger})
 	stB := sinktest.OpenStore(t, sink.Config{DatabaseURL: dbURL, StateDir: t.TempDir(), Logger: logger})
 	conn := sinktest.NewConnection(t, stB, front.URL, outageClientID, sim.RefreshToken())
-	client := func(st *sink.Store) *exact.Client {
+	client := func(st sync.TokenRows) *exact.Client {
 		c, err := exact.New(exact.Config{
 			BaseURL: front.URL, ClientID: outageClientID, ClientSecret: outageSecret, Logger: logger, Now: sim.Now,
 			Sleep: func(ctx context.Context, d time.Duration) error { sim.Advance(d); return ctx.Err() },
@@ -236,7 +237,7 @@ func TestFaultTokenPendingRefreshIsAwaitedAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.RefreshToken != head || stored.Pending != (sink.PendingRefresh{}) {
+	if stored.RefreshToken != head || stored.Pending != (dest.PendingRefresh{}) {
 		t.Errorf("stored: the head of the chain %t, announcement %+v; want the head, no announcement", stored.RefreshToken == head, stored.Pending)
 	}
 	if bTok != stored.AccessToken {
@@ -250,7 +251,7 @@ func TestFaultTokenPendingRefreshIsAwaitedAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(conns) != 1 || conns[0].State != sink.StateOK {
+	if len(conns) != 1 || conns[0].State != dest.StateOK {
 		t.Errorf("connections %+v, want one, ok", conns)
 	}
 }

@@ -27,7 +27,7 @@
 //     does for the ticks. Unique by
 //     (connection, division, entity, full) while queued, snoozed, retrying or running:
 //     a tick never queues a duplicate. At most one job runs per (connection, division)
-//     across all processes: the runner takes the division's lock (sink.Store.LockDivision),
+//     across all processes: the runner takes the division's lock (sync.Locker),
 //     and a job that finds it taken is snoozed ([Config.BusySnooze]) rather than failed.
 //     A spent day budget (*exact.DailyLimitError) snoozes the job until Exact's window
 //     resets (00:00 UTC), looking again at least every [Config.MaxSnooze]; the other jobs

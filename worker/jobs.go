@@ -12,9 +12,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/divisions"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -94,7 +94,7 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	if !ok {
 		return river.JobCancel(fmt.Errorf("connection %d is not stored", a.Connection))
 	}
-	if conn.State == sink.StateReauthRequired {
+	if conn.State == dest.StateReauthRequired {
 		return w.cancelConnection(ctx, job.ID, conn, errors.New(conn.StateReason))
 	}
 	if !a.Tick.IsZero() || !a.Webhook.IsZero() {
@@ -105,7 +105,7 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 			return err
 		}
 		// finished_at is the database's time, so the pause is judged on the real clock.
-		if until := last.FinishedAt.Add(RefusedPause); last.Result.Status == sink.RunRefused && time.Now().Before(until) {
+		if until := last.FinishedAt.Add(RefusedPause); last.Result.Status == dest.RunRefused && time.Now().Before(until) {
 			log.Debug().Time("until", until).Str("refusal", last.Result.Err).Msg("Exact refused the last run; not tried again yet")
 			return nil
 		}
@@ -162,7 +162,7 @@ func refused(err error) bool {
 
 // cancelConnection cancels the queued jobs of a connection whose token chain needs
 // re-authorization, and returns the cancellation of the current one.
-func (w *Worker) cancelConnection(ctx context.Context, current int64, conn sink.Connection, cause error) error {
+func (w *Worker) cancelConnection(ctx context.Context, current int64, conn dest.Connection, cause error) error {
 	msg := fmt.Errorf("connection %d needs re-authorization: %w", conn.ID, cause)
 	params := river.NewJobListParams().Kinds(KindSync).First(10000).
 		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable).
@@ -219,7 +219,7 @@ func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	}
 	var divs []div
 	for _, conn := range conns {
-		if conn.State == sink.StateReauthRequired {
+		if conn.State == dest.StateReauthRequired {
 			w.log.Error().Int64("connection", conn.ID).Str("reason", conn.StateReason).
 				Msg("connection needs re-authorization; nothing of it is queued")
 			continue
@@ -268,7 +268,7 @@ func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 
 // divisions are the divisions of conn to sync: the stored list (read from Exact hourly
 // by the divisions job), or a fresh one when none is stored yet.
-func (w *Worker) divisions(ctx context.Context, conn sink.Connection) ([]int, error) {
+func (w *Worker) divisions(ctx context.Context, conn dest.Connection) ([]int, error) {
 	stored, err := w.cfg.Store.Divisions(ctx, conn.ID)
 	if err != nil {
 		return nil, err
@@ -308,7 +308,7 @@ func (d *divisionsWorker) Work(ctx context.Context, _ *river.Job[DivisionsArgs])
 		return fmt.Errorf("reading connections: %w", err)
 	}
 	for _, conn := range conns {
-		if conn.State == sink.StateReauthRequired {
+		if conn.State == dest.StateReauthRequired {
 			continue
 		}
 		client, err := w.client(ctx, conn)
@@ -335,7 +335,7 @@ type pruneWorker struct {
 }
 
 // Work deletes the runs older than Config.RunHistory, except the last successful run
-// of each entity in each division (see sink.Store.PruneRuns).
+// of each entity in each division (see RunHistory.PruneRuns).
 func (p *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	w := p.w
 	n, err := w.cfg.Store.PruneRuns(ctx, w.cfg.Now().Add(-w.cfg.RunHistory))

@@ -6,7 +6,7 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
 // KeepAliveArgs are the arguments of the keep-alive job.
@@ -41,7 +41,7 @@ func (w *Worker) keepAlive(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if conn.State == sink.StateReauthRequired {
+		if conn.State == dest.StateReauthRequired {
 			continue
 		}
 		log := w.log.With().Int64("connection", conn.ID).Logger()

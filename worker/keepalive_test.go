@@ -9,8 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact/exacttest"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
 )
@@ -197,7 +197,7 @@ func TestKeepAliveSkipsBrokenConnections(t *testing.T) {
 	w := newKeepAliveWorld(t)
 	s := w.worker(7 * 24 * time.Hour)
 	w.pass(s)
-	if err := w.st.MarkReauthRequired(context.Background(), w.conn.ID, "test", sink.ReauthOther); err != nil {
+	if err := w.st.MarkReauthRequired(context.Background(), w.conn.ID, "test", dest.ReauthOther); err != nil {
 		t.Fatal(err)
 	}
 	w.sim.Advance(8 * 24 * time.Hour)

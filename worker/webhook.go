@@ -18,8 +18,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/internal/divisions"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/webhook"
 )
@@ -32,7 +32,7 @@ var ErrBudgetReserve = errors.New("the day budget left after the schedules' fore
 // WebhookConfig configures a WebhookTrigger.
 type WebhookConfig struct {
 	Pool  *pgxpool.Pool // the queue's database. Required.
-	Store *sink.Store   // connections, divisions, rate limits, webhook state. Required.
+	Store WebhookStore  // connections, divisions, rate limits, webhook state. Required.
 	// Divisions restricts the synced divisions (EXACT_DIVISIONS); empty: every stored one.
 	Divisions []int
 	// ForecastPerDay is the calls a day the schedules forecast per division
@@ -88,7 +88,7 @@ func (t *WebhookTrigger) Trigger(ctx context.Context, target webhook.Target) err
 	found := false
 	var errs []error
 	for _, conn := range conns {
-		if !sameClient(conn.ClientID, target.ClientID) || conn.State == sink.StateReauthRequired {
+		if !sameClient(conn.ClientID, target.ClientID) || conn.State == dest.StateReauthRequired {
 			continue
 		}
 		ok, err := t.syncs(ctx, conn.ID, target.Division)
@@ -152,7 +152,7 @@ func (t *WebhookTrigger) queue(ctx context.Context, connID int64, target webhook
 // the reserve (sync.BudgetReserve of its day limit) after what the schedules forecast
 // for the rest of Exact's day (perDay calls a day, spread evenly; the day resets at
 // 00:00 UTC, §2.3). A budget never seen, or seen before the last reset, allows it.
-func budgetLeavesReserve(rl sink.RateLimit, perDay int, now time.Time) bool {
+func budgetLeavesReserve(rl dest.RateLimit, perDay int, now time.Time) bool {
 	if rl.DailyLimit <= 0 || rl.DailyReset.IsZero() || !now.Before(rl.DailyReset) {
 		return true
 	}
@@ -171,9 +171,9 @@ func sameClient(stored, delivered string) bool {
 
 // RecordWebhookDeliveries stores the last deliveries seen (webhook.Recorder).
 func (t *WebhookTrigger) RecordWebhookDeliveries(ctx context.Context, seen []webhook.Seen) error {
-	rows := make([]sink.WebhookDelivery, len(seen))
+	rows := make([]dest.WebhookDelivery, len(seen))
 	for i, s := range seen {
-		rows[i] = sink.WebhookDelivery{ClientID: s.ClientID, Division: s.Division, Topic: s.Topic, Action: s.Action,
+		rows[i] = dest.WebhookDelivery{ClientID: s.ClientID, Division: s.Division, Topic: s.Topic, Action: s.Action,
 			Outcome: s.Outcome, At: s.At, Deliveries: s.Deliveries}
 	}
 	return t.cfg.Store.RecordWebhookDeliveries(ctx, rows)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact/exacttest"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/webhook"
 	"github.com/exactsync/exactsync/worker"
 )
@@ -21,7 +21,7 @@ import (
 func TestWebhookTriggerQueuesARunOnceAMinute(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 5, Start: time.Now()})
 	ctx := context.Background()
-	if _, err := w.st.SaveDivisionsResettingMoved(ctx, w.conn.ID, []sink.Division{{Code: 101}, {Code: 102}}); err != nil {
+	if _, err := w.st.SaveDivisionsResettingMoved(ctx, w.conn.ID, []dest.Division{{Code: 101}, {Code: 102}}); err != nil {
 		t.Fatal(err)
 	}
 	trig, err := worker.NewWebhookTrigger(worker.WebhookConfig{Pool: w.pool, Store: w.st, Divisions: []int{101, 102}, ForecastPerDay: 1140})
@@ -52,7 +52,7 @@ func TestWebhookTriggerQueuesARunOnceAMinute(t *testing.T) {
 	}
 	// Division 102 has 400 calls left with the reset 12 hours away: the schedules need
 	// 570 of them, so the reserve would be touched.
-	if err := w.st.SaveRateLimit(ctx, w.conn.ID, 102, sink.RateLimit{DailyLimit: 5000, DailyRemaining: 400, DailyReset: time.Now().Add(12 * time.Hour)}); err != nil {
+	if err := w.st.SaveRateLimit(ctx, w.conn.ID, 102, dest.RateLimit{DailyLimit: 5000, DailyRemaining: 400, DailyReset: time.Now().Add(12 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	other = target

@@ -16,9 +16,9 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/divisions"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -54,14 +54,14 @@ const (
 type Config struct {
 	// Pool is the database of River's job queue, the one the store writes to. Required.
 	Pool *pgxpool.Pool
-	// Store holds connections, tokens, cursors, runs and division locks. Required.
-	Store *sink.Store
+	// Store holds connections, tokens, runs and division locks. Required.
+	Store Store
 	// Runner runs one sync job; it should not wait for a division's lock (a busy
 	// division snoozes the job instead). Required.
 	Runner *sync.Runner
 	// NewClient builds the Exact client of a connection. Required. The worker keeps
 	// one client per connection.
-	NewClient func(ctx context.Context, conn sink.Connection) (*exact.Client, error)
+	NewClient func(ctx context.Context, conn dest.Connection) (*exact.Client, error)
 	Logger    zerolog.Logger
 	// Schedules are the periodic ticks; each queues its entities' jobs for every
 	// division of every connection.
@@ -200,7 +200,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 }
 
 // client returns the Exact client of conn, building it the first time.
-func (w *Worker) client(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
+func (w *Worker) client(ctx context.Context, conn dest.Connection) (*exact.Client, error) {
 	w.mu.Lock()
 	c, ok := w.clients[conn.ID]
 	w.mu.Unlock()
@@ -225,17 +225,17 @@ func (w *Worker) client(ctx context.Context, conn sink.Connection) (*exact.Clien
 }
 
 // connection reads one stored connection.
-func (w *Worker) connection(ctx context.Context, id int64) (sink.Connection, bool, error) {
+func (w *Worker) connection(ctx context.Context, id int64) (dest.Connection, bool, error) {
 	conns, err := w.cfg.Store.Connections(ctx)
 	if err != nil {
-		return sink.Connection{}, false, fmt.Errorf("reading connections: %w", err)
+		return dest.Connection{}, false, fmt.Errorf("reading connections: %w", err)
 	}
 	for _, c := range conns {
 		if c.ID == id {
 			return c, true, nil
 		}
 	}
-	return sink.Connection{}, false, nil
+	return dest.Connection{}, false, nil
 }
 
 // jitter is a random duration in [0, d).

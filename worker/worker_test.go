@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sink"
@@ -26,7 +27,7 @@ type world struct {
 	sim  *exacttest.Server
 	st   *sink.Store
 	pool *pgxpool.Pool
-	conn sink.Connection
+	conn dest.Connection
 }
 
 func newWorld(t *testing.T, opts exacttest.Options) *world {
@@ -69,8 +70,8 @@ func (w *world) start(cfg worker.Config) *worker.Worker {
 
 // newClient returns the worker's client builder: clients of the simulator on its clock,
 // waiting with sleep (nil: real time).
-func (w *world) newClient(sleep func(context.Context, time.Duration) error) func(context.Context, sink.Connection) (*exact.Client, error) {
-	return func(_ context.Context, conn sink.Connection) (*exact.Client, error) {
+func (w *world) newClient(sleep func(context.Context, time.Duration) error) func(context.Context, dest.Connection) (*exact.Client, error) {
+	return func(_ context.Context, conn dest.Connection) (*exact.Client, error) {
 		return exact.New(exact.Config{BaseURL: conn.BaseURL, ClientID: testClientID, ClientSecret: testClientSecret,
 			Logger: zerolog.Nop(), Now: w.sim.Now, Sleep: sleep}, sync.NewTokenStore(w.st, conn.ID))
 	}
@@ -280,11 +281,11 @@ func TestAJobWhoseRunFinishedIsNotRunAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The run of the process that died before River recorded the job complete.
-	run, err := w.st.StartRun(ctx, sink.Run{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts", QueueJob: done})
+	run, err := w.st.StartRun(ctx, dest.Run{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts", QueueJob: done})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.st.FinishRun(ctx, run, sink.RunResult{Upserted: 5, Pages: 1, APICalls: 1, CursorTo: 5}); err != nil {
+	if err := w.st.FinishRun(ctx, run, dest.RunResult{Upserted: 5, Pages: 1, APICalls: 1, CursorTo: 5}); err != nil {
 		t.Fatal(err)
 	}
 	w.start(worker.Config{Logger: zerolog.Nop(), Workers: 2})

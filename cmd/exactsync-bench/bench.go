@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/benchdb"
@@ -387,7 +388,7 @@ func benchDatabaseURL(base, suffix string) (string, error) {
 type benchWorld struct {
 	sim  *exacttest.Server
 	st   *sink.Store
-	conn sink.Connection
+	conn dest.Connection
 	divs []int
 	log  zerolog.Logger
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/benchdb"
@@ -292,22 +293,22 @@ type copyingWriter struct {
 	pages    int
 	bytes    int64
 
-	pending      []sink.Batch
+	pending      []dest.Batch
 	pendingBytes int64
 }
 
-func (w *copyingWriter) WriteBatch(ctx context.Context, b sink.Batch) (sink.BatchResult, error) {
-	res, err := w.WriteBatches(ctx, []sink.Batch{b})
+func (w *copyingWriter) WriteBatch(ctx context.Context, b dest.Batch) (dest.BatchResult, error) {
+	res, err := w.WriteBatches(ctx, []dest.Batch{b})
 	if err != nil {
-		return sink.BatchResult{}, err
+		return dest.BatchResult{}, err
 	}
 	return res[0], nil
 }
 
 // WriteBatches gathers bs, and reports their rows as stored: the benchmark writes new
 // rows only.
-func (w *copyingWriter) WriteBatches(ctx context.Context, bs []sink.Batch) ([]sink.BatchResult, error) {
-	out := make([]sink.BatchResult, len(bs))
+func (w *copyingWriter) WriteBatches(ctx context.Context, bs []dest.Batch) ([]dest.BatchResult, error) {
+	out := make([]dest.BatchResult, len(bs))
 	for i, b := range bs {
 		if b.Table.Name != "" && b.Table.Name != "exact."+linesEntity {
 			return nil, fmt.Errorf("copying: a batch of %s, want only %s", b.Table.Name, linesEntity)

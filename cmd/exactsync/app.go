@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/seal"
@@ -152,7 +153,7 @@ func warnPlaintext(e *env, log zerolog.Logger, stored int) {
 
 // newClient builds the Exact client of one connection with the connection's
 // own host, client id and stored client secret.
-func newClient(cfg *config.Config, st *sink.Store, conn sink.Connection, log zerolog.Logger) (*exact.Client, error) {
+func newClient(cfg *config.Config, st *sink.Store, conn dest.Connection, log zerolog.Logger) (*exact.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return newClientContext(ctx, cfg, st, conn, log)
@@ -160,7 +161,7 @@ func newClient(cfg *config.Config, st *sink.Store, conn sink.Connection, log zer
 
 // newClientContext is newClient reading the stored client secret under ctx.
 // Each option may change the client's configuration.
-func newClientContext(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, log zerolog.Logger, options ...func(*exact.Config)) (*exact.Client, error) {
+func newClientContext(ctx context.Context, cfg *config.Config, st *sink.Store, conn dest.Connection, log zerolog.Logger, options ...func(*exact.Config)) (*exact.Client, error) {
 	secret, err := clientSecret(ctx, cfg, st, conn)
 	if err != nil {
 		return nil, err
@@ -181,7 +182,7 @@ func newClientContext(ctx context.Context, cfg *config.Config, st *sink.Store, c
 // clientSecret is the connection's stored client secret; for a connection
 // stored without one, EXACT_CLIENT_SECRET when EXACT_CLIENT_ID is unset or
 // names the connection's app.
-func clientSecret(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection) (string, error) {
+func clientSecret(ctx context.Context, cfg *config.Config, st *sink.Store, conn dest.Connection) (string, error) {
 	secret, err := st.ClientSecret(ctx, conn.ID)
 	if err != nil {
 		return "", err

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/onboard"
 	"github.com/exactsync/exactsync/sink"
@@ -59,7 +60,7 @@ func (c *authImportCmd) Run(e *env) error {
 		for _, conn := range conns {
 			// A used refresh token imported again would be refused (§1.9): the
 			// connection's own chain is the live one.
-			if conn.BaseURL == cfg.BaseURL && conn.ClientID == cfg.ClientID && conn.State != sink.StateReauthRequired {
+			if conn.BaseURL == cfg.BaseURL && conn.ClientID == cfg.ClientID && conn.State != dest.StateReauthRequired {
 				fmt.Fprintf(e.stdout, "connection %d (%s) already exists; kept it (--skip-existing)\n", conn.ID, host(conn.BaseURL))
 				return nil
 			}
@@ -93,14 +94,14 @@ func (c *authImportCmd) Run(e *env) error {
 // counts down to the time it does. Finally, unless EXACT_DIVISIONS names the divisions to
 // sync, the divisions the user granted are listed and stored (a call that counts against
 // a division's daily limit, §2.1). checked is false when noCheck kept the token unproven.
-func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noCheck bool, log zerolog.Logger) (conn sink.Connection, checked bool, err error) {
+func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noCheck bool, log zerolog.Logger) (conn dest.Connection, checked bool, err error) {
 	ob, err := onboard.Begin(e.ctx, st, onboardConfig(e, cfg, st, log))
 	if err != nil {
-		return sink.Connection{}, false, err
+		return dest.Connection{}, false, err
 	}
 	defer ob.Abandon(e.ctx) // a token Exact never accepted leaves no row
 	if err := ob.ImportRefreshToken(e.ctx, token); err != nil {
-		return sink.Connection{}, false, err
+		return dest.Connection{}, false, err
 	}
 	if noCheck {
 		return ob.Keep(), false, nil
@@ -118,11 +119,11 @@ func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noChe
 				early.Wait.Round(time.Second))
 		}
 		if err := countdown(e, early.Wait); err != nil {
-			return sink.Connection{}, false, err
+			return dest.Connection{}, false, err
 		}
 	}
 	if err != nil {
-		return sink.Connection{}, false, err
+		return dest.Connection{}, false, err
 	}
 	if len(cfg.Divisions) == 0 {
 		if _, err := saveDivisions(e.ctx, st, res.Connection.ID, res.Client, cfg.Divisions, log); err != nil {
@@ -139,7 +140,7 @@ func onboardConfig(e *env, cfg *config.Config, st *sink.Store, log zerolog.Logge
 		BaseURL:      cfg.BaseURL,
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
-		Client: func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
+		Client: func(ctx context.Context, conn dest.Connection) (*exact.Client, error) {
 			// A person is waiting: a refresh Exact does not allow yet is explained
 			// and counted down (importToken), not waited for in silence.
 			c, err := newClientContext(ctx, cfg, st, conn, log, func(c *exact.Config) {

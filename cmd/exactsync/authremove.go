@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
@@ -48,7 +49,7 @@ func (c *authRemoveCmd) Run(e *env) error {
 	if err != nil {
 		return fmt.Errorf("reading connections: %w", err)
 	}
-	var conn *sink.Connection
+	var conn *dest.Connection
 	for i := range conns {
 		if conns[i].ID == c.Connection {
 			conn = &conns[i]
@@ -119,13 +120,13 @@ func printRemoved(w io.Writer, r sink.Removed, what string, jobs int) {
 }
 
 // describeConnection names a connection for a person: host, user, state.
-func describeConnection(c sink.Connection) string {
+func describeConnection(c dest.Connection) string {
 	who := c.UserKey
 	if who == "" {
 		who = "user not known yet"
 	}
 	out := host(c.BaseURL) + ", " + who
-	if c.State == sink.StateReauthRequired {
+	if c.State == dest.StateReauthRequired {
 		out += ", needs re-authorization"
 	}
 	return out

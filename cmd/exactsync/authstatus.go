@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 )
@@ -35,7 +36,7 @@ func printDivisions(e *env, st *sink.Store, connID int64) {
 	fmt.Fprintf(e.stdout, "divisions granted: %s\n", divisionList(ds))
 }
 
-func divisionList(ds []sink.Division) string {
+func divisionList(ds []dest.Division) string {
 	parts := make([]string, len(ds))
 	for i, d := range ds {
 		parts[i] = fmt.Sprint(d.Code)
@@ -84,7 +85,7 @@ func (authStatusCmd) Run(e *env) error {
 }
 
 // printStatus writes the status block of one connection.
-func printStatus(w io.Writer, now time.Time, cfg *config.Config, c sink.Connection, divs []sink.Division, limits map[int]sink.RateLimit) {
+func printStatus(w io.Writer, now time.Time, cfg *config.Config, c dest.Connection, divs []dest.Division, limits map[int]dest.RateLimit) {
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "  %-19s %s\n", label+":", fmt.Sprintf(format, args...))
 	}
@@ -92,7 +93,7 @@ func printStatus(w io.Writer, now time.Time, cfg *config.Config, c sink.Connecti
 	line("host", "%s", host(c.BaseURL))
 	line("client id", "%s", c.ClientID)
 	line("user", "%s", cmp.Or(c.UserKey, "(not known yet)"))
-	if c.State == sink.StateReauthRequired {
+	if c.State == dest.StateReauthRequired {
 		line("state", "reauth_required: %s; re-authorize with `exactsync auth login` or `exactsync auth import`", c.StateReason)
 	} else {
 		line("state", "%s", c.State)

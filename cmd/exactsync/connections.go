@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/divisions"
 	"github.com/exactsync/exactsync/sink"
@@ -14,7 +15,7 @@ import (
 
 // connections returns every stored connection: each has its own host, app
 // and user, and all are synced side by side.
-func connections(ctx context.Context, cfg *config.Config, st *sink.Store) ([]sink.Connection, error) {
+func connections(ctx context.Context, cfg *config.Config, st *sink.Store) ([]dest.Connection, error) {
 	all, err := st.Connections(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading connections: %w", err)
@@ -26,13 +27,13 @@ func connections(ctx context.Context, cfg *config.Config, st *sink.Store) ([]sin
 }
 
 // reauthMessage is the one line printed for a broken token chain.
-func reauthMessage(c sink.Connection) string {
+func reauthMessage(c dest.Connection) string {
 	return fmt.Sprintf("connection %d (%s) needs re-authorization: %s; run `exactsync auth login` (or `exactsync auth import --refresh-token TOKEN` with a new refresh token), or remove it with `exactsync auth remove --connection %d`",
 		c.ID, host(c.BaseURL), c.StateReason, c.ID)
 }
 
 // saveDivisions lists and stores the divisions of a connection (see divisions.Save).
-func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]sink.Division, error) {
+func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]dest.Division, error) {
 	return divisions.Save(ctx, st, connID, client, also, log)
 }
 
@@ -42,7 +43,7 @@ func saveDivisions(ctx context.Context, st *sink.Store, connID int64, client *ex
 // one it calls nothing but the sync endpoints: it keeps the filtered
 // divisions the stored list holds, or, when none was ever stored, trusts the
 // filter (a division the connection cannot see then fails on its own, §6.9).
-func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, conn sink.Connection, client *exact.Client, only []int, log zerolog.Logger) ([]int, error) {
+func connectionDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, conn dest.Connection, client *exact.Client, only []int, log zerolog.Logger) ([]int, error) {
 	filter := only
 	if len(filter) == 0 {
 		filter = cfg.Divisions

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
@@ -21,7 +22,7 @@ type spentDay struct {
 }
 
 // spentDays returns the divisions of conn whose day budget is spent at now, by division.
-func spentDays(ctx context.Context, st *sink.Store, conn sink.Connection, now time.Time) ([]spentDay, error) {
+func spentDays(ctx context.Context, st *sink.Store, conn dest.Connection, now time.Time) ([]spentDay, error) {
 	limits, err := st.RateLimits(ctx, conn.ID)
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func (s spentDay) byOthers() string {
 // doctorSpentDays adds a line for each division of c whose day other applications of the
 // licence spent, with the schedules' forecast it falls short of: waiting is the cure, and
 // the line says so. A day this app spent itself is doctorDivisions' to report.
-func doctorSpentDays(ctx context.Context, cl *checklist, cfg *config.Config, loc *time.Location, st *sink.Store, c sink.Connection, now time.Time) {
+func doctorSpentDays(ctx context.Context, cl *checklist, cfg *config.Config, loc *time.Location, st *sink.Store, c dest.Connection, now time.Time) {
 	days, err := spentDays(ctx, st, c, now)
 	if err != nil {
 		cl.fail("  day budget", "%s", oneLine(err.Error()))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
@@ -73,7 +74,7 @@ func (c *doctorCmd) Run(e *env) error {
 		return errDoctor
 	}
 	now := time.Now()
-	var conns []sink.Connection
+	var conns []dest.Connection
 	if schema {
 		conns = doctorStored(ctx, cl, cfg, loc, st, now)
 	} else {
@@ -94,7 +95,7 @@ func (c *doctorCmd) Run(e *env) error {
 
 // doctorStored checks what is stored: the secrets against the key, who can read them, the
 // readers, each connection, its divisions and their day budgets, the runs Exact refused. It returns the connections.
-func doctorStored(ctx context.Context, cl *checklist, cfg *config.Config, loc *time.Location, st *sink.Store, now time.Time) []sink.Connection {
+func doctorStored(ctx context.Context, cl *checklist, cfg *config.Config, loc *time.Location, st *sink.Store, now time.Time) []dest.Connection {
 	doctorSecrets(ctx, cl, cfg, st)
 	doctorPlaintext(ctx, cl, cfg, st)
 	doctorSecretAccess(ctx, cl, st)

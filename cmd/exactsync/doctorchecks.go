@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/seal"
@@ -34,14 +35,14 @@ func doctorSecrets(ctx context.Context, cl *checklist, cfg *config.Config, st *s
 	}
 }
 
-func doctorConnection(cl *checklist, c sink.Connection, now time.Time) {
+func doctorConnection(cl *checklist, c dest.Connection, now time.Time) {
 	subject := fmt.Sprintf("connection %d", c.ID)
 	who := c.UserKey
 	if who == "" {
 		who = "user not known yet"
 	}
 	head := fmt.Sprintf("%s, %s", host(c.BaseURL), who)
-	if c.State == sink.StateReauthRequired {
+	if c.State == dest.StateReauthRequired {
 		cl.fail(subject, "%s: needs re-authorization (%s) → run exactsync auth login, or exactsync auth import with a new refresh token; or remove it: exactsync auth remove --connection %d", head, c.StateReason, c.ID)
 		return
 	}
@@ -77,7 +78,7 @@ func doctorConnection(cl *checklist, c sink.Connection, now time.Time) {
 	cl.ok(subject, "%s: %s", head, strings.Join(parts, ", "))
 }
 
-func doctorDivisions(ctx context.Context, cl *checklist, cfg *config.Config, st *sink.Store, c sink.Connection) {
+func doctorDivisions(ctx context.Context, cl *checklist, cfg *config.Config, st *sink.Store, c dest.Connection) {
 	subject := "  divisions"
 	ds, err := st.Divisions(ctx, c.ID)
 	if err != nil {
@@ -169,7 +170,7 @@ func doctorRefused(ctx context.Context, cl *checklist, st *sink.Store) {
 	}
 	refused := 0
 	for _, s := range states {
-		if s.LastRun.Result.Status != sink.RunRefused {
+		if s.LastRun.Result.Status != dest.RunRefused {
 			continue
 		}
 		refused++
@@ -184,7 +185,7 @@ func doctorRefused(ctx context.Context, cl *checklist, st *sink.Store) {
 // doctorUnlisted speaks of a connection whose division list was never stored (an import
 // with --no-check, a sync by hand of named divisions only): the divisions it synced so
 // far, and what lists them.
-func doctorUnlisted(ctx context.Context, cl *checklist, subject string, st *sink.Store, c sink.Connection) {
+func doctorUnlisted(ctx context.Context, cl *checklist, subject string, st *sink.Store, c dest.Connection) {
 	states, err := st.SyncStates(ctx)
 	if err != nil {
 		cl.fail(subject, "%s", oneLine(err.Error()))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 )
@@ -74,7 +75,7 @@ func doctorNoSchema(cl *checklist, cfg *config.Config) {
 // doctorClocks compares this machine's clock with Exact's, once per host the connections
 // use (the configured one without a connection). A simulator on a loopback address that
 // does not answer is a warning, not a failure: a demo's simulator stops with the demo.
-func doctorClocks(ctx context.Context, cl *checklist, cfg *config.Config, conns []sink.Connection) {
+func doctorClocks(ctx context.Context, cl *checklist, cfg *config.Config, conns []dest.Connection) {
 	var bases []string
 	users := map[string][]string{} // base URL → connection ids
 	for _, c := range conns {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sink"
@@ -129,7 +130,7 @@ func TestFaultTokenRecoveryFileAfterExitDuringOutage(t *testing.T) {
 	if got := st.TokenCalls["refresh_token/ok"]; got != 3 {
 		t.Errorf("%d successful refreshes, want 3 (import, the one kept across the outage, the last)", got)
 	}
-	if state, reason := w.state(); state != sink.StateOK {
+	if state, reason := w.state(); state != dest.StateOK {
 		t.Errorf("state %q (%s), want ok", state, reason)
 	}
 }

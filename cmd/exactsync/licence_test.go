@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/catalogue"
 	"github.com/exactsync/exactsync/exact/exacttest"
@@ -152,7 +153,7 @@ func (w *world) startWorker(cfg *config.Config, scheds []worker.Schedule) {
 	wk, err := worker.New(worker.Config{
 		Pool: pool, Store: st, Logger: log, Now: w.sim.Now, MaxSnooze: 300 * time.Millisecond,
 		Runner: sync.NewRunner(sync.Config{Logger: log, Enabled: cfg.Entities, Now: w.sim.Now}, st, st, st),
-		NewClient: func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
+		NewClient: func(ctx context.Context, conn dest.Connection) (*exact.Client, error) {
 			return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Now = w.sim.Now })
 		},
 		Schedules: scheds, Divisions: cfg.Divisions, Workers: 4,

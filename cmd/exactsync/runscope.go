@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 )
@@ -17,7 +18,7 @@ import (
 // and the divisions in it that no connection grants are named in a warning. A
 // connection whose division list is not stored yet has it read from Exact first; when
 // Exact cannot tell, the check is left to the schedules, which sync what is granted.
-func checkRunDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, newClient func(context.Context, sink.Connection) (*exact.Client, error), log zerolog.Logger) error {
+func checkRunDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, newClient func(context.Context, dest.Connection) (*exact.Client, error), log zerolog.Logger) error {
 	if len(cfg.Divisions) == 0 {
 		return nil
 	}
@@ -28,7 +29,7 @@ func checkRunDivisions(ctx context.Context, cfg *config.Config, st *sink.Store, 
 	granted := map[int]bool{}
 	var lists []string // "connection 1: 101, 102"
 	for _, c := range conns {
-		if c.State == sink.StateReauthRequired {
+		if c.State == dest.StateReauthRequired {
 			continue
 		}
 		ds, err := st.Divisions(ctx, c.ID)

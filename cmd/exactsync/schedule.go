@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/metrics"
 	"github.com/exactsync/exactsync/internal/statuspage"
@@ -98,7 +99,7 @@ func (c *runCmd) Run(e *env) error {
 	defer pool.Close()
 
 	m := newMetrics(cfg, st, intervals, log)
-	newClient := func(ctx context.Context, conn sink.Connection) (*exact.Client, error) {
+	newClient := func(ctx context.Context, conn dest.Connection) (*exact.Client, error) {
 		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
 	}
 	newWorker := func() (*worker.Worker, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/sethvargo/go-retry"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/internal/metrics"
 	"github.com/exactsync/exactsync/sink"
@@ -44,7 +45,7 @@ type starter struct {
 	// once its start failed.
 	newWorker func() (*worker.Worker, error)
 	// newClient builds a connection's Exact client, as the worker does.
-	newClient func(context.Context, sink.Connection) (*exact.Client, error)
+	newClient func(context.Context, dest.Connection) (*exact.Client, error)
 	// waiting: PostgreSQL could not be reached, and the log has said so.
 	waiting bool
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
@@ -119,8 +120,8 @@ func (statusCmd) Run(e *env) error {
 // list, within EXACT_DIVISIONS), every entity that ran or has a queued job, less those
 // no longer enabled whose table holds no row of the division. unlisted are the
 // connections whose divisions are not known.
-func statusKeys(ctx context.Context, cfg *config.Config, st *sink.Store, conns []sink.Connection, states []sink.SyncState,
-	queue []worker.Waiting, rows map[string]int) (keys []statusKey, unlisted []sink.Connection, err error) {
+func statusKeys(ctx context.Context, cfg *config.Config, st *sink.Store, conns []dest.Connection, states []sink.SyncState,
+	queue []worker.Waiting, rows map[string]int) (keys []statusKey, unlisted []dest.Connection, err error) {
 	enabled := enabledJobs(cfg)
 	seen := map[statusKey]bool{}
 	add := func(k statusKey) {
@@ -323,7 +324,7 @@ func printQueue(e *env, cfg *config.Config, q *queueState) error {
 }
 
 // lastRun sums up a run: its status, when, what it changed, and its error.
-func lastRun(now time.Time, r sink.RunRecord) string {
+func lastRun(now time.Time, r dest.RunRecord) string {
 	if r.ID == 0 {
 		return "never"
 	}
@@ -331,7 +332,7 @@ func lastRun(now time.Time, r sink.RunRecord) string {
 	if r.Full {
 		kind = " full"
 	}
-	if r.Result.Status == sink.RunRunning {
+	if r.Result.Status == dest.RunRunning {
 		return fmt.Sprintf("running%s since %s", kind, since(now, r.StartedAt))
 	}
 	out := fmt.Sprintf("%s%s %s, %d upserted, %d removed", r.Result.Status, kind, since(now, r.FinishedAt),
@@ -340,10 +341,10 @@ func lastRun(now time.Time, r sink.RunRecord) string {
 		out += fmt.Sprintf(", %d quarantined", r.Result.Quarantined)
 	}
 	switch {
-	case r.Result.Status == sink.RunCanceled:
+	case r.Result.Status == dest.RunCanceled:
 		// Its error is the context's: say what it means instead.
 		out += ": stopped by a shutdown or Ctrl-C; the next run goes on from its cursor"
-	case r.Result.Status == sink.RunAbandoned:
+	case r.Result.Status == dest.RunAbandoned:
 		out += ": its process ended before it did; the next run goes on from its cursor"
 	case r.Result.Err != "":
 		out += ": " + r.Result.Err
@@ -359,7 +360,7 @@ func nextRun(now time.Time, cfg *config.Config, ticks nextTicks, s sink.SyncStat
 	if len(cfg.Divisions) > 0 && !slices.Contains(cfg.Divisions, s.Division) {
 		return "none: division not in " + config.EnvDivisions
 	}
-	if s.LastRun.Result.Status == sink.RunRefused && now.Before(s.LastRun.FinishedAt.Add(worker.RefusedPause)) {
+	if s.LastRun.Result.Status == dest.RunRefused && now.Before(s.LastRun.FinishedAt.Add(worker.RefusedPause)) {
 		return "not before " + clock(now, s.LastRun.FinishedAt.Add(worker.RefusedPause)) + " (Exact refused the last run; see LAST RUN)"
 	}
 	var kind string

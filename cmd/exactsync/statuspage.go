@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/internal/statuspage"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
@@ -95,7 +96,7 @@ func statusSource(cfg *config.Config, st *sink.Store, intervals map[string]time.
 }
 
 // statusConnection is a connection with doctor's line about it.
-func statusConnection(c sink.Connection, now time.Time) statuspage.Connection {
+func statusConnection(c dest.Connection, now time.Time) statuspage.Connection {
 	var buf bytes.Buffer
 	doctorConnection(&checklist{w: &buf}, c, now)
 	line := strings.TrimSpace(buf.String())
@@ -110,15 +111,15 @@ func statusConnection(c sink.Connection, now time.Time) statuspage.Connection {
 // it failed at all.
 func runFix(entity, status string) (fix string, failed bool) {
 	switch status {
-	case sink.RunRefused:
+	case dest.RunRefused:
 		return refusalFix(entity, entity), true
-	case sink.RunReauthRequired:
+	case dest.RunReauthRequired:
 		return "run exactsync auth login, or exactsync auth import with a new refresh token", true
-	case sink.RunDailyLimit:
+	case dest.RunDailyLimit:
 		return "the day's calls are spent: runs go on after Exact's reset at midnight; exactsync doctor checks the schedules against the day's budget", true
 	case sync.StatusBudgetReserve:
 		return "the full pass waits for a day with budget left; exactsync doctor checks the schedules against the day's budget", true
-	case sink.RunFailed, sink.RunAbandoned:
+	case dest.RunFailed, dest.RunAbandoned:
 		return "the next run tries again from its cursor; the log of the run process has the whole error", true
 	}
 	return "", false

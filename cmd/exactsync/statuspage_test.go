@@ -17,11 +17,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/metrics"
 	"github.com/exactsync/exactsync/internal/statuspage"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
 )
@@ -72,7 +72,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	for _, div := range []int{101, 102} {
 		for _, entity := range []string{"accounts", sync.DeletionsJob} {
 			res, err := runner.Run(ctx, client, sync.Job{ConnectionID: conn.ID, Division: div, Entity: entity})
-			if want := map[int]string{101: sink.RunOK, 102: sink.RunRefused}[div]; res.Status != want {
+			if want := map[int]string{101: dest.RunOK, 102: dest.RunRefused}[div]; res.Status != want {
 				t.Fatalf("division %d, %s: run %s (%v), want %s", div, entity, res.Status, err, want)
 			}
 		}

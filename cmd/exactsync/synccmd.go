@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
 )
@@ -61,7 +61,7 @@ func (c *syncCmd) Run(e *env) error {
 		return err
 	}
 	if c.Connection != 0 {
-		i := slices.IndexFunc(conns, func(x sink.Connection) bool { return x.ID == c.Connection })
+		i := slices.IndexFunc(conns, func(x dest.Connection) bool { return x.ID == c.Connection })
 		if i < 0 {
 			return usageError{fmt.Errorf("--connection %d: no such connection; see exactsync auth status", c.Connection)}
 		}
@@ -126,7 +126,7 @@ func (c *syncCmd) Run(e *env) error {
 	var errs []error
 	jobs := 0
 	for _, conn := range conns {
-		if conn.State == sink.StateReauthRequired {
+		if conn.State == dest.StateReauthRequired {
 			errs = append(errs, errors.New(reauthMessage(conn)))
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/config"
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/webhook"
@@ -76,7 +77,7 @@ func reconcileAll(ctx context.Context, cfg *config.Config, st *sink.Store, log z
 	topics := webhook.Topics(cfg.Entities)
 	var errs []error
 	for _, conn := range conns {
-		if conn.State == sink.StateReauthRequired {
+		if conn.State == dest.StateReauthRequired {
 			errs = append(errs, errors.New(reauthMessage(conn)))
 			continue
 		}
@@ -149,7 +150,7 @@ func (webhooksStatusCmd) Run(e *env) error {
 	}
 	var errs []error
 	for _, conn := range conns {
-		if conn.State == sink.StateReauthRequired {
+		if conn.State == dest.StateReauthRequired {
 			errs = append(errs, errors.New(reauthMessage(conn)))
 			continue
 		}

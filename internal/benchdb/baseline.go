@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 )
 
@@ -28,7 +29,7 @@ type CopyBaseline struct {
 }
 
 // NewCopyBaseline creates, replacing any left over, the baseline table of t.
-func (db *DB) NewCopyBaseline(ctx context.Context, t sink.Table) (*CopyBaseline, error) {
+func (db *DB) NewCopyBaseline(ctx context.Context, t dest.Table) (*CopyBaseline, error) {
 	target := pgx.Identifier(strings.Split(t.Name, "."))
 	if len(target) != 2 || slices.Contains(target, "") {
 		return nil, fmt.Errorf("invalid table name %q: want schema.table", t.Name)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -95,7 +96,7 @@ func TestCopyBaseline(t *testing.T) {
 	}
 	rows := accountPage(0, 2, 1)
 	rows[1][7] = nil // a NULL email
-	if _, err := db.Store.WriteBatch(ctx, sink.Batch{Table: accountsTable, Rows: rows, Division: division}); err != nil {
+	if _, err := db.Store.WriteBatch(ctx, dest.Batch{Table: accountsTable, Rows: rows, Division: division}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Copy(ctx, b.Rows(rows)); err != nil {
@@ -135,7 +136,7 @@ func TestCopyBaseline(t *testing.T) {
 	if left != 0 {
 		t.Errorf("the baseline table is left behind after Drop")
 	}
-	if _, err := db.NewCopyBaseline(ctx, sink.Table{Name: "accounts", Columns: accountColumns}); err == nil {
+	if _, err := db.NewCopyBaseline(ctx, dest.Table{Name: "accounts", Columns: accountColumns}); err == nil {
 		t.Errorf("NewCopyBaseline of a table without a schema: no error, want one")
 	}
 }

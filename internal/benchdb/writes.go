@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
 // WriteComparison is the outcome of CompareWrites: how long each way of writing the same
@@ -51,7 +51,7 @@ var accountColumns = []string{"division", "id", "code", "name", "is_supplier", "
 	"email", "city", "country", "vat_number", "blocked", "created", "modified", "exact_timestamp", "raw"}
 
 // accountsTable is exact.accounts as WriteBatch writes it.
-var accountsTable = sink.Table{Name: "exact.accounts", Columns: accountColumns, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}
+var accountsTable = dest.Table{Name: "exact.accounts", Columns: accountColumns, Key: []string{"division", "id"}, VersionColumn: "exact_timestamp"}
 
 // CompareWrites measures, side by side on db, the rows per second of three ways of
 // writing pages of pageSize realistic account rows (about 1 KB of raw JSON each):
@@ -89,7 +89,7 @@ func CompareWrites(ctx context.Context, db *DB, pages, pageSize int) (WriteCompa
 			return out, fmt.Errorf("comparing writes: copying page %d: %w", p, err)
 		}
 		t1 := time.Now()
-		res, err := db.Store.WriteBatch(ctx, sink.Batch{Table: accountsTable, Rows: inserts, Division: division})
+		res, err := db.Store.WriteBatch(ctx, dest.Batch{Table: accountsTable, Rows: inserts, Division: division})
 		if err != nil {
 			return out, fmt.Errorf("comparing writes: inserting page %d: %w", p, err)
 		}
@@ -97,7 +97,7 @@ func CompareWrites(ctx context.Context, db *DB, pages, pageSize int) (WriteCompa
 			return out, fmt.Errorf("comparing writes: inserting page %d stored %d rows, want %d", p, res.Upserted, pageSize)
 		}
 		t2 := time.Now()
-		res, err = db.Store.WriteBatch(ctx, sink.Batch{Table: accountsTable, Rows: updates, Division: division})
+		res, err = db.Store.WriteBatch(ctx, dest.Batch{Table: accountsTable, Rows: updates, Division: division})
 		if err != nil {
 			return out, fmt.Errorf("comparing writes: updating page %d: %w", p, err)
 		}

@@ -1,5 +1,5 @@
 // Package divisions lists the divisions an Exact Online connection has been granted and
-// keeps the list in PostgreSQL (exact_sync.divisions), noticing divisions Exact moved to
+// keeps the list in the store (exact_sync.divisions), noticing divisions Exact moved to
 // another database. It is shared by exactsync's commands and its worker, which both need
 // the list and the day budgets stored per division; it sits under internal because no
 // other program should depend on it.
@@ -22,10 +22,22 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
+
+// Store keeps a connection's division list and the rate limits last seen in each
+// division. The PostgreSQL store (package sink) implements it.
+type Store interface {
+	Divisions(ctx context.Context, connID int64) ([]dest.Division, error)
+	// SaveDivisionsResettingMoved stores the list, and resets the cursors and the
+	// stored row versions in tables of the divisions whose move date changed; it returns
+	// those divisions.
+	SaveDivisionsResettingMoved(ctx context.Context, connID int64, divs []dest.Division, tables ...dest.Table) ([]int, error)
+	sync.RateLimitLoader
+	sync.RateLimitSaver
+}
 
 // Save lists the divisions a connection has been granted and stores them
 // (exact_sync.divisions). A division that Exact moved to another database since the last
@@ -35,7 +47,7 @@ import (
 // Besides the user's current division, the list may go through any stored division and
 // any of also (EXACT_DIVISIONS), the ones with the most day budget left first. When every
 // one of them has spent its day budget, the stored list is returned as it is.
-func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]sink.Division, error) {
+func Save(ctx context.Context, st Store, connID int64, client *exact.Client, also []int, log zerolog.Logger) ([]dest.Division, error) {
 	// Each division has its own day budget (§2.1): the list goes through a division
 	// with budget left, the fullest first, and a spent one costs no call.
 	limits, err := PrimeRateLimits(ctx, st, connID, client)
@@ -69,9 +81,9 @@ func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Clien
 	if err != nil {
 		return nil, err // the client's error says what it was listing
 	}
-	out := make([]sink.Division, len(ds))
+	out := make([]dest.Division, len(ds))
 	for i, d := range ds {
-		out[i] = sink.Division{Code: d.Code, Description: d.Description, Status: d.Status, MoveDate: d.MoveDate}
+		out[i] = dest.Division{Code: d.Code, Description: d.Description, Status: d.Status, MoveDate: d.MoveDate}
 	}
 	moved, err := st.SaveDivisionsResettingMoved(ctx, connID, out, sync.Targets()...)
 	if err != nil {
@@ -87,7 +99,7 @@ func Save(ctx context.Context, st *sink.Store, connID int64, client *exact.Clien
 // saveRateLimits stores the rate limits the client learnt from Exact's answers for the
 // divisions it may have listed through, as a run does, so that every process knows a day
 // Exact ended while listing (docs/exact-online.md §2.4, §2.7). A failure is logged: the list matters more.
-func saveRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client, divs []int, log zerolog.Logger) {
+func saveRateLimits(ctx context.Context, st sync.RateLimitSaver, connID int64, client *exact.Client, divs []int, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	seen := map[int]bool{}
@@ -97,7 +109,7 @@ func saveRateLimits(ctx context.Context, st *sink.Store, connID int64, client *e
 			continue // nothing learnt from Exact's headers
 		}
 		seen[d] = true
-		err := st.SaveRateLimit(ctx, connID, d, sink.RateLimit{
+		err := st.SaveRateLimit(ctx, connID, d, dest.RateLimit{
 			DailyLimit: rl.DailyLimit, DailyRemaining: rl.DailyRemaining, DailyReset: rl.DailyReset,
 			MinutelyLimit: rl.MinutelyLimit, MinutelyRemaining: rl.MinutelyRemaining, MinutelyReset: rl.MinutelyReset,
 		})
@@ -119,7 +131,7 @@ func listedCodes(ds []exact.Division) []int {
 // PrimeRateLimits tells client which divisions of the connection have spent their day
 // budget, as stored by any process, so that it sends them nothing until their reset,
 // and returns the stored limits.
-func PrimeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *exact.Client) (map[int]sink.RateLimit, error) {
+func PrimeRateLimits(ctx context.Context, st sync.RateLimitLoader, connID int64, client *exact.Client) (map[int]dest.RateLimit, error) {
 	limits, err := st.RateLimits(ctx, connID)
 	if err != nil {
 		return nil, err
@@ -133,7 +145,7 @@ func PrimeRateLimits(ctx context.Context, st *sink.Store, connID int64, client *
 }
 
 // budgetLeft is the day budget last seen for division; unknown counts as full.
-func budgetLeft(limits map[int]sink.RateLimit, division int, now time.Time) int {
+func budgetLeft(limits map[int]dest.RateLimit, division int, now time.Time) int {
 	rl, ok := limits[division]
 	if !ok || rl.DailyLimit <= 0 || now.After(rl.DailyReset) {
 		return math.MaxInt
@@ -142,7 +154,7 @@ func budgetLeft(limits map[int]sink.RateLimit, division int, now time.Time) int 
 }
 
 // Codes are the codes of ds, in their order.
-func Codes(ds []sink.Division) []int {
+func Codes(ds []dest.Division) []int {
 	out := make([]int, len(ds))
 	for i, d := range ds {
 		out[i] = d.Code

@@ -7,15 +7,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
-// ConnectionSource reads the stored connections. *sink.Store implements it.
+// ConnectionSource reads the stored connections; the store implements it (checked where
+// the command wires them).
 type ConnectionSource interface {
-	Connections(ctx context.Context) ([]sink.Connection, error)
+	Connections(ctx context.Context) ([]dest.Connection, error)
 }
-
-var _ ConnectionSource = (*sink.Store)(nil)
 
 // connectionCollector reports, at each scrape, whether each connection waits for
 // re-authorization and how long ago its refresh token was issued, from the database: the
@@ -57,7 +56,7 @@ func (c *connectionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, conn := range conns {
 		id := strconv.FormatInt(conn.ID, 10)
 		reauth := 0.0
-		if conn.State != sink.StateOK {
+		if conn.State != dest.StateOK {
 			reauth = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.reauth, prometheus.GaugeValue, reauth, id)

@@ -9,17 +9,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
 // TestConnectionMetrics: each connection's state and the age of its refresh token, read at
 // the scrape; a connection never refreshed has no age.
 func TestConnectionMetrics(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	m := New(Config{Now: func() time.Time { return now }, Connections: &fakeConnections{conns: []sink.Connection{
-		{ID: 1, State: sink.StateOK, RefreshTokenIssuedAt: now.Add(-24 * 24 * time.Hour)},
-		{ID: 2, State: sink.StateReauthRequired, RefreshTokenIssuedAt: now.Add(-time.Hour)},
-		{ID: 3, State: sink.StateOK},
+	m := New(Config{Now: func() time.Time { return now }, Connections: &fakeConnections{conns: []dest.Connection{
+		{ID: 1, State: dest.StateOK, RefreshTokenIssuedAt: now.Add(-24 * 24 * time.Hour)},
+		{ID: 2, State: dest.StateReauthRequired, RefreshTokenIssuedAt: now.Add(-time.Hour)},
+		{ID: 3, State: dest.StateOK},
 	}}})
 	want := `
 # HELP exactsync_connection_reauth_required 1 while a connection waits for re-authorization (someone must run exactsync auth login), else 0; from the database.

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact/catalogue"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -26,11 +26,11 @@ func populated(t testing.TB, divisions, limit int) *Metrics {
 	for _, e := range catalogue.All() {
 		entities = append(entities, e.Name)
 	}
-	var rows []sink.LastSuccess
+	var rows []dest.LastSuccess
 	for d := range divisions {
 		div := 100 + d
 		for _, e := range append(entities, sync.DeletionsJob) {
-			rows = append(rows, sink.LastSuccess{ConnectionID: 1, Division: div, Entity: e, Age: time.Duration(d+1) * time.Second})
+			rows = append(rows, dest.LastSuccess{ConnectionID: 1, Division: div, Entity: e, Age: time.Duration(d+1) * time.Second})
 		}
 	}
 	m := New(Config{Logger: zerolog.Nop(), Lag: &fakeLag{rows: rows}, Divisions: limit})

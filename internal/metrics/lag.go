@@ -3,13 +3,13 @@ package metrics
 import (
 	"context"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
 // LagSource reads the last successful run of every entity of every division.
-// *sink.Store implements it.
+// The PostgreSQL store (package sink) implements it.
 type LagSource interface {
-	LastSuccesses(ctx context.Context) ([]sink.LastSuccess, error)
+	LastSuccesses(ctx context.Context) ([]dest.LastSuccess, error)
 }
 
 // readLag reads the age of the last successful run of each entity and division; with

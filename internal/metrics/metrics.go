@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/webhook"
 )
@@ -23,7 +22,6 @@ import (
 var (
 	_ exact.Observer   = (*Metrics)(nil)
 	_ sync.Observer    = (*Metrics)(nil)
-	_ LagSource        = (*sink.Store)(nil)
 	_ webhook.Observer = (*Metrics)(nil)
 )
 

@@ -18,36 +18,36 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
 )
 
 // fakeLag is a LagSource answering from memory.
 type fakeLag struct {
-	rows []sink.LastSuccess
+	rows []dest.LastSuccess
 	err  error
 }
 
-func (f *fakeLag) LastSuccesses(context.Context) ([]sink.LastSuccess, error) { return f.rows, f.err }
+func (f *fakeLag) LastSuccesses(context.Context) ([]dest.LastSuccess, error) { return f.rows, f.err }
 
 // fakeConnections is a ConnectionSource answering from memory.
 type fakeConnections struct {
-	conns []sink.Connection
+	conns []dest.Connection
 	err   error
 }
 
-func (f *fakeConnections) Connections(context.Context) ([]sink.Connection, error) {
+func (f *fakeConnections) Connections(context.Context) ([]dest.Connection, error) {
 	return f.conns, f.err
 }
 
 // exercised is a Metrics told one of everything, as a run process is.
 func exercised(t *testing.T) *Metrics {
 	t.Helper()
-	m := New(Config{Logger: zerolog.Nop(), Lag: &fakeLag{rows: []sink.LastSuccess{
+	m := New(Config{Logger: zerolog.Nop(), Lag: &fakeLag{rows: []dest.LastSuccess{
 		{ConnectionID: 1, Division: 101, Entity: "accounts", Age: 90 * time.Second},
-	}}, Connections: &fakeConnections{conns: []sink.Connection{
-		{ID: 1, State: sink.StateOK, RefreshTokenIssuedAt: time.Now().Add(-time.Hour)},
+	}}, Connections: &fakeConnections{conns: []dest.Connection{
+		{ID: 1, State: dest.StateOK, RefreshTokenIssuedAt: time.Now().Add(-time.Hour)},
 	}}})
 	m.SetSchedule("accounts", 15*time.Minute)
 	m.WebhookTopics([]string{"Accounts"})
@@ -158,7 +158,7 @@ func TestEndpointLabel(t *testing.T) {
 }
 
 func TestSyncLag(t *testing.T) {
-	rows := []sink.LastSuccess{
+	rows := []dest.LastSuccess{
 		{ConnectionID: 1, Division: 101, Entity: "accounts", Age: 60 * time.Second},
 		{ConnectionID: 2, Division: 101, Entity: "accounts", Age: 600 * time.Second}, // the one furthest behind counts
 		{ConnectionID: 1, Division: 102, Entity: "accounts", Age: 30 * time.Second},

@@ -9,17 +9,16 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/dest"
 )
 
-// Store is what readiness asks of the database. *sink.Store implements it.
+// Store is what readiness asks of the database. The PostgreSQL store (package sink)
+// implements it.
 type Store interface {
 	Ping(ctx context.Context) error
 	PendingMigrations(ctx context.Context) ([]int64, error)
-	Connections(ctx context.Context) ([]sink.Connection, error)
+	Connections(ctx context.Context) ([]dest.Connection, error)
 }
-
-var _ Store = (*sink.Store)(nil)
 
 // Check is one condition of readiness: Func returns nil when it holds, or an error saying
 // why not.
@@ -56,7 +55,7 @@ func StoreChecks(st Store) []Check {
 				return errors.New("no Exact Online connection is stored; run `exactsync auth login` or `exactsync auth import`")
 			}
 			for _, c := range conns {
-				if c.State == sink.StateOK {
+				if c.State == dest.StateOK {
 					return nil
 				}
 			}

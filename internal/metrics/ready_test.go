@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sink/sinktest"
 )
@@ -21,7 +22,7 @@ type fakeStore struct {
 	ping    error
 	hang    bool
 	pending []int64
-	conns   []sink.Connection
+	conns   []dest.Connection
 }
 
 func (f *fakeStore) Ping(ctx context.Context) error {
@@ -34,7 +35,7 @@ func (f *fakeStore) Ping(ctx context.Context) error {
 
 func (f *fakeStore) PendingMigrations(context.Context) ([]int64, error) { return f.pending, f.ping }
 
-func (f *fakeStore) Connections(context.Context) ([]sink.Connection, error) { return f.conns, f.ping }
+func (f *fakeStore) Connections(context.Context) ([]dest.Connection, error) { return f.conns, f.ping }
 
 // get answers one request of h.
 func get(t *testing.T, h http.Handler) (int, string) {
@@ -45,7 +46,7 @@ func get(t *testing.T, h http.Handler) (int, string) {
 }
 
 func TestReadyHandler(t *testing.T) {
-	usable := []sink.Connection{{ID: 1, State: sink.StateReauthRequired, StateReason: "Old refresh token used"}, {ID: 2, State: sink.StateOK}}
+	usable := []dest.Connection{{ID: 1, State: dest.StateReauthRequired, StateReason: "Old refresh token used"}, {ID: 2, State: dest.StateOK}}
 	tests := []struct {
 		name      string
 		store     *fakeStore
@@ -118,7 +119,7 @@ func TestServer(t *testing.T) {
 	s := NewServer("127.0.0.1:0", zerolog.Nop())
 	s.Handle("GET /metrics", m.Handler())
 	s.Handle("GET /healthz", HealthHandler())
-	s.Handle("GET /readyz", ReadyHandler(0, StoreChecks(&fakeStore{conns: []sink.Connection{{ID: 1, State: sink.StateOK}}})...))
+	s.Handle("GET /readyz", ReadyHandler(0, StoreChecks(&fakeStore{conns: []dest.Connection{{ID: 1, State: dest.StateOK}}})...))
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

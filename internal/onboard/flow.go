@@ -7,8 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
-	"github.com/exactsync/exactsync/sink"
 )
 
 // Config is what an onboarding needs to know.
@@ -20,17 +20,38 @@ type Config struct {
 	ClientSecret string
 	// Client builds the Exact client of a stored connection: its host, app, stored client
 	// secret, and the redirect URI registered for the app. Required.
-	Client func(ctx context.Context, conn sink.Connection) (*exact.Client, error)
+	Client func(ctx context.Context, conn dest.Connection) (*exact.Client, error)
 	Logger zerolog.Logger
+}
+
+// Store is what onboarding asks of the database: a pending connection that holds the
+// token until the user is known, then moved to the user's connection. The PostgreSQL
+// store (package sink) implements it.
+type Store interface {
+	// UpsertConnection returns the connection of (baseURL, clientID, userKey), creating
+	// it when missing; userKey is empty for a pending one.
+	UpsertConnection(ctx context.Context, baseURL, clientID, userKey string) (dest.Connection, error)
+	SetClientSecret(ctx context.Context, connID int64, secret string) error
+	// ImportRefreshToken stores a refresh token as the head of the connection's chain.
+	ImportRefreshToken(ctx context.Context, connID int64, refreshToken string) error
+	PendingConnections
+}
+
+// PendingConnections ends a pending connection: ClaimConnectionUser names its user
+// (moving the token to the user's connection if there is one, which it returns),
+// DeletePendingConnection removes it when it never received a token.
+type PendingConnections interface {
+	ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string) (dest.Connection, error)
+	DeletePendingConnection(ctx context.Context, id int64) (bool, error)
 }
 
 // Onboarding is one attempt to connect a user: a pending connection that holds the token
 // until Finish moves it to the user's connection. Its methods are called in order from one
 // goroutine.
 type Onboarding struct {
-	st       *sink.Store
+	st       Store
 	cfg      Config
-	pending  sink.Connection
+	pending  dest.Connection
 	client   *exact.Client
 	finished bool
 }
@@ -39,7 +60,7 @@ type Onboarding struct {
 type Result struct {
 	// Connection is the user's connection, which now holds the token: a new one, or the
 	// one the user had before (its cursors kept).
-	Connection sink.Connection
+	Connection dest.Connection
 	// User is who authorized the app, as current/Me says.
 	User exact.Me
 	// Client is the Exact client of Connection.
@@ -48,7 +69,7 @@ type Result struct {
 
 // Begin stores a pending connection for cfg's host and app, with the client secret, and
 // builds its client. The caller defers Abandon.
-func Begin(ctx context.Context, st *sink.Store, cfg Config) (*Onboarding, error) {
+func Begin(ctx context.Context, st Store, cfg Config) (*Onboarding, error) {
 	if cfg.Client == nil {
 		panic("onboard: Config.Client is required")
 	}
@@ -126,7 +147,7 @@ func (o *Onboarding) Finish(ctx context.Context) (Result, error) {
 // refuses then marks the connection reauth_required). It is for a refresh token whose
 // access token was issued less than 570 s ago (§1.8), which Exact does not let anyone
 // use yet.
-func (o *Onboarding) Keep() sink.Connection {
+func (o *Onboarding) Keep() dest.Connection {
 	o.finished = true
 	return o.pending
 }

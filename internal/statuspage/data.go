@@ -24,7 +24,7 @@ type Connection struct {
 	ID    int64
 	Host  string
 	User  string
-	State string // sink.StateOK or sink.StateReauthRequired
+	State string // dest.StateOK or dest.StateReauthRequired
 	// Level and Line are doctor's verdict on it: OK, WARN or FAIL, and its line with the
 	// fix after "→".
 	Level string

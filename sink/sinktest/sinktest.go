@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
 	"github.com/exactsync/exactsync/migrations"
 	"github.com/exactsync/exactsync/sink"
@@ -294,7 +295,7 @@ func Proxied(t testing.TB, databaseURL string) (string, *tcpproxy.Proxy) {
 
 // NewConnection stores a connection to baseURL for clientID with refreshToken imported,
 // as `exactsync auth import` does.
-func NewConnection(t testing.TB, st *sink.Store, baseURL, clientID, refreshToken string) sink.Connection {
+func NewConnection(t testing.TB, st *sink.Store, baseURL, clientID, refreshToken string) dest.Connection {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
