@@ -227,6 +227,29 @@ func TestPageRetries(t *testing.T) {
 			},
 		},
 		{
+			// One count of attempts for both kinds of failure: a page costs at most
+			// RetryPolicy.Attempts calls (FailingPageCalls), never attempts × attempts.
+			name: "5xx and malformed bodies in turn: one count of attempts",
+			steps: []http.HandlerFunc{
+				status(503, ``), ok(`{"d":{"results":[{"ID":`), status(503, ``), ok(`{"d":{"results":[{"ID":`),
+				status(502, ``), ok(onePage),
+			},
+			wantCalls: FailingPageCalls, wantTokenCalls: 1,
+			wantErr: func(err error) string {
+				var ae *APIError
+				if !errors.As(err, &ae) || ae.Status != 502 {
+					return fmt.Sprintf("got %v, want *APIError 502 after %d calls", err, FailingPageCalls)
+				}
+				return ""
+			},
+			wantSleeps: func(s []time.Duration) string {
+				if len(s) != FailingPageCalls-1 {
+					return fmt.Sprintf("got sleeps %v, want %d", s, FailingPageCalls-1)
+				}
+				return ""
+			},
+		},
+		{
 			name:      "truncated once: fetched again",
 			steps:     []http.HandlerFunc{ok(onePage[:40]), ok(onePage)},
 			wantCalls: 2, wantTokenCalls: 1,
