@@ -12,16 +12,16 @@ const (
 	// it (5xx, 408, timeouts, network errors, a body that cannot be read): the first call
 	// and 4 retries.
 	DefaultAttempts = 5
-	// DefaultJobAttempts is how many times the queue runs a sync job whose run failed:
-	// the first run and 2 retries. The next tick queues the job afresh.
-	DefaultJobAttempts = 3
+	// JobAttempts is how many times the queue runs a sync job whose run failed: the
+	// first run and 2 retries. The next tick queues the job afresh.
+	JobAttempts = 3
 	// FailingPageCalls is the most data calls one page of an endpoint that keeps failing
 	// costs with the default policy: every failure, of the call or of its body, counts
 	// against the same DefaultAttempts.
 	FailingPageCalls = DefaultAttempts
 	// FailingJobCalls is the most data calls one sync job on an endpoint that keeps
 	// failing costs with the default policy: each run stops at its first failing page.
-	FailingJobCalls = DefaultJobAttempts * FailingPageCalls
+	FailingJobCalls = JobAttempts * FailingPageCalls
 )
 
 // RetryPolicy is the one place that decides how often a failed call to Exact is tried
@@ -35,14 +35,13 @@ const (
 // half (§2.5, §6.11). Answers that a retry cannot change are not retried (see
 // [APIError.Refused]); a 401 is followed by one refresh and one more call, and 429s wait
 // for the reset they name (§2.4): neither counts as a failure. A sync job whose run
-// failed is run at most JobAttempts times, JobWait apart; a run stops at its first page
+// failed is run at most [JobAttempts] times, JobWait apart; a run stops at its first page
 // that fails, so that a job costs at most JobAttempts·Attempts failing calls
 // ([FailingJobCalls] with the defaults).
 type RetryPolicy struct {
-	Attempts    int           // calls of one request, the first included; default 5
-	Base        time.Duration // first wait; default 1s
-	Max         time.Duration // longest wait between two calls; default 30s
-	JobAttempts int           // runs of one sync job, the first included; default 3
+	Attempts int           // calls of one request, the first included; default 5
+	Base     time.Duration // first wait; default 1s
+	Max      time.Duration // longest wait between two calls; default 30s
 }
 
 // withDefaults fills the zero fields.
@@ -50,7 +49,6 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	p.Attempts = cmp.Or(p.Attempts, DefaultAttempts)
 	p.Base = cmp.Or(p.Base, time.Second)
 	p.Max = cmp.Or(p.Max, 30*time.Second)
-	p.JobAttempts = cmp.Or(p.JobAttempts, DefaultJobAttempts)
 	return p
 }
 
@@ -83,10 +81,7 @@ func (p RetryPolicy) FailingPageCalls() int { return p.withDefaults().Attempts }
 
 // FailingJobCalls is the most data calls one sync job on an endpoint that keeps failing
 // costs under p.
-func (p RetryPolicy) FailingJobCalls() int {
-	p = p.withDefaults()
-	return p.JobAttempts * p.Attempts
-}
+func (p RetryPolicy) FailingJobCalls() int { return JobAttempts * p.withDefaults().Attempts }
 
 // jittered is d with jitter over its upper half.
 func jittered(d time.Duration) time.Duration {

@@ -71,6 +71,13 @@ type syncWorker struct {
 
 func (s *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return s.w.cfg.RunTimeout }
 
+// NextRetry spaces the runs of a failed job by exact's retry policy (Config.Retry), which
+// also bounds them (SyncMaxAttempts): a failing endpoint costs a job at most
+// exact.RetryPolicy.FailingJobCalls calls.
+func (s *syncWorker) NextRetry(job *river.Job[SyncArgs]) time.Time {
+	return time.Now().Add(s.w.cfg.Retry.JobWait(job.Attempt))
+}
+
 // Work runs the job. A division held by another job snoozes it; a spent day budget
 // snoozes it until the budget resets; a broken token chain cancels it and every other
 // queued job of the connection; a refusal of Exact cancels it, and the schedules and

@@ -41,9 +41,9 @@ const (
 	DivisionsEvery = time.Hour
 	// PruneEvery is how often the run history is pruned.
 	PruneEvery = time.Hour
-	// SyncMaxAttempts bounds the retries of a failing sync job; the next tick queues
-	// it afresh.
-	SyncMaxAttempts = 5
+	// SyncMaxAttempts bounds the runs of a failing sync job (exact.JobAttempts, part of
+	// exact's retry policy); the next tick queues it afresh.
+	SyncMaxAttempts = exact.JobAttempts
 	// RefusedPause is how long the schedules and webhooks leave an entity alone in a
 	// division after Exact refused its run (400, 403, 404): at most one refused call an
 	// hour per endpoint and division, well within the 10 errors an hour Exact allows (§2.5).
@@ -89,6 +89,9 @@ type Config struct {
 	// it counts as lost with its process and is made available again (default 1m).
 	// The leader looks every half of it; a job is rescued after two looks.
 	RescueAfter time.Duration
+	// Retry is the retry policy of the Exact clients NewClient builds, whose JobWait
+	// spaces the runs of a failed sync job (default: exact's).
+	Retry exact.RetryPolicy
 	// Now is the clock of the keep-alive and of snoozes (default time.Now).
 	Now func() time.Time
 	// ID names this process among the workers (default River's: host and time).

@@ -27,6 +27,8 @@ type world struct {
 	st   *sink.Store
 	pool *pgxpool.Pool
 	conn sink.Connection
+	// retry is the retry policy of the clients and workers (zero: exact's defaults).
+	retry exact.RetryPolicy
 }
 
 func newWorld(t *testing.T, opts exacttest.Options) *world {
@@ -47,7 +49,7 @@ func newWorld(t *testing.T, opts exacttest.Options) *world {
 // it when the test ends.
 func (w *world) start(cfg worker.Config) *worker.Worker {
 	w.t.Helper()
-	cfg.Pool, cfg.Store, cfg.Now = w.pool, w.st, w.sim.Now
+	cfg.Pool, cfg.Store, cfg.Now, cfg.Retry = w.pool, w.st, w.sim.Now, w.retry
 	cfg.Runner = sync.NewRunner(sync.Config{Logger: cfg.Logger, Enabled: []string{"accounts"}, Now: w.sim.Now}, w.st, w.st, w.st)
 	cfg.NewClient = w.newClient(nil)
 	wk, err := worker.New(cfg)
@@ -72,7 +74,7 @@ func (w *world) start(cfg worker.Config) *worker.Worker {
 func (w *world) newClient(sleep func(context.Context, time.Duration) error) func(context.Context, sink.Connection) (*exact.Client, error) {
 	return func(_ context.Context, conn sink.Connection) (*exact.Client, error) {
 		return exact.New(exact.Config{BaseURL: conn.BaseURL, ClientID: testClientID, ClientSecret: testClientSecret,
-			Logger: zerolog.Nop(), Now: w.sim.Now, Sleep: sleep}, sync.NewTokenStore(w.st, conn.ID))
+			Logger: zerolog.Nop(), Now: w.sim.Now, Sleep: sleep, Retry: w.retry}, sync.NewTokenStore(w.st, conn.ID))
 	}
 }
 
