@@ -171,21 +171,9 @@ func refused(err error) bool {
 // re-authorization, and returns the cancellation of the current one.
 func (w *Worker) cancelConnection(ctx context.Context, current int64, conn sink.Connection, cause error) error {
 	msg := fmt.Errorf("connection %d needs re-authorization: %w", conn.ID, cause)
-	params := river.NewJobListParams().Kinds(KindSync).First(10000).
-		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable).
-		Where("(args->>'connection')::bigint = @connection", river.NamedArgs{"connection": conn.ID})
-	res, err := w.river.JobList(ctx, params)
-	cancelled := 0
-	if err == nil {
-		for _, j := range res.Jobs {
-			if j.ID == current {
-				continue
-			}
-			if _, err := w.river.JobCancel(ctx, j.ID); err == nil {
-				cancelled++
-			}
-		}
-	}
+	cancelled, _ := cancelJobs(ctx, w.river, conn.ID, []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable,
+	}, current)
 	w.log.Error().Err(msg).Int64("connection", conn.ID).Int("jobs_cancelled", cancelled+1).
 		Msg("cancelled the connection's jobs until it is re-authorized")
 	return river.JobCancel(msg)

@@ -84,7 +84,7 @@ func TestFailingEndpointCostsWhatTheREADMESays(t *testing.T) {
 	}
 
 	w.start(worker.Config{Logger: zerolog.Nop()})
-	id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
+	id, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}

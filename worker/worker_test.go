@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -219,29 +220,43 @@ func TestEnqueueAndQueue(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
 	ctx := context.Background()
 	job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"}
-	id, dup, err := worker.Enqueue(ctx, w.pool, job)
+	id, dup, err := queueOf(t, w.pool).Enqueue(ctx, job)
 	if err != nil || dup || id == 0 {
 		t.Fatalf("Enqueue: id %d, duplicate %v, err %v", id, dup, err)
 	}
-	again, dup, err := worker.Enqueue(ctx, w.pool, job)
+	again, dup, err := queueOf(t, w.pool).Enqueue(ctx, job)
 	if err != nil || !dup || again != id {
 		t.Errorf("Enqueue again: id %d, duplicate %v, err %v; want id %d, duplicate", again, dup, err, id)
 	}
-	q, err := worker.Queue(ctx, w.pool)
+	// A job River holds for later is a snoozed one (the queue's jobs are never
+	// scheduled for later by hand).
+	rc, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{Schema: worker.Schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(q) != 1 || q[0].Queued != 1 || q[0].Division != 101 || q[0].Entity != "accounts" {
-		t.Errorf("Queue %+v, want one queued accounts job of division 101", q)
+	if _, err := rc.Insert(ctx, worker.SyncArgs{Connection: w.conn.ID, Division: 101, Entity: "items"},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := queueOf(t, w.pool).Waiting(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []worker.Waiting{
+		{Connection: w.conn.ID, Division: 101, Entity: "accounts", Queued: 1},
+		{Connection: w.conn.ID, Division: 101, Entity: "items", Snoozed: 1},
+	}
+	if d := cmp.Diff(want, q); d != "" {
+		t.Errorf("Waiting (-want +got):\n%s", d)
 	}
 	unmigrated := sinktest.NewPool(t, sinktest.NewDatabase(t))
-	if q, err := worker.Queue(ctx, unmigrated); err != nil || len(q) != 0 {
+	if q, err := queueOf(t, unmigrated).Waiting(ctx); err != nil || len(q) != 0 {
 		t.Errorf("Queue of an unmigrated database: %v, %v; want nothing, no error", q, err)
 	}
-	if id, ok, err := worker.Leader(ctx, w.pool); err != nil || ok {
+	if id, ok, err := queueOf(t, w.pool).Leader(ctx); err != nil || ok {
 		t.Errorf("Leader with no worker: %q, %t, %v; want none", id, ok, err)
 	}
-	if id, ok, err := worker.Leader(ctx, unmigrated); err != nil || ok {
+	if id, ok, err := queueOf(t, unmigrated).Leader(ctx); err != nil || ok {
 		t.Errorf("Leader of an unmigrated database: %q, %t, %v; want none, no error", id, ok, err)
 	}
 }
@@ -255,7 +270,7 @@ func TestLeader(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
 	w.start(worker.Config{Logger: zerolog.Nop(), ID: "leader-test-process"})
 	w.waitFor("a leader", 30*time.Second, func() bool {
-		id, ok, err := worker.Leader(context.Background(), w.pool)
+		id, ok, err := queueOf(t, w.pool).Leader(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,11 +288,11 @@ func TestAJobWhoseRunFinishedIsNotRunAgain(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 5, FreezeClock: true})
 	ctx := context.Background()
-	done, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
+	done, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
+	fresh, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +402,7 @@ func TestJobOutsideTheDivisionsIsCancelled(t *testing.T) {
 	ctx := context.Background()
 	ids := map[int]int64{}
 	for _, d := range []int{101, 102} {
-		id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: d, Entity: "accounts"})
+		id, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: d, Entity: "accounts"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -431,11 +446,11 @@ func TestCancelConnection(t *testing.T) {
 		{ConnectionID: w.conn.ID, Division: 101, Entity: sync.DeletionsJob},
 		{ConnectionID: other.ID, Division: 101, Entity: "accounts"},
 	} {
-		if _, _, err := worker.Enqueue(ctx, w.pool, job); err != nil {
+		if _, _, err := queueOf(t, w.pool).Enqueue(ctx, job); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := worker.CancelConnection(ctx, w.pool, w.conn.ID)
+	n, err := queueOf(t, w.pool).CancelConnection(ctx, w.conn.ID)
 	if err != nil || n != 2 {
 		t.Fatalf("CancelConnection: %d, %v; want 2 jobs cancelled", n, err)
 	}
@@ -445,7 +460,17 @@ func TestCancelConnection(t *testing.T) {
 	if c := w.count(`SELECT count(*) FROM exact_river.river_job WHERE state = 'available' AND (args->>'connection')::bigint = $1`, other.ID); c != 1 {
 		t.Errorf("%d queued jobs of the other connection, want 1", c)
 	}
-	if n, err := worker.CancelConnection(ctx, sinktest.NewPool(t, sinktest.NewDatabase(t)), 1); err != nil || n != 0 {
+	if n, err := queueOf(t, sinktest.NewPool(t, sinktest.NewDatabase(t))).CancelConnection(ctx, 1); err != nil || n != 0 {
 		t.Errorf("CancelConnection on an unmigrated database: %d, %v; want 0, no error", n, err)
 	}
+}
+
+// queueOf is the Queue of pool's database.
+func queueOf(t *testing.T, pool *pgxpool.Pool) *worker.Queue {
+	t.Helper()
+	q, err := worker.NewQueue(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

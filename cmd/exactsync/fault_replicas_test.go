@@ -17,7 +17,6 @@ import (
 	"github.com/exactsync/exactsync/internal/tcpproxy"
 	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
-	"github.com/exactsync/exactsync/worker"
 )
 
 // TestFaultTokenRefreshCutTwoReplicas: two `exactsync run` processes share a connection,
@@ -56,7 +55,7 @@ func TestFaultTokenRefreshCutTwoReplicas(t *testing.T) {
 		for _, d := range faultDivisions {
 			for _, e := range append(slices.Clone(entities), sync.DeletionsJob) {
 				job := sync.Job{ConnectionID: connID, Division: d, Entity: e, Full: full && e != sync.DeletionsJob}
-				if _, _, err := worker.Enqueue(context.Background(), fw.pool, job); err != nil {
+				if _, _, err := queueOf(t, fw.pool).Enqueue(context.Background(), job); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/worker"
 )
 
 // runProc is one `exactsync run` process of a test.
@@ -256,4 +259,14 @@ func TestSyncEnqueueAndStatusQueue(t *testing.T) {
 	if r := w.mustRun("status"); strings.Contains(r.stdout, noWorkerHint) {
 		t.Errorf("status says no run process runs while one does:\n%s", r.stdout)
 	}
+}
+
+// queueOf is the job queue of pool's database.
+func queueOf(t *testing.T, pool *pgxpool.Pool) *worker.Queue {
+	t.Helper()
+	q, err := worker.NewQueue(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
