@@ -184,6 +184,9 @@ type TickArgs struct {
 	Schedule  string       `json:"schedule"`
 	Entities  []TickEntity `json:"entities"`
 	Deletions bool         `json:"deletions,omitempty"`
+	// CatchUp marks the tick River queues when a process becomes the leader (see
+	// Schedule.CatchUp).
+	CatchUp bool `json:"catch_up,omitempty"`
 }
 
 func (TickArgs) Kind() string { return KindTick }
@@ -204,6 +207,17 @@ type tickWorker struct {
 // jobs fetched together are of different divisions), then the deletions jobs.
 func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	w := t.w
+	if job.Args.CatchUp {
+		last, err := w.lastTick(ctx, job)
+		if err != nil {
+			return err
+		}
+		if s, ok := w.schedule(job.Args.Schedule); ok && !last.IsZero() && s.Next.Next(last).After(job.ScheduledAt) {
+			w.log.Info().Str("schedule", job.Args.Schedule).Time("last_tick", last).Time("next_tick", s.Next.Next(last)).
+				Msg("catch-up: no tick of the schedule was missed; nothing queued")
+			return nil
+		}
+	}
 	conns, err := w.cfg.Store.Connections(ctx)
 	if err != nil {
 		return fmt.Errorf("reading connections: %w", err)
@@ -259,6 +273,40 @@ func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	w.log.Info().Str("schedule", job.Args.Schedule).Time("tick", tick).Int("divisions", len(divs)).
 		Int("jobs_queued", queued).Int("jobs_already_queued", skipped).Msg("tick")
 	return nil
+}
+
+// tickStates are the states of a tick that queued, or will queue, its jobs.
+var tickStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
+	rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateCompleted,
+}
+
+// lastTick is when the schedule of job last fired before job (a tick or a catch-up
+// tick, queued by any leader, River's JobList tells), zero when it never did.
+func (w *Worker) lastTick(ctx context.Context, job *river.Job[TickArgs]) (time.Time, error) {
+	params := river.NewJobListParams().Kinds(KindTick).States(tickStates...).
+		Where("args->>'schedule' = @schedule", river.NamedArgs{"schedule": job.Args.Schedule}).
+		OrderBy(river.JobListOrderByScheduledAt, river.SortOrderDesc).First(3)
+	res, err := w.river.JobList(ctx, params)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the last tick of schedule %s: %w", job.Args.Schedule, err)
+	}
+	for _, j := range res.Jobs {
+		if j.ID != job.ID && !j.ScheduledAt.After(job.ScheduledAt) {
+			return j.ScheduledAt, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// schedule is the configured schedule of spec.
+func (w *Worker) schedule(spec string) (Schedule, bool) {
+	for _, s := range w.cfg.Schedules {
+		if s.Spec == spec {
+			return s, true
+		}
+	}
+	return Schedule{}, false
 }
 
 // divisions are the divisions of conn to sync: the stored list (read from Exact hourly

@@ -156,6 +156,41 @@ func TestTickIsQueuedOnce(t *testing.T) {
 	}
 }
 
+// A new leader queues no catch-up tick when no firing of the schedule was missed since
+// the last tick: the first leader's catch-up queued every job, and after a leader change
+// the second one's catch-up tick queues nothing, so each division and entity runs once.
+func TestCatchUpAfterALeaderChangeQueuesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's leader elections; skipped with -short")
+	}
+	t.Parallel()
+	divs := []int{101, 102}
+	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 5, FreezeClock: true})
+	cfg := worker.Config{Logger: zerolog.Nop(), Workers: 2, Schedules: []worker.Schedule{{
+		Spec: "hourly", Next: every(time.Hour), Entities: []worker.TickEntity{{Entity: "accounts"}}, Deletions: true, CatchUp: true,
+	}}}
+	want := 2 * len(divs) // accounts and deletions
+	first := w.start(cfg)
+	w.waitFor("the first leader's jobs completed", 2*time.Minute, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindSync) >= want
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.start(cfg)
+	w.waitFor("the second leader's catch-up tick completed", 2*time.Minute, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindTick) == 2
+	})
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1`, worker.KindSync); n != want {
+		t.Errorf("%d sync jobs after a leader change, want %d: the new leader's catch-up queued the tick again", n, want)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok'`); n != want {
+		t.Errorf("%d ok runs, want %d", n, want)
+	}
+}
+
 // A job that spends its division's day budget snoozes, and runs to the end after
 // Exact's day turns.
 func TestSpentBudgetSnoozesUntilTheDayTurns(t *testing.T) {
