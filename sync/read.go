@@ -80,6 +80,10 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	r.primeSpentDay(ctx, src, job, log)
 
 	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
+	started, err := r.passesStarted(ctx, job)
+	if err != nil {
+		return err
+	}
 	fullPass := false // a pass from the start of an incrementally read entity
 	for i, e := range ents {
 		m := &member{e: e, name: e.Name, table: e.Target(), same: -1}
@@ -93,7 +97,11 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 			return err // sink names the entity and division
 		}
 		m.full = job.Full || e.Read == ReadFull
-		if !m.full && e.Read == ReadSync && (m.cur.Timestamp > 0 || m.cur.DeletedTimestamp > 0) {
+		if at, ok := started[e.Name]; resumesPass(e, m.cur, at, ok) {
+			m.full = false // the pass goes on from its cursor
+			log.Info().Str("member", e.Name).Time("pass_started", at).Int64("cursor", m.cur.Timestamp).Bool("sweep", m.cur.Sweep).
+				Msg("going on with the full pass an earlier attempt of this job started")
+		} else if !m.full && e.Read == ReadSync && (m.cur.Timestamp > 0 || m.cur.DeletedTimestamp > 0) {
 			last, err := r.history.LastSuccess(ctx, job.ConnectionID, job.Division, e.Name)
 			if err != nil {
 				return err

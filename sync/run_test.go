@@ -634,17 +634,29 @@ func TestSweep(t *testing.T) {
 		wantFrom    int64
 		wantFull    bool
 		wantSweep   bool // pages recorded for a sweep, and the sweep finished
+		// earlier: an earlier attempt of the job (queue job 7) started a full pass two
+		// minutes ago and was cut short.
+		earlier bool
 	}{
 		{"full pass over stored rows sweeps", Job{Full: true}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
-			now.Add(-time.Hour), true, 0, true, true},
+			now.Add(-time.Hour), true, 0, true, true, false},
 		{"full pass of an empty division records nothing", Job{Full: true}, sink.Cursor{},
-			time.Time{}, false, 0, true, false},
+			time.Time{}, false, 0, true, false, false},
 		{"incremental run within the deletion log's reach", Job{}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
-			now.Add(-54 * 24 * time.Hour), true, 500, false, false},
+			now.Add(-54 * 24 * time.Hour), true, 500, false, false, false},
 		{"incremental run past the deletion log's reach becomes a sweeping full pass", Job{}, sink.Cursor{Timestamp: 500, DeletedTimestamp: 40},
-			now.Add(-56 * 24 * time.Hour), true, 0, true, true},
+			now.Add(-56 * 24 * time.Hour), true, 0, true, true, false},
 		{"a sweeping pass cut short goes on sweeping", Job{}, sink.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true},
-			now.Add(-time.Hour), true, 3, false, true},
+			now.Add(-time.Hour), true, 3, false, true, false},
+		{"a full pass an earlier attempt of the job started goes on from its cursor", Job{Full: true, QueueJob: 7},
+			sink.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true, LastFullAt: now.Add(-time.Minute)},
+			now.Add(-time.Hour), true, 3, false, true, true},
+		{"a full pass cut before it wrote a page starts over", Job{Full: true, QueueJob: 7},
+			sink.Cursor{Timestamp: 500, DeletedTimestamp: 40, LastFullAt: now.Add(-48 * time.Hour)},
+			now.Add(-time.Hour), true, 0, true, true, true},
+		{"a pass past the deletion log's reach an earlier attempt started goes on", Job{QueueJob: 7},
+			sink.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true, LastFullAt: now.Add(-time.Minute)},
+			now.Add(-56 * 24 * time.Hour), true, 3, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -652,6 +664,10 @@ func TestSweep(t *testing.T) {
 			src.pages[firstURL(src, "accounts", 101, tt.wantFrom)] = page("", account(id1, 600, true))
 			src.pages[deletedURL(src, 101, tt.cursor.DeletedTimestamp)] = page("")
 			st := &fakeStore{cursor: tt.cursor, lastSuccess: tt.lastSuccess, hasRows: tt.hasRows}
+			if tt.earlier {
+				st.started = []sink.Run{{ConnectionID: 1, Division: 101, Entity: "accounts", Full: true, QueueJob: 7, StartedAt: now.Add(-2 * time.Minute)}}
+				st.ended = map[int64]sink.RunResult{1: {Status: sink.RunCanceled}}
+			}
 			r := NewRunner(Config{Logger: zerolog.Nop(), Now: func() time.Time { return now }, Enabled: []string{}}, st, st, st)
 			job := tt.job
 			job.ConnectionID, job.Division, job.Entity = 1, 101, "accounts"
@@ -659,8 +675,8 @@ func TestSweep(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v (asked %v)", err, src.asked)
 			}
-			if res.Job.Full != tt.wantFull || st.started[0].Full != tt.wantFull {
-				t.Errorf("full: result %v, recorded %v; want %v", res.Job.Full, st.started[0].Full, tt.wantFull)
+			if last := st.started[len(st.started)-1]; res.Job.Full != tt.wantFull || last.Full != tt.wantFull {
+				t.Errorf("full: result %v, recorded %v; want %v", res.Job.Full, last.Full, tt.wantFull)
 			}
 			if len(st.batches) != 1 || st.batches[0].Cursor.Sweep != tt.wantSweep {
 				t.Fatalf("batches %+v, want one with Sweep %v", st.batches, tt.wantSweep)
