@@ -427,6 +427,9 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if turnEnded(ctx) && s.resumable() {
+			return ErrTurnEnded
+		}
 	}
 	return ctx.Err()
 }

@@ -522,6 +522,33 @@ func TestFullRunStartsFromTheBeginning(t *testing.T) {
 	}
 }
 
+// A run whose turn has ended (WithTurn) stops after its next committed write: the
+// page's rows and cursor are stored, the rest is left to the next run of the job, and
+// the run is recorded canceled with ErrTurnEnded.
+func TestRunStopsAfterAWriteWhenItsTurnEnds(t *testing.T) {
+	src := &fakeSource{pages: map[string]string{}}
+	second := "https://start.exactonline.nl/api/v1/101/sync/CRM/Accounts?$skiptoken=2"
+	src.pages[firstURL(src, "accounts", 101, 0)] = page(second, account(id1, 3, true))
+	src.pages[second] = page("", account(id2, 4, true))
+	st := &fakeStore{}
+	end := make(chan struct{})
+	close(end)
+	ctx := WithTurn(context.Background(), end)
+	res, err := newPageRunner(st).Run(ctx, src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if !errors.Is(err, ErrTurnEnded) {
+		t.Fatalf("Run: %v, want ErrTurnEnded", err)
+	}
+	if res.Status != StatusCanceled || res.Committed != 1 {
+		t.Errorf("status %s, %d pages committed; want canceled after 1", res.Status, res.Committed)
+	}
+	if got := st.cur("accounts").Timestamp; got != 3 {
+		t.Errorf("cursor %d after the turn, want 3 (the first page's)", got)
+	}
+	if slices.Contains(src.asked, second) && len(st.batches) != 1 {
+		t.Errorf("%d batches written, want the first page's alone", len(st.batches))
+	}
+}
+
 func TestRunFailures(t *testing.T) {
 	reset := time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)
 	tests := []struct {

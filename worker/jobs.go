@@ -25,7 +25,6 @@ const (
 	KindDivisions = "exactsync_divisions"
 	KindKeepAlive = "exactsync_keepalive"
 	KindPrune     = "exactsync_prune"
-	KindRescue    = "exactsync_rescue"
 )
 
 // SyncArgs are the arguments of a sync job: one sync.Job. A job is unique by
@@ -69,7 +68,9 @@ type syncWorker struct {
 	w *Worker
 }
 
-func (s *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return s.w.cfg.RunTimeout }
+// Timeout is RescueAfter: a turn ends at half of it (see Work), and River's rescuer takes
+// a job that has run longer for one whose process died.
+func (s *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return s.w.cfg.RescueAfter }
 
 // NextRetry spaces the runs of a failed job by exact's retry policy (Config.Retry), which
 // also bounds them (SyncMaxAttempts): a failing endpoint costs a job at most
@@ -122,10 +123,24 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return err
 	}
 	// The runner logs the outcome once. With the job's id, an attempt after one that ran
-	// to the end in a process that died before River recorded it is not run again.
+	// to the end in a process that died before River recorded it is not run again, and
+	// one after a turn goes on with the turn's full pass.
 	sj := a.Job()
 	sj.QueueJob = job.ID
-	_, err = w.cfg.Runner.Run(ctx, client, sj)
+	// The turn: once the run has run for w.turn(), it stops after its next committed
+	// write (sync.WithTurn), and the job is snoozed for no time: any process goes on
+	// with it from its committed cursor. A run still going at three quarters of
+	// RescueAfter (a wait for Exact's rate limit, a slow call) is cancelled, as on a
+	// shutdown; the pages it fetched are written. A live job so never runs for as long
+	// as River's rescuer waits before it takes the job for lost.
+	end := make(chan struct{})
+	turn := time.AfterFunc(w.turn(), func() { close(end) })
+	rctx, cut := context.WithCancel(ctx)
+	deadline := time.AfterFunc(w.cfg.RescueAfter*3/4, cut)
+	res, err := w.cfg.Runner.Run(sync.WithTurn(rctx, end), client, sj)
+	turn.Stop()
+	wasCut := !deadline.Stop()
+	cut()
 	var daily *exact.DailyLimitError
 	switch {
 	case err == nil:
@@ -137,6 +152,18 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 			}
 		}
 		return nil
+	case errors.Is(err, sync.ErrTurnEnded):
+		// Not an attempt: River's snooze gives the attempt back.
+		log.Debug().Int("pages", res.Committed).Dur("turn_ms", w.turn()).Msg("turn ended; the job goes on from its committed cursor")
+		return river.JobSnooze(0)
+	case wasCut && ctx.Err() == nil && errors.Is(err, context.Canceled):
+		if res.Committed == 0 && res.Waited == 0 {
+			// Neither a page nor a wait for Exact in all that time: an attempt, so that a
+			// job that cannot move is bounded by SyncMaxAttempts.
+			return fmt.Errorf("%s: no page committed within %s", sj, w.cfg.RescueAfter*3/4)
+		}
+		log.Debug().Int("pages", res.Committed).Dur("waited_ms", res.Waited).Msg("turn cut; the job goes on from its committed cursor")
+		return river.JobSnooze(0)
 	case errors.Is(err, sync.ErrBusy):
 		return river.JobSnooze(w.cfg.BusySnooze + jitter(w.cfg.BusySnooze))
 	case errors.As(err, &daily):
@@ -201,6 +228,12 @@ func controlOpts() river.InsertOpts {
 type tickWorker struct {
 	river.WorkerDefaults[TickArgs]
 	w *Worker
+}
+
+// Timeout: a tick only reads and inserts rows; River's rescuer takes a tick whose
+// process died for lost after RescueAfter, at least a minute.
+func (t *tickWorker) Timeout(*river.Job[TickArgs]) time.Duration {
+	return max(t.w.cfg.RescueAfter, time.Minute)
 }
 
 // Work queues the tick's jobs, entity by entity across the divisions (so that the
@@ -341,6 +374,9 @@ type divisionsWorker struct {
 	w *Worker
 }
 
+// Timeout: the listing waits for Exact's rate limits like a run.
+func (d *divisionsWorker) Timeout(*river.Job[DivisionsArgs]) time.Duration { return d.w.cfg.RunTimeout }
+
 // Work lists the divisions of every connection that does not need re-authorization.
 // The list is read even when Config.Divisions names the divisions: it is how a division
 // moved by Exact is noticed (§3.10).
@@ -376,6 +412,9 @@ type pruneWorker struct {
 	river.WorkerDefaults[PruneArgs]
 	w *Worker
 }
+
+// Timeout: pruning a long history may take a while.
+func (p *pruneWorker) Timeout(*river.Job[PruneArgs]) time.Duration { return p.w.cfg.RunTimeout }
 
 // Work deletes the runs older than Config.RunHistory, except the last successful run
 // of each entity in each division (see sink.Store.PruneRuns).

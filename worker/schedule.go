@@ -71,9 +71,6 @@ func (w *Worker) periodicJobs() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(w.keepAliveEvery()), func() (river.JobArgs, *river.InsertOpts) {
 			return KeepAliveArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "keepalive", RunOnStart: true}),
-		river.NewPeriodicJob(river.PeriodicInterval(w.cfg.RescueAfter/2), func() (river.JobArgs, *river.InsertOpts) {
-			return RescueArgs{}, nil
-		}, &river.PeriodicJobOpts{ID: "rescue"}),
 	)
 	if w.cfg.RunHistory > 0 {
 		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(PruneEvery), func() (river.JobArgs, *river.InsertOpts) {
