@@ -156,7 +156,10 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		// Not an attempt: River's snooze gives the attempt back.
 		log.Debug().Int("pages", res.Committed).Dur("turn_ms", w.turn()).Msg("turn ended; the job goes on from its committed cursor")
 		return river.JobSnooze(0)
-	case wasCut && ctx.Err() == nil && errors.Is(err, context.Canceled):
+	case wasCut && !errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled):
+		// Cut by the turn's deadline, not by a shutdown (River's own timeout may have
+		// passed meanwhile, while the fetched pages were written: River still takes the
+		// snooze).
 		if res.Committed == 0 && res.Waited == 0 {
 			// Neither a page nor a wait for Exact in all that time: an attempt, so that a
 			// job that cannot move is bounded by SyncMaxAttempts.

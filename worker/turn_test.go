@@ -22,15 +22,15 @@ func TestALongFullPassGoesOnInTurns(t *testing.T) {
 		t.Skip("waits for a job's turns; skipped with -short")
 	}
 	t.Parallel()
-	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 8000, FreezeClock: true,
-		Faults: exacttest.Faults{Latency: 400 * time.Millisecond}})
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 3000, FreezeClock: true,
+		Faults: exacttest.Faults{Latency: time.Second}})
 	ctx := context.Background()
 	// A row Exact does not have, nor its deletion log: only the sweep removes it.
 	if _, err := w.pool.Exec(ctx, `INSERT INTO exact.accounts (division, id, exact_timestamp, raw)
 		VALUES (101, gen_random_uuid(), 1, '{}')`); err != nil {
 		t.Fatal(err)
 	}
-	w.start(worker.Config{Logger: zerolog.Nop(), RescueAfter: 5 * time.Second})
+	w.start(worker.Config{Logger: zerolog.Nop(), RescueAfter: 4 * time.Second})
 	id, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts", Full: true})
 	if err != nil {
 		t.Fatal(err)
@@ -79,14 +79,14 @@ func TestALongFullPassGoesOnInTurns(t *testing.T) {
 			t.Errorf("run %d is full %v; want the first a full pass and the next ones going on with it: %v", i+1, r.full, runs)
 		}
 	}
-	if n := w.count(`SELECT count(*) FROM exact.accounts WHERE division = 101`); n != 8000 {
-		t.Errorf("%d accounts stored, want Exact's 8000 (the sweep removes the row Exact does not have)", n)
+	if n := w.count(`SELECT count(*) FROM exact.accounts WHERE division = 101`); n != 3000 {
+		t.Errorf("%d accounts stored, want Exact's 3000 (the sweep removes the row Exact does not have)", n)
 	}
-	// 8 pages of 1,000 and the last, empty one; each turn's end drops at most the pages
+	// 3 pages of 1,000 and the last, empty one; each turn's end drops at most the pages
 	// fetched ahead of the writer.
 	calls := w.sim.Stats().Calls(101, "sync/CRM/Accounts")
-	t.Logf("%d turns, %d calls of sync/CRM/Accounts for a pass of 8000 accounts", len(runs), calls)
-	if calls > 9+3*len(runs) {
-		t.Errorf("%d calls for 9 pages in %d turns: a turn started the pass over", calls, len(runs))
+	t.Logf("%d turns, %d calls of sync/CRM/Accounts for a pass of 3000 accounts", len(runs), calls)
+	if calls > 4+3*len(runs) {
+		t.Errorf("%d calls for 4 pages in %d turns: a turn started the pass over", calls, len(runs))
 	}
 }
