@@ -45,6 +45,9 @@ func TestFaultTokenRefreshCutTwoReplicas(t *testing.T) {
 	fw := newFaultWorldWith(t, exacttest.Options{Accounts: 600, Records: map[string]int{"*": 300},
 		Faults: exacttest.Faults{Latency: 30 * time.Millisecond}})
 	fw.env["EXACTSYNC_ENTITIES"] = strings.Join(entities, ",")
+	// Each replica has a state directory of its own: they share the key through the
+	// environment, as pods would share a secret.
+	fw.env["EXACTSYNC_ENCRYPTION_KEY"] = strings.Repeat("5e", 32)
 	fw.importToken()
 	connID := int64(fw.count(`SELECT id FROM exact_sync.connections`))
 	fw.recordStates()
