@@ -155,7 +155,7 @@ func TestPageRetries(t *testing.T) {
 			},
 		},
 		{
-			name:      "5xx every time: APIError after MaxAttempts",
+			name:      "5xx every time: APIError after RetryPolicy.Attempts",
 			steps:     []http.HandlerFunc{status(503, ``)},
 			wantCalls: 5, wantTokenCalls: 1,
 			wantErr: func(err error) string {
@@ -206,7 +206,7 @@ func TestPageRetries(t *testing.T) {
 			},
 		},
 		{
-			name:      "malformed JSON every time: DecodeError naming the endpoint after MaxAttempts",
+			name:      "malformed JSON every time: DecodeError naming the endpoint after RetryPolicy.Attempts",
 			steps:     []http.HandlerFunc{ok(`{"d":{"results":[{"ID":"a"},{"ID":`)},
 			wantCalls: 5, wantTokenCalls: 1,
 			wantSleeps: func(s []time.Duration) string {

@@ -52,9 +52,6 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
-// WithDefaults is p with its zero fields set to the defaults.
-func (p RetryPolicy) WithDefaults() RetryPolicy { return p.withDefaults() }
-
 // Wait is the wait before retry n (1-based) of a request: Base·2ⁿ⁻¹ capped at Max, with
 // jitter over its upper half.
 func (p RetryPolicy) Wait(n int) time.Duration {
