@@ -138,7 +138,7 @@ func (w *world) startWorker(cfg *config.Config, scheds []worker.Schedule) {
 	w.t.Helper()
 	ctx := context.Background()
 	log := newLogger(cfg, io.Discard)
-	st, err := sink.Open(ctx, sink.Config{DatabaseURL: w.dbURL, Logger: log})
+	st, err := sink.Open(ctx, sink.Config{DatabaseURL: w.dbURL, Logger: log, Keyring: w.keyring()})
 	if err != nil {
 		w.t.Fatal(err)
 	}
