@@ -33,9 +33,9 @@ type Config struct {
 	Sleep          func(ctx context.Context, d time.Duration) error // default: a timer honouring ctx
 	TokenTimeout   time.Duration                                    // one token call, default 10s (well under the 30 s row lock)
 	RequestTimeout time.Duration                                    // one data call incl. its body, default 60s
-	MaxAttempts    int                                              // attempts per call on 5xx and timeouts, default 5
-	RetryBase      time.Duration                                    // first backoff, default 1s
-	RetryMax       time.Duration                                    // backoff cap, default 30s
+	// Retry decides how often a failed call is tried again and how long it waits
+	// (default: DefaultAttempts calls, backoff from 1s to 30s).
+	Retry RetryPolicy
 	// NoRefreshWait makes a call that needs a token refresh Exact does not allow yet
 	// (§1.8) return a *RefreshWaitError at once instead of waiting for the window:
 	// for a person at a terminal, who is better told how long it is than kept waiting.
@@ -62,8 +62,7 @@ type Client struct {
 	noRefreshWait bool
 
 	tokenTimeout, requestTimeout time.Duration
-	maxAttempts                  int
-	retryBase, retryMax          time.Duration
+	retry                        RetryPolicy
 
 	calls, tokenCalls atomic.Int64
 	bodyHint          atomic.Int64 // largest answer body read so far, to size the next buffer
@@ -118,9 +117,7 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 		noRefreshWait:  cfg.NoRefreshWait,
 		tokenTimeout:   cmp.Or(cfg.TokenTimeout, 10*time.Second),
 		requestTimeout: cmp.Or(cfg.RequestTimeout, 60*time.Second),
-		maxAttempts:    cmp.Or(cfg.MaxAttempts, 5),
-		retryBase:      cmp.Or(cfg.RetryBase, time.Second),
-		retryMax:       cmp.Or(cfg.RetryMax, 30*time.Second),
+		retry:          cfg.Retry.withDefaults(),
 		gate:           make(chan struct{}, 1),
 		id:             newClientID(),
 		pendingPoll:    pendingPollFirst,

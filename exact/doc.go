@@ -36,7 +36,7 @@
 // index their top-level members in place, and the converters ([Int64], [Decimal], [Date],
 // [Code], …) read single values when they are needed. Amounts stay exact decimal text.
 // The scanner validates every byte. A page it cannot split into records (truncated,
-// unbalanced) is fetched again like a 5xx answer, up to MaxAttempts times, then returned
+// unbalanced) is a failure like a 5xx answer, counted against the same attempts ([RetryPolicy]), then returned
 // as a *[DecodeError]. A record that is
 // bad on its own, invalid JSON within clear bounds or text that PostgreSQL's text and
 // jsonb refuse (NUL, a lone UTF-16 surrogate, bytes that are not UTF-8), comes back in the

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,43 +35,34 @@ const (
 //
 // Rate limits (§2): before sending, a spent minute budget is waited out and a spent day budget
 // returns *DailyLimitError without a call; a 429 waits for the reset it names (a daily 429
-// returns *DailyLimitError). 5xx answers and timeouts are retried with capped exponential
-// backoff and jitter, up to MaxAttempts (§2.5, §6.11). A 401 causes one forced refresh
-// (the stored token is used instead if another process already replaced it) and one retry.
-// Other 4xx answers return *APIError at once: retrying functional errors only spends the
-// error budget (§2.5). A body that cannot be split into records (truncated, not the JSON
-// envelope) is fetched again like a 5xx, up to MaxAttempts, then returns *DecodeError. A record that is bad on its
-// own does not fail the page: it is returned with [Record.Err] set, and not fetched again.
+// returns *DailyLimitError). 5xx answers and timeouts are retried under the client's
+// [RetryPolicy] (§2.5, §6.11). A 401 causes one forced refresh (the stored token is used
+// instead if another process already replaced it) and one retry. Other 4xx answers return
+// *APIError at once: retrying functional errors only spends the error budget (§2.5). A body
+// that cannot be split into records (truncated, not the JSON envelope) is a failure like a
+// 5xx, counted against the same attempts, and the last one returns *DecodeError: a page
+// costs at most RetryPolicy.Attempts failing calls, whatever mix of failures it meets. A
+// record that is bad on its own does not fail the page: it is returned with [Record.Err]
+// set, and not fetched again.
 func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page, error) {
 	u, endpoint, err := c.checkPageURL(pageURL)
 	if err != nil {
 		return nil, err
 	}
-	calls := 0
-	for attempt := 1; ; attempt++ {
-		body, n, err := c.get(ctx, division, u, endpoint)
-		calls += n
-		if err != nil {
-			return nil, withCalls(calls, err)
+	var pb pageBody
+	_, calls, err := c.sendChecked(ctx, http.MethodGet, division, u, endpoint, nil, func(body []byte) error {
+		var err error
+		if pb, err = decodePage(endpoint, body); err != nil {
+			// A body cut short is a transport failure, like a 5xx (§6.11): a firewall or
+			// proxy that truncates answers does so at random.
+			return pageError(endpoint, err)
 		}
-		pb, err := decodePage(endpoint, body)
-		if err == nil {
-			return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
-		}
-		derr := pageError(endpoint, err)
-		// A body cut short is a transport failure, like a 5xx: fetched again up to
-		// MaxAttempts times (§6.11), since a firewall or proxy that truncates answers
-		// does so at random.
-		if attempt >= c.maxAttempts {
-			return nil, withCalls(calls, derr)
-		}
-		wait := c.backoff(attempt)
-		c.log.Warn().Str("endpoint", endpoint).Int("division", division).Str("error", derr.Error()).
-			Dur("wait_ms", wait).Msg("malformed page; fetching it again")
-		if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry}); err != nil {
-			return nil, withCalls(calls, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, withCalls(calls, err)
 	}
+	return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
 }
 
 // callsError is an error of Page that made HTTP calls before it failed.
@@ -153,6 +143,13 @@ func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string
 // have carried out before a failure, is not sent again after a network error, a timeout
 // or a 5xx; a 401 or a 429 means it was not carried out, and it is sent again.
 func (c *Client) send(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte) ([]byte, int, error) {
+	return c.sendChecked(ctx, method, division, pageURL, endpoint, body, nil)
+}
+
+// sendChecked is send with check, when not nil, run on the body of each 2xx answer: an
+// error of check is a failure like a 5xx, retried under the same count of attempts, and
+// the last one is returned as is.
+func (c *Client) sendChecked(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte, check func([]byte) error) ([]byte, int, error) {
 	repeatable := method != http.MethodPost
 	calls, failures, tooMany := 0, 0, 0
 	refreshed := false
@@ -188,7 +185,7 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 			}
 			failures++
 			err = fmt.Errorf("%s %s: %w", method, endpoint, err)
-			if failures >= c.maxAttempts || !retryable(err) || !repeatable {
+			if failures >= c.retry.Attempts || !retryable(err) || !repeatable {
 				return nil, calls, err
 			}
 			if err := c.retryWait(ctx, failures, division, endpoint, err.Error()); err != nil {
@@ -204,7 +201,20 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 		c.reportLimits(division)
 		switch {
 		case status >= 200 && status < 300:
-			return answer, calls, nil
+			if check == nil {
+				return answer, calls, nil
+			}
+			cerr := check(answer)
+			if cerr == nil {
+				return answer, calls, nil
+			}
+			failures++
+			if failures >= c.retry.Attempts || !repeatable {
+				return nil, calls, cerr
+			}
+			if err := c.retryWait(ctx, failures, division, endpoint, cerr.Error()); err != nil {
+				return nil, calls, err
+			}
 		case status == http.StatusUnauthorized && !refreshed:
 			refreshed = true
 			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Msg("access token rejected (401); refreshing it once")
@@ -239,7 +249,7 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 		case status >= 500 || status == http.StatusRequestTimeout:
 			failures++
 			apiErr := c.apiError(status, hdr, answer, endpoint, division)
-			if failures >= c.maxAttempts || !repeatable {
+			if failures >= c.retry.Attempts || !repeatable {
 				return nil, calls, apiErr
 			}
 			if err := c.retryWait(ctx, failures, division, endpoint, apiErr.Error()); err != nil {
@@ -262,23 +272,10 @@ func (c *Client) reportLimits(division int) {
 }
 
 func (c *Client) retryWait(ctx context.Context, failures, division int, endpoint, msg string) error {
-	wait := c.backoff(failures)
+	wait := c.retry.Wait(failures)
 	c.log.Warn().Str("endpoint", endpoint).Int("division", division).Int("attempt", failures).
-		Int("max_attempts", c.maxAttempts).Str("error", msg).Dur("wait_ms", wait).Msg("call failed; retrying")
+		Int("max_attempts", c.retry.Attempts).Str("error", msg).Dur("wait_ms", wait).Msg("call failed; retrying")
 	return c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry})
-}
-
-// backoff returns the wait before retry n (1-based): RetryBase·2ⁿ⁻¹ capped at RetryMax, with
-// jitter over its upper half.
-func (c *Client) backoff(n int) time.Duration {
-	d := c.retryMax
-	if n-1 < 30 {
-		d = min(c.retryBase<<(n-1), c.retryMax)
-	}
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // retryable reports whether a failed call may succeed when repeated.

@@ -155,7 +155,7 @@ func TestPageRetries(t *testing.T) {
 			},
 		},
 		{
-			name:      "5xx every time: APIError after MaxAttempts",
+			name:      "5xx every time: APIError after RetryPolicy.Attempts",
 			steps:     []http.HandlerFunc{status(503, ``)},
 			wantCalls: 5, wantTokenCalls: 1,
 			wantErr: func(err error) string {
@@ -206,7 +206,7 @@ func TestPageRetries(t *testing.T) {
 			},
 		},
 		{
-			name:      "malformed JSON every time: DecodeError naming the endpoint after MaxAttempts",
+			name:      "malformed JSON every time: DecodeError naming the endpoint after RetryPolicy.Attempts",
 			steps:     []http.HandlerFunc{ok(`{"d":{"results":[{"ID":"a"},{"ID":`)},
 			wantCalls: 5, wantTokenCalls: 1,
 			wantSleeps: func(s []time.Duration) string {
@@ -222,6 +222,29 @@ func TestPageRetries(t *testing.T) {
 				}
 				if !strings.HasPrefix(err.Error(), "malformed JSON from sync/CRM/Accounts: ") {
 					return fmt.Sprintf("got message %q", err)
+				}
+				return ""
+			},
+		},
+		{
+			// One count of attempts for both kinds of failure: a page costs at most
+			// RetryPolicy.Attempts calls (FailingPageCalls), never attempts × attempts.
+			name: "5xx and malformed bodies in turn: one count of attempts",
+			steps: []http.HandlerFunc{
+				status(503, ``), ok(`{"d":{"results":[{"ID":`), status(503, ``), ok(`{"d":{"results":[{"ID":`),
+				status(502, ``), ok(onePage),
+			},
+			wantCalls: FailingPageCalls, wantTokenCalls: 1,
+			wantErr: func(err error) string {
+				var ae *APIError
+				if !errors.As(err, &ae) || ae.Status != 502 {
+					return fmt.Sprintf("got %v, want *APIError 502 after %d calls", err, FailingPageCalls)
+				}
+				return ""
+			},
+			wantSleeps: func(s []time.Duration) string {
+				if len(s) != FailingPageCalls-1 {
+					return fmt.Sprintf("got sleeps %v, want %d", s, FailingPageCalls-1)
 				}
 				return ""
 			},

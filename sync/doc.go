@@ -19,6 +19,12 @@
 // deletion routed by its EntityType to the table of its entity, if enabled.
 // Each run records its result.
 //
+// A job of the queue runs in turns: under [WithTurn], a run stops after a committed
+// write once its turn has ended and returns [ErrTurnEnded], and the next run of the job
+// goes on from the committed cursor. A full pass goes on too: a later attempt of the job
+// whose earlier attempt started the pass and committed pages of it reads on from the
+// cursor, recording the keys of the sweep, instead of starting over.
+//
 // Guarantees:
 //
 //   - At least once, idempotent: a write's rows, removals and cursor commit

@@ -82,6 +82,10 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	r.primeSpentDay(ctx, src, job, log)
 
 	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
+	started, err := r.passesStarted(ctx, job)
+	if err != nil {
+		return err
+	}
 	fullPass := false            // a pass from the start of an incrementally read entity
 	points := map[string]int64{} // Job.Since's start by endpoint, asked once for all members
 	for i, e := range ents {
@@ -96,7 +100,11 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 			return err // sink names the entity and division
 		}
 		m.full = job.Full || e.Read == ReadFull
-		if !m.full && e.Read == ReadSync && (m.cur.Timestamp > 0 || m.cur.DeletedTimestamp > 0) {
+		if at, ok := started[e.Name]; resumesPass(e, m.cur, at, ok) {
+			m.full = false // the pass goes on from its cursor
+			log.Info().Str("member", e.Name).Time("pass_started", at).Int64("cursor", m.cur.Timestamp).Bool("sweep", m.cur.Sweep).
+				Msg("going on with the full pass an earlier attempt of this job started")
+		} else if !m.full && e.Read == ReadSync && (m.cur.Timestamp > 0 || m.cur.DeletedTimestamp > 0) {
 			last, err := r.history.LastSuccess(ctx, job.ConnectionID, job.Division, e.Name)
 			if err != nil {
 				return err
@@ -474,6 +482,9 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if turnEnded(ctx) && s.resumable() {
+			return ErrTurnEnded
 		}
 	}
 	return ctx.Err()

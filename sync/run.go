@@ -419,7 +419,7 @@ func statusOf(ctx context.Context, err error) string {
 		return StatusLockLost
 	case errors.Is(err, ErrBudgetReserve):
 		return StatusBudgetReserve
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil, errors.Is(err, ErrTurnEnded):
 		return StatusCanceled
 	case errors.As(err, &api) && api.Refused():
 		return StatusRefused
@@ -458,6 +458,8 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	ev := log.Info()
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrTurnEnded):
+		// The job goes on: one turn of it, not an outcome.
 	case res.Status == StatusCanceled:
 		ev = log.Warn()
 	case res.Status == StatusDailyLimit || res.Status == StatusLockLost || res.Status == StatusBudgetReserve:

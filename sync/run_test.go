@@ -523,6 +523,33 @@ func TestFullRunStartsFromTheBeginning(t *testing.T) {
 	}
 }
 
+// A run whose turn has ended (WithTurn) stops after its next committed write: the
+// page's rows and cursor are stored, the rest is left to the next run of the job, and
+// the run is recorded canceled with ErrTurnEnded.
+func TestRunStopsAfterAWriteWhenItsTurnEnds(t *testing.T) {
+	src := &fakeSource{pages: map[string]string{}}
+	second := "https://start.exactonline.nl/api/v1/101/sync/CRM/Accounts?$skiptoken=2"
+	src.pages[firstURL(src, "accounts", 101, 0)] = page(second, account(id1, 3, true))
+	src.pages[second] = page("", account(id2, 4, true))
+	st := &fakeStore{}
+	end := make(chan struct{})
+	close(end)
+	ctx := WithTurn(context.Background(), end)
+	res, err := newPageRunner(st).Run(ctx, src, Job{ConnectionID: 1, Division: 101, Entity: "accounts"})
+	if !errors.Is(err, ErrTurnEnded) {
+		t.Fatalf("Run: %v, want ErrTurnEnded", err)
+	}
+	if res.Status != StatusCanceled || res.Committed != 1 {
+		t.Errorf("status %s, %d pages committed; want canceled after 1", res.Status, res.Committed)
+	}
+	if got := st.cur("accounts").Timestamp; got != 3 {
+		t.Errorf("cursor %d after the turn, want 3 (the first page's)", got)
+	}
+	if slices.Contains(src.asked, second) && len(st.batches) != 1 {
+		t.Errorf("%d batches written, want the first page's alone", len(st.batches))
+	}
+}
+
 func TestRunFailures(t *testing.T) {
 	reset := time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -635,17 +662,29 @@ func TestSweep(t *testing.T) {
 		wantFrom    int64
 		wantFull    bool
 		wantSweep   bool // pages recorded for a sweep, and the sweep finished
+		// earlier: an earlier attempt of the job (queue job 7) started a full pass two
+		// minutes ago and was cut short.
+		earlier bool
 	}{
 		{"full pass over stored rows sweeps", Job{Full: true}, dest.Cursor{Timestamp: 500, DeletedTimestamp: 40},
-			now.Add(-time.Hour), true, 0, true, true},
+			now.Add(-time.Hour), true, 0, true, true, false},
 		{"full pass of an empty division records nothing", Job{Full: true}, dest.Cursor{},
-			time.Time{}, false, 0, true, false},
+			time.Time{}, false, 0, true, false, false},
 		{"incremental run within the deletion log's reach", Job{}, dest.Cursor{Timestamp: 500, DeletedTimestamp: 40},
-			now.Add(-54 * 24 * time.Hour), true, 500, false, false},
+			now.Add(-54 * 24 * time.Hour), true, 500, false, false, false},
 		{"incremental run past the deletion log's reach becomes a sweeping full pass", Job{}, dest.Cursor{Timestamp: 500, DeletedTimestamp: 40},
-			now.Add(-56 * 24 * time.Hour), true, 0, true, true},
+			now.Add(-56 * 24 * time.Hour), true, 0, true, true, false},
 		{"a sweeping pass cut short goes on sweeping", Job{}, dest.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true},
-			now.Add(-time.Hour), true, 3, false, true},
+			now.Add(-time.Hour), true, 3, false, true, false},
+		{"a full pass an earlier attempt of the job started goes on from its cursor", Job{Full: true, QueueJob: 7},
+			dest.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true, LastFullAt: now.Add(-time.Minute)},
+			now.Add(-time.Hour), true, 3, false, true, true},
+		{"a full pass cut before it wrote a page starts over", Job{Full: true, QueueJob: 7},
+			dest.Cursor{Timestamp: 500, DeletedTimestamp: 40, LastFullAt: now.Add(-48 * time.Hour)},
+			now.Add(-time.Hour), true, 0, true, true, true},
+		{"a pass past the deletion log's reach an earlier attempt started goes on", Job{QueueJob: 7},
+			dest.Cursor{Timestamp: 3, DeletedTimestamp: 40, Sweep: true, LastFullAt: now.Add(-time.Minute)},
+			now.Add(-56 * 24 * time.Hour), true, 3, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -653,6 +692,10 @@ func TestSweep(t *testing.T) {
 			src.pages[firstURL(src, "accounts", 101, tt.wantFrom)] = page("", account(id1, 600, true))
 			src.pages[deletedURL(src, 101, tt.cursor.DeletedTimestamp)] = page("")
 			st := &fakeStore{cursor: tt.cursor, lastSuccess: tt.lastSuccess, hasRows: tt.hasRows}
+			if tt.earlier {
+				st.started = []dest.Run{{ConnectionID: 1, Division: 101, Entity: "accounts", Full: true, QueueJob: 7, StartedAt: now.Add(-2 * time.Minute)}}
+				st.ended = map[int64]dest.RunResult{1: {Status: dest.RunCanceled}}
+			}
 			r := NewRunner(Config{Logger: zerolog.Nop(), Now: func() time.Time { return now }, Enabled: []string{}}, st, st, st)
 			job := tt.job
 			job.ConnectionID, job.Division, job.Entity = 1, 101, "accounts"
@@ -660,8 +703,8 @@ func TestSweep(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v (asked %v)", err, src.asked)
 			}
-			if res.Job.Full != tt.wantFull || st.started[0].Full != tt.wantFull {
-				t.Errorf("full: result %v, recorded %v; want %v", res.Job.Full, st.started[0].Full, tt.wantFull)
+			if last := st.started[len(st.started)-1]; res.Job.Full != tt.wantFull || last.Full != tt.wantFull {
+				t.Errorf("full: result %v, recorded %v; want %v", res.Job.Full, last.Full, tt.wantFull)
 			}
 			if len(st.batches) != 1 || st.batches[0].Cursor.Sweep != tt.wantSweep {
 				t.Fatalf("batches %+v, want one with Sweep %v", st.batches, tt.wantSweep)

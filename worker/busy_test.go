@@ -66,7 +66,7 @@ func TestBusyDivisionSnoozesQuietly(t *testing.T) {
 		t.Fatalf("holding division 101: %v, %t", err, ok)
 	}
 	defer held.Unlock()
-	id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
+	id, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}

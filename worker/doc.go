@@ -17,7 +17,8 @@
 // periodic ones, so that a tick is queued once however many processes run.
 //
 //   - [KindTick] ([TickArgs]): one per [Schedule] and firing, plus one when the leader
-//     starts ([Schedule.CatchUp]). It queues a [KindSync] job for each of its entities in
+//     starts ([Schedule.CatchUp]), which queues nothing when the schedule's last tick, by
+//     whichever leader, leaves no firing missed: a leader change queues no tick twice. It queues a [KindSync] job for each of its entities in
 //     every division of every connection, entity by entity across the divisions, then
 //     each division's deletions job (sync.DeletionsJob), which comes after them (lower
 //     priority).
@@ -40,8 +41,9 @@
 //     and every queued job of the connection, with the reason. A refusal of Exact (400,
 //     403, 404, 405; run status refused) cancels the job without a retry, and jobs of the
 //     schedules and webhooks skip the entity in that division for [RefusedPause]: retries
-//     would spend the endpoint's 10 errors an hour (§2.5). Other errors are retried with
-//     River's backoff, at most [SyncMaxAttempts] times; the next tick queues the job afresh.
+//     would spend the endpoint's 10 errors an hour (§2.5). Other errors are retried under
+//     exact's retry policy ([Config.Retry]: exact.RetryPolicy.JobWait apart), at most
+//     [SyncMaxAttempts] times; the next tick queues the job afresh.
 //   - [KindDivisions]: hourly and at start, lists every connection's divisions through a
 //     division with day budget left and stores them (exact_sync.divisions); ticks read
 //     the stored list.
@@ -49,10 +51,21 @@
 //     [Config.Keepalive], so that Exact's 30-day expiry of unused refresh tokens never
 //     hits a quiet connection.
 //   - [KindPrune]: hourly, deletes runs older than [Config.RunHistory].
-//   - [KindRescue]: a process killed while running a job leaves the job running in
-//     River's table. Its division lock was on a database session of that process, which
-//     PostgreSQL released; the leader makes such jobs available again once they have run
-//     longer than [Config.RescueAfter] without their lock, at two looks in a row.
+//
+// # Turns and rescue
+//
+// A process killed while running a job leaves the job running in River's table; River's
+// rescuer, on the leader, takes a job running for longer than [Config.RescueAfter]
+// (River's RescueStuckJobsAfter and the sync job's timeout) for lost and retries it. A
+// live sync job never runs that long: it works in turns of half of RescueAfter. When its
+// turn ends, the run stops after its next committed write (sync.WithTurn) and the job is
+// snoozed for no time (River gives the attempt back); any process goes on with it from
+// the committed cursor, a full pass included (the runner goes on with the pass an earlier
+// attempt of the job started). A run still going at three quarters of RescueAfter (a
+// rate-limit wait, a slow call) is cancelled as on a shutdown, its fetched pages written,
+// and goes on the same way; one that committed nothing and waited for nothing counts as
+// a failed attempt. Nothing in this package writes River's tables: jobs are counted and
+// cancelled through River's JobList and JobCancel.
 //
 // # Webhooks
 //
@@ -73,7 +86,8 @@
 // ran to the end (status ok) in a process that died before River recorded the job
 // complete does not run again; it returns the recorded result (sync.Result.Replayed)
 // and the job completes. An attempt cut before its run ended leaves that run
-// 'abandoned' next to the one that finishes the job.
+// 'abandoned' next to the one that finishes the job; a job that ran in several turns has
+// a run per turn, 'canceled' but the last.
 //
 // The package does not parse schedules, read the environment or print: the command
 // passes parsed schedules ([Schedule.Next] is any Next(time.Time) time.Time, such as a

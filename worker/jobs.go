@@ -25,7 +25,6 @@ const (
 	KindDivisions = "exactsync_divisions"
 	KindKeepAlive = "exactsync_keepalive"
 	KindPrune     = "exactsync_prune"
-	KindRescue    = "exactsync_rescue"
 )
 
 // SyncArgs are the arguments of a sync job: one sync.Job. A job is unique by
@@ -69,7 +68,16 @@ type syncWorker struct {
 	w *Worker
 }
 
-func (s *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return s.w.cfg.RunTimeout }
+// Timeout is RescueAfter: a turn ends at half of it (see Work), and River's rescuer takes
+// a job that has run longer for one whose process died.
+func (s *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return s.w.cfg.RescueAfter }
+
+// NextRetry spaces the runs of a failed job by exact's retry policy (Config.Retry), which
+// also bounds them (SyncMaxAttempts): a failing endpoint costs a job at most
+// exact.RetryPolicy.FailingJobCalls calls.
+func (s *syncWorker) NextRetry(job *river.Job[SyncArgs]) time.Time {
+	return time.Now().Add(s.w.cfg.Retry.JobWait(job.Attempt))
+}
 
 // Work runs the job. A division held by another job snoozes it; a spent day budget
 // snoozes it until the budget resets; a broken token chain cancels it and every other
@@ -115,10 +123,24 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return err
 	}
 	// The runner logs the outcome once. With the job's id, an attempt after one that ran
-	// to the end in a process that died before River recorded it is not run again.
+	// to the end in a process that died before River recorded it is not run again, and
+	// one after a turn goes on with the turn's full pass.
 	sj := a.Job()
 	sj.QueueJob = job.ID
-	_, err = w.cfg.Runner.Run(ctx, client, sj)
+	// The turn: once the run has run for w.turn(), it stops after its next committed
+	// write (sync.WithTurn), and the job is snoozed for no time: any process goes on
+	// with it from its committed cursor. A run still going at three quarters of
+	// RescueAfter (a wait for Exact's rate limit, a slow call) is cancelled, as on a
+	// shutdown; the pages it fetched are written. A live job so never runs for as long
+	// as River's rescuer waits before it takes the job for lost.
+	end := make(chan struct{})
+	turn := time.AfterFunc(w.turn(), func() { close(end) })
+	rctx, cut := context.WithCancel(ctx)
+	deadline := time.AfterFunc(w.cfg.RescueAfter*3/4, cut)
+	res, err := w.cfg.Runner.Run(sync.WithTurn(rctx, end), client, sj)
+	turn.Stop()
+	wasCut := !deadline.Stop()
+	cut()
 	var daily *exact.DailyLimitError
 	switch {
 	case err == nil:
@@ -130,6 +152,21 @@ func (s *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 			}
 		}
 		return nil
+	case errors.Is(err, sync.ErrTurnEnded):
+		// Not an attempt: River's snooze gives the attempt back.
+		log.Debug().Int("pages", res.Committed).Dur("turn_ms", w.turn()).Msg("turn ended; the job goes on from its committed cursor")
+		return river.JobSnooze(0)
+	case wasCut && !errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled):
+		// Cut by the turn's deadline, not by a shutdown (River's own timeout may have
+		// passed meanwhile, while the fetched pages were written: River still takes the
+		// snooze).
+		if res.Committed == 0 && res.Waited == 0 {
+			// Neither a page nor a wait for Exact in all that time: an attempt, so that a
+			// job that cannot move is bounded by SyncMaxAttempts.
+			return fmt.Errorf("%s: no page committed within %s", sj, w.cfg.RescueAfter*3/4)
+		}
+		log.Debug().Int("pages", res.Committed).Dur("waited_ms", res.Waited).Msg("turn cut; the job goes on from its committed cursor")
+		return river.JobSnooze(0)
 	case errors.Is(err, sync.ErrBusy):
 		return river.JobSnooze(w.cfg.BusySnooze + jitter(w.cfg.BusySnooze))
 	case errors.As(err, &daily):
@@ -164,21 +201,9 @@ func refused(err error) bool {
 // re-authorization, and returns the cancellation of the current one.
 func (w *Worker) cancelConnection(ctx context.Context, current int64, conn dest.Connection, cause error) error {
 	msg := fmt.Errorf("connection %d needs re-authorization: %w", conn.ID, cause)
-	params := river.NewJobListParams().Kinds(KindSync).First(10000).
-		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable).
-		Where("(args->>'connection')::bigint = @connection", river.NamedArgs{"connection": conn.ID})
-	res, err := w.river.JobList(ctx, params)
-	cancelled := 0
-	if err == nil {
-		for _, j := range res.Jobs {
-			if j.ID == current {
-				continue
-			}
-			if _, err := w.river.JobCancel(ctx, j.ID); err == nil {
-				cancelled++
-			}
-		}
-	}
+	cancelled, _ := cancelJobs(ctx, w.river, conn.ID, []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable,
+	}, current)
 	w.log.Error().Err(msg).Int64("connection", conn.ID).Int("jobs_cancelled", cancelled+1).
 		Msg("cancelled the connection's jobs until it is re-authorized")
 	return river.JobCancel(msg)
@@ -189,6 +214,9 @@ type TickArgs struct {
 	Schedule  string       `json:"schedule"`
 	Entities  []TickEntity `json:"entities"`
 	Deletions bool         `json:"deletions,omitempty"`
+	// CatchUp marks the tick River queues when a process becomes the leader (see
+	// Schedule.CatchUp).
+	CatchUp bool `json:"catch_up,omitempty"`
 }
 
 func (TickArgs) Kind() string { return KindTick }
@@ -205,10 +233,27 @@ type tickWorker struct {
 	w *Worker
 }
 
+// Timeout: a tick only reads and inserts rows; River's rescuer takes a tick whose
+// process died for lost after RescueAfter, at least a minute.
+func (t *tickWorker) Timeout(*river.Job[TickArgs]) time.Duration {
+	return max(t.w.cfg.RescueAfter, time.Minute)
+}
+
 // Work queues the tick's jobs, entity by entity across the divisions (so that the
 // jobs fetched together are of different divisions), then the deletions jobs.
 func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	w := t.w
+	if job.Args.CatchUp {
+		last, err := w.lastTick(ctx, job)
+		if err != nil {
+			return err
+		}
+		if s, ok := w.schedule(job.Args.Schedule); ok && !last.IsZero() && s.Next.Next(last).After(job.ScheduledAt) {
+			w.log.Info().Str("schedule", job.Args.Schedule).Time("last_tick", last).Time("next_tick", s.Next.Next(last)).
+				Msg("catch-up: no tick of the schedule was missed; nothing queued")
+			return nil
+		}
+	}
 	conns, err := w.cfg.Store.Connections(ctx)
 	if err != nil {
 		return fmt.Errorf("reading connections: %w", err)
@@ -266,6 +311,40 @@ func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	return nil
 }
 
+// tickStates are the states of a tick that queued, or will queue, its jobs.
+var tickStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
+	rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateCompleted,
+}
+
+// lastTick is when the schedule of job last fired before job (a tick or a catch-up
+// tick, queued by any leader, River's JobList tells), zero when it never did.
+func (w *Worker) lastTick(ctx context.Context, job *river.Job[TickArgs]) (time.Time, error) {
+	params := river.NewJobListParams().Kinds(KindTick).States(tickStates...).
+		Where("args->>'schedule' = @schedule", river.NamedArgs{"schedule": job.Args.Schedule}).
+		OrderBy(river.JobListOrderByScheduledAt, river.SortOrderDesc).First(3)
+	res, err := w.river.JobList(ctx, params)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the last tick of schedule %s: %w", job.Args.Schedule, err)
+	}
+	for _, j := range res.Jobs {
+		if j.ID != job.ID && !j.ScheduledAt.After(job.ScheduledAt) {
+			return j.ScheduledAt, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// schedule is the configured schedule of spec.
+func (w *Worker) schedule(spec string) (Schedule, bool) {
+	for _, s := range w.cfg.Schedules {
+		if s.Spec == spec {
+			return s, true
+		}
+	}
+	return Schedule{}, false
+}
+
 // divisions are the divisions of conn to sync: the stored list (read from Exact hourly
 // by the divisions job), or a fresh one when none is stored yet.
 func (w *Worker) divisions(ctx context.Context, conn dest.Connection) ([]int, error) {
@@ -297,6 +376,9 @@ type divisionsWorker struct {
 	river.WorkerDefaults[DivisionsArgs]
 	w *Worker
 }
+
+// Timeout: the listing waits for Exact's rate limits like a run.
+func (d *divisionsWorker) Timeout(*river.Job[DivisionsArgs]) time.Duration { return d.w.cfg.RunTimeout }
 
 // Work lists the divisions of every connection that does not need re-authorization.
 // The list is read even when Config.Divisions names the divisions: it is how a division
@@ -333,6 +415,9 @@ type pruneWorker struct {
 	river.WorkerDefaults[PruneArgs]
 	w *Worker
 }
+
+// Timeout: pruning a long history may take a while.
+func (p *pruneWorker) Timeout(*river.Job[PruneArgs]) time.Duration { return p.w.cfg.RunTimeout }
 
 // Work deletes the runs older than Config.RunHistory, except the last successful run
 // of each entity in each division (see RunHistory.PruneRuns).

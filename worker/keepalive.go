@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -20,6 +21,9 @@ type keepAliveWorker struct {
 	river.WorkerDefaults[KeepAliveArgs]
 	w *Worker
 }
+
+// Timeout: a refresh may wait for the window Exact allows it in (§1.8).
+func (k *keepAliveWorker) Timeout(*river.Job[KeepAliveArgs]) time.Duration { return k.w.cfg.RunTimeout }
 
 func (k *keepAliveWorker) Work(ctx context.Context, _ *river.Job[KeepAliveArgs]) error {
 	return k.w.keepAlive(ctx)

@@ -1,10 +1,14 @@
 package worker
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -100,14 +104,28 @@ func revokePublic(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// Enqueue hands job to the running workers and returns its job id. When the same job
-// is already queued or running, it returns that job's id and duplicate true.
-func Enqueue(ctx context.Context, pool *pgxpool.Pool, job sync.Job) (id int64, duplicate bool, err error) {
+// Queue is the job queue of a database as the commands see it from outside a worker:
+// it queues sync jobs, counts them, names the leader and cancels a connection's jobs,
+// through one River client (insert only, never started) built once. It is safe for
+// concurrent use.
+type Queue struct {
+	pool  *pgxpool.Pool
+	river *river.Client[pgx.Tx]
+}
+
+// NewQueue builds the Queue of pool's database.
+func NewQueue(pool *pgxpool.Pool) (*Queue, error) {
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: Schema, Logger: slog.New(discard{})})
 	if err != nil {
-		return 0, false, err
+		return nil, fmt.Errorf("worker: %w", err)
 	}
-	res, err := rc.Insert(ctx, SyncArgs{Connection: job.ConnectionID, Division: job.Division, Entity: job.Entity, Full: job.Full}, nil)
+	return &Queue{pool: pool, river: rc}, nil
+}
+
+// Enqueue hands job to the running workers and returns its job id. When the same job
+// is already queued or running, it returns that job's id and duplicate true.
+func (q *Queue) Enqueue(ctx context.Context, job sync.Job) (id int64, duplicate bool, err error) {
+	res, err := q.river.Insert(ctx, SyncArgs{Connection: job.ConnectionID, Division: job.Division, Entity: job.Entity, Full: job.Full}, nil)
 	if err != nil {
 		return 0, false, fmt.Errorf("queueing %s: %w", job, err)
 	}
@@ -120,45 +138,101 @@ type Waiting struct {
 	Connection int64
 	Division   int
 	Entity     string
-	Queued     int // available, or scheduled for later by hand
+	Queued     int // available
 	Running    int
 	Retrying   int // failed, waiting for their next attempt
 	Snoozed    int // waiting for the division's lock or its day budget
 }
 
-// Queue counts the sync jobs waiting or running, per division and entity, from River's
-// job table, ordered by connection, division and entity. It returns nothing, without
-// error, when the queue's tables do not exist yet.
-func Queue(ctx context.Context, pool *pgxpool.Pool) ([]Waiting, error) {
-	rows, err := pool.Query(ctx, `
-		SELECT (args->>'connection')::int8, (args->>'division')::int, coalesce(args->>'entity', ''),
-		       count(*) FILTER (WHERE state IN ('available', 'pending') OR (state = 'scheduled' AND NOT metadata ? 'snoozes')),
-		       count(*) FILTER (WHERE state = 'running'),
-		       count(*) FILTER (WHERE state = 'retryable'),
-		       count(*) FILTER (WHERE state = 'scheduled' AND metadata ? 'snoozes')
-		FROM `+Schema+`.river_job
-		WHERE kind = $1 AND state IN ('available', 'pending', 'scheduled', 'running', 'retryable')
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, KindSync)
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
-			return nil, nil // undefined table or schema: never migrated
+// unfinished are the states of a sync job that has not finished.
+var unfinished = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
+	rivertype.JobStateRunning, rivertype.JobStateRetryable,
+}
+
+// listPage is how many jobs one JobList call returns.
+const listPage = 5000
+
+// unfinishedJobs lists the sync jobs that have not finished, all of them, with River's
+// JobList, page after page; where is a condition on the job's args (see
+// river.JobListParams.Where), "" for none. It returns nothing, without error, when the
+// queue's tables do not exist yet.
+func unfinishedJobs(ctx context.Context, rc *river.Client[pgx.Tx], states []rivertype.JobState, where string, args river.NamedArgs) ([]*rivertype.JobRow, error) {
+	params := river.NewJobListParams().Kinds(KindSync).States(states...).First(listPage)
+	if where != "" {
+		params = params.Where(where, args)
+	}
+	var out []*rivertype.JobRow
+	for {
+		res, err := rc.JobList(ctx, params)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
+				return nil, nil // undefined table or schema: never migrated
+			}
+			return nil, err
 		}
+		out = append(out, res.Jobs...)
+		if len(res.Jobs) < listPage || res.LastCursor == nil {
+			return out, nil
+		}
+		params = params.After(res.LastCursor)
+	}
+}
+
+// Waiting counts the sync jobs waiting or running, per division and entity, ordered by
+// connection, division and entity, from River's JobList. Nothing queues a sync job for
+// later, so a sync job River holds as scheduled is a snoozed one. It returns nothing,
+// without error, when the queue's tables do not exist yet.
+func (q *Queue) Waiting(ctx context.Context) ([]Waiting, error) {
+	jobs, err := unfinishedJobs(ctx, q.river, unfinished, "", nil)
+	if err != nil {
 		return nil, fmt.Errorf("reading the job queue: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Waiting, error) {
-		var w Waiting
-		err := r.Scan(&w.Connection, &w.Division, &w.Entity, &w.Queued, &w.Running, &w.Retrying, &w.Snoozed)
-		return w, err
+	type key struct {
+		conn   int64
+		div    int
+		entity string
+	}
+	counts := map[key]*Waiting{}
+	for _, j := range jobs {
+		var a SyncArgs
+		if err := json.Unmarshal(j.EncodedArgs, &a); err != nil {
+			return nil, fmt.Errorf("reading the job queue: job %d: %w", j.ID, err)
+		}
+		k := key{a.Connection, a.Division, a.Entity}
+		w := counts[k]
+		if w == nil {
+			w = &Waiting{Connection: a.Connection, Division: a.Division, Entity: a.Entity}
+			counts[k] = w
+		}
+		switch j.State {
+		case rivertype.JobStateAvailable, rivertype.JobStatePending:
+			w.Queued++
+		case rivertype.JobStateRunning:
+			w.Running++
+		case rivertype.JobStateRetryable:
+			w.Retrying++
+		case rivertype.JobStateScheduled:
+			w.Snoozed++
+		}
+	}
+	out := make([]Waiting, 0, len(counts))
+	for _, w := range counts {
+		out = append(out, *w)
+	}
+	slices.SortFunc(out, func(a, b Waiting) int {
+		return cmp.Or(cmp.Compare(a.Connection, b.Connection), cmp.Compare(a.Division, b.Division), strings.Compare(a.Entity, b.Entity))
 	})
+	return out, nil
 }
 
 // Leader returns the id of the run process that leads the queue (Config.ID), and false
 // when none does: no run process is alive on the database, or one started a moment ago
 // and is being elected (within seconds). Nothing, without error, when the queue's tables
-// do not exist yet.
-func Leader(ctx context.Context, pool *pgxpool.Pool) (id string, ok bool, err error) {
-	err = pool.QueryRow(ctx, `SELECT leader_id FROM `+Schema+`.river_leader WHERE expires_at > now() LIMIT 1`).Scan(&id)
+// do not exist yet. River has no call for it: it reads River's leader table.
+func (q *Queue) Leader(ctx context.Context) (id string, ok bool, err error) {
+	err = q.pool.QueryRow(ctx, `SELECT leader_id FROM `+Schema+`.river_leader WHERE expires_at > now() LIMIT 1`).Scan(&id)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -175,27 +249,22 @@ func Leader(ctx context.Context, pool *pgxpool.Pool) (id string, ok bool, err er
 // queued, snoozed, retrying, or running (River tells the process running it, which stops
 // it as it would for a shutdown). It returns how many it cancelled; none, without error,
 // when the queue's tables do not exist yet.
-func CancelConnection(ctx context.Context, pool *pgxpool.Pool, connID int64) (int, error) {
-	if _, err := pool.Exec(ctx, `SELECT 1 FROM `+Schema+`.river_job LIMIT 0`); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("reading the job queue: %w", err)
-	}
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: Schema, Logger: slog.New(discard{})})
-	if err != nil {
-		return 0, err
-	}
-	params := river.NewJobListParams().Kinds(KindSync).First(10000).
-		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateRunning).
-		Where("(args->>'connection')::bigint = @connection", river.NamedArgs{"connection": connID})
-	res, err := rc.JobList(ctx, params)
+func (q *Queue) CancelConnection(ctx context.Context, connID int64) (int, error) {
+	return cancelJobs(ctx, q.river, connID, unfinished, 0)
+}
+
+// cancelJobs cancels the sync jobs of connection connID in one of states, but for the job
+// except, and returns how many it cancelled.
+func cancelJobs(ctx context.Context, rc *river.Client[pgx.Tx], connID int64, states []rivertype.JobState, except int64) (int, error) {
+	jobs, err := unfinishedJobs(ctx, rc, states, "(args->>'connection')::bigint = @connection", river.NamedArgs{"connection": connID})
 	if err != nil {
 		return 0, fmt.Errorf("listing the jobs of connection %d: %w", connID, err)
 	}
 	n := 0
-	for _, j := range res.Jobs {
+	for _, j := range jobs {
+		if j.ID == except {
+			continue
+		}
 		if _, err := rc.JobCancel(ctx, j.ID); err != nil {
 			if errors.Is(err, rivertype.ErrNotFound) {
 				continue // finished meanwhile

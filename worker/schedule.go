@@ -23,7 +23,8 @@ type Schedule struct {
 	// entities' jobs.
 	Deletions bool
 	// CatchUp queues the tick's incremental entities when the leader starts, instead of
-	// waiting for the first tick.
+	// waiting for the first tick, unless no firing of the schedule was missed since its
+	// last tick: a new leader after a leader's death queues nothing the old one queued.
 	CatchUp bool
 }
 
@@ -39,28 +40,29 @@ type never struct{}
 
 func (never) Next(t time.Time) time.Time { return t.AddDate(100, 0, 0) }
 
-// periodicJobs are the River periodic jobs of the configuration.
+// periodicJobs are the River periodic jobs of the configuration: a schedule's ticks, and
+// its catch-up tick, which River queues when this process becomes the leader.
 func (w *Worker) periodicJobs() []*river.PeriodicJob {
 	var out []*river.PeriodicJob
-	catchUp := TickArgs{Schedule: "start"}
 	for _, s := range w.cfg.Schedules {
 		args := TickArgs{Schedule: s.Spec, Entities: s.Entities, Deletions: s.Deletions}
 		out = append(out, river.NewPeriodicJob(s.Next, func() (river.JobArgs, *river.InsertOpts) {
 			return args, nil
 		}, &river.PeriodicJobOpts{ID: periodicID(s.Spec)}))
-		if s.CatchUp {
-			for _, e := range s.Entities {
-				if !e.Full {
-					catchUp.Entities = append(catchUp.Entities, e)
-					catchUp.Deletions = catchUp.Deletions || s.Deletions
-				}
+		if !s.CatchUp {
+			continue
+		}
+		catchUp := TickArgs{Schedule: s.Spec, Deletions: s.Deletions, CatchUp: true}
+		for _, e := range s.Entities {
+			if !e.Full {
+				catchUp.Entities = append(catchUp.Entities, e)
 			}
 		}
-	}
-	if len(catchUp.Entities) > 0 {
-		out = append(out, river.NewPeriodicJob(never{}, func() (river.JobArgs, *river.InsertOpts) {
-			return catchUp, nil
-		}, &river.PeriodicJobOpts{ID: "catch-up", RunOnStart: true}))
+		if len(catchUp.Entities) > 0 {
+			out = append(out, river.NewPeriodicJob(never{}, func() (river.JobArgs, *river.InsertOpts) {
+				return catchUp, nil
+			}, &river.PeriodicJobOpts{ID: "catch-up-" + periodicID(s.Spec)[len("tick-"):], RunOnStart: true}))
+		}
 	}
 	out = append(out,
 		river.NewPeriodicJob(river.PeriodicInterval(DivisionsEvery), func() (river.JobArgs, *river.InsertOpts) {
@@ -69,9 +71,6 @@ func (w *Worker) periodicJobs() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(w.keepAliveEvery()), func() (river.JobArgs, *river.InsertOpts) {
 			return KeepAliveArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "keepalive", RunOnStart: true}),
-		river.NewPeriodicJob(river.PeriodicInterval(w.cfg.RescueAfter/2), func() (river.JobArgs, *river.InsertOpts) {
-			return RescueArgs{}, nil
-		}, &river.PeriodicJobOpts{ID: "rescue"}),
 	)
 	if w.cfg.RunHistory > 0 {
 		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(PruneEvery), func() (river.JobArgs, *river.InsertOpts) {

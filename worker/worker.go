@@ -41,9 +41,9 @@ const (
 	DivisionsEvery = time.Hour
 	// PruneEvery is how often the run history is pruned.
 	PruneEvery = time.Hour
-	// SyncMaxAttempts bounds the retries of a failing sync job; the next tick queues
-	// it afresh.
-	SyncMaxAttempts = 5
+	// SyncMaxAttempts bounds the runs of a failing sync job (exact.JobAttempts, part of
+	// exact's retry policy); the next tick queues it afresh.
+	SyncMaxAttempts = exact.JobAttempts
 	// RefusedPause is how long the schedules and webhooks leave an entity alone in a
 	// division after Exact refused its run (400, 403, 404): at most one refused call an
 	// hour per endpoint and division, well within the 10 errors an hour Exact allows (§2.5).
@@ -71,7 +71,9 @@ type Config struct {
 	Divisions []int
 	// Workers is how many sync jobs this process runs at a time (default 4).
 	Workers int
-	// RunTimeout bounds one sync job (default 2h).
+	// RunTimeout bounds one run: one turn of a sync job (a turn is at most half of
+	// RescueAfter), and one job of the division listing, the keep-alive or the pruning
+	// (default 2h).
 	RunTimeout time.Duration
 	// Keepalive is the longest a connection's token chain goes unrefreshed (default
 	// 168h); the check runs every quarter of it, at most hourly.
@@ -85,10 +87,14 @@ type Config struct {
 	// again (default 1h): the budget resets at Exact's midnight, and a shorter look
 	// also covers a clock that differs from Exact's.
 	MaxSnooze time.Duration
-	// RescueAfter is how long a sync job may run without its division's lock before
-	// it counts as lost with its process and is made available again (default 1m).
-	// The leader looks every half of it; a job is rescued after two looks.
+	// RescueAfter is how long a sync job may run before River counts it as lost with its
+	// process and makes it available again (River's RescueStuckJobsAfter; default 1m). A
+	// live job never runs that long: it works in turns of half of it, each ending at a
+	// committed page, and goes on from its committed cursor in the next turn.
 	RescueAfter time.Duration
+	// Retry is the retry policy of the Exact clients NewClient builds, whose JobWait
+	// spaces the runs of a failed sync job (default: exact's).
+	Retry exact.RetryPolicy
 	// Now is the clock of the keep-alive and of snoozes (default time.Now).
 	Now func() time.Time
 	// ID names this process among the workers (default River's: host and time).
@@ -105,11 +111,10 @@ type Worker struct {
 	log   zerolog.Logger
 	river *river.Client[pgx.Tx]
 
-	mu       gosync.Mutex
-	clients  map[int64]*exact.Client
-	suspects map[int64]int // rescue: running job id → looks that found its division unlocked
-	started  bool
-	stopped  bool
+	mu      gosync.Mutex
+	clients map[int64]*exact.Client
+	started bool
+	stopped bool
 }
 
 // New checks cfg and builds a Worker; Start starts it.
@@ -129,7 +134,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, clients: map[int64]*exact.Client{}, suspects: map[int64]int{}}
+	w := &Worker{cfg: cfg, log: cfg.Logger, clients: map[int64]*exact.Client{}}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &syncWorker{w: w})
@@ -137,7 +142,6 @@ func New(cfg Config) (*Worker, error) {
 	river.AddWorker(workers, &divisionsWorker{w: w})
 	river.AddWorker(workers, &keepAliveWorker{w: w})
 	river.AddWorker(workers, &pruneWorker{w: w})
-	river.AddWorker(workers, &rescueWorker{w: w})
 
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		ID:     cfg.ID,
@@ -149,10 +153,11 @@ func New(cfg Config) (*Worker, error) {
 		},
 		Workers:      workers,
 		PeriodicJobs: w.periodicJobs(),
-		JobTimeout:   cfg.RunTimeout,
-		// Sync jobs of a process that died are found much sooner by the rescue job,
-		// which knows whether the division's lock is still held.
-		RescueStuckJobsAfter: cfg.RunTimeout + time.Hour,
+		// River's own rescue: a job running for longer than RescueAfter, and longer than
+		// its timeout, lost its process. Each kind's worker sets its timeout; a sync job's
+		// is RescueAfter, and its turns end well before.
+		JobTimeout:           cfg.RescueAfter,
+		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchCooldown:        50 * time.Millisecond,
 	})
 	if err != nil {
@@ -187,7 +192,7 @@ func (w *Worker) Start(ctx context.Context) error {
 // fetched (within the runner's write timeout) and returns, and its job is retried by
 // whichever process fetches it next. Stop returns when every job and goroutine has
 // returned, or with ctx's error when ctx is done first (the jobs still running are then
-// rescued by the other processes, see Config.RescueAfter).
+// rescued by River in the other processes, see Config.RescueAfter).
 func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.started || w.stopped {
@@ -237,6 +242,11 @@ func (w *Worker) connection(ctx context.Context, id int64) (dest.Connection, boo
 	}
 	return dest.Connection{}, false, nil
 }
+
+// turn is how long one turn of a sync job runs before it stops after its next committed
+// write: half of RescueAfter, so that the page in flight and its write end before River
+// would count the job as lost, and at most RunTimeout.
+func (w *Worker) turn() time.Duration { return min(w.cfg.RescueAfter/2, w.cfg.RunTimeout) }
 
 // jitter is a random duration in [0, d).
 func jitter(d time.Duration) time.Duration {

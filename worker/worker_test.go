@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -14,20 +15,35 @@ import (
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/exact/exacttest"
-	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/internal/onboard"
 	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/worker"
 )
+
+// store is what the tests do with the PostgreSQL store: the roles the worker and the runs
+// take, and the writes a test makes to set a scene.
+type store interface {
+	worker.Store
+	worker.WebhookStore
+	sync.Writer
+	sync.History
+	sync.Locker
+	sync.TokenRows
+	sync.RateLimitSaver
+	onboard.Store
+}
 
 // world is a simulator, a migrated database with one imported connection, and the
 // workers started on it.
 type world struct {
 	t    *testing.T
 	sim  *exacttest.Server
-	st   *sink.Store
+	st   store
 	pool *pgxpool.Pool
 	conn dest.Connection
+	// retry is the retry policy of the clients and workers (zero: exact's defaults).
+	retry exact.RetryPolicy
 }
 
 func newWorld(t *testing.T, opts exacttest.Options) *world {
@@ -48,7 +64,7 @@ func newWorld(t *testing.T, opts exacttest.Options) *world {
 // it when the test ends.
 func (w *world) start(cfg worker.Config) *worker.Worker {
 	w.t.Helper()
-	cfg.Pool, cfg.Store, cfg.Now = w.pool, w.st, w.sim.Now
+	cfg.Pool, cfg.Store, cfg.Now, cfg.Retry = w.pool, w.st, w.sim.Now, w.retry
 	cfg.Runner = sync.NewRunner(sync.Config{Logger: cfg.Logger, Enabled: []string{"accounts"}, Now: w.sim.Now}, w.st, w.st, w.st)
 	cfg.NewClient = w.newClient(nil)
 	wk, err := worker.New(cfg)
@@ -73,7 +89,7 @@ func (w *world) start(cfg worker.Config) *worker.Worker {
 func (w *world) newClient(sleep func(context.Context, time.Duration) error) func(context.Context, dest.Connection) (*exact.Client, error) {
 	return func(_ context.Context, conn dest.Connection) (*exact.Client, error) {
 		return exact.New(exact.Config{BaseURL: conn.BaseURL, ClientID: testClientID, ClientSecret: testClientSecret,
-			Logger: zerolog.Nop(), Now: w.sim.Now, Sleep: sleep}, sync.NewTokenStore(w.st, conn.ID))
+			Logger: zerolog.Nop(), Now: w.sim.Now, Sleep: sleep, Retry: w.retry}, sync.NewTokenStore(w.st, conn.ID))
 	}
 }
 
@@ -154,6 +170,41 @@ func TestTickIsQueuedOnce(t *testing.T) {
 	}
 }
 
+// A new leader queues no catch-up tick when no firing of the schedule was missed since
+// the last tick: the first leader's catch-up queued every job, and after a leader change
+// the second one's catch-up tick queues nothing, so each division and entity runs once.
+func TestCatchUpAfterALeaderChangeQueuesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's leader elections; skipped with -short")
+	}
+	t.Parallel()
+	divs := []int{101, 102}
+	w := newWorld(t, exacttest.Options{Divisions: divs, Accounts: 5, FreezeClock: true})
+	cfg := worker.Config{Logger: zerolog.Nop(), Workers: 2, Schedules: []worker.Schedule{{
+		Spec: "hourly", Next: every(time.Hour), Entities: []worker.TickEntity{{Entity: "accounts"}}, Deletions: true, CatchUp: true,
+	}}}
+	want := 2 * len(divs) // accounts and deletions
+	first := w.start(cfg)
+	w.waitFor("the first leader's jobs completed", 2*time.Minute, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindSync) >= want
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.start(cfg)
+	w.waitFor("the second leader's catch-up tick completed", 2*time.Minute, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindTick) == 2
+	})
+	if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1`, worker.KindSync); n != want {
+		t.Errorf("%d sync jobs after a leader change, want %d: the new leader's catch-up queued the tick again", n, want)
+	}
+	if n := w.count(`SELECT count(*) FROM exact_sync.runs WHERE status = 'ok'`); n != want {
+		t.Errorf("%d ok runs, want %d", n, want)
+	}
+}
+
 // A job that spends its division's day budget snoozes, and runs to the end after
 // Exact's day turns.
 func TestSpentBudgetSnoozesUntilTheDayTurns(t *testing.T) {
@@ -218,29 +269,43 @@ func TestEnqueueAndQueue(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
 	ctx := context.Background()
 	job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"}
-	id, dup, err := worker.Enqueue(ctx, w.pool, job)
+	id, dup, err := queueOf(t, w.pool).Enqueue(ctx, job)
 	if err != nil || dup || id == 0 {
 		t.Fatalf("Enqueue: id %d, duplicate %v, err %v", id, dup, err)
 	}
-	again, dup, err := worker.Enqueue(ctx, w.pool, job)
+	again, dup, err := queueOf(t, w.pool).Enqueue(ctx, job)
 	if err != nil || !dup || again != id {
 		t.Errorf("Enqueue again: id %d, duplicate %v, err %v; want id %d, duplicate", again, dup, err, id)
 	}
-	q, err := worker.Queue(ctx, w.pool)
+	// A job River holds for later is a snoozed one (the queue's jobs are never
+	// scheduled for later by hand).
+	rc, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{Schema: worker.Schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(q) != 1 || q[0].Queued != 1 || q[0].Division != 101 || q[0].Entity != "accounts" {
-		t.Errorf("Queue %+v, want one queued accounts job of division 101", q)
+	if _, err := rc.Insert(ctx, worker.SyncArgs{Connection: w.conn.ID, Division: 101, Entity: "items"},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := queueOf(t, w.pool).Waiting(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []worker.Waiting{
+		{Connection: w.conn.ID, Division: 101, Entity: "accounts", Queued: 1},
+		{Connection: w.conn.ID, Division: 101, Entity: "items", Snoozed: 1},
+	}
+	if d := cmp.Diff(want, q); d != "" {
+		t.Errorf("Waiting (-want +got):\n%s", d)
 	}
 	unmigrated := sinktest.NewPool(t, sinktest.NewDatabase(t))
-	if q, err := worker.Queue(ctx, unmigrated); err != nil || len(q) != 0 {
+	if q, err := queueOf(t, unmigrated).Waiting(ctx); err != nil || len(q) != 0 {
 		t.Errorf("Queue of an unmigrated database: %v, %v; want nothing, no error", q, err)
 	}
-	if id, ok, err := worker.Leader(ctx, w.pool); err != nil || ok {
+	if id, ok, err := queueOf(t, w.pool).Leader(ctx); err != nil || ok {
 		t.Errorf("Leader with no worker: %q, %t, %v; want none", id, ok, err)
 	}
-	if id, ok, err := worker.Leader(ctx, unmigrated); err != nil || ok {
+	if id, ok, err := queueOf(t, unmigrated).Leader(ctx); err != nil || ok {
 		t.Errorf("Leader of an unmigrated database: %q, %t, %v; want none, no error", id, ok, err)
 	}
 }
@@ -254,7 +319,7 @@ func TestLeader(t *testing.T) {
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, FreezeClock: true})
 	w.start(worker.Config{Logger: zerolog.Nop(), ID: "leader-test-process"})
 	w.waitFor("a leader", 30*time.Second, func() bool {
-		id, ok, err := worker.Leader(context.Background(), w.pool)
+		id, ok, err := queueOf(t, w.pool).Leader(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,11 +337,11 @@ func TestAJobWhoseRunFinishedIsNotRunAgain(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101, 102}, Accounts: 5, FreezeClock: true})
 	ctx := context.Background()
-	done, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
+	done, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
+	fresh, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: 102, Entity: "accounts"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +451,7 @@ func TestJobOutsideTheDivisionsIsCancelled(t *testing.T) {
 	ctx := context.Background()
 	ids := map[int]int64{}
 	for _, d := range []int{101, 102} {
-		id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: d, Entity: "accounts"})
+		id, _, err := queueOf(t, w.pool).Enqueue(ctx, sync.Job{ConnectionID: w.conn.ID, Division: d, Entity: "accounts"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,11 +495,11 @@ func TestCancelConnection(t *testing.T) {
 		{ConnectionID: w.conn.ID, Division: 101, Entity: sync.DeletionsJob},
 		{ConnectionID: other.ID, Division: 101, Entity: "accounts"},
 	} {
-		if _, _, err := worker.Enqueue(ctx, w.pool, job); err != nil {
+		if _, _, err := queueOf(t, w.pool).Enqueue(ctx, job); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := worker.CancelConnection(ctx, w.pool, w.conn.ID)
+	n, err := queueOf(t, w.pool).CancelConnection(ctx, w.conn.ID)
 	if err != nil || n != 2 {
 		t.Fatalf("CancelConnection: %d, %v; want 2 jobs cancelled", n, err)
 	}
@@ -444,7 +509,17 @@ func TestCancelConnection(t *testing.T) {
 	if c := w.count(`SELECT count(*) FROM exact_river.river_job WHERE state = 'available' AND (args->>'connection')::bigint = $1`, other.ID); c != 1 {
 		t.Errorf("%d queued jobs of the other connection, want 1", c)
 	}
-	if n, err := worker.CancelConnection(ctx, sinktest.NewPool(t, sinktest.NewDatabase(t)), 1); err != nil || n != 0 {
+	if n, err := queueOf(t, sinktest.NewPool(t, sinktest.NewDatabase(t))).CancelConnection(ctx, 1); err != nil || n != 0 {
 		t.Errorf("CancelConnection on an unmigrated database: %d, %v; want 0, no error", n, err)
 	}
+}
+
+// queueOf is the Queue of pool's database.
+func queueOf(t *testing.T, pool *pgxpool.Pool) *worker.Queue {
+	t.Helper()
+	q, err := worker.NewQueue(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

@@ -79,9 +79,13 @@ func (c *authRemoveCmd) Run(e *env) error {
 		return err
 	}
 	defer pool.Close()
+	queue, err := worker.NewQueue(pool)
+	if err != nil {
+		return err
+	}
 	// Jobs first, so that no worker starts one of them while the connection goes; again
 	// after, for a job a tick queued meanwhile.
-	cancelled, err := worker.CancelConnection(e.ctx, pool, conn.ID)
+	cancelled, err := queue.CancelConnection(e.ctx, conn.ID)
 	if err != nil {
 		return err
 	}
@@ -92,7 +96,7 @@ func (c *authRemoveCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if n, err := worker.CancelConnection(e.ctx, pool, conn.ID); err == nil {
+	if n, err := queue.CancelConnection(e.ctx, conn.ID); err == nil {
 		cancelled += n
 	}
 	log.Info().Int64("connection", conn.ID).Int("jobs_cancelled", cancelled).Int("rows", removed.Rows).Bool("rows_deleted", removed.RowsDeleted).

@@ -12,7 +12,6 @@ import (
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/sync"
-	"github.com/exactsync/exactsync/worker"
 )
 
 // TestAuthRemove: one bad import leaves a connection that fails every sync; auth remove
@@ -31,7 +30,7 @@ func TestAuthRemove(t *testing.T) {
 	}
 	w.run(nil, "sync", "--entity", "items", "--enqueue")             // queues connection 1's jobs; says connection 2 is broken
 	for _, entity := range []string{"accounts", sync.DeletionsJob} { // jobs of connection 2, queued before it broke
-		if _, _, err := worker.Enqueue(context.Background(), w.pool, sync.Job{ConnectionID: 2, Division: 101, Entity: entity}); err != nil {
+		if _, _, err := queueOf(t, w.pool).Enqueue(context.Background(), sync.Job{ConnectionID: 2, Division: 101, Entity: entity}); err != nil {
 			t.Fatal(err)
 		}
 	}

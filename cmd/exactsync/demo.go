@@ -229,7 +229,10 @@ func removeEarlierDemos(e *env, cfg *config.Config, st *sink.Store, clientID, si
 		if err != nil {
 			return err
 		}
-		_, err = worker.CancelConnection(e.ctx, pool, c.ID)
+		queue, err := worker.NewQueue(pool)
+		if err == nil {
+			_, err = queue.CancelConnection(e.ctx, c.ID)
+		}
 		pool.Close()
 		if err != nil {
 			return err

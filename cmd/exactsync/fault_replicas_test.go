@@ -15,10 +15,8 @@ import (
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/internal/tcpproxy"
-	"github.com/exactsync/exactsync/sink/seal"
 	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
-	"github.com/exactsync/exactsync/worker"
 )
 
 // TestFaultTokenRefreshCutTwoReplicas: two `exactsync run` processes share a connection,
@@ -47,6 +45,9 @@ func TestFaultTokenRefreshCutTwoReplicas(t *testing.T) {
 	fw := newFaultWorldWith(t, exacttest.Options{Accounts: 600, Records: map[string]int{"*": 300},
 		Faults: exacttest.Faults{Latency: 30 * time.Millisecond}})
 	fw.env["EXACTSYNC_ENTITIES"] = strings.Join(entities, ",")
+	// Each replica has a state directory of its own: they share the key through the
+	// environment, as pods would share a secret.
+	fw.env["EXACTSYNC_ENCRYPTION_KEY"] = strings.Repeat("5e", 32)
 	fw.importToken()
 	connID := int64(fw.count(`SELECT id FROM exact_sync.connections`))
 	fw.recordStates()
@@ -58,7 +59,7 @@ func TestFaultTokenRefreshCutTwoReplicas(t *testing.T) {
 		for _, d := range faultDivisions {
 			for _, e := range append(slices.Clone(entities), sync.DeletionsJob) {
 				job := sync.Job{ConnectionID: connID, Division: d, Entity: e, Full: full && e != sync.DeletionsJob}
-				if _, _, err := worker.Enqueue(context.Background(), fw.pool, job); err != nil {
+				if _, _, err := queueOf(t, fw.pool).Enqueue(context.Background(), job); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -209,11 +210,7 @@ func (fw *faultWorld) startReplica(name string) *replica {
 	r := &replica{name: name, cmd: c, log: &syncBuffer{}, stateDir: fw.t.TempDir(), exited: make(chan struct{})}
 	var dbURL string
 	dbURL, r.proxy = sinktest.Proxied(fw.t, fw.dbURL)
-	// Its own state directory (for its recovery files), and the key that sealed the
-	// imported token, as replicas of one installation share it.
-	keyFile := filepath.Join(fw.env["EXACTSYNC_STATE_DIR"], seal.KeyFile)
-	c.Env = append(c.Env, "DATABASE_URL="+dbURL, "EXACTSYNC_STATE_DIR="+r.stateDir,
-		"EXACTSYNC_ENCRYPTION_KEY_FILE="+keyFile, "LOG_LEVEL=info")
+	c.Env = append(c.Env, "DATABASE_URL="+dbURL, "EXACTSYNC_STATE_DIR="+r.stateDir, "LOG_LEVEL=info")
 	c.Stdout, c.Stderr = r.log, r.log
 	if err := c.Start(); err != nil {
 		fw.t.Fatal(err)

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/exactsync/exactsync/exact/exacttest"
+	"github.com/exactsync/exactsync/worker"
 )
 
 // runProc is one `exactsync run` process of a test.
@@ -186,6 +189,74 @@ func TestRunProcessesShareTheQueueAndOutliveAKill(t *testing.T) {
 		w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'`), replays)
 }
 
+// Three run processes on a minute schedule; the leader is killed with SIGKILL two seconds
+// after a minute tick. The process elected next queues its catch-up tick, which finds the
+// schedule's last firing queued and queues nothing: each division and entity runs once
+// per tick, the killed leader's jobs included.
+func TestRunLeaderKilledAfterATickQueuesItOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three scheduler processes")
+	}
+	t.Parallel()
+	entities := []string{"accounts"}
+	w := riverWorld(t, 3, 0, 5, entities)
+	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "* * * * *"
+	w.env["EXACTSYNC_FULL_SCHEDULE_DEFAULT"] = "0 0 1 1 *" // no full pass during the test
+	procs := w.startRuns(3, "--workers", "2", "--rescue-after", "3s")
+	ctx := context.Background()
+	queue := queueOf(t, w.pool)
+
+	// The first minute tick: a tick job that is not a catch-up, done (its jobs queued).
+	var tick time.Time
+	w.waitUntil("a minute tick", 3*time.Minute, func() bool {
+		return w.pool.QueryRow(ctx, `SELECT scheduled_at FROM exact_river.river_job WHERE kind = 'exactsync_tick'
+			AND NOT (args ? 'catch_up') AND state = 'completed' ORDER BY id LIMIT 1`).Scan(&tick) == nil
+	})
+	leader, ok, err := queue.Leader(ctx)
+	if err != nil || !ok {
+		t.Fatalf("no leader after a tick: %v", err)
+	}
+	var victim *runProc
+	for _, p := range procs {
+		if strings.Contains(leader, fmt.Sprintf("_%d_", p.cmd.Process.Pid)) {
+			victim = p
+		}
+	}
+	if victim == nil {
+		t.Fatalf("the leader %q is none of the test's processes", leader)
+	}
+	time.Sleep(time.Until(tick.Add(2 * time.Second)))
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.wait()
+	killedAt := time.Now()
+
+	// The next leader's catch-up tick, done.
+	var catchUp time.Time
+	w.waitUntil("the new leader's catch-up tick", 3*time.Minute, func() bool {
+		return w.pool.QueryRow(ctx, `SELECT scheduled_at FROM exact_river.river_job WHERE kind = 'exactsync_tick'
+			AND args ? 'catch_up' AND state = 'completed' AND created_at > $1 ORDER BY id LIMIT 1`, killedAt).Scan(&catchUp) == nil
+	})
+	w.checkQueueDrained(3, entities, 3*time.Minute)
+	// A catch-up after the next minute (a loaded machine) would rightly queue the missed
+	// tick; before it, it must queue nothing.
+	if next := tick.Add(time.Minute); !catchUp.Before(next) {
+		t.Logf("the new leader's catch-up came at %s, after the missed tick of %s: not a test of a leader change within a period", catchUp, next)
+	} else if n := w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync'
+		AND (args->>'tick')::timestamptz = $1`, catchUp); n != 0 {
+		t.Errorf("the new leader's catch-up tick at %s queued %d jobs; the minute tick at %s had queued them",
+			catchUp.Format(time.RFC3339Nano), n, tick.Format(time.RFC3339Nano))
+	}
+	var runs, ticks int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT args->>'tick') FROM exact_river.river_job
+		WHERE kind = 'exactsync_sync' AND (args->>'tick')::timestamptz <= $1`, tick).Scan(&runs, &ticks); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leader killed %s after the tick of %s; new leader's catch-up at %s; %d jobs of %d ticks up to the kill, one ok run each",
+		killedAt.Sub(tick).Round(time.Millisecond), tick.Format(time.TimeOnly), catchUp.Format(time.TimeOnly), runs, ticks)
+}
+
 // SIGTERM to one of three processes under load: it returns within the grace period, and
 // its jobs are finished or retried by the others; nothing is lost.
 func TestRunSIGTERMUnderLoadLosesNothing(t *testing.T) {
@@ -256,4 +327,14 @@ func TestSyncEnqueueAndStatusQueue(t *testing.T) {
 	if r := w.mustRun("status"); strings.Contains(r.stdout, noWorkerHint) {
 		t.Errorf("status says no run process runs while one does:\n%s", r.stdout)
 	}
+}
+
+// queueOf is the job queue of pool's database.
+func queueOf(t *testing.T, pool *pgxpool.Pool) *worker.Queue {
+	t.Helper()
+	q, err := worker.NewQueue(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

@@ -29,11 +29,11 @@ const (
 
 type runCmd struct {
 	Workers     int           `default:"4" help:"How many jobs this process runs at the same time; any number of processes share the queue."`
-	RunTimeout  time.Duration `default:"2h" help:"Upper bound for one run."`
+	RunTimeout  time.Duration `default:"2h" help:"Upper bound for one run (a sync job runs in turns of at most half of --rescue-after)."`
 	Grace       time.Duration `default:"25s" help:"On SIGTERM, how long the current pages may take to finish."`
 	Keepalive   time.Duration `default:"168h" env:"EXACTSYNC_KEEPALIVE" help:"Refresh each connection's tokens at least this often, even when nothing is synced, so that Exact's 30-day expiry of unused refresh tokens never hits a quiet connection."`
 	RunHistory  time.Duration `default:"2160h" env:"EXACTSYNC_RUN_HISTORY" help:"How long exact_sync.runs keeps a run (default 90 days; 0 keeps every run). The last successful run of each entity in each division is always kept."`
-	RescueAfter time.Duration `default:"1m" name:"rescue-after" help:"How long a job may run without its division's lock before it counts as lost with a process that died, and runs again."`
+	RescueAfter time.Duration `default:"1m" name:"rescue-after" help:"How long a job may run before River counts it as lost with a process that died, and runs it again; a live job works in turns of half of it."`
 	Listen      string        `env:"EXACTSYNC_LISTEN" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, liveness at /healthz, readiness at /readyz and the status page at / on this address, e.g. 127.0.0.1:9464 (empty: no server)."`
 }
 

@@ -269,10 +269,14 @@ func readQueue(ctx context.Context, cfg *config.Config) (queueState, error) {
 	}
 	defer pool.Close()
 	var q queueState
-	if q.jobs, err = worker.Queue(ctx, pool); err != nil {
+	queue, err := worker.NewQueue(pool)
+	if err != nil {
 		return q, err
 	}
-	_, q.alive, err = worker.Leader(ctx, pool)
+	if q.jobs, err = queue.Waiting(ctx); err != nil {
+		return q, err
+	}
+	_, q.alive, err = queue.Leader(ctx)
 	return q, err
 }
 

@@ -104,14 +104,18 @@ func (c *syncCmd) Run(e *env) error {
 			return err
 		}
 		defer pool.Close()
+		queue, err := worker.NewQueue(pool)
+		if err != nil {
+			return err
+		}
 		// Jobs queued where no worker runs wait silently: say so once they are queued.
 		defer func() {
-			if _, alive, err := worker.Leader(e.ctx, pool); err == nil && !alive {
+			if _, alive, err := queue.Leader(e.ctx); err == nil && !alive {
 				fmt.Fprintln(e.stdout, noWorkerHint)
 			}
 		}()
 		runJob = func(job sync.Job) error {
-			id, dup, err := worker.Enqueue(e.ctx, pool, job)
+			id, dup, err := queue.Enqueue(e.ctx, job)
 			if err != nil {
 				return err
 			}
