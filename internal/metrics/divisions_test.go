@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/rs/zerolog"
 
@@ -68,7 +69,10 @@ func encoded(t testing.TB, m *Metrics) string {
 // scrape is /metrics as served.
 func scrape(t testing.TB, m *Metrics) string {
 	t.Helper()
-	srv := httptest.NewServer(m.Handler())
+	// The registry as /metrics serves it, but without the handler's 10-second bound: a
+	// scrape of the large settings under the race detector on a loaded machine may take
+	// longer, and the count of series is what these tests are about.
+	srv := httptest.NewServer(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
