@@ -133,15 +133,11 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// get performs the GET with the rate-limit, retry and 401 rules and returns the body of the
-// successful answer and the number of HTTP calls made.
-func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string) ([]byte, int, error) {
-	return c.send(ctx, http.MethodGet, division, pageURL, endpoint, nil)
-}
-
-// send is get for any method, with a JSON body (nil for none). A POST, which Exact may
-// have carried out before a failure, is not sent again after a network error, a timeout
-// or a 5xx; a 401 or a 429 means it was not carried out, and it is sent again.
+// send performs a call with the rate-limit, retry and 401 rules, with a JSON body (nil for
+// none), and returns the body of the successful answer and the number of HTTP calls made.
+// A POST, which Exact may have carried out before a failure, is not sent again after a
+// network error, a timeout or a 5xx; a 401 or a 429 means it was not carried out, and it is
+// sent again.
 func (c *Client) send(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte) ([]byte, int, error) {
 	return c.sendChecked(ctx, method, division, pageURL, endpoint, body, nil)
 }
