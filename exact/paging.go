@@ -49,8 +49,9 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		return nil, err
 	}
 	calls := 0
+	var waited time.Duration
 	for attempt := 1; ; attempt++ {
-		body, n, err := c.get(ctx, division, u, endpoint)
+		body, n, err := c.send(ctx, http.MethodGet, division, u, endpoint, nil, callTrace{retry: calls, waited: waited})
 		calls += n
 		if err != nil {
 			return nil, withCalls(calls, err)
@@ -72,6 +73,7 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry}); err != nil {
 			return nil, withCalls(calls, err)
 		}
+		waited = wait
 	}
 }
 
@@ -143,16 +145,13 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// get performs the GET with the rate-limit, retry and 401 rules and returns the body of the
-// successful answer and the number of HTTP calls made.
-func (c *Client) get(ctx context.Context, division int, pageURL, endpoint string) ([]byte, int, error) {
-	return c.send(ctx, http.MethodGet, division, pageURL, endpoint, nil)
-}
-
-// send is get for any method, with a JSON body (nil for none). A POST, which Exact may
-// have carried out before a failure, is not sent again after a network error, a timeout
-// or a 5xx; a 401 or a 429 means it was not carried out, and it is sent again.
-func (c *Client) send(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte) ([]byte, int, error) {
+// send performs a call with the rate-limit, retry and 401 rules and returns the body of
+// the successful answer and the number of HTTP calls made; body is a JSON body (nil for
+// none). A POST, which Exact may have carried out before a failure, is not sent again
+// after a network error, a timeout or a 5xx; a 401 or a 429 means it was not carried
+// out, and it is sent again. Each HTTP call is a span; ct says how many calls of the same
+// request came before and the wait since the last.
+func (c *Client) send(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte, ct callTrace) ([]byte, int, error) {
 	repeatable := method != http.MethodPost
 	calls, failures, tooMany := 0, 0, 0
 	refreshed := false
@@ -169,6 +168,7 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 			if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitMinuteLimit}); err != nil {
 				return nil, calls, err
 			}
+			ct.waited += wait
 		}
 		tok, _, err := c.token(ctx, "", rotation{})
 		if err != nil {
@@ -177,10 +177,20 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 		}
 		calls++
 		sent := time.Now()
-		status, hdr, answer, err := c.do(ctx, method, pageURL, tok.AccessToken, body)
+		sctx, span := c.startCall(ctx, method, endpoint, pageURL, division, ct)
+		status, hdr, answer, err := c.do(sctx, method, pageURL, tok.AccessToken, body)
 		if err == nil || ctx.Err() == nil { // a call cut short by the caller is no API's doing
 			c.obs.Request(endpoint, division, status, time.Since(sent))
 		}
+		var expected int
+		if err == nil {
+			if status == http.StatusTooManyRequests {
+				expected, _ = c.limits.dayLeft(division, c.exactNow()) // before the 429's headers replace it
+			}
+			c.limits.observe(division, hdr) // before the span ends, which records the budgets left
+		}
+		c.endCall(span, division, status, err)
+		ct.retry, ct.waited = ct.retry+1, 0
 		if err != nil {
 			c.limits.release(division)
 			if ctx.Err() != nil {
@@ -191,16 +201,13 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 			if failures >= c.maxAttempts || !retryable(err) || !repeatable {
 				return nil, calls, err
 			}
-			if err := c.retryWait(ctx, failures, division, endpoint, err.Error()); err != nil {
+			wait, err := c.retryWait(ctx, failures, division, endpoint, err.Error())
+			if err != nil {
 				return nil, calls, err
 			}
+			ct.waited = wait
 			continue
 		}
-		var expected int
-		if status == http.StatusTooManyRequests {
-			expected, _ = c.limits.dayLeft(division, c.exactNow()) // before the 429's headers replace it
-		}
-		c.limits.observe(division, hdr)
 		c.reportLimits(division)
 		switch {
 		case status >= 200 && status < 300:
@@ -236,15 +243,18 @@ func (c *Client) send(ctx context.Context, method string, division int, pageURL,
 			if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitTooMany}); err != nil {
 				return nil, calls, err
 			}
+			ct.waited = wait
 		case status >= 500 || status == http.StatusRequestTimeout:
 			failures++
 			apiErr := c.apiError(status, hdr, answer, endpoint, division)
 			if failures >= c.maxAttempts || !repeatable {
 				return nil, calls, apiErr
 			}
-			if err := c.retryWait(ctx, failures, division, endpoint, apiErr.Error()); err != nil {
+			wait, err := c.retryWait(ctx, failures, division, endpoint, apiErr.Error())
+			if err != nil {
 				return nil, calls, err
 			}
+			ct.waited = wait
 		default:
 			return nil, calls, c.apiError(status, hdr, answer, endpoint, division)
 		}
@@ -261,11 +271,12 @@ func (c *Client) reportLimits(division int) {
 	}
 }
 
-func (c *Client) retryWait(ctx context.Context, failures, division int, endpoint, msg string) error {
+// retryWait backs off before retry number failures and returns how long it waited.
+func (c *Client) retryWait(ctx context.Context, failures, division int, endpoint, msg string) (time.Duration, error) {
 	wait := c.backoff(failures)
 	c.log.Warn().Str("endpoint", endpoint).Int("division", division).Int("attempt", failures).
 		Int("max_attempts", c.maxAttempts).Str("error", msg).Dur("wait_ms", wait).Msg("call failed; retrying")
-	return c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry})
+	return wait, c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry})
 }
 
 // backoff returns the wait before retry n (1-based): RetryBase·2ⁿ⁻¹ capped at RetryMax, with
