@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
@@ -96,6 +97,9 @@ type Config struct {
 	// WebhookCommitted, when set, is told how long after its first webhook delivery a
 	// webhook-triggered run committed (see SyncArgs.Webhook), for metrics.
 	WebhookCommitted func(entity string, latency time.Duration)
+	// TracerProvider gives the tracer of a span per sync job, the parent of its run's
+	// (see sync.Config.TracerProvider; default: no spans).
+	TracerProvider trace.TracerProvider
 }
 
 // Worker runs sync jobs from the queue shared by every exactsync run process of a
@@ -132,7 +136,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, clients: map[int64]*exact.Client{}, suspects: map[int64]int{}}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &syncWorker{w: w})
+	river.AddWorker(workers, syncJobWorker(w))
 	river.AddWorker(workers, &tickWorker{w: w})
 	river.AddWorker(workers, &divisionsWorker{w: w})
 	river.AddWorker(workers, &keepAliveWorker{w: w})
