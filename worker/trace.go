@@ -2,40 +2,48 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// TracerName is the instrumentation scope of the worker's spans: one per sync job, the
-// parent of its run's span (see sync.Config.TracerProvider).
+// TracerName is the instrumentation scope of the worker's spans: one per job of the
+// queue ("job exactsync_sync", "job exactsync_tick", …), the parent of a sync job's run
+// (see sync.Config.TracerProvider) and of the calls a control job makes.
 const TracerName = "github.com/exactsync/exactsync/worker"
 
-// tracedSyncWorker runs each sync job in a span of its own.
-type tracedSyncWorker struct {
-	*syncWorker
+// jobTracer is River's middleware that works each job in a span of its own.
+type jobTracer struct {
+	river.MiddlewareDefaults
 	tracer trace.Tracer
 }
 
-// syncJobWorker is the worker of sync jobs: traced when Config.TracerProvider is set.
-func syncJobWorker(w *Worker) river.Worker[SyncArgs] {
-	sw := &syncWorker{w: w}
+var _ rivertype.WorkerMiddleware = (*jobTracer)(nil)
+
+// middleware is River's middleware of the worker: the job spans when a TracerProvider is
+// configured.
+func (w *Worker) middleware() []rivertype.Middleware {
 	if w.cfg.TracerProvider == nil {
-		return sw
+		return nil
 	}
-	return &tracedSyncWorker{syncWorker: sw, tracer: w.cfg.TracerProvider.Tracer(TracerName)}
+	return []rivertype.Middleware{&jobTracer{tracer: w.cfg.TracerProvider.Tracer(TracerName)}}
 }
 
-func (t *tracedSyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
-	a := job.Args
-	ctx, span := t.tracer.Start(ctx, "job "+a.Entity, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
-		attribute.Int64("exactsync.job_id", job.ID), attribute.Int("exactsync.attempt", job.Attempt),
-		attribute.Int64("exactsync.connection", a.Connection), attribute.Int("exactsync.division", a.Division),
-		attribute.String("exactsync.entity", a.Entity), attribute.Bool("exactsync.full", a.Full)))
+func (t *jobTracer) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	attrs := []attribute.KeyValue{attribute.String("exactsync.job_kind", job.Kind),
+		attribute.Int64("exactsync.job_id", job.ID), attribute.Int("exactsync.attempt", job.Attempt)}
+	var a SyncArgs
+	if job.Kind == KindSync && json.Unmarshal(job.EncodedArgs, &a) == nil {
+		attrs = append(attrs, attribute.Int64("exactsync.connection", a.Connection), attribute.Int("exactsync.division", a.Division),
+			attribute.String("exactsync.entity", a.Entity), attribute.Bool("exactsync.full", a.Full))
+	}
+	ctx, span := t.tracer.Start(ctx, "job "+job.Kind, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 	defer span.End()
-	err := t.syncWorker.Work(ctx, job)
+	err := doInner(ctx)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}

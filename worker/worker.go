@@ -136,7 +136,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, clients: map[int64]*exact.Client{}, suspects: map[int64]int{}}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, syncJobWorker(w))
+	river.AddWorker(workers, &syncWorker{w: w})
 	river.AddWorker(workers, &tickWorker{w: w})
 	river.AddWorker(workers, &divisionsWorker{w: w})
 	river.AddWorker(workers, &keepAliveWorker{w: w})
@@ -158,6 +158,7 @@ func New(cfg Config) (*Worker, error) {
 		// which knows whether the division's lock is still held.
 		RescueStuckJobsAfter: cfg.RunTimeout + time.Hour,
 		FetchCooldown:        50 * time.Millisecond,
+		Middleware:           w.middleware(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
