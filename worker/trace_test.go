@@ -181,7 +181,7 @@ func TestJobTraceHasItsRunCallsAndWrites(t *testing.T) {
 			}
 		}
 		if a[exact.AttrDivision].AsInt64() != 101 || a[exact.AttrEndpoint].AsString() != "sync/CRM/Accounts" {
-			t.Errorf("call span: division %v, endpoint %v; want 101, sync/CRM/Accounts", a[exact.AttrDivision].Emit(), a[exact.AttrEndpoint].Emit())
+			t.Errorf("call span: division %v, endpoint %v; want 101, sync/CRM/Accounts", a[exact.AttrDivision].String(), a[exact.AttrEndpoint].String())
 		}
 		if !strings.Contains(a["url.full"].AsString(), "/api/v1/101/sync/CRM/Accounts?") {
 			t.Errorf("call span: url.full %q, want the page's URL", a["url.full"].AsString())
@@ -298,7 +298,7 @@ func spanTexts(s tracetest.SpanStub) []string {
 	out := []string{s.Name, s.Status.Description}
 	add := func(kvs []attribute.KeyValue) {
 		for _, kv := range kvs {
-			out = append(out, string(kv.Key), kv.Value.Emit())
+			out = append(out, string(kv.Key), kv.Value.String())
 		}
 	}
 	add(s.Attributes)
