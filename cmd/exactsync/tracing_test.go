@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	gosync "sync"
 	"testing"
+	"time"
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -165,6 +167,75 @@ func TestSyncCommandExportsItsTrace(t *testing.T) {
 		t.Errorf("the run's log lines do not carry its trace id %s:\n%s", id, r.stderr)
 	}
 	for _, sec := range []string{testClientSecret, first, p.sim.RefreshToken()} {
+		if bytes.Contains(raw, []byte(sec)) {
+			t.Errorf("the exported spans carry a credential (%d characters, starting %.4s…)", len(sec), sec)
+		}
+	}
+}
+
+// exactsync run with an OTLP endpoint traces each job of the queue with its run below
+// it, and sends what is left of its spans when it stops.
+func TestRunCommandExportsJobTraces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the worker against the simulator and PostgreSQL; skipped with -short")
+	}
+	t.Parallel()
+	p := newInProcess(t)
+	col := &collector{}
+	srv := httptest.NewServer(col)
+	t.Cleanup(srv.Close)
+	if r := p.run("auth", "import", "--refresh-token", p.sim.RefreshToken()); r.code != exitOK {
+		t.Fatalf("auth import: exit %d\n%s", r.code, r.stderr)
+	}
+	p.vars["EXACTSYNC_ENTITIES"] = "accounts"
+	p.vars["LOG_FORMAT"] = "json"
+	p.vars[envOTelTracesEndpoint] = srv.URL + "/v1/traces"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &lockedBuffer{}
+	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &lockedBuffer{}, stderr: stderr,
+		getenv: func(k string) string { return p.vars[k] }, environ: p.environ}
+	done := make(chan int, 1)
+	go func() { done <- runEnv(e, []string{"run"}) }()
+	// The catch-up tick queues the accounts job of division 101 at start.
+	if !eventually(2*time.Minute, func() bool {
+		var n int
+		err := p.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM exact_river.river_job WHERE kind = 'exactsync_sync' AND state = 'completed' AND args->>'entity' = 'accounts'`).Scan(&n)
+		return err == nil && n > 0
+	}) {
+		t.Fatalf("no accounts job completed within 2 minutes:\n%s", stderr)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("run exited %d, want 0:\n%s", code, stderr)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("run did not stop within 2 minutes of its context's end")
+	}
+	spans, _, raw := col.spans(t)
+	byID := map[string]*tracepb.Span{}
+	for _, s := range spans {
+		byID[hex.EncodeToString(s.SpanId)] = s
+	}
+	found := false
+	for _, s := range spans {
+		if s.Name != "sync accounts" {
+			continue
+		}
+		job := byID[hex.EncodeToString(s.ParentSpanId)]
+		if job == nil || job.Name != "job exactsync_sync" {
+			t.Errorf("the run's span has no job's span for a parent (%v)", job)
+			continue
+		}
+		found = true
+	}
+	if !found {
+		t.Errorf("no run's span among the %d spans received", len(spans))
+	}
+	for _, sec := range []string{testClientSecret, p.sim.RefreshToken()} {
 		if bytes.Contains(raw, []byte(sec)) {
 			t.Errorf("the exported spans carry a credential (%d characters, starting %.4s…)", len(sec), sec)
 		}
