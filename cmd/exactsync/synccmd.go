@@ -49,6 +49,9 @@ func (c *syncCmd) Run(e *env) error {
 	if c.Connection < 0 {
 		return usageError{fmt.Errorf("--connection %d is not a connection id; see exactsync auth status", c.Connection)}
 	}
+	if _, err := tracingWanted(e.getenv); err != nil {
+		return usageError{err} // before the database is touched
+	}
 	// Each connection brings its own host, client id and stored client
 	// secret: no credentials are needed here.
 	cfg, log, st, err := setup(e, config.Needs{Database: true})

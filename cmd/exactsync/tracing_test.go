@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/exactsync/exactsync/sink/sinktest"
 )
 
 func TestTracingWanted(t *testing.T) {
@@ -239,5 +242,43 @@ func TestRunCommandExportsJobTraces(t *testing.T) {
 		if bytes.Contains(raw, []byte(sec)) {
 			t.Errorf("the exported spans carry a credential (%d characters, starting %.4s…)", len(sec), sec)
 		}
+	}
+}
+
+// A trace exporter or protocol exactsync does not ship stops sync and run with one line
+// naming the variable and what to set, exit 2, before the database is touched.
+func TestBadTraceSettingsAreRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL; skipped with -short")
+	}
+	t.Parallel()
+	dbURL := sinktest.NewDatabase(t)
+	p := newInProcessAt(t, dbURL)
+	for _, tt := range []struct {
+		name, value, want string
+	}{
+		{envOTelTracesExporter, "zipkin", "OTEL_TRACES_EXPORTER=zipkin: exactsync exports traces over OTLP only; set it to otlp"},
+		{envOTelProtocol, "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: exactsync sends traces with OTLP over HTTP (http/protobuf) only"},
+	} {
+		for _, cmd := range [][]string{{"sync", "--entity", "accounts"}, {"run"}} {
+			p.vars = maps.Clone(p.vars)
+			p.vars[envOTelTracesExporter], p.vars[envOTelProtocol] = "", ""
+			p.vars[tt.name] = tt.value
+			if tt.name == envOTelProtocol {
+				p.vars[envOTelEndpoint] = "http://127.0.0.1:4318"
+			}
+			r := p.run(cmd...)
+			if r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("%s with %s=%s: exit %d, stderr\n%s\nwant exit 2 and one line", cmd[0], tt.name, tt.value, r.code, r.stderr)
+			}
+			checkErrorLine(t, r, tt.want)
+		}
+	}
+	var schemas int
+	if err := p.pool.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.schemata WHERE schema_name IN ('exact_sync', 'exact_river')`).Scan(&schemas); err != nil {
+		t.Fatal(err)
+	}
+	if schemas != 0 {
+		t.Errorf("the refused commands created %d of exactsync's schemas, want none", schemas)
 	}
 }
