@@ -98,10 +98,8 @@ func TestJobTraceHasItsRunCallsAndWrites(t *testing.T) {
 	}
 	t.Parallel()
 	const accounts = 2500 // three pages of sync/CRM/Accounts
-	// Half the data calls fail with a 500 or 503 (the simulator's draws are seeded, so
-	// the same calls fail every time): the trace shows the retries and their waits.
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: accounts, FreezeClock: true,
-		DailyLimit: 5000, MinutelyLimit: 100, Faults: exacttest.Faults{ErrorRate: 0.5}})
+		DailyLimit: 5000, MinutelyLimit: 100})
 	firstRefresh := w.sim.RefreshToken()
 
 	exp := tracetest.NewInMemoryExporter()
@@ -112,10 +110,6 @@ func TestJobTraceHasItsRunCallsAndWrites(t *testing.T) {
 	log := zerolog.New(&logs)
 
 	ctx := context.Background()
-	id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	noSleep := func(context.Context, time.Duration) error { return nil }
 	cfg := worker.Config{Logger: log, Pool: w.pool, Store: w.st, Now: w.sim.Now, TracerProvider: tp,
 		Runner: sync.NewRunner(sync.Config{Logger: log, Enabled: []string{"accounts"}, Now: w.sim.Now, TracerProvider: tp}, w.st, w.st, w.st),
@@ -138,6 +132,18 @@ func TestJobTraceHasItsRunCallsAndWrites(t *testing.T) {
 			t.Errorf("Stop: %v", err)
 		}
 	})
+	// The division listing the worker runs at start calls Exact too; once it is done,
+	// the sync job is the only one to call. Then half the data calls fail with a 500 or
+	// a 503, drawn from the simulator's seeded generator: the same calls fail every time,
+	// and the trace shows the retries and their waits.
+	w.waitFor("the division listing of the start", 2*time.Minute, func() bool {
+		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE kind = $1 AND state = 'completed'`, worker.KindDivisions) > 0
+	})
+	w.sim.SetFaults(exacttest.Faults{ErrorRate: 0.5})
+	id, _, err := worker.Enqueue(ctx, w.pool, sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: "accounts"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.waitFor("the job completed", 2*time.Minute, func() bool {
 		return w.count(`SELECT count(*) FROM exact_river.river_job WHERE id = $1 AND state = 'completed'`, id) == 1
 	})
@@ -207,6 +213,7 @@ func TestJobTraceHasItsRunCallsAndWrites(t *testing.T) {
 	if okCalls != 3 {
 		t.Errorf("%d answered calls of sync/CRM/Accounts, want 3 (one per page); spans: %v", okCalls, names(spans))
 	}
+	t.Logf("%d call spans of sync/CRM/Accounts, %d of them retries; %d faults injected", len(calls), retries, w.sim.Stats().FaultsInjected)
 	if retries == 0 || w.sim.Stats().FaultsInjected == 0 {
 		t.Errorf("%d retry spans for %d injected faults, want some of each", retries, w.sim.Stats().FaultsInjected)
 	}
