@@ -97,8 +97,8 @@ type Config struct {
 	// WebhookCommitted, when set, is told how long after its first webhook delivery a
 	// webhook-triggered run committed (see SyncArgs.Webhook), for metrics.
 	WebhookCommitted func(entity string, latency time.Duration)
-	// TracerProvider gives the tracer of a span per sync job, the parent of its run's
-	// (see sync.Config.TracerProvider; default: no spans).
+	// TracerProvider gives the tracer of a span per job of the queue (see trace.go), a
+	// sync job's the parent of its run's (sync.Config.TracerProvider); default: no spans.
 	TracerProvider trace.TracerProvider
 }
 
