@@ -44,6 +44,7 @@ func TestUnknownVariables(t *testing.T) {
 	}{
 		{"known ones", []string{"EXACT_CLIENT_ID=x", "EXACTSYNC_SCHEDULE_ACCOUNTS=off", "EXACTSYNC_KEEPALIVE=24h", "EXACTSYNC_FUZZTIME=3s"}, nil},
 		{"not ours", []string{"EXACTLY=1", "EXACTSIM_STATE=x", "HOME=/root", "LOG_LEVEL_X=1"}, nil},
+		{"OpenTelemetry's", []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://c:4318", "OTEL_SERVICE_NAME=exactsync", "OTEL_TRACES_EXPORTER=otlp"}, nil},
 		{"service links", []string{"EXACTSYNC_PORT=tcp://10.0.0.1:9464", "EXACTSYNC_SERVICE_HOST=10.0.0.1", "EXACTSYNC_SERVICE_PORT_METRICS=9464",
 			"EXACTSYNC_PORT_9464_TCP_ADDR=10.0.0.1", "EXACT_PORT_80_TCP=tcp://10.0.0.2:80"}, nil},
 		{"a schedule's typo", []string{"EXACTSYNC_SCHEDULE_ACCOUNT=*/5 * * * *"},

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/oauth2"
 )
 
@@ -43,6 +45,9 @@ type Config struct {
 	// Observer is told of every data call, token refresh and rate-limit budget (default:
 	// nobody).
 	Observer Observer
+	// TracerProvider gives the tracer of a span per call and per token refresh (see
+	// trace.go; default: no spans).
+	TracerProvider trace.TracerProvider
 }
 
 // Client talks to one Exact Online connection (one host, app and user). It is safe for
@@ -56,6 +61,7 @@ type Client struct {
 	tokenHTTP *http.Client // token calls, counted in tokenCalls
 	log       zerolog.Logger
 	obs       Observer
+	tracer    trace.Tracer
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
 	// noRefreshWait: see Config.NoRefreshWait.
@@ -131,6 +137,11 @@ func New(cfg Config, store TokenStore) (*Client, error) {
 	if cfg.Observer == nil {
 		c.obs = nopObserver{}
 	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	c.tracer = tp.Tracer(TracerName)
 	c.oauth = &oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,

@@ -50,7 +50,7 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		return nil, err
 	}
 	var pb pageBody
-	_, calls, err := c.sendChecked(ctx, http.MethodGet, division, u, endpoint, nil, func(body []byte) error {
+	_, calls, err := c.sendChecked(ctx, http.MethodGet, division, u, endpoint, nil, callTrace{}, func(body []byte) error {
 		var err error
 		if pb, err = decodePage(endpoint, body); err != nil {
 			// A body cut short is a transport failure, like a 5xx (§6.11): a firewall or
@@ -137,15 +137,16 @@ func isDigits(s string) bool {
 // none), and returns the body of the successful answer and the number of HTTP calls made.
 // A POST, which Exact may have carried out before a failure, is not sent again after a
 // network error, a timeout or a 5xx; a 401 or a 429 means it was not carried out, and it is
-// sent again.
-func (c *Client) send(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte) ([]byte, int, error) {
-	return c.sendChecked(ctx, method, division, pageURL, endpoint, body, nil)
+// sent again. Each HTTP call is a span; ct says how many calls of the same request came
+// before and the wait since the last.
+func (c *Client) send(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte, ct callTrace) ([]byte, int, error) {
+	return c.sendChecked(ctx, method, division, pageURL, endpoint, body, ct, nil)
 }
 
 // sendChecked is send with check, when not nil, run on the body of each 2xx answer: an
 // error of check is a failure like a 5xx, retried under the same count of attempts, and
 // the last one is returned as is.
-func (c *Client) sendChecked(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte, check func([]byte) error) ([]byte, int, error) {
+func (c *Client) sendChecked(ctx context.Context, method string, division int, pageURL, endpoint string, body []byte, ct callTrace, check func([]byte) error) ([]byte, int, error) {
 	repeatable := method != http.MethodPost
 	calls, failures, tooMany := 0, 0, 0
 	refreshed := false
@@ -162,6 +163,7 @@ func (c *Client) sendChecked(ctx context.Context, method string, division int, p
 			if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitMinuteLimit}); err != nil {
 				return nil, calls, err
 			}
+			ct.waited += wait
 		}
 		tok, _, err := c.token(ctx, "", rotation{})
 		if err != nil {
@@ -170,10 +172,20 @@ func (c *Client) sendChecked(ctx context.Context, method string, division int, p
 		}
 		calls++
 		sent := time.Now()
-		status, hdr, answer, err := c.do(ctx, method, pageURL, tok.AccessToken, body)
+		sctx, span := c.startCall(ctx, method, endpoint, pageURL, division, ct)
+		status, hdr, answer, err := c.do(sctx, method, pageURL, tok.AccessToken, body)
 		if err == nil || ctx.Err() == nil { // a call cut short by the caller is no API's doing
 			c.obs.Request(endpoint, division, status, time.Since(sent))
 		}
+		var expected int
+		if err == nil {
+			if status == http.StatusTooManyRequests {
+				expected, _ = c.limits.dayLeft(division, c.exactNow()) // before the 429's headers replace it
+			}
+			c.limits.observe(division, hdr) // before the span ends, which records the budgets left
+		}
+		c.endCall(span, division, status, err)
+		ct.retry, ct.waited = ct.retry+1, 0
 		if err != nil {
 			c.limits.release(division)
 			if ctx.Err() != nil {
@@ -184,16 +196,13 @@ func (c *Client) sendChecked(ctx context.Context, method string, division int, p
 			if failures >= c.retry.Attempts || !retryable(err) || !repeatable {
 				return nil, calls, err
 			}
-			if err := c.retryWait(ctx, failures, division, endpoint, err.Error()); err != nil {
+			wait, err := c.retryWait(ctx, failures, division, endpoint, err.Error())
+			if err != nil {
 				return nil, calls, err
 			}
+			ct.waited = wait
 			continue
 		}
-		var expected int
-		if status == http.StatusTooManyRequests {
-			expected, _ = c.limits.dayLeft(division, c.exactNow()) // before the 429's headers replace it
-		}
-		c.limits.observe(division, hdr)
 		c.reportLimits(division)
 		switch {
 		case status >= 200 && status < 300:
@@ -208,9 +217,11 @@ func (c *Client) sendChecked(ctx context.Context, method string, division int, p
 			if failures >= c.retry.Attempts || !repeatable {
 				return nil, calls, cerr
 			}
-			if err := c.retryWait(ctx, failures, division, endpoint, cerr.Error()); err != nil {
+			wait, err := c.retryWait(ctx, failures, division, endpoint, cerr.Error())
+			if err != nil {
 				return nil, calls, err
 			}
+			ct.waited = wait
 		case status == http.StatusUnauthorized && !refreshed:
 			refreshed = true
 			c.log.Warn().Str("endpoint", endpoint).Int("division", division).Msg("access token rejected (401); refreshing it once")
@@ -242,15 +253,18 @@ func (c *Client) sendChecked(ctx context.Context, method string, division int, p
 			if err := c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitTooMany}); err != nil {
 				return nil, calls, err
 			}
+			ct.waited = wait
 		case status >= 500 || status == http.StatusRequestTimeout:
 			failures++
 			apiErr := c.apiError(status, hdr, answer, endpoint, division)
 			if failures >= c.retry.Attempts || !repeatable {
 				return nil, calls, apiErr
 			}
-			if err := c.retryWait(ctx, failures, division, endpoint, apiErr.Error()); err != nil {
+			wait, err := c.retryWait(ctx, failures, division, endpoint, apiErr.Error())
+			if err != nil {
 				return nil, calls, err
 			}
+			ct.waited = wait
 		default:
 			return nil, calls, c.apiError(status, hdr, answer, endpoint, division)
 		}
@@ -267,11 +281,12 @@ func (c *Client) reportLimits(division int) {
 	}
 }
 
-func (c *Client) retryWait(ctx context.Context, failures, division int, endpoint, msg string) error {
+// retryWait backs off before retry number failures and returns how long it waited.
+func (c *Client) retryWait(ctx context.Context, failures, division int, endpoint, msg string) (time.Duration, error) {
 	wait := c.retry.Wait(failures)
 	c.log.Warn().Str("endpoint", endpoint).Int("division", division).Int("attempt", failures).
 		Int("max_attempts", c.retry.Attempts).Str("error", msg).Dur("wait_ms", wait).Msg("call failed; retrying")
-	return c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry})
+	return wait, c.pause(ctx, Wait{Division: division, Duration: wait, Reason: WaitRetry})
 }
 
 // retryable reports whether a failed call may succeed when repeated.

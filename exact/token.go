@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 )
 
@@ -409,14 +411,22 @@ func (c *Client) refresh(ctx context.Context, cur Token) (Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.tokenTimeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP)
+	// The span names the call and its outcome only: the form and the answer carry the
+	// client secret and the tokens.
+	ctx, span := c.tracer.Start(ctx, "POST oauth2/token", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attrMethod.String(http.MethodPost), AttrEndpoint.String("oauth2/token")))
+	defer span.End()
 	failpoint("before-token-call")
 	ot, err := c.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: cur.RefreshToken}).Token()
 	if err != nil {
 		err = c.tokenError(ctx, "refresh", err, cur)
 		c.obs.Refresh(refreshOutcome(err))
+		span.SetAttributes(AttrRefreshOutcome.String(refreshOutcome(err)))
+		span.SetStatus(codes.Error, c.redact(err.Error()))
 		return Token{}, err
 	}
 	c.obs.Refresh(RefreshOK)
+	span.SetAttributes(AttrRefreshOutcome.String(RefreshOK))
 	t := c.fromOAuth(ot)
 	if t.RefreshToken == "" {
 		t.RefreshToken = cur.RefreshToken

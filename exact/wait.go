@@ -66,6 +66,7 @@ func WithWaitHook(ctx context.Context, fn func(Wait)) context.Context {
 // pause reports w to ctx's wait hook, then sleeps for w.Duration.
 func (c *Client) pause(ctx context.Context, w Wait) error {
 	tell(ctx, w)
+	traceWait(ctx, w)
 	return c.sleep(ctx, w.Duration)
 }
 

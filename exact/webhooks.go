@@ -57,7 +57,7 @@ func (c *Client) CreateWebhookSubscription(ctx context.Context, division int, to
 	if err != nil {
 		return WebhookSubscription{}, err
 	}
-	answer, _, err := c.send(ctx, http.MethodPost, division, c.URL(division, WebhookSubscriptionsPath, nil), WebhookSubscriptionsPath, body)
+	answer, _, err := c.send(ctx, http.MethodPost, division, c.URL(division, WebhookSubscriptionsPath, nil), WebhookSubscriptionsPath, body, callTrace{})
 	if err != nil {
 		return WebhookSubscription{}, fmt.Errorf("subscribing to webhook topic %s in division %d: %w", topic, division, err)
 	}
@@ -83,7 +83,7 @@ func (c *Client) DeleteWebhookSubscription(ctx context.Context, division int, id
 		return fmt.Errorf("deleting webhook subscription %q of division %d: not a GUID", id, division)
 	}
 	path := WebhookSubscriptionsPath + "(guid'" + guid + "')"
-	if _, _, err := c.send(ctx, http.MethodDelete, division, c.URL(division, path, nil), WebhookSubscriptionsPath, nil); err != nil {
+	if _, _, err := c.send(ctx, http.MethodDelete, division, c.URL(division, path, nil), WebhookSubscriptionsPath, nil, callTrace{}); err != nil {
 		return fmt.Errorf("deleting webhook subscription %s of division %d: %w", guid, division, err)
 	}
 	return nil

@@ -131,7 +131,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 		// Store the starting point even when there was nothing to delete, so that the
 		// next run need not work it out again.
 		b := dest.Batch{ConnectionID: job.ConnectionID, Division: job.Division, Entity: DeletionsJob, Cursor: own.cur, Fence: s.fence}
-		if _, err := r.writer.WriteBatches(ctx, []dest.Batch{b}); err != nil {
+		if _, err := r.writeBatches(ctx, []dest.Batch{b}); err != nil {
 			return fmt.Errorf("storing the deletions cursor of division %d: %w", job.Division, err)
 		}
 	}

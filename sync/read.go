@@ -192,7 +192,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 		if !m.cur.Sweep {
 			continue
 		}
-		removed, err := r.writer.FinishSweep(ctx, m.table, job.ConnectionID, job.Division, m.name, m.cur, s.fence)
+		removed, err := r.finishSweep(ctx, m.table, job.ConnectionID, job.Division, m.name, m.cur, s.fence)
 		if err != nil {
 			return err
 		}
@@ -714,7 +714,7 @@ func (s *stream) storeAll(ctx context.Context, bs []dest.Batch) ([]dest.BatchRes
 		outs[k], rejects[k] = out, rj
 		return outs, rejects, err
 	}
-	res, err := s.r.writer.WriteBatches(ctx, write)
+	res, err := s.r.writeBatches(ctx, write)
 	if err == nil {
 		for j, k := range idx {
 			outs[k], rejects[k] = res[j], bs[k].Rejects
@@ -742,7 +742,7 @@ func (s *stream) storeAll(ctx context.Context, bs []dest.Batch) ([]dest.BatchRes
 // (cur), the second with b's, and the removals and releases go with the second; writes
 // are idempotent, so a crash between them loses nothing.
 func (s *stream) store(ctx context.Context, m *member, b dest.Batch, cur dest.Cursor) (dest.BatchResult, []dest.Reject, error) {
-	out, err := s.r.writer.WriteBatch(ctx, b)
+	out, err := s.r.writeBatch(ctx, b)
 	if err == nil || !dest.IsDataError(err) || len(b.Rows) == 0 {
 		return out, b.Rejects, err
 	}
@@ -758,7 +758,7 @@ func (s *stream) store(ctx context.Context, m *member, b dest.Batch, cur dest.Cu
 		b.Rows = nil
 		b.Rejects = append(slices.Clip(b.Rejects), dest.Reject{Key: key, Timestamp: version, HasTimestamp: true,
 			Reason: "PostgreSQL refused the record: " + refusal(err), Record: raw})
-		out, err := s.r.writer.WriteBatch(ctx, b)
+		out, err := s.r.writeBatch(ctx, b)
 		return out, b.Rejects, err
 	}
 	half := len(b.Rows) / 2

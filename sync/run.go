@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
@@ -285,6 +286,9 @@ type Config struct {
 	Now     func() time.Time
 	// Observer is told how every run ended (default: nobody).
 	Observer Observer
+	// TracerProvider gives the tracer of a span per run and per write (see trace.go);
+	// the client's spans of the run's calls are its children (default: no spans).
+	TracerProvider trace.TracerProvider
 }
 
 // Runner runs jobs.
@@ -294,6 +298,7 @@ type Runner struct {
 	history History
 	locker  Locker
 	enabled map[string]bool
+	tracer  trace.Tracer // nil: no spans
 }
 
 // NewRunner returns a Runner writing through w, recording runs in h and
@@ -319,7 +324,7 @@ func NewRunner(cfg Config, w Writer, h History, l Locker) *Runner {
 			enabled[n] = true
 		}
 	}
-	return &Runner{cfg: cfg, writer: w, history: h, locker: l, enabled: enabled}
+	return &Runner{cfg: cfg, writer: w, history: h, locker: l, enabled: enabled, tracer: tracerOf(cfg.TracerProvider)}
 }
 
 // Enabled lists the entities the runner syncs, sorted.
@@ -432,8 +437,13 @@ func statusOf(ctx context.Context, err error) string {
 func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	start := r.cfg.Now()
 	res := Result{Job: job, Status: StatusFailed}
-	log := r.cfg.Logger.With().Str("entity", job.Entity).Int("division", job.Division).
-		Int64("connection", job.ConnectionID).Logger()
+	ctx, span := r.startRun(ctx, job)
+	lc := r.cfg.Logger.With().Str("entity", job.Entity).Int("division", job.Division).
+		Int64("connection", job.ConnectionID)
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		lc = lc.Str("trace_id", sc.TraceID().String())
+	}
+	log := lc.Logger()
 
 	prog := newTracker(job, r.cfg.Progress, r.cfg.Now)
 	fctx, stopFollow := context.WithCancel(ctx)
@@ -448,6 +458,7 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 	res.Waited = prog.finish().Waited
 	res.Duration = r.cfg.Now().Sub(start)
 	res.Status = statusOf(ctx, err)
+	defer func() { endRun(span, res, err) }()
 
 	if res.Status == StatusBusy {
 		// Not a run: the job waits for the division (the queue snoozes it), which is how

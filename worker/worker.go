@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
@@ -102,6 +103,9 @@ type Config struct {
 	// WebhookCommitted, when set, is told how long after its first webhook delivery a
 	// webhook-triggered run committed (see SyncArgs.Webhook), for metrics.
 	WebhookCommitted func(entity string, latency time.Duration)
+	// TracerProvider gives the tracer of a span per job of the queue (see trace.go), a
+	// sync job's the parent of its run's (sync.Config.TracerProvider); default: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Worker runs sync jobs from the queue shared by every exactsync run process of a
@@ -159,6 +163,7 @@ func New(cfg Config) (*Worker, error) {
 		JobTimeout:           cfg.RescueAfter,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchCooldown:        50 * time.Millisecond,
+		Middleware:           w.middleware(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)

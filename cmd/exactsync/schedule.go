@@ -68,6 +68,11 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	log := newLogger(cfg, e.stderr)
+	tp, stopTracing, err := startTracing(e.ctx, e.getenv, log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer stopTracing()
 	loc, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %q is not a time zone; use a name such as Europe/Amsterdam", config.EnvTimeZone, cfg.TimeZone)}
@@ -100,7 +105,7 @@ func (c *runCmd) Run(e *env) error {
 
 	m := newMetrics(cfg, st, intervals, log)
 	newClient := func(ctx context.Context, conn dest.Connection) (*exact.Client, error) {
-		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
+		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer, ec.TracerProvider = m, tp })
 	}
 	newWorker := func() (*worker.Worker, error) {
 		return worker.New(worker.Config{
@@ -108,11 +113,11 @@ func (c *runCmd) Run(e *env) error {
 			// A page being written when SIGTERM arrives gets less time than the
 			// grace period, so that it commits or rolls back before the exit.
 			Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
-				Observer: m}, st, st, st),
+				Observer: m, TracerProvider: tp}, st, st, st),
 			NewClient: newClient,
 			Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
 			Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
-			WebhookCommitted: m.Committed,
+			WebhookCommitted: m.Committed, TracerProvider: tp,
 		})
 	}
 	hooks, err := newWebhooks(cfg, st, pool, log, fc.Total, m)

@@ -49,6 +49,9 @@ func (c *syncCmd) Run(e *env) error {
 	if c.Connection < 0 {
 		return usageError{fmt.Errorf("--connection %d is not a connection id; see exactsync auth status", c.Connection)}
 	}
+	if _, err := tracingWanted(e.getenv); err != nil {
+		return usageError{err} // before the database is touched
+	}
 	// Each connection brings its own host, client id and stored client
 	// secret: no credentials are needed here.
 	cfg, log, st, err := setup(e, config.Needs{Database: true})
@@ -56,6 +59,11 @@ func (c *syncCmd) Run(e *env) error {
 		return err
 	}
 	defer st.Close()
+	tp, stopTracing, err := startTracing(e.ctx, e.getenv, log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer stopTracing()
 	conns, err := connections(e.ctx, cfg, st)
 	if err != nil {
 		return err
@@ -82,7 +90,8 @@ func (c *syncCmd) Run(e *env) error {
 	if display.w != nil {
 		every = -1 // the live line shows the progress; a log line would break it
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, Progress: display.update, ProgressEvery: every}, st, st, st)
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, Progress: display.update, ProgressEvery: every,
+		TracerProvider: tp}, st, st, st)
 	// Whoever interrupts a sync hears at once what happens next, since the write in
 	// flight may take a while to finish.
 	returned, told := make(chan struct{}), make(chan struct{})
@@ -134,7 +143,7 @@ func (c *syncCmd) Run(e *env) error {
 			errs = append(errs, errors.New(reauthMessage(conn)))
 			continue
 		}
-		client, err := newClientContext(e.ctx, cfg, st, conn, log)
+		client, err := newClientContext(e.ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.TracerProvider = tp })
 		if err != nil {
 			errs = append(errs, err)
 			continue
