@@ -25,6 +25,7 @@ CREATE TABLE exact_sync.alerts (
     resolved_at   timestamptz,
     resolved_sent_at timestamptz,
     attempts      integer     NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
     last_error    text        NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX alerts_open ON exact_sync.alerts (condition, subject) WHERE resolved_at IS NULL;
@@ -41,6 +42,7 @@ COMMENT ON COLUMN exact_sync.alerts.sent_at IS 'When the receiver accepted the n
 COMMENT ON COLUMN exact_sync.alerts.resolved_at IS 'When a run process saw the condition clear; NULL while it holds.';
 COMMENT ON COLUMN exact_sync.alerts.resolved_sent_at IS 'When the receiver accepted the "resolved" notification.';
 COMMENT ON COLUMN exact_sync.alerts.attempts IS 'Failed deliveries of the pending notification (the retry backoff grows with it).';
+COMMENT ON COLUMN exact_sync.alerts.next_attempt_at IS 'When the pending notification may be sent (again): now, or after a backoff that doubles with each failed delivery.';
 COMMENT ON COLUMN exact_sync.alerts.last_error IS 'Why the last delivery failed, without secrets; empty after a success.';
 
 ALTER TABLE exact_sync.connections ADD COLUMN refresh_sends integer NOT NULL DEFAULT 0;
