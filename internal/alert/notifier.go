@@ -73,8 +73,11 @@ func New(cfg Config) *Notifier {
 }
 
 // Start judges the conditions at once and then every Config.Interval, until Stop or ctx
-// ends.
+// ends. A nil Notifier (no receiver configured) does nothing.
 func (n *Notifier) Start(ctx context.Context) {
+	if n == nil {
+		return
+	}
 	ctx, n.cancel = context.WithCancel(ctx)
 	n.wg.Add(1)
 	go func() {
@@ -96,7 +99,7 @@ func (n *Notifier) Start(ctx context.Context) {
 
 // Stop ends the loop and waits for it (a POST under way is cancelled), or for ctx.
 func (n *Notifier) Stop(ctx context.Context) error {
-	if n.cancel == nil {
+	if n == nil || n.cancel == nil {
 		return nil
 	}
 	n.cancel()
