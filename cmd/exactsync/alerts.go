@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/internal/alert"
+	"github.com/exactsync/exactsync/sink"
 )
 
 type alertsCmd struct {
@@ -39,4 +41,33 @@ func (alertsTestCmd) Run(e *env) error {
 	u, _ := url.Parse(cfg.AlertURL) // checked by the configuration; only its host is shown
 	fmt.Fprintf(e.stdout, "sent a test notification to %s: check that the receiver shows it\n", u.Host)
 	return nil
+}
+
+// alertInputs reads what the notifier judges its conditions from: the connections and the
+// latest run of every entity in every division, with the schedule intervals of the
+// scheduled entities.
+func alertInputs(st *sink.Store, intervals map[string]time.Duration) func(context.Context) (alert.Inputs, error) {
+	return func(ctx context.Context) (alert.Inputs, error) {
+		conns, err := st.Connections(ctx)
+		if err != nil {
+			return alert.Inputs{}, err
+		}
+		states, err := st.SyncStates(ctx)
+		if err != nil {
+			return alert.Inputs{}, err
+		}
+		return alert.Inputs{Now: time.Now(), Connections: conns, Intervals: intervals, Entities: alertEntities(states)}, nil
+	}
+}
+
+func alertEntities(states []sink.SyncState) []alert.Entity {
+	var out []alert.Entity
+	for _, s := range states {
+		if s.LastRun.ID == 0 {
+			continue
+		}
+		out = append(out, alert.Entity{ConnectionID: s.ConnectionID, Division: s.Division, Entity: s.Entity,
+			LastStatus: s.LastRun.Result.Status, LastError: s.LastRun.Result.Err, LastSuccess: s.LastSuccess})
+	}
+	return out
 }

@@ -162,7 +162,7 @@ func newNotifier(cfg *config.Config, st *sink.Store, intervals map[string]time.D
 	if cfg.AlertURL == "" {
 		return nil
 	}
-	return alert.New(alert.Config{URL: cfg.AlertURL, Store: st, Inputs: alert.StoreInputs(st, intervals, time.Now), Logger: log})
+	return alert.New(alert.Config{URL: cfg.AlertURL, Store: st, Inputs: alertInputs(st, intervals), Logger: log})
 }
 
 // newQueuePool returns the pool of the job queue, which connects on first use.

@@ -146,7 +146,7 @@ func TestOneNotificationPerConditionAcrossProcesses(t *testing.T) {
 	for range 3 {
 		notifiers = append(notifiers, alert.New(alert.Config{
 			URL: srv.URL + "/services/T0/B0/" + hookSecret, Store: open(),
-			Inputs: alert.StoreInputs(open(), intervals, time.Now), Backoff: time.Millisecond, Logger: logger,
+			Inputs: storeInputs(open(), intervals), Backoff: time.Millisecond, Logger: logger,
 		}))
 	}
 	tickAll := func() {
@@ -236,4 +236,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// storeInputs reads the inputs from st, as exactsync run does.
+func storeInputs(st *sink.Store, intervals map[string]time.Duration) func(context.Context) (alert.Inputs, error) {
+	return func(ctx context.Context) (alert.Inputs, error) {
+		conns, err := st.Connections(ctx)
+		if err != nil {
+			return alert.Inputs{}, err
+		}
+		states, err := st.SyncStates(ctx)
+		if err != nil {
+			return alert.Inputs{}, err
+		}
+		in := alert.Inputs{Now: time.Now(), Connections: conns, Intervals: intervals}
+		for _, s := range states {
+			in.Entities = append(in.Entities, alert.Entity{ConnectionID: s.ConnectionID, Division: s.Division, Entity: s.Entity,
+				LastStatus: s.LastRun.Result.Status, LastError: s.LastRun.Result.Err, LastSuccess: s.LastSuccess})
+		}
+		return in, nil
+	}
 }
