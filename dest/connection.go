@@ -48,9 +48,9 @@ type ConnectedError struct {
 }
 
 func (e *ConnectedError) Error() string {
-	return fmt.Sprintf("connection %d already connects Exact user %s with app %s, and Exact keeps one live refresh token per user and app, "+
-		"so a second connection would break the first one's chain; nothing was stored: run the command again with --replace "+
-		"to give connection %d this token (its divisions' cursors are kept)", e.ID, e.UserKey, e.ClientID, e.ID)
+	return fmt.Sprintf("connection %d already connects Exact user %s with app %s, and Exact keeps one live refresh token per user and app "+
+		"(a new authorization ends the chain issued before it): nothing was stored; run the command again with --replace "+
+		"to give connection %d this token, keeping its divisions' cursors", e.ID, e.UserKey, e.ClientID, e.ID)
 }
 
 // Division is a division (an Exact Online company) a connection has been granted, as
