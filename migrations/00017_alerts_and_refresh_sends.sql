@@ -4,7 +4,7 @@
 -- that several run processes on one database send each notification once: a process
 -- inserts the row (INSERT ... ON CONFLICT DO NOTHING) and sends only when it inserted it;
 -- a "resolved" is sent by the process whose UPDATE ... WHERE resolved_at IS NULL changed
--- the row. Rows of resolved conditions stay as the history of what was notified.
+-- the row. Rows of resolved conditions stay 90 days, the history of what was notified.
 --
 -- connections.refresh_sends: how many times processes of this database announced sending
 -- the stored refresh token (an announcement is committed before every send, see 00013).

@@ -16,10 +16,14 @@ import (
 // each sees the open alerts the previous one left.
 const alertsLock = `SELECT pg_advisory_xact_lock(hashtext('exactsync.alerts'))`
 
+// alertHistory is how long a resolved alert is kept, once its notifications are done.
+const alertHistory = 90 * 24 * time.Hour
+
 // SyncAlerts records the conditions that hold now (open): an alert not open yet is opened,
 // and its notification becomes due; an open alert missing from open is resolved, and its
 // "resolved" becomes due if its opening was notified. Processes that call it at the same
 // time are serialized, so each condition is opened once however many processes see it.
+// Alerts resolved more than 90 days ago are deleted.
 func (s *Store) SyncAlerts(ctx context.Context, open []dest.Alert) (opened, resolved int, err error) {
 	conds := make([]string, len(open))
 	subjects := make([]string, len(open))
@@ -56,7 +60,9 @@ func (s *Store) SyncAlerts(ctx context.Context, open []dest.Alert) (opened, reso
 			return err
 		}
 		resolved = int(tag.RowsAffected())
-		return nil
+		_, err = tx.Exec(ctx, `DELETE FROM exact_sync.alerts WHERE resolved_at < now() - $1 * interval '1 hour'
+			AND (resolved_sent_at IS NOT NULL OR sent_at IS NULL)`, alertHistory.Hours())
+		return err
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("recording the alerts: %w", err)

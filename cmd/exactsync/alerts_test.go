@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	gosync "sync"
 	"syscall"
@@ -73,8 +73,8 @@ func TestAlertsTestSendsASample(t *testing.T) {
 	checkErrorLine(t, r, config.EnvAlertURL+" is not set")
 }
 
-// TestRunNotifiesAConnectionThatNeedsReauthorization: a run process with
-// EXACTSYNC_ALERT_URL posts the condition once, without secrets.
+// TestRunNotifiesAConnectionThatNeedsReauthorization: three run processes with
+// EXACTSYNC_ALERT_URL on one database post the condition once, without secrets.
 func TestRunNotifiesAConnectionThatNeedsReauthorization(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 10})
@@ -84,30 +84,52 @@ func TestRunNotifiesAConnectionThatNeedsReauthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, hook := newAlertReceiver(t)
-	cmd := w.cmd(map[string]string{config.EnvAlertURL: hook, "LOG_LEVEL": "info"}, "run", "--workers", "1")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	type proc struct {
+		cmd  *exec.Cmd
+		errb *syncBuffer
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	if !poll(2*time.Minute, 50*time.Millisecond, func() bool { return len(rec.received()) > 0 }) {
-		t.Fatalf("no notification within 2 minutes; stderr:\n%s", errb.String())
+	var procs []proc
+	for range 3 {
+		cmd := w.cmd(map[string]string{config.EnvAlertURL: hook, "LOG_LEVEL": "debug"}, "run", "--workers", "1")
+		p := proc{cmd, &syncBuffer{}}
+		cmd.Stderr = p.errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		procs = append(procs, p)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	// Every process has judged the conditions at least once (its first tick, at start).
+	if !poll(2*time.Minute, 50*time.Millisecond, func() bool {
+		for _, p := range procs {
+			if !strings.Contains(p.errb.String(), "alerts judged") {
+				return false
+			}
+		}
+		return len(rec.received()) > 0
+	}) {
+		t.Fatalf("not every process judged the alerts, or no notification arrived, within 2 minutes; notifications %d", len(rec.received()))
 	}
-	_ = cmd.Wait()
-	w.mu.Lock()
-	w.logs = append(w.logs, errb.String())
-	w.mu.Unlock()
+	for _, p := range procs {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.cmd.Wait()
+		w.mu.Lock()
+		w.logs = append(w.logs, p.errb.String())
+		w.mu.Unlock()
+	}
 	got := rec.received()
 	if len(got) != 1 || got[0]["condition"] != "reauth_required" || !strings.Contains(got[0]["text"].(string), "needs re-authorization") {
-		t.Fatalf("receiver got %v, want one reauth_required notification", got)
+		t.Fatalf("receiver got %v, want one reauth_required notification from the three processes", got)
 	}
 	bodies := strings.Join(rec.raw, "\n")
+	var logs string
+	for _, p := range procs {
+		logs += p.errb.String()
+	}
 	for _, s := range append(w.storedSecrets(), testClientSecret, "alertHookSecret") {
-		if len(s) >= 8 && (strings.Contains(bodies, s) || strings.Contains(errb.String(), s)) {
+		if len(s) >= 8 && (strings.Contains(bodies, s) || strings.Contains(logs, s)) {
 			t.Errorf("a notification or the log holds a secret starting %q", s[:4])
 		}
 	}

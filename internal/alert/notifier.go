@@ -119,13 +119,16 @@ func (n *Notifier) Tick(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the state: %w", err)
 	}
-	opened, resolved, err := n.cfg.Store.SyncAlerts(ctx, Evaluate(in))
+	conds := Evaluate(in)
+	opened, resolved, err := n.cfg.Store.SyncAlerts(ctx, conds)
 	if err != nil {
 		return err
 	}
+	ev := n.cfg.Logger.Debug()
 	if opened+resolved > 0 {
-		n.cfg.Logger.Info().Int("opened", opened).Int("resolved", resolved).Msg("alerts changed")
+		ev = n.cfg.Logger.Info()
 	}
+	ev.Int("holding", len(conds)).Int("opened", opened).Int("resolved", resolved).Msg("alerts judged")
 	// Until none is due, or one fails: the receiver is not tried again before the next tick.
 	failed := false
 	send := func(ctx context.Context, a dest.AlertNotice) error {
