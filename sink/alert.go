@@ -12,9 +12,9 @@ import (
 	"github.com/exactsync/exactsync/dest"
 )
 
-// alertsLock serializes SyncAlerts across processes (a transaction-level advisory lock):
-// each sees the open alerts the previous one left.
-const alertsLock = `SELECT pg_advisory_xact_lock(hashtext('exactsync.alerts'))`
+// alertsLockID serializes SyncAlerts across processes (advisory lock, bigint form, held
+// by the transaction): each sees the open alerts the previous one left.
+const alertsLockID int64 = 0x6578_7379_6e63_616c // "exsyncal"
 
 // alertHistory is how long a resolved alert is kept, once its notifications are done.
 const alertHistory = 90 * 24 * time.Hour
@@ -31,7 +31,7 @@ func (s *Store) SyncAlerts(ctx context.Context, open []dest.Alert) (opened, reso
 		conds[i], subjects[i] = a.Condition, a.Subject
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, alertsLock); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, alertsLockID); err != nil {
 			return err
 		}
 		for _, a := range open {
