@@ -99,6 +99,10 @@ type Config struct {
 	// ListenToken, when set, is the bearer token that /metrics and the status page of
 	// --listen require (EXACTSYNC_LISTEN_TOKEN). It is a secret: never logged nor echoed.
 	ListenToken string
+	// AlertURL, when set, receives a JSON POST for each condition that needs a person
+	// (EXACTSYNC_ALERT_URL; package alert). An incoming-webhook address holds its own
+	// secret: never logged nor echoed.
+	AlertURL string
 	// Warnings are problems that do not stop a start, each with its fix, for the
 	// command to log (a key file that others can read).
 	Warnings []string
@@ -213,6 +217,9 @@ const (
 	// EnvListenToken is the bearer token that /metrics and the status page of --listen
 	// require; unset, they are open (keep the port private).
 	EnvListenToken = "EXACTSYNC_LISTEN_TOKEN"
+	// EnvAlertURL is where `exactsync run` posts its notifications (a Slack or Teams
+	// incoming webhook, or any receiver of JSON); unset, none are sent.
+	EnvAlertURL = "EXACTSYNC_ALERT_URL"
 )
 
 // Values of Config.MetricsDivisions besides a number (metrics.AllDivisions and
@@ -355,6 +362,7 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 		}
 	}
 	c.ListenToken = listenToken(getenv(EnvListenToken), bad)
+	c.AlertURL = alertURL(getenv(EnvAlertURL), bad)
 
 	c.Entities = entities(getenv, opts, bad)
 	checkSchedule := func(env, spec string) string {
@@ -747,6 +755,21 @@ func listenToken(v string, bad func(name, format string, args ...any)) string {
 	}
 	if len(v) < MinListenTokenLength {
 		bad(EnvListenToken, "too short (%d characters); use %d or more random characters, e.g. the output of openssl rand -hex 32", len(v), MinListenTokenLength)
+		return ""
+	}
+	return v
+}
+
+// alertURL accepts an absolute http or https URL. Its value is never echoed: an incoming
+// webhook's address is its secret.
+func alertURL(v string, bad func(name, format string, args ...any)) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad(EnvAlertURL, "is not an absolute http or https URL; set it to the address of the receiver, e.g. a Slack or Teams incoming webhook's https://hooks.… address")
 		return ""
 	}
 	return v

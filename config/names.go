@@ -30,7 +30,7 @@ func knownNames(opts Options) []string {
 		EnvTimeZone, EnvEncryptionKey, EnvEncryptionKeyFile, EnvEncryptionKeyOld, EnvStateDir, EnvEntities,
 		EnvScheduleDefault, EnvFullScheduleDefault, EnvWebhookSecret, EnvWebhookURL, EnvWebhookListen, EnvRaw,
 		EnvProgressInterval, EnvWebhookMaxConns, EnvWebhookMaxConnsPerClient, EnvWebhookHeaderTimeout,
-		EnvWebhookReadTimeout, EnvWebhookIdleTimeout, EnvMetricsDivisions, EnvListenToken,
+		EnvWebhookReadTimeout, EnvWebhookIdleTimeout, EnvMetricsDivisions, EnvListenToken, EnvAlertURL,
 	}
 	for _, e := range opts.Entities {
 		known = append(known, ScheduleEnv(e), FullScheduleEnv(e))

@@ -1,6 +1,9 @@
 package dest
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Connection states.
 const (
@@ -17,6 +20,9 @@ type Connection struct {
 	UserKey     string
 	State       string // StateOK or StateReauthRequired
 	StateReason string
+	// StateCause is why the connection is StateReauthRequired, as far as decisions depend
+	// on it (ReauthForeignRefresh: another installation uses the same user and app).
+	StateCause ReauthCause
 
 	AccessTokenExpiry    time.Time
 	AccessTokenIssuedAt  time.Time
@@ -29,6 +35,22 @@ type Connection struct {
 	// KeyIDs are the ids of the encryption keys that sealed the stored secrets, sorted;
 	// "" stands for secrets stored as plaintext. Nil when no secret is stored.
 	KeyIDs []string
+}
+
+// ConnectedError refuses a second connection of an Exact user and app that already have
+// a live one: Exact keeps one live refresh token per user and app (docs/exact-online.md
+// §1.9), so the two would break each other's chain. Its text is the one line a person
+// reads, with the fix.
+type ConnectedError struct {
+	ID       int64  // the existing connection
+	UserKey  string // current/Me's UserID
+	ClientID string
+}
+
+func (e *ConnectedError) Error() string {
+	return fmt.Sprintf("connection %d already connects Exact user %s with app %s, and Exact keeps one live refresh token per user and app "+
+		"(a new authorization ends the chain issued before it): nothing was stored; run the command again with --replace "+
+		"to give connection %d this token, keeping its divisions' cursors", e.ID, e.UserKey, e.ClientID, e.ID)
 }
 
 // Division is a division (an Exact Online company) a connection has been granted, as

@@ -60,4 +60,16 @@ const (
 	// (§1.9). When the pair that replaced it is recovered (from a recovery file), the
 	// chain is whole again.
 	ReauthRefreshTokenUsed ReauthCause = "refresh_token_used"
+	// ReauthForeignRefresh: Exact answered that the refresh token had already been used,
+	// and no process of this database had sent it before: another installation (or a
+	// tool) refreshes the chain of the same user and app, which has one live refresh token
+	// (§1.9). Only one of the two can keep the connection.
+	ReauthForeignRefresh ReauthCause = "foreign_refresh"
 )
+
+// ForeignRefreshReason is the state reason of a connection marked ReauthForeignRefresh,
+// followed by Exact's answer.
+const ForeignRefreshReason = "another installation is using the same Exact user and app: Exact answered that the refresh token " +
+	"exactsync holds as the latest was already used, and no exactsync process of this database used it; one user and app " +
+	"have one live refresh token, so two installations refresh each other's chain away. Stop the other installation " +
+	"(or connect one of them with another user or app), then run exactsync auth login --replace"

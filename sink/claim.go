@@ -15,7 +15,13 @@ import (
 // known when its token was stored. If the same host, app and user already
 // have a connection, the token moves there (so its cursors and history are
 // kept), the pending row is deleted and the existing connection is returned.
-func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string) (dest.Connection, error) {
+//
+// One Exact user and app have one live refresh token (docs/exact-online.md §1.9): unless
+// replace, an existing connection of that user and app whose chain is alive (state ok, a
+// refresh token younger than Exact's 30 idle days, §1.7) is not replaced. The pending connection and its token are then deleted and the error is
+// a *dest.ConnectedError. A connection that needs re-authorization is replaced without
+// asking: that is how it is repaired.
+func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string, replace bool) (dest.Connection, error) {
 	var out dest.Connection
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var baseURL, clientID string
@@ -28,10 +34,12 @@ func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKe
 			return err
 		}
 		var existing int64
+		var live bool
 		err = tx.QueryRow(ctx, `
-			SELECT id FROM exact_sync.connections
+			SELECT id, state = '`+dest.StateOK+`' AND coalesce(refresh_token_issued_at > now() - interval '30 days', true)
+			FROM exact_sync.connections
 			WHERE base_url = $1 AND client_id = $2 AND user_key = $3 AND id <> $4
-			FOR UPDATE`, baseURL, clientID, userKey, pendingID).Scan(&existing)
+			FOR UPDATE`, baseURL, clientID, userKey, pendingID).Scan(&existing, &live)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			_, err = tx.Exec(ctx, `UPDATE exact_sync.connections SET user_key = $2, updated_at = now() WHERE id = $1`,
@@ -43,6 +51,8 @@ func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKe
 			return err
 		case err != nil:
 			return err
+		case live && !replace:
+			return &dest.ConnectedError{ID: existing, UserKey: userKey, ClientID: clientID}
 		}
 		if err := s.moveSecrets(ctx, tx, pendingID, existing); err != nil {
 			return err
@@ -53,6 +63,14 @@ func (s *Store) ClaimConnectionUser(ctx context.Context, pendingID int64, userKe
 		out, err = scanConnection(tx.QueryRow(ctx, `SELECT `+connectionColumns+` FROM exact_sync.connections WHERE id = $1`, existing))
 		return err
 	})
+	var connected *dest.ConnectedError
+	if errors.As(err, &connected) {
+		// The transaction was rolled back: the refused pending connection goes in one of its own.
+		if _, derr := s.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM exact_sync.connections WHERE id = $1 AND user_key = ''`, pendingID); derr != nil {
+			return dest.Connection{}, fmt.Errorf("removing the refused connection %d: %w (refused: %v)", pendingID, derr, err)
+		}
+		return dest.Connection{}, err
+	}
 	if err != nil {
 		return dest.Connection{}, fmt.Errorf("claiming connection %d for its user: %w", pendingID, err)
 	}
@@ -85,6 +103,7 @@ func (s *Store) moveSecrets(ctx context.Context, tx pgx.Tx, from, to int64) erro
 			access_token_expires_at = p.access_token_expires_at, access_token_issued_at = p.access_token_issued_at,
 			refresh_token_issued_at = p.refresh_token_issued_at, last_refresh_at = p.last_refresh_at,
 			refresh_not_before = p.refresh_not_before, exact_clock_offset_ms = p.exact_clock_offset_ms,
+			refresh_sends = p.refresh_sends,
 			state = '`+dest.StateOK+`', state_reason = '', state_cause = '', updated_at = now()
 		FROM exact_sync.connections AS p
 		WHERE c.id = $1 AND p.id = $2`, to, from, vals[0], vals[1], vals[2])

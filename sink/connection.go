@@ -14,7 +14,7 @@ import (
 // ErrNotFound reports that a connection does not exist.
 var ErrNotFound = errors.New("not found")
 
-const connectionColumns = `id, base_url, client_id, user_key, state, state_reason,
+const connectionColumns = `id, base_url, client_id, user_key, state, state_reason, state_cause,
 	access_token_expires_at, access_token_issued_at, refresh_token_issued_at, last_refresh_at, created_at,
 	access_token, refresh_token, client_secret`
 
@@ -24,7 +24,7 @@ func scanConnection(row pgx.Row) (dest.Connection, error) {
 	var c dest.Connection
 	var exp, iss, rtIss, last *time.Time
 	var access, refresh, secret string
-	err := row.Scan(&c.ID, &c.BaseURL, &c.ClientID, &c.UserKey, &c.State, &c.StateReason,
+	err := row.Scan(&c.ID, &c.BaseURL, &c.ClientID, &c.UserKey, &c.State, &c.StateReason, &c.StateCause,
 		&exp, &iss, &rtIss, &last, &c.CreatedAt, &access, &refresh, &secret)
 	c.AccessTokenExpiry, c.AccessTokenIssuedAt = orZero(exp), orZero(iss)
 	c.RefreshTokenIssuedAt, c.LastRefreshAt = orZero(rtIss), orZero(last)

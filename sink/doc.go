@@ -2,7 +2,7 @@
 // (applied from package migrations), the rows of the exact schema that downstream
 // applications read, the reader roles they read them with, and exactsync's own state in
 // the exact_sync schema: connections and their tokens, cursors, division locks, run
-// history and rate limits last seen.
+// history, rate limits last seen and the alerts notified (SyncAlerts, DeliverAlert).
 //
 // # Writes
 //

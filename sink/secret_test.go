@@ -322,7 +322,7 @@ func TestClaimConnectionUserReseals(t *testing.T) {
 	tok := testToken()
 	storeSecrets(t, s, pending.ID, tok, testClientSecret)
 
-	got, err := s.ClaimConnectionUser(ctx, pending.ID, existing.UserKey)
+	got, err := s.ClaimConnectionUser(ctx, pending.ID, existing.UserKey, true)
 	if err != nil {
 		t.Fatal(err)
 	}

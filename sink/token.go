@@ -70,7 +70,7 @@ func (s *Store) ImportRefreshToken(ctx context.Context, connID int64, refreshTok
 	return s.updateConnection(ctx, connID, "importing a refresh token into", `
 		UPDATE exact_sync.connections
 		SET refresh_token = $2, access_token = '', access_token_expires_at = NULL,
-		    access_token_issued_at = NULL, refresh_token_issued_at = now(), refresh_not_before = NULL,
+		    access_token_issued_at = NULL, refresh_token_issued_at = now(), refresh_not_before = NULL, refresh_sends = 0,
 		    state = '`+dest.StateOK+`', state_reason = '', state_cause = '', `+clearPending+`, updated_at = now()
 		WHERE id = $1`, sealed)
 }
@@ -270,7 +270,7 @@ func (s *Store) storeSchedule(ctx context.Context, tx pgx.Tx, connID int64, cur,
 			UPDATE exact_sync.connections SET refresh_not_before = $2, exact_clock_offset_ms = $3,
 			       refresh_pending_sha256 = $4, refresh_pending_by = $5, refresh_pending_process = $6,
 			       refresh_pending_since = clock_timestamp(), refresh_pending_until = clock_timestamp() + $7 * interval '1 millisecond',
-			       updated_at = now()
+			       refresh_sends = refresh_sends + 1, updated_at = now()
 			WHERE id = $1`, connID, orNull(next.NotBefore), next.ClockOffset.Milliseconds(),
 			tokenHash(cur.RefreshToken), p.By, proc, window.Milliseconds())
 		return err
@@ -435,6 +435,7 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t dest.
 		SET access_token = $2, refresh_token = $3,
 		    access_token_expires_at = $4, access_token_issued_at = $5,
 		    refresh_token_issued_at = CASE WHEN $6 THEN now() ELSE refresh_token_issued_at END,
+		    refresh_sends = CASE WHEN $6 THEN 0 ELSE refresh_sends END,
 		    refresh_not_before = $7, exact_clock_offset_ms = $8,
 		    last_refresh_at = now(), updated_at = now(), `+clearPending+`,
 		    state = CASE WHEN `+keepsReauth+` THEN state ELSE '`+dest.StateOK+`' END,
@@ -449,18 +450,35 @@ func (s *Store) storeToken(ctx context.Context, tx pgx.Tx, connID int64, t dest.
 }
 
 // keepsReauth is true for a row whose reauth_required state a new pair does not end.
-const keepsReauth = `(state = '` + dest.StateReauthRequired + `' AND state_cause <> '` + string(dest.ReauthRefreshTokenUsed) + `')`
+//
+// A recovered pair also ends dest.ReauthForeignRefresh: the pair proves a process of ours
+// spent the token, whatever the count of sends said.
+const keepsReauth = `(state = '` + dest.StateReauthRequired + `' AND state_cause NOT IN ('` +
+	string(dest.ReauthRefreshTokenUsed) + `', '` + string(dest.ReauthForeignRefresh) + `'))`
 
 // MarkReauthRequired records that the connection's token chain is broken and a human must
 // re-authorize, and why; it ends an announced refresh, which no process waits for then. It
 // takes the row lock in its own statement: called inside an UpdateToken callback for the
 // same connection, it would wait for that callback's lock.
+//
+// A refresh token Exact called already used (dest.ReauthRefreshTokenUsed) that processes
+// of this database sent only once, in the send that received that answer (every send is
+// announced first, see UpdateToken), was used by someone else: another installation holds
+// the same user and app (docs/exact-online.md §1.9). The state then says so, with the cause
+// dest.ReauthForeignRefresh. Without a record of the sends (0: a process that does not
+// count them), nothing is concluded.
 func (s *Store) MarkReauthRequired(ctx context.Context, connID int64, reason string, cause dest.ReauthCause) error {
 	return s.updateConnection(ctx, connID, "marking "+dest.StateReauthRequired+" on", `
-		UPDATE exact_sync.connections SET state = '`+dest.StateReauthRequired+`', state_reason = $2, state_cause = $3,
+		UPDATE exact_sync.connections SET state = '`+dest.StateReauthRequired+`',
+		       state_reason = CASE WHEN `+foreignUse+` THEN $4::text || ' (' || $2::text || ')' ELSE $2::text END,
+		       state_cause = CASE WHEN `+foreignUse+` THEN $5::text ELSE $3::text END,
 		       `+clearPending+`, updated_at = now()
-		WHERE id = $1`, reason, cause)
+		WHERE id = $1`, reason, cause, dest.ForeignRefreshReason, dest.ReauthForeignRefresh)
 }
+
+// foreignUse is true when Exact called the stored refresh token used ($3 is
+// dest.ReauthRefreshTokenUsed) and processes of this database sent it exactly once (0: no record of the sends, nothing is concluded).
+const foreignUse = `($3::text = '` + string(dest.ReauthRefreshTokenUsed) + `' AND refresh_sends = 1)`
 
 func isLockTimeout(err error) bool {
 	var pgErr *pgconn.PgError

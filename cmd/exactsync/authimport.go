@@ -28,6 +28,7 @@ type authImportCmd struct {
 	RefreshToken string `required:"" name:"refresh-token" help:"The refresh token; - reads it from standard input."`
 	NoCheck      bool   `name:"no-check" help:"Store the token without asking Exact whether it works; the first run proves it. For a token whose access token was issued less than 570 s ago, which Exact does not let anyone use yet."`
 	SkipExisting bool   `name:"skip-existing" help:"When a connection of this host and app already holds a usable token, keep it and exit 0 (an importer that runs at every start)."`
+	Replace      bool   `help:"Give the token to the connection the same Exact user and app already have, keeping its divisions' cursors; without it a second connection of a user and app is refused (Exact keeps one live refresh token per user and app)."`
 }
 
 func (c *authImportCmd) Run(e *env) error {
@@ -69,7 +70,7 @@ func (c *authImportCmd) Run(e *env) error {
 	if err := sealingKey(e, cfg, st, log, true); err != nil {
 		return err
 	}
-	conn, checked, err := importToken(e, cfg, st, token, c.NoCheck, log)
+	conn, checked, err := importToken(e, cfg, st, token, c.NoCheck, c.Replace, log)
 	if err != nil {
 		return err
 	}
@@ -89,13 +90,16 @@ func (c *authImportCmd) Run(e *env) error {
 // onboarding flow that auth login uses too (package onboard): the token and the app's
 // client secret are stored under a pending connection, current/Me names the user (its
 // refresh stores the rotated pair before use, docs/exact-online.md §6.1), and the token moves to
-// that user's connection, keeping its cursors, if one exists. When Exact does not allow
+// that user's connection, keeping its cursors, if one exists and needs re-authorization or
+// replace is set (a live one is otherwise refused, dest.ConnectedError). When Exact does not allow
 // the refresh yet (§1.8: 570 s after the token's access token was issued), it says so and
 // counts down to the time it does. Finally, unless EXACT_DIVISIONS names the divisions to
 // sync, the divisions the user granted are listed and stored (a call that counts against
 // a division's daily limit, §2.1). checked is false when noCheck kept the token unproven.
-func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noCheck bool, log zerolog.Logger) (conn dest.Connection, checked bool, err error) {
-	ob, err := onboard.Begin(e.ctx, st, onboardConfig(e, cfg, st, log))
+func importToken(e *env, cfg *config.Config, st *sink.Store, token string, noCheck, replace bool, log zerolog.Logger) (conn dest.Connection, checked bool, err error) {
+	ocfg := onboardConfig(e, cfg, st, log)
+	ocfg.Replace = replace
+	ob, err := onboard.Begin(e.ctx, st, ocfg)
 	if err != nil {
 		return dest.Connection{}, false, err
 	}

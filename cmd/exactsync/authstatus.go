@@ -93,9 +93,12 @@ func printStatus(w io.Writer, now time.Time, cfg *config.Config, c dest.Connecti
 	line("host", "%s", host(c.BaseURL))
 	line("client id", "%s", c.ClientID)
 	line("user", "%s", cmp.Or(c.UserKey, "(not known yet)"))
-	if c.State == dest.StateReauthRequired {
+	switch {
+	case c.State == dest.StateReauthRequired && c.StateCause == dest.ReauthForeignRefresh:
+		line("state", "reauth_required: %s", c.StateReason) // the reason names the fix
+	case c.State == dest.StateReauthRequired:
 		line("state", "reauth_required: %s; re-authorize with `exactsync auth login` or `exactsync auth import`", c.StateReason)
-	} else {
+	default:
 		line("state", "%s", c.State)
 	}
 	switch {

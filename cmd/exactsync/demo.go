@@ -93,7 +93,7 @@ func (c *demoCmd) Run(e *env) error {
 	if err := sealingKey(e, cfg, st, log, true); err != nil {
 		return err
 	}
-	conn, _, err := importToken(e, cfg, st, sim.refreshToken, false, log)
+	conn, _, err := importToken(e, cfg, st, sim.refreshToken, false, true, log)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,10 @@ func doctorConnection(cl *checklist, c dest.Connection, now time.Time) {
 		who = "user not known yet"
 	}
 	head := fmt.Sprintf("%s, %s", host(c.BaseURL), who)
+	if c.State == dest.StateReauthRequired && c.StateCause == dest.ReauthForeignRefresh {
+		cl.fail(subject, "%s: %s; or remove it: exactsync auth remove --connection %d", head, c.StateReason, c.ID)
+		return
+	}
 	if c.State == dest.StateReauthRequired {
 		cl.fail(subject, "%s: needs re-authorization (%s) → run exactsync auth login, or exactsync auth import with a new refresh token; or remove it: exactsync auth remove --connection %d", head, c.StateReason, c.ID)
 		return

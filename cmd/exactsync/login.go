@@ -20,6 +20,7 @@ type authLoginCmd struct {
 	Listen   string        `placeholder:"HOST:PORT" help:"Address of the local callback listener (default: the redirect URI's port, on the loopback interface when its host is localhost, else on every interface)."`
 	NoListen bool          `name:"no-listen" help:"Do not listen for the redirect; only accept the pasted redirected URL or code."`
 	Timeout  time.Duration `default:"5m" help:"How long to wait for the authorization."`
+	Replace  bool          `help:"Give the authorization to the connection the same Exact user and app already have, keeping its divisions' cursors; without it a second connection of a user and app is refused (Exact keeps one live refresh token per user and app)."`
 }
 
 // Run prints the authorization URL, waits for the code (from the browser's redirect to the
@@ -51,7 +52,9 @@ func (c *authLoginCmd) Run(e *env) error {
 	if err := sealingKey(e, cfg, st, log, true); err != nil {
 		return err
 	}
-	ob, err := onboard.Begin(e.ctx, st, onboardConfig(e, &lcfg, st, log))
+	ocfg := onboardConfig(e, &lcfg, st, log)
+	ocfg.Replace = c.Replace
+	ob, err := onboard.Begin(e.ctx, st, ocfg)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
+	"github.com/exactsync/exactsync/internal/alert"
 	"github.com/exactsync/exactsync/internal/metrics"
 	"github.com/exactsync/exactsync/internal/statuspage"
 	"github.com/exactsync/exactsync/sink"
@@ -144,10 +145,13 @@ func (c *runCmd) Run(e *env) error {
 		_ = w.Stop(context.Background())
 		return err
 	}
+	notifier := newNotifier(cfg, st, intervals, log)
+	notifier.Start(e.ctx)
 	<-e.ctx.Done()
 	log.Info().Msg("shutting down: no new runs; finishing the current pages")
 	ctx, cancel := context.WithTimeout(context.Background(), c.Grace)
 	defer cancel()
+	_ = notifier.Stop(ctx)
 	hooks.stop(ctx)
 	if err := w.Stop(ctx); err != nil {
 		log.Warn().Dur("grace_ms", c.Grace).Msg("stopped with runs still finishing; their last page is rolled back and other processes take them over")
@@ -155,6 +159,15 @@ func (c *runCmd) Run(e *env) error {
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// newNotifier returns the notifier of EXACTSYNC_ALERT_URL; with none set, one that does
+// nothing.
+func newNotifier(cfg *config.Config, st *sink.Store, intervals map[string]time.Duration, log zerolog.Logger) *alert.Notifier {
+	if cfg.AlertURL == "" {
+		return nil
+	}
+	return alert.New(alert.Config{URL: cfg.AlertURL, Store: st, Inputs: alertInputs(st, intervals), Logger: log})
 }
 
 // newQueuePool returns the pool of the job queue, which connects on first use.

@@ -18,6 +18,10 @@ type Config struct {
 	// ClientSecret is stored with the connection (sealed when the store has a key), so
 	// that later runs need no credentials; empty stores none.
 	ClientSecret string
+	// Replace lets Finish move the token to a live connection of the same user and app;
+	// without it, Finish refuses with a *dest.ConnectedError (one live refresh token per
+	// user and app, docs/exact-online.md §1.9).
+	Replace bool
 	// Client builds the Exact client of a stored connection: its host, app, stored client
 	// secret, and the redirect URI registered for the app. Required.
 	Client func(ctx context.Context, conn dest.Connection) (*exact.Client, error)
@@ -41,7 +45,7 @@ type Store interface {
 // (moving the token to the user's connection if there is one, which it returns),
 // DeletePendingConnection removes it when it never received a token.
 type PendingConnections interface {
-	ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string) (dest.Connection, error)
+	ClaimConnectionUser(ctx context.Context, pendingID int64, userKey string, replace bool) (dest.Connection, error)
 	DeletePendingConnection(ctx context.Context, id int64) (bool, error)
 }
 
@@ -113,7 +117,7 @@ func (o *Onboarding) ImportRefreshToken(ctx context.Context, token string) error
 
 // Finish proves the stored token with current/Me (for an imported token, the first refresh
 // stores the rotated pair before it is used, §6.1), and moves it to the user's connection,
-// keeping that connection's cursors if it exists. A token Exact refuses leaves nothing
+// keeping that connection's cursors if it exists (a live one only with Config.Replace). A token Exact refuses leaves nothing
 // behind: the pending connection is removed.
 func (o *Onboarding) Finish(ctx context.Context) (Result, error) {
 	me, err := o.client.Me(ctx)
@@ -126,7 +130,12 @@ func (o *Onboarding) Finish(ctx context.Context) (Result, error) {
 		o.Abandon(ctx)
 		return Result{}, fmt.Errorf("checking the token with Exact Online: %w", err)
 	}
-	conn, err := o.st.ClaimConnectionUser(ctx, o.pending.ID, me.UserID)
+	conn, err := o.st.ClaimConnectionUser(ctx, o.pending.ID, me.UserID, o.cfg.Replace)
+	var connected *dest.ConnectedError
+	if errors.As(err, &connected) {
+		o.finished = true // the pending connection is gone with its token
+		return Result{}, err
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("storing the connection's user: %w", err)
 	}
