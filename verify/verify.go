@@ -109,10 +109,25 @@ func CountPath(entity string) (path, filter, none string) {
 	default:
 		path = e.Regular
 	}
+	return path, populationFilter(e), ""
+}
+
+// noGUID is a GUID no record has: "Key ne" it selects every record.
+const noGUID = "guid'00000000-0000-0000-0000-000000000000'"
+
+// populationFilter is the $filter that selects e's table's records: its Keep condition, or
+// for a GUID key one every record passes, which satisfies Exact's mandatory filtering
+// (§3.9) without changing the population counted (§3.16).
+func populationFilter(e catalogue.Entity) string {
 	if e.Keep != nil {
-		filter = fmt.Sprintf("%s eq %t", e.Keep.Field, e.Keep.Equals)
+		return fmt.Sprintf("%s eq %t", e.Keep.Field, e.Keep.Equals)
 	}
-	return path, filter, ""
+	for _, c := range e.Columns {
+		if c.Field == e.Key && c.Type == catalogue.EdmGUID {
+			return e.Key + " ne " + noGUID
+		}
+	}
+	return ""
 }
 
 // BulkPath returns the bulk endpoint that serves entity's records (§3.13), "" for none.
@@ -505,8 +520,8 @@ func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity
 		return 0, nil
 	}
 	q := url.Values{"$select": {ent.Key}}
-	if ent.Keep != nil {
-		q.Set("$filter", fmt.Sprintf("%s eq %t", ent.Keep.Field, ent.Keep.Equals))
+	if f := populationFilter(ent); f != "" {
+		q.Set("$filter", f)
 	}
 	path := BulkPath(ent.Name)
 	next := v.src.URL(division, path, q)
