@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/exactsync/exactsync/exact/exacttest"
+)
+
+// TestVerifyFindsAndRepairsDrift: a deletion older than Exact's log (planted in the
+// simulator) leaves a transaction line the copy keeps; verify reports it in the entity,
+// the division and its ledger group, exits 1 and records it; verify --repair removes it
+// by comparing the IDs and exits 0; the next verification is clean, the rows equal
+// /_sim/records, and the view readers see says so.
+func TestVerifyFindsAndRepairsDrift(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, exacttest.Options{Divisions: []int{101}, Accounts: 20, Records: map[string]int{"*": 0, "transaction_lines": 40}})
+	w.importToken()
+	env := map[string]string{"EXACTSYNC_ENTITIES": "accounts,transaction_lines"}
+	mustRun := func(args ...string) result {
+		t.Helper()
+		r := w.run(env, args...)
+		if r.code != 0 {
+			t.Fatalf("exactsync %s: %s", strings.Join(args, " "), r)
+		}
+		return r
+	}
+	mustRun("sync", "--entity", "transaction_lines")
+	mustRun("sync", "--entity", "accounts")
+	r := mustRun("verify")
+	if !strings.Contains(r.stdout, "clean: 1 divisions agree with Exact") {
+		t.Fatalf("verify of a fresh copy: %s", r)
+	}
+
+	lines := simRecordsOf(t, w.sim, "transaction_lines")
+	gone := lines[4]["ID"].(string)
+	if _, err := w.sim.PlantDrift("transaction_lines", 101, exacttest.Drift{DeleteUnlogged: []string{gone}}); err != nil {
+		t.Fatal(err)
+	}
+	r = w.run(env, "verify", "--division", "101")
+	if r.code != exitError {
+		t.Fatalf("verify with drift: %s, want exit %d", r, exitError)
+	}
+	for _, want := range []string{"transaction_lines    drift", "count: Exact 39, copy 40 (copy +1)", "(copy +1); amount Exact",
+		"drift: 1 entities differ from Exact after a fresh sync; exactsync verify --repair repairs them"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify's report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "accounts             drift") {
+		t.Errorf("accounts reported as drift:\n%s", r.stdout)
+	}
+
+	r = mustRun("verify", "--repair", "--entity", "transaction_lines")
+	if !strings.Contains(r.stdout, "repaired: id_set") || !strings.Contains(r.stdout, "clean: 1 divisions") {
+		t.Errorf("verify --repair: %s", r)
+	}
+	mustRun("verify")
+	var n int
+	if err := w.pool.QueryRow(context.Background(), `SELECT count(*) FROM exact.transaction_lines WHERE division = 101 AND id = $1`, gone).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after the repair: the line Exact deleted is still stored (%d, %v)", n, err)
+	}
+	if err := w.pool.QueryRow(context.Background(), `SELECT count(*) FROM exact.transaction_lines WHERE division = 101`).Scan(&n); err != nil || n != len(lines)-1 {
+		t.Errorf("after the repair: %d lines (%v), want the simulator's %d", n, err, len(lines)-1)
+	}
+	var status string
+	if err := w.pool.QueryRow(context.Background(), `SELECT status FROM exact_status.verifications
+		WHERE division = 101 AND entity = 'transaction_lines' ORDER BY finished_at DESC LIMIT 1`).Scan(&status); err != nil || status != "clean" {
+		t.Errorf("exact_status.verifications: last status %q (%v), want clean", status, err)
+	}
+}
