@@ -348,3 +348,35 @@ func TestMissingLineReportedInItsGroup(t *testing.T) {
 		t.Errorf("differences\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestHiddenRecordFound: a record Exact counts that its sync endpoint never serves is
+// found in its entity, division and group; no sync brings it, so --repair tries a full
+// pass and the drift is still reported, not hidden.
+func TestHiddenRecordFound(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	l := w.lines()[2]
+	keys, err := w.sim.PlantDrift("transaction_lines", division, exacttest.Drift{Hidden: []map[string]any{{"AmountDC": 55.5,
+		"FinancialYear": l.FinancialYear, "FinancialPeriod": l.FinancialPeriod, "GLAccount": l.GLAccount, "Type": l.Type, "Status": l.Status}}})
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("planting a hidden line: %v %v", keys, err)
+	}
+	res := w.verify(verify.Options{Repair: true}, "transaction_lines")
+	last := res[len(res)-1]
+	if last.Status != dest.VerifyDrift || last.ExactCount-last.LocalCount != 1 {
+		t.Fatalf("last result %s, Exact %d, copy %d; want drift of one line", last.Status, last.ExactCount, last.LocalCount)
+	}
+	if res[0].Repair != "full" {
+		t.Errorf("repair %q, want a full pass", res[0].Repair)
+	}
+	var found bool
+	for _, d := range last.Differences {
+		if d.Kind == "ledger" && d.LedgerKey.Year == l.FinancialYear && d.LedgerKey.Period == l.FinancialPeriod &&
+			d.LedgerKey.GLAccount == l.GLAccount && d.ExactCount-d.LocalCount == 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no ledger difference of one line in the group of year %d period %d account %s: %+v", l.FinancialYear, l.FinancialPeriod, l.GLAccount, last.Differences)
+	}
+}
