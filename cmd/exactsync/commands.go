@@ -129,7 +129,7 @@ func (entitiesCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "\nforecast per division: %d calls a day (entities %d, sync/Deleted %d, division listing %d, verification %d),\n%s the %d that schedules may use (%.0f%% of Exact's %d a day)\n",
 		f.Total, f.Total-f.Deletions-f.Listing-f.Verify, f.Deletions, f.Listing, f.Verify, verdict, sync.Limit(), sync.ForecastLimit*100, sync.DailyCallBudget)
-	fmt.Fprintf(e.stdout, "a verification (exactsync verify; %s %s) costs %d calls per division, one more per 60 ledger groups of transaction_lines beyond 60\n",
+	fmt.Fprintf(e.stdout, "verification (%s %s): %d calls per division, +1 per 60 ledger groups over 60\n",
 		config.EnvVerifySchedule, orOff(cfg.VerifySchedule), verify.Calls(cfg.Entities, 0))
 	return nil
 }

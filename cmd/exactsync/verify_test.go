@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,9 +30,19 @@ func TestVerifyFindsAndRepairsDrift(t *testing.T) {
 	}
 	mustRun("sync", "--entity", "transaction_lines")
 	mustRun("sync", "--entity", "accounts")
+	// What a clean verification costs is what entities forecasts (40 lines: one page
+	// of ReportingBalance).
+	m := regexp.MustCompile(`(?m)^verification \(EXACTSYNC_VERIFY_SCHEDULE [^)]*\): (\d+) calls per division`).FindStringSubmatch(mustRun("entities").stdout)
+	if m == nil {
+		t.Fatal("entities shows no verification forecast")
+	}
+	before := divisionCalls(w.sim, 101)
 	r := mustRun("verify")
 	if !strings.Contains(r.stdout, "clean: 1 divisions agree with Exact") {
 		t.Fatalf("verify of a fresh copy: %s", r)
+	}
+	if got := divisionCalls(w.sim, 101) - before; strconv.Itoa(got) != m[1] {
+		t.Errorf("a clean verification made %d calls to division 101, entities forecasts %s", got, m[1])
 	}
 
 	lines := simRecordsOf(t, w.sim, "transaction_lines")
@@ -69,4 +81,15 @@ func TestVerifyFindsAndRepairsDrift(t *testing.T) {
 		WHERE division = 101 AND entity = 'transaction_lines' ORDER BY finished_at DESC LIMIT 1`).Scan(&status); err != nil || status != "clean" {
 		t.Errorf("exact_status.verifications: last status %q (%v), want clean", status, err)
 	}
+}
+
+// divisionCalls are the API calls the simulator received for division.
+func divisionCalls(sim *exacttest.Server, division int) int {
+	n := 0
+	for k, c := range sim.Stats().APICalls {
+		if strings.HasPrefix(k, strconv.Itoa(division)+" ") {
+			n += c
+		}
+	}
+	return n
 }
