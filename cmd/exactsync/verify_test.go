@@ -64,11 +64,21 @@ func TestVerifyFindsAndRepairsDrift(t *testing.T) {
 		t.Errorf("accounts reported as drift:\n%s", r.stdout)
 	}
 
+	if out := w.run(env, "doctor").stdout; !regexp.MustCompile(`(?m)^WARN.*verification.*transaction_lines of division 101 \(connection \d+\) differs from Exact`).MatchString(out) {
+		t.Errorf("doctor does not warn of the drift:\n%s", out)
+	}
+	if out := mustRun("status").stdout; !strings.Contains(out, "1 drift") || !strings.Contains(out, "drift: transaction_lines of division 101") {
+		t.Errorf("status does not show the last verification's drift:\n%s", out)
+	}
+
 	r = mustRun("verify", "--repair", "--entity", "transaction_lines")
 	if !strings.Contains(r.stdout, "repaired: id_set") || !strings.Contains(r.stdout, "clean: 1 divisions") {
 		t.Errorf("verify --repair: %s", r)
 	}
 	mustRun("verify")
+	if out := mustRun("status").stdout; !regexp.MustCompile(`(?m)^last verification: .* ago .*: 2 clean$`).MatchString(out) {
+		t.Errorf("status after the repair:\n%s", out)
+	}
 	var n int
 	if err := w.pool.QueryRow(context.Background(), `SELECT count(*) FROM exact.transaction_lines WHERE division = 101 AND id = $1`, gone).Scan(&n); err != nil || n != 0 {
 		t.Errorf("after the repair: the line Exact deleted is still stored (%d, %v)", n, err)
