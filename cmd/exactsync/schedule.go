@@ -103,12 +103,14 @@ func (c *runCmd) Run(e *env) error {
 		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer = m })
 	}
 	newWorker := func() (*worker.Worker, error) {
+		// A page being written when SIGTERM arrives gets less time than the
+		// grace period, so that it commits or rolls back before the exit.
+		runner := sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
+			Observer: m}, st, st, st)
 		return worker.New(worker.Config{
 			Pool: pool, Store: st, Logger: log,
-			// A page being written when SIGTERM arrives gets less time than the
-			// grace period, so that it commits or rolls back before the exit.
-			Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
-				Observer: m}, st, st, st),
+			Runner:    runner,
+			Verify:    scheduledVerify(cfg, st, runner, log, m),
 			NewClient: newClient,
 			Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
 			Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
@@ -183,4 +185,28 @@ func differenceLine(d dest.Difference) string {
 	}
 	return fmt.Sprintf("ledger %s: lines Exact %d, copy %d (copy %+d); amount Exact %s, copy %s", group,
 		d.ExactCount, d.LocalCount, d.LocalCount-d.ExactCount, d.ExactAmount, d.LocalAmount)
+}
+
+// scheduledVerify is the work of run's verification jobs: every enabled entity of the
+// division, verified and repaired (exactsync verify --repair), each result told to the
+// metrics.
+func scheduledVerify(cfg *config.Config, st *sink.Store, runner *sync.Runner, log zerolog.Logger, obs verifyObserver) func(context.Context, *exact.Client, dest.Connection, int) error {
+	return func(ctx context.Context, client *exact.Client, conn dest.Connection, division int) error {
+		v := verify.New(verify.Options{Logger: log, ConnectionID: conn.ID, Repair: true,
+			LastClean: func(ctx context.Context, division int, entity string) (time.Time, error) {
+				return st.LastClean(ctx, conn.ID, division, entity)
+			}}, client, st, verify.RunnerSyncer{Runner: runner, Source: client, ConnectionID: conn.ID})
+		res, err := v.Division(ctx, division, cfg.Entities)
+		if obs != nil {
+			for _, r := range res {
+				obs.Verified(r)
+			}
+		}
+		return err
+	}
+}
+
+// verifyObserver is told each verification's result (the metrics).
+type verifyObserver interface {
+	Verified(dest.Verification)
 }
