@@ -263,9 +263,8 @@ func (v *Verifier) compare(ctx context.Context, division int, ent catalogue.Enti
 	if none == "" {
 		n, calls, err := v.count(ctx, division, path, filter, ent.Key)
 		res.Calls += calls
-		var ae *exact.APIError
 		switch {
-		case errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 401 && ae.Status != 429:
+		case refusal(err):
 			none = fmt.Sprintf("Exact refused the count of %s: %v", path, err)
 		case err != nil:
 			return fmt.Errorf("counting %s of division %d: %w", ent.Name, division, err)
@@ -274,13 +273,20 @@ func (v *Verifier) compare(ctx context.Context, division int, ent catalogue.Enti
 		}
 	}
 	var exactLedger map[dest.LedgerKey]total
+	ledgerNote := ""
 	if ent.Name == LedgerEntity {
 		l, calls, err := v.balance(ctx, division)
 		res.Calls += calls
-		if err != nil {
+		switch {
+		case refusal(err):
+			// A company without the module, an app without the scope: the counts are
+			// compared all the same, and the note says why the totals were not.
+			ledgerNote = fmt.Sprintf("Exact refused %s, so no ledger totals: %v", ReportingBalance, err)
+		case err != nil:
 			return fmt.Errorf("reading %s of division %d: %w", ReportingBalance, division, err)
+		default:
+			exactLedger = l
 		}
-		exactLedger = l
 	}
 	if v.opts.AfterExact != nil {
 		v.opts.AfterExact(division, ent.Name)
@@ -302,15 +308,24 @@ func (v *Verifier) compare(ctx context.Context, division int, ent catalogue.Enti
 		res.Differences = append(res.Differences, diffs...)
 		res.Groups = n
 	}
+	note := strings.TrimSpace(none + "; " + ledgerNote)
+	note = strings.Trim(note, "; ")
 	switch {
 	case len(res.Differences) > 0:
-		res.Status = dest.VerifyDrift
+		res.Status, res.Note = dest.VerifyDrift, note
 	case none != "" && exactLedger == nil:
-		res.Status, res.Note = dest.VerifyNoCount, none
+		res.Status, res.Note = dest.VerifyNoCount, note
 	default:
-		res.Status, res.Note = dest.VerifyClean, none
+		res.Status, res.Note = dest.VerifyClean, note
 	}
 	return nil
+}
+
+// refusal reports whether err is Exact's answer that it will not serve the request (a
+// 4xx other than 401 and 429): no count or no totals to compare, not a failure.
+func refusal(err error) bool {
+	var ae *exact.APIError
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 401 && ae.Status != 429
 }
 
 // count asks Exact how many records path holds that filter selects: $inlinecount=allpages

@@ -431,3 +431,18 @@ func TestNeverIntoTheReserve(t *testing.T) {
 		t.Errorf("%d calls left, want 4", rl.DailyRemaining)
 	}
 }
+
+// TestNoCountIsSaidNotGuessed: an entity Exact names no regular endpoint for has no count:
+// it is reported so, with the reason, at no call.
+func TestNoCountIsSaidNotGuessed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	before := w.client.Calls()
+	res := w.verify(verify.Options{}, "quotation_headers")
+	if r := res[0]; r.Status != dest.VerifyNoCount || r.ExactCount != -1 || !strings.Contains(r.Note, "no regular endpoint") {
+		t.Errorf("got %s (count %d, note %q), want no_count saying there is no regular endpoint", r.Status, r.ExactCount, r.Note)
+	}
+	if calls := w.client.Calls() - before; calls != 0 || verify.Calls([]string{"quotation_headers"}, 0) != 0 {
+		t.Errorf("%d calls made, forecast %d; want none", calls, verify.Calls([]string{"quotation_headers"}, 0))
+	}
+}

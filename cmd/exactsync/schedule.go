@@ -77,6 +77,8 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	log.Info().Int("forecast_calls", fc.Total).Int("verify_calls", fc.Verify).Int("limit", sync.Limit()).
+		Msg("day budget forecast per division (exactsync entities shows its parts)")
 	scheds, err := workerSchedules(cfg, loc)
 	if err != nil {
 		return err
