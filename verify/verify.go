@@ -203,7 +203,12 @@ func (v *Verifier) entity(ctx context.Context, division int, name string) ([]des
 		}
 		log.Info().Str("status", res.Status).Int("differences", len(res.Differences)).Int("calls", res.Calls).Msg("verified")
 		if res.Status == dest.VerifyDrift && v.opts.Repair && v.sy != nil {
-			if res.Repair, err = v.repair(ctx, division, ent, res, tried); err != nil {
+			res.Repair, err = v.repair(ctx, division, ent, res, tried)
+			switch {
+			case errors.Is(err, sync.ErrBudgetReserve):
+				// A full pass waits for the day's reset; the drift stays reported.
+				res.Repair, res.Note = "", strings.TrimSpace(res.Note+" the repair's full pass waits: the division's day budget is at its reserve")
+			case err != nil:
 				return out, err
 			}
 		}
