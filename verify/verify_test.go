@@ -446,3 +446,45 @@ func TestNoCountIsSaidNotGuessed(t *testing.T) {
 		t.Errorf("%d calls made, forecast %d; want none", calls, verify.Calls([]string{"quotation_headers"}, 0))
 	}
 }
+
+// TestUnconfirmedDifferenceWaitsForBudget: a difference found while the budget allows one
+// comparison, not two, is not called drift: the sync in between runs (incremental runs may
+// use the reserve), the second comparison waits, and the entity is recorded skipped.
+func TestUnconfirmedDifferenceWaitsForBudget(t *testing.T) {
+	t.Parallel()
+	const limit = 40 // the reserve: 4 calls
+	w := newWorld(t, func(o *exacttest.Options) { o.DailyLimit = limit })
+	ctx := context.Background()
+	groups, err := w.st.LedgerTotals(ctx, division)
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := verify.Calls([]string{"transaction_lines"}, len(groups))
+	l := w.lines()[1]
+	if _, err := w.sim.PlantDrift("transaction_lines", division, exacttest.Drift{DeleteUnlogged: []string{l.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	// Enough for one comparison without touching the reserve, not for two.
+	start := need + 4
+	for w.client.RateLimit(division).DailyRemaining > start {
+		if _, err := w.client.Page(ctx, division, w.client.URL(division, "financial/ReportingBalance", url.Values{"$top": {"1"}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := w.client.RateLimit(division).DailyRemaining; got != start {
+		t.Fatalf("%d calls left, want %d to start with", got, start)
+	}
+	res := w.verify(verify.Options{Repair: true}, "transaction_lines")
+	r := res[len(res)-1]
+	if r.Status != dest.VerifySkipped || !r.Resynced || len(r.Differences) == 0 || r.Repair != "" {
+		t.Errorf("got %s (resynced %t, %d differences, repair %q), want skipped after a resync, unrepaired", r.Status, r.Resynced, len(r.Differences), r.Repair)
+	}
+	// One comparison, then the sync and its deletions (incremental runs may use the
+	// reserve); no second comparison.
+	if r.Calls != need {
+		t.Errorf("the comparisons made %d calls, want one comparison's %d", r.Calls, need)
+	}
+	if got, want := w.client.RateLimit(division).DailyRemaining, start-need-2; got != want {
+		t.Errorf("%d calls left, want %d", got, want)
+	}
+}
