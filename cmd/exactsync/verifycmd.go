@@ -19,8 +19,6 @@ import (
 	"github.com/exactsync/exactsync/verify"
 )
 
-var _ verify.Store = (*sink.Store)(nil)
-
 type verifyCmd struct {
 	Entity     string `help:"Only this entity (default: every enabled entity): ${entities}."`
 	Division   *int   `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
