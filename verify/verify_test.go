@@ -196,6 +196,7 @@ func TestCleanDivisionVerifies(t *testing.T) {
 	if got := res[2].Groups; got != len(groups) || got < 2 {
 		t.Errorf("ledger groups compared %d, want the %d the copy has (and more than one)", got, len(groups))
 	}
+	t.Logf("a clean verification of %v: %d calls over %d ledger groups", entities, calls, len(groups))
 	if want := verify.Calls(entities, len(groups)); calls != want {
 		t.Errorf("the verification made %d calls, forecast %d", calls, want)
 	}
