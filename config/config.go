@@ -55,6 +55,9 @@ type Config struct {
 	Schedules     map[string]string
 	FullSchedules map[string]string
 	TimeZone      string // for schedules, default Europe/Amsterdam
+	// VerifySchedule is when run verifies and repairs the copy (EXACTSYNC_VERIFY_SCHEDULE,
+	// default Options.DefaultVerifySchedule); "" for never.
+	VerifySchedule string
 	// OmitRaw stores '{}' in the raw columns instead of each record as received
 	// (EXACTSYNC_RAW=off; see sync.Config.OmitRaw).
 	OmitRaw bool
@@ -137,6 +140,9 @@ type Options struct {
 	// its own in DefaultSchedules or DefaultFullSchedules; EXACTSYNC_SCHEDULE_DEFAULT and
 	// EXACTSYNC_FULL_SCHEDULE_DEFAULT replace both.
 	DefaultSchedule, DefaultFullSchedule string
+	// DefaultVerifySchedule is the verification's schedule when EXACTSYNC_VERIFY_SCHEDULE
+	// is unset.
+	DefaultVerifySchedule string
 	// ParseSchedule validates a cron schedule; nil skips schedule checks.
 	ParseSchedule func(spec string) error
 	// DefaultSchedules and DefaultFullSchedules apply when a schedule
@@ -187,6 +193,9 @@ const (
 	// without a variable of its own.
 	EnvScheduleDefault     = "EXACTSYNC_SCHEDULE_DEFAULT"
 	EnvFullScheduleDefault = "EXACTSYNC_FULL_SCHEDULE_DEFAULT"
+	// EnvVerifySchedule is when run verifies the copy against Exact (exactsync verify
+	// --repair, every division): a cron schedule, or off.
+	EnvVerifySchedule = "EXACTSYNC_VERIFY_SCHEDULE"
 
 	// EnvWebhookSecret is the app's webhook secret (App Center), EnvWebhookURL the public
 	// https address of the callback, EnvWebhookListen the address it listens on.
@@ -406,6 +415,11 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 			}
 			v.out[e] = spec
 		}
+	}
+	if spec, set := lookup(getenv, EnvVerifySchedule); set {
+		c.VerifySchedule = checkSchedule(EnvVerifySchedule, spec)
+	} else {
+		c.VerifySchedule = checkSchedule(EnvVerifySchedule, opts.DefaultVerifySchedule)
 	}
 	if c.TimeZone == "" {
 		c.TimeZone = "Europe/Amsterdam"

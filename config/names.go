@@ -31,6 +31,7 @@ func knownNames(opts Options) []string {
 		EnvScheduleDefault, EnvFullScheduleDefault, EnvWebhookSecret, EnvWebhookURL, EnvWebhookListen, EnvRaw,
 		EnvProgressInterval, EnvWebhookMaxConns, EnvWebhookMaxConnsPerClient, EnvWebhookHeaderTimeout,
 		EnvWebhookReadTimeout, EnvWebhookIdleTimeout, EnvMetricsDivisions, EnvListenToken, EnvAlertURL,
+		EnvVerifySchedule,
 	}
 	for _, e := range opts.Entities {
 		known = append(known, ScheduleEnv(e), FullScheduleEnv(e))

@@ -93,6 +93,7 @@ func seedEveryTable(t *testing.T, st *sink.Store, divisions ...int) {
 	for _, d := range divisions {
 		b.Queue(`INSERT INTO exact_sync.runs (connection_id, division, entity, status, finished_at) VALUES ($1, $2, 'accounts', 'ok', now())`, conn.ID, d)
 		b.Queue(`INSERT INTO exact_sync.cursors (connection_id, division, entity, cursor_timestamp) VALUES ($1, $2, 'accounts', 42)`, conn.ID, d)
+		b.Queue(`INSERT INTO exact_sync.verifications (connection_id, division, entity, started_at, status) VALUES ($1, $2, 'accounts', now(), 'clean')`, conn.ID, d)
 		b.Queue(`INSERT INTO exact_sync.rejected_records (connection_id, division, entity, ref, reason, record) VALUES ($1, $2, 'accounts', 'sha256:x', 'field Name: a NUL character', '\x00ff'::bytea)`, conn.ID, d)
 	}
 	if err := st.Pool().SendBatch(ctx, b).Close(); err != nil {
@@ -121,7 +122,7 @@ func divisionsIn(t *testing.T, q interface {
 	return out
 }
 
-var statusViews = []string{"exact_status.entities", "exact_status.runs", "exact_status.rejected_records"}
+var statusViews = []string{"exact_status.entities", "exact_status.runs", "exact_status.rejected_records", "exact_status.verifications"}
 
 // isPermissionDenied reports whether err is PostgreSQL's insufficient_privilege.
 func isPermissionDenied(err error) bool {

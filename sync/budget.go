@@ -45,7 +45,10 @@ type Forecast struct {
 	// Listing are the division listings (run's hourly refresh), charged to every
 	// division since which division answers them is not known in advance.
 	Listing int
-	Total   int
+	// Verify are the calls of the scheduled verifications (package verify), at their
+	// least: set by the caller, which adds them to Total.
+	Verify int
+	Total  int
 }
 
 // Limit is the most calls a day a forecast may reach.

@@ -44,6 +44,10 @@
 //     would spend the endpoint's 10 errors an hour (§2.5). Other errors are retried under
 //     exact's retry policy ([Config.Retry]: exact.RetryPolicy.JobWait apart), at most
 //     [SyncMaxAttempts] times; the next tick queues the job afresh.
+//   - [KindVerify] ([VerifyArgs]): one division of a connection verified against Exact and
+//     repaired ([Config.Verify], package verify), queued by a tick whose [Schedule] has
+//     Verify, after its syncs (lower priority). Unique by (connection, division) while
+//     queued or running; a busy division snoozes it, a spent day waits for the reset.
 //   - [KindDivisions]: hourly and at start, lists every connection's divisions through a
 //     division with day budget left and stores them (exact_sync.divisions); ticks read
 //     the stored list.

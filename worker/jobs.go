@@ -25,6 +25,7 @@ const (
 	KindDivisions = "exactsync_divisions"
 	KindKeepAlive = "exactsync_keepalive"
 	KindPrune     = "exactsync_prune"
+	KindVerify    = "exactsync_verify"
 )
 
 // SyncArgs are the arguments of a sync job: one sync.Job. A job is unique by
@@ -217,6 +218,7 @@ type TickArgs struct {
 	// CatchUp marks the tick River queues when a process becomes the leader (see
 	// Schedule.CatchUp).
 	CatchUp bool `json:"catch_up,omitempty"`
+	Verify  bool `json:"verify,omitempty"`
 }
 
 func (TickArgs) Kind() string { return KindTick }
@@ -288,6 +290,11 @@ func (t *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	if job.Args.Deletions {
 		for _, d := range divs {
 			params = append(params, river.InsertManyParams{Args: SyncArgs{Connection: d.conn, Division: d.code, Entity: sync.DeletionsJob, Tick: tick}})
+		}
+	}
+	if job.Args.Verify {
+		for _, d := range divs {
+			params = append(params, river.InsertManyParams{Args: VerifyArgs{Connection: d.conn, Division: d.code}})
 		}
 	}
 	queued, skipped := 0, 0
@@ -439,4 +446,65 @@ func joinInts(vs []int) string {
 		s[i] = strconv.Itoa(v)
 	}
 	return strings.Join(s, ",")
+}
+
+// VerifyArgs are the arguments of a verification job: compare one division of a
+// connection with Exact and repair what differs (Config.Verify). Unique while queued or
+// running.
+type VerifyArgs struct {
+	Connection int64 `json:"connection" river:"unique"`
+	Division   int   `json:"division" river:"unique"`
+}
+
+func (VerifyArgs) Kind() string { return KindVerify }
+
+// InsertOpts: the sync queue, after the syncs and deletions queued with it.
+func (VerifyArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueSync, Priority: 3, MaxAttempts: SyncMaxAttempts,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
+}
+
+type verifyWorker struct {
+	river.WorkerDefaults[VerifyArgs]
+	w *Worker
+}
+
+func (v *verifyWorker) Timeout(*river.Job[VerifyArgs]) time.Duration { return v.w.cfg.RunTimeout }
+
+// Work verifies the division through Config.Verify. A division another job holds
+// snoozes it, a spent day waits for the reset, a broken token chain cancels it.
+func (v *verifyWorker) Work(ctx context.Context, job *river.Job[VerifyArgs]) error {
+	w := v.w
+	a := job.Args
+	if w.cfg.Verify == nil {
+		return river.JobCancel(errors.New("this process does not verify (no verification configured)"))
+	}
+	conn, ok, err := w.connection(ctx, a.Connection)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return river.JobCancel(fmt.Errorf("connection %d is not stored", a.Connection))
+	}
+	if conn.State == dest.StateReauthRequired {
+		return river.JobCancel(fmt.Errorf("connection %d needs re-authorization: %s", conn.ID, conn.StateReason))
+	}
+	client, err := w.client(ctx, conn)
+	if err != nil {
+		return err
+	}
+	err = w.cfg.Verify(ctx, client, conn, a.Division)
+	var daily *exact.DailyLimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sync.ErrBusy):
+		return river.JobSnooze(w.cfg.BusySnooze + jitter(w.cfg.BusySnooze))
+	case errors.As(err, &daily):
+		return river.JobSnooze(min(max(daily.Reset.Sub(w.cfg.Now()), 0)+jitter(time.Minute), w.cfg.MaxSnooze))
+	case errors.Is(err, exact.ErrReauthRequired):
+		return river.JobCancel(err)
+	default:
+		return err
+	}
 }

@@ -22,6 +22,8 @@ type Schedule struct {
 	// Deletions queues each division's deletions job (sync.DeletionsJob) after the
 	// entities' jobs.
 	Deletions bool
+	// Verify queues each division's verification job (Config.Verify) after the others.
+	Verify bool
 	// CatchUp queues the tick's incremental entities when the leader starts, instead of
 	// waiting for the first tick, unless no firing of the schedule was missed since its
 	// last tick: a new leader after a leader's death queues nothing the old one queued.
@@ -45,7 +47,7 @@ func (never) Next(t time.Time) time.Time { return t.AddDate(100, 0, 0) }
 func (w *Worker) periodicJobs() []*river.PeriodicJob {
 	var out []*river.PeriodicJob
 	for _, s := range w.cfg.Schedules {
-		args := TickArgs{Schedule: s.Spec, Entities: s.Entities, Deletions: s.Deletions}
+		args := TickArgs{Schedule: s.Spec, Entities: s.Entities, Deletions: s.Deletions, Verify: s.Verify}
 		out = append(out, river.NewPeriodicJob(s.Next, func() (river.JobArgs, *river.InsertOpts) {
 			return args, nil
 		}, &river.PeriodicJobOpts{ID: periodicID(s.Spec)}))

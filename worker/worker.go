@@ -100,6 +100,9 @@ type Config struct {
 	Now func() time.Time
 	// ID names this process among the workers (default River's: host and time).
 	ID string
+	// Verify, when set, verifies one division of a connection and repairs what differs:
+	// the work of the verification jobs a Schedule with Verify queues.
+	Verify func(ctx context.Context, client *exact.Client, conn dest.Connection, division int) error
 	// WebhookCommitted, when set, is told how long after its first webhook delivery a
 	// webhook-triggered run committed (see SyncArgs.Webhook), for metrics.
 	WebhookCommitted func(entity string, latency time.Duration)
@@ -146,6 +149,7 @@ func New(cfg Config) (*Worker, error) {
 	river.AddWorker(workers, &divisionsWorker{w: w})
 	river.AddWorker(workers, &keepAliveWorker{w: w})
 	river.AddWorker(workers, &pruneWorker{w: w})
+	river.AddWorker(workers, &verifyWorker{w: w})
 
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		ID:     cfg.ID,

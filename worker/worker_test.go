@@ -18,6 +18,7 @@ import (
 	"github.com/exactsync/exactsync/internal/onboard"
 	"github.com/exactsync/exactsync/sink/sinktest"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/verify"
 	"github.com/exactsync/exactsync/worker"
 )
 
@@ -32,6 +33,7 @@ type store interface {
 	sync.TokenRows
 	sync.RateLimitSaver
 	onboard.Store
+	verify.Store
 }
 
 // world is a simulator, a migrated database with one imported connection, and the

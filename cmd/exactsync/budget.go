@@ -10,6 +10,7 @@ import (
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/exact/catalogue"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/verify"
 )
 
 // defaultEntities is the bookkeeping set synced when EXACTSYNC_ENTITIES is unset: the
@@ -36,19 +37,24 @@ const (
 	defaultReferenceFullSchedule = "15 2 * * *"
 )
 
+// defaultVerifySchedule verifies the copy daily at a quiet hour: after Exact's maintenance
+// window and the nightly full passes, before the working day.
+const defaultVerifySchedule = "40 5 * * *"
+
 var defaultFullSchedules = map[string]string{"accounts": "30 2 * * *", "suppliers": "30 2 * * *"}
 
 // configOptions are the catalogue's choices for config.Load.
 func configOptions() config.Options {
 	opts := config.Options{
-		Entities:             sync.Names(),
-		DefaultEntities:      nil,
-		Unsupported:          map[string]string{},
-		ParseSchedule:        func(spec string) error { _, err := cronParser.Parse(spec); return err },
-		DefaultSchedule:      defaultSyncSchedule,
-		DefaultFullSchedule:  "off",
-		DefaultSchedules:     map[string]string{},
-		DefaultFullSchedules: maps.Clone(defaultFullSchedules),
+		Entities:              sync.Names(),
+		DefaultEntities:       nil,
+		Unsupported:           map[string]string{},
+		ParseSchedule:         func(spec string) error { _, err := cronParser.Parse(spec); return err },
+		DefaultSchedule:       defaultSyncSchedule,
+		DefaultFullSchedule:   "off",
+		DefaultSchedules:      map[string]string{},
+		DefaultFullSchedules:  maps.Clone(defaultFullSchedules),
+		DefaultVerifySchedule: defaultVerifySchedule,
 	}
 	selectable := map[string]bool{}
 	for _, n := range opts.Entities {
@@ -142,7 +148,19 @@ func forecast(cfg *config.Config, loc *time.Location, now time.Time) (sync.Forec
 		}
 		deletions = max(deletions, len(times))
 	}
-	return sync.ForecastCalls(plans, deletions)
+	f, err := sync.ForecastCalls(plans, deletions)
+	if err != nil {
+		return f, err
+	}
+	// The scheduled verification: its counts and one page of ReportingBalance each time
+	// (a division of more than 60 ledger groups costs a call more per 60).
+	n, err := runsPerDay(cfg.VerifySchedule, loc, now)
+	if err != nil {
+		return f, err
+	}
+	f.Verify = n * verify.Calls(cfg.Entities, 0)
+	f.Total += f.Verify
+	return f, nil
 }
 
 // checkBudget refuses a configuration whose forecast exceeds the share of Exact's day

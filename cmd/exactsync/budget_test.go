@@ -36,7 +36,8 @@ func TestBudgetForecast(t *testing.T) {
 		regexp.MustCompile(`(?m)^transaction_lines +sync/Financial/TransactionLines +sync$`),
 		regexp.MustCompile(`(?m)^not synced:\n(  .*\n)*  quotations: Exact marks sync/CRM/Quotations deprecated$`),
 		regexp.MustCompile(`(?m)^each entity's table is exact.<entity>`),
-		regexp.MustCompile(`(?m)^forecast per division: \d+ calls a day .*\nwithin the 4000`),
+		regexp.MustCompile(`(?m)^forecast per division: \d+ calls a day .*, verification 2\),\nwithin the 4000`),
+		regexp.MustCompile(`(?m)^verification \(EXACTSYNC_VERIFY_SCHEDULE 40 5 \* \* \*\): 2 calls per division`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("entities output lacks %s:\n%s", want, out)
@@ -56,7 +57,7 @@ func TestBudgetForecast(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("run with an over-full schedule: %s; want exit 2", r)
 	}
-	checkErrorLine(t, r, "forecast 4344 API calls a day per division, over 4000", "5000", "EXACTSYNC_SCHEDULE_DEFAULT", "exactsync entities")
+	checkErrorLine(t, r, "forecast 4346 API calls a day per division, over 4000", "5000", "EXACTSYNC_SCHEDULE_DEFAULT", "exactsync entities")
 }
 
 // TestDefaultEntitiesFitTheBudget: the default bookkeeping set with the default schedules,

@@ -11,6 +11,7 @@ import (
 	"github.com/exactsync/exactsync/exact/catalogue"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/verify"
 	"github.com/exactsync/exactsync/worker"
 )
 
@@ -126,8 +127,10 @@ func (entitiesCmd) Run(e *env) error {
 	if f.Over() {
 		verdict = "OVER"
 	}
-	fmt.Fprintf(e.stdout, "\nforecast per division: %d calls a day (entities %d, sync/Deleted %d, division listing %d),\n%s the %d that schedules may use (%.0f%% of Exact's %d a day)\n",
-		f.Total, f.Total-f.Deletions-f.Listing, f.Deletions, f.Listing, verdict, sync.Limit(), sync.ForecastLimit*100, sync.DailyCallBudget)
+	fmt.Fprintf(e.stdout, "\nforecast per division: %d calls a day (entities %d, sync/Deleted %d, division listing %d, verification %d),\n%s the %d that schedules may use (%.0f%% of Exact's %d a day)\n",
+		f.Total, f.Total-f.Deletions-f.Listing-f.Verify, f.Deletions, f.Listing, f.Verify, verdict, sync.Limit(), sync.ForecastLimit*100, sync.DailyCallBudget)
+	fmt.Fprintf(e.stdout, "verification (%s %s): %d calls per division, +1 per 60 ledger groups over 60\n",
+		config.EnvVerifySchedule, orOff(cfg.VerifySchedule), verify.Calls(cfg.Entities, 0))
 	return nil
 }
 

@@ -114,6 +114,7 @@ func doctorStored(ctx context.Context, cl *checklist, cfg *config.Config, loc *t
 		doctorSpentDays(ctx, cl, cfg, loc, st, conn, now)
 	}
 	doctorRefused(ctx, cl, st)
+	doctorDrift(ctx, cl, st)
 	return conns
 }
 

@@ -64,6 +64,7 @@ type cli struct {
 	Run        runCmd        `cmd:"" help:"Run queued sync jobs until SIGTERM; the leader among the run processes queues them on the schedules."`
 	Status     statusCmd     `cmd:"" help:"Show each entity of each division: rows stored, last run, last success, what the next run does."`
 	Entities   entitiesCmd   `cmd:"" help:"List what can be synced."`
+	Verify     verifyCmd     `cmd:"" help:"Compare the copy with Exact Online: counts, and the ledger's control totals; exit 1 on drift (--repair repairs it)."`
 	Demo       demoCmd       `cmd:"" help:"Sync from a built-in simulator of Exact Online into PostgreSQL and show what landed."`
 	Bench      benchCmd      `cmd:"" passthrough:"" help:"Measure write speed, end-to-end throughput and memory, API and token calls (see BENCHMARKS.md); runs exactsync-bench, whose flags exactsync bench --help lists."`
 	Doctor     doctorCmd     `cmd:"" help:"Check the setup and say what to fix: database, encryption key, secrets in plain text, who can read them, readers, connections, divisions, budget, refused runs, schedules, Exact's clock."`

@@ -6,6 +6,7 @@ import (
 	"github.com/exactsync/exactsync/internal/onboard"
 	"github.com/exactsync/exactsync/sink"
 	"github.com/exactsync/exactsync/sync"
+	"github.com/exactsync/exactsync/verify"
 	"github.com/exactsync/exactsync/worker"
 )
 
@@ -25,4 +26,5 @@ var (
 	_ metrics.Store            = (*sink.Store)(nil)
 	_ metrics.LagSource        = (*sink.Store)(nil)
 	_ metrics.ConnectionSource = (*sink.Store)(nil)
+	_ verify.Store             = (*sink.Store)(nil)
 )

@@ -83,6 +83,8 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	log.Info().Int("forecast_calls", fc.Total).Int("verify_calls", fc.Verify).Int("limit", sync.Limit()).
+		Msg("day budget forecast per division (exactsync entities shows its parts)")
 	scheds, err := workerSchedules(cfg, loc)
 	if err != nil {
 		return err
@@ -109,12 +111,14 @@ func (c *runCmd) Run(e *env) error {
 		return newClientContext(ctx, cfg, st, conn, log, func(ec *exact.Config) { ec.Observer, ec.TracerProvider = m, tp })
 	}
 	newWorker := func() (*worker.Worker, error) {
+		// A page being written when SIGTERM arrives gets less time than the
+		// grace period, so that it commits or rolls back before the exit.
+		runner := sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
+			Observer: m, TracerProvider: tp}, st, st, st)
 		return worker.New(worker.Config{
 			Pool: pool, Store: st, Logger: log,
-			// A page being written when SIGTERM arrives gets less time than the
-			// grace period, so that it commits or rolls back before the exit.
-			Runner: sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
-				Observer: m, TracerProvider: tp}, st, st, st),
+			Runner:    runner,
+			Verify:    scheduledVerify(cfg, st, runner, log, m),
 			NewClient: newClient,
 			Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
 			Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),

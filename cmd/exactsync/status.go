@@ -112,6 +112,9 @@ func (statusCmd) Run(e *env) error {
 	if err := printSpentDays(e.ctx, e.stdout, st, now); err != nil {
 		return err
 	}
+	if err := printLastVerification(e.ctx, e.stdout, st, now); err != nil {
+		return err
+	}
 	return printQueue(e, cfg, &qs)
 }
 

@@ -44,6 +44,20 @@ func workerSchedules(cfg *config.Config, loc *time.Location) ([]worker.Schedule,
 		out[i].Entities = append(out[i].Entities, worker.TickEntity{Entity: t.entity, Full: t.full})
 		out[i].Deletions = out[i].Deletions || t.deletions
 	}
+	// The verification (package verify) ticks on its own schedule, or with the entities
+	// of the same one, after them.
+	if spec := cfg.VerifySchedule; spec != "" {
+		i, ok := index[spec]
+		if !ok {
+			sched, err := cronParser.Parse(spec)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("%s %q: %w", config.EnvVerifySchedule, spec, err)}
+			}
+			i = len(out)
+			out = append(out, worker.Schedule{Spec: spec, Next: inZone{sched, loc}})
+		}
+		out[i].Verify = true
+	}
 	return out, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/exactsync/exactsync/dest"
 	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sync"
 	"github.com/exactsync/exactsync/webhook"
@@ -67,7 +68,9 @@ type Metrics struct {
 	remaining                      *divisionFamily        // window, division
 	webhookDeliveries              *prometheus.CounterVec // topic, outcome
 	webhookLatency                 *prometheus.HistogramVec
-	schedule                       *prometheus.GaugeVec // entity
+	schedule                       *prometheus.GaugeVec   // entity
+	drift                          *prometheus.CounterVec // entity
+	lastClean                      *prometheus.GaugeVec   // entity
 }
 
 // New returns the metrics of a process, registered with the Go runtime and process
@@ -118,6 +121,14 @@ func New(cfg Config) *Metrics {
 		Name: "exactsync_schedule_interval_seconds",
 		Help: "Seconds between two ticks of the incremental schedule of an entity's job (deletions: of the most frequent schedule that queues them), as configured in this process.",
 	}, []string{"entity"})
+	// No division label: thousands of divisions would make thousands of series; which
+	// division drifted is in exact_sync.verifications and in doctor.
+	m.drift = counter("exactsync_verify_drift_total",
+		"Verifications of an entity in a division that found drift: a difference from Exact's count or ledger totals that persisted after a fresh incremental sync.", "entity")
+	m.lastClean = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "exactsync_verify_last_clean_timestamp_seconds",
+		Help: "When a verification of an entity last found it clean in a division (Unix time), as seen by this process; absent until one has.",
+	}, []string{"entity"})
 	for _, o := range []string{exact.RefreshOK, exact.RefreshTooEarly, exact.RefreshReauth, exact.RefreshError} {
 		m.refreshes.WithLabelValues(o) // every outcome from zero, so that an alert sees the first one
 	}
@@ -137,7 +148,7 @@ func New(cfg Config) *Metrics {
 		}
 	}
 	m.reg.MustRegister(dc, m.runs, m.runDuration, m.apiCalls, m.apiDuration, m.refreshes, m.webhookDeliveries, m.webhookLatency, m.schedule,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.drift, m.lastClean, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Connections != nil {
 		now := cfg.Now
 		if now == nil {
@@ -155,6 +166,17 @@ const divisionHelp = "Without per-division series (EXACTSYNC_METRICS_DIVISIONS),
 // (exactsync_schedule_interval_seconds), which the alert on the sync lag compares it with.
 func (m *Metrics) SetSchedule(entity string, every time.Duration) {
 	m.schedule.WithLabelValues(entity).Set(every.Seconds())
+}
+
+// Verified counts a verification's result: drift (exactsync_verify_drift_total), or
+// when clean the time (exactsync_verify_last_clean_timestamp_seconds).
+func (m *Metrics) Verified(v dest.Verification) {
+	switch v.Status {
+	case dest.VerifyDrift:
+		m.drift.WithLabelValues(v.Entity).Inc()
+	case dest.VerifyClean:
+		m.lastClean.WithLabelValues(v.Entity).Set(float64(v.Finished.UnixMilli()) / 1000)
+	}
 }
 
 // WebhookTopics starts the count of the deliveries of each topic at zero: a process whose
