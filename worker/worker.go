@@ -37,7 +37,7 @@ const (
 	DefaultKeepalive   = 7 * 24 * time.Hour
 	DefaultBusySnooze  = 2 * time.Second
 	DefaultMaxSnooze   = time.Hour
-	DefaultRescueAfter = time.Minute
+	DefaultRescueAfter = 5 * time.Minute
 	// DivisionsEvery is how often the division lists are read from Exact.
 	DivisionsEvery = time.Hour
 	// PruneEvery is how often the run history is pruned.
@@ -89,7 +89,7 @@ type Config struct {
 	// also covers a clock that differs from Exact's.
 	MaxSnooze time.Duration
 	// RescueAfter is how long a sync job may run before River counts it as lost with its
-	// process and makes it available again (River's RescueStuckJobsAfter; default 1m). A
+	// process and makes it available again (River's RescueStuckJobsAfter; default 5m). A
 	// live job never runs that long: it works in turns of half of it, each ending at a
 	// committed page, and goes on from its committed cursor in the next turn.
 	RescueAfter time.Duration

@@ -128,3 +128,13 @@ func TestNegativeValueReachesTheCommandsCheck(t *testing.T) {
 		t.Errorf("exactsync run --grace -5s: exit %d, stderr %q; want 2 and the check's line", code, stderr)
 	}
 }
+
+// TestRescueAfterBelowFourGracesIsRefused: a --rescue-after that a cut turn's last write
+// could outlast is refused with one line naming the smallest value that works.
+func TestRescueAfterBelowFourGracesIsRefused(t *testing.T) {
+	code, _, stderr := runArgs("run", "--grace", "25s", "--rescue-after", "1m")
+	want := "exactsync: --rescue-after 1m0s is shorter than four times --grace 25s: a job cut at three quarters of it may still be writing its page when River takes it for lost and runs it again; use --rescue-after 1m40s or more, or a shorter --grace\n"
+	if code != exitUsage || stderr != want {
+		t.Errorf("exactsync run --grace 25s --rescue-after 1m: exit %d, stderr %q; want 2 and %q", code, stderr, want)
+	}
+}

@@ -206,7 +206,7 @@ type replica struct {
 // its own; the test's end stops it (SIGTERM, then SIGKILL).
 func (fw *faultWorld) startReplica(name string) *replica {
 	fw.t.Helper()
-	c, _, _ := fw.command(context.Background(), "run", "--workers", "3", "--rescue-after", "3s", "--grace", "5s")
+	c, _, _ := fw.command(context.Background(), "run", "--workers", "3", "--rescue-after", "20s", "--grace", "5s")
 	r := &replica{name: name, cmd: c, log: &syncBuffer{}, stateDir: fw.t.TempDir(), exited: make(chan struct{})}
 	var dbURL string
 	dbURL, r.proxy = sinktest.Proxied(fw.t, fw.dbURL)

@@ -160,7 +160,7 @@ func TestRunProcessesShareTheQueueAndOutliveAKill(t *testing.T) {
 	t.Parallel()
 	entities := []string{"accounts", "gl_accounts", "items", "transaction_lines"}
 	w := riverWorld(t, 50, 150*time.Millisecond, 5, entities)
-	procs := w.startRuns(3, "--workers", "4", "--rescue-after", "3s")
+	procs := w.startRuns(3, "--workers", "4", "--grace", "5s", "--rescue-after", "20s")
 	victim := procs[0]
 	w.waitUntil("the victim runs jobs", 60*time.Second, func() bool { return w.runningOf(victim) >= 2 })
 	pid := victim.cmd.Process.Pid
@@ -202,7 +202,7 @@ func TestRunLeaderKilledAfterATickQueuesItOnce(t *testing.T) {
 	w := riverWorld(t, 3, 0, 5, entities)
 	w.env["EXACTSYNC_SCHEDULE_DEFAULT"] = "* * * * *"
 	w.env["EXACTSYNC_FULL_SCHEDULE_DEFAULT"] = "0 0 1 1 *" // no full pass during the test
-	procs := w.startRuns(3, "--workers", "2", "--rescue-after", "3s")
+	procs := w.startRuns(3, "--workers", "2", "--grace", "5s", "--rescue-after", "20s")
 	ctx := context.Background()
 	queue := queueOf(t, w.pool)
 
@@ -269,7 +269,7 @@ func TestRunSIGTERMUnderLoadLosesNothing(t *testing.T) {
 	// Volume: 180,000 records through three processes, where the race detector would
 	// triple the time; run's SIGTERM path runs race-built in TestRunSchedulesAndStopsOnSIGTERM.
 	w.plain = true
-	procs := w.startRuns(3, "--workers", "4", "--grace", "5s", "--rescue-after", "3s")
+	procs := w.startRuns(3, "--workers", "4", "--grace", "5s", "--rescue-after", "20s")
 	victim := procs[1]
 	w.waitUntil("the victim runs jobs", 60*time.Second, func() bool { return w.runningOf(victim) >= 2 })
 	start := time.Now()

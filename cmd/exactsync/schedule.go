@@ -34,7 +34,7 @@ type runCmd struct {
 	Grace       time.Duration `default:"25s" help:"On SIGTERM, how long the current pages may take to finish."`
 	Keepalive   time.Duration `default:"168h" env:"EXACTSYNC_KEEPALIVE" help:"Refresh each connection's tokens at least this often, even when nothing is synced, so that Exact's 30-day expiry of unused refresh tokens never hits a quiet connection."`
 	RunHistory  time.Duration `default:"2160h" env:"EXACTSYNC_RUN_HISTORY" help:"How long exact_sync.runs keeps a run (default 90 days; 0 keeps every run). The last successful run of each entity in each division is always kept."`
-	RescueAfter time.Duration `default:"1m" name:"rescue-after" help:"How long a job may run before River counts it as lost with a process that died, and runs it again; a live job works in turns of half of it."`
+	RescueAfter time.Duration `default:"5m" name:"rescue-after" help:"How long a job may run before River counts it as lost with a process that died, and runs it again; a live job works in turns of half of it. At least four times --grace."`
 	Listen      string        `env:"EXACTSYNC_LISTEN" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, liveness at /healthz, readiness at /readyz and the status page at / on this address, e.g. 127.0.0.1:9464 (empty: no server)."`
 }
 
@@ -57,6 +57,12 @@ func (c *runCmd) Run(e *env) error {
 	}
 	if c.RescueAfter < time.Second {
 		return usageError{fmt.Errorf("--rescue-after %s: use a duration of 1s or more", c.RescueAfter)}
+	}
+	if c.RescueAfter < 4*c.Grace {
+		// A turn still running at three quarters of RescueAfter is cut, and its fetched
+		// page may take up to four fifths of the grace period to write: all of it must end
+		// before River's rescuer takes the job for lost while it is still alive.
+		return usageError{fmt.Errorf("--rescue-after %s is shorter than four times --grace %s: a job cut at three quarters of it may still be writing its page when River takes it for lost and runs it again; use --rescue-after %s or more, or a shorter --grace", c.RescueAfter, c.Grace, 4*c.Grace)}
 	}
 	if err := checkListen(c.Listen); err != nil {
 		return err
