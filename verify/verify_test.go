@@ -365,36 +365,159 @@ func TestMissingLineReportedInItsGroup(t *testing.T) {
 	}
 }
 
-// TestHiddenRecordFound: a record Exact counts that its sync endpoint never serves is
-// found in its entity, division and group; no sync brings it, so --repair tries a full
-// pass and the drift is still reported, not hidden.
-func TestHiddenRecordFound(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t)
+// plantHidden plants a transaction line in the group of line 2 that Exact counts and its
+// sync endpoint never serves, and returns that line and the hidden one's key.
+func (w *world) plantHidden() (line, string) {
+	w.t.Helper()
 	l := w.lines()[2]
 	keys, err := w.sim.PlantDrift("transaction_lines", division, exacttest.Drift{Hidden: []map[string]any{{"AmountDC": 55.5,
 		"FinancialYear": l.FinancialYear, "FinancialPeriod": l.FinancialPeriod, "GLAccount": l.GLAccount, "Type": l.Type, "Status": l.Status}}})
 	if err != nil || len(keys) != 1 {
-		t.Fatalf("planting a hidden line: %v %v", keys, err)
+		w.t.Fatalf("planting a hidden line: %v %v", keys, err)
 	}
-	res := w.verify(verify.Options{Repair: true}, "transaction_lines")
-	last := res[len(res)-1]
-	if last.Status != dest.VerifyDrift || last.ExactCount-last.LocalCount != 1 {
-		t.Fatalf("last result %s, Exact %d, copy %d; want drift of one line", last.Status, last.ExactCount, last.LocalCount)
+	return l, keys[0]
+}
+
+// simLine returns the simulator's transaction line of key, and its Timestamp and Modified.
+func (w *world) simLine(key string) (line, int64, string) {
+	w.t.Helper()
+	recs, err := w.sim.Records("transaction_lines", division)
+	if err != nil {
+		w.t.Fatal(err)
 	}
-	if res[0].Repair != "full" {
-		t.Errorf("repair %q, want a full pass", res[0].Repair)
-	}
-	var found bool
-	for _, d := range last.Differences {
-		if d.Kind == "ledger" && d.LedgerKey.Year == l.FinancialYear && d.LedgerKey.Period == l.FinancialPeriod &&
-			d.LedgerKey.GLAccount == l.GLAccount && d.ExactCount-d.LocalCount == 1 {
-			found = true
+	for _, r := range recs {
+		var l line
+		var v struct {
+			Timestamp int64
+			Modified  string
+		}
+		if err := json.Unmarshal(r, &l); err != nil {
+			w.t.Fatal(err)
+		}
+		if err := json.Unmarshal(r, &v); err != nil {
+			w.t.Fatal(err)
+		}
+		if l.ID == key {
+			return l, v.Timestamp, v.Modified
 		}
 	}
-	if !found {
-		t.Errorf("no ledger difference of one line in the group of year %d period %d account %s: %+v", l.FinancialYear, l.FinancialPeriod, l.GLAccount, last.Differences)
+	w.t.Fatalf("no transaction line %s in /_sim/records", key)
+	return line{}, 0, ""
+}
+
+// storedLine is a stored transaction line: its fields as line has them, its version, and
+// its other columns (without exact_timestamp, raw, synced_at) as JSON.
+type storedLine struct {
+	line
+	version int64
+	rest    string
+}
+
+func (w *world) storedLine(key string) storedLine {
+	w.t.Helper()
+	var s storedLine
+	var amount string
+	err := w.pool.QueryRow(context.Background(), `SELECT id::text, amount_dc::text, financial_year, financial_period,
+		gl_account::text, type, status, exact_timestamp, (to_jsonb(t) - 'exact_timestamp' - 'raw' - 'synced_at' - 'amount_dc')::text
+		FROM exact.transaction_lines t WHERE division = $1 AND id = $2`, division, key).Scan(&s.ID, &amount,
+		&s.FinancialYear, &s.FinancialPeriod, &s.GLAccount, &s.Type, &s.Status, &s.version, &s.rest)
+	if err != nil {
+		w.t.Fatalf("reading stored line %s: %v", key, err)
 	}
+	s.AmountDC = json.Number(amount)
+	return s
+}
+
+// sameLine fails unless the stored line has the simulator's fields.
+func sameLine(t *testing.T, got storedLine, want line) {
+	t.Helper()
+	ga, _ := new(big.Rat).SetString(got.AmountDC.String())
+	wa, _ := new(big.Rat).SetString(want.AmountDC.String())
+	if ga == nil || wa == nil || ga.Cmp(wa) != 0 || got.key() != want.key() || got.ID != want.ID {
+		t.Errorf("stored line %+v (amount %s), /_sim/records has %+v (amount %s)", got.key(), got.AmountDC, want.key(), want.AmountDC)
+	}
+}
+
+// TestHiddenRecordFoundAndRepaired: a record Exact counts that its sync endpoint never
+// serves is found in its entity, division and group; a full pass does not bring it, so
+// --repair reads the keys the copy lacks from the bulk endpoint and the record by key, and
+// writes it at version 0. The next verification is clean and the rows equal /_sim/records.
+func TestHiddenRecordFoundAndRepaired(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	l, key := w.plantHidden()
+	found := w.verify(verify.Options{}, "transaction_lines")[0]
+	if found.Status != dest.VerifyDrift || found.ExactCount-found.LocalCount != 1 || found.Division != division {
+		t.Fatalf("got %s in %d, Exact %d, copy %d; want drift of one line in %d", found.Status, found.Division, found.ExactCount, found.LocalCount, division)
+	}
+	var inGroup bool
+	for _, d := range found.Differences {
+		if d.Kind == "ledger" && d.LedgerKey.Year == l.FinancialYear && d.LedgerKey.Period == l.FinancialPeriod &&
+			d.LedgerKey.GLAccount == l.GLAccount && d.ExactCount-d.LocalCount == 1 {
+			inGroup = true
+		}
+	}
+	if !inGroup {
+		t.Errorf("no ledger difference of one line in the group of year %d period %d account %s: %+v", l.FinancialYear, l.FinancialPeriod, l.GLAccount, found.Differences)
+	}
+
+	before := w.client.Calls()
+	res := w.verify(verify.Options{Repair: true}, "transaction_lines")
+	t.Logf("the repair and its verifications made %d calls", w.client.Calls()-before)
+	var repairs []string
+	for _, r := range res {
+		if r.Repair != "" {
+			repairs = append(repairs, r.Repair)
+		}
+	}
+	if want := []string{"full", "id_fetch"}; fmt.Sprint(repairs) != fmt.Sprint(want) {
+		t.Fatalf("repairs %q, want %q", repairs, want)
+	}
+	if last := res[len(res)-1]; last.Status != dest.VerifyClean || !strings.Contains(last.Note, "after repair: id_fetch") {
+		t.Errorf("after the repair: %s %+v (note %q), want clean after id_fetch", last.Status, last.Differences, last.Note)
+	}
+	onlyStatus(t, w.verify(verify.Options{}, "transaction_lines"), dest.VerifyClean)
+	w.rowsEqualSim("transaction_lines")
+	want, _, _ := w.simLine(key)
+	got := w.storedLine(key)
+	sameLine(t, got, want)
+	if got.version != 0 {
+		t.Errorf("the repaired line's version is %d, want 0", got.version)
+	}
+}
+
+// TestSyncedVersionReplacesRepairedRow: a record written by the repair at version 0 is
+// replaced by the next version the sync endpoint serves, its other columns as the repair
+// wrote them.
+func TestSyncedVersionReplacesRepairedRow(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	_, key := w.plantHidden()
+	if last := w.verify(verify.Options{Repair: true}, "transaction_lines"); last[len(last)-1].Status != dest.VerifyClean {
+		t.Fatalf("repair: %+v, want clean at the end", last[len(last)-1])
+	}
+	repaired := w.storedLine(key)
+	_, _, modified := w.simLine(key)
+	w.sim.Advance(time.Minute)
+	// A change in Exact: the sync endpoint serves the record again, with a new Timestamp.
+	if _, err := w.sim.UpsertRecords("transaction_lines", division, map[string]any{"ID": key, "AmountDC": 77.25, "Modified": modified}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync("transaction_lines")
+	want, ts, _ := w.simLine(key)
+	got := w.storedLine(key)
+	if ts <= 0 || got.version != ts {
+		t.Errorf("stored version %d, want the sync endpoint's Timestamp %d", got.version, ts)
+	}
+	if ga, _ := new(big.Rat).SetString(got.AmountDC.String()); ga == nil || ga.Cmp(big.NewRat(7725, 100)) != 0 {
+		t.Errorf("stored amount %s, want 77.25", got.AmountDC)
+	}
+	sameLine(t, got, want)
+	if got.rest != repaired.rest {
+		t.Errorf("the synced row's other columns\n got %s\nwant %s (as repaired)", got.rest, repaired.rest)
+	}
+	onlyStatus(t, w.verify(verify.Options{}, "transaction_lines"), dest.VerifyClean)
+	w.rowsEqualSim("transaction_lines")
 }
 
 // TestNeverIntoTheReserve: with the division's day budget near the reserve the syncs keep,
