@@ -211,6 +211,8 @@ func (v *Verifier) entity(ctx context.Context, division int, name string) ([]des
 			case errors.Is(err, sync.ErrBudgetReserve):
 				// A full pass waits for the day's reset; the drift stays reported.
 				res.Repair, res.Note = "", strings.TrimSpace(res.Note+" the repair's full pass waits: the division's day budget is at its reserve")
+			case errors.Is(err, errFetchWaits):
+				res.Repair, res.Note = "", strings.TrimSpace(res.Note+" the repair's read by key waits: it would take the division's day budget into its reserve")
 			case err != nil:
 				return out, err
 			}
@@ -612,6 +614,9 @@ func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity
 	return v.st.RemoveKeys(ctx, ent.Table, ent.KeyColumn, division, gone)
 }
 
+// errFetchWaits: reading records by key would take the division's day into its reserve.
+var errFetchWaits = errors.New("reading by key waits for budget")
+
 // MaxURL is the longest URL Exact accepts, percent-encoded (§2.6).
 const MaxURL = 6000
 
@@ -621,10 +626,10 @@ const MaxURL = 6000
 // conversion and quarantine, at the lowest version, which the sync endpoint's next
 // version of the record replaces). It returns how many records it read. rows is Exact's
 // count and missing how many the copy lacks, for the budget: it reads nothing that would
-// take the division's day into its reserve.
+// take the division's day into its reserve (errFetchWaits when it read nothing for that).
 func (v *Verifier) idFetch(ctx context.Context, division int, ent catalogue.Entity, rows, missing int64) (int, error) {
 	if v.intoReserve(division, int(rows/bulkPage)+1+int(missing/keysPerCall)+1) {
-		return 0, nil
+		return 0, errFetchWaits
 	}
 	seen, err := v.exactKeys(ctx, division, ent)
 	if err != nil {
@@ -650,7 +655,10 @@ func (v *Verifier) idFetch(ctx context.Context, division int, ent catalogue.Enti
 	read := 0
 	for len(lacking) > 0 {
 		if v.intoReserve(division, 1) {
-			break
+			if read > 0 {
+				break // what was read is written; the next repair reads the rest
+			}
+			return 0, errFetchWaits
 		}
 		var next string
 		next, lacking = v.keyedURL(division, path, sel, ent.Key, lacking)

@@ -612,3 +612,41 @@ func TestUnconfirmedDifferenceWaitsForBudget(t *testing.T) {
 		t.Errorf("%d calls left, want %d", got, want)
 	}
 }
+
+// TestReadByKeyNeverIntoTheReserve: when reading the lacking records by key would take the
+// division's day budget into its reserve, the repair reads nothing, the drift stays
+// reported with the reason, and the budget left is what the comparisons left.
+func TestReadByKeyNeverIntoTheReserve(t *testing.T) {
+	t.Parallel()
+	const limit = 200 // the reserve: 20 calls
+	w := newWorld(t, func(o *exacttest.Options) { o.DailyLimit = limit })
+	_, key := w.plantHidden()
+	ctx := context.Background()
+	compares := 0
+	res := w.verify(verify.Options{Repair: true, AfterExact: func(div int, entity string) {
+		// The fourth comparison is the last before the read by key (drift, resync,
+		// drift; full pass; drift, resync, drift): leave the reserve and one call.
+		if compares++; compares != 4 {
+			return
+		}
+		for w.client.RateLimit(division).DailyRemaining > limit/10+1 {
+			if _, err := w.client.Page(ctx, division, w.client.URL(division, "financial/ReportingBalance", url.Values{"$top": {"1"}})); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}}, "transaction_lines")
+	if compares != 4 {
+		t.Fatalf("%d comparisons, want 4", compares)
+	}
+	last := res[len(res)-1]
+	if last.Status != dest.VerifyDrift || last.Repair != "" || !strings.Contains(last.Note, "read by key waits") {
+		t.Errorf("last result %s, repair %q, note %q; want drift, unrepaired, saying the read by key waits", last.Status, last.Repair, last.Note)
+	}
+	if got := w.client.RateLimit(division).DailyRemaining; got != limit/10+1 {
+		t.Errorf("%d calls left, want the %d the comparisons left", got, limit/10+1)
+	}
+	var n int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM exact.transaction_lines WHERE id = $1`, key).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the hidden line is stored (%d rows, %v) though no read by key was made", n, err)
+	}
+}
