@@ -650,3 +650,56 @@ func TestReadByKeyNeverIntoTheReserve(t *testing.T) {
 		t.Errorf("the hidden line is stored (%d rows, %v) though no read by key was made", n, err)
 	}
 }
+
+// recordingSource is a Source that records the URLs of the pages it is asked for.
+type recordingSource struct {
+	verify.Source
+	urls []string
+}
+
+func (s *recordingSource) Page(ctx context.Context, division int, pageURL string) (*exact.Page, error) {
+	s.urls = append(s.urls, pageURL)
+	return s.Source.Page(ctx, division, pageURL)
+}
+
+// TestReadByKeyWithinTheURLLimit: many records hidden from the sync endpoint are read by
+// key in several calls, each URL within Exact's 6,000 characters (§2.6), and the copy ends
+// equal to /_sim/records.
+func TestReadByKeyWithinTheURLLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	l := w.lines()[2]
+	const hidden = 200
+	var recs []map[string]any
+	for i := range hidden {
+		recs = append(recs, map[string]any{"AmountDC": float64(i) + 0.25, "FinancialYear": l.FinancialYear,
+			"FinancialPeriod": l.FinancialPeriod, "GLAccount": l.GLAccount, "Type": l.Type, "Status": l.Status})
+	}
+	if keys, err := w.sim.PlantDrift("transaction_lines", division, exacttest.Drift{Hidden: recs}); err != nil || len(keys) != hidden {
+		t.Fatalf("planting hidden lines: %d keys, %v", len(keys), err)
+	}
+	src := &recordingSource{Source: w.client}
+	v := verify.New(verify.Options{ConnectionID: w.conn.ID, Logger: zerolog.Nop(), Repair: true}, src, w.st, w.syncer())
+	res, err := v.Division(context.Background(), division, []string{"transaction_lines"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := res[len(res)-1]; last.Status != dest.VerifyClean || res[len(res)-2].Repair != "id_fetch" {
+		t.Fatalf("last result %s %+v after %q, want clean after id_fetch", last.Status, last.Differences, res[len(res)-2].Repair)
+	}
+	byKey := 0
+	for _, u := range src.urls {
+		if len(u) > verify.MaxURL {
+			t.Errorf("a URL of %d characters, over %d: %.120s…", len(u), verify.MaxURL, u)
+		}
+		if strings.Contains(u, "bulk/") && strings.Contains(u, "%20or%20") {
+			byKey++
+		}
+	}
+	t.Logf("%d records read by key in %d calls", hidden, byKey)
+	if byKey < 2 || byKey > hidden/50 {
+		t.Errorf("%d calls read %d records by key, want a few full URLs (2 to %d)", byKey, hidden, hidden/50)
+	}
+	onlyStatus(t, w.verify(verify.Options{}, "transaction_lines"), dest.VerifyClean)
+	w.rowsEqualSim("transaction_lines")
+}
