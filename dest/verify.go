@@ -64,7 +64,7 @@ type Verification struct {
 	Groups                 int // ledger groups compared (transaction_lines)
 	Differences            []Difference
 	Resynced               bool   // compared again after a fresh incremental sync
-	Repair                 string // what the repair did: "since 2026-01-01", "full", "id_set", ""
+	Repair                 string // what the repair did: "since 2026-01-01", "full", "id_set", "id_fetch", ""
 	Calls                  int    // API calls of the comparisons
 	Note                   string
 }

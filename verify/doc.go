@@ -20,12 +20,20 @@
 // no longer has are removed (deletions older than Exact's two-month log, §3.12); other drift
 // is re-read: from the last clean verification's time where there is one (sync.Job.Since,
 // which asks read/sync/Sync/SyncTimestamp, §3.10), else, or when that did not help, a full
-// pass. Then the entity is verified again.
+// pass. Rows still missing after a full pass are records Exact counts that its sync
+// endpoint never serves: the same ID-set comparison finds the keys the copy lacks, the
+// records are read by key from the bulk endpoint with the catalogue's fields ($filter of
+// "ID eq guid'…' or …" within Exact's 6,000-character URL limit, §2.6) and written
+// through the sync's write path (Syncer.WriteRecords: the same conversion and
+// quarantine) at version 0, which the sync endpoint's next version replaces; the
+// repair is recorded as "id_fetch". Then the entity is verified again.
 //
 // Budget: a verification costs one call per entity with a count, plus the ReportingBalance
 // pages (Calls). An entity whose comparison would take the division's day below the
 // reserve the syncs keep (sync.BudgetReserve) is skipped and recorded so
-// (dest.VerifySkipped).
+// (dest.VerifySkipped). A repair's reads of the bulk endpoint (the keys, 1,000 a call; the
+// records by key) are made only while they leave that reserve whole; otherwise the drift
+// stays reported, with a note that the read by key waits.
 //
 // The package holds Exact through Source, the store through Store and the syncs through
 // Syncer, its own small interfaces; it imports neither sink nor pgx.

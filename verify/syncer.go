@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 
+	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sync"
 )
 
@@ -32,4 +33,9 @@ func (s RunnerSyncer) Sync(ctx context.Context, division int, entity string, pas
 		}
 	}
 	return nil
+}
+
+// WriteRecords writes records of entity of division read by key (sync.Runner.WriteRecords).
+func (s RunnerSyncer) WriteRecords(ctx context.Context, division int, entity string, recs []exact.Record) (sync.Written, error) {
+	return s.Runner.WriteRecords(ctx, s.ConnectionID, division, entity, recs)
 }

@@ -38,9 +38,12 @@ type Store interface {
 }
 
 // Syncer runs one sync of an entity of a division, and then the division's deletions:
-// incremental for a zero Pass, a re-read since Pass.Since, or a full pass.
+// incremental for a zero Pass, a re-read since Pass.Since, or a full pass. WriteRecords
+// writes records of an entity read by key from an endpoint without Timestamp, as
+// sync.Runner.WriteRecords does.
 type Syncer interface {
 	Sync(ctx context.Context, division int, entity string, pass Pass) error
+	WriteRecords(ctx context.Context, division int, entity string, recs []exact.Record) (sync.Written, error)
 }
 
 // Pass says how a Syncer reads: incremental (the zero Pass), from Since, or Full.
@@ -208,6 +211,8 @@ func (v *Verifier) entity(ctx context.Context, division int, name string) ([]des
 			case errors.Is(err, sync.ErrBudgetReserve):
 				// A full pass waits for the day's reset; the drift stays reported.
 				res.Repair, res.Note = "", strings.TrimSpace(res.Note+" the repair's full pass waits: the division's day budget is at its reserve")
+			case errors.Is(err, errFetchWaits):
+				res.Repair, res.Note = "", strings.TrimSpace(res.Note+" the repair's read by key waits: it would take the division's day budget into its reserve")
 			case err != nil:
 				return out, err
 			}
@@ -541,15 +546,24 @@ func (v *Verifier) repair(ctx context.Context, division int, ent catalogue.Entit
 		}
 		return "full", nil
 	}
+	// Rows still missing after a full pass are records the sync endpoint does not serve:
+	// read them by key.
+	missing := res.ExactCount >= 0 && res.LocalCount < res.ExactCount
+	if missing && !tried["id_fetch"] && BulkPath(ent.Name) != "" {
+		tried["id_fetch"] = true
+		n, err := v.idFetch(ctx, division, ent, res.ExactCount, res.ExactCount-res.LocalCount)
+		if err != nil {
+			return "", err
+		}
+		if n > 0 {
+			return "id_fetch", nil
+		}
+	}
 	return "", nil
 }
 
-// idSet pages the entity's bulk endpoint for its keys and removes the stored rows whose key
-// did not come (§3.12, §3.13), and returns how many it removed.
-func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity, rows int64) (int64, error) {
-	if v.intoReserve(division, int(rows/bulkPage)+1) {
-		return 0, nil
-	}
+// exactKeys pages the entity's bulk endpoint for the keys of its population (§3.13).
+func (v *Verifier) exactKeys(ctx context.Context, division int, ent catalogue.Entity) (map[string]bool, error) {
 	q := url.Values{"$select": {ent.Key}}
 	if f := populationFilter(ent); f != "" {
 		q.Set("$filter", f)
@@ -560,7 +574,7 @@ func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity
 	for next != "" {
 		p, err := v.src.Page(ctx, division, next)
 		if err != nil {
-			return 0, fmt.Errorf("reading the keys of %s for division %d: %w", path, division, err)
+			return nil, fmt.Errorf("reading the keys of %s for division %d: %w", path, division, err)
 		}
 		for _, r := range p.Records {
 			k, ok, err := exact.GUID(r.Field(ent.Key))
@@ -570,6 +584,19 @@ func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity
 			seen[k] = true
 		}
 		next = p.Next
+	}
+	return seen, nil
+}
+
+// idSet reads the entity's keys from its bulk endpoint and removes the stored rows whose
+// key did not come (§3.12, §3.13), and returns how many it removed.
+func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity, rows int64) (int64, error) {
+	if v.intoReserve(division, int(rows/bulkPage)+1) {
+		return 0, nil
+	}
+	seen, err := v.exactKeys(ctx, division, ent)
+	if err != nil {
+		return 0, err
 	}
 	local, err := v.st.Keys(ctx, ent.Table, ent.KeyColumn, division)
 	if err != nil {
@@ -585,4 +612,94 @@ func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity
 		return 0, nil
 	}
 	return v.st.RemoveKeys(ctx, ent.Table, ent.KeyColumn, division, gone)
+}
+
+// errFetchWaits: reading records by key would take the division's day into its reserve.
+var errFetchWaits = errors.New("reading by key waits for budget")
+
+// MaxURL is the longest URL Exact accepts, percent-encoded (§2.6).
+const MaxURL = 6000
+
+// idFetch reads the entity's keys from its bulk endpoint, then the records of the keys
+// the copy lacks, by key from the same endpoint with the catalogue's fields ($filter of
+// "ID eq guid'…' or …" within MaxURL), and writes them through the Syncer (the sync's
+// conversion and quarantine, at the lowest version, which the sync endpoint's next
+// version of the record replaces). It returns how many records it read. rows is Exact's
+// count and missing how many the copy lacks, for the budget: it reads nothing that would
+// take the division's day into its reserve (errFetchWaits when it read nothing for that).
+func (v *Verifier) idFetch(ctx context.Context, division int, ent catalogue.Entity, rows, missing int64) (int, error) {
+	if v.intoReserve(division, int(rows/bulkPage)+1+int(missing/keysPerCall)+1) {
+		return 0, errFetchWaits
+	}
+	seen, err := v.exactKeys(ctx, division, ent)
+	if err != nil {
+		return 0, err
+	}
+	local, err := v.st.Keys(ctx, ent.Table, ent.KeyColumn, division)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range local {
+		delete(seen, k)
+	}
+	lacking := make([]string, 0, len(seen))
+	for k := range seen {
+		lacking = append(lacking, k)
+	}
+	slices.Sort(lacking)
+	sel, err := sync.KeyedSelect(ent.Name)
+	if err != nil {
+		return 0, err
+	}
+	path := BulkPath(ent.Name)
+	read := 0
+	for len(lacking) > 0 {
+		if v.intoReserve(division, 1) {
+			if read > 0 {
+				break // what was read is written; the next repair reads the rest
+			}
+			return 0, errFetchWaits
+		}
+		var next string
+		next, lacking = v.keyedURL(division, path, sel, ent.Key, lacking)
+		for next != "" {
+			p, err := v.src.Page(ctx, division, next)
+			if err != nil {
+				return read, fmt.Errorf("reading records of %s by key for division %d: %w", path, division, err)
+			}
+			if _, err := v.sy.WriteRecords(ctx, division, ent.Name, p.Records); err != nil {
+				return read, err
+			}
+			read += len(p.Records)
+			next = p.Next
+		}
+	}
+	return read, nil
+}
+
+// keysPerCall is about how many keys one read by key asks for within MaxURL: a budget
+// estimate only; keyedURL fills each URL to MaxURL.
+const keysPerCall = 80
+
+// keyedURL returns the URL that reads from path as many of keys as fit in MaxURL (at
+// least one), and the keys left.
+func (v *Verifier) keyedURL(division int, path, sel, key string, keys []string) (string, []string) {
+	build := func(n int) string {
+		terms := make([]string, n)
+		for i, k := range keys[:n] {
+			terms[i] = key + " eq guid'" + k + "'"
+		}
+		return v.src.URL(division, path, url.Values{"$select": {sel}, "$filter": {strings.Join(terms, " or ")}})
+	}
+	// The largest n whose URL fits: the URL grows with n.
+	lo, hi := 1, len(keys)
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if len(build(mid)) <= MaxURL {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return build(lo), keys[lo:]
 }

@@ -365,36 +365,159 @@ func TestMissingLineReportedInItsGroup(t *testing.T) {
 	}
 }
 
-// TestHiddenRecordFound: a record Exact counts that its sync endpoint never serves is
-// found in its entity, division and group; no sync brings it, so --repair tries a full
-// pass and the drift is still reported, not hidden.
-func TestHiddenRecordFound(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t)
+// plantHidden plants a transaction line in the group of line 2 that Exact counts and its
+// sync endpoint never serves, and returns that line and the hidden one's key.
+func (w *world) plantHidden() (line, string) {
+	w.t.Helper()
 	l := w.lines()[2]
 	keys, err := w.sim.PlantDrift("transaction_lines", division, exacttest.Drift{Hidden: []map[string]any{{"AmountDC": 55.5,
 		"FinancialYear": l.FinancialYear, "FinancialPeriod": l.FinancialPeriod, "GLAccount": l.GLAccount, "Type": l.Type, "Status": l.Status}}})
 	if err != nil || len(keys) != 1 {
-		t.Fatalf("planting a hidden line: %v %v", keys, err)
+		w.t.Fatalf("planting a hidden line: %v %v", keys, err)
 	}
-	res := w.verify(verify.Options{Repair: true}, "transaction_lines")
-	last := res[len(res)-1]
-	if last.Status != dest.VerifyDrift || last.ExactCount-last.LocalCount != 1 {
-		t.Fatalf("last result %s, Exact %d, copy %d; want drift of one line", last.Status, last.ExactCount, last.LocalCount)
+	return l, keys[0]
+}
+
+// simLine returns the simulator's transaction line of key, and its Timestamp and Modified.
+func (w *world) simLine(key string) (line, int64, string) {
+	w.t.Helper()
+	recs, err := w.sim.Records("transaction_lines", division)
+	if err != nil {
+		w.t.Fatal(err)
 	}
-	if res[0].Repair != "full" {
-		t.Errorf("repair %q, want a full pass", res[0].Repair)
-	}
-	var found bool
-	for _, d := range last.Differences {
-		if d.Kind == "ledger" && d.LedgerKey.Year == l.FinancialYear && d.LedgerKey.Period == l.FinancialPeriod &&
-			d.LedgerKey.GLAccount == l.GLAccount && d.ExactCount-d.LocalCount == 1 {
-			found = true
+	for _, r := range recs {
+		var l line
+		var v struct {
+			Timestamp int64
+			Modified  string
+		}
+		if err := json.Unmarshal(r, &l); err != nil {
+			w.t.Fatal(err)
+		}
+		if err := json.Unmarshal(r, &v); err != nil {
+			w.t.Fatal(err)
+		}
+		if l.ID == key {
+			return l, v.Timestamp, v.Modified
 		}
 	}
-	if !found {
-		t.Errorf("no ledger difference of one line in the group of year %d period %d account %s: %+v", l.FinancialYear, l.FinancialPeriod, l.GLAccount, last.Differences)
+	w.t.Fatalf("no transaction line %s in /_sim/records", key)
+	return line{}, 0, ""
+}
+
+// storedLine is a stored transaction line: its fields as line has them, its version, and
+// its other columns (without exact_timestamp, raw, synced_at) as JSON.
+type storedLine struct {
+	line
+	version int64
+	rest    string
+}
+
+func (w *world) storedLine(key string) storedLine {
+	w.t.Helper()
+	var s storedLine
+	var amount string
+	err := w.pool.QueryRow(context.Background(), `SELECT id::text, amount_dc::text, financial_year, financial_period,
+		gl_account::text, type, status, exact_timestamp, (to_jsonb(t) - 'exact_timestamp' - 'raw' - 'synced_at' - 'amount_dc')::text
+		FROM exact.transaction_lines t WHERE division = $1 AND id = $2`, division, key).Scan(&s.ID, &amount,
+		&s.FinancialYear, &s.FinancialPeriod, &s.GLAccount, &s.Type, &s.Status, &s.version, &s.rest)
+	if err != nil {
+		w.t.Fatalf("reading stored line %s: %v", key, err)
 	}
+	s.AmountDC = json.Number(amount)
+	return s
+}
+
+// sameLine fails unless the stored line has the simulator's fields.
+func sameLine(t *testing.T, got storedLine, want line) {
+	t.Helper()
+	ga, _ := new(big.Rat).SetString(got.AmountDC.String())
+	wa, _ := new(big.Rat).SetString(want.AmountDC.String())
+	if ga == nil || wa == nil || ga.Cmp(wa) != 0 || got.key() != want.key() || got.ID != want.ID {
+		t.Errorf("stored line %+v (amount %s), /_sim/records has %+v (amount %s)", got.key(), got.AmountDC, want.key(), want.AmountDC)
+	}
+}
+
+// TestHiddenRecordFoundAndRepaired: a record Exact counts that its sync endpoint never
+// serves is found in its entity, division and group; a full pass does not bring it, so
+// --repair reads the keys the copy lacks from the bulk endpoint and the record by key, and
+// writes it at version 0. The next verification is clean and the rows equal /_sim/records.
+func TestHiddenRecordFoundAndRepaired(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	l, key := w.plantHidden()
+	found := w.verify(verify.Options{}, "transaction_lines")[0]
+	if found.Status != dest.VerifyDrift || found.ExactCount-found.LocalCount != 1 || found.Division != division {
+		t.Fatalf("got %s in %d, Exact %d, copy %d; want drift of one line in %d", found.Status, found.Division, found.ExactCount, found.LocalCount, division)
+	}
+	var inGroup bool
+	for _, d := range found.Differences {
+		if d.Kind == "ledger" && d.LedgerKey.Year == l.FinancialYear && d.LedgerKey.Period == l.FinancialPeriod &&
+			d.LedgerKey.GLAccount == l.GLAccount && d.ExactCount-d.LocalCount == 1 {
+			inGroup = true
+		}
+	}
+	if !inGroup {
+		t.Errorf("no ledger difference of one line in the group of year %d period %d account %s: %+v", l.FinancialYear, l.FinancialPeriod, l.GLAccount, found.Differences)
+	}
+
+	before := w.client.Calls()
+	res := w.verify(verify.Options{Repair: true}, "transaction_lines")
+	t.Logf("the repair and its verifications made %d calls", w.client.Calls()-before)
+	var repairs []string
+	for _, r := range res {
+		if r.Repair != "" {
+			repairs = append(repairs, r.Repair)
+		}
+	}
+	if want := []string{"full", "id_fetch"}; fmt.Sprint(repairs) != fmt.Sprint(want) {
+		t.Fatalf("repairs %q, want %q", repairs, want)
+	}
+	if last := res[len(res)-1]; last.Status != dest.VerifyClean || !strings.Contains(last.Note, "after repair: id_fetch") {
+		t.Errorf("after the repair: %s %+v (note %q), want clean after id_fetch", last.Status, last.Differences, last.Note)
+	}
+	onlyStatus(t, w.verify(verify.Options{}, "transaction_lines"), dest.VerifyClean)
+	w.rowsEqualSim("transaction_lines")
+	want, _, _ := w.simLine(key)
+	got := w.storedLine(key)
+	sameLine(t, got, want)
+	if got.version != 0 {
+		t.Errorf("the repaired line's version is %d, want 0", got.version)
+	}
+}
+
+// TestSyncedVersionReplacesRepairedRow: a record written by the repair at version 0 is
+// replaced by the next version the sync endpoint serves, its other columns as the repair
+// wrote them.
+func TestSyncedVersionReplacesRepairedRow(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	_, key := w.plantHidden()
+	if last := w.verify(verify.Options{Repair: true}, "transaction_lines"); last[len(last)-1].Status != dest.VerifyClean {
+		t.Fatalf("repair: %+v, want clean at the end", last[len(last)-1])
+	}
+	repaired := w.storedLine(key)
+	_, _, modified := w.simLine(key)
+	w.sim.Advance(time.Minute)
+	// A change in Exact: the sync endpoint serves the record again, with a new Timestamp.
+	if _, err := w.sim.UpsertRecords("transaction_lines", division, map[string]any{"ID": key, "AmountDC": 77.25, "Modified": modified}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync("transaction_lines")
+	want, ts, _ := w.simLine(key)
+	got := w.storedLine(key)
+	if ts <= 0 || got.version != ts {
+		t.Errorf("stored version %d, want the sync endpoint's Timestamp %d", got.version, ts)
+	}
+	if ga, _ := new(big.Rat).SetString(got.AmountDC.String()); ga == nil || ga.Cmp(big.NewRat(7725, 100)) != 0 {
+		t.Errorf("stored amount %s, want 77.25", got.AmountDC)
+	}
+	sameLine(t, got, want)
+	if got.rest != repaired.rest {
+		t.Errorf("the synced row's other columns\n got %s\nwant %s (as repaired)", got.rest, repaired.rest)
+	}
+	onlyStatus(t, w.verify(verify.Options{}, "transaction_lines"), dest.VerifyClean)
+	w.rowsEqualSim("transaction_lines")
 }
 
 // TestNeverIntoTheReserve: with the division's day budget near the reserve the syncs keep,
@@ -488,4 +611,95 @@ func TestUnconfirmedDifferenceWaitsForBudget(t *testing.T) {
 	if got, want := w.client.RateLimit(division).DailyRemaining, start-need-2; got != want {
 		t.Errorf("%d calls left, want %d", got, want)
 	}
+}
+
+// TestReadByKeyNeverIntoTheReserve: when reading the lacking records by key would take the
+// division's day budget into its reserve, the repair reads nothing, the drift stays
+// reported with the reason, and the budget left is what the comparisons left.
+func TestReadByKeyNeverIntoTheReserve(t *testing.T) {
+	t.Parallel()
+	const limit = 200 // the reserve: 20 calls
+	w := newWorld(t, func(o *exacttest.Options) { o.DailyLimit = limit })
+	_, key := w.plantHidden()
+	ctx := context.Background()
+	compares := 0
+	res := w.verify(verify.Options{Repair: true, AfterExact: func(div int, entity string) {
+		// The fourth comparison is the last before the read by key (drift, resync,
+		// drift; full pass; drift, resync, drift): leave the reserve and one call.
+		if compares++; compares != 4 {
+			return
+		}
+		for w.client.RateLimit(division).DailyRemaining > limit/10+1 {
+			if _, err := w.client.Page(ctx, division, w.client.URL(division, "financial/ReportingBalance", url.Values{"$top": {"1"}})); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}}, "transaction_lines")
+	if compares != 4 {
+		t.Fatalf("%d comparisons, want 4", compares)
+	}
+	last := res[len(res)-1]
+	if last.Status != dest.VerifyDrift || last.Repair != "" || !strings.Contains(last.Note, "read by key waits") {
+		t.Errorf("last result %s, repair %q, note %q; want drift, unrepaired, saying the read by key waits", last.Status, last.Repair, last.Note)
+	}
+	if got := w.client.RateLimit(division).DailyRemaining; got != limit/10+1 {
+		t.Errorf("%d calls left, want the %d the comparisons left", got, limit/10+1)
+	}
+	var n int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM exact.transaction_lines WHERE id = $1`, key).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the hidden line is stored (%d rows, %v) though no read by key was made", n, err)
+	}
+}
+
+// recordingSource is a Source that records the URLs of the pages it is asked for.
+type recordingSource struct {
+	verify.Source
+	urls []string
+}
+
+func (s *recordingSource) Page(ctx context.Context, division int, pageURL string) (*exact.Page, error) {
+	s.urls = append(s.urls, pageURL)
+	return s.Source.Page(ctx, division, pageURL)
+}
+
+// TestReadByKeyWithinTheURLLimit: many records hidden from the sync endpoint are read by
+// key in several calls, each URL within Exact's 6,000 characters (§2.6), and the copy ends
+// equal to /_sim/records.
+func TestReadByKeyWithinTheURLLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	l := w.lines()[2]
+	const hidden = 200
+	var recs []map[string]any
+	for i := range hidden {
+		recs = append(recs, map[string]any{"AmountDC": float64(i) + 0.25, "FinancialYear": l.FinancialYear,
+			"FinancialPeriod": l.FinancialPeriod, "GLAccount": l.GLAccount, "Type": l.Type, "Status": l.Status})
+	}
+	if keys, err := w.sim.PlantDrift("transaction_lines", division, exacttest.Drift{Hidden: recs}); err != nil || len(keys) != hidden {
+		t.Fatalf("planting hidden lines: %d keys, %v", len(keys), err)
+	}
+	src := &recordingSource{Source: w.client}
+	v := verify.New(verify.Options{ConnectionID: w.conn.ID, Logger: zerolog.Nop(), Repair: true}, src, w.st, w.syncer())
+	res, err := v.Division(context.Background(), division, []string{"transaction_lines"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := res[len(res)-1]; last.Status != dest.VerifyClean || res[len(res)-2].Repair != "id_fetch" {
+		t.Fatalf("last result %s %+v after %q, want clean after id_fetch", last.Status, last.Differences, res[len(res)-2].Repair)
+	}
+	byKey := 0
+	for _, u := range src.urls {
+		if len(u) > verify.MaxURL {
+			t.Errorf("a URL of %d characters, over %d: %.120s…", len(u), verify.MaxURL, u)
+		}
+		if strings.Contains(u, "bulk/") && strings.Contains(u, "%20or%20") {
+			byKey++
+		}
+	}
+	t.Logf("%d records read by key in %d calls", hidden, byKey)
+	if byKey < 2 || byKey > hidden/50 {
+		t.Errorf("%d calls read %d records by key, want a few full URLs (2 to %d)", byKey, hidden, hidden/50)
+	}
+	onlyStatus(t, w.verify(verify.Options{}, "transaction_lines"), dest.VerifyClean)
+	w.rowsEqualSim("transaction_lines")
 }

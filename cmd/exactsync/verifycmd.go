@@ -23,7 +23,7 @@ type verifyCmd struct {
 	Entity     string `help:"Only this entity (default: every enabled entity): ${entities}."`
 	Division   *int   `help:"Only this division (default: EXACT_DIVISIONS, or every division each connection can see)."`
 	Connection int64  `help:"Only this connection (see auth status; default: every connection)."`
-	Repair     bool   `help:"Repair what differs (rows Exact no longer has removed by comparing the IDs; a re-read since the last clean verification, else a full pass), then verify again."`
+	Repair     bool   `help:"Repair what differs (rows Exact no longer has removed by comparing the IDs; a re-read since the last clean verification, else a full pass; rows still missing read by key from the bulk endpoint), then verify again."`
 }
 
 // Run compares the copy with Exact (package verify), prints the differences per entity
