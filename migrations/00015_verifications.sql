@@ -39,7 +39,7 @@ COMMENT ON COLUMN exact_sync.verifications.groups IS 'For transaction_lines: the
 COMMENT ON COLUMN exact_sync.verifications.differences IS
     'The differences found, a JSON array: {"kind":"count","exact":n,"local":n} or {"kind":"ledger","year","period","gl_account","cost_center","cost_unit","type","status","exact_count","local_count","exact_amount","local_amount"}; empty when clean.';
 COMMENT ON COLUMN exact_sync.verifications.resynced IS 'A first comparison differed, so the entity was synced incrementally and compared again; the row holds the second comparison.';
-COMMENT ON COLUMN exact_sync.verifications.repair IS 'What --repair (or the schedule) did about the drift: since <date>, full, id_set (rows Exact no longer has removed), or empty for none. The verification after a repair is a row of its own.';
+COMMENT ON COLUMN exact_sync.verifications.repair IS 'What --repair (or the schedule) did about the drift: since <date>, full, id_set (rows Exact no longer has removed), id_fetch (records Exact counts but its sync endpoint never served, read by key), or empty for none. The verification after a repair is a row of its own.';
 COMMENT ON COLUMN exact_sync.verifications.calls IS 'The API calls this verification made to Exact (counts and ReportingBalance pages; not the syncs it ran).';
 COMMENT ON COLUMN exact_sync.verifications.note IS 'Why an entity had no count, or was skipped; empty otherwise.';
 
@@ -63,6 +63,6 @@ COMMENT ON COLUMN exact_status.verifications.local_count IS 'The rows of the div
 COMMENT ON COLUMN exact_status.verifications.groups IS 'Ledger groups compared (transaction_lines only).';
 COMMENT ON COLUMN exact_status.verifications.differences IS 'The differences found, a JSON array; empty when clean.';
 COMMENT ON COLUMN exact_status.verifications.resynced IS 'Compared again after a fresh incremental sync.';
-COMMENT ON COLUMN exact_status.verifications.repair IS 'What the repair did: since <date>, full, id_set, or empty.';
+COMMENT ON COLUMN exact_status.verifications.repair IS 'What the repair did: since <date>, full, id_set, id_fetch, or empty.';
 COMMENT ON COLUMN exact_status.verifications.note IS 'Why there was no count, or why it was skipped.';
 
