@@ -282,6 +282,8 @@ func TestDemo(t *testing.T) {
 			regexp.MustCompile(`transaction_lines division 102: ok`),
 			regexp.MustCompile(`deletions division 101: ok`),
 			regexp.MustCompile(`incremental sync \(only what changed\):`),
+			// The copy compared with Exact: the counts of the entities the demo changed agree.
+			regexp.MustCompile(`(?m)^division 101: 2 of 2 entities agree with Exact$`),
 			regexp.MustCompile(`(?m)^exact\.accounts +101 +299 `), // one of 300 deleted
 			regexp.MustCompile(`(?m)^exact\.accounts +102 +300 `),
 			regexp.MustCompile(`(?m)^exact\.suppliers +101 +\d+ `),
