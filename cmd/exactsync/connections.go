@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/exactsync/exactsync/config"
 	"github.com/exactsync/exactsync/dest"
@@ -74,4 +75,17 @@ func host(raw string) string {
 		return raw
 	}
 	return u.Host
+}
+
+// onlyConnection narrows conns to the one of --connection id (0: all of them); an id that is
+// not stored is a usage error naming where to look.
+func onlyConnection(conns []dest.Connection, id int64) ([]dest.Connection, error) {
+	if id == 0 {
+		return conns, nil
+	}
+	i := slices.IndexFunc(conns, func(x dest.Connection) bool { return x.ID == id })
+	if i < 0 {
+		return nil, usageError{fmt.Errorf("--connection %d: no such connection; see exactsync auth status", id)}
+	}
+	return conns[i : i+1], nil
 }

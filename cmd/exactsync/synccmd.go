@@ -68,12 +68,8 @@ func (c *syncCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if c.Connection != 0 {
-		i := slices.IndexFunc(conns, func(x dest.Connection) bool { return x.ID == c.Connection })
-		if i < 0 {
-			return usageError{fmt.Errorf("--connection %d: no such connection; see exactsync auth status", c.Connection)}
-		}
-		conns = conns[i : i+1]
+	if conns, err = onlyConnection(conns, c.Connection); err != nil {
+		return err
 	}
 	var only []int
 	if division != 0 {
