@@ -151,6 +151,16 @@ type HistoryChange struct {
 // the table's SHARE ROW EXCLUSIVE lock while it seeds, so that no write slips between
 // the seed and the triggers. A start with everything in place changes nothing.
 func (s *Store) SetHistory(ctx context.Context, ts []dest.Table) (HistoryChange, error) {
+	return s.setHistory(ctx, ts, true)
+}
+
+// AddHistory is SetHistory that turns no history off: the history of the tables ts is
+// on, and the others' stays as it is.
+func (s *Store) AddHistory(ctx context.Context, ts []dest.Table) (HistoryChange, error) {
+	return s.setHistory(ctx, ts, false)
+}
+
+func (s *Store) setHistory(ctx context.Context, ts []dest.Table, off bool) (HistoryChange, error) {
 	var ch HistoryChange
 	want := map[string]dest.Table{}
 	for _, t := range ts {
@@ -183,19 +193,17 @@ func (s *Store) SetHistory(ctx context.Context, ts []dest.Table) (HistoryChange,
 		slices.Sort(names)
 		created := false
 		for _, name := range names {
-			added, seeded, made, err := ensureHistory(ctx, tx, want[name], slices.Contains(on, name))
+			_, seeded, made, err := ensureHistory(ctx, tx, want[name], slices.Contains(on, name))
 			if err != nil {
 				return fmt.Errorf("turning history on for exact.%s: %w", name, err)
 			}
 			created = created || made
 			if seeded >= 0 {
 				ch.On, ch.Seeded = append(ch.On, name), append(ch.Seeded, seeded)
-			} else if added {
-				created = true
 			}
 		}
 		for _, name := range on {
-			if _, ok := want[name]; ok {
+			if _, ok := want[name]; ok || !off {
 				continue
 			}
 			if err := stopHistory(ctx, tx, name); err != nil {
