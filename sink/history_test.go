@@ -1,6 +1,7 @@
 package sink_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -226,5 +227,45 @@ func TestHistoryAndDeletionsTrail(t *testing.T) {
 	checkOpenVersions(t, s, "accounts")
 	if diff := cmp.Diff([]string{"Alpha 3", "Delta"}, at(now())); diff != "" {
 		t.Errorf("accounts_at(now) after turning on again (-want +got):\n%s", diff)
+	}
+}
+
+// TestReaderSeesTheHistoryOfItsDivisions: a reader reads exact_history like exact: the
+// history tables, their _at functions and the deletions trail, each limited to its
+// divisions.
+func TestReaderSeesTheHistoryOfItsDivisions(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	url := sinktest.NewMigratedDatabase(t)
+	st := sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	conn := newConnection(t, st)
+	table := accountsTable("exact.accounts")
+	for _, d := range []int{101, 102} {
+		b := dest.Batch{Table: table, Rows: accountRows(acct{d, uuidN(1), "One", 1}, acct{d, uuidN(2), "Two", 2}), ConnectionID: conn.ID, Division: d, Entity: "accounts"}
+		if _, err := st.WriteBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.SetHistory(ctx, []dest.Table{table}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []int{101, 102} {
+		b := dest.Batch{Table: table, Removals: []dest.Removal{{Division: d, ID: uuidN(2), Version: 3}}, ConnectionID: conn.ID, Division: d, Entity: "accounts"}
+		if _, err := st.WriteBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader := connectAs(t, url, addReader(t, st, url, "h101", 101))
+	for relation, want := range map[string][]int{
+		"exact_history.accounts":                {101, 101},
+		"exact_history.accounts_at(now()) AS h": {101},
+		"exact_history.deletions":               {101},
+	} {
+		if got := divisionsIn(t, reader, relation); !slices.Equal(got, want) {
+			t.Errorf("the reader of division 101 sees divisions %v in %s, want %v", got, relation, want)
+		}
+		if got := divisionsIn(t, st.Pool(), relation); len(got) != 2*len(want) {
+			t.Errorf("exactsync's role sees divisions %v in %s, want both", got, relation)
+		}
 	}
 }
