@@ -42,6 +42,8 @@ const (
 	// CauseNotSeen is a row a full pass did not see: Exact forgot its deletion, or the
 	// record left the endpoint.
 	CauseNotSeen = "not seen by a full pass"
+	// CauseNotInExact is a row a verification found Exact no longer has.
+	CauseNotInExact = "not in Exact at a verification"
 )
 
 // Batch is what one transaction writes: the rows and removals of one page, or of several
