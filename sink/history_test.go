@@ -117,6 +117,27 @@ func TestHistoryAndDeletionsTrail(t *testing.T) {
 	if ch, err := s.SetHistory(ctx, []dest.Table{table}); err != nil || len(ch.On)+len(ch.Off) != 0 {
 		t.Errorf("SetHistory again = %+v, %v; want no change", ch, err)
 	}
+	// Every table, column and function of exact_history has a comment.
+	rows, err := s.Pool().Query(ctx, `
+		SELECT c.relname || '.' || a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE c.relnamespace = 'exact_history'::regnamespace AND c.relkind = 'r' AND col_description(c.oid, a.attnum) IS NULL
+		UNION ALL SELECT relname FROM pg_class WHERE relnamespace = 'exact_history'::regnamespace AND relkind = 'r' AND obj_description(oid, 'pg_class') IS NULL
+		UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'exact_history'::regnamespace AND obj_description(oid, 'pg_proc') IS NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bare []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		bare = append(bare, n)
+	}
+	rows.Close()
+	if len(bare) > 0 {
+		t.Errorf("without a comment in exact_history: %v", bare)
+	}
 	t1 := now()
 
 	// A rename, an unchanged row, a new one (the upsert's path: the page has stored keys).
@@ -181,7 +202,7 @@ func TestHistoryAndDeletionsTrail(t *testing.T) {
 		At             *time.Time
 		Name           string
 	}
-	rows, err := s.Pool().Query(ctx, `SELECT key, cause, coalesce(deleted_by::text, ''), deleted_at, record->>'name'
+	rows, err = s.Pool().Query(ctx, `SELECT key, cause, coalesce(deleted_by::text, ''), deleted_at, record->>'name'
 		FROM exact_history.deletions WHERE connection_id = $1 AND division = 101 AND entity = 'accounts' ORDER BY id`, conn.ID)
 	if err != nil {
 		t.Fatal(err)
