@@ -77,7 +77,7 @@ func (s *Store) remove(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Batc
 	}
 	var causes []string
 	for _, r := range b.Removals {
-		if c := cmpCause(r.Cause); !slices.Contains(causes, c) {
+		if c := causeOf(r.Cause); !slices.Contains(causes, c) {
 			causes = append(causes, c)
 		}
 	}
@@ -89,7 +89,7 @@ func (s *Store) remove(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Batc
 		var at []*time.Time
 		var by []*string
 		for _, r := range b.Removals {
-			if cmpCause(r.Cause) != cause {
+			if causeOf(r.Cause) != cause {
 				continue
 			}
 			divisions, ids, versions = append(divisions, int64(r.Division)), append(ids, r.ID), append(versions, r.Version)
@@ -125,8 +125,8 @@ func (s *Store) remove(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Batc
 	return removed, nil
 }
 
-// cmpCause is a removal's cause, CauseDeleted when unsaid.
-func cmpCause(c string) string {
+// causeOf is a removal's cause, CauseDeleted when unsaid.
+func causeOf(c string) string {
 	if c == "" {
 		return dest.CauseDeleted
 	}
