@@ -266,12 +266,13 @@ func ensureHistory(ctx context.Context, tx pgx.Tx, t dest.Table, enabled bool) (
 			keys[i] = pgx.Identifier{k}.Sanitize()
 		}
 		stmts := []string{
-			// One open version per key: the triggers close before they add.
-			`CREATE UNIQUE INDEX ` + pgx.Identifier{name + "_open"}.Sanitize() + ` ON ` + hist + ` (` + strings.Join(keys, ", ") + `) WHERE valid_to IS NULL`,
-			// A record's versions in order, and a division's (the key starts with the
-			// division): <table>_at(T) of one division reads its part of the index. One
-			// index more for the time alone would cost every write more than it saves a
-			// point-in-time read, which reads most of a division's versions anyway.
+			// The one index: a record's versions in order, its open one among them (the
+			// triggers' close of the versions they replace), and a division's (the key
+			// starts with the division): <table>_at(T) of one division reads its part.
+			// Each index more costs every version written: a unique one of the open
+			// versions would make the close of a version rewrite an index entry too, and
+			// one on the time alone would serve a point-in-time read, which reads most of
+			// a division's versions anyway, little better.
 			`CREATE INDEX ` + pgx.Identifier{name + "_versions"}.Sanitize() + ` ON ` + hist + ` (` + strings.Join(keys, ", ") + `, valid_from)`,
 			`COMMENT ON TABLE ` + hist + ` IS 'Every version exactsync wrote of the rows of ` + src + ` since EXACTSYNC_HISTORY named the entity (exact_sync.history_tables): its columns, and when each version was current (valid_from, valid_to). ` + pgx.Identifier{"exact_history", name + "_at"}.Sanitize() + `(T) returns the rows as they were at T. Kept when the history is turned off.'`,
 			`CREATE FUNCTION ` + pgx.Identifier{"exact_history", name + "_at"}.Sanitize() + `(at timestamptz) RETURNS SETOF ` + hist + `
