@@ -61,6 +61,12 @@ type Config struct {
 	// OmitRaw stores '{}' in the raw columns instead of each record as received
 	// (EXACTSYNC_RAW=off; see sync.Config.OmitRaw).
 	OmitRaw bool
+	// History are the entities whose tables keep every version of their rows in schema
+	// exact_history (EXACTSYNC_HISTORY), in Options.Entities order; none by default.
+	History []string
+	// DeletionsRetention is how long exact_history.deletions keeps a removal
+	// (EXACTSYNC_DELETIONS_RETENTION); 0, the default, keeps every one.
+	DeletionsRetention time.Duration
 	// ProgressInterval is how often a run logs its progress (EXACTSYNC_PROGRESS_INTERVAL);
 	// 0 means the default, negative never.
 	ProgressInterval time.Duration
@@ -214,6 +220,13 @@ const (
 	// EnvRaw is on (the default) to store every record as received in its table's raw
 	// column, off to store '{}' there.
 	EnvRaw = "EXACTSYNC_RAW"
+
+	// EnvHistory lists the entities whose tables keep every version of their rows in
+	// schema exact_history: names separated by commas, or all (the synced entities).
+	EnvHistory = "EXACTSYNC_HISTORY"
+	// EnvDeletionsRetention is how long exact_history.deletions keeps a removal: a
+	// duration such as 730d or 8760h, or keep (the default).
+	EnvDeletionsRetention = "EXACTSYNC_DELETIONS_RETENTION"
 
 	// EnvProgressInterval is how often a run logs a "sync progress" line while it lasts:
 	// a duration such as 10s (the default) or 1m, or off.
@@ -374,6 +387,8 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	c.AlertURL = alertURL(getenv(EnvAlertURL), bad)
 
 	c.Entities = entities(getenv, opts, bad)
+	c.History = history(getenv(EnvHistory), c.Entities, opts, bad)
+	c.DeletionsRetention = retention(getenv(EnvDeletionsRetention), bad)
 	checkSchedule := func(env, spec string) string {
 		spec = strings.TrimSpace(spec)
 		if spec != "" && spec != "off" && opts.ParseSchedule != nil {

@@ -31,7 +31,7 @@ func knownNames(opts Options) []string {
 		EnvScheduleDefault, EnvFullScheduleDefault, EnvWebhookSecret, EnvWebhookURL, EnvWebhookListen, EnvRaw,
 		EnvProgressInterval, EnvWebhookMaxConns, EnvWebhookMaxConnsPerClient, EnvWebhookHeaderTimeout,
 		EnvWebhookReadTimeout, EnvWebhookIdleTimeout, EnvMetricsDivisions, EnvListenToken, EnvAlertURL,
-		EnvVerifySchedule,
+		EnvVerifySchedule, EnvHistory, EnvDeletionsRetention,
 	}
 	for _, e := range opts.Entities {
 		known = append(known, ScheduleEnv(e), FullScheduleEnv(e))

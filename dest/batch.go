@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"time"
 )
 
 // Table describes a target table of a write. The destination knows nothing else about
@@ -18,12 +19,32 @@ type Table struct {
 }
 
 // Removal asks a write to delete one row when its stored version is <= Version.
-// Division and ID match the first and second Key column of the table.
+// Division and ID match the first and second Key column of the table. The write records
+// the row it deletes in the deletions trail, with Cause and, when Exact told them,
+// DeletedAt and DeletedBy; the row's history, when it has one, ends with Cause.
 type Removal struct {
 	Division int
 	ID       string
 	Version  int64
+	// Cause says why the row goes, for a person: CauseDeleted, or why the record no
+	// longer belongs to the table ("no longer a supplier"); "" is CauseDeleted.
+	Cause string
+	// DeletedAt and DeletedBy are Exact's date and user of the deletion (sync/Deleted's
+	// DeletedDate and DeletedBy, §3.12); zero and "" when unknown.
+	DeletedAt time.Time
+	DeletedBy string
 }
+
+// Causes of a removal that the destination records (Removal.Cause, and the sweep's).
+const (
+	// CauseDeleted is a deletion Exact reported (sync/Deleted).
+	CauseDeleted = "deleted in Exact"
+	// CauseNotSeen is a row a full pass did not see: Exact forgot its deletion, or the
+	// record left the endpoint.
+	CauseNotSeen = "not seen by a full pass"
+	// CauseNotInExact is a row a verification found Exact no longer has.
+	CauseNotInExact = "not in Exact at a verification"
+)
 
 // Batch is what one transaction writes: the rows and removals of one page, or of several
 // consecutive pages, and the cursor that follows the last of them.

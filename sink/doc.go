@@ -42,6 +42,18 @@
 // with a full pass: the keys of the pass's rows are recorded with its pages, and at its end
 // the rows of the division it did not see are removed in one transaction.
 //
+// # History and deletions
+//
+// Every row a removal or a sweep deletes goes to the deletions trail,
+// exact_history.deletions, by the same statement (DELETE … RETURNING into an INSERT):
+// its cause (dest.Removal.Cause, dest.CauseNotSeen), Exact's date and user of the
+// deletion, and the row as it last was. SetHistory turns on the history of tables of
+// exact: exact_history.<table>, seeded with the current rows, and statement triggers with
+// transition tables on the table that add a version for each row an insert (COPY
+// included) or update writes and close the version an update or delete replaces, so the
+// history is written by the statement that changes the table, by any process, in its
+// transaction (history.go). PruneDeletions applies the trail's retention.
+//
 // # Notifications
 //
 // Every committed write of an entity's table (WriteBatches, FinishSweep) is announced on
@@ -85,7 +97,7 @@
 //
 // # Readers
 //
-// Other applications read the exact and exact_status schemas as readers: roles in the
+// Other applications read the exact, exact_history and exact_status schemas as readers: roles in the
 // group ReaderGroup that AddReader makes and RemoveReader drops, each limited by
 // row-level security to the divisions exact_sync.readers lists for it (migration 00012
 // holds the policy and the SQL functions that apply it). Migrate applies the grants and

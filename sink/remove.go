@@ -91,6 +91,12 @@ func (s *Store) RemoveConnection(ctx context.Context, id int64, deleteRows bool,
 		}
 	}
 	if own := out.Own(); len(own) > 0 {
+		if deleteRows {
+			// The rows' history, where a table has one, ends with the connection.
+			if _, err := tx.Exec(ctx, setEndedSQL, "connection removed"); err != nil {
+				return out, fmt.Errorf("removing connection %d: %w", id, err)
+			}
+		}
 		for _, t := range tables {
 			name, err := sanitizeTable(t.Name)
 			if err != nil {

@@ -75,12 +75,20 @@ func (s *Store) FinishSweep(ctx context.Context, t dest.Table, connID int64, div
 				  AND q.record_key = ANY(k.ids))`, connID, division, entity); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM `+target+` AS t WHERE t.`+div+` = $2 AND NOT EXISTS (
-			SELECT 1 FROM (
-				SELECT unnest(ids) AS id FROM exact_sync.pass_keys
-				WHERE connection_id = $1 AND division = $2 AND entity = $3
-			) AS k WHERE k.id = t.`+id+`::text)`,
-			connID, division, entity)
+		// The rows go to the deletions trail, and their history ends, as not seen.
+		if _, err := tx.Exec(ctx, setEndedSQL, dest.CauseNotSeen); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `WITH gone AS (
+			DELETE FROM `+target+` AS t WHERE t.`+div+` = $2 AND NOT EXISTS (
+				SELECT 1 FROM (
+					SELECT unnest(ids) AS id FROM exact_sync.pass_keys
+					WHERE connection_id = $1 AND division = $2 AND entity = $3
+				) AS k WHERE k.id = t.`+id+`::text)
+			RETURNING t.`+div+` AS division, t.`+id+`::text AS key, to_jsonb(t) AS record,
+			          NULL::timestamptz AS deleted_at, NULL::uuid AS deleted_by)
+		`+trailInsert("$1", "$3", "$4"),
+			connID, division, entity, dest.CauseNotSeen)
 		if err != nil {
 			return err
 		}

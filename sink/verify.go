@@ -69,18 +69,32 @@ func (s *Store) Keys(ctx context.Context, table, keyColumn string, division int)
 	return keys, nil
 }
 
-// RemoveKeys deletes division's rows of table whose key (as text) is one of keys, and
-// returns how many it deleted.
-func (s *Store) RemoveKeys(ctx context.Context, table, keyColumn string, division int, keys []string) (int64, error) {
+// RemoveKeys deletes division's rows of table whose key (as text) is one of keys, rows a
+// verification of connection connID found Exact no longer has, and returns how many it
+// deleted. The rows go to the deletions trail under entity, with cause
+// dest.CauseNotInExact, and their history, if any, ends with it.
+func (s *Store) RemoveKeys(ctx context.Context, connID int64, entity, table, keyColumn string, division int, keys []string) (int64, error) {
 	name, err := sanitizeTable(table)
 	if err != nil {
 		return 0, err
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+name+` WHERE division = $1 AND `+pgx.Identifier{keyColumn}.Sanitize()+`::text = ANY($2)`, division, keys)
+	key := pgx.Identifier{keyColumn}.Sanitize()
+	var n int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, setEndedSQL, dest.CauseNotInExact); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `WITH gone AS (
+			DELETE FROM `+name+` AS t WHERE t.division = $1 AND t.`+key+`::text = ANY($2)
+			RETURNING t.division, t.`+key+`::text AS key, to_jsonb(t) AS record, NULL::timestamptz AS deleted_at, NULL::uuid AS deleted_by)
+		`+trailInsert("$3", "$4", "$5"), division, keys, connID, entity, dest.CauseNotInExact)
+		n = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("removing %d rows of division %d from %s: %w", len(keys), division, table, err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // SaveVerification records one entity's verification in exact_sync.verifications.

@@ -172,21 +172,11 @@ func (s *Store) writeInTx(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.B
 		}
 	}
 	if len(b.Removals) > 0 {
-		cat, err := s.catalog(ctx, tx, p, b.Table)
+		n, err := s.remove(ctx, tx, p, b)
 		if err != nil {
-			return res, "", fmt.Errorf("preparing removals: %w", err)
+			return res, "", err
 		}
-		divisions := make([]int64, len(b.Removals))
-		ids := make([]string, len(b.Removals))
-		versions := make([]int64, len(b.Removals))
-		for i, r := range b.Removals {
-			divisions[i], ids[i], versions[i] = int64(r.Division), r.ID, r.Version
-		}
-		tag, err := tx.Exec(ctx, cat.remove, divisions, ids, versions)
-		if err != nil {
-			return res, "", fmt.Errorf("removing %d rows: %w", len(b.Removals), err)
-		}
-		res.Removed = int(tag.RowsAffected())
+		res.Removed = n
 	}
 	if len(b.Rejects) > 0 || len(b.Released) > 0 {
 		if err := writeRejects(ctx, tx, b); err != nil {
@@ -485,11 +475,15 @@ func (s *Store) catalog(ctx context.Context, tx pgx.Tx, p *tablePlan, t dest.Tab
 	cat.probe = fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM unnest(%s) AS k(%s) JOIN %s AS t ON %s)`,
 		strings.Join(args, ", "), strings.Join(names, ", "), p.target, strings.Join(conds, " AND "))
 	if len(t.Key) == 2 {
-		// The IDs come as text and are cast to the type of the second key column.
+		// The IDs come as text and are cast to the type of the second key column. The
+		// deleted rows go to the deletions trail in the same statement.
 		k0, k1 := pgx.Identifier{t.Key[0]}.Sanitize(), pgx.Identifier{t.Key[1]}.Sanitize()
-		cat.remove = fmt.Sprintf(`DELETE FROM %s AS t USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS r(k0, k1, version)
-WHERE t.%s = r.k0 AND t.%s = r.k1::%s AND t.%s <= r.version`,
-			p.target, k0, k1, cols.types[t.Key[1]], pgx.Identifier{t.VersionColumn}.Sanitize())
+		cat.remove = fmt.Sprintf(`WITH gone AS (
+	DELETE FROM %s AS t USING unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[], $5::uuid[]) AS r(k0, k1, version, deleted_at, deleted_by)
+	WHERE t.%s = r.k0 AND t.%s = r.k1::%s AND t.%s <= r.version
+	RETURNING t.%s AS division, t.%s::text AS key, to_jsonb(t) AS record, r.deleted_at, r.deleted_by)
+%s`,
+			p.target, k0, k1, cols.types[t.Key[1]], pgx.Identifier{t.VersionColumn}.Sanitize(), k0, k1, trailInsert("$6", "$7", "$8"))
 	}
 
 	s.plansMu.Lock()

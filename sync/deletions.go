@@ -80,7 +80,7 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 	const path = "sync/Deleted"
 	q := url.Values{
 		"$filter": {fmt.Sprintf("Timestamp gt %dL", cur.Timestamp)},
-		"$select": {"EntityKey,EntityType,Timestamp"},
+		"$select": {"DeletedBy,DeletedDate,EntityKey,EntityType,Timestamp"},
 	}
 	err = s.drain(ctx, path, src.URL(job.Division, path, q), nil, func(bs []dest.Batch, f fetched) error {
 		b := &bs[s.main]
@@ -115,10 +115,15 @@ func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Res
 				bad("field EntityKey: %v", errOrNull(err))
 				continue
 			}
+			// Who deleted it and when go to the deletions trail; a value that cannot be
+			// read is left out rather than holding up the deletion.
+			by, _, _ := exact.GUID(rec.Field("DeletedBy"))
+			at, _, _ := exact.Date(rec.Field("DeletedDate"))
 			for _, k := range to {
 				// Apply a deletion only to a row at most as new as it (§3.12); a
 				// quarantined version of the record leaves the quarantine.
-				bs[k].Removals = append(bs[k].Removals, dest.Removal{Division: job.Division, ID: key, Version: ts})
+				bs[k].Removals = append(bs[k].Removals, dest.Removal{Division: job.Division, ID: key, Version: ts,
+					Cause: dest.CauseDeleted, DeletedAt: at, DeletedBy: by})
 				bs[k].Released = append(bs[k].Released, dest.Release{Ref: key, Version: ts})
 			}
 		}

@@ -627,7 +627,7 @@ func (s *stream) add(b *dest.Batch, m *member, rec exact.Record, c *converted, n
 			if keep {
 				b.Rows = append(b.Rows, c.vals)
 			} else {
-				b.Removals = append(b.Removals, dest.Removal{Division: s.job.Division, ID: c.key, Version: c.version})
+				b.Removals = append(b.Removals, dest.Removal{Division: s.job.Division, ID: c.key, Version: c.version, Cause: m.e.removalCause()})
 			}
 			if m.quarantined[c.key] {
 				b.Released = append(b.Released, dest.Release{Ref: c.key, Version: c.version})

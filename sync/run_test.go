@@ -245,7 +245,7 @@ func firstURL(f *fakeSource, e string, division int, from int64) string {
 func deletedURL(f *fakeSource, division int, from int64) string {
 	return f.URL(division, "sync/Deleted", url.Values{
 		"$filter": {fmt.Sprintf("Timestamp gt %dL", from)},
-		"$select": {"EntityKey,EntityType,Timestamp"},
+		"$select": {"DeletedBy,DeletedDate,EntityKey,EntityType,Timestamp"},
 	})
 }
 
@@ -269,7 +269,7 @@ func TestRunWritesPagesRemovalsAndCursors(t *testing.T) {
 		{"accounts keep every record", "accounts", []int{2, 1},
 			[][]dest.Removal{nil, nil}},
 		{"suppliers remove accounts that are not suppliers", "suppliers", []int{1, 0},
-			[][]dest.Removal{{{Division: 101, ID: id2, Version: 5}}, {{Division: 101, ID: id3, Version: 9}}}},
+			[][]dest.Removal{{{Division: 101, ID: id2, Version: 5, Cause: "no longer a supplier"}}, {{Division: 101, ID: id3, Version: 9, Cause: "no longer a supplier"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,7 +33,9 @@ type Store interface {
 	RowCount(ctx context.Context, table string, division int) (int64, error)
 	LedgerTotals(ctx context.Context, division int) ([]dest.LedgerGroup, error)
 	Keys(ctx context.Context, table, keyColumn string, division int) ([]string, error)
-	RemoveKeys(ctx context.Context, table, keyColumn string, division int, keys []string) (int64, error)
+	// RemoveKeys removes rows Exact no longer has, recording them in the deletions
+	// trail under the connection and entity.
+	RemoveKeys(ctx context.Context, connID int64, entity, table, keyColumn string, division int, keys []string) (int64, error)
 	SaveVerification(ctx context.Context, v dest.Verification) error
 }
 
@@ -611,7 +613,7 @@ func (v *Verifier) idSet(ctx context.Context, division int, ent catalogue.Entity
 	if len(gone) == 0 {
 		return 0, nil
 	}
-	return v.st.RemoveKeys(ctx, ent.Table, ent.KeyColumn, division, gone)
+	return v.st.RemoveKeys(ctx, v.opts.ConnectionID, ent.Name, ent.Table, ent.KeyColumn, division, gone)
 }
 
 // errFetchWaits: reading records by key would take the division's day into its reserve.

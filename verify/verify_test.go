@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
@@ -324,6 +326,23 @@ func TestPlantedDriftFoundAndRepaired(t *testing.T) {
 			}
 			onlyStatus(t, w.verify(verify.Options{}, "transaction_lines"), dest.VerifyClean)
 			w.rowsEqualSim("transaction_lines")
+			// A row the repair removed is in the deletions trail.
+			var trail []string
+			rows, err := w.pool.Query(context.Background(), `SELECT cause FROM exact_history.deletions
+				WHERE connection_id = $1 AND division = $2 AND entity = 'transaction_lines' AND key = $3`, w.conn.ID, division, l.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if trail, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				t.Fatal(err)
+			}
+			var wantTrail []string
+			if slices.Contains(tt.repair, "id_set") {
+				wantTrail = []string{dest.CauseNotInExact}
+			}
+			if !slices.Equal(trail, wantTrail) {
+				t.Errorf("the deletions trail of the line holds %q; want it only when an id_set repair removed it, as %q", trail, dest.CauseNotInExact)
+			}
 		})
 	}
 }

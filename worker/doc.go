@@ -54,7 +54,8 @@
 //   - [KindKeepAlive]: refreshes a connection's token chain when it went unrefreshed for
 //     [Config.Keepalive], so that Exact's 30-day expiry of unused refresh tokens never
 //     hits a quiet connection.
-//   - [KindPrune]: hourly, deletes runs older than [Config.RunHistory].
+//   - [KindPrune]: hourly, deletes runs older than [Config.RunHistory], and removals of
+//     the deletions trail older than [Config.DeletionsRetention].
 //
 // # Turns and rescue
 //

@@ -427,17 +427,34 @@ type pruneWorker struct {
 func (p *pruneWorker) Timeout(*river.Job[PruneArgs]) time.Duration { return p.w.cfg.RunTimeout }
 
 // Work deletes the runs older than Config.RunHistory, except the last successful run
-// of each entity in each division (see RunHistory.PruneRuns).
+// of each entity in each division (see RunHistory.PruneRuns), and the removals of the
+// deletions trail older than Config.DeletionsRetention.
 func (p *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	w := p.w
-	n, err := w.cfg.Store.PruneRuns(ctx, w.cfg.Now().Add(-w.cfg.RunHistory))
-	if err != nil {
-		return fmt.Errorf("pruning the run history: %w", err)
+	if w.cfg.RunHistory > 0 {
+		n, err := w.cfg.Store.PruneRuns(ctx, w.cfg.Now().Add(-w.cfg.RunHistory))
+		if err != nil {
+			return fmt.Errorf("pruning the run history: %w", err)
+		}
+		if n > 0 {
+			w.log.Info().Int("runs_deleted", n).Dur("run_history_ms", w.cfg.RunHistory).Msg("pruned the run history")
+		}
 	}
-	if n > 0 {
-		w.log.Info().Int("runs_deleted", n).Dur("run_history_ms", w.cfg.RunHistory).Msg("pruned the run history")
+	if w.pruneDeletions() {
+		n, err := w.cfg.PruneDeletions(ctx, w.cfg.Now().Add(-w.cfg.DeletionsRetention))
+		if err != nil {
+			return fmt.Errorf("pruning the deletions trail: %w", err)
+		}
+		if n > 0 {
+			w.log.Info().Int("removals_deleted", n).Dur("deletions_retention_ms", w.cfg.DeletionsRetention).Msg("pruned the deletions trail")
+		}
 	}
 	return nil
+}
+
+// pruneDeletions reports whether the prune job prunes the deletions trail.
+func (w *Worker) pruneDeletions() bool {
+	return w.cfg.DeletionsRetention > 0 && w.cfg.PruneDeletions != nil
 }
 
 func joinInts(vs []int) string {

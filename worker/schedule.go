@@ -74,7 +74,7 @@ func (w *Worker) periodicJobs() []*river.PeriodicJob {
 			return KeepAliveArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "keepalive", RunOnStart: true}),
 	)
-	if w.cfg.RunHistory > 0 {
+	if w.cfg.RunHistory > 0 || w.pruneDeletions() {
 		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(PruneEvery), func() (river.JobArgs, *river.InsertOpts) {
 			return PruneArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "prune", RunOnStart: true}))

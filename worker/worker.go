@@ -81,6 +81,13 @@ type Config struct {
 	Keepalive time.Duration
 	// RunHistory is how long a run stays in exact_sync.runs; zero keeps every run.
 	RunHistory time.Duration
+	// DeletionsRetention is how long a removal stays in the deletions trail
+	// (exact_history.deletions), pruned with the runs by PruneDeletions; zero keeps
+	// every one.
+	DeletionsRetention time.Duration
+	// PruneDeletions deletes the removals of the trail made before its argument, and
+	// returns how many; needed with DeletionsRetention.
+	PruneDeletions func(ctx context.Context, before time.Time) (int, error)
 	// BusySnooze is how long a job whose division another job holds waits before it
 	// tries again, plus up to as much jitter (default 2s).
 	BusySnooze time.Duration

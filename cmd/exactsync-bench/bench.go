@@ -52,6 +52,9 @@ type benchCmd struct {
 	Rounds     int    `default:"1" help:"Rounds of the transaction-lines benchmark, the sync and the COPY running first in turn."`
 	Raw        string `enum:"on,off,both" default:"both" help:"Run the transaction-lines benchmark with raw kept (on), stored as '{}' (off, as EXACTSYNC_RAW=off), or both."`
 	ChildLines string `hidden:"" enum:",sync,copy" default:"" help:"Run one side of the transaction-lines benchmark and print its figures as JSON."`
+
+	History      bool `help:"Run the history benchmark only: a full sync of --lines transaction lines with EXACTSYNC_HISTORY off and on against a plain COPY, and an incremental run after 1 % of --history-lines lines changed, off and on, --rounds times."`
+	HistoryLines int  `default:"200000" help:"Transaction lines of the history benchmark's incremental run."`
 }
 
 // benchBatch is how the end-to-end runs batch their writes (sync.Config.BatchPages and
@@ -121,6 +124,9 @@ func (c *benchCmd) Run(e *env) error {
 	}
 	if c.Lines < 0 || c.Rounds < 1 {
 		return usageError{errors.New("--lines must not be negative, --rounds at least 1")}
+	}
+	if c.History {
+		return c.runHistory(e, base)
 	}
 	if c.LinesOnly {
 		if c.Lines == 0 {

@@ -70,7 +70,7 @@ type cli struct {
 	Doctor     doctorCmd     `cmd:"" help:"Check the setup and say what to fix: database, encryption key, secrets in plain text, who can read them, readers, connections, divisions, budget, refused runs, schedules, Exact's clock."`
 	Webhooks   webhooksCmd   `cmd:"" help:"Manage the Exact Online webhook subscriptions that trigger early incremental runs."`
 	Alerts     alertsCmd     `cmd:"" help:"Check the notifications that exactsync run posts to EXACTSYNC_ALERT_URL."`
-	Readers    readersCmd    `cmd:"" help:"Manage the roles applications read the database with: schemas exact and exact_status, limited by division."`
+	Readers    readersCmd    `cmd:"" help:"Manage the roles applications read the database with: schemas exact, exact_history and exact_status, limited by division."`
 	DbtSources dbtSourcesCmd `cmd:"" name:"dbt-sources" help:"Print a dbt sources.yml for the enabled tables: descriptions, freshness from the schedules, primary key tests."`
 	Version    versionCmd    `cmd:"" help:"Print the version and build information."`
 	Help       helpCmd       `cmd:"" help:"Show the help of a command: exactsync help [command]."`

@@ -19,7 +19,7 @@ import (
 // readersCmd manages the roles other people's applications read the database with
 // (README, "Giving an application access").
 type readersCmd struct {
-	Add    readersAddCmd    `cmd:"" help:"Create a reader role for an application, or update one: it may read schemas exact and exact_status, limited to --divisions, and nothing of exactsync's own."`
+	Add    readersAddCmd    `cmd:"" help:"Create a reader role for an application, or update one: it may read schemas exact, exact_history and exact_status, limited to --divisions, and nothing of exactsync's own."`
 	List   readersListCmd   `cmd:"" help:"List the readers of this database and the divisions each sees."`
 	Remove readersRemoveCmd `cmd:"" help:"Drop a reader role."`
 }
@@ -71,7 +71,7 @@ func (c *readersAddCmd) Run(e *env) error {
 			r = x
 		}
 	}
-	fmt.Fprintf(e.stdout, "%s reader %s: sees %s in schemas exact and exact_status, nothing of exactsync's own\n", verb, c.Name, divisionsText(r.Divisions))
+	fmt.Fprintf(e.stdout, "%s reader %s: sees %s in schemas exact, exact_history and exact_status, nothing of exactsync's own\n", verb, c.Name, divisionsText(r.Divisions))
 	if r.Login {
 		fmt.Fprintf(e.stdout, "connect as it: %s\n", readerURL(cfg.DatabaseURL, c.Name))
 	} else {

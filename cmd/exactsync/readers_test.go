@@ -39,7 +39,7 @@ func TestReadersCommands(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("readers add: %s", r)
 	}
-	if !strings.HasPrefix(r.stdout, "created reader "+name+": sees division 101 in schemas exact and exact_status") {
+	if !strings.HasPrefix(r.stdout, "created reader "+name+": sees division 101 in schemas exact, exact_history and exact_status") {
 		t.Errorf("readers add printed %q", r.stdout)
 	}
 	if strings.Contains(r.stdout+r.stderr, password) {

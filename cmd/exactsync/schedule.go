@@ -128,6 +128,7 @@ func (c *runCmd) Run(e *env) error {
 			NewClient: newClient,
 			Schedules: scheds, Divisions: cfg.Divisions, Workers: c.Workers, RunTimeout: c.RunTimeout,
 			Keepalive: c.Keepalive, RunHistory: c.RunHistory, RescueAfter: c.RescueAfter, ID: processID(),
+			DeletionsRetention: cfg.DeletionsRetention, PruneDeletions: st.PruneDeletions,
 			WebhookCommitted: m.Committed, TracerProvider: tp,
 		})
 	}

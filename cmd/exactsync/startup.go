@@ -98,6 +98,9 @@ func (s *starter) attempt(ctx context.Context, attempt int) (*worker.Worker, err
 	if err := prepareStore(s.e, s.cfg, s.st, s.log); err != nil {
 		return nil, err
 	}
+	if err := applyHistory(ctx, s.cfg, s.st, true, s.log); err != nil {
+		return nil, err
+	}
 	s.step(stepMigrateQueue)
 	if err := worker.Migrate(ctx, s.pool, s.log); err != nil {
 		return nil, err

@@ -59,6 +59,9 @@ func (c *syncCmd) Run(e *env) error {
 		return err
 	}
 	defer st.Close()
+	if err := applyHistory(e.ctx, cfg, st, false, log); err != nil {
+		return err
+	}
 	tp, stopTracing, err := startTracing(e.ctx, e.getenv, log)
 	if err != nil {
 		return usageError{err}

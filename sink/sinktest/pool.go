@@ -140,12 +140,18 @@ func emptyDatabase(ctx context.Context, admin *pgx.Conn, name, template string) 
 	_, err = conn.Exec(ctx, `
 SET session_replication_role = replica;
 DO $$ DECLARE r record; BEGIN
-  FOR r IN SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('exact', 'exact_sync', 'exact_river', 'exact_status')
+  FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p WHERE p.pronamespace = 'exact_sync'::regnamespace AND p.proname LIKE 'history\_%' LOOP
+    EXECUTE format('DROP FUNCTION %s CASCADE', r.fn);
+  END LOOP;
+  FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'exact_history' AND tablename <> 'deletions' LOOP
+    EXECUTE format('DROP TABLE exact_history.%I CASCADE', r.tablename);
+  END LOOP;
+  FOR r IN SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('exact', 'exact_sync', 'exact_river', 'exact_status', 'exact_history')
       AND (schemaname, tablename) NOT IN (('exact_sync', 'goose_db_version'), ('exact_river', 'river_migration')) LOOP
     EXECUTE format('DELETE FROM %I.%I', r.schemaname, r.tablename);
   END LOOP;
   FOR r IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'S' AND n.nspname IN ('exact', 'exact_sync', 'exact_river', 'exact_status') LOOP
+      WHERE c.relkind = 'S' AND n.nspname IN ('exact', 'exact_sync', 'exact_river', 'exact_status', 'exact_history') LOOP
     EXECUTE format('ALTER SEQUENCE %I.%I RESTART', r.nspname, r.relname);
   END LOOP;
 END $$;
