@@ -14,20 +14,17 @@ import (
 // division's lock, so a run of the same entity and division still 'running' belongs to
 // a process that died or was cut off: it is marked dest.RunAbandoned first.
 func (s *Store) StartRun(ctx context.Context, r dest.Run) (int64, error) {
+	// One statement, so one round trip and one transaction: both parts see the runs as
+	// they were before it, so the new run is not among those it marks abandoned.
 	var id int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			UPDATE exact_sync.runs SET status = $4, finished_at = now(),
+	err := s.pool.QueryRow(ctx, `
+		WITH abandoned AS (
+			UPDATE exact_sync.runs SET status = $7, finished_at = now(),
 				error = 'the process running it ended before it finished'
-			WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $5`,
-			r.ConnectionID, r.Division, r.Entity, dest.RunAbandoned, dest.RunRunning); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `
-			INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at, job_id)
-			VALUES ($1, $2, $3, $4, coalesce($5, now()), nullif($6, 0)) RETURNING id`,
-			r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt), r.QueueJob).Scan(&id)
-	})
+			WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $8)
+		INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at, job_id)
+		VALUES ($1, $2, $3, $4, coalesce($5, now()), nullif($6, 0)) RETURNING id`,
+		r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt), r.QueueJob, dest.RunAbandoned, dest.RunRunning).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("recording the start of a %s run of division %d: %w", r.Entity, r.Division, err)
 	}
