@@ -201,6 +201,16 @@ func TestRateLimits(t *testing.T) {
 	if diff := cmp.Diff(map[int]dest.RateLimit{101: newer}, got); diff != "" {
 		t.Errorf("RateLimits (-want +got):\n%s", diff)
 	}
+	one, ok, err := s.DivisionRateLimit(ctx, conn.ID, 101)
+	if err != nil || !ok {
+		t.Fatalf("DivisionRateLimit(101): ok %t, err %v; want ok", ok, err)
+	}
+	if diff := cmp.Diff(newer, one); diff != "" {
+		t.Errorf("DivisionRateLimit(101) (-want +got):\n%s", diff)
+	}
+	if _, ok, err := s.DivisionRateLimit(ctx, conn.ID, 102); err != nil || ok {
+		t.Errorf("DivisionRateLimit(102), never stored: ok %t, err %v; want not ok", ok, err)
+	}
 }
 
 func TestCursor(t *testing.T) {
