@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/exactsync/exactsync/exact/exacttest"
 	"github.com/exactsync/exactsync/worker"
@@ -20,7 +23,10 @@ import (
 // EXACTSYNC_BENCH_CYCLE is set; EXACTSYNC_BENCH_PROCS (default 1), EXACTSYNC_BENCH_WORKERS
 // (64), EXACTSYNC_BENCH_DIVISIONS (1000) and EXACTSYNC_BENCH_LATENCY (150ms) shape it, and
 // EXACTSYNC_BENCH_BIN measures another build of exactsync (e.g. an older release);
-// EXACTSYNC_BENCH_LOG_LEVEL shows the processes' logs at that level.
+// EXACTSYNC_BENCH_LOG_LEVEL shows the processes' logs at that level;
+// EXACTSYNC_BENCH_SERVER_LOG, the path of the PostgreSQL server's log file, adds the
+// server's time per job by statement (every statement is then logged: measure the cycle
+// without it).
 func TestCycleBenchmark(t *testing.T) {
 	if os.Getenv("EXACTSYNC_BENCH_CYCLE") == "" {
 		t.Skip("set EXACTSYNC_BENCH_CYCLE=1 to measure a cycle")
@@ -59,6 +65,20 @@ func TestCycleBenchmark(t *testing.T) {
 	if err := w.pool.QueryRow(context.Background(), `SELECT current_database()`).Scan(&db); err != nil {
 		t.Fatal(err)
 	}
+	serverLog := os.Getenv("EXACTSYNC_BENCH_SERVER_LOG")
+	if serverLog != "" {
+		// Every statement of the processes' sessions is logged with its duration, for
+		// the breakdown by statement (not the test's own: its pool is connected).
+		alter := `ALTER DATABASE ` + pgx.Identifier{db}.Sanitize()
+		if _, err := w.pool.Exec(context.Background(), alter+` SET log_min_duration_statement = 0`); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // the test databases are reused
+			if _, err := w.pool.Exec(context.Background(), alter+` RESET log_min_duration_statement`); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 	// A cycle of many divisions takes longer: 10 minutes per 1,000 divisions at most.
 	limit := 10 * time.Minute * time.Duration(max(1, divisions/1000))
 
@@ -69,6 +89,12 @@ func TestCycleBenchmark(t *testing.T) {
 			t.Fatal(err)
 		}
 		stats0 := readPgStats(ctx, w, db)
+		var stmts *statementLog
+		if serverLog != "" {
+			if stmts, err = startStatementLog(serverLog); err != nil {
+				t.Fatal(err)
+			}
+		}
 		cpu := startPgCPU(db)
 		start := time.Now()
 		var cmds []*exec.Cmd
@@ -124,6 +150,24 @@ func TestCycleBenchmark(t *testing.T) {
 			name, server, server*1000/float64(jobs), dbCPU, dbCPU*1000/float64(jobs), backends,
 			per(stats.sessions-stats0.sessions), per(stats.commits-stats0.commits+stats.rollbacks-stats0.rollbacks), per(stats.rollbacks-stats0.rollbacks),
 			per(stats.returned-stats0.returned), per(stats.fetched-stats0.fetched), per(stats.inserted-stats0.inserted), per(stats.updated-stats0.updated), per(stats.deleted-stats0.deleted))
+		if stmts != nil {
+			times, err := stmts.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all float64
+			for _, st := range times {
+				all += st.ms
+			}
+			var b strings.Builder
+			for i, st := range times {
+				if i == 20 {
+					break
+				}
+				fmt.Fprintf(&b, "\n%8.3f ms %5.2f calls %5.1f %%  %s", st.ms/float64(jobs), float64(st.calls)/float64(jobs), st.ms*100/all, st.text)
+			}
+			t.Logf("%s: server time in statements per job %.3f ms, by statement (per job):%s", name, all/float64(jobs), b.String())
+		}
 	}
 	cycle("first cycle (from the start)")
 	// The next processes' catch-up tick queues nothing when the last tick leaves no firing

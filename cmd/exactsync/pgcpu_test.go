@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -188,6 +190,116 @@ func readPgStats(ctx context.Context, w *world, db string) pgStats {
 	if err := w.pool.QueryRow(ctx, `SELECT sessions, xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted
 		FROM pg_stat_database WHERE datname = $1`, db).Scan(&s.sessions, &s.commits, &s.rollbacks, &s.returned, &s.fetched, &s.inserted, &s.updated, &s.deleted); err != nil {
 		w.t.Fatal(err)
+	}
+	return s
+}
+
+// statementLog reads the statements the server logged, with their durations, for the
+// cycle benchmark's breakdown by statement: the server's log file (readable, and the
+// server's own: its path is the benchmark's EXACTSYNC_BENCH_SERVER_LOG) from the offset
+// where a cycle started. The benchmark has the database log every statement
+// (log_min_duration_statement = 0, set on the database, for its new sessions only).
+type statementLog struct {
+	path   string
+	offset int64
+}
+
+// startStatementLog notes where the log ends now.
+func startStatementLog(path string) (*statementLog, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	return &statementLog{path: path, offset: fi.Size()}, nil
+}
+
+// statementTime is the time the server spent in one statement over a cycle.
+type statementTime struct {
+	text  string
+	calls int     // executions
+	ms    float64 // parse, bind and execute
+}
+
+// read sums the logged durations since the start by statement, largest first.
+func (l *statementLog) read() ([]statementTime, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(l.offset, 0); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	byText := map[string]*statementTime{}
+	var cur *statementTime // the entry a continuation line belongs to
+	var text strings.Builder
+	var ms float64
+	var phase string
+	flush := func() {
+		if cur == nil {
+			return
+		}
+		t := normalizeStatement(text.String())
+		st, ok := byText[t]
+		if !ok {
+			st = &statementTime{text: t}
+			byText[t] = st
+		}
+		st.ms += ms
+		if phase == "execute" || phase == "statement" {
+			st.calls++
+		}
+		cur = nil
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.HasPrefix(line, "\t") {
+			if cur != nil {
+				text.WriteString(" " + line)
+			}
+			continue
+		}
+		flush()
+		i := strings.Index(line, "LOG:  duration: ")
+		if i < 0 {
+			continue
+		}
+		rest := line[i+len("LOG:  duration: "):]
+		num, after, ok := strings.Cut(rest, " ms  ")
+		if !ok {
+			continue
+		}
+		ms, _ = strconv.ParseFloat(num, 64)
+		head, stmt, ok := strings.Cut(after, ": ")
+		if !ok {
+			continue
+		}
+		phase, _, _ = strings.Cut(head, " ")
+		text.Reset()
+		text.WriteString(stmt)
+		cur = &statementTime{}
+	}
+	flush()
+	out := make([]statementTime, 0, len(byText))
+	for _, st := range byText {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ms > out[j].ms })
+	return out, nil
+}
+
+// normalizeStatement names a statement by its first words, or by River's query name.
+func normalizeStatement(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if strings.HasPrefix(s, "-- name: ") {
+		name, _, _ := strings.Cut(strings.TrimPrefix(s, "-- name: "), " ")
+		return "River " + name
+	}
+	if len(s) > 90 {
+		s = s[:90] + "…"
 	}
 	return s
 }
