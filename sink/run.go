@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -86,13 +87,19 @@ func scanRun(r pgx.CollectableRow) (dest.RunRecord, error) {
 }
 
 // LastSuccess returns when the last successful run of (connID, division, entity)
-// finished, or the zero time when none has.
+// finished, or the zero time when none has. The division lock keeps the runs of a division
+// from overlapping, so the last to finish is the last to start: read backwards through
+// the runs by their start, it is found without reading the rest of the history.
 func (s *Store) LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error) {
 	var at *time.Time
 	err := s.pool.QueryRow(ctx, `
-		SELECT max(finished_at) FROM exact_sync.runs
-		WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $4`,
+		SELECT finished_at FROM exact_sync.runs
+		WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $4
+		ORDER BY started_at DESC LIMIT 1`,
 		connID, division, entity, dest.RunOK).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, nil
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading the last successful %s run of division %d: %w", entity, division, err)
 	}
