@@ -67,7 +67,11 @@ func run(all []catalogue.Entity, migrations, docs string) (string, error) {
 			return "", nil
 		}
 		sql, name = DiffMigration(stmts), "catalogue_comments"
-		if slices.ContainsFunc(stmts, func(st string) bool { return !isCommentStatement(st) }) {
+		switch {
+		case !slices.ContainsFunc(stmts, func(st string) bool { return !isCommentStatement(st) }):
+		case !slices.ContainsFunc(stmts, func(st string) bool { return !isCommentStatement(st) && !strings.HasPrefix(st, receivedPrefix) }):
+			name = "catalogue_received"
+		default:
 			name = "catalogue_changes"
 		}
 	}
