@@ -9,8 +9,8 @@
 -- leaves the server's default and returns 'pglz' when the server cannot (built without
 -- lz4). This migration applies it to every table of schema exact that has a raw column,
 -- says what it chose in a NOTICE, and the catalogue's later migrations call it for each
--- table they create. The choice is per column and in the catalog, where exactsync doctor
--- reads it (pg_attribute.attcompression). Values already stored keep the compression they
+-- table they create. The choice is per column and in the catalog (pg_attribute.attcompression:
+-- 'l' for lz4). Values already stored keep the compression they
 -- were written with until the row is next written: no table is rewritten here.
 
 -- +goose Up
