@@ -52,6 +52,11 @@ type benchCmd struct {
 	Rounds     int    `default:"1" help:"Rounds of the transaction-lines benchmark, the sync and the COPY running first in turn."`
 	Raw        string `enum:"on,off,both" default:"both" help:"Run the transaction-lines benchmark with raw kept (on), stored as '{}' (off, as EXACTSYNC_RAW=off), or both."`
 	ChildLines string `hidden:"" enum:",sync,copy" default:"" help:"Run one side of the transaction-lines benchmark and print its figures as JSON."`
+
+	Storage         bool `help:"Run the storage benchmark only: full syncs of transaction lines and accounts with raw under pglz, lz4, extra and off (--rounds rounds)."`
+	StorageLines    int  `default:"200000" help:"Transaction lines of the storage benchmark (0 skips them)."`
+	StorageAccounts int  `default:"50000" help:"Accounts of the storage benchmark (0 skips them)."`
+	StorageCycles   int  `default:"0" help:"Incremental cycles after the storage benchmark's sync of transaction lines, each after 1 % of them changed: HOT updates and dead tuples."`
 }
 
 // benchBatch is how the end-to-end runs batch their writes (sync.Config.BatchPages and
@@ -121,6 +126,9 @@ func (c *benchCmd) Run(e *env) error {
 	}
 	if c.Lines < 0 || c.Rounds < 1 {
 		return usageError{errors.New("--lines must not be negative, --rounds at least 1")}
+	}
+	if c.Storage {
+		return c.runStorage(e, base)
 	}
 	if c.LinesOnly {
 		if c.Lines == 0 {
