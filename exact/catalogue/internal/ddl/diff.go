@@ -112,7 +112,8 @@ func (s *schema) read(sql []byte) error {
 var tableColumns = map[string]string{"division": "integer", "exact_timestamp": "bigint", "raw": "jsonb", "synced_at": "timestamptz"}
 
 // Diff returns the statements that bring the schema s to the catalogue all: a CREATE
-// TABLE (and its index) for a new entity, an ALTER TABLE … ADD COLUMN for new fields, and
+// TABLE for a new entity (with lz4 on raw where the server has it, and the change log's
+// triggers instead of the synced_at index: migration 00018), and its exact.received, an ALTER TABLE … ADD COLUMN for new fields, and
 // a COMMENT ON for each table and column whose comment is missing or another (see
 // Comments). A change it cannot make safely (a column whose type changed, or that left
 // the catalogue) is an error naming it: that migration is written by hand.
@@ -125,7 +126,7 @@ func Diff(s *schema, all []catalogue.Entity) ([]string, error) {
 		}
 		have, ok := s.columns[e.Table]
 		if !ok {
-			stmts = append(stmts, createTable(e)+fmt.Sprintf("SELECT exact_sync.compress_raw('%s');\n", e.Table), received(e), receivedComment(e.Table))
+			stmts = append(stmts, createTable(e)+fmt.Sprintf("SELECT exact_sync.compress_raw('%[1]s');\nSELECT exact_sync.track_changes('%[1]s');\n", e.Table), received(e), receivedComment(e.Table))
 			stmts = append(stmts, Comments(e, nil)...)
 			continue
 		}

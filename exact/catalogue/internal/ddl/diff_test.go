@@ -113,6 +113,17 @@ func TestDiffAddsTablesAndColumns(t *testing.T) {
 	if got != want {
 		t.Errorf("exact.units_copy.raw compression %q, want %q as exact.units", got, want)
 	}
+	// And its changes are logged, without an index on synced_at (migration 00018).
+	var triggers int
+	var indexed bool
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'exact.units_copy'::regclass AND tgname LIKE 'exactsync_%'),
+		    EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		            WHERE i.indrelid = 'exact.units_copy'::regclass AND a.attname = 'synced_at')`).Scan(&triggers, &indexed); err != nil {
+		t.Fatal(err)
+	}
+	if triggers != 2 || indexed {
+		t.Errorf("exact.units_copy has %d change-log triggers and an index on synced_at: %t; want 2 and false", triggers, indexed)
+	}
 	var missing int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace
 		WHERE ns.nspname = 'exact' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
