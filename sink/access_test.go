@@ -157,6 +157,10 @@ func TestReaderReadsExactAndStatusOnly(t *testing.T) {
 	if got := divisionsIn(t, reader, "(SELECT DISTINCT division FROM exact_status.changes) c"); !slices.Equal(got, []int{101, 102}) {
 		t.Errorf("a reader of every division sees divisions %v in exact_status.changes, want [101 102]", got)
 	}
+	// The records as received, through the table's function (migration 00019).
+	if got := divisionsIn(t, reader, "(SELECT division, exact.received(t) FROM exact.accounts t) r"); !slices.Equal(got, []int{101, 102}) {
+		t.Errorf("a reader of every division reads exact.received(t) of divisions %v of exact.accounts, want [101 102]", got)
+	}
 
 	// Everything exactsync keeps for itself, tables and functions, is closed to it.
 	rows, err := st.Pool().Query(ctx, `SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = 'exact_sync' ORDER BY 1`)
