@@ -70,7 +70,10 @@ func (c *benchCmd) runStorage(e *env, base string) error {
 				}
 				r.Mode = fmt.Sprintf("%d %s", round+1, mode)
 				results = append(results, r)
-				fmt.Fprintf(e.stderr, "storage: round %d %s %s: %.0f records/s, %.0f B a row\n", round+1, entity, mode, r.RecordsPerSecond(), float64(r.TableBytes)/float64(r.Records))
+				// Each result as it comes, in full: a later failure loses only its own.
+				fmt.Fprintf(e.stderr, "storage: round %d %s %s: %.0f records/s, %.0f B a row, raw %.0f B stored, received %.0f B; updates %d, HOT %d, dead %d, heap %d -> %d\n",
+					round+1, entity, mode, r.RecordsPerSecond(), float64(r.TableBytes)/float64(max(r.Records, 1)), r.RawBytes, r.Received,
+					r.Updated, r.HOT, r.Dead, r.HeapBefore, r.HeapAfter)
 			}
 		}
 	}
