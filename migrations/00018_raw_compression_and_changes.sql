@@ -4,7 +4,7 @@
 -- The raw column of every entity's table is most of its bytes, and PostgreSQL compresses
 -- it (TOAST) with pglz by default. lz4 compresses to about the same size several times
 -- faster; PostgreSQL 14 and later offer it when built with lz4 (Debian's and the official
--- images are). BENCHMARKS.md ("Storage") has the figures.
+-- images are). BENCHMARKS.md ("Storage and updates") has the figures.
 --
 -- exact_sync.compress_raw(table) sets lz4 on a table's raw column and returns 'lz4', or
 -- leaves the server's default and returns 'pglz' when the server cannot (built without
@@ -19,7 +19,7 @@
 -- changed since T": and on PostgreSQL 15 any index on a column an UPDATE changes makes it
 -- a non-HOT update, a new tuple in every index and a dead one left for vacuum. Over 30
 -- incremental cycles that each changed 1 % of 200,000 transaction lines, 0 of 60,000
--- updates were HOT (BENCHMARKS.md, "Updates"). So the entities' tables lose that index,
+-- updates were HOT (BENCHMARKS.md, "Storage and updates"). So the entities' tables lose that index,
 -- get fillfactor 90 (room on each page for the new version of a row), and "what changed"
 -- is a change log instead:
 --
