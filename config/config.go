@@ -67,6 +67,10 @@ type Config struct {
 	// DeletionsRetention is how long exact_history.deletions keeps a removal
 	// (EXACTSYNC_DELETIONS_RETENTION); 0, the default, keeps every one.
 	DeletionsRetention time.Duration
+	// RawExtra stores in the raw columns only what the typed columns do not give back,
+	// from which exact.received(t) rebuilds the record (EXACTSYNC_RAW=extra; see
+	// sync.Config.RawExtra).
+	RawExtra bool
 	// ProgressInterval is how often a run logs its progress (EXACTSYNC_PROGRESS_INTERVAL);
 	// 0 means the default, negative never.
 	ProgressInterval time.Duration
@@ -352,8 +356,10 @@ func Load(getenv func(string) string, needs Needs, opts Options) (*Config, error
 	case "", "on":
 	case "off":
 		c.OmitRaw = true
+	case "extra":
+		c.RawExtra = true
 	default:
-		bad(EnvRaw, "%q is not a choice; use on (store each record as received) or off (store '{}')", v)
+		bad(EnvRaw, "%q is not a choice; use on (store each record as received), extra (store what the typed columns do not hold) or off (store '{}')", v)
 	}
 
 	switch v := strings.TrimSpace(getenv(EnvProgressInterval)); v {

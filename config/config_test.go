@@ -447,3 +447,23 @@ func TestEntitiesAndDefaultSchedules(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadRawModes: EXACTSYNC_RAW chooses between the record as received (on, the
+// default), what the typed columns do not hold (extra) and '{}' (off).
+func TestLoadRawModes(t *testing.T) {
+	for _, tt := range []struct {
+		value             string
+		omit, extra, fail bool
+	}{
+		{value: ""}, {value: "on"}, {value: " Extra ", extra: true}, {value: "off", omit: true}, {value: "some", fail: true},
+	} {
+		got, err := Load(env(map[string]string{"EXACTSYNC_RAW": tt.value}), Needs{}, testOpts)
+		if (err != nil) != tt.fail {
+			t.Errorf("EXACTSYNC_RAW=%q: error %v, want an error: %t", tt.value, err, tt.fail)
+			continue
+		}
+		if err == nil && (got.OmitRaw != tt.omit || got.RawExtra != tt.extra) {
+			t.Errorf("EXACTSYNC_RAW=%q: OmitRaw %t, RawExtra %t; want %t, %t", tt.value, got.OmitRaw, got.RawExtra, tt.omit, tt.extra)
+		}
+	}
+}

@@ -153,6 +153,14 @@ func TestReaderReadsExactAndStatusOnly(t *testing.T) {
 			t.Errorf("a reader of every division sees divisions %v in %s, want [101 102]", got, v)
 		}
 	}
+	// The change log, an entry per table and division the seeding wrote.
+	if got := divisionsIn(t, reader, "(SELECT DISTINCT division FROM exact_status.changes) c"); !slices.Equal(got, []int{101, 102}) {
+		t.Errorf("a reader of every division sees divisions %v in exact_status.changes, want [101 102]", got)
+	}
+	// The records as received, through the table's function (migration 00019).
+	if got := divisionsIn(t, reader, "(SELECT division, exact.received(t) FROM exact.accounts t) r"); !slices.Equal(got, []int{101, 102}) {
+		t.Errorf("a reader of every division reads exact.received(t) of divisions %v of exact.accounts, want [101 102]", got)
+	}
 
 	// Everything exactsync keeps for itself, tables and functions, is closed to it.
 	rows, err := st.Pool().Query(ctx, `SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = 'exact_sync' ORDER BY 1`)
@@ -207,6 +215,9 @@ func TestReaderOfADivisionSeesOnlyIt(t *testing.T) {
 		if got := divisionsIn(t, reader, v); !slices.Equal(got, []int{101}) {
 			t.Errorf("the reader of division 101 sees divisions %v in %s, want [101]", got, v)
 		}
+	}
+	if got := divisionsIn(t, reader, "(SELECT DISTINCT division FROM exact_status.changes) c"); !slices.Equal(got, []int{101}) {
+		t.Errorf("the reader of division 101 sees divisions %v in exact_status.changes, want [101]", got)
 	}
 	var divs []int32
 	if err := reader.QueryRow(ctx, `SELECT divisions FROM exact_status.access`).Scan(&divs); err != nil || !slices.Equal(divs, []int32{101}) {

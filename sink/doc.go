@@ -60,8 +60,9 @@
 // the channel NotifyChannel ("exactsync") with pg_notify, in the write's own transaction:
 // one Notification per entity written, as JSON, delivered when the write commits and
 // never for one that rolls back (a refused fence, a lost connection). A listener learns
-// what changed and where the entity's cursor stands, then reads the rows whose synced_at
-// is later than the time it last read (every table has an index on synced_at).
+// what changed and where the entity's cursor stands, then reads the rows the change log
+// (exact_status.changes, written by the tables' triggers, migration 00018) lists after the
+// entry it last read.
 // PostgreSQL serializes the commits of notifying transactions for a moment; with the
 // pages' asynchronous commit that costs little.
 //

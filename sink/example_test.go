@@ -7,7 +7,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,8 +33,8 @@ func follow(ctx context.Context, conn *pgx.Conn, out io.Writer) error {
 	if _, err := conn.Exec(ctx, "LISTEN exactsync"); err != nil {
 		return err
 	}
-	// The last synced_at read, per division: a division's writes never overlap.
-	since := map[int]time.Time{}
+	// The last change log entry read, per division: a division's writes never overlap.
+	since := map[int]int64{}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -48,16 +47,18 @@ func follow(ctx context.Context, conn *pgx.Conn, out io.Writer) error {
 		if w.Entity != "accounts" || w.Upserted == 0 {
 			continue // removed rows are gone: w.Removed says how many
 		}
-		rows, err := conn.Query(ctx, `SELECT id::text, coalesce(name, ''), synced_at FROM exact.accounts
-			WHERE division = $1 AND synced_at > $2 ORDER BY synced_at`, w.Division, since[w.Division])
+		rows, err := conn.Query(ctx, `SELECT c.id, a.id::text, coalesce(a.name, '')
+			FROM exact_status.changes c CROSS JOIN unnest(c.keys) WITH ORDINALITY AS k(key, n)
+			JOIN exact.accounts a ON a.division = c.division AND a.id = k.key::uuid
+			WHERE c.table_name = 'accounts' AND c.division = $1 AND c.id > $2 ORDER BY c.id, k.n`, w.Division, since[w.Division])
 		if err != nil {
 			return err
 		}
+		var entry int64
 		var id, name string
-		var at time.Time
-		_, err = pgx.ForEachRow(rows, []any{&id, &name, &at}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&entry, &id, &name}, func() error {
 			fmt.Fprintln(out, w.Division, id, name)
-			since[w.Division] = at
+			since[w.Division] = entry
 			return nil
 		})
 		if err != nil {

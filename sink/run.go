@@ -109,6 +109,7 @@ func (s *Store) LastSuccess(ctx context.Context, connID int64, division int, ent
 // PruneRuns deletes the runs that started before cutoff and returns how many it deleted.
 // The newest successful run of each entity in each division is kept whatever its age:
 // LastSuccess reads it to decide whether Exact's deletion log still reaches back to it.
+// It also deletes the change log's entries older than ChangeLogRetention.
 func (s *Store) PruneRuns(ctx context.Context, cutoff time.Time) (int, error) {
 	tag, err := s.pool.Exec(ctx, `
 		DELETE FROM exact_sync.runs AS r
@@ -120,6 +121,9 @@ func (s *Store) PruneRuns(ctx context.Context, cutoff time.Time) (int, error) {
 		cutoff, dest.RunOK)
 	if err != nil {
 		return 0, fmt.Errorf("pruning the run history: %w", err)
+	}
+	if _, err := s.pruneChanges(ctx); err != nil { // hourly too, on its own retention
+		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -91,8 +91,8 @@ func TestMigrate(t *testing.T) {
 				return strings.HasPrefix(t, "exact.") && t != "exact.accounts" && t != "exact.suppliers"
 			})
 			want := []string{"exact.accounts", "exact.suppliers", "exact_history.deletions",
-				"exact_status.access", "exact_status.entities", "exact_status.rejected_records", "exact_status.runs", "exact_status.verifications",
-				"exact_sync.alerts", "exact_sync.connections", "exact_sync.cursors", "exact_sync.division_locks",
+				"exact_status.access", "exact_status.changes", "exact_status.entities", "exact_status.rejected_records", "exact_status.runs", "exact_status.verifications",
+				"exact_sync.alerts", "exact_sync.changes", "exact_sync.connections", "exact_sync.cursors", "exact_sync.division_locks",
 				"exact_sync.divisions", "exact_sync.encryption_key", "exact_sync.goose_db_version", "exact_sync.history_tables", "exact_sync.pass_keys", "exact_sync.rate_limits",
 				"exact_sync.readers", "exact_sync.rejected_records", "exact_sync.runs", "exact_sync.verifications",
 				"exact_sync.webhook_deliveries", "exact_sync.webhook_runs"}

@@ -94,6 +94,8 @@ func (r *Runner) WriteRecords(ctx context.Context, connID int64, division int, e
 		vals[len(vals)-2] = int64(0)
 		if r.cfg.OmitRaw {
 			vals[len(vals)-1] = omittedRaw
+		} else if r.cfg.RawExtra {
+			vals[len(vals)-1] = byKey.rawExtra(rec, nil, vals)
 		}
 		b.Rows = append(b.Rows, vals)
 		if inQuarantine[key] {

@@ -608,6 +608,8 @@ func (s *stream) convert(f *fetched) {
 				c.key, c.version, c.hasVersion, c.err = m.e.row(s.job.Division, rec, shapes[k], c.vals)
 				if s.r.cfg.OmitRaw {
 					c.vals[cols-1] = omittedRaw
+				} else if s.r.cfg.RawExtra && c.err == nil {
+					c.vals[cols-1] = m.e.rawExtra(rec, shapes[k], c.vals)
 				}
 			}
 		}
@@ -748,7 +750,7 @@ func (s *stream) store(ctx context.Context, m *member, b dest.Batch, cur dest.Cu
 		key := fmt.Sprint(row[m.e.keyIndex()])
 		version, _ := row[len(row)-2].(int64)
 		raw, _ := row[len(row)-1].([]byte)
-		if s.r.cfg.OmitRaw {
+		if s.r.cfg.OmitRaw || s.r.cfg.RawExtra {
 			raw = rowRecord(m.table.Columns, row)
 		}
 		s.log.Warn().Str("entity", m.name).Str("key", key).Str("error", err.Error()).Msg("PostgreSQL refused a record; quarantining it")

@@ -277,6 +277,13 @@ type Config struct {
 	// NOT NULL jsonb. A record PostgreSQL refuses is then quarantined with its
 	// typed values as a JSON object instead of the record as received.
 	OmitRaw bool
+	// RawExtra stores in raw only what the typed columns do not give back
+	// (EXACTSYNC_RAW=extra): members without a column, navigation members, fields
+	// Exact added after the catalogue, values whose form a column does not keep
+	// (a padded code), and "__extra", the catalogue's fields the record lacked.
+	// exact.received(t) rebuilds the record as received from the columns and raw.
+	// OmitRaw wins over it.
+	RawExtra bool
 	// WaitForLock makes a run wait for the division lock instead of
 	// returning ErrBusy.
 	WaitForLock bool

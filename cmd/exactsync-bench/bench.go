@@ -53,8 +53,12 @@ type benchCmd struct {
 	Raw        string `enum:"on,off,both" default:"both" help:"Run the transaction-lines benchmark with raw kept (on), stored as '{}' (off, as EXACTSYNC_RAW=off), or both."`
 	ChildLines string `hidden:"" enum:",sync,copy" default:"" help:"Run one side of the transaction-lines benchmark and print its figures as JSON."`
 
-	History      bool `help:"Run the history benchmark only: a full sync of --lines transaction lines with EXACTSYNC_HISTORY off and on against a plain COPY, and an incremental run after 1 % of --history-lines lines changed, off and on, --rounds times."`
-	HistoryLines int  `default:"200000" help:"Transaction lines of the history benchmark's incremental run."`
+	History         bool `help:"Run the history benchmark only: a full sync of --lines transaction lines with EXACTSYNC_HISTORY off and on against a plain COPY, and an incremental run after 1 % of --history-lines lines changed, off and on, --rounds times."`
+	HistoryLines    int  `default:"200000" help:"Transaction lines of the history benchmark's incremental run."`
+	Storage         bool `help:"Run the storage benchmark only: full syncs of transaction lines and accounts with raw under pglz, lz4, extra and off (--rounds rounds)."`
+	StorageLines    int  `default:"200000" help:"Transaction lines of the storage benchmark (0 skips them)."`
+	StorageAccounts int  `default:"50000" help:"Accounts of the storage benchmark (0 skips them)."`
+	StorageCycles   int  `default:"0" help:"Incremental cycles after the storage benchmark's sync of transaction lines, each after 1 % of them changed: HOT updates and dead tuples."`
 }
 
 // benchBatch is how the end-to-end runs batch their writes (sync.Config.BatchPages and
@@ -127,6 +131,9 @@ func (c *benchCmd) Run(e *env) error {
 	}
 	if c.History {
 		return c.runHistory(e, base)
+	}
+	if c.Storage {
+		return c.runStorage(e, base)
 	}
 	if c.LinesOnly {
 		if c.Lines == 0 {

@@ -202,8 +202,8 @@ func dbtTableOf(ent catalogue.Entity, schedule string, loc *time.Location) (dbtT
 	}
 	t.Columns = append(t.Columns,
 		dbtColumn{Name: "exact_timestamp", DataType: "bigint", Description: stamp},
-		dbtColumn{Name: "raw", DataType: "jsonb", Description: "The record as Exact Online sent it, without __metadata, navigation collections included; {} when exactsync runs with EXACTSYNC_RAW=off."},
-		dbtColumn{Name: "synced_at", DataType: "timestamptz", Description: "When exactsync last inserted or changed the row, on the database's clock (the loaded_at_field of freshness); indexed, for reading what changed since a time."},
+		dbtColumn{Name: "raw", DataType: "jsonb", Description: "The record as Exact Online sent it, without __metadata, navigation collections included; with EXACTSYNC_RAW=extra only what the typed columns do not give back (exact.received(t) rebuilds the record); {} with EXACTSYNC_RAW=off."},
+		dbtColumn{Name: "synced_at", DataType: "timestamptz", Description: "When exactsync last inserted or changed the row, on the database's clock (the loaded_at_field of freshness); not indexed, so that updates stay HOT: exact_status.changes lists what changed."},
 	)
 	return t, nil
 }

@@ -109,7 +109,7 @@ func (c *demoCmd) Run(e *env) error {
 	if _, err := saveDivisions(e.ctx, st, conn.ID, client, cfg.Divisions, log); err != nil {
 		return err
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw}, st, st, st)
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, RawExtra: cfg.RawExtra}, st, st, st)
 	fmt.Fprintf(e.stdout, "entities: %s (EXACTSYNC_ENTITIES)\n", strings.Join(runner.Enabled(), ", "))
 	pass := func(title string) error {
 		fmt.Fprintf(e.stdout, "\n%s\n", title)

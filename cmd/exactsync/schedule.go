@@ -119,7 +119,7 @@ func (c *runCmd) Run(e *env) error {
 	newWorker := func() (*worker.Worker, error) {
 		// A page being written when SIGTERM arrives gets less time than the
 		// grace period, so that it commits or rolls back before the exit.
-		runner := sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, ProgressEvery: cfg.ProgressInterval,
+		runner := sync.NewRunner(sync.Config{Logger: log, WriteTimeout: c.Grace * 4 / 5, Enabled: cfg.Entities, OmitRaw: cfg.OmitRaw, RawExtra: cfg.RawExtra, ProgressEvery: cfg.ProgressInterval,
 			Observer: m, TracerProvider: tp}, st, st, st)
 		return worker.New(worker.Config{
 			Pool: pool, Store: st, Logger: log,

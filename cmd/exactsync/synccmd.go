@@ -89,7 +89,7 @@ func (c *syncCmd) Run(e *env) error {
 	if display.w != nil {
 		every = -1 // the live line shows the progress; a log line would break it
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, Progress: display.update, ProgressEvery: every,
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, RawExtra: cfg.RawExtra, Progress: display.update, ProgressEvery: every,
 		TracerProvider: tp}, st, st, st)
 	// Whoever interrupts a sync hears at once what happens next, since the write in
 	// flight may take a while to finish.

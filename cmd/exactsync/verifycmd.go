@@ -69,7 +69,7 @@ func (c *verifyCmd) Run(e *env) error {
 			enabled = append(slices.Clone(enabled), n)
 		}
 	}
-	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, ProgressEvery: -1}, st, st, st)
+	runner := sync.NewRunner(sync.Config{Logger: log, WaitForLock: true, Enabled: enabled, OmitRaw: cfg.OmitRaw, RawExtra: cfg.RawExtra, ProgressEvery: -1}, st, st, st)
 	var errs []error
 	drift, divs := 0, 0
 	var unverified []string

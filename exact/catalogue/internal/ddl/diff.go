@@ -24,6 +24,8 @@ type schema struct {
 	columns map[string]map[string]string
 	// comments are the tables' and columns' comments.
 	comments comments
+	// received are the tables that have their exact.received function.
+	received map[string]bool
 }
 
 // readSchema reads the migrations in dir: the tables, columns and comments the generated
@@ -34,7 +36,7 @@ func readSchema(dir string) (*schema, int, error) {
 		return nil, 0, err
 	}
 	slices.Sort(files)
-	s, last := &schema{columns: map[string]map[string]string{}, comments: comments{}}, 0
+	s, last := &schema{columns: map[string]map[string]string{}, comments: comments{}, received: map[string]bool{}}, 0
 	for _, f := range files {
 		num, _, ok := strings.Cut(filepath.Base(f), "_")
 		n, err := strconv.Atoi(num)
@@ -67,6 +69,10 @@ func (s *schema) read(sql []byte) error {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
+		case strings.HasPrefix(line, receivedPrefix):
+			table = ""
+			name, _, _ := strings.Cut(strings.TrimPrefix(line, receivedPrefix), ")")
+			s.received[name] = true
 		case strings.HasPrefix(line, "CREATE TABLE exact."):
 			table = strings.TrimSuffix(strings.TrimPrefix(line, "CREATE TABLE "), " (")
 			if s.columns[table] != nil {
@@ -106,7 +112,8 @@ func (s *schema) read(sql []byte) error {
 var tableColumns = map[string]string{"division": "integer", "exact_timestamp": "bigint", "raw": "jsonb", "synced_at": "timestamptz"}
 
 // Diff returns the statements that bring the schema s to the catalogue all: a CREATE
-// TABLE (and its index) for a new entity, an ALTER TABLE … ADD COLUMN for new fields, and
+// TABLE for a new entity (with lz4 on raw where the server has it, and the change log's
+// triggers instead of the synced_at index: migration 00018), and its exact.received, an ALTER TABLE … ADD COLUMN for new fields, and
 // a COMMENT ON for each table and column whose comment is missing or another (see
 // Comments). A change it cannot make safely (a column whose type changed, or that left
 // the catalogue) is an error naming it: that migration is written by hand.
@@ -119,7 +126,7 @@ func Diff(s *schema, all []catalogue.Entity) ([]string, error) {
 		}
 		have, ok := s.columns[e.Table]
 		if !ok {
-			stmts = append(stmts, createTable(e))
+			stmts = append(stmts, createTable(e)+fmt.Sprintf("SELECT exact_sync.compress_raw('%[1]s');\nSELECT exact_sync.track_changes('%[1]s');\n", e.Table), received(e), receivedComment(e.Table))
 			stmts = append(stmts, Comments(e, nil)...)
 			continue
 		}
@@ -147,6 +154,12 @@ func Diff(s *schema, all []catalogue.Entity) ([]string, error) {
 		}
 		if len(add) > 0 {
 			stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s\n%s;\n", e.Table, strings.Join(add, ",\n")))
+		}
+		if len(add) > 0 || !s.received[e.Table] {
+			stmts = append(stmts, received(e))
+			if !s.received[e.Table] {
+				stmts = append(stmts, receivedComment(e.Table))
+			}
 		}
 		stmts = append(stmts, Comments(e, s.comments[e.Table])...)
 	}
@@ -179,9 +192,11 @@ func DiffMigration(stmts []string) []byte {
 	b.WriteString(generatedHeader + `
 --
 -- What the catalogue gained since the migrations before: the tables of new entities, the
--- columns of new fields, and a comment on each table and column that has none or another
--- (where it comes from in Exact, what it means where the catalogue says so, and for a
--- date how to read the Amsterdam date). See 00008_catalogue.sql for what every table holds.
+-- columns of new fields, the function exact.received(t) of each table that had none or
+-- gained columns (the record as received, rebuilt with EXACTSYNC_RAW=extra), and a
+-- comment on each table and column that has none or another (where it comes from in
+-- Exact, what it means where the catalogue says so, and for a date how to read the
+-- Amsterdam date). See 00008_catalogue.sql for what every table holds.
 
 -- +goose Up
 `)

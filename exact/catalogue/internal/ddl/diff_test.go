@@ -62,20 +62,27 @@ func TestDiffAddsTablesAndColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ddl, comments []string
+	var ddl, comments, received []string
 	for _, st := range stmts {
-		if isCommentStatement(st) {
+		switch {
+		case isCommentStatement(st):
 			comments = append(comments, st)
-		} else {
+		case strings.HasPrefix(st, receivedPrefix):
+			received = append(received, st)
+		default:
 			ddl = append(ddl, st)
 		}
 	}
 	units, _ := catalogue.Lookup("units")
 	if len(ddl) != 3 {
-		t.Fatalf("Diff: %d statements besides comments, want 3 (accounts, items, units_copy):\n%s", len(ddl), strings.Join(ddl, "\n"))
+		t.Fatalf("Diff: %d statements besides comments and functions, want 3 (accounts, items, units_copy):\n%s", len(ddl), strings.Join(ddl, "\n"))
 	}
-	// The two new columns, and the new table with each of its columns.
-	if want := 2 + 1 + len(units.Columns) + 4; len(comments) != want {
+	// The tables that gained columns, and the new one, get their function anew.
+	if len(received) != 3 {
+		t.Errorf("Diff: %d exact.received functions, want 3 (accounts, items, units_copy)", len(received))
+	}
+	// The two new columns, and the new table with each of its columns and its function.
+	if want := 2 + 1 + len(units.Columns) + 4 + 1; len(comments) != want {
 		t.Errorf("Diff: %d comments, want %d:\n%s", len(comments), want, strings.Join(comments, "\n"))
 	}
 	url := sinktest.NewDatabase(t) // its own: the schema changes
@@ -95,6 +102,27 @@ func TestDiffAddsTablesAndColumns(t *testing.T) {
 	}
 	if n != 4 {
 		t.Errorf("%d of the 4 new columns found after the generated migration", n)
+	}
+	// The new table's raw is compressed as the others' (migration 00018).
+	var got, want string
+	if err := pool.QueryRow(ctx, `SELECT coalesce(nullif(a.attcompression, ''), '-'),
+		    (SELECT coalesce(nullif(b.attcompression, ''), '-') FROM pg_attribute b WHERE b.attrelid = 'exact.units'::regclass AND b.attname = 'raw')
+		FROM pg_attribute a WHERE a.attrelid = 'exact.units_copy'::regclass AND a.attname = 'raw'`).Scan(&got, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("exact.units_copy.raw compression %q, want %q as exact.units", got, want)
+	}
+	// And its changes are logged, without an index on synced_at (migration 00018).
+	var triggers int
+	var indexed bool
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'exact.units_copy'::regclass AND tgname LIKE 'exactsync_%'),
+		    EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		            WHERE i.indrelid = 'exact.units_copy'::regclass AND a.attname = 'synced_at')`).Scan(&triggers, &indexed); err != nil {
+		t.Fatal(err)
+	}
+	if triggers != 2 || indexed {
+		t.Errorf("exact.units_copy has %d change-log triggers and an index on synced_at: %t; want 2 and false", triggers, indexed)
 	}
 	var missing int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace

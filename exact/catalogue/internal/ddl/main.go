@@ -67,7 +67,11 @@ func run(all []catalogue.Entity, migrations, docs string) (string, error) {
 			return "", nil
 		}
 		sql, name = DiffMigration(stmts), "catalogue_comments"
-		if slices.ContainsFunc(stmts, func(st string) bool { return !isCommentStatement(st) }) {
+		switch {
+		case !slices.ContainsFunc(stmts, func(st string) bool { return !isCommentStatement(st) }):
+		case !slices.ContainsFunc(stmts, func(st string) bool { return !isCommentStatement(st) && !strings.HasPrefix(st, receivedPrefix) }):
+			name = "catalogue_received"
+		default:
 			name = "catalogue_changes"
 		}
 	}
@@ -161,8 +165,10 @@ Every entity exactsync can sync, with its table in schema ` + "`exact`" + ` and 
 from in Exact Online. Each table has ` + "`division integer`" + `, one column per field, and
 ` + "`exact_timestamp bigint`" + ` (the row version: Exact's ` + "`Timestamp`" + ` for entities read from a sync
 endpoint, the ` + "`Modified`" + ` time in milliseconds since 1970 UTC for the others, 0 without one),
-` + "`raw jsonb`" + ` (the record as received, without ` + "`__metadata`" + `) and ` + "`synced_at timestamptz`" + `
-(when exactsync last changed the row, indexed). The primary key is ` + "`(division, key)`" + `.
+` + "`raw jsonb`" + ` (the record as received, without ` + "`__metadata`" + `; with EXACTSYNC_RAW=extra what
+the typed columns do not give back, and ` + "`exact.received(t)`" + ` rebuilds the record) and
+` + "`synced_at timestamptz`" + ` (when exactsync last changed the row; ` + "`exact_status.changes`" + ` lists
+the keys each write inserted or changed). The primary key is ` + "`(division, key)`" + `.
 
 Select columns by name, not by position: a table made from the catalogue has them in the order
 listed below, but a field added to the catalogue later gets its column at the end of its table,
