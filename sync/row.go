@@ -179,15 +179,18 @@ func convert(f *Field, raw []byte) (any, error) {
 		ok  bool
 		err error
 	)
+	// Text shares the page's bytes (exact.StringView): a row lives no longer than its
+	// page's records, which a write holds anyway, and a copy per value was a fifth of the
+	// process's allocations in a full sync of transaction lines (BENCHMARKS.md).
 	switch f.Type {
 	case catalogue.EdmString:
 		if f.Trim {
-			v, ok, err = exact.Code(raw)
+			v, ok, err = exact.CodeView(raw)
 		} else {
-			v, ok, err = exact.String(raw)
+			v, ok, err = exact.StringView(raw)
 		}
 	case catalogue.EdmGUID:
-		v, ok, err = exact.GUID(raw)
+		v, ok, err = exact.GUIDView(raw)
 	case catalogue.EdmBoolean:
 		v, ok, err = exact.Bool(raw)
 	case catalogue.EdmByte, catalogue.EdmInt16, catalogue.EdmInt32:
@@ -195,7 +198,7 @@ func convert(f *Field, raw []byte) (any, error) {
 	case catalogue.EdmInt64:
 		v, ok, err = exact.Int64(raw)
 	case catalogue.EdmDouble, catalogue.EdmDecimal:
-		v, ok, err = exact.Numeric(raw)
+		v, ok, err = exact.NumericView(raw)
 	case catalogue.EdmDateTime:
 		v, ok, err = exact.Date(raw)
 	case catalogue.EdmBinary:
