@@ -1067,7 +1067,7 @@ func unquote(v []byte) (string, error) {
 }
 
 // unquoteBytes decodes a JSON string value (with its quotes). Without escapes it returns
-// the bytes between the quotes, without copying. Text PostgreSQL cannot store (NUL, a lone
+// the bytes between the quotes, without copying, whether they are ASCII or not. Text PostgreSQL cannot store (NUL, a lone
 // UTF-16 surrogate, bytes that are not UTF-8) is an error, never replaced.
 func unquoteBytes(v []byte) ([]byte, error) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
@@ -1075,8 +1075,22 @@ func unquoteBytes(v []byte) ([]byte, error) {
 	}
 	inner := v[1 : len(v)-1]
 	i := 0
-	for i < len(inner) && !stringSpecial[inner[i]] {
-		i++
+	for i < len(inner) {
+		// Printable ASCII and valid UTF-8 stand as they are; an escape, a control
+		// character or bytes that are not UTF-8 take the path below.
+		c := inner[i]
+		if !stringSpecial[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			break
+		}
+		r, n := utf8.DecodeRune(inner[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
 	}
 	if i == len(inner) {
 		return inner, nil

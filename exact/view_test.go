@@ -14,6 +14,8 @@ func TestViewsReadAsCopies(t *testing.T) {
 		noCopy bool // the view shares v's bytes
 	}{
 		{"plain string", `"Amsterdam"`, true},
+		{"UTF-8", `"Çelik & Zn. – 10 €"`, true},
+		{"UTF-8, then an escape", `"Çelik \u0026 Zn."`, false},
 		{"empty string", `""`, false},
 		{"escapes", `"a \"b\" \u00e9\/"`, false},
 		{"unstorable", `"\u0000"`, false},
@@ -63,7 +65,7 @@ func TestViewsReadAsCopies(t *testing.T) {
 // TestViewsDoNotAllocate checks the point of the views: the values Exact sends are read
 // without an allocation.
 func TestViewsDoNotAllocate(t *testing.T) {
-	str, guid, num := []byte(`"  Amsterdam"`), []byte(`"5b7f4515-0c8d-4c1a-9d3e-0123456789ab"`), []byte(`-1234.50`)
+	str, guid, num := []byte(`"  Çelik & Zn."`), []byte(`"5b7f4515-0c8d-4c1a-9d3e-0123456789ab"`), []byte(`-1234.50`)
 	if n := testing.AllocsPerRun(100, func() {
 		StringView(str)
 		CodeView(str)
