@@ -3,6 +3,7 @@ package exact
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -808,8 +809,11 @@ func (s *scanner) skipString() *scanError {
 	buf := s.buf
 	i := s.pos + 1
 	for {
+		for i+8 <= len(buf) && !specialIn(binary.LittleEndian.Uint64(buf[i:])) {
+			i += 8 // the fast path: eight bytes of printable ASCII at a time
+		}
 		for i < len(buf) && !stringSpecial[buf[i]] {
-			i++ // the fast path: printable ASCII
+			i++ // printable ASCII
 		}
 		if i >= len(buf) {
 			s.pos = len(buf)
@@ -840,6 +844,24 @@ func (s *scanner) skipString() *scanError {
 			i += n
 		}
 	}
+}
+
+// specialIn reports whether one of the eight bytes of x is one that stringSpecial marks:
+// a control character, '"', '\\' or a byte of a multi-byte UTF-8 sequence. It is
+// skipString's fast path over strings: by the byte, scanning strings was the largest
+// item of decoding a page of transaction lines (BENCHMARKS.md). The tests of a zero byte
+// and of a byte below 0x20 are the classic ones (Hacker's Delight, 6-1; "Bit Twiddling
+// Hacks", "Determine if a word has a byte less than n"): they never miss one.
+func specialIn(x uint64) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	below := (x - ones*0x20) &^ x
+	zeroQ := (quote - ones) &^ quote
+	zeroB := (backslash - ones) &^ backslash
+	return (below|zeroQ|zeroB|x)&high != 0
 }
 
 // stringSpecial marks the bytes that end the fast path inside a string.
@@ -1078,6 +1100,10 @@ func unquoteBytes(v []byte) ([]byte, error) {
 	for i < len(inner) {
 		// Printable ASCII and valid UTF-8 stand as they are; an escape, a control
 		// character or bytes that are not UTF-8 take the path below.
+		if i+8 <= len(inner) && !specialIn(binary.LittleEndian.Uint64(inner[i:])) {
+			i += 8
+			continue
+		}
 		c := inner[i]
 		if !stringSpecial[c] {
 			i++
