@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam on machines without zoneinfo
 )
@@ -256,7 +257,7 @@ const (
 // numericFits reports whether the JSON number b fits PostgreSQL's numeric, which refuses
 // larger exponents ("1e200000") than a JSON number can carry.
 func numericFits(b []byte) bool {
-	if !bytes.ContainsAny(b, "eE") && len(b) <= numericMaxFracDigits {
+	if !hasExponent(b) && len(b) <= numericMaxFracDigits {
 		return true // the usual case: too short to overflow
 	}
 	mant, exp := b, 0
@@ -288,6 +289,16 @@ func numericFits(b []byte) bool {
 	// Below 1: the digits before the point are what the exponent moves there.
 	lead := len(frac) - len(bytes.TrimLeft(frac, "0"))
 	return lead == len(frac) || exp-lead <= numericMaxIntDigits
+}
+
+// hasExponent reports whether the number b has an exponent, 'e' or 'E'.
+func hasExponent(b []byte) bool {
+	for _, c := range b {
+		if c|0x20 == 'e' {
+			return true
+		}
+	}
+	return false
 }
 
 // Date returns an Edm.DateTime as a UTC instant. Exact serves "/Date(ms)/" where ms counts
@@ -365,12 +376,29 @@ func validOffset(b []byte) bool {
 // that occurs twice when summer time ends, the first occurrence (CEST) is chosen; a time in
 // the hour skipped when it starts is read with the offset before the change.
 func amsterdamWallClock(u time.Time) time.Time {
+	// Most values fall well inside the period of summer or winter time that the value
+	// before fell in: one comparison instead of two zone lookups (four dates a record
+	// of transaction lines, BENCHMARKS.md).
+	if p := lastPeriod.Load(); p != nil && p.holds(u) {
+		return u.Add(-p.offset)
+	}
+	t, ok := amsterdamWallClockLookup(u)
+	if _, off := u.In(amsterdam).Zone(); ok && time.Duration(off)*time.Second == u.Sub(t) {
+		start, end := u.In(amsterdam).ZoneBounds()
+		lastPeriod.Store(&zonePeriod{start: start, end: end, offset: u.Sub(t)})
+	}
+	return t
+}
+
+// amsterdamWallClockLookup is amsterdamWallClock by zone lookups alone; ok reports that
+// the offsets a day before and after u are the same.
+func amsterdamWallClockLookup(u time.Time) (_ time.Time, ok bool) {
 	// Offsets change at most twice a year: the ones a day before and after cover every case.
 	_, before := u.Add(-24 * time.Hour).In(amsterdam).Zone()
 	_, after := u.Add(24 * time.Hour).In(amsterdam).Zone()
 	first := u.Add(-time.Duration(before) * time.Second)
 	if before == after {
-		return first
+		return first, true
 	}
 	second := u.Add(-time.Duration(after) * time.Second)
 	if second.Before(first) {
@@ -378,11 +406,27 @@ func amsterdamWallClock(u time.Time) time.Time {
 	}
 	for _, t := range [2]time.Time{first, second} {
 		if _, off := t.In(amsterdam).Zone(); t.Add(time.Duration(off) * time.Second).Equal(u) {
-			return t
+			return t, false
 		}
 	}
-	return u.Add(-time.Duration(before) * time.Second)
+	return u.Add(-time.Duration(before) * time.Second), false
 }
+
+// zonePeriod is a period of one offset in Amsterdam, [start, end), either unbounded
+// when zero.
+type zonePeriod struct {
+	start, end time.Time
+	offset     time.Duration
+}
+
+// holds reports whether the offsets a day before and a day after u are the period's.
+func (p *zonePeriod) holds(u time.Time) bool {
+	return (p.start.IsZero() || !u.Add(-24*time.Hour).Before(p.start)) &&
+		(p.end.IsZero() || u.Add(24*time.Hour).Before(p.end))
+}
+
+// lastPeriod is the period amsterdamWallClock last read a value in.
+var lastPeriod atomic.Pointer[zonePeriod]
 
 var errType = errors.New("unexpected JSON value")
 
