@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam on machines without zoneinfo
 )
@@ -376,29 +375,12 @@ func validOffset(b []byte) bool {
 // that occurs twice when summer time ends, the first occurrence (CEST) is chosen; a time in
 // the hour skipped when it starts is read with the offset before the change.
 func amsterdamWallClock(u time.Time) time.Time {
-	// Most values fall well inside the period of summer or winter time that the value
-	// before fell in: one comparison instead of two zone lookups (four dates a record
-	// of transaction lines, BENCHMARKS.md).
-	if p := lastPeriod.Load(); p != nil && p.holds(u) {
-		return u.Add(-p.offset)
-	}
-	t, ok := amsterdamWallClockLookup(u)
-	if _, off := u.In(amsterdam).Zone(); ok && time.Duration(off)*time.Second == u.Sub(t) {
-		start, end := u.In(amsterdam).ZoneBounds()
-		lastPeriod.Store(&zonePeriod{start: start, end: end, offset: u.Sub(t)})
-	}
-	return t
-}
-
-// amsterdamWallClockLookup is amsterdamWallClock by zone lookups alone; ok reports that
-// the offsets a day before and after u are the same.
-func amsterdamWallClockLookup(u time.Time) (_ time.Time, ok bool) {
 	// Offsets change at most twice a year: the ones a day before and after cover every case.
 	_, before := u.Add(-24 * time.Hour).In(amsterdam).Zone()
 	_, after := u.Add(24 * time.Hour).In(amsterdam).Zone()
 	first := u.Add(-time.Duration(before) * time.Second)
 	if before == after {
-		return first, true
+		return first
 	}
 	second := u.Add(-time.Duration(after) * time.Second)
 	if second.Before(first) {
@@ -406,27 +388,11 @@ func amsterdamWallClockLookup(u time.Time) (_ time.Time, ok bool) {
 	}
 	for _, t := range [2]time.Time{first, second} {
 		if _, off := t.In(amsterdam).Zone(); t.Add(time.Duration(off) * time.Second).Equal(u) {
-			return t, false
+			return t
 		}
 	}
-	return u.Add(-time.Duration(before) * time.Second), false
+	return u.Add(-time.Duration(before) * time.Second)
 }
-
-// zonePeriod is a period of one offset in Amsterdam, [start, end), either unbounded
-// when zero.
-type zonePeriod struct {
-	start, end time.Time
-	offset     time.Duration
-}
-
-// holds reports whether the offsets a day before and a day after u are the period's.
-func (p *zonePeriod) holds(u time.Time) bool {
-	return (p.start.IsZero() || !u.Add(-24*time.Hour).Before(p.start)) &&
-		(p.end.IsZero() || u.Add(24*time.Hour).Before(p.end))
-}
-
-// lastPeriod is the period amsterdamWallClock last read a value in.
-var lastPeriod atomic.Pointer[zonePeriod]
 
 var errType = errors.New("unexpected JSON value")
 

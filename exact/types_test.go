@@ -1,8 +1,6 @@
 package exact
 
 import (
-	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -318,41 +316,4 @@ func TestIsLoopbackHost(t *testing.T) {
 			t.Errorf("IsLoopbackHost(%q) = %v, want %v", tt.host, got, tt.want)
 		}
 	}
-}
-
-// TestAmsterdamWallClockRemembersPeriods checks that reading through the remembered
-// period of summer or winter time gives what the zone lookups give: every 10 minutes
-// across each change of the clocks from 1900 to 2100, forwards (the period before is
-// remembered) and backwards (the one after), then in random order.
-func TestAmsterdamWallClockRemembersPeriods(t *testing.T) {
-	var us []time.Time
-	for y := 1900; y <= 2100; y++ {
-		for _, m := range []time.Month{time.March, time.October} {
-			// The last Sunday of the month (the change since 1981; earlier years have
-			// theirs elsewhere, which the hours around it still test as any others).
-			change := time.Date(y, m+1, 1, 1, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
-			for change.Weekday() != time.Sunday {
-				change = change.AddDate(0, 0, -1)
-			}
-			for min := -30 * 60; min <= 30*60; min += 10 {
-				us = append(us, change.Add(time.Duration(min)*time.Minute))
-			}
-		}
-	}
-	us = append(us, time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC), time.UnixMilli(0).UTC())
-	check := func(order string) {
-		t.Helper()
-		for _, u := range us {
-			want, _ := amsterdamWallClockLookup(u)
-			if got := amsterdamWallClock(u); !got.Equal(want) {
-				t.Fatalf("%s: amsterdamWallClock(%v) = %v, the zone lookups give %v", order, u, got, want)
-			}
-		}
-	}
-	check("forwards")
-	slices.Reverse(us)
-	check("backwards")
-	rng := rand.New(rand.NewPCG(3, 4))
-	rng.Shuffle(len(us), func(i, j int) { us[i], us[j] = us[j], us[i] })
-	check("in random order")
 }
