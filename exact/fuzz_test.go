@@ -155,6 +155,16 @@ func FuzzValues(f *testing.F) {
 			}
 		}
 
+		for _, f := range []struct {
+			name       string
+			copy, view func([]byte) (string, bool, error)
+		}{{"String", String, StringView}, {"Code", Code, CodeView}, {"GUID", GUID, GUIDView}, {"Decimal", Decimal, DecimalView}} {
+			want, wantOK, wantErr := f.copy(v)
+			if got, gotOK, gotErr := f.view(v); got != want || gotOK != wantOK || (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("%sView(%q) = %q, %v, %v; %s gives %q, %v, %v", f.name, v, got, gotOK, gotErr, f.name, want, wantOK, wantErr)
+			}
+		}
+
 		if b, ok, _ := Bool(v); ok && !bytes.EqualFold(inner, []byte(strconv.FormatBool(b))) {
 			t.Fatalf("Bool(%q) = %v", v, b)
 		}

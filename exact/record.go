@@ -3,6 +3,7 @@ package exact
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -808,8 +809,11 @@ func (s *scanner) skipString() *scanError {
 	buf := s.buf
 	i := s.pos + 1
 	for {
+		for i+8 <= len(buf) && !specialIn(binary.LittleEndian.Uint64(buf[i:])) {
+			i += 8 // the fast path: eight bytes of printable ASCII at a time
+		}
 		for i < len(buf) && !stringSpecial[buf[i]] {
-			i++ // the fast path: printable ASCII
+			i++ // printable ASCII
 		}
 		if i >= len(buf) {
 			s.pos = len(buf)
@@ -840,6 +844,24 @@ func (s *scanner) skipString() *scanError {
 			i += n
 		}
 	}
+}
+
+// specialIn reports whether one of the eight bytes of x is one that stringSpecial marks:
+// a control character, '"', '\\' or a byte of a multi-byte UTF-8 sequence. It is
+// skipString's fast path over strings: by the byte, scanning strings was the largest
+// item of decoding a page of transaction lines (BENCHMARKS.md). The tests of a zero byte
+// and of a byte below 0x20 are the classic ones (Hacker's Delight, 6-1; "Bit Twiddling
+// Hacks", "Determine if a word has a byte less than n"): they never miss one.
+func specialIn(x uint64) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	below := (x - ones*0x20) &^ x
+	zeroQ := (quote - ones) &^ quote
+	zeroB := (backslash - ones) &^ backslash
+	return (below|zeroQ|zeroB|x)&high != 0
 }
 
 // stringSpecial marks the bytes that end the fast path inside a string.
@@ -1067,7 +1089,7 @@ func unquote(v []byte) (string, error) {
 }
 
 // unquoteBytes decodes a JSON string value (with its quotes). Without escapes it returns
-// the bytes between the quotes, without copying. Text PostgreSQL cannot store (NUL, a lone
+// the bytes between the quotes, without copying, whether they are ASCII or not. Text PostgreSQL cannot store (NUL, a lone
 // UTF-16 surrogate, bytes that are not UTF-8) is an error, never replaced.
 func unquoteBytes(v []byte) ([]byte, error) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
@@ -1075,8 +1097,26 @@ func unquoteBytes(v []byte) ([]byte, error) {
 	}
 	inner := v[1 : len(v)-1]
 	i := 0
-	for i < len(inner) && !stringSpecial[inner[i]] {
-		i++
+	for i < len(inner) {
+		// Printable ASCII and valid UTF-8 stand as they are; an escape, a control
+		// character or bytes that are not UTF-8 take the path below.
+		if i+8 <= len(inner) && !specialIn(binary.LittleEndian.Uint64(inner[i:])) {
+			i += 8
+			continue
+		}
+		c := inner[i]
+		if !stringSpecial[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			break
+		}
+		r, n := utf8.DecodeRune(inner[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
 	}
 	if i == len(inner) {
 		return inner, nil

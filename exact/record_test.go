@@ -2,9 +2,11 @@ package exact
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -576,6 +578,46 @@ func TestBadRecordKeepsTheMembersAfterTheError(t *testing.T) {
 		r := p.Records[0]
 		if r.Err() == nil || string(r.Field("Timestamp")) != "5" || string(r.Field("ID")) != `"a"` || r.Field("Name") != nil {
 			t.Errorf("%s: Err %v, Timestamp %q, ID %q, Name %q; want an error, 5, \"a\" and no Name", rec, r.Err(), r.Field("Timestamp"), r.Field("ID"), r.Field("Name"))
+		}
+	}
+}
+
+// TestSpecialIn checks skipString's eight-byte test against stringSpecial, byte by byte:
+// every byte value at every position among printable fillers, and random words.
+func TestSpecialIn(t *testing.T) {
+	bytewise := func(w [8]byte) bool {
+		for _, c := range w {
+			if stringSpecial[c] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, filler := range []byte{' ', '!', '#', '[', ']', 'a', '~', 0x7f} {
+		for pos := range 8 {
+			for c := range 256 {
+				var w [8]byte
+				for i := range w {
+					w[i] = filler
+				}
+				w[pos] = byte(c)
+				if got, want := specialIn(binary.LittleEndian.Uint64(w[:])), bytewise(w); got != want {
+					t.Fatalf("specialIn(%q) = %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], rng.Uint64())
+		for i := range w {
+			if rng.IntN(2) == 0 {
+				w[i] = ' ' + w[i]%95 // mostly printable ASCII, as pages are
+			}
+		}
+		if got, want := specialIn(binary.LittleEndian.Uint64(w[:])), bytewise(w); got != want {
+			t.Fatalf("specialIn(%q) = %v, want %v", w, got, want)
 		}
 	}
 }

@@ -256,7 +256,7 @@ const (
 // numericFits reports whether the JSON number b fits PostgreSQL's numeric, which refuses
 // larger exponents ("1e200000") than a JSON number can carry.
 func numericFits(b []byte) bool {
-	if !bytes.ContainsAny(b, "eE") && len(b) <= numericMaxFracDigits {
+	if !hasExponent(b) && len(b) <= numericMaxFracDigits {
 		return true // the usual case: too short to overflow
 	}
 	mant, exp := b, 0
@@ -288,6 +288,16 @@ func numericFits(b []byte) bool {
 	// Below 1: the digits before the point are what the exponent moves there.
 	lead := len(frac) - len(bytes.TrimLeft(frac, "0"))
 	return lead == len(frac) || exp-lead <= numericMaxIntDigits
+}
+
+// hasExponent reports whether the number b has an exponent, 'e' or 'E'.
+func hasExponent(b []byte) bool {
+	for _, c := range b {
+		if c|0x20 == 'e' {
+			return true
+		}
+	}
+	return false
 }
 
 // Date returns an Edm.DateTime as a UTC instant. Exact serves "/Date(ms)/" where ms counts

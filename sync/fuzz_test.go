@@ -81,7 +81,7 @@ func FuzzRecordColumnsMatchRaw(f *testing.F) {
 			}
 			for k := range e.Fields {
 				fld := &e.Fields[k]
-				want, werr := convert(fld, members[fld.Source])
+				want, werr := convert(fld, members[fld.Source], nil)
 				if werr != nil {
 					t.Fatalf("record %d: column %s converted from the record, but not from raw's %s (%q): %v", i, fld.Column, fld.Source, members[fld.Source], werr)
 				}

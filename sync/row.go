@@ -44,6 +44,10 @@ func (e *Entity) row(division int, rec exact.Record, sh *shape, vals []any) (key
 		return key, version, hasVersion, err
 	}
 	vals[0] = int32(division)
+	var bx *boxes
+	if sh != nil {
+		bx = &sh.boxes
+	}
 	for i := range e.Fields {
 		f := &e.Fields[i]
 		var raw []byte
@@ -52,7 +56,7 @@ func (e *Entity) row(division int, rec exact.Record, sh *shape, vals []any) (key
 		} else if at := sh.at[i]; at >= 0 {
 			_, raw = rec.Member(at)
 		}
-		v, err := convert(f, raw)
+		v, err := convert(f, raw, bx)
 		if err != nil {
 			return key, version, hasVersion, fmt.Errorf("field %s: %w", f.Source, err)
 		}
@@ -63,7 +67,7 @@ func (e *Entity) row(division int, rec exact.Record, sh *shape, vals []any) (key
 			}
 		}
 	}
-	vals[1+len(e.Fields)], vals[2+len(e.Fields)] = version, rec.Raw()
+	vals[1+len(e.Fields)], vals[2+len(e.Fields)] = bx.boxInt64(version), bx.boxBytes(rec.Raw())
 	return key, version, hasVersion, nil
 }
 
@@ -75,6 +79,7 @@ func (e *Entity) row(division int, rec exact.Record, sh *shape, vals []any) (key
 type shape struct {
 	names [][]byte // the record's member names, in order
 	at    []int    // per field of the entity, the position of its member; -1 if none
+	boxes boxes    // the values of the records read with it, one page's (see boxes)
 }
 
 // newShape returns the shape of rec for e's fields.
@@ -173,40 +178,65 @@ func (e *Entity) keep(rec exact.Record) (bool, error) {
 // Edm type (§3.8); JSON null and absent fields become SQL NULL. Doubles and decimals
 // stay the exact text Exact sent (a string the sink writes as numeric), never a
 // float64.
-func convert(f *Field, raw []byte) (any, error) {
-	var (
-		v   any
-		ok  bool
-		err error
-	)
+func convert(f *Field, raw []byte, bx *boxes) (any, error) {
+	// Text shares the page's bytes (exact.StringView): a row lives no longer than its
+	// page's records, which a write holds anyway, and a copy per value was a fifth of the
+	// process's allocations in a full sync of transaction lines (BENCHMARKS.md). The
+	// values are boxed from bx's arrays (see boxes).
 	switch f.Type {
-	case catalogue.EdmString:
-		if f.Trim {
-			v, ok, err = exact.Code(raw)
-		} else {
-			v, ok, err = exact.String(raw)
+	case catalogue.EdmString, catalogue.EdmGUID, catalogue.EdmDouble, catalogue.EdmDecimal:
+		var (
+			s   string
+			ok  bool
+			err error
+		)
+		switch {
+		case f.Type == catalogue.EdmGUID:
+			s, ok, err = exact.GUIDView(raw)
+		case f.Type != catalogue.EdmString:
+			s, ok, err = exact.NumericView(raw)
+		case f.Trim:
+			s, ok, err = exact.CodeView(raw)
+		default:
+			s, ok, err = exact.StringView(raw)
 		}
-	case catalogue.EdmGUID:
-		v, ok, err = exact.GUID(raw)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return bx.boxString(s), nil
 	case catalogue.EdmBoolean:
-		v, ok, err = exact.Bool(raw)
+		v, ok, err := exact.Bool(raw)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return v, nil // no allocation: the language boxes booleans from a static table
 	case catalogue.EdmByte, catalogue.EdmInt16, catalogue.EdmInt32:
-		v, ok, err = exact.Int32(raw)
+		v, ok, err := exact.Int32(raw)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return bx.boxInt32(v), nil
 	case catalogue.EdmInt64:
-		v, ok, err = exact.Int64(raw)
-	case catalogue.EdmDouble, catalogue.EdmDecimal:
-		v, ok, err = exact.Numeric(raw)
+		v, ok, err := exact.Int64(raw)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return bx.boxInt64(v), nil
 	case catalogue.EdmDateTime:
-		v, ok, err = exact.Date(raw)
+		v, ok, err := exact.Date(raw)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return bx.boxTime(v), nil
 	case catalogue.EdmBinary:
-		v, ok, err = exact.Binary(raw)
+		v, ok, err := exact.Binary(raw)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return v, nil
 	default:
 		return nil, fmt.Errorf("no conversion for type %s", f.Type)
 	}
-	if err != nil || !ok {
-		return nil, err
-	}
-	return v, nil
 }
 
 func errOrNull(err error) error {

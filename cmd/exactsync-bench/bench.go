@@ -43,6 +43,7 @@ type benchCmd struct {
 	Quick      bool   `help:"Small sizes only: a smoke test of a few seconds, not the published figures."`
 	WritePages int    `default:"100" help:"Pages of 1,000 rows written each way in the write comparison."`
 	CPUProfile string `name:"cpuprofile" type:"path" help:"Write a CPU profile of the largest end-to-end run to this file."`
+	MemProfile string `name:"memprofile" type:"path" help:"Write a heap profile (allocations included) of the transaction-lines sync to this file."`
 	BatchPages int    `default:"${default_batch_pages}" help:"Most pages one write takes together in the end-to-end runs (1: every page on its own), to compare with the default of ${default_batch_pages}."`
 	BatchMiB   int    `name:"batch-mib" default:"${default_batch_mib}" help:"Most MiB of records one write takes together, and fetched ahead, in the end-to-end runs, to compare with the default of ${default_batch_mib}."`
 	Child      string `hidden:"" help:"Run one end-to-end size, DIVISIONSxACCOUNTS, and print its figures as JSON."`
@@ -114,7 +115,7 @@ func (c *benchCmd) Run(e *env) error {
 		if c.Raw == "both" {
 			return usageError{errors.New("--child-lines needs --raw on or off")}
 		}
-		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.Raw == "off", c.CPUProfile, c.batch())
+		res, err := benchLines(e.ctx, base, c.ChildLines, c.Lines, c.Raw == "off", c.CPUProfile, c.MemProfile, c.batch())
 		if err != nil {
 			return err
 		}

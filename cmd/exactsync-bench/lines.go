@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	gosync "sync"
@@ -50,8 +52,13 @@ type linesResult struct {
 	Records int     // rows the full sync upserted, or rows copied
 	Seconds float64 // sync: wall time of the full sync (every job of the division)
 
-	PeakRSSMB float64 // sync: VmHWM of the process at the end
+	PeakRSSMB float64 // sync: VmHWM of the process during the timed run
 	Calls     int     // sync: data calls, all jobs
+
+	CPUSeconds          float64 // sync: the process's CPU time (user and system) during the timed run
+	AllocsPerRecord     float64 // sync: heap allocations during the timed run, per record
+	AllocBytesPerRecord float64 // sync: bytes allocated on the heap during the timed run, per record
+	PagesReplayed       int     // sync: pages read back from the untimed pass's recording
 
 	CopySeconds  float64 // copy: the plain COPYs alone
 	WriteSeconds float64 // copy: the sink's writes of the same batches alone
@@ -91,7 +98,7 @@ func (c *benchCmd) runLines(e *env, lines, rounds int, header bool) error {
 				slices.Reverse(order)
 			}
 			for _, mode := range order {
-				res, err := linesChild(e, mode, lines, omit, c.CPUProfile, c.batch())
+				res, err := linesChild(e, mode, lines, omit, c.CPUProfile, c.MemProfile, c.batch())
 				if err != nil {
 					return err
 				}
@@ -112,20 +119,22 @@ func (c *benchCmd) runLines(e *env, lines, rounds int, header bool) error {
 	}
 	fmt.Fprintf(out, "TRANSACTION LINES: %s lines of one division from the in-process simulator (no rate limits), %d columns, %.1f KB of raw JSON a row\n",
 		fmtInt(lines), first.Columns, float64(first.RawBytes)/float64(max(first.Records, 1))/1024)
-	fmt.Fprintf(out, "  sync: full sync through the Runner (a write takes at most %d pages and %d MiB of records) into a fresh database, in a fresh process\n", c.BatchPages, c.BatchMiB)
+	fmt.Fprintf(out, "  sync: full sync through the Runner (a write takes at most %d pages and %d MiB of records) into a fresh database, in a fresh process,\n", c.BatchPages, c.BatchMiB)
+	fmt.Fprintf(out, "  from pages the simulator rendered before the clock started (an untimed pass of the same job, read back from a file)\n")
 	fmt.Fprintf(out, "  COPY: the rows the Runner makes, by plain COPY into an unindexed table of the same shape, timed alone,\n")
 	fmt.Fprintf(out, "  in transactions of as many pages as a write of the sync takes (%d pages or %d MiB of records)\n", c.BatchPages, c.BatchMiB)
 	fmt.Fprintf(out, "  writes: the same transactions through the sink (WriteBatch into %s), timed alone, after each COPY\n", "exact."+linesEntity)
 	fmt.Fprintf(out, "  raw off: '{}' in raw, as EXACTSYNC_RAW=off, on both sides\n")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\traw\tfirst\tCOPY rows/s\twrites rows/s\twrites/COPY\tsync records/s\tsync/COPY\tsync seconds\tpeak RSS MB\tAPI calls\t")
+	fmt.Fprintln(tw, "round\traw\tfirst\tCOPY rows/s\twrites rows/s\twrites/COPY\tsync records/s\tsync/COPY\tsync seconds\tsync CPU s\tallocs/record\tpeak RSS MB\tAPI calls\t")
 	for i, r := range results {
 		firstSide := linesCopy
 		if r.syncFirst {
 			firstSide = linesSync
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t%.2f×\t%.0f\t%.2f×\t%.1f\t%.0f\t%d\t\n", i/len(raws)+1, rawName(r.omitRaw), firstSide,
-			r.copy.CopyRate(), r.copy.WriteRate(), r.writeRatio(), r.sync.RecordsPerSecond(), r.ratio(), r.sync.Seconds, r.sync.PeakRSSMB, r.sync.Calls)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t%.2f×\t%.0f\t%.2f×\t%.1f\t%.1f\t%.0f\t%.0f\t%d\t\n", i/len(raws)+1, rawName(r.omitRaw), firstSide,
+			r.copy.CopyRate(), r.copy.WriteRate(), r.writeRatio(), r.sync.RecordsPerSecond(), r.ratio(), r.sync.Seconds,
+			r.sync.CPUSeconds, r.sync.AllocsPerRecord, r.sync.PeakRSSMB, r.sync.Calls)
 	}
 	tw.Flush()
 	for _, omit := range raws {
@@ -163,7 +172,7 @@ func floatRange(vs []float64, format string) string {
 }
 
 // linesChild runs one side of the benchmark in a fresh process of this executable.
-func linesChild(e *env, mode string, lines int, omitRaw bool, profile string, batch benchBatch) (linesResult, error) {
+func linesChild(e *env, mode string, lines int, omitRaw bool, profile, memProfile string, batch benchBatch) (linesResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return linesResult{}, fmt.Errorf("finding this executable: %w", err)
@@ -171,6 +180,9 @@ func linesChild(e *env, mode string, lines int, omitRaw bool, profile string, ba
 	args := append([]string{"--child-lines", mode, "--lines", strconv.Itoa(lines), "--raw", rawName(omitRaw)}, batch.args()...)
 	if profile != "" && mode == linesSync {
 		args = append(args, "--cpuprofile", profile)
+	}
+	if memProfile != "" && mode == linesSync {
+		args = append(args, "--memprofile", memProfile)
 	}
 	var r linesResult
 	if err := runChild(e, self, args, fmt.Sprintf("transaction lines %s run", mode), &r); err != nil {
@@ -183,8 +195,11 @@ func linesChild(e *env, mode string, lines int, omitRaw bool, profile string, ba
 }
 
 // benchLines is the child process of one side of the benchmark.
-func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool, profile string, batch benchBatch) (linesResult, error) {
+func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool, profile, memProfile string, batch benchBatch) (linesResult, error) {
 	res := linesResult{Mode: mode, OmitRaw: omitRaw, Lines: lines}
+	if memProfile != "" {
+		runtime.MemProfileRate = 0 // until the timed run starts (startMemProfile)
+	}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	sim := exacttest.NewServer(exacttest.Options{Divisions: []int{101}, Seed: 1, Records: map[string]int{linesEntity: lines}})
 	defer sim.Close()
@@ -202,12 +217,41 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 		if mode == linesCopy {
 			return copyLines(ctx, db, client, cfg, w.conn.ID, &res)
 		}
+		e, err := sync.Lookup(linesEntity)
+		if err != nil {
+			return err
+		}
+		// The pages are rendered before the clock starts: an untimed pass of the same
+		// job records them, and the timed run reads them back.
+		pages, err := newPageRecorder(http.DefaultTransport, "", "/api/v1/101/"+e.Path)
+		if err != nil {
+			return err
+		}
+		defer pages.Close()
+		client, err = w.client(nil, nil, pages)
+		if err != nil {
+			return err
+		}
+		job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: linesEntity, Full: true}
+		if _, err := sync.NewRunner(cfg, discardingWriter{st}, st, st).Run(ctx, client, job); err != nil {
+			return fmt.Errorf("rendering the pages: %w", err)
+		}
+		if err := pages.replay(); err != nil {
+			return err
+		}
+		if err := resetPeakRSS(); err != nil {
+			return err
+		}
 		runner := sync.NewRunner(cfg, st, st, st)
 		stopProfile, err := startCPUProfile(profile)
 		if err != nil {
 			return err
 		}
 		defer stopProfile()
+		startMemProfile(memProfile)
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		cpu0 := processCPU()
 		start := time.Now()
 		for _, job := range runner.Jobs(w.conn.ID, 101, true) {
 			r, err := runner.Run(ctx, client, job)
@@ -218,8 +262,17 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 			res.Calls += r.Calls
 		}
 		res.Seconds = time.Since(start).Seconds()
+		res.CPUSeconds = processCPU() - cpu0
+		runtime.ReadMemStats(&m1)
 		stopProfile()
-		return nil
+		n := float64(max(res.Records, 1))
+		res.AllocsPerRecord = float64(m1.Mallocs-m0.Mallocs) / n
+		res.AllocBytesPerRecord = float64(m1.TotalAlloc-m0.TotalAlloc) / n
+		res.PagesReplayed = int(pages.hits.Load())
+		if n := pages.misses.Load(); n > 0 {
+			return fmt.Errorf("the timed run asked for %d pages the untimed pass did not render", n)
+		}
+		return writeHeapProfile(memProfile)
 	})
 	if err != nil {
 		return res, err
