@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -62,7 +63,7 @@ func (c *benchCmd) runHistory(e *env, base string) error {
 	for i := range c.Rounds {
 		r := historyRound{offsFirst: i%2 == 0}
 		var err error
-		if r.copy, err = benchLines(e.ctx, base, linesCopy, lines, false, "", batch); err != nil {
+		if r.copy, err = benchLines(e.ctx, base, linesCopy, lines, false, "", "", batch); err != nil {
 			return err
 		}
 		order := []bool{false, true}
@@ -123,8 +124,11 @@ func historyTable() (dest.Table, error) {
 }
 
 // historyWorld is a fresh database, a simulator of lines transaction lines, the
-// connection and a Runner, with history on or off, for fn.
-func historyWorld(ctx context.Context, base, name string, lines int, on bool, batch benchBatch, log zerolog.Logger,
+// connection and a Runner, with history on or off, for fn. With prerender, the pages
+// of a full pass are rendered before fn runs (an untimed pass records them, as the
+// transaction-lines benchmark does), so that a timed full sync measures exactsync and
+// not the simulator, like the COPY it is compared with.
+func historyWorld(ctx context.Context, base, name string, lines int, on, prerender bool, batch benchBatch, log zerolog.Logger,
 	fn func(db *benchdb.DB, sim *exacttest.Server, sync func(full bool) (historyRun, error)) error) error {
 	sim := exacttest.NewServer(exacttest.Options{Divisions: []int{101}, Seed: 1, Records: map[string]int{linesEntity: lines}})
 	defer sim.Close()
@@ -138,6 +142,28 @@ func historyWorld(ctx context.Context, base, name string, lines int, on bool, ba
 		if err != nil {
 			return err
 		}
+		cfg := batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{linesEntity}})
+		if prerender {
+			e, err := sync.Lookup(linesEntity)
+			if err != nil {
+				return err
+			}
+			pages, err := newPageRecorder(http.DefaultTransport, "", "/api/v1/101/"+e.Path)
+			if err != nil {
+				return err
+			}
+			defer pages.Close()
+			if client, err = w.client(nil, nil, pages); err != nil {
+				return err
+			}
+			job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: linesEntity, Full: true}
+			if _, err := sync.NewRunner(cfg, discardingWriter{st}, st, st).Run(ctx, client, job); err != nil {
+				return fmt.Errorf("rendering the pages: %w", err)
+			}
+			if err := pages.replay(); err != nil {
+				return err
+			}
+		}
 		if on {
 			t, err := historyTable()
 			if err != nil {
@@ -147,7 +173,7 @@ func historyWorld(ctx context.Context, base, name string, lines int, on bool, ba
 				return err
 			}
 		}
-		runner := sync.NewRunner(batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{linesEntity}}), st, st, st)
+		runner := sync.NewRunner(cfg, st, st, st)
 		versions := func() (int64, error) {
 			if !on {
 				return 0, nil
@@ -182,7 +208,7 @@ func historyWorld(ctx context.Context, base, name string, lines int, on bool, ba
 // historyFull is a full sync of lines transaction lines into a fresh database.
 func historyFull(ctx context.Context, base string, lines int, on bool, batch benchBatch, log zerolog.Logger) (historyRun, error) {
 	var r historyRun
-	err := historyWorld(ctx, base, "history_full", lines, on, batch, log, func(_ *benchdb.DB, _ *exacttest.Server, run func(bool) (historyRun, error)) error {
+	err := historyWorld(ctx, base, "history_full", lines, on, true, batch, log, func(_ *benchdb.DB, _ *exacttest.Server, run func(bool) (historyRun, error)) error {
 		var err error
 		r, err = run(true)
 		if err == nil && r.Records != lines {
@@ -199,7 +225,7 @@ func historyFull(ctx context.Context, base string, lines int, on bool, batch ben
 // historyIncremental syncs lines transaction lines, changes 1 % of them in Exact, and
 // times the incremental run that follows, then a quiet one.
 func historyIncremental(ctx context.Context, base string, lines int, on bool, batch benchBatch, log zerolog.Logger) (inc, quiet historyRun, err error) {
-	err = historyWorld(ctx, base, "history_incr", lines, on, batch, log, func(db *benchdb.DB, sim *exacttest.Server, run func(bool) (historyRun, error)) error {
+	err = historyWorld(ctx, base, "history_incr", lines, on, false, batch, log, func(db *benchdb.DB, sim *exacttest.Server, run func(bool) (historyRun, error)) error {
 		if _, err := run(true); err != nil {
 			return err
 		}
