@@ -32,11 +32,11 @@ const historyChanged = 0.01
 
 // historyRound is one round of the history benchmark.
 type historyRound struct {
-	copy                 linesResult
-	fullOff, fullOn      historyRun
-	incrOff, incrOn      historyRun
-	quietOff, quietOn    historyRun
-	fullFirst, offsFirst bool
+	copy              linesResult
+	fullOff, fullOn   historyRun
+	incrOff, incrOn   historyRun
+	quietOff, quietOn historyRun
+	offsFirst         bool
 }
 
 // historyRun is one timed run.
