@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"time"
 
 	"github.com/exactsync/exactsync/dest"
@@ -18,11 +19,14 @@ import (
 // committed pages, and the attempt goes on from the cursor as the next incremental run
 // would, recording the keys of its sweep and finishing it, instead of starting over: a
 // pass longer than an attempt ends. An entity read in full each run (ReadFull) has no
-// cursor to go on from and starts over. runs are the job's recorded runs
-// (History.JobRuns).
-func passesStarted(job Job, runs []dest.RunRecord) map[string]time.Time {
+// cursor to go on from and starts over.
+func (r *Runner) passesStarted(ctx context.Context, job Job) (map[string]time.Time, error) {
 	if job.QueueJob == 0 {
-		return nil
+		return nil, nil
+	}
+	runs, err := r.history.JobRuns(ctx, job.QueueJob)
+	if err != nil {
+		return nil, err // sink names the job
 	}
 	var out map[string]time.Time
 	for _, rr := range runs {
@@ -37,7 +41,7 @@ func passesStarted(job Job, runs []dest.RunRecord) map[string]time.Time {
 		}
 		out[rr.Entity] = rr.StartedAt
 	}
-	return out
+	return out, nil
 }
 
 // resumesPass reports whether member m goes on with the full pass an earlier attempt of
