@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -144,25 +143,11 @@ func historyWorld(ctx context.Context, base, name string, lines int, on, prerend
 		}
 		cfg := batch.config(sync.Config{Logger: log, WaitForLock: true, Enabled: []string{linesEntity}})
 		if prerender {
-			e, err := sync.Lookup(linesEntity)
-			if err != nil {
-				return err
-			}
-			pages, err := newPageRecorder(http.DefaultTransport, "", "/api/v1/101/"+e.Path)
-			if err != nil {
+			var pages *pageRecorder
+			if client, pages, err = prerenderLines(ctx, w, cfg); err != nil {
 				return err
 			}
 			defer pages.Close()
-			if client, err = w.client(nil, nil, pages); err != nil {
-				return err
-			}
-			job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: linesEntity, Full: true}
-			if _, err := sync.NewRunner(cfg, discardingWriter{st}, st, st).Run(ctx, client, job); err != nil {
-				return fmt.Errorf("rendering the pages: %w", err)
-			}
-			if err := pages.replay(); err != nil {
-				return err
-			}
 		}
 		if on {
 			t, err := historyTable()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -217,28 +216,13 @@ func benchLines(ctx context.Context, base, mode string, lines int, omitRaw bool,
 		if mode == linesCopy {
 			return copyLines(ctx, db, client, cfg, w.conn.ID, &res)
 		}
-		e, err := sync.Lookup(linesEntity)
-		if err != nil {
-			return err
-		}
 		// The pages are rendered before the clock starts: an untimed pass of the same
 		// job records them, and the timed run reads them back.
-		pages, err := newPageRecorder(http.DefaultTransport, "", "/api/v1/101/"+e.Path)
+		client, pages, err := prerenderLines(ctx, w, cfg)
 		if err != nil {
 			return err
 		}
 		defer pages.Close()
-		client, err = w.client(nil, nil, pages)
-		if err != nil {
-			return err
-		}
-		job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: linesEntity, Full: true}
-		if _, err := sync.NewRunner(cfg, discardingWriter{st}, st, st).Run(ctx, client, job); err != nil {
-			return fmt.Errorf("rendering the pages: %w", err)
-		}
-		if err := pages.replay(); err != nil {
-			return err
-		}
 		if err := resetPeakRSS(); err != nil {
 			return err
 		}

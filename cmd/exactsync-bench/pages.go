@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/exactsync/exactsync/dest"
+	"github.com/exactsync/exactsync/exact"
 	"github.com/exactsync/exactsync/sink"
+	"github.com/exactsync/exactsync/sync"
 )
 
 // Pages rendered before the clock starts: the transaction-lines sync is timed against
@@ -191,4 +193,34 @@ func writeHeapProfile(path string) error {
 		return fmt.Errorf("writing the heap profile: %w", err)
 	}
 	return f.Close()
+}
+
+// prerenderLines renders the pages of a full pass over the transaction lines of division
+// 101 before the clock starts: an untimed pass of the same job, through a writer that
+// stores nothing, records them, and the client it returns reads them back. The caller
+// closes the recorder.
+func prerenderLines(ctx context.Context, w *benchWorld, cfg sync.Config) (*exact.Client, *pageRecorder, error) {
+	e, err := sync.Lookup(linesEntity)
+	if err != nil {
+		return nil, nil, err
+	}
+	pages, err := newPageRecorder(http.DefaultTransport, "", "/api/v1/101/"+e.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := w.client(nil, nil, pages)
+	if err == nil {
+		job := sync.Job{ConnectionID: w.conn.ID, Division: 101, Entity: linesEntity, Full: true}
+		if _, err = sync.NewRunner(cfg, discardingWriter{w.st}, w.st, w.st).Run(ctx, client, job); err != nil {
+			err = fmt.Errorf("rendering the pages: %w", err)
+		}
+	}
+	if err == nil {
+		err = pages.replay()
+	}
+	if err != nil {
+		pages.Close()
+		return nil, nil, err
+	}
+	return client, pages, nil
 }
