@@ -48,11 +48,12 @@
 // exact_history.deletions, by the same statement (DELETE … RETURNING into an INSERT):
 // its cause (dest.Removal.Cause, dest.CauseNotSeen), Exact's date and user of the
 // deletion, and the row as it last was. SetHistory turns on the history of tables of
-// exact: exact_history.<table>, seeded with the current rows, and statement triggers with
-// transition tables on the table that add a version for each row an insert (COPY
-// included) or update writes and close the version an update or delete replaces, so the
-// history is written by the statement that changes the table, by any process, in its
-// transaction (history.go). PruneDeletions applies the trail's retention.
+// exact: the view exact_history.<table>, the table's current rows as the open versions
+// and exact_history.<table>_past the ended ones, which statement triggers with transition
+// tables on the table write as an update or delete ends them, so the history is written
+// by the statement that changes the table, by any process, in its transaction, and a row
+// is stored once however many versions it has (history.go). PruneDeletions applies the
+// trail's retention.
 //
 // # Notifications
 //

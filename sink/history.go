@@ -18,24 +18,28 @@ import (
 // exact_history.deletions, with its cause, Exact's date and user of the deletion when
 // known, and the row as it last was (to_jsonb).
 //
-// A table whose history is on (SetHistory) has exact_history.<table>: its columns plus
+// A table whose history is on (SetHistory) has the view exact_history.<table>: its
+// columns, after
 //
-//   - valid_from: when the version was written (its transaction's time), or, for the
-//     versions a table's history was started with (seeded), the row's synced_at;
+//   - valid_from: when the version was written (its transaction's time, the row's
+//     synced_at), or, for the versions a table's history was started with (seeded), the
+//     row's synced_at, or the time the history was last turned off when later;
 //   - valid_to: when the next version, or the removal, replaced it; NULL while current;
 //   - ended: what ended it: changed, deleted (in Exact), not seen by a full pass, no
 //     longer a supplier, …, history turned off;
 //   - seeded: the version is a row the table held when its history was turned on.
 //
-// Statement triggers on exact.<table>, with transition tables, write it: an insert
-// (COPY included) adds the new rows as open versions, an update closes the open versions
-// of the rows it changed (ended = changed) and adds the new ones, a delete closes them
-// with the cause of the removal (the transaction's exactsync.history_ended setting, which
-// the removals set). So the history is written by the very statement that changes the
-// table, by every process and whatever path it takes, and the two never disagree: each
-// current row is the open version of its history, and no open version lacks its row. A
-// write that changes no row (a replayed page, a re-read of the same Timestamp) writes no
-// version.
+// The view is the table exact_history.<table>_past, the versions that ended, and the
+// current rows of exact.<table>, each its own open version: as in SQL:2011's
+// system-versioned tables, a row is written once however many versions it has, so a
+// first sync writes no history at all and a change one ended version. Statement triggers
+// on exact.<table>, with transition tables, write the past: an update keeps the versions
+// it replaces (ended = changed), a delete those it removes, with the cause of the
+// removal (the transaction's exactsync.history_ended setting, which the removals set).
+// So the history is written by the very statement that changes the table, by every
+// process and whatever path it takes, and the two never disagree: each current row is
+// the open version of its history by construction. A write that changes no row (a
+// replayed page, a re-read of the same Timestamp) writes no version.
 
 // HistoryOff is what ends the open versions of a table whose history is turned off:
 // from then on the history does not know the rows.
@@ -142,14 +146,16 @@ type HistoryChange struct {
 }
 
 // SetHistory makes the history of exactly the tables ts (tables of schema exact) be on:
-// for a table whose history is off, it creates exact_history.<table> (or adds the columns
-// the table gained since), its indexes, exact_history.<table>_at(timestamptz) and the
-// triggers, and seeds it with the table's rows, marked seeded, as their first versions;
+// for a table whose history is off, it creates exact_history.<table>_past (or adds the
+// columns the table gained since), its index, the view exact_history.<table>,
+// exact_history.<table>_at(timestamptz) and the triggers, and the table's rows become
+// their first versions, marked seeded (nothing is copied: they are the open versions);
 // for a table whose history is on and that ts does not name, it drops the triggers and
-// ends the open versions (HistoryOff), keeping the table. It runs in one transaction
-// under the migration lock, so that processes starting together do it once, and takes
-// the table's SHARE ROW EXCLUSIVE lock while it seeds, so that no write slips between
-// the seed and the triggers. A start with everything in place changes nothing.
+// keeps the current rows as versions ended HistoryOff, keeping the tables. It runs in one
+// transaction under the migration lock, so that processes starting together do it once;
+// creating the triggers takes the table's SHARE ROW EXCLUSIVE lock, so that no write
+// slips in between. A start with everything in place changes nothing. A history of the
+// first layout (exact_history.<table> a table of every version) is converted.
 func (s *Store) SetHistory(ctx context.Context, ts []dest.Table) (HistoryChange, error) {
 	return s.setHistory(ctx, ts, true)
 }
@@ -178,22 +184,53 @@ func (s *Store) setHistory(ctx context.Context, ts []dest.Table, off bool) (Hist
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockID); err != nil {
 			return fmt.Errorf("taking the migration lock: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT table_name FROM exact_sync.history_tables WHERE enabled`)
+		// Every history, on and off, in the present layout first.
+		rows, err := tx.Query(ctx, `SELECT h.table_name, h.enabled, h.enabled_at,
+			coalesce((SELECT c.relkind = 'r' FROM pg_class c WHERE c.oid = to_regclass(format('exact_history.%I', h.table_name))), false)
+			FROM exact_sync.history_tables h ORDER BY h.table_name`)
 		if err != nil {
 			return err
 		}
-		on, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
+		states := map[string]historyState{}
+		var on []string
+		for rows.Next() {
+			var name string
+			var st historyState
+			if err := rows.Scan(&name, &st.enabled, &st.enabledAt, &st.legacy); err != nil {
+				rows.Close()
+				return err
+			}
+			states[name] = st
+			if st.enabled {
+				on = append(on, name)
+			}
+		}
+		if err := rows.Err(); err != nil {
 			return err
+		}
+		created := false
+		for name, st := range states {
+			if !st.legacy {
+				continue
+			}
+			if err := convertLegacyHistory(ctx, tx, name, st.enabled); err != nil {
+				return fmt.Errorf("converting the history of exact.%s: %w", name, err)
+			}
+			created = true
+			if _, ok := want[name]; st.enabled && !ok {
+				// Its view and triggers, in the present layout, until it is turned off.
+				if _, _, _, err := ensureHistory(ctx, tx, dest.Table{Name: "exact." + name}, st); err != nil {
+					return fmt.Errorf("converting the history of exact.%s: %w", name, err)
+				}
+			}
 		}
 		names := make([]string, 0, len(want))
 		for n := range want {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		created := false
 		for _, name := range names {
-			_, seeded, made, err := ensureHistory(ctx, tx, want[name], slices.Contains(on, name))
+			_, seeded, made, err := ensureHistory(ctx, tx, want[name], states[name])
 			if err != nil {
 				return fmt.Errorf("turning history on for exact.%s: %w", name, err)
 			}
@@ -206,7 +243,7 @@ func (s *Store) setHistory(ctx context.Context, ts []dest.Table, off bool) (Hist
 			if _, ok := want[name]; ok || !off {
 				continue
 			}
-			if err := stopHistory(ctx, tx, name); err != nil {
+			if err := stopHistory(ctx, tx, name, states[name].enabledAt); err != nil {
 				return fmt.Errorf("turning history off for exact.%s: %w", name, err)
 			}
 			ch.Off = append(ch.Off, name)
@@ -226,68 +263,178 @@ func (s *Store) setHistory(ctx context.Context, ts []dest.Table, off bool) (Hist
 	return ch, nil
 }
 
-// historyColumns are the columns a history table has beyond its table's.
+// historyColumns are the columns a history has beyond its table's, first in the view (so
+// that the columns a table gains later go at its end).
 var historyColumns = []struct{ name, def, comment string }{
-	{"valid_from", "timestamptz NOT NULL DEFAULT now()", "When this version became the row: the time of the transaction that wrote it, or, for a version the history was started with (seeded), the row's synced_at then."},
+	{"valid_from", "timestamptz NOT NULL", "When this version became the row: the time of the transaction that wrote it (the row's synced_at), or, for a version the history was started with (seeded), the row's synced_at then, or when the history was last turned off if later."},
 	{"valid_to", "timestamptz", "When the next version, or the row's removal, replaced this one; NULL while it is the current row of exact."},
 	{"ended", "text", "What ended this version: changed (a newer version follows), deleted (in Exact, through sync/Deleted), not seen by a full pass, no longer a supplier (the record left the entity's condition), history turned off; NULL while current."},
 	{"seeded", "boolean NOT NULL DEFAULT false", "The version is a row the table held when its history was turned on, not one seen being written: it was so at valid_from at the latest."},
 }
 
-// ensureHistory makes the history of t be on (enabled says it was). It returns whether
-// it added columns, the rows it seeded the history with (-1 when it was on already) and
-// whether it created the history table.
-func ensureHistory(ctx context.Context, tx pgx.Tx, t dest.Table, enabled bool) (added bool, seeded int64, created bool, err error) {
+// historyRel names the relations of the history of exact.<name>, quoted.
+type historyRel struct {
+	name string
+	src  string // exact.<name>, the table
+	view string // exact_history.<name>, every version: the ended ones and the current rows
+	past string // exact_history.<name>_past, the versions that ended
+	at   string // exact_history.<name>_at(timestamptz)
+}
+
+func historyRelOf(name string) historyRel {
+	return historyRel{
+		name: name,
+		src:  pgx.Identifier{"exact", name}.Sanitize(),
+		view: pgx.Identifier{"exact_history", name}.Sanitize(),
+		past: pgx.Identifier{"exact_history", name + "_past"}.Sanitize(),
+		at:   pgx.Identifier{"exact_history", name + "_at"}.Sanitize(),
+	}
+}
+
+// historySpan is what the current rows' versions are, from when the history was last
+// turned on: a row written since (synced_at >= on) is the version its write made, valid
+// from its synced_at; a row the table held then is seeded, valid from its synced_at or,
+// when later, from the time the history was last turned off (its version before that
+// ended then, HistoryOff).
+type historySpan struct {
+	on      time.Time
+	lastOff *time.Time
+}
+
+// validFrom is the SQL of the valid_from of row r's current version.
+func (sp historySpan) validFrom(r string) string {
+	if sp.lastOff == nil {
+		return r + ".synced_at"
+	}
+	return `CASE WHEN ` + r + `.synced_at >= ` + timeLiteral(sp.on) + ` THEN ` + r + `.synced_at ELSE greatest(` + r + `.synced_at, ` + timeLiteral(*sp.lastOff) + `) END`
+}
+
+// seeded is the SQL of whether row r's current version is seeded.
+func (sp historySpan) seeded(r string) string {
+	return `(` + r + `.synced_at < ` + timeLiteral(sp.on) + `)`
+}
+
+// timeLiteral is t as an SQL timestamptz literal, to the microsecond.
+func timeLiteral(t time.Time) string {
+	return literal(t.UTC().Format("2006-01-02 15:04:05.999999Z07:00")) + `::timestamptz`
+}
+
+// historyState is a history as exact_sync.history_tables and the catalog have it.
+type historyState struct {
+	enabled   bool
+	enabledAt time.Time
+	legacy    bool // exact_history.<name> is a table of every version (the first layout)
+}
+
+// ensureHistory makes the history of t be on (st says how it is). It returns whether it
+// changed anything, the rows the history starts with when it turned it on (-1 when it
+// was on already) and whether it created a relation.
+//
+// The history is two relations: exact_history.<table>_past, the versions that ended, one
+// row each, written by the triggers on exact.<table> as a row changes or goes; and the
+// view exact_history.<table>, those and the table's current rows as the open versions
+// (valid_from their synced_at), the way SQL:2011's system-versioned tables keep history.
+// A row written to the table is so written once: a first sync writes no history, a change
+// one ended version.
+func ensureHistory(ctx context.Context, tx pgx.Tx, t dest.Table, st historyState) (changed bool, seeded int64, created bool, err error) {
 	seeded = -1
 	_, name, _ := strings.Cut(t.Name, ".")
-	src := pgx.Identifier{"exact", name}.Sanitize()
-	hist := pgx.Identifier{"exact_history", name}.Sanitize()
-	var exists, tableExists bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL`, hist, src).Scan(&exists, &tableExists); err != nil {
+	r := historyRelOf(name)
+	var pastExists, tableExists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL`, r.past, r.src).Scan(&pastExists, &tableExists); err != nil {
 		return false, -1, false, err
 	}
 	if !tableExists {
-		return false, -1, false, fmt.Errorf("there is no table %s", src)
+		return false, -1, false, fmt.Errorf("there is no table %s", r.src)
 	}
-	if !exists {
-		if _, err := tx.Exec(ctx, `CREATE TABLE `+hist+` (LIKE `+src+`)`); err != nil {
+	var hasSyncedAt bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'synced_at' AND NOT attisdropped)`, r.src).Scan(&hasSyncedAt); err != nil {
+		return false, -1, false, err
+	}
+	if !hasSyncedAt {
+		return false, -1, false, fmt.Errorf("%s has no synced_at column, which dates its rows' versions", r.src)
+	}
+	if !pastExists {
+		if err := createPast(ctx, tx, r, t.Key); err != nil {
 			return false, -1, false, err
-		}
-		for _, c := range historyColumns {
-			if _, err := tx.Exec(ctx, `ALTER TABLE `+hist+` ADD COLUMN `+c.name+` `+c.def); err != nil {
-				return false, -1, false, err
-			}
-			if _, err := tx.Exec(ctx, `COMMENT ON COLUMN `+hist+`.`+c.name+` IS `+literal(c.comment)); err != nil {
-				return false, -1, false, err
-			}
-		}
-		keys := make([]string, len(t.Key))
-		for i, k := range t.Key {
-			keys[i] = pgx.Identifier{k}.Sanitize()
-		}
-		stmts := []string{
-			// The one index: a record's versions in order, its open one among them (the
-			// triggers' close of the versions they replace), and a division's (the key
-			// starts with the division): <table>_at(T) of one division reads its part.
-			// Each index more costs every version written: a unique one of the open
-			// versions would make the close of a version rewrite an index entry too, and
-			// one on the time alone would serve a point-in-time read, which reads most of
-			// a division's versions anyway, little better.
-			`CREATE INDEX ` + pgx.Identifier{name + "_versions"}.Sanitize() + ` ON ` + hist + ` (` + strings.Join(keys, ", ") + `, valid_from)`,
-			`COMMENT ON TABLE ` + hist + ` IS 'Every version exactsync wrote of the rows of ` + src + ` since EXACTSYNC_HISTORY named the entity (exact_sync.history_tables): its columns, and when each version was current (valid_from, valid_to). ` + pgx.Identifier{"exact_history", name + "_at"}.Sanitize() + `(T) returns the rows as they were at T. Kept when the history is turned off.'`,
-			`CREATE FUNCTION ` + pgx.Identifier{"exact_history", name + "_at"}.Sanitize() + `(at timestamptz) RETURNS SETOF ` + hist + `
-LANGUAGE sql STABLE AS $f$ SELECT * FROM ` + hist + ` WHERE valid_from <= at AND (valid_to IS NULL OR valid_to > at) $f$`,
-			`COMMENT ON FUNCTION ` + pgx.Identifier{"exact_history", name + "_at"}.Sanitize() + `(timestamptz) IS 'The rows of ` + src + ` as they were at the moment given, as far as its history knows them (see ` + hist + `).'`,
-		}
-		for _, q := range stmts {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return false, -1, false, err
-			}
 		}
 		created = true
 	}
-	// The table's columns, and the statements that add to the history those it lacks and
-	// comment them as the table's are.
+	cols, added, err := syncPastColumns(ctx, tx, r, created)
+	if err != nil {
+		return false, -1, false, err
+	}
+	if st.enabled && !added && !created && !st.legacy {
+		return false, -1, false, nil
+	}
+	span := historySpan{on: st.enabledAt}
+	if !st.enabled {
+		// Turning it on: the current rows are their first versions, from now.
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&span.on); err != nil {
+			return false, -1, false, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO exact_sync.history_tables (table_name, enabled) VALUES ($1, true)
+			ON CONFLICT (table_name) DO UPDATE SET enabled = true, enabled_at = now(), disabled_at = NULL`, name); err != nil {
+			return false, -1, false, err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+r.src).Scan(&seeded); err != nil {
+			return false, -1, false, err
+		}
+	}
+	if err := tx.QueryRow(ctx, `SELECT max(valid_to) FROM `+r.past+` WHERE ended = $1`, HistoryOff).Scan(&span.lastOff); err != nil {
+		return false, -1, false, err
+	}
+	if err := historyView(ctx, tx, r, cols, &span); err != nil {
+		return false, -1, false, err
+	}
+	if err := historyTriggers(ctx, tx, r, cols, span); err != nil {
+		return false, -1, false, err
+	}
+	return true, seeded, created, nil
+}
+
+// createPast creates exact_history.<name>_past, for the versions that ended, and its index.
+func createPast(ctx context.Context, tx pgx.Tx, r historyRel, key []string) error {
+	// INCLUDING COMPRESSION: raw is kept in the table's compression (lz4 where the server
+	// has it), not the server's default.
+	if _, err := tx.Exec(ctx, `CREATE TABLE `+r.past+` (LIKE `+r.src+` INCLUDING COMPRESSION)`); err != nil {
+		return err
+	}
+	for _, c := range historyColumns {
+		def := c.def
+		if c.name == "valid_to" || c.name == "ended" {
+			def += " NOT NULL" // every version here ended
+		}
+		if _, err := tx.Exec(ctx, `ALTER TABLE `+r.past+` ADD COLUMN `+c.name+` `+def); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `COMMENT ON COLUMN `+r.past+`.`+c.name+` IS `+literal(c.comment)); err != nil {
+			return err
+		}
+	}
+	keys := make([]string, len(key))
+	for i, k := range key {
+		keys[i] = pgx.Identifier{k}.Sanitize()
+	}
+	stmts := []string{
+		// The one index: a record's versions in order, and a division's (the key starts
+		// with the division): <table>_at(T) of one division reads its part. Each index
+		// more costs every version written.
+		`CREATE INDEX ` + pgx.Identifier{r.name + "_versions"}.Sanitize() + ` ON ` + r.past + ` (` + strings.Join(keys, ", ") + `, valid_from)`,
+		`COMMENT ON TABLE ` + r.past + ` IS ` + literal(`The versions of the rows of `+r.src+` that ended (changed, removed, or history turned off), written by the statement that ended them; `+r.view+` adds the current rows. Kept when the history is turned off.`),
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncPastColumns adds to exact_history.<name>_past the columns its table gained, with
+// the table's comments, and returns the table's columns (quoted, in order) and whether it
+// added any.
+func syncPastColumns(ctx context.Context, tx pgx.Tx, r historyRel, created bool) (cols []string, added bool, err error) {
 	rows, err := tx.Query(ctx, `
 		SELECT a.attname, h.attname IS NULL,
 		       format('ALTER TABLE %s ADD COLUMN %I %s', $2::text, a.attname, format_type(a.atttypid, a.atttypmod)),
@@ -295,111 +442,120 @@ LANGUAGE sql STABLE AS $f$ SELECT * FROM ` + hist + ` WHERE valid_from <= at AND
 		FROM pg_attribute a
 		LEFT JOIN pg_attribute h ON h.attrelid = $3::regclass AND h.attname = a.attname AND NOT h.attisdropped
 		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-		ORDER BY a.attnum`, src, hist, hist)
+		ORDER BY a.attnum`, r.src, r.past, r.past)
 	if err != nil {
-		return false, -1, false, err
+		return nil, false, err
 	}
 	type column struct {
 		name          string
 		missing       bool
 		add, describe string
 	}
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (column, error) {
 		var c column
 		var describe *string
-		err := r.Scan(&c.name, &c.missing, &c.add, &describe)
+		err := row.Scan(&c.name, &c.missing, &c.add, &describe)
 		if describe != nil {
 			c.describe = *describe
 		}
 		return c, err
 	})
 	if err != nil {
-		return false, -1, false, err
+		return nil, false, err
 	}
-	var list []string
-	for _, c := range cols {
+	for _, c := range list {
 		if c.missing {
 			if _, err := tx.Exec(ctx, c.add); err != nil {
-				return false, -1, false, err
+				return nil, false, err
 			}
 			added = true
 		}
 		if (c.missing || created) && c.describe != "" {
 			if _, err := tx.Exec(ctx, c.describe); err != nil {
-				return false, -1, false, err
+				return nil, false, err
 			}
 		}
-		list = append(list, pgx.Identifier{c.name}.Sanitize())
+		cols = append(cols, pgx.Identifier{c.name}.Sanitize())
 	}
-	if enabled && !added {
-		return false, -1, created, nil
-	}
-	if err := historyTriggers(ctx, tx, name, t.Key, list, !enabled); err != nil {
-		return false, -1, false, err
-	}
-	if enabled {
-		return added, -1, created, nil
-	}
-	// Turning it on: no write of the table until this transaction commits, then the
-	// current rows as their first versions. A version the history holds from an earlier
-	// time it was on ended when it was turned off: the seeded one starts no earlier.
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+src+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
-		return false, -1, false, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE `+hist+` SET valid_to = now(), ended = $1 WHERE valid_to IS NULL`, HistoryOff); err != nil {
-		return false, -1, false, err
-	}
-	keyMatch := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		q := pgx.Identifier{k}.Sanitize()
-		keyMatch[i] = "h." + q + " = t." + q
-	}
-	tcols := make([]string, len(list))
-	for i, c := range list {
-		tcols[i] = "t." + c
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO `+hist+` (`+strings.Join(list, ", ")+`, valid_from, seeded)
-		SELECT `+strings.Join(tcols, ", ")+`, greatest(t.synced_at, e.last), true FROM `+src+` AS t
-		LEFT JOIN LATERAL (SELECT max(h.valid_to) AS last FROM `+hist+` AS h WHERE `+strings.Join(keyMatch, " AND ")+`) AS e ON true`)
-	if err != nil {
-		return false, -1, false, fmt.Errorf("seeding: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO exact_sync.history_tables (table_name, enabled) VALUES ($1, true)
-		ON CONFLICT (table_name) DO UPDATE SET enabled = true, enabled_at = now(), disabled_at = NULL`, name); err != nil {
-		return false, -1, false, err
-	}
-	return added, tag.RowsAffected(), created, nil
+	return cols, added, nil
 }
 
-// historyTrigger names the trigger functions of table name (schema exact_sync) and the
-// triggers, by the statement they follow.
+// historyView (re)creates the view exact_history.<name> of every version, its comments
+// and exact_history.<name>_at(timestamptz). With span nil (history off) the view holds
+// the ended versions only.
+func historyView(ctx context.Context, tx pgx.Tx, r historyRel, cols []string, span *historySpan) error {
+	var hist []string
+	for _, c := range historyColumns {
+		hist = append(hist, c.name)
+	}
+	q := `CREATE OR REPLACE VIEW ` + r.view + ` WITH (security_invoker = true) AS
+SELECT ` + strings.Join(hist, ", ") + `, ` + strings.Join(cols, ", ") + ` FROM ` + r.past
+	if span != nil {
+		tcols := make([]string, len(cols))
+		for i, c := range cols {
+			tcols[i] = "t." + c
+		}
+		q += `
+UNION ALL
+SELECT ` + span.validFrom("t") + `, NULL::timestamptz, NULL::text, ` + span.seeded("t") + `, ` + strings.Join(tcols, ", ") + ` FROM ` + r.src + ` AS t`
+	}
+	if _, err := tx.Exec(ctx, q); err != nil {
+		return err
+	}
+	stmts := []string{
+		`COMMENT ON VIEW ` + r.view + ` IS ` + literal(`Every version exactsync wrote of the rows of `+r.src+` since EXACTSYNC_HISTORY named the entity (exact_sync.history_tables): its columns, and when each version was current (valid_from, valid_to). The current rows of `+r.src+` are the open versions (valid_to NULL); `+r.past+` holds the ended ones. `+r.at+`(T) returns the rows as they were at T. Kept when the history is turned off.`),
+		`CREATE OR REPLACE FUNCTION ` + r.at + `(at timestamptz) RETURNS SETOF ` + r.view + `
+LANGUAGE sql STABLE AS $f$ SELECT * FROM ` + r.view + ` WHERE valid_from <= at AND (valid_to IS NULL OR valid_to > at) $f$`,
+		`COMMENT ON FUNCTION ` + r.at + `(timestamptz) IS ` + literal(`The rows of `+r.src+` as they were at the moment given, as far as its history knows them (see `+r.view+`).`),
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	// The view's columns are described as the past's are.
+	_, err := tx.Exec(ctx, `
+		DO $d$ DECLARE c record; BEGIN
+		FOR c IN SELECT a.attname, col_description(a.attrelid, a.attnum) AS d FROM pg_attribute a
+		         WHERE a.attrelid = `+literal(r.past)+`::regclass AND a.attnum > 0 AND NOT a.attisdropped
+		           AND col_description(a.attrelid, a.attnum) IS NOT NULL LOOP
+			EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', `+literal(r.view)+`, c.attname, c.d);
+		END LOOP; END $d$`)
+	return err
+}
+
+// historyTrigger names the trigger function of table name (schema exact_sync) and the
+// trigger, by the statement they follow.
 func historyTrigger(name, event string) (function, trigger string) {
 	return pgx.Identifier{"exact_sync", "history_" + name + "_" + event}.Sanitize(), "exactsync_history_" + event
 }
 
-// historyTriggers (re)writes the trigger functions of table name, whose history has the
-// columns cols (quoted), and creates the triggers when create.
-func historyTriggers(ctx context.Context, tx pgx.Tx, name string, key, cols []string, create bool) error {
-	src := pgx.Identifier{"exact", name}.Sanitize()
-	hist := pgx.Identifier{"exact_history", name}.Sanitize()
-	list := strings.Join(cols, ", ")
-	match := make([]string, len(key))
-	for i, k := range key {
-		q := pgx.Identifier{k}.Sanitize()
-		match[i] = "h." + q + " = o." + q
+// historyEvents are the statements whose rows the triggers keep: an update ends the
+// versions it changes, a delete those it removes. An insert writes no history: the new
+// row is its own open version.
+var historyEvents = []string{"update", "delete"}
+
+// historyTriggers (re)writes the trigger functions of the history r, whose table has the
+// columns cols (quoted), and (re)creates the triggers.
+func historyTriggers(ctx context.Context, tx pgx.Tx, r historyRel, cols []string, span historySpan) error {
+	ocols := make([]string, len(cols))
+	for i, c := range cols {
+		ocols[i] = "o." + c
 	}
-	closeOpen := `UPDATE ` + hist + ` AS h SET valid_to = now(), ended = %s FROM old_rows AS o WHERE ` + strings.Join(match, " AND ") + ` AND h.valid_to IS NULL;`
-	addNew := `INSERT INTO ` + hist + ` (` + list + `) SELECT ` + list + ` FROM new_rows;`
-	for _, e := range []struct{ event, body, transition string }{
-		{"insert", addNew, "NEW TABLE AS new_rows"},
-		{"update", fmt.Sprintf(closeOpen, "'changed'") + "\n" + addNew, "OLD TABLE AS old_rows NEW TABLE AS new_rows"},
-		{"delete", fmt.Sprintf(closeOpen, `coalesce(nullif(current_setting('`+historyEndedSetting+`', true), ''), 'deleted')`), "OLD TABLE AS old_rows"},
-	} {
-		fn, trig := historyTrigger(name, e.event)
+	end := func(ended string) string {
+		return `INSERT INTO ` + r.past + ` (` + strings.Join(cols, ", ") + `, valid_from, valid_to, ended, seeded)
+SELECT ` + strings.Join(ocols, ", ") + `, ` + span.validFrom("o") + `, now(), ` + ended + `, ` + span.seeded("o") + ` FROM old_rows AS o;`
+	}
+	bodies := map[string]string{
+		"update": end(`'changed'`),
+		"delete": end(`coalesce(nullif(current_setting('` + historyEndedSetting + `', true), ''), 'deleted')`),
+	}
+	for _, event := range historyEvents {
+		fn, trig := historyTrigger(r.name, event)
 		if _, err := tx.Exec(ctx, `CREATE OR REPLACE FUNCTION `+fn+`() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
-`+e.body+`
+`+bodies[event]+`
 RETURN NULL;
 END
 $f$`); err != nil {
@@ -408,33 +564,92 @@ $f$`); err != nil {
 		if _, err := tx.Exec(ctx, `REVOKE ALL ON FUNCTION `+fn+`() FROM PUBLIC`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `COMMENT ON FUNCTION `+fn+`() IS 'Writes the `+e.event+`s of `+src+` into `+hist+` (the trigger `+trig+`).'`); err != nil {
+		if _, err := tx.Exec(ctx, `COMMENT ON FUNCTION `+fn+`() IS `+literal(`Keeps in `+r.past+` the versions of the rows of `+r.src+` that a `+event+` ends (the trigger `+trig+`).`)); err != nil {
 			return err
 		}
-		if create {
-			if _, err := tx.Exec(ctx, `CREATE OR REPLACE TRIGGER `+trig+` AFTER `+strings.ToUpper(e.event)+` ON `+src+`
-REFERENCING `+e.transition+` FOR EACH STATEMENT EXECUTE FUNCTION `+fn+`()`); err != nil {
-				return err
-			}
+		if _, err := tx.Exec(ctx, `CREATE OR REPLACE TRIGGER `+trig+` AFTER `+strings.ToUpper(event)+` ON `+r.src+`
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION `+fn+`()`); err != nil {
+			return err
 		}
 	}
-	return nil
+	return dropLegacyInsertTrigger(ctx, tx, r)
 }
 
-// stopHistory turns the history of table name off: its triggers are dropped, its open
-// versions end (HistoryOff), the table stays.
-func stopHistory(ctx context.Context, tx pgx.Tx, name string) error {
-	src := pgx.Identifier{"exact", name}.Sanitize()
-	for _, event := range []string{"insert", "update", "delete"} {
-		_, trig := historyTrigger(name, event)
-		if _, err := tx.Exec(ctx, `DROP TRIGGER IF EXISTS `+trig+` ON `+src); err != nil {
+// dropLegacyInsertTrigger drops the insert trigger of the first layout, which copied
+// every new row into the history.
+func dropLegacyInsertTrigger(ctx context.Context, tx pgx.Tx, r historyRel) error {
+	fn, trig := historyTrigger(r.name, "insert")
+	if _, err := tx.Exec(ctx, `DROP TRIGGER IF EXISTS `+trig+` ON `+r.src); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `DROP FUNCTION IF EXISTS `+fn+`()`)
+	return err
+}
+
+// convertLegacyHistory turns a history of the first layout, exact_history.<name> a table
+// of every version, open ones included, into the present one: the table becomes
+// <name>_past without its open versions (the current rows are those), and the view, the
+// function and the triggers are made anew by ensureHistory or, for a history turned off,
+// here.
+func convertLegacyHistory(ctx context.Context, tx pgx.Tx, name string, enabled bool) error {
+	r := historyRelOf(name)
+	stmts := []string{
+		`DROP FUNCTION IF EXISTS ` + r.at + `(timestamptz)`,
+		`ALTER TABLE ` + r.view + ` RENAME TO ` + pgx.Identifier{name + "_past"}.Sanitize(),
+		`DELETE FROM ` + r.past + ` WHERE valid_to IS NULL`,
+		`ALTER TABLE ` + r.past + ` ALTER COLUMN valid_from DROP DEFAULT`,
+		`ALTER TABLE ` + r.past + ` ALTER COLUMN valid_to SET NOT NULL`,
+		`ALTER TABLE ` + r.past + ` ALTER COLUMN ended SET NOT NULL`,
+		`COMMENT ON TABLE ` + r.past + ` IS ` + literal(`The versions of the rows of `+r.src+` that ended (changed, removed, or history turned off), written by the statement that ended them; `+r.view+` adds the current rows. Kept when the history is turned off.`),
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE `+pgx.Identifier{"exact_history", name}.Sanitize()+` SET valid_to = now(), ended = $1 WHERE valid_to IS NULL`, HistoryOff); err != nil {
+	if err := dropLegacyInsertTrigger(ctx, tx, r); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE exact_sync.history_tables SET enabled = false, disabled_at = now() WHERE table_name = $1`, name)
+	if enabled {
+		return nil
+	}
+	cols, _, err := syncPastColumns(ctx, tx, r, false)
+	if err != nil {
+		return err
+	}
+	return historyView(ctx, tx, r, cols, nil)
+}
+
+// stopHistory turns the history of table name off: its triggers are dropped, the current
+// rows are kept as versions that ended (HistoryOff), the view shows those that ended.
+func stopHistory(ctx context.Context, tx pgx.Tx, name string, enabledAt time.Time) error {
+	r := historyRelOf(name)
+	for _, event := range historyEvents {
+		_, trig := historyTrigger(name, event)
+		if _, err := tx.Exec(ctx, `DROP TRIGGER IF EXISTS `+trig+` ON `+r.src); err != nil {
+			return err
+		}
+	}
+	cols, _, err := syncPastColumns(ctx, tx, r, false)
+	if err != nil {
+		return err
+	}
+	span := historySpan{on: enabledAt}
+	if err := tx.QueryRow(ctx, `SELECT max(valid_to) FROM `+r.past+` WHERE ended = $1`, HistoryOff).Scan(&span.lastOff); err != nil {
+		return err
+	}
+	tcols := make([]string, len(cols))
+	for i, c := range cols {
+		tcols[i] = "t." + c
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+r.past+` (`+strings.Join(cols, ", ")+`, valid_from, valid_to, ended, seeded)
+		SELECT `+strings.Join(tcols, ", ")+`, `+span.validFrom("t")+`, now(), $1, `+span.seeded("t")+` FROM `+r.src+` AS t`, HistoryOff); err != nil {
+		return err
+	}
+	if err := historyView(ctx, tx, r, cols, nil); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE exact_sync.history_tables SET enabled = false, disabled_at = now() WHERE table_name = $1`, name)
 	return err
 }
 

@@ -120,8 +120,8 @@ func TestHistoryAndDeletionsTrail(t *testing.T) {
 	// Every table, column and function of exact_history has a comment.
 	rows, err := s.Pool().Query(ctx, `
 		SELECT c.relname || '.' || a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-		WHERE c.relnamespace = 'exact_history'::regnamespace AND c.relkind = 'r' AND col_description(c.oid, a.attnum) IS NULL
-		UNION ALL SELECT relname FROM pg_class WHERE relnamespace = 'exact_history'::regnamespace AND relkind = 'r' AND obj_description(oid, 'pg_class') IS NULL
+		WHERE c.relnamespace = 'exact_history'::regnamespace AND c.relkind IN ('r', 'v') AND col_description(c.oid, a.attnum) IS NULL
+		UNION ALL SELECT relname FROM pg_class WHERE relnamespace = 'exact_history'::regnamespace AND relkind IN ('r', 'v') AND obj_description(oid, 'pg_class') IS NULL
 		UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'exact_history'::regnamespace AND obj_description(oid, 'pg_proc') IS NULL`)
 	if err != nil {
 		t.Fatal(err)
@@ -289,4 +289,69 @@ func TestReaderSeesTheHistoryOfItsDivisions(t *testing.T) {
 			t.Errorf("exactsync's role sees divisions %v in %s, want both", got, relation)
 		}
 	}
+}
+
+// TestLegacyHistoryIsConverted: a history of the first layout (exact_history.<table> a
+// table of every version, the open ones included, and an insert trigger copying every new
+// row) becomes the present one at the next SetHistory: its ended versions kept in
+// <table>_past, the current rows the open versions, the insert trigger gone, and the
+// writes after it kept as before.
+func TestLegacyHistoryIsConverted(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	table := accountsTable("exact.accounts")
+	write := func(as ...acct) {
+		t.Helper()
+		b := dest.Batch{Table: table, Rows: accountRows(as...), ConnectionID: conn.ID, Division: 101, Entity: "accounts"}
+		if _, err := s.WriteBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(acct{101, uuidN(1), "Alpha 2", 3}, acct{101, uuidN(2), "Beta", 2})
+	// The first layout, as SetHistory made it: one ended and two open versions, and its
+	// insert trigger.
+	for _, q := range []string{
+		`CREATE TABLE exact_history.accounts (LIKE exact.accounts)`,
+		`ALTER TABLE exact_history.accounts ADD COLUMN valid_from timestamptz NOT NULL DEFAULT now(),
+			ADD COLUMN valid_to timestamptz, ADD COLUMN ended text, ADD COLUMN seeded boolean NOT NULL DEFAULT false`,
+		`INSERT INTO exact_history.accounts SELECT a.*, a.synced_at, NULL, NULL, true FROM exact.accounts a`,
+		`INSERT INTO exact_history.accounts SELECT a.*, a.synced_at - interval '1 hour', a.synced_at, 'changed', true FROM exact.accounts a WHERE name = 'Alpha 2'`,
+		`UPDATE exact_history.accounts SET name = 'Alpha' WHERE valid_to IS NOT NULL`,
+		`CREATE FUNCTION exact_history.accounts_at(at timestamptz) RETURNS SETOF exact_history.accounts LANGUAGE sql STABLE
+			AS $f$ SELECT * FROM exact_history.accounts WHERE valid_from <= at AND (valid_to IS NULL OR valid_to > at) $f$`,
+		`CREATE FUNCTION exact_sync.history_accounts_insert() RETURNS trigger LANGUAGE plpgsql AS $f$
+			BEGIN INSERT INTO exact_history.accounts SELECT * FROM new_rows; RETURN NULL; END $f$`,
+		`CREATE TRIGGER exactsync_history_insert AFTER INSERT ON exact.accounts REFERENCING NEW TABLE AS new_rows
+			FOR EACH STATEMENT EXECUTE FUNCTION exact_sync.history_accounts_insert()`,
+		`INSERT INTO exact_sync.history_tables (table_name, enabled, enabled_at) VALUES ('accounts', true, clock_timestamp())`,
+	} {
+		if _, err := s.Pool().Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := s.SetHistory(ctx, []dest.Table{table}); err != nil {
+		t.Fatal(err)
+	}
+	var kind string
+	if err := s.Pool().QueryRow(ctx, `SELECT relkind::text FROM pg_class WHERE oid = 'exact_history.accounts'::regclass`).Scan(&kind); err != nil || kind != "v" {
+		t.Errorf("exact_history.accounts is of kind %q (%v), want a view", kind, err)
+	}
+	var triggers int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_trigger WHERE tgrelid = 'exact.accounts'::regclass AND tgname = 'exactsync_history_insert'`).Scan(&triggers); err != nil || triggers != 0 {
+		t.Errorf("%d insert triggers of the first layout left (%v)", triggers, err)
+	}
+	write(acct{101, uuidN(1), "Alpha 3", 4}, acct{101, uuidN(3), "Gamma", 5})
+	want := []version{
+		{uuidN(1), "Alpha", 3, false, "changed", true},
+		{uuidN(1), "Alpha 2", 3, false, "changed", true},
+		{uuidN(1), "Alpha 3", 4, true, "", false},
+		{uuidN(2), "Beta", 2, true, "", true},
+		{uuidN(3), "Gamma", 5, true, "", false},
+	}
+	if diff := cmp.Diff(want, historyOf(t, s, "accounts")); diff != "" {
+		t.Errorf("history after the conversion (-want +got):\n%s", diff)
+	}
+	checkOpenVersions(t, s, "accounts")
 }

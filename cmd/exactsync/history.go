@@ -40,7 +40,7 @@ func applyHistory(ctx context.Context, cfg *config.Config, st *sink.Store, off b
 		log.Info().Str("table", "exact_history."+t).Int64("seeded", ch.Seeded[i]).Msg("history turned on: every version of the table's rows is kept from now on")
 	}
 	for _, t := range ch.Off {
-		log.Info().Str("table", "exact_history."+t).Msg("history turned off (EXACTSYNC_HISTORY no longer names it): the table is kept, no version is added")
+		log.Info().Str("table", "exact_history."+t).Msg("history turned off (EXACTSYNC_HISTORY no longer names it): the versions are kept, no version is added")
 	}
 	return nil
 }
