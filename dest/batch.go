@@ -42,6 +42,9 @@ const (
 	// CauseNotSeen is a row a full pass did not see: Exact forgot its deletion, or the
 	// record left the endpoint.
 	CauseNotSeen = "not seen by a full pass"
+	// CauseConnectionRemoved is a row deleted with its connection (auth remove
+	// --delete-rows).
+	CauseConnectionRemoved = "connection removed"
 	// CauseNotInExact is a row a verification found Exact no longer has.
 	CauseNotInExact = "not in Exact at a verification"
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -93,7 +94,7 @@ func (s *Store) RemoveConnection(ctx context.Context, id int64, deleteRows bool,
 	if own := out.Own(); len(own) > 0 {
 		if deleteRows {
 			// The rows' history, where a table has one, ends with the connection.
-			if _, err := tx.Exec(ctx, setEndedSQL, "connection removed"); err != nil {
+			if _, err := tx.Exec(ctx, setEndedSQL, dest.CauseConnectionRemoved); err != nil {
 				return out, fmt.Errorf("removing connection %d: %w", id, err)
 			}
 		}
@@ -103,11 +104,21 @@ func (s *Store) RemoveConnection(ctx context.Context, id int64, deleteRows bool,
 				return out, err
 			}
 			q := `SELECT count(*) FROM ` + name + ` WHERE division = ANY($1)`
-			if deleteRows {
+			args := []any{own}
+			if deleteRows && len(t.Key) == 2 {
+				// Into the deletions trail, as every removal.
+				_, entity, _ := strings.Cut(t.Name, ".")
+				q = `WITH gone AS (DELETE FROM ` + name + ` AS t WHERE division = ANY($1)
+					RETURNING t.division, t.` + pgx.Identifier{t.Key[1]}.Sanitize() + `::text AS key, to_jsonb(t) AS record,
+						NULL::timestamptz AS deleted_at, NULL::uuid AS deleted_by),
+				trail AS (` + trailInsert("$2", "$3", "$4") + ` RETURNING 1)
+				SELECT count(*) FROM trail`
+				args = append(args, id, entity, dest.CauseConnectionRemoved)
+			} else if deleteRows {
 				q = `WITH d AS (DELETE FROM ` + name + ` WHERE division = ANY($1) RETURNING 1) SELECT count(*) FROM d`
 			}
 			var n int
-			if err := tx.QueryRow(ctx, q, own).Scan(&n); err != nil {
+			if err := tx.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 				return out, fmt.Errorf("removing connection %d: %s: %w", id, t.Name, err)
 			}
 			out.Rows += n

@@ -70,6 +70,15 @@ func TestRemoveConnection(t *testing.T) {
 			if n := len(storedAccounts(t, st, "exact.accounts")); n != want {
 				t.Errorf("%d accounts left, want %d", n, want)
 			}
+			// Rows deleted with their connection are in the deletions trail.
+			var trail int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM exact_history.deletions
+				WHERE connection_id = $1 AND division = 101 AND entity = 'accounts' AND cause = $2 AND record->>'name' = 'x'`, a.ID, dest.CauseConnectionRemoved).Scan(&trail); err != nil {
+				t.Fatal(err)
+			}
+			if wantTrail := map[bool]int{false: 0, true: 2}[deleteRows]; trail != wantTrail {
+				t.Errorf("%d rows in the deletions trail, want %d", trail, wantTrail)
+			}
 			conns, err := st.Connections(ctx)
 			if err != nil {
 				t.Fatal(err)
