@@ -95,6 +95,8 @@ func seedEveryTable(t *testing.T, st *sink.Store, divisions ...int) {
 		b.Queue(`INSERT INTO exact_sync.cursors (connection_id, division, entity, cursor_timestamp) VALUES ($1, $2, 'accounts', 42)`, conn.ID, d)
 		b.Queue(`INSERT INTO exact_sync.verifications (connection_id, division, entity, started_at, status) VALUES ($1, $2, 'accounts', now(), 'clean')`, conn.ID, d)
 		b.Queue(`INSERT INTO exact_sync.rejected_records (connection_id, division, entity, ref, reason, record) VALUES ($1, $2, 'accounts', 'sha256:x', 'field Name: a NUL character', '\x00ff'::bytea)`, conn.ID, d)
+		// The change log's entry of the rows above, as the sink's writes add it.
+		b.Queue(`INSERT INTO exact_sync.changes (table_name, division, keys) VALUES ('accounts', $1, '{}')`, d)
 	}
 	if err := st.Pool().SendBatch(ctx, b).Close(); err != nil {
 		t.Fatalf("seeding the tables: %v", err)
@@ -153,7 +155,7 @@ func TestReaderReadsExactAndStatusOnly(t *testing.T) {
 			t.Errorf("a reader of every division sees divisions %v in %s, want [101 102]", got, v)
 		}
 	}
-	// The change log, an entry per table and division the seeding wrote.
+	// The change log, an entry per division the seeding wrote.
 	if got := divisionsIn(t, reader, "(SELECT DISTINCT division FROM exact_status.changes) c"); !slices.Equal(got, []int{101, 102}) {
 		t.Errorf("a reader of every division sees divisions %v in exact_status.changes, want [101 102]", got)
 	}

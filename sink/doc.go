@@ -62,8 +62,9 @@
 // one Notification per entity written, as JSON, delivered when the write commits and
 // never for one that rolls back (a refused fence, a lost connection). A listener learns
 // what changed and where the entity's cursor stands, then reads the rows the change log
-// (exact_status.changes, written by the tables' triggers, migration 00018) lists after the
-// entry it last read.
+// (exact_status.changes, migrations 00018 and 00021) lists after the entry it last read:
+// the write adds its entries itself, in its transaction (logCopied, and the upsert's
+// RETURNING), one per division and kind (inserted, changed).
 // PostgreSQL serializes the commits of notifying transactions for a moment; with the
 // pages' asynchronous commit that costs little.
 //

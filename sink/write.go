@@ -164,11 +164,16 @@ func (s *Store) writeInTx(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.B
 			if dup {
 				upsert = p.upsertDistinct
 			}
-			tag, err := tx.Exec(ctx, upsert)
+			if p.logTable != "" {
+				err = tx.QueryRow(ctx, upsert).Scan(&res.Upserted)
+			} else {
+				var tag pgconn.CommandTag
+				tag, err = tx.Exec(ctx, upsert)
+				res.Upserted = int(tag.RowsAffected())
+			}
 			if err != nil {
 				return res, "", fmt.Errorf("upserting %d rows: %w", len(b.Rows), err)
 			}
-			res.Upserted = int(tag.RowsAffected())
 		}
 	}
 	if len(b.Removals) > 0 {
@@ -230,6 +235,9 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, p *tablePlan, b dest.Bat
 	}
 	if err != nil {
 		return false, fmt.Errorf("copying %d new rows: %w", len(b.Rows), err)
+	}
+	if err := logCopied(ctx, tx, p, b.Rows); err != nil {
+		return false, err
 	}
 	p.copied.Add(1)
 	return true, nil
@@ -330,6 +338,7 @@ type tablePlan struct {
 	cat            *tableCatalog // built on first use; guarded by Store.plansMu
 	targetIdent    pgx.Identifier
 	copied         atomic.Int64 // pages in a row that went straight into the target (see copyNew)
+	logTable       string       // the table's name in the change log; "" when it is not an entity's table
 }
 
 type planKey struct{ name, columns, key, version string }
@@ -429,7 +438,47 @@ WHERE t.%[5]s < EXCLUDED.%[5]s OR (t.%[5]s = EXCLUDED.%[5]s AND (%[7]s) IS DISTI
 	p.upsert = strings.Replace(p.upsertDistinct,
 		fmt.Sprintf("SELECT DISTINCT ON (%[1]s) %[2]s, now() FROM %[3]s ORDER BY %[1]s, %[4]s DESC NULLS LAST", keyList, colList, staging.Sanitize(), version),
 		fmt.Sprintf("SELECT %s, now() FROM %s", colList, staging.Sanitize()), 1)
+	if parts[0] == "exact" && len(parts) == 2 && len(t.Key) == 2 {
+		// An entity's table: its writes go to the change log (migration 00021). The
+		// upsert returns what it inserted (xmax 0: no earlier version) and changed, and
+		// logs the keys of each, per division, in the same statement.
+		p.logTable = parts[1]
+		div, id := pgx.Identifier{t.Key[0]}.Sanitize(), pgx.Identifier{t.Key[1]}.Sanitize()
+		for _, q := range []*string{&p.upsert, &p.upsertDistinct} {
+			*q = `WITH up AS (` + *q + `
+RETURNING t.` + div + ` AS division, t.` + id + `::text AS key, t.xmax = 0 AS inserted),
+logged AS (INSERT INTO exact_sync.changes (table_name, division, keys)
+SELECT ` + literal(p.logTable) + `, division, array_agg(key) FROM up GROUP BY division, inserted)
+SELECT count(*) FROM up`
+		}
+	}
 	return p, nil
+}
+
+// logCopied adds to the change log the keys of rows, which a COPY has just inserted
+// into the plan's table, one entry per division.
+func logCopied(ctx context.Context, tx pgx.Tx, p *tablePlan, rows [][]any) error {
+	if p.logTable == "" || len(rows) == 0 {
+		return nil
+	}
+	di, ki := p.keyIndexes[0], p.keyIndexes[1]
+	var divisions []any
+	keys := map[any][]any{}
+	for _, r := range rows {
+		d := r[di]
+		if _, ok := keys[d]; !ok {
+			divisions = append(divisions, d)
+			keys[d] = make([]any, 0, len(rows))
+		}
+		keys[d] = append(keys[d], keyText(r[ki]))
+	}
+	for _, d := range divisions {
+		if _, err := tx.Exec(ctx, `INSERT INTO exact_sync.changes (table_name, division, keys) VALUES ($1, $2, $3::text[])`,
+			p.logTable, d, keys[d]); err != nil {
+			return fmt.Errorf("logging %d new rows: %w", len(keys[d]), err)
+		}
+	}
+	return nil
 }
 
 // copy copies rows into ident, the plan's target or staging table (same column types).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -73,6 +74,17 @@ func TestRawExtraRebuildsEveryEntityOnPostgreSQL(t *testing.T) {
 				if diff := cmp.Diff(decodeJSON(t, w), decodeJSON(t, g)); diff != "" {
 					t.Errorf("row %s: exact.received(t) differs from the record as received (-received +rebuilt):\n%s", k, diff)
 				}
+			}
+			// Every entity's writes feed the change log, with the keys of the rows written.
+			var logged, missing int
+			if err := sides[0].pool.QueryRow(ctx, `SELECT count(DISTINCT k), count(*) FILTER (WHERE NOT EXISTS (
+					SELECT 1 FROM exact_sync.changes c, unnest(c.keys) ck WHERE c.table_name = $1 AND c.division = 101 AND ck = t.`+key+`::text))
+				FROM `+e.Table+` t LEFT JOIN (SELECT unnest(keys) AS k FROM exact_sync.changes WHERE table_name = $1 AND division = 101) c ON c.k = t.`+key+`::text
+				WHERE t.division = 101`, strings.TrimPrefix(e.Table, "exact.")).Scan(&logged, &missing); err != nil {
+				t.Fatal(err)
+			}
+			if logged != len(want.records) || missing != 0 {
+				t.Errorf("the change log holds %d keys of the %d rows written (%d rows not logged)", logged, len(want.records), missing)
 			}
 			if got.bytes >= want.bytes {
 				t.Errorf("raw holds %d bytes with extra, %d with on: want fewer", got.bytes, want.bytes)

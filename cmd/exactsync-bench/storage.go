@@ -124,7 +124,7 @@ func benchStorage(ctx context.Context, base, entity, mode string, n, cycles int)
 		}
 		if mode == indexedMode {
 			if _, err := db.Pool.Exec(ctx, `CREATE INDEX ON `+e.Table+` (synced_at); ALTER TABLE `+e.Table+` RESET (fillfactor);
-				DROP TRIGGER exactsync_inserted ON `+e.Table+`; DROP TRIGGER exactsync_updated ON `+e.Table); err != nil {
+				DROP TRIGGER IF EXISTS exactsync_inserted ON `+e.Table+`; DROP TRIGGER IF EXISTS exactsync_updated ON `+e.Table); err != nil {
 				return err
 			}
 		}
