@@ -13,7 +13,7 @@ import (
 )
 
 // applyHistory turns on the history of the tables of the entities EXACTSYNC_HISTORY
-// names (seeding each new one with its rows) and, with off (run's start), turns off the
+// names (the rows of each new one its first versions) and, with off (run's start), turns off the
 // others' history, keeping their tables. `exactsync sync` turns nothing off: a one-off
 // sync from a shell without the variable must not stop the history the service keeps.
 func applyHistory(ctx context.Context, cfg *config.Config, st *sink.Store, off bool, log zerolog.Logger) error {
