@@ -107,9 +107,12 @@
 //
 // # Locks
 //
-// LockDivision takes a session advisory lock per (connection, division) on its own
-// database session, so two replicas never sync the same division at once. Migrate takes
-// an advisory lock too, so concurrent processes migrate once.
+// LockDivision takes a session advisory lock per (connection, division), so two
+// replicas never sync the same division at once, and increments the division's fencing
+// token with it. The locks the worker's jobs take are held on a few database sessions
+// the store keeps for them (a lock and its fence are one statement on one); a lock a
+// caller waits for, on a session of its own. Migrate takes an advisory lock too, so
+// concurrent processes migrate once.
 //
 // The sink does not schedule, fetch or decide what to write: package sync does.
 //

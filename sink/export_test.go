@@ -141,3 +141,6 @@ var AppendNumeric = appendNumeric
 
 // AsDataError exposes dataError to the tests.
 var AsDataError = dataError
+
+// LockSessionCount exposes lockSessionCount to the tests.
+const LockSessionCount = lockSessionCount

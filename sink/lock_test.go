@@ -124,9 +124,12 @@ func waitForWaiters(t *testing.T, s *sink.Store, connID int64, division, want in
 // TestLostLockStopsTheWritesOfItsHolder: the session holding a division's lock ends (as
 // on a server restart; here its backend is terminated), another worker takes the lock,
 // and the first worker's next write fails with ErrLockLost instead of writing alongside.
+// The other worker is another process's store: this one still counts the lock as its
+// own until its holder lets it go.
 func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 	t.Parallel()
-	s := sinktest.NewStore(t)
+	url := sinktest.NewMigratedDatabase(t)
+	s, other := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	first, ok, err := s.LockDivision(ctx, conn.ID, 101, false)
@@ -153,7 +156,7 @@ func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 	}
 	var second *dest.DivisionLock
 	for range 50 { // the server releases the lock as the backend exits
-		if second, ok, err = s.LockDivision(ctx, conn.ID, 101, false); err != nil || ok {
+		if second, ok, err = other.LockDivision(ctx, conn.ID, 101, false); err != nil || ok {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -231,4 +234,100 @@ func TestLockWebhooks(t *testing.T) {
 		t.Fatalf("LockWebhooks after unlock: %v", err)
 	}
 	again()
+}
+
+// TestDivisionLocksShareFewSessions: the locks a store takes without waiting are held on
+// the few sessions it keeps for them, not on a session each; another store (another
+// process) on the same database cannot take them while they are held, and can once they
+// are released.
+func TestDivisionLocksShareFewSessions(t *testing.T) {
+	t.Parallel()
+	url := sinktest.NewMigratedDatabase(t)
+	a, b := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	ctx := testContext(t)
+	const n = 40
+	var locks []*dest.DivisionLock
+	for d := range n {
+		l, ok, err := a.LockDivision(ctx, 1, 1000+d, false)
+		if err != nil || !ok {
+			t.Fatalf("LockDivision(1, %d): ok %t, err %v", 1000+d, ok, err)
+		}
+		locks = append(locks, l)
+	}
+	var held, sessions int
+	err := a.Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held, &sessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held != n || sessions > sink.LockSessionCount {
+		t.Errorf("%d locks held on %d sessions, want %d on at most %d", held, sessions, n, sink.LockSessionCount)
+	}
+	for d := range n {
+		if _, ok, err := b.LockDivision(ctx, 1, 1000+d, false); err != nil || ok {
+			t.Fatalf("another store's LockDivision(1, %d) while held: ok %t, err %v; want not ok", 1000+d, ok, err)
+		}
+	}
+	for _, l := range locks {
+		l.Unlock()
+	}
+	for d := range n {
+		l, ok, err := b.LockDivision(ctx, 1, 1000+d, false)
+		if err != nil || !ok {
+			t.Fatalf("another store's LockDivision(1, %d) once released: ok %t, err %v; want ok", 1000+d, ok, err)
+		}
+		if l.Fence != 2 {
+			t.Errorf("fence of the second taking of division %d: %d, want 2", 1000+d, l.Fence)
+		}
+		l.Unlock()
+	}
+}
+
+// TestLockSessionLost: when the session holding a store's locks ends, its locks are
+// gone, the store takes new ones on a new session, and the Unlock of a lock that went
+// with the old session releases nothing of the new holder's.
+func TestLockSessionLost(t *testing.T) {
+	t.Parallel()
+	url := sinktest.NewMigratedDatabase(t)
+	a, b := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	ctx := testContext(t)
+	old, ok, err := a.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: ok %t, err %v", ok, err)
+	}
+	k1, k2 := sink.DivisionLockKey(1, 101)
+	var n int
+	err = a.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, k1, k2).Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("terminating the lock's session: %d, %v", n, err)
+	}
+	// The store finds its session gone at its next statement on it: the next lock of
+	// the same session (the same division, which this store still counts as its own,
+	// is refused without asking) fails or is taken on a new session.
+	var again *dest.DivisionLock
+	for range 50 {
+		if again, ok, err = a.LockDivision(ctx, 1, 101+sink.LockSessionCount, false); err == nil && ok {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || !ok {
+		t.Fatalf("LockDivision after the session ended: ok %t, err %v", ok, err)
+	}
+	defer again.Unlock()
+	other, ok, err := b.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("another store's LockDivision of the lost lock: ok %t, err %v", ok, err)
+	}
+	defer other.Unlock()
+	old.Unlock() // its session is gone: nothing to release, and nothing of b's is
+	if _, ok, err := a.LockDivision(ctx, 1, 101, false); err != nil || ok {
+		t.Errorf("LockDivision while the other store holds the lock: ok %t, err %v; want not ok", ok, err)
+	}
+	if again.Fence != 1 || other.Fence != old.Fence+1 {
+		t.Errorf("fences: %d for the new lock, %d after %d for the taken one; want 1, %d", again.Fence, other.Fence, old.Fence, old.Fence+1)
+	}
 }

@@ -73,6 +73,8 @@ type Store struct {
 
 	plansMu sync.Mutex
 	plans   map[planKey]*tablePlan
+
+	divLocks lockSessions // see LockDivision
 }
 
 // Open connects to PostgreSQL and pings it. It does not migrate; call Migrate.
@@ -120,8 +122,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close ends the sessions holding the store's division locks, which releases them, and
+// closes the pool.
+func (s *Store) Close() {
+	s.divLocks.close()
+	s.pool.Close()
+}
 
 // EnsureDatabase connects to the "postgres" database of the server databaseURL points at
 // and creates the URL's database if it does not exist. Concurrent callers are safe.
