@@ -109,9 +109,10 @@
 //
 // LockDivision takes a session advisory lock per (connection, division), so two
 // replicas never sync the same division at once, and increments the division's fencing
-// token with it. The locks the worker's jobs take are held on a few database sessions
-// the store keeps for them (a lock and its fence are one statement on one); a lock a
-// caller waits for, on a session of its own. Migrate takes an advisory lock too, so
+// token with it. Each lock is held on a database session of its own, which nothing but
+// the lock's release (or the session's end) lets go of; the sessions of the locks the
+// worker's jobs take are kept a few seconds once released, for the next lock (a lock and
+// its fence are then one statement on a session that has run it before). Migrate takes an advisory lock too, so
 // concurrent processes migrate once.
 //
 // The sink does not schedule, fetch or decide what to write: package sync does.

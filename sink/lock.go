@@ -17,18 +17,20 @@ import (
 // processes never sync the same division of the same connection at once, and returns it
 // with the division's new fencing token. The lock is held until Unlock is called.
 //
-// With wait=false, the way the worker's jobs take it, it returns ok=false at once when
-// someone else holds the lock, in this process or another. The lock is then taken on one
-// of a few database sessions the store keeps for its division locks (lockSessions), each
-// holding many locks, opened outside the pool so that a held lock never takes a pool slot
-// that writes need: taking and releasing a lock is one statement each, where a session of
-// its own per lock cost PostgreSQL a new backend per job (BENCHMARKS.md, "A cycle on the
-// job queue"). With wait=true it blocks until the lock is free or ctx is done (then it
-// returns ctx's error), on a database session of its own, as a wait must not hold up the
-// other locks' session.
+// Each lock is held on a database session of its own, opened outside the pool so that a
+// held lock never takes a pool slot that writes need, and nothing but its own Unlock (or
+// the session's end) releases it: not another job's lock or failure, not Close.
 //
-// If a session dies (a server restart, a network cut), PostgreSQL releases its locks
-// and another worker may take them. That is why taking a lock also increments the
+// With wait=false, the way the worker's jobs take it, it returns ok=false at once when
+// someone else holds the lock, in this process or another. Taking the lock and its fence
+// is then one statement, and releasing it another, on a session that an earlier lock of
+// the store used and let go of (lockSessions): a new session per lock cost PostgreSQL a
+// new backend per job (BENCHMARKS.md, "A cycle on the job queue"). With wait=true it
+// blocks until the lock is free or ctx is done (then it returns ctx's error), on a new
+// session.
+//
+// If a session dies (a server restart, a network cut), PostgreSQL releases its lock
+// and another worker may take it. That is why taking a lock also increments the
 // division's fencing token in exact_sync.division_locks and returns it as Fence: a write
 // that carries the fence checks it in its own transaction, so the worker that lost the
 // lock stops at its next write instead of syncing alongside the new holder.
@@ -52,151 +54,169 @@ func (s *Store) LockDivision(ctx context.Context, connID int64, division int, wa
 	return dest.NewDivisionLock(fence, unlock), true, nil
 }
 
-// lockSessionCount is how many database sessions a store keeps for the division locks
-// it takes without waiting: a lock's statements on one session run one at a time, a
-// round trip each, so a few sessions serve many workers.
-const lockSessionCount = 4
+// lockSessionIdle is how long a lock session that holds no lock is kept for the next
+// lock before it is closed: long enough to carry a session from one job of a worker to
+// its next, short enough that a quiet process keeps none.
+const lockSessionIdle = 3 * time.Second
 
-// lockSessionTimeout bounds a statement on a lock session. The caller's context does not:
-// pgx closes a session whose statement is cancelled, which would release every lock the
-// session holds.
-const lockSessionTimeout = 30 * time.Second
-
-// lockSessions are the database sessions on which a store holds the division locks it
-// takes without waiting; a lock's key picks its session.
+// lockSessions are the database sessions of the division locks a store takes without
+// waiting. A session holds one lock at a time, as a session per lock did: a failure on
+// it (a statement cancelled, an unlock that fails, the session's end) releases that lock
+// alone. Released cleanly, a session goes back to idle for the next lock, and is closed
+// after lockSessionIdle unused: a process keeps as many as it holds locks, and a few
+// seconds' more.
 type lockSessions struct {
-	sessions [lockSessionCount]lockSession
+	mu     sync.Mutex
+	idle   []idleLockSession // the most recently released last
+	closed bool              // Close was called: a released session is closed
+	reaper *time.Timer       // closes the idle sessions over lockSessionIdle; nil when none are idle
+	opened int               // sessions opened, for the tests
 }
 
-// lockSession is one database session holding division locks. Its statements run one at
-// a time (mu). held lists the locks it holds, so that a lock this process holds is
-// refused without asking the server (a session's advisory locks are re-entrant: the
-// server would grant it again).
-type lockSession struct {
-	mu   sync.Mutex
-	conn *pgx.Conn // nil until the first lock, and after the session broke
-	gen  int       // counts the sessions opened; a lock of an earlier one is gone with it
-	held map[[2]int32]bool
+// idleLockSession is a lock session holding no lock, and since when.
+type idleLockSession struct {
+	conn  *pgx.Conn
+	since time.Time
 }
 
 // try takes the lock of (connID, division) if it is free, with its fence, in one
-// statement on the key's session.
+// statement on an idle session, or on a new one when none is.
 func (ls *lockSessions) try(ctx context.Context, s *Store, connID int64, division int) (*dest.DivisionLock, bool, error) {
 	k1, k2 := divisionLockKey(connID, division)
-	key := [2]int32{k1, k2}
-	sess := &ls.sessions[uint32(k2)%lockSessionCount]
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	if sess.held[key] {
-		return nil, false, nil
-	}
-	var (
-		ok    bool
-		fence int64
-		err   error
-	)
-	// A session the server ended (a restart, a cut, an idle timeout) is found out at its
-	// next statement, which then fails without having taken anything: once, the lock is
-	// asked for again on a new session.
-	for attempt := 0; ; attempt++ {
-		if err = sess.open(ctx, s); err != nil {
+	for {
+		conn, reused, err := ls.get(ctx, s)
+		if err != nil {
 			return nil, false, err
 		}
-		ok, fence, err = sess.take(ctx, k1, k2, connID, division)
-		if err == nil || !sess.conn.IsClosed() || attempt == 1 {
-			break
+		var (
+			ok    bool
+			fence int64
+		)
+		err = conn.QueryRow(ctx, `
+			WITH l AS (SELECT pg_try_advisory_lock($1, $2) AS ok),
+			f AS (
+				INSERT INTO exact_sync.division_locks AS d (connection_id, division, fence)
+				SELECT $3, $4, 1 FROM l WHERE l.ok
+				ON CONFLICT (connection_id, division) DO UPDATE SET fence = d.fence + 1, acquired_at = now()
+				RETURNING d.fence)
+			SELECT l.ok, coalesce((SELECT fence FROM f), 0) FROM l`, k1, k2, connID, division).Scan(&ok, &fence)
+		if err != nil {
+			// Closing the session releases the lock if the statement took it before it failed.
+			closeLockSession(conn)
+			// An idle session the server ended (a restart, a cut, an idle timeout) is
+			// found out here, having taken nothing: the lock is asked for on another.
+			if reused && ctx.Err() == nil {
+				continue
+			}
+			return nil, false, fmt.Errorf("taking the division lock and its fencing token: %w", err)
 		}
-	}
-	if err != nil {
-		sess.release(s, k1, k2)
-		return nil, false, fmt.Errorf("taking the division lock and its fencing token: %w", err)
-	}
-	if !ok {
-		return nil, false, nil
-	}
-	sess.held[key] = true
-	gen := sess.gen
-	return dest.NewDivisionLock(fence, func() {
-		sess.mu.Lock()
-		defer sess.mu.Unlock()
-		if sess.gen != gen || !sess.held[key] {
-			return // the session that held the lock ended, and the lock with it
+		if !ok {
+			ls.put(conn)
+			return nil, false, nil
 		}
-		delete(sess.held, key)
-		sess.release(s, k1, k2)
-	}), true, nil
+		return dest.NewDivisionLock(fence, func() { ls.release(s, conn, k1, k2, connID, division) }), true, nil
+	}
 }
 
-// open connects the session unless it is connected. The caller holds mu.
-func (sess *lockSession) open(ctx context.Context, s *Store) error {
-	if sess.conn != nil && !sess.conn.IsClosed() {
-		return nil
+// get returns an idle session, the most recently released, or else a new one; reused
+// says which.
+func (ls *lockSessions) get(ctx context.Context, s *Store) (conn *pgx.Conn, reused bool, err error) {
+	ls.mu.Lock()
+	if n := len(ls.idle); n > 0 {
+		conn = ls.idle[n-1].conn
+		ls.idle[n-1] = idleLockSession{}
+		ls.idle = ls.idle[:n-1]
+		ls.mu.Unlock()
+		return conn, true, nil
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	ls.opened++
+	ls.mu.Unlock()
+	conn, err = pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return fmt.Errorf("connecting: %w", connectError(s.addr, s.pool.Config().ConnConfig.Database, err))
+		return nil, false, fmt.Errorf("connecting: %w", connectError(s.addr, s.pool.Config().ConnConfig.Database, err))
 	}
-	sess.conn, sess.held = conn, map[[2]int32]bool{}
-	sess.gen++
-	return nil
+	return conn, false, nil
 }
 
-// take takes lock (k1, k2) of (connID, division) if it is free and, when it did, the
-// division's next fence, in one statement. The caller holds mu.
-func (sess *lockSession) take(ctx context.Context, k1, k2 int32, connID int64, division int) (ok bool, fence int64, err error) {
-	// Not cancelled with ctx: pgx closes a session whose statement is cancelled, which
-	// would release every lock the session holds.
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockSessionTimeout)
-	defer cancel()
-	err = sess.conn.QueryRow(qctx, `
-		WITH l AS (SELECT pg_try_advisory_lock($1, $2) AS ok),
-		f AS (
-			INSERT INTO exact_sync.division_locks AS d (connection_id, division, fence)
-			SELECT $3, $4, 1 FROM l WHERE l.ok
-			ON CONFLICT (connection_id, division) DO UPDATE SET fence = d.fence + 1, acquired_at = now()
-			RETURNING d.fence)
-		SELECT l.ok, coalesce((SELECT fence FROM f), 0) FROM l`, k1, k2, connID, division).Scan(&ok, &fence)
-	return ok, fence, err
-}
-
-// release releases lock (k1, k2) on the session, if it holds it; when the session fails
-// to, it is closed, which releases every lock it holds (their holders find out at their
-// next write, by their fence). The caller holds mu.
-func (sess *lockSession) release(s *Store, k1, k2 int32) {
-	if sess.conn == nil || sess.conn.IsClosed() {
-		sess.closeConn()
-		return
-	}
+// release releases lock (k1, k2) held on conn and lets the session go idle; when the
+// session fails to release it, the session is closed, which releases it in any case.
+func (ls *lockSessions) release(s *Store, conn *pgx.Conn, k1, k2 int32, connID int64, division int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := sess.conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, k1, k2); err != nil {
-		s.log.Warn().Err(err).Int("locks_held", len(sess.held)).
-			Msg("releasing a division lock failed; closing its session, which releases the session's every lock")
-		sess.closeConn()
+	var released bool
+	if err := conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1, $2)`, k1, k2).Scan(&released); err != nil || !released {
+		if err != nil && !conn.IsClosed() {
+			s.log.Warn().Err(err).Int64("connection", connID).Int("division", division).
+				Msg("releasing a division lock failed; closing its session instead")
+		}
+		closeLockSession(conn) // ends the session, which releases the lock in any case
+		return
+	}
+	ls.put(conn)
+}
+
+// put keeps conn, which holds no lock, idle for the next lock; after Close, or if the
+// session broke, it is closed instead.
+func (ls *lockSessions) put(conn *pgx.Conn) {
+	ls.mu.Lock()
+	if ls.closed || conn.IsClosed() {
+		ls.mu.Unlock()
+		closeLockSession(conn)
+		return
+	}
+	ls.idle = append(ls.idle, idleLockSession{conn: conn, since: time.Now()})
+	if ls.reaper == nil {
+		ls.reaper = time.AfterFunc(lockSessionIdle, ls.reap)
+	}
+	ls.mu.Unlock()
+}
+
+// reap closes the sessions idle for lockSessionIdle or longer, and comes back for the
+// others when theirs is over.
+func (ls *lockSessions) reap() {
+	ls.mu.Lock()
+	now := time.Now()
+	n := 0 // the oldest first: idle[:n] are over their time
+	for n < len(ls.idle) && now.Sub(ls.idle[n].since) >= lockSessionIdle {
+		n++
+	}
+	over := make([]*pgx.Conn, n)
+	for i := range n {
+		over[i] = ls.idle[i].conn
+	}
+	ls.idle = append(ls.idle[:0], ls.idle[n:]...)
+	ls.reaper = nil
+	if !ls.closed && len(ls.idle) > 0 {
+		ls.reaper = time.AfterFunc(lockSessionIdle-now.Sub(ls.idle[0].since), ls.reap)
+	}
+	ls.mu.Unlock()
+	for _, c := range over {
+		closeLockSession(c)
 	}
 }
 
-// closeConn ends the session, and with it every lock it held. The caller holds mu.
-func (sess *lockSession) closeConn() {
-	if sess.conn != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		sess.conn.Close(ctx)
-	}
-	sess.conn, sess.held = nil, nil
-}
-
-// close ends every session, and so releases the locks still held.
+// close closes the idle sessions; a session holding a lock is closed when its holder
+// releases the lock, never before: the lock is its job's until the job lets it go.
 func (ls *lockSessions) close() {
-	for i := range ls.sessions {
-		sess := &ls.sessions[i]
-		sess.mu.Lock()
-		sess.closeConn()
-		sess.mu.Unlock()
+	ls.mu.Lock()
+	ls.closed = true
+	idle := ls.idle
+	ls.idle = nil
+	if ls.reaper != nil {
+		ls.reaper.Stop()
+		ls.reaper = nil
 	}
+	ls.mu.Unlock()
+	for _, c := range idle {
+		closeLockSession(c.conn)
+	}
+}
+
+// closeLockSession ends a lock session, and with it any lock it holds.
+func closeLockSession(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn.Close(ctx)
 }
 
 // LockWebhooks takes the lock of the webhook subscriptions of (connID, division), waiting

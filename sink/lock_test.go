@@ -124,12 +124,9 @@ func waitForWaiters(t *testing.T, s *sink.Store, connID int64, division, want in
 // TestLostLockStopsTheWritesOfItsHolder: the session holding a division's lock ends (as
 // on a server restart; here its backend is terminated), another worker takes the lock,
 // and the first worker's next write fails with ErrLockLost instead of writing alongside.
-// The other worker is another process's store: this one still counts the lock as its
-// own until its holder lets it go.
 func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 	t.Parallel()
-	url := sinktest.NewMigratedDatabase(t)
-	s, other := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	s := sinktest.NewStore(t)
 	ctx := testContext(t)
 	conn := newConnection(t, s)
 	first, ok, err := s.LockDivision(ctx, conn.ID, 101, false)
@@ -156,7 +153,7 @@ func TestLostLockStopsTheWritesOfItsHolder(t *testing.T) {
 	}
 	var second *dest.DivisionLock
 	for range 50 { // the server releases the lock as the backend exits
-		if second, ok, err = other.LockDivision(ctx, conn.ID, 101, false); err != nil || ok {
+		if second, ok, err = s.LockDivision(ctx, conn.ID, 101, false); err != nil || ok {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -236,16 +233,29 @@ func TestLockWebhooks(t *testing.T) {
 	again()
 }
 
-// TestDivisionLocksShareFewSessions: the locks a store takes without waiting are held on
-// the few sessions it keeps for them, not on a session each; another store (another
-// process) on the same database cannot take them while they are held, and can once they
-// are released.
-func TestDivisionLocksShareFewSessions(t *testing.T) {
+// lockBackends returns how many advisory locks are held in the store's database, and on
+// how many sessions.
+func lockBackends(t *testing.T, s *sink.Store) (held, sessions int) {
+	t.Helper()
+	err := s.Pool().QueryRow(context.Background(), `SELECT count(*), count(DISTINCT pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held, &sessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return held, sessions
+}
+
+// TestDivisionLockSessionsReused: each lock a store takes without waiting is held on a
+// session of its own; another store (another process) cannot take it while it is held,
+// and can once it is released; a released session serves the store's next locks instead
+// of a new one, and is closed once it has been idle a while.
+func TestDivisionLockSessionsReused(t *testing.T) {
 	t.Parallel()
 	url := sinktest.NewMigratedDatabase(t)
 	a, b := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
 	ctx := testContext(t)
-	const n = 40
+	const n = 8
 	var locks []*dest.DivisionLock
 	for d := range n {
 		l, ok, err := a.LockDivision(ctx, 1, 1000+d, false)
@@ -254,15 +264,8 @@ func TestDivisionLocksShareFewSessions(t *testing.T) {
 		}
 		locks = append(locks, l)
 	}
-	var held, sessions int
-	err := a.Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND objsubid = 2
-		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held, &sessions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if held != n || sessions > sink.LockSessionCount {
-		t.Errorf("%d locks held on %d sessions, want %d on at most %d", held, sessions, n, sink.LockSessionCount)
+	if held, sessions := lockBackends(t, a); held != n || sessions != n {
+		t.Errorf("%d locks held on %d sessions, want %d on %d", held, sessions, n, n)
 	}
 	for d := range n {
 		if _, ok, err := b.LockDivision(ctx, 1, 1000+d, false); err != nil || ok {
@@ -282,52 +285,90 @@ func TestDivisionLocksShareFewSessions(t *testing.T) {
 		}
 		l.Unlock()
 	}
+	// Taken and released one after the other, the locks reuse the idle sessions.
+	for d := range 3 * n {
+		l, ok, err := a.LockDivision(ctx, 1, 2000+d, false)
+		if err != nil || !ok {
+			t.Fatalf("LockDivision(1, %d): ok %t, err %v", 2000+d, ok, err)
+		}
+		l.Unlock()
+	}
+	if opened, _ := a.LockSessions(); opened != n {
+		t.Errorf("%d lock sessions opened, want %d: the released ones were not reused", opened, n)
+	}
+	// Idle, they are closed.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, idle := a.LockSessions(); idle == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, idle := a.LockSessions()
+			t.Fatalf("%d lock sessions still idle 30 s after their last lock, want them closed after %s", idle, sink.LockSessionIdle)
+		}
+	}
 }
 
-// TestLockSessionLost: when the session holding a store's locks ends, its locks are
-// gone, the store takes new ones on a new session, and the Unlock of a lock that went
-// with the old session releases nothing of the new holder's.
-func TestLockSessionLost(t *testing.T) {
+// TestCloseKeepsHeldLocks: closing the store (as a process does at the end of its
+// shutdown, perhaps with a job still running) does not release a lock its holder has
+// not released; the holder's Unlock does.
+func TestCloseKeepsHeldLocks(t *testing.T) {
 	t.Parallel()
 	url := sinktest.NewMigratedDatabase(t)
 	a, b := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
 	ctx := testContext(t)
-	old, ok, err := a.LockDivision(ctx, 1, 101, false)
+	held, ok, err := a.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: ok %t, err %v", ok, err)
+	}
+	idle, ok, err := a.LockDivision(ctx, 1, 102, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: ok %t, err %v", ok, err)
+	}
+	idle.Unlock()
+	a.Close()
+	if _, ok, err := b.LockDivision(ctx, 1, 101, false); err != nil || ok {
+		t.Fatalf("another store's LockDivision of a lock held across Close: ok %t, err %v; want not ok", ok, err)
+	}
+	if n, sessions := lockBackends(t, b); n != 1 || sessions != 1 {
+		t.Errorf("after Close, %d locks held on %d sessions, want the held lock's alone", n, sessions)
+	}
+	held.Unlock()
+	l, ok, err := b.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("another store's LockDivision once the holder released it: ok %t, err %v; want ok", ok, err)
+	}
+	l.Unlock()
+}
+
+// TestLockSessionEndedWhileIdle: an idle lock session the server ended is found out at
+// the next lock, which is taken on another session.
+func TestLockSessionEndedWhileIdle(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	l, ok, err := s.LockDivision(ctx, 1, 101, false)
 	if err != nil || !ok {
 		t.Fatalf("LockDivision: ok %t, err %v", ok, err)
 	}
 	k1, k2 := sink.DivisionLockKey(1, 101)
-	var n int
-	err = a.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+	var pid int
+	err = s.Pool().QueryRow(ctx, `SELECT pid FROM pg_locks
 		WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND granted
-		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, k1, k2).Scan(&n)
-	if err != nil || n != 1 {
-		t.Fatalf("terminating the lock's session: %d, %v", n, err)
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, k1, k2).Scan(&pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The store finds its session gone at its next statement on it: the next lock of
-	// the same session (the same division, which this store still counts as its own,
-	// is refused without asking) fails or is taken on a new session.
-	var again *dest.DivisionLock
-	for range 50 {
-		if again, ok, err = a.LockDivision(ctx, 1, 101+sink.LockSessionCount, false); err == nil && ok {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	l.Unlock()
+	var ended bool
+	if err := s.Pool().QueryRow(ctx, `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ended); err != nil || !ended {
+		t.Fatalf("ending the idle lock session: %t, %v", ended, err)
 	}
+	l, ok, err = s.LockDivision(ctx, 1, 101, false)
 	if err != nil || !ok {
-		t.Fatalf("LockDivision after the session ended: ok %t, err %v", ok, err)
+		t.Fatalf("LockDivision after its idle session ended: ok %t, err %v; want ok", ok, err)
 	}
-	defer again.Unlock()
-	other, ok, err := b.LockDivision(ctx, 1, 101, false)
-	if err != nil || !ok {
-		t.Fatalf("another store's LockDivision of the lost lock: ok %t, err %v", ok, err)
-	}
-	defer other.Unlock()
-	old.Unlock() // its session is gone: nothing to release, and nothing of b's is
-	if _, ok, err := a.LockDivision(ctx, 1, 101, false); err != nil || ok {
-		t.Errorf("LockDivision while the other store holds the lock: ok %t, err %v; want not ok", ok, err)
-	}
-	if again.Fence != 1 || other.Fence != old.Fence+1 {
-		t.Errorf("fences: %d for the new lock, %d after %d for the taken one; want 1, %d", again.Fence, other.Fence, old.Fence, old.Fence+1)
+	defer l.Unlock()
+	if opened, _ := s.LockSessions(); opened != 2 {
+		t.Errorf("%d lock sessions opened, want 2: the ended one and its replacement", opened)
 	}
 }

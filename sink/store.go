@@ -122,8 +122,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Close ends the sessions holding the store's division locks, which releases them, and
-// closes the pool.
+// Close closes the pool and the idle sessions of the division locks. A division lock
+// still held stays held until its holder releases it (or the process ends): a job that
+// outlives a shutdown's grace period keeps its division until it has stopped.
 func (s *Store) Close() {
 	s.divLocks.close()
 	s.pool.Close()
