@@ -110,11 +110,15 @@ func TestCycleBenchmark(t *testing.T) {
 			cmds = append(cmds, c)
 		}
 		deadline := time.Now().Add(limit)
+		peak := 0 // the most sessions of the database seen at once, the test's own pool's included
 		for {
-			var done int
-			if err := w.pool.QueryRow(ctx, `SELECT count(DISTINCT (division, entity)) FROM exact_sync.runs WHERE status = 'ok' AND started_at >= $1`, since).Scan(&done); err != nil {
+			var done, sessions int
+			if err := w.pool.QueryRow(ctx, `SELECT count(DISTINCT (division, entity)),
+				(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())
+				FROM exact_sync.runs WHERE status = 'ok' AND started_at >= $1`, since).Scan(&done, &sessions); err != nil {
 				t.Fatal(err)
 			}
+			peak = max(peak, sessions)
 			if done >= jobs {
 				break
 			}
@@ -146,6 +150,11 @@ func TestCycleBenchmark(t *testing.T) {
 		t.Logf("%s: %d processes × %d workers, %d divisions × %d jobs, latency %s: cycle %.1f s; per job: %.0f ms of a worker's time, %.0f ms in the run, %.0f ms outside it",
 			name, procs, workers, divisions, len(entities)+1, latency, elapsed.Seconds(), slot*1000, runAvg*1000, (slot-runAvg)*1000)
 		per := func(n int64) float64 { return float64(n) / float64(jobs) }
+		var load string
+		if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+			load = strings.Join(strings.Fields(string(b))[:3], " ")
+		}
+		t.Logf("%s: at most %d sessions of the database at once; load average at the end %s", name, peak, load)
 		t.Logf("%s: PostgreSQL CPU %.1f s (%.2f ms per job; this database's backends, sampled: %.1f s, %.2f ms per job, %d backends seen); per job: %.2f sessions, %.1f transactions (%.1f rolled back), rows returned %.0f, fetched %.0f, inserted %.1f, updated %.1f, deleted %.1f",
 			name, server, server*1000/float64(jobs), dbCPU, dbCPU*1000/float64(jobs), backends,
 			per(stats.sessions-stats0.sessions), per(stats.commits-stats0.commits+stats.rollbacks-stats0.rollbacks), per(stats.rollbacks-stats0.rollbacks),
