@@ -285,7 +285,9 @@ func TestDivisionLockSessionsReused(t *testing.T) {
 		}
 		l.Unlock()
 	}
-	// Taken and released one after the other, the locks reuse the idle sessions.
+	// Taken and released one after the other, the locks reuse an idle session: at most
+	// one is opened, should the idle ones have been closed meanwhile.
+	before, _ := a.LockSessions()
 	for d := range 3 * n {
 		l, ok, err := a.LockDivision(ctx, 1, 2000+d, false)
 		if err != nil || !ok {
@@ -293,8 +295,8 @@ func TestDivisionLockSessionsReused(t *testing.T) {
 		}
 		l.Unlock()
 	}
-	if opened, _ := a.LockSessions(); opened != n {
-		t.Errorf("%d lock sessions opened, want %d: the released ones were not reused", opened, n)
+	if opened, _ := a.LockSessions(); opened > before+1 {
+		t.Errorf("%d lock sessions opened for %d locks taken one after the other, want at most 1: the released ones were not reused", opened-before, 3*n)
 	}
 	// Idle, they are closed.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -360,8 +362,13 @@ func TestLockSessionEndedWhileIdle(t *testing.T) {
 	}
 	l.Unlock()
 	var ended bool
-	if err := s.Pool().QueryRow(ctx, `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ended); err != nil || !ended {
-		t.Fatalf("ending the idle lock session: %t, %v", ended, err)
+	if err := s.Pool().QueryRow(ctx, `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ended); err != nil {
+		t.Fatalf("ending the idle lock session: %v", err)
+	}
+	if !ended {
+		// Its backend is gone already: the store closed the session, idle for
+		// LockSessionIdle, before the test could end it (a slow machine).
+		t.Skipf("the idle lock session was closed after %s idle before the test ended it", sink.LockSessionIdle)
 	}
 	l, ok, err = s.LockDivision(ctx, 1, 101, false)
 	if err != nil || !ok {
