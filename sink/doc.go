@@ -109,8 +109,12 @@
 //
 // # Locks
 //
-// LockDivision takes a session advisory lock per (connection, division) on its own
-// database session, so two replicas never sync the same division at once. Migrate takes
+// LockDivision takes a session advisory lock per (connection, division), so two
+// replicas never sync the same division at once, and increments the division's fencing
+// token with it. Each lock is held on a database session of its own, which nothing but
+// the lock's release (or the session's end) lets go of; the sessions of the locks the
+// worker's jobs take are kept a few seconds once released, for the next lock (a lock and
+// its fence are then one statement on a session that has run it before). Migrate takes
 // an advisory lock too, so concurrent processes migrate once.
 //
 // The sink does not schedule, fetch or decide what to write: package sync does.

@@ -141,3 +141,14 @@ var AppendNumeric = appendNumeric
 
 // AsDataError exposes dataError to the tests.
 var AsDataError = dataError
+
+// LockSessionIdle exposes lockSessionIdle to the tests.
+const LockSessionIdle = lockSessionIdle
+
+// LockSessions returns how many division lock sessions s has opened, and how many are
+// idle now.
+func (s *Store) LockSessions() (opened, idle int) {
+	s.divLocks.mu.Lock()
+	defer s.divLocks.mu.Unlock()
+	return s.divLocks.opened, len(s.divLocks.idle)
+}

@@ -232,3 +232,150 @@ func TestLockWebhooks(t *testing.T) {
 	}
 	again()
 }
+
+// lockBackends returns how many advisory locks are held in the store's database, and on
+// how many sessions.
+func lockBackends(t *testing.T, s *sink.Store) (held, sessions int) {
+	t.Helper()
+	err := s.Pool().QueryRow(context.Background(), `SELECT count(*), count(DISTINCT pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held, &sessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return held, sessions
+}
+
+// TestDivisionLockSessionsReused: each lock a store takes without waiting is held on a
+// session of its own; another store (another process) cannot take it while it is held,
+// and can once it is released; a released session serves the store's next locks instead
+// of a new one, and is closed once it has been idle a while.
+func TestDivisionLockSessionsReused(t *testing.T) {
+	t.Parallel()
+	url := sinktest.NewMigratedDatabase(t)
+	a, b := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	ctx := testContext(t)
+	const n = 8
+	var locks []*dest.DivisionLock
+	for d := range n {
+		l, ok, err := a.LockDivision(ctx, 1, 1000+d, false)
+		if err != nil || !ok {
+			t.Fatalf("LockDivision(1, %d): ok %t, err %v", 1000+d, ok, err)
+		}
+		locks = append(locks, l)
+	}
+	if held, sessions := lockBackends(t, a); held != n || sessions != n {
+		t.Errorf("%d locks held on %d sessions, want %d on %d", held, sessions, n, n)
+	}
+	for d := range n {
+		if _, ok, err := b.LockDivision(ctx, 1, 1000+d, false); err != nil || ok {
+			t.Fatalf("another store's LockDivision(1, %d) while held: ok %t, err %v; want not ok", 1000+d, ok, err)
+		}
+	}
+	for _, l := range locks {
+		l.Unlock()
+	}
+	for d := range n {
+		l, ok, err := b.LockDivision(ctx, 1, 1000+d, false)
+		if err != nil || !ok {
+			t.Fatalf("another store's LockDivision(1, %d) once released: ok %t, err %v; want ok", 1000+d, ok, err)
+		}
+		if l.Fence != 2 {
+			t.Errorf("fence of the second taking of division %d: %d, want 2", 1000+d, l.Fence)
+		}
+		l.Unlock()
+	}
+	// Taken and released one after the other, the locks reuse an idle session: at most
+	// one is opened, should the idle ones have been closed meanwhile.
+	before, _ := a.LockSessions()
+	for d := range 3 * n {
+		l, ok, err := a.LockDivision(ctx, 1, 2000+d, false)
+		if err != nil || !ok {
+			t.Fatalf("LockDivision(1, %d): ok %t, err %v", 2000+d, ok, err)
+		}
+		l.Unlock()
+	}
+	if opened, _ := a.LockSessions(); opened > before+1 {
+		t.Errorf("%d lock sessions opened for %d locks taken one after the other, want at most 1: the released ones were not reused", opened-before, 3*n)
+	}
+	// Idle, they are closed.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, idle := a.LockSessions(); idle == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, idle := a.LockSessions()
+			t.Fatalf("%d lock sessions still idle 30 s after their last lock, want them closed after %s", idle, sink.LockSessionIdle)
+		}
+	}
+}
+
+// TestCloseKeepsHeldLocks: closing the store (as a process does at the end of its
+// shutdown, perhaps with a job still running) does not release a lock its holder has
+// not released; the holder's Unlock does.
+func TestCloseKeepsHeldLocks(t *testing.T) {
+	t.Parallel()
+	url := sinktest.NewMigratedDatabase(t)
+	a, b := sinktest.OpenStore(t, sink.Config{DatabaseURL: url}), sinktest.OpenStore(t, sink.Config{DatabaseURL: url})
+	ctx := testContext(t)
+	held, ok, err := a.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: ok %t, err %v", ok, err)
+	}
+	idle, ok, err := a.LockDivision(ctx, 1, 102, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: ok %t, err %v", ok, err)
+	}
+	idle.Unlock()
+	a.Close()
+	if _, ok, err := b.LockDivision(ctx, 1, 101, false); err != nil || ok {
+		t.Fatalf("another store's LockDivision of a lock held across Close: ok %t, err %v; want not ok", ok, err)
+	}
+	if n, sessions := lockBackends(t, b); n != 1 || sessions != 1 {
+		t.Errorf("after Close, %d locks held on %d sessions, want the held lock's alone", n, sessions)
+	}
+	held.Unlock()
+	l, ok, err := b.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("another store's LockDivision once the holder released it: ok %t, err %v; want ok", ok, err)
+	}
+	l.Unlock()
+}
+
+// TestLockSessionEndedWhileIdle: an idle lock session the server ended is found out at
+// the next lock, which is taken on another session.
+func TestLockSessionEndedWhileIdle(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	l, ok, err := s.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision: ok %t, err %v", ok, err)
+	}
+	k1, k2 := sink.DivisionLockKey(1, 101)
+	var pid int
+	err = s.Pool().QueryRow(ctx, `SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, k1, k2).Scan(&pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
+	var ended bool
+	if err := s.Pool().QueryRow(ctx, `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ended); err != nil {
+		t.Fatalf("ending the idle lock session: %v", err)
+	}
+	if !ended {
+		// Its backend is gone already: the store closed the session, idle for
+		// LockSessionIdle, before the test could end it (a slow machine).
+		t.Skipf("the idle lock session was closed after %s idle before the test ended it", sink.LockSessionIdle)
+	}
+	l, ok, err = s.LockDivision(ctx, 1, 101, false)
+	if err != nil || !ok {
+		t.Fatalf("LockDivision after its idle session ended: ok %t, err %v; want ok", ok, err)
+	}
+	defer l.Unlock()
+	if opened, _ := s.LockSessions(); opened != 2 {
+		t.Errorf("%d lock sessions opened, want 2: the ended one and its replacement", opened)
+	}
+}

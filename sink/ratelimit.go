@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,6 +54,27 @@ func (s *Store) RateLimits(ctx context.Context, connID int64) (map[int]dest.Rate
 		return nil, fmt.Errorf("reading rate limits of connection %d: %w", connID, err)
 	}
 	return out, nil
+}
+
+// DivisionRateLimit returns the rate-limit state last seen for one division of a
+// connection; ok is false when none is stored. A run reads its division's alone: reading
+// the connection's every division (RateLimits) would cost each job as much as the
+// divisions are many.
+func (s *Store) DivisionRateLimit(ctx context.Context, connID int64, division int) (rl dest.RateLimit, ok bool, err error) {
+	var dr, mr *time.Time
+	err = s.pool.QueryRow(ctx, `
+		SELECT coalesce(daily_limit, 0), coalesce(daily_remaining, 0), daily_reset_at,
+		       coalesce(minutely_limit, 0), coalesce(minutely_remaining, 0), minutely_reset_at, observed_at
+		FROM exact_sync.rate_limits WHERE connection_id = $1 AND division = $2`, connID, division).
+		Scan(&rl.DailyLimit, &rl.DailyRemaining, &dr, &rl.MinutelyLimit, &rl.MinutelyRemaining, &mr, &rl.ObservedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return dest.RateLimit{}, false, nil
+	}
+	if err != nil {
+		return dest.RateLimit{}, false, fmt.Errorf("reading the rate limits of division %d of connection %d: %w", division, connID, err)
+	}
+	rl.DailyReset, rl.MinutelyReset, rl.ObservedAt = orZero(dr), orZero(mr), rl.ObservedAt.UTC()
+	return rl, true, nil
 }
 
 // AppCalls returns the API calls that the runs of connID's app (every connection with its

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,20 +15,17 @@ import (
 // division's lock, so a run of the same entity and division still 'running' belongs to
 // a process that died or was cut off: it is marked dest.RunAbandoned first.
 func (s *Store) StartRun(ctx context.Context, r dest.Run) (int64, error) {
+	// One statement, so one round trip and one transaction: both parts see the runs as
+	// they were before it, so the new run is not among those it marks abandoned.
 	var id int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			UPDATE exact_sync.runs SET status = $4, finished_at = now(),
+	err := s.pool.QueryRow(ctx, `
+		WITH abandoned AS (
+			UPDATE exact_sync.runs SET status = $7, finished_at = now(),
 				error = 'the process running it ended before it finished'
-			WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $5`,
-			r.ConnectionID, r.Division, r.Entity, dest.RunAbandoned, dest.RunRunning); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `
-			INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at, job_id)
-			VALUES ($1, $2, $3, $4, coalesce($5, now()), nullif($6, 0)) RETURNING id`,
-			r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt), r.QueueJob).Scan(&id)
-	})
+			WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $8)
+		INSERT INTO exact_sync.runs (connection_id, division, entity, full_sync, started_at, job_id)
+		VALUES ($1, $2, $3, $4, coalesce($5, now()), nullif($6, 0)) RETURNING id`,
+		r.ConnectionID, r.Division, r.Entity, r.Full, orNull(r.StartedAt), r.QueueJob, dest.RunAbandoned, dest.RunRunning).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("recording the start of a %s run of division %d: %w", r.Entity, r.Division, err)
 	}
@@ -89,13 +87,19 @@ func scanRun(r pgx.CollectableRow) (dest.RunRecord, error) {
 }
 
 // LastSuccess returns when the last successful run of (connID, division, entity)
-// finished, or the zero time when none has.
+// finished, or the zero time when none has. The division lock keeps the runs of a division
+// from overlapping, so the last to finish is the last to start: read backwards through
+// the runs by their start, it is found without reading the rest of the history.
 func (s *Store) LastSuccess(ctx context.Context, connID int64, division int, entity string) (time.Time, error) {
 	var at *time.Time
 	err := s.pool.QueryRow(ctx, `
-		SELECT max(finished_at) FROM exact_sync.runs
-		WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $4`,
+		SELECT finished_at FROM exact_sync.runs
+		WHERE connection_id = $1 AND division = $2 AND entity = $3 AND status = $4
+		ORDER BY started_at DESC LIMIT 1`,
 		connID, division, entity, dest.RunOK).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, nil
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading the last successful %s run of division %d: %w", entity, division, err)
 	}

@@ -201,6 +201,16 @@ func TestRateLimits(t *testing.T) {
 	if diff := cmp.Diff(map[int]dest.RateLimit{101: newer}, got); diff != "" {
 		t.Errorf("RateLimits (-want +got):\n%s", diff)
 	}
+	one, ok, err := s.DivisionRateLimit(ctx, conn.ID, 101)
+	if err != nil || !ok {
+		t.Fatalf("DivisionRateLimit(101): ok %t, err %v; want ok", ok, err)
+	}
+	if diff := cmp.Diff(newer, one); diff != "" {
+		t.Errorf("DivisionRateLimit(101) (-want +got):\n%s", diff)
+	}
+	if _, ok, err := s.DivisionRateLimit(ctx, conn.ID, 102); err != nil || ok {
+		t.Errorf("DivisionRateLimit(102), never stored: ok %t, err %v; want not ok", ok, err)
+	}
 }
 
 func TestCursor(t *testing.T) {
@@ -416,5 +426,44 @@ func TestCallsByEntity(t *testing.T) {
 	want := []sink.EntityCalls{{Entity: "transaction_lines", Calls: 40}, {Entity: "accounts", Calls: 7}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CallsByEntity (-want +got):\n%s", diff)
+	}
+}
+
+// TestLastSuccess: the end of the last run that ended ok, whatever ended after it; zero
+// when none did, or for another entity or division.
+func TestLastSuccess(t *testing.T) {
+	t.Parallel()
+	s := sinktest.NewStore(t)
+	ctx := testContext(t)
+	conn := newConnection(t, s)
+	if last, err := s.LastSuccess(ctx, conn.ID, 101, "accounts"); err != nil || !last.IsZero() {
+		t.Fatalf("LastSuccess before any run: %v, %v; want zero", last, err)
+	}
+	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	var ids []int64
+	for i, status := range []string{dest.RunOK, dest.RunOK, dest.RunFailed} {
+		id, err := s.StartRun(ctx, dest.Run{ConnectionID: conn.ID, Division: 101, Entity: "accounts", StartedAt: start.Add(time.Duration(i) * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishRun(ctx, id, dest.RunResult{Status: status}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	var want time.Time
+	if err := s.Pool().QueryRow(ctx, `SELECT finished_at FROM exact_sync.runs WHERE id = $1`, ids[1]).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := s.LastSuccess(ctx, conn.ID, 101, "accounts"); err != nil || !last.Equal(want) {
+		t.Errorf("LastSuccess: %v, %v; want %v, the end of the second run", last, err, want)
+	}
+	for _, o := range []struct {
+		division int
+		entity   string
+	}{{102, "accounts"}, {101, "contacts"}} {
+		if last, err := s.LastSuccess(ctx, conn.ID, o.division, o.entity); err != nil || !last.IsZero() {
+			t.Errorf("LastSuccess of %s in division %d: %v, %v; want zero", o.entity, o.division, last, err)
+		}
 	}
 }

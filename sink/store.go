@@ -73,6 +73,8 @@ type Store struct {
 
 	plansMu sync.Mutex
 	plans   map[planKey]*tablePlan
+
+	divLocks lockSessions // see LockDivision
 }
 
 // Open connects to PostgreSQL and pings it. It does not migrate; call Migrate.
@@ -120,8 +122,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close closes the pool and the idle sessions of the division locks. A division lock
+// still held stays held until its holder releases it (or the process ends): a job that
+// outlives a shutdown's grace period keeps its division until it has stopped.
+func (s *Store) Close() {
+	s.divLocks.close()
+	s.pool.Close()
+}
 
 // EnsureDatabase connects to the "postgres" database of the server databaseURL points at
 // and creates the URL's database if it does not exist. Concurrent callers are safe.

@@ -22,7 +22,7 @@ import (
 // deletion cursor the enabled entities stored when each read sync/Deleted itself, so
 // that no deletion they had not applied yet is missed.
 func (r *Runner) runDeletions(ctx context.Context, src Source, job Job, res *Result, prog *tracker, log zerolog.Logger) (err error) {
-	lock, done, err := r.lockUnlessReplayed(ctx, job, res, log)
+	lock, _, done, err := r.lockUnlessReplayed(ctx, job, res, log)
 	if done || err != nil {
 		return err
 	}

@@ -17,7 +17,8 @@ import (
 // is not newer; a batch's cursor, rejects and releases go with its rows; a sweep records
 // the keys its pages carry and its end removes the division's other rows; a write with a
 // stale fence fails with dest.ErrLockLost. It implements Writer, History, Locker,
-// RateLimitLoader and RateLimitSaver, so that the runner is tested without PostgreSQL.
+// RateLimitLoader, DivisionRateLimitLoader and RateLimitSaver, so that the runner is
+// tested without PostgreSQL.
 type memStore struct {
 	mu         gosync.Mutex
 	tables     map[string]map[memRow][]any // table → (division, key) → row
@@ -311,6 +312,13 @@ func (m *memStore) RateLimits(context.Context, int64) (map[int]dest.RateLimit, e
 	return maps.Clone(m.limits), nil
 }
 
+func (m *memStore) DivisionRateLimit(_ context.Context, _ int64, division int) (dest.RateLimit, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rl, ok := m.limits[division]
+	return rl, ok, nil
+}
+
 func (m *memStore) SaveRateLimit(_ context.Context, _ int64, division int, rl dest.RateLimit) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -319,11 +327,12 @@ func (m *memStore) SaveRateLimit(_ context.Context, _ int64, division int, rl de
 }
 
 var (
-	_ Writer          = (*memStore)(nil)
-	_ History         = (*memStore)(nil)
-	_ Locker          = (*memStore)(nil)
-	_ RateLimitLoader = (*memStore)(nil)
-	_ RateLimitSaver  = (*memStore)(nil)
+	_ Writer                  = (*memStore)(nil)
+	_ History                 = (*memStore)(nil)
+	_ Locker                  = (*memStore)(nil)
+	_ RateLimitLoader         = (*memStore)(nil)
+	_ DivisionRateLimitLoader = (*memStore)(nil)
+	_ RateLimitSaver          = (*memStore)(nil)
 )
 
 // memTokens is an in-memory TokenRows of one process: one row per connection, updated

@@ -72,7 +72,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	if err != nil {
 		return err
 	}
-	lock, done, err := r.lockUnlessReplayed(ctx, job, res, log)
+	lock, runs, done, err := r.lockUnlessReplayed(ctx, job, res, log)
 	if done || err != nil {
 		return err
 	}
@@ -82,10 +82,7 @@ func (r *Runner) run(ctx context.Context, src Source, job Job, res *Result, prog
 	r.primeSpentDay(ctx, src, job, log)
 
 	s := &stream{r: r, src: src, job: job, res: res, prog: prog, log: log, fence: lock.Fence}
-	started, err := r.passesStarted(ctx, job)
-	if err != nil {
-		return err
-	}
+	started := passesStarted(job, runs)
 	fullPass := false            // a pass from the start of an incrementally read entity
 	points := map[string]int64{} // Job.Since's start by endpoint, asked once for all members
 	for i, e := range ents {

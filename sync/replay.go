@@ -21,14 +21,11 @@ import (
 // and a run still 'running' belongs to an attempt that died before it finished: StartRun
 // marks it abandoned and the job runs again. A job that writes several entities ends all their
 // runs with one status; the run of the job's own entity decides, and res adds up the
-// rows of every member's ok run, as the run itself did.
-func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (bool, error) {
+// rows of every member's ok run, as the run itself did. runs are the job's recorded runs
+// (History.JobRuns).
+func replayed(job Job, runs []dest.RunRecord, res *Result, log zerolog.Logger) bool {
 	if job.QueueJob == 0 {
-		return false, nil
-	}
-	runs, err := r.history.JobRuns(ctx, job.QueueJob)
-	if err != nil {
-		return false, err // sink names the job
+		return false
 	}
 	// The job's id alone would do; the division and connection guard against a queue
 	// whose ids started over.
@@ -42,7 +39,7 @@ func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog
 		}
 	}
 	if own == nil {
-		return false, nil
+		return false
 	}
 	res.Replayed = true
 	res.Pages, res.Calls = own.Result.Pages, own.Result.APICalls
@@ -60,24 +57,31 @@ func (r *Runner) replayed(ctx context.Context, job Job, res *Result, log zerolog
 	}
 	log.Info().Int64("job_id", job.QueueJob).Int64("run_id", own.ID).Time("finished_at", own.FinishedAt).
 		Msg("this job's run already finished in a process that died before the queue recorded it; not run again")
-	return true, nil
+	return true
 }
 
 // lockUnlessReplayed takes job's division lock (ErrBusy when another worker holds it and
-// Config.WaitForLock is off). done means the job ran to its end before (see replayed):
-// res is filled in, the lock released, and nothing is left to do. Otherwise the caller
-// owns the lock and unlocks it.
-func (r *Runner) lockUnlessReplayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (lock *dest.DivisionLock, done bool, err error) {
+// Config.WaitForLock is off), and reads the job's recorded runs once for what needs them
+// (replayed, passesStarted): none for a job outside the queue. done means the job ran to
+// its end before (see replayed): res is filled in, the lock released, and nothing is left
+// to do. Otherwise the caller owns the lock and unlocks it.
+func (r *Runner) lockUnlessReplayed(ctx context.Context, job Job, res *Result, log zerolog.Logger) (lock *dest.DivisionLock, runs []dest.RunRecord, done bool, err error) {
 	lock, ok, err := r.locker.LockDivision(ctx, job.ConnectionID, job.Division, r.cfg.WaitForLock)
 	if err != nil {
-		return nil, false, fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
+		return nil, nil, false, fmt.Errorf("locking division %d of connection %d: %w", job.Division, job.ConnectionID, err)
 	}
 	if !ok {
-		return nil, false, fmt.Errorf("%s: %w", job, ErrBusy)
+		return nil, nil, false, fmt.Errorf("%s: %w", job, ErrBusy)
 	}
-	if done, err := r.replayed(ctx, job, res, log); done || err != nil {
+	if job.QueueJob != 0 {
+		if runs, err = r.history.JobRuns(ctx, job.QueueJob); err != nil {
+			lock.Unlock()
+			return nil, nil, false, err // sink names the job
+		}
+	}
+	if replayed(job, runs, res, log) {
 		lock.Unlock()
-		return nil, done, err
+		return nil, nil, true, nil
 	}
-	return lock, false, nil
+	return lock, runs, false, nil
 }

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"time"
 
 	"github.com/exactsync/exactsync/dest"
@@ -19,14 +18,11 @@ import (
 // committed pages, and the attempt goes on from the cursor as the next incremental run
 // would, recording the keys of its sweep and finishing it, instead of starting over: a
 // pass longer than an attempt ends. An entity read in full each run (ReadFull) has no
-// cursor to go on from and starts over.
-func (r *Runner) passesStarted(ctx context.Context, job Job) (map[string]time.Time, error) {
+// cursor to go on from and starts over. runs are the job's recorded runs
+// (History.JobRuns).
+func passesStarted(job Job, runs []dest.RunRecord) map[string]time.Time {
 	if job.QueueJob == 0 {
-		return nil, nil
-	}
-	runs, err := r.history.JobRuns(ctx, job.QueueJob)
-	if err != nil {
-		return nil, err // sink names the job
+		return nil
 	}
 	var out map[string]time.Time
 	for _, rr := range runs {
@@ -41,7 +37,7 @@ func (r *Runner) passesStarted(ctx context.Context, job Job) (map[string]time.Ti
 		}
 		out[rr.Entity] = rr.StartedAt
 	}
-	return out, nil
+	return out
 }
 
 // resumesPass reports whether member m goes on with the full pass an earlier attempt of

@@ -109,6 +109,13 @@ type RateLimitLoader interface {
 	RateLimits(ctx context.Context, connID int64) (map[int]dest.RateLimit, error)
 }
 
+// DivisionRateLimitLoader is implemented by a Writer that keeps the rate limits last seen
+// by every process, read one division at a time: what a run reads once it holds its
+// division's lock. The PostgreSQL store (package sink) implements it.
+type DivisionRateLimitLoader interface {
+	DivisionRateLimit(ctx context.Context, connID int64, division int) (rl dest.RateLimit, ok bool, err error)
+}
+
 // DayLimiter is implemented by a Source that can be told a division's day is spent, so
 // that it calls the division nothing before the reset. *exact.Client implements it.
 type DayLimiter interface {
@@ -494,22 +501,22 @@ func (r *Runner) Run(ctx context.Context, src Source, job Job) (Result, error) {
 
 // primeSpentDay tells src that the job's division has no calls left before its reset when
 // a process stored so (exact_sync.rate_limits), when src and the writer support it (see
-// DayLimiter, RateLimitLoader). A run does it once it holds the division's lock, after
+// DayLimiter, DivisionRateLimitLoader). A run does it once it holds the division's lock, after
 // which no other job of the division can learn more: a day Exact ended for one process is
 // then ended for all, without a second 429 (§2.4, §2.7). A failure to read is logged; the
 // client's own knowledge stands.
 func (r *Runner) primeSpentDay(ctx context.Context, src Source, job Job, log zerolog.Logger) {
 	dl, ok1 := src.(DayLimiter)
-	loader, ok2 := r.writer.(RateLimitLoader)
+	loader, ok2 := r.writer.(DivisionRateLimitLoader)
 	if !ok1 || !ok2 {
 		return
 	}
-	limits, err := loader.RateLimits(ctx, job.ConnectionID)
+	rl, ok, err := loader.DivisionRateLimit(ctx, job.ConnectionID, job.Division)
 	if err != nil {
 		log.Warn().Err(err).Msg("cannot read the stored rate limits")
 		return
 	}
-	if rl, ok := limits[job.Division]; ok && !rl.DailyReset.IsZero() && rl.DailyRemaining <= 0 {
+	if ok && !rl.DailyReset.IsZero() && rl.DailyRemaining <= 0 {
 		dl.SpentDay(job.Division, rl.DailyReset)
 	}
 }

@@ -1041,8 +1041,9 @@ type limitStore struct {
 	saved  int
 }
 
-func (s *limitStore) RateLimits(context.Context, int64) (map[int]dest.RateLimit, error) {
-	return s.limits, nil
+func (s *limitStore) DivisionRateLimit(_ context.Context, _ int64, division int) (dest.RateLimit, bool, error) {
+	rl, ok := s.limits[division]
+	return rl, ok, nil
 }
 
 func (s *limitStore) SaveRateLimit(_ context.Context, _ int64, division int, rl dest.RateLimit) error {
