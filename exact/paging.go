@@ -22,6 +22,8 @@ type Page struct {
 	Next    string // __next verbatim (§3.6), "" on the last page
 	Count   int64  // __count with $inlinecount=allpages (§3.5), -1 when absent
 	Calls   int    // HTTP calls this page cost, retries included
+
+	body []byte // the answer the records are read from; see Release
 }
 
 const (
@@ -50,7 +52,7 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 		return nil, err
 	}
 	var pb pageBody
-	_, calls, err := c.sendChecked(ctx, http.MethodGet, division, u, endpoint, nil, callTrace{}, func(body []byte) error {
+	body, calls, err := c.sendChecked(ctx, http.MethodGet, division, u, endpoint, nil, callTrace{}, func(body []byte) error {
 		var err error
 		if pb, err = decodePage(endpoint, body); err != nil {
 			// A body cut short is a transport failure, like a 5xx (§6.11): a firewall or
@@ -62,7 +64,7 @@ func (c *Client) Page(ctx context.Context, division int, pageURL string) (*Page,
 	if err != nil {
 		return nil, withCalls(calls, err)
 	}
-	return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls}, nil
+	return &Page{Records: pb.records, Next: pb.next, Count: pb.count, Calls: calls, body: body}, nil
 }
 
 // callsError is an error of Page that made HTTP calls before it failed.
@@ -338,14 +340,14 @@ func (c *Client) do(ctx context.Context, method, pageURL, accessToken string, bo
 // readBody reads a whole answer. Without a Content-Length (Exact's pages
 // come chunked) the buffer starts at the size of the largest body read so
 // far, hint, rather than growing by doubling through every page: records are
-// views into the body, so each page needs a buffer of its own.
+// views into the body, so each page needs a buffer of its own, a released page's
+// (Page.Release) or a new one.
 func readBody(resp *http.Response, hint *atomic.Int64) ([]byte, error) {
-	var buf bytes.Buffer
+	size := int(max(64<<10, min(hint.Load(), maxBody)+bytes.MinRead))
 	if n := resp.ContentLength; n > 0 && n <= maxBody {
-		buf.Grow(int(n) + bytes.MinRead)
-	} else {
-		buf.Grow(int(max(64<<10, min(hint.Load(), maxBody)+bytes.MinRead)))
+		size = int(n) + bytes.MinRead
 	}
+	buf := newBodyBuffer(size)
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
 		return nil, err
 	}

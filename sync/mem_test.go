@@ -1,10 +1,12 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -136,6 +138,7 @@ func (m *memStore) WriteBatches(_ context.Context, bs []dest.Batch) ([]dest.Batc
 		}
 		for _, r := range b.Rejects {
 			if v, ok := released[r.Ref()]; !ok || r.Timestamp > v {
+				r.Record = bytes.Clone(r.Record) // a view of its page, like the rows
 				q[r.Ref()] = r
 			}
 		}
@@ -185,7 +188,7 @@ func (m *memStore) apply(tables map[string]map[memRow][]any, b dest.Batch, res *
 		if old, ok := rows[k]; ok && old[ver].(int64) > v {
 			continue // an older version never overwrites a newer one
 		}
-		rows[k] = r
+		rows[k] = keptRow(r)
 		res.Upserted++
 	}
 	for _, rm := range b.Removals {
@@ -381,3 +384,20 @@ func (m *memTokens) MarkReauthRequired(_ context.Context, conn int64, reason str
 }
 
 var _ TokenRows = (*memTokens)(nil)
+
+// keptRow copies r's text and bytes, which are views of a page the Runner releases once
+// WriteBatches returns (see Writer), as a store that keeps them must.
+func keptRow(r []any) []any {
+	out := make([]any, len(r))
+	for i, v := range r {
+		switch v := v.(type) {
+		case string:
+			out[i] = strings.Clone(v)
+		case []byte:
+			out[i] = bytes.Clone(v)
+		default:
+			out[i] = v
+		}
+	}
+	return out
+}

@@ -431,6 +431,7 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 		}
 		bs := s.batches()
 		pages := pageRange{first: f.n, last: f.n - 1}
+		var added []*exact.Page // released once written: their rows point into them
 		records := 0
 		var size int64
 		var stop error // ends the paging once the pages taken before it are written
@@ -452,6 +453,7 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 				stop = err
 				break
 			}
+			added = append(added, f.page)
 			records += len(f.page.Records)
 			size += f.size
 			pages.last = f.n
@@ -471,6 +473,11 @@ func (s *stream) drain(ctx context.Context, path, first string, prepare func(f *
 			if err := s.write(ctx, bs, pages, path); err != nil {
 				return err
 			}
+		}
+		// Written: nothing reads the pages any more, and the next pages are read into
+		// their buffers (exact.Page.Release).
+		for _, p := range added {
+			p.Release()
 		}
 		s.res.Committed += pages.last - pages.first + 1
 		s.prog.committed(pages.last-pages.first+1, records)

@@ -25,6 +25,9 @@ type Source interface {
 
 // Writer stores pages and cursors, and reconciles a division after a full pass: the
 // store's roles a run writes through. The PostgreSQL store (package sink) implements it.
+// The rows of the batches it is given, and every value in them, hold only until its
+// call returns: the Runner then releases their pages (exact.Page.Release), and the next
+// answers are read into the same memory. A Writer that keeps rows longer copies them.
 type Writer interface {
 	BatchWriter
 	CursorReader

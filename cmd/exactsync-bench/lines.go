@@ -308,13 +308,17 @@ func (s gatedSource) Page(ctx context.Context, division int, pageURL string) (*e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.Client.Page(ctx, division, pageURL)
-	if err == nil {
-		for _, r := range p.Records {
-			s.bytes.Add(int64(len(r.Bytes())))
-		}
-		s.records.Add(int64(len(p.Records)))
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	for _, r := range p.Records {
+		s.bytes.Add(int64(len(r.Bytes())))
+	}
+	s.records.Add(int64(len(p.Records)))
+	// The copyingWriter keeps a page's rows after its WriteBatches returns, when the
+	// Runner releases the page: the page handed on has no body to release, so its
+	// buffer is never lent to another answer (exact.Page.Release).
+	return &exact.Page{Records: p.Records, Next: p.Next, Count: p.Count, Calls: p.Calls}, nil
 }
 
 // copyingWriter is the Runner's writer in the copy run. Since fetching waits for its

@@ -1,0 +1,6 @@
+//go:build !race
+
+package exact
+
+// poisonReleased: see Page.Release.
+const poisonReleased = false
