@@ -314,6 +314,19 @@ func (sp historySpan) seeded(r string) string {
 	return `(` + r + `.synced_at < ` + timeLiteral(sp.on) + `)`
 }
 
+// loadLastOff reads into sp when the history r was last turned off: its latest version
+// ended HistoryOff.
+func (sp *historySpan) loadLastOff(ctx context.Context, tx pgx.Tx, r historyRel) error {
+	return tx.QueryRow(ctx, `SELECT max(valid_to) FROM `+r.past+` WHERE ended = $1`, HistoryOff).Scan(&sp.lastOff)
+}
+
+// endVersions is the INSERT into r's past of the rows of from (aliased alias), whose
+// columns are cols (quoted), as versions ended now by ended (SQL).
+func (sp historySpan) endVersions(r historyRel, cols []string, from, alias, ended string) string {
+	return `INSERT INTO ` + r.past + ` (` + strings.Join(cols, ", ") + `, valid_from, valid_to, ended, seeded)
+SELECT ` + qualified(alias, cols) + `, ` + sp.validFrom(alias) + `, now(), ` + ended + `, ` + sp.seeded(alias) + ` FROM ` + from + ` AS ` + alias
+}
+
 // timeLiteral is t as an SQL timestamptz literal, to the microsecond.
 func timeLiteral(t time.Time) string {
 	return literal(t.UTC().Format("2006-01-02 15:04:05.999999Z07:00")) + `::timestamptz`
@@ -340,16 +353,14 @@ func ensureHistory(ctx context.Context, tx pgx.Tx, t dest.Table, st historyState
 	seeded = -1
 	_, name, _ := strings.Cut(t.Name, ".")
 	r := historyRelOf(name)
-	var pastExists, tableExists bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL`, r.past, r.src).Scan(&pastExists, &tableExists); err != nil {
+	var pastExists, tableExists, hasSyncedAt bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL,
+		EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'synced_at' AND NOT attisdropped)`,
+		r.past, r.src).Scan(&pastExists, &tableExists, &hasSyncedAt); err != nil {
 		return false, -1, false, err
 	}
 	if !tableExists {
 		return false, -1, false, fmt.Errorf("there is no table %s", r.src)
-	}
-	var hasSyncedAt bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'synced_at' AND NOT attisdropped)`, r.src).Scan(&hasSyncedAt); err != nil {
-		return false, -1, false, err
 	}
 	if !hasSyncedAt {
 		return false, -1, false, fmt.Errorf("%s has no synced_at column, which dates its rows' versions", r.src)
@@ -381,7 +392,7 @@ func ensureHistory(ctx context.Context, tx pgx.Tx, t dest.Table, st historyState
 			return false, -1, false, err
 		}
 	}
-	if err := tx.QueryRow(ctx, `SELECT max(valid_to) FROM `+r.past+` WHERE ended = $1`, HistoryOff).Scan(&span.lastOff); err != nil {
+	if err := span.loadLastOff(ctx, tx, r); err != nil {
 		return false, -1, false, err
 	}
 	if err := historyView(ctx, tx, r, cols, &span); err != nil {
@@ -491,13 +502,9 @@ func historyView(ctx context.Context, tx pgx.Tx, r historyRel, cols []string, sp
 	q := `CREATE OR REPLACE VIEW ` + r.view + ` WITH (security_invoker = true) AS
 SELECT ` + strings.Join(hist, ", ") + `, ` + strings.Join(cols, ", ") + ` FROM ` + r.past
 	if span != nil {
-		tcols := make([]string, len(cols))
-		for i, c := range cols {
-			tcols[i] = "t." + c
-		}
 		q += `
 UNION ALL
-SELECT ` + span.validFrom("t") + `, NULL::timestamptz, NULL::text, ` + span.seeded("t") + `, ` + strings.Join(tcols, ", ") + ` FROM ` + r.src + ` AS t`
+SELECT ` + span.validFrom("t") + `, NULL::timestamptz, NULL::text, ` + span.seeded("t") + `, ` + qualified("t", cols) + ` FROM ` + r.src + ` AS t`
 	}
 	if _, err := tx.Exec(ctx, q); err != nil {
 		return err
@@ -538,14 +545,7 @@ var historyEvents = []string{"update", "delete"}
 // historyTriggers (re)writes the trigger functions of the history r, whose table has the
 // columns cols (quoted), and (re)creates the triggers.
 func historyTriggers(ctx context.Context, tx pgx.Tx, r historyRel, cols []string, span historySpan) error {
-	ocols := make([]string, len(cols))
-	for i, c := range cols {
-		ocols[i] = "o." + c
-	}
-	end := func(ended string) string {
-		return `INSERT INTO ` + r.past + ` (` + strings.Join(cols, ", ") + `, valid_from, valid_to, ended, seeded)
-SELECT ` + strings.Join(ocols, ", ") + `, ` + span.validFrom("o") + `, now(), ` + ended + `, ` + span.seeded("o") + ` FROM old_rows AS o;`
-	}
+	end := func(ended string) string { return span.endVersions(r, cols, "old_rows", "o", ended) + ";" }
 	bodies := map[string]string{
 		"update": end(`'changed'`),
 		"delete": end(`coalesce(nullif(current_setting('` + historyEndedSetting + `', true), ''), 'deleted')`),
@@ -635,15 +635,10 @@ func stopHistory(ctx context.Context, tx pgx.Tx, name string, enabledAt time.Tim
 		return err
 	}
 	span := historySpan{on: enabledAt}
-	if err := tx.QueryRow(ctx, `SELECT max(valid_to) FROM `+r.past+` WHERE ended = $1`, HistoryOff).Scan(&span.lastOff); err != nil {
+	if err := span.loadLastOff(ctx, tx, r); err != nil {
 		return err
 	}
-	tcols := make([]string, len(cols))
-	for i, c := range cols {
-		tcols[i] = "t." + c
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+r.past+` (`+strings.Join(cols, ", ")+`, valid_from, valid_to, ended, seeded)
-		SELECT `+strings.Join(tcols, ", ")+`, `+span.validFrom("t")+`, now(), $1, `+span.seeded("t")+` FROM `+r.src+` AS t`, HistoryOff); err != nil {
+	if _, err := tx.Exec(ctx, span.endVersions(r, cols, r.src, "t", "$1"), HistoryOff); err != nil {
 		return err
 	}
 	if err := historyView(ctx, tx, r, cols, nil); err != nil {

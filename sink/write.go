@@ -386,13 +386,6 @@ func buildPlan(t dest.Table) (*tablePlan, error) {
 		}
 		return out
 	}
-	prefix := func(p string, names []string) []string {
-		out := make([]string, len(names))
-		for i, n := range names {
-			out[i] = p + n
-		}
-		return out
-	}
 	cols, key, version := q(t.Columns...), q(t.Key...), pgx.Identifier{t.VersionColumn}.Sanitize()
 	target := pgx.Identifier(parts).Sanitize()
 
@@ -432,7 +425,7 @@ SELECT DISTINCT ON (%[3]s) %[2]s, now() FROM %[4]s ORDER BY %[3]s, %[5]s DESC NU
 ON CONFLICT (%[3]s) DO UPDATE SET %[6]s
 WHERE t.%[5]s < EXCLUDED.%[5]s OR (t.%[5]s = EXCLUDED.%[5]s AND (%[7]s) IS DISTINCT FROM (%[8]s))`,
 			target, colList, keyList, staging.Sanitize(), version, strings.Join(set, ", "),
-			strings.Join(prefix("t.", cols), ", "), strings.Join(prefix("EXCLUDED.", cols), ", ")),
+			qualified("t", cols), qualified("EXCLUDED", cols)),
 	}
 	// Without duplicate keys in the page, the same statement minus the DISTINCT ON sort.
 	p.upsert = strings.Replace(p.upsertDistinct,
@@ -453,6 +446,19 @@ SELECT count(*) FROM up`
 		}
 	}
 	return p, nil
+}
+
+// qualified is the list of the (quoted) columns cols of the relation alias, as in
+// "t.a, t.b".
+func qualified(alias string, cols []string) string {
+	var b strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(alias + "." + c)
+	}
+	return b.String()
 }
 
 // logCopied adds to the change log the keys of rows, which a COPY has just inserted
